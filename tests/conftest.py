@@ -1,0 +1,51 @@
+"""Shared pytest fixtures for leafbench."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of the offline benchmark data (``../shared/data`` next to the repo).
+
+    Missing data fails the run on CI (where it must be present) and only skips locally.
+    """
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not path.is_dir():
+        reason = f"offline benchmark data not found at {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact_dir(shared_data: Path) -> Path:
+    return shared_data / "beir" / "scifact"
+
+
+@pytest.fixture(scope="session")
+def scifact_small(scifact_dir: Path):
+    """A real SciFact subset small enough for CI: 40 queries, their relevant docs + distractors up to 300."""
+    from leafbench.data import load_beir_folder
+
+    return load_beir_folder(scifact_dir, "test", task_name="SciFact").subset(40, 300, seed=0)
+
+
+@pytest.fixture(scope="session")
+def minilm_spec():
+    from leafbench.registry import resolve_model
+
+    return resolve_model("minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory: pytest.TempPathFactory):
+    """One store for the session so tests that need the same real encodings pay for them once."""
+    from leafbench.store import EmbeddingStore
+
+    return EmbeddingStore(tmp_path_factory.mktemp("store"))

