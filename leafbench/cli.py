@@ -95,21 +95,42 @@ def run(
     max_docs: Annotated[
         Optional[int], typer.Option(help="With a subset: keep the relevant docs plus random distractors up to this many.")
     ] = None,
+    dims: Annotated[
+        Optional[str], typer.Option(help="Matryoshka dims, e.g. full,512,256,128 (truncate, then re-normalise).")
+    ] = None,
+    dtypes: Annotated[
+        Optional[str],
+        typer.Option(help="Output dtypes: float32,float16,bfloat16,int8,uint8,binary,ubinary. Every dims x dtypes cell comes from one encoding pass."),
+    ] = None,
+    calibration: Annotated[
+        str,
+        typer.Option(help="int8/uint8 ranges: corpus (document min/max, shared by queries) | fixed (--ranges-file) | mteb (mteb CompressionWrapper parity)."),
+    ] = "corpus",
+    ranges_file: Annotated[Optional[Path], typer.Option(help="Fixed int8 ranges: .npy [2, dim] or JSON {min, max}.")] = None,
+    rescore: Annotated[
+        Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
+    shard_size: Annotated[int, typer.Option(help="Texts per embedding-store shard: the unit of resume after an interruption.")] = 4096,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on retrieval tasks; write mteb-compatible result JSON."""
     args = dict(locals())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .cells import CellError
     from .data import DataError
     from .registry import ModelError
     from .tasks import TaskSelectionError
 
     try:
         _run(**args)
-    except (DataError, ModelError, TaskSelectionError, UserError) as e:
+    except (DataError, ModelError, TaskSelectionError, CellError, UserError) as e:
         _fail(str(e))
     except ValueError as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished store shards and result files are kept; rerun the same command to resume")
+        raise typer.Exit(130)
 
 
 def _run(
@@ -126,18 +147,33 @@ def _run(
     device: str | None,
     max_queries: int | None,
     max_docs: int | None,
+    dims: str | None,
+    dtypes: str | None,
+    calibration: str,
+    ranges_file: Path | None,
+    rescore: int | None,
+    force: bool,
+    shard_size: int,
     verbose: bool,
 ) -> None:
     from .data import load_retrieval_task
     from .encode import Encoder, embedding_dim
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
     from .registry import default_benchmark, default_cache_dir, resolve_model
+    from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
     from .store import EmbeddingStore
     from .tasks import select_tasks
 
     modes = expand_modes(mode)
+    cells = grid(parse_dims(dims), parse_dtypes(dtypes))
+    if calibration not in CALIBRATIONS:
+        raise UserError(f"--calibration: unknown {calibration!r}; choose from {', '.join(CALIBRATIONS)}")
+    if calibration == "fixed" and ranges_file is None:
+        raise UserError("--calibration fixed needs --ranges-file")
+    if rescore is not None and rescore < 1:
+        raise UserError("--rescore must be >= 1")
     cache_dir = cache_dir or default_cache_dir()
-    store = EmbeddingStore(cache_dir / "embeddings")
+    store = EmbeddingStore(cache_dir / "embeddings", shard_size=shard_size)
     student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision)
     roles = {r for m in modes for r in MODE_ROUTES[m].values()}
     specs = {"student": student}
@@ -155,6 +191,11 @@ def _run(
                     f"asymmetric mode needs one embedding space: student {student.name} is {ds}-d, "
                     f"teacher {specs['teacher'].name} is {dt}-d"
                 )
+    for role in roles:
+        full = embedding_dim(specs[role])
+        too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
+        if too_big:
+            raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
     encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
     selection = select_tasks(tasks, default_benchmark(student))
     for name, why in selection.skipped.items():
@@ -177,35 +218,58 @@ def _run(
                     run_slug,
                     progress_factory=factory,
                     extra={"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None,
+                    cells=cells,
+                    calibration=calibration,
+                    ranges_file=ranges_file,
+                    rescore=rescore,
+                    force=force,
                 )
             )
-    out.print(summary_table(runs, modes))
+    out.print(summary_table(output, run_slug, selection.tasks, modes, cells))
+    stats = [s for r in runs for s in r.encode_stats.values()]
+    skipped = sum(r.skipped for r in runs)
+    console.print(
+        f"encoded {sum(s.n_encoded for s in stats):,} texts now, "
+        f"{sum(s.n_texts - s.n_encoded for s in stats):,} served from the store ({store.root}); "
+        f"{sum(len(r.paths) for r in runs)} cells scored, {skipped} already in {output} (--force recomputes)",
+        highlight=False,
+    )
     for r in runs:
-        for m, p in r.paths.items():
+        for p in r.paths.values():
             console.print(f"wrote {p}", highlight=False)
 
 
-def summary_table(runs: list[Any], modes: list[str]) -> Table:
-    """Leaderboard-style: one row per mode, nDCG@10 x100 per task, mean, and encode throughput."""
-    from .results import main_score
+def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any]) -> Table:
+    """Leaderboard-style, read back from the result files: one row per (mode, cell), nDCG@10 x100 per task."""
+    from .results import main_score, read_result, result_path
 
-    table = Table(title="nDCG@10 (x100)")
+    table = Table(title=f"{run_slug}: nDCG@10 (x100)")
     table.add_column("mode")
-    for r in runs:
-        table.add_column(r.task_name, justify="right")
+    if len(cells) > 1:
+        table.add_column("dim", justify="right")
+        table.add_column("dtype")
+    for t in tasks:
+        table.add_column(t, justify="right")
     table.add_column("mean", justify="right", style="bold")
     table.add_column("queries/s", justify="right")
     table.add_column("docs/s", justify="right")
     for m in modes:
-        vals = [100 * main_score(r.results[m]) for r in runs]
-        thr = runs[-1].results[m]["leafbench"]["throughput"] if runs else {}
-        table.add_row(
-            m,
-            *[f"{v:.2f}" for v in vals],
-            f"{sum(vals) / len(vals):.2f}" if vals else "-",
-            _fmt_rate(thr.get("query", {}).get("texts_per_s")),
-            _fmt_rate(thr.get("document", {}).get("texts_per_s")),
-        )
+        for cell in cells:
+            vals, thr, dim = [], {}, None
+            for t in tasks:
+                p = result_path(output, run_slug, m, t, cell.label)
+                if not p.exists():
+                    vals.append(None)
+                    continue
+                data = read_result(p)
+                vals.append(100 * main_score(data))
+                thr, dim = data["leafbench"].get("throughput", {}), data["leafbench"].get("dim")
+            done = [v for v in vals if v is not None]
+            row = [m] + ([str(dim or cell.dim or "full"), cell.dtype] if len(cells) > 1 else [])
+            row += [f"{v:.2f}" if v is not None else "-" for v in vals]
+            row.append(f"{sum(done) / len(done):.2f}" + ("" if len(done) == len(vals) else " (incomplete)") if done else "-")
+            row += [_fmt_rate(thr.get("query", {}).get("texts_per_s")), _fmt_rate(thr.get("document", {}).get("texts_per_s"))]
+            table.add_row(*row)
     return table
 
 

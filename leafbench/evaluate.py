@@ -19,7 +19,8 @@ import numpy as np
 from .data import RetrievalData
 from .metrics import K_VALUES, retrieval_scores
 from .results import build_result, result_path, write_result
-from .search import dense_topk, normalize_rows, to_run
+from .cells import Cell, prepare_cell
+from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary, to_run
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class TaskRun:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
     encode_stats: dict[str, Any] = field(default_factory=dict)
+    skipped: int = 0  # cells whose result file already existed
 
 
 def _side_texts(data: RetrievalData, side: str) -> list[str]:
@@ -91,6 +93,51 @@ def _throughput(res: Any, spec: Any) -> dict[str, Any]:
     }
 
 
+def score_cell(
+    queries: np.ndarray,
+    docs: np.ndarray,
+    cell: Cell,
+    top_k: int,
+    calibration: str = "corpus",
+    ranges_file: Path | None = None,
+    rescore: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Top-k (scores, indices) of one (dim, dtype) cell from full-dim float32 matrices, plus how it was scored."""
+    prep = prepare_cell(queries, docs, cell, calibration, ranges_file)
+    info: dict[str, Any] = {"dim": prep.dim, "scoring": prep.scoring, "calibration": prep.calibration, "rescore": None}
+    if prep.scoring == "hamming":
+        k = top_k * rescore if rescore else top_k
+        scores, idx = hamming_topk(prep.queries, prep.docs, prep.dim, k)
+        info["scoring"] = "hamming (packed bits)"
+        if rescore:
+            assert prep.query_float is not None
+            scores, idx = rescore_binary(prep.query_float, prep.docs, idx, prep.dim, top_k)
+            info["rescore"] = rescore
+            info["scoring"] = f"hamming top-{rescore}k, rescored by float query x binary document"
+    elif prep.scoring == "inner-product":
+        scores, idx = dense_topk(prep.queries, prep.docs, top_k)
+    else:
+        scores, idx = dense_topk(normalize_rows(prep.queries), normalize_rows(prep.docs), top_k)
+    if prep.ranges is not None:
+        info["calibration_docs"] = calibration == "corpus"
+    return scores, idx, info
+
+
+def pending_cells(
+    output: Path | None, run_slug: str, task_name: str, modes: Sequence[str], cells: Sequence[Cell], force: bool
+) -> dict[str, list[Cell]]:
+    """Cells per mode whose result file is missing (all of them with `force` or without an output folder)."""
+    todo: dict[str, list[Cell]] = {}
+    for m in modes:
+        left = [
+            c for c in cells
+            if force or output is None or not result_path(output, run_slug, m, task_name, c.label).exists()
+        ]
+        if left:
+            todo[m] = left
+    return todo
+
+
 def evaluate_retrieval(
     data: RetrievalData,
     encoders: dict[str, EncoderLike],
@@ -100,24 +147,34 @@ def evaluate_retrieval(
     progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
     top_k: int = max(K_VALUES),
     extra: dict[str, Any] | None = None,
+    cells: Sequence[Cell] = (Cell(None, "float32"),),
+    calibration: str = "corpus",
+    ranges_file: Path | None = None,
+    rescore: int | None = None,
+    force: bool = True,
 ) -> TaskRun:
-    """Evaluate one retrieval task in every requested mode; writes one result JSON per mode."""
+    """Evaluate one retrieval task in every requested mode x cell; one result JSON per (mode, cell).
+
+    Encodings are planned from the cells still missing: each needed (role, side) is encoded once at full
+    dimension (through the store) and every cell is derived from it.
+    """
     t_start = time.perf_counter()
     for m in modes:
         for role in MODE_ROUTES[m].values():
             if role not in encoders:
                 raise ValueError(f"mode {m!r} needs a {role} model")
+    todo = pending_cells(output, run_slug, data.task_name, modes, cells, force)
+    run = TaskRun(task_name=data.task_name)
+    run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
     encoded: dict[tuple[str, str], Any] = {}
-    for role, side in needed_encodings(modes):
+    for role, side in needed_encodings(list(todo)):
         enc = encoders[role]
         texts = _side_texts(data, side)
         progress = progress_factory(f"{data.task_name} {role} {side}s", len(texts)) if progress_factory else None
         encoded[(role, side)] = enc.encode(texts, side, progress=progress)
     encode_time = time.perf_counter() - t_start
 
-    run = TaskRun(task_name=data.task_name)
-    for m in modes:
-        t0 = time.perf_counter()
+    for m, mode_cells in todo.items():
         q_role, d_role = MODE_ROUTES[m]["query"], MODE_ROUTES[m]["document"]
         q_res, d_res = encoded[(q_role, "query")], encoded[(d_role, "document")]
         qe, de = q_res.embeddings, d_res.embeddings
@@ -126,38 +183,50 @@ def evaluate_retrieval(
                 f"{m}: query model {encoders[q_role].spec.name} outputs {qe.shape[1]}-d but document model "
                 f"{encoders[d_role].spec.name} outputs {de.shape[1]}-d; an asymmetric pair must share one space"
             )
-        scores_, idx = dense_topk(normalize_rows(qe), normalize_rows(de), top_k)
-        trec_run = to_run(data.query_ids, data.corpus_ids, scores_, idx)
-        scores = retrieval_scores(trec_run, data.qrels, ignore_identical_ids=data.ignore_identical_ids)
-        score_time = time.perf_counter() - t0
-        lb = {
-            "mode": m,
-            "student": _model_block(encoders.get("student")) if "student" in MODE_ROUTES[m].values() else None,
-            "teacher": _model_block(encoders.get("teacher")) if "teacher" in MODE_ROUTES[m].values() else None,
-            "query_model": encoders[q_role].spec.name,
-            "document_model": encoders[d_role].spec.name,
-            "prompts": {"query": q_res.prompt, "document": d_res.prompt},
-            "dim": int(qe.shape[1]),
-            "dtype": "float32",
-            "similarity": "cosine",
-            "scoring": "exact dense top-k",
-            "top_k": top_k,
-            "data_source": data.source,
-            "split": data.split,
-            "n_queries": len(data.query_ids),
-            "n_documents": len(data.corpus_ids),
-            "ignore_identical_ids": data.ignore_identical_ids,
-            "throughput": {"query": _throughput(q_res, encoders[q_role].spec), "document": _throughput(d_res, encoders[d_role].spec)},
-            "encode_seconds": encode_time,
-            "score_seconds": score_time,
-            **(extra or {}),
-        }
-        result = build_result(data.task_name, data.split, scores, evaluation_time=encode_time + score_time, leafbench=lb)
-        run.results[m] = result
-        if output is not None:
-            path = result_path(output, run_slug, m, data.task_name)
-            write_result(path, result)
-            run.paths[m] = path
+        for cell in mode_cells:
+            t0 = time.perf_counter()
+            scores_, idx, info = score_cell(qe, de, cell, top_k, calibration, ranges_file, rescore)
+            trec_run = to_run(data.query_ids, data.corpus_ids, scores_, idx)
+            scores = retrieval_scores(trec_run, data.qrels, ignore_identical_ids=data.ignore_identical_ids)
+            score_time = time.perf_counter() - t0
+            lb = {
+                "mode": m,
+                "student": _model_block(encoders.get("student")) if "student" in MODE_ROUTES[m].values() else None,
+                "teacher": _model_block(encoders.get("teacher")) if "teacher" in MODE_ROUTES[m].values() else None,
+                "query_model": encoders[q_role].spec.name,
+                "document_model": encoders[d_role].spec.name,
+                "prompts": {"query": q_res.prompt, "document": d_res.prompt},
+                "full_dim": int(de.shape[1]),
+                "dim": info["dim"],
+                "dtype": cell.dtype,
+                "cell": cell.label or "full-float32",
+                "calibration": info["calibration"],
+                "rescore": info["rescore"],
+                "similarity": "cosine",
+                "scoring": info["scoring"],
+                "top_k": top_k,
+                "data_source": data.source,
+                "split": data.split,
+                "n_queries": len(data.query_ids),
+                "n_documents": len(data.corpus_ids),
+                "ignore_identical_ids": data.ignore_identical_ids,
+                "throughput": {
+                    "query": _throughput(q_res, encoders[q_role].spec),
+                    "document": _throughput(d_res, encoders[d_role].spec),
+                },
+                "encode_seconds": encode_time,
+                "score_seconds": score_time,
+                **(extra or {}),
+            }
+            result = build_result(
+                data.task_name, data.split, scores, evaluation_time=encode_time + score_time, leafbench=lb
+            )
+            key = m if cell.label is None else f"{m}/{cell.label}"
+            run.results[key] = result
+            if output is not None:
+                path = result_path(output, run_slug, m, data.task_name, cell.label)
+                write_result(path, result)
+                run.paths[key] = path
     run.encode_stats = {f"{r}/{s}": encoded[(r, s)].stats for r, s in encoded}
     return run
 

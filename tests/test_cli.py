@@ -89,3 +89,32 @@ def test_bad_input_is_one_clear_line_and_exit_2(env, shared_data: Path, args: li
     assert expected in res.output
     assert "Traceback" not in res.output
     assert not env["out"].exists(), "nothing half-written"
+
+
+def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, shared_data: Path) -> None:
+    args = [
+        "run", "--model", "minilm-l6", "--mode", "all", "--teacher", "minilm-l6", "--tasks", "SciFact",
+        "--data-dir", str(shared_data / "beir"), "--max-queries", "40", "--max-docs", "300",
+        "--dims", "full,128", "--dtypes", "float32,int8,binary", "--output", str(env["out"]),
+    ]
+    res = _run(*args)
+    assert res.exit_code == 0, res.output
+    folder = env["out"] / "minilm-l6+minilm-l6"
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json"))
+    assert len(files) == 3 * 2 * 3
+    assert "asymmetric/SciFact__128d-binary.json" in files and "teacher/SciFact.json" in files
+    cell = json.loads((folder / "student" / "SciFact__128d-int8.json").read_text())["leafbench"]
+    assert (cell["dim"], cell["dtype"], cell["calibration"], cell["scoring"]) == (128, "int8", "corpus", "inner-product")
+    binary = json.loads((folder / "student" / "SciFact__full-binary.json").read_text())["leafbench"]
+    assert binary["scoring"].startswith("hamming") and binary["dim"] == 384
+    # Same command again: every cell exists, so nothing is encoded or scored.
+    again = _run(*args)
+    assert again.exit_code == 0 and "0 cells scored, 18 already in" in again.output.replace("\n", " ")
+    forced = _run(*args, "--force")
+    assert "18 cells scored" in forced.output.replace("\n", " ") and "encoded 0 texts now" in forced.output
+
+
+def test_dim_larger_than_model_fails_before_encoding(env, shared_data: Path) -> None:
+    res = _run("run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(shared_data / "beir"),
+               "--dims", "full,512", "--output", str(env["out"]))
+    assert res.exit_code == 2 and "512 is larger than minilm-l6's embedding dim 384" in res.output
