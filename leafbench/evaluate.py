@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from .data import RetrievalData
-from .metrics import K_VALUES, retrieval_scores
+from .metrics import K_VALUES, topk_retrieval_scores
 from .results import build_result, result_path, write_result
 from .cells import Cell, prepare_cell
-from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary, to_run
+from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,9 @@ def evaluate_retrieval(
         for cell in mode_cells:
             t0 = time.perf_counter()
             scores_, idx, info = score_cell(qe, de, cell, top_k, calibration, ranges_file, rescore)
-            trec_run = to_run(data.query_ids, data.corpus_ids, scores_, idx)
-            scores = retrieval_scores(trec_run, data.qrels, ignore_identical_ids=data.ignore_identical_ids)
+            scores = topk_retrieval_scores(
+                data.query_ids, data.corpus_ids, scores_, idx, data.qrels, ignore_identical_ids=data.ignore_identical_ids
+            )
             score_time = time.perf_counter() - t0
             lb = {
                 "mode": m,
