@@ -221,3 +221,23 @@ def prepare_cell(
     qb = as_unsigned_bits(quantize(q, cell.dtype), cell.dtype)
     db = as_unsigned_bits(quantize(d, cell.dtype), cell.dtype)
     return PreparedCell(qb, db, "hamming", dim, None, query_float=q)
+
+
+def cell_vectors(emb: np.ndarray, cell: Cell, calibration: str = "corpus") -> np.ndarray:
+    """One side's vectors for mteb's evaluators (STS, classification, ...), as float32.
+
+    These tasks have no corpus to calibrate on, so int8/uint8 ranges come from the vectors of this call
+    ("per-call", as mteb's CompressionWrapper does); binary cells become ±1 vectors, whose cosine is
+    1 - 2·hamming/dim, so similarity ranks exactly as Hamming distance. ``mteb`` calibration reproduces
+    mteb's CompressionWrapper instead (no re-normalisation, 0/1 bits).
+    """
+    dim = cell.resolved_dim(emb.shape[1])
+    if calibration == "mteb":
+        return mteb_compress(np.ascontiguousarray(emb[:, :dim], dtype=np.float32), cell.dtype)
+    x = truncate(emb, dim)
+    if cell.dtype in FLOAT_DTYPES:
+        return cast_float(x, cell.dtype)
+    if cell.dtype in INT_DTYPES:
+        shift = 128 if cell.dtype == "uint8" else 0
+        return quantize(x, cell.dtype, corpus_ranges(x)).astype(np.float32) - shift
+    return np.where(x > 0, 1.0, -1.0).astype(np.float32)

@@ -29,7 +29,10 @@ out = Console()
 
 MODE_HELP = (
     "student | teacher | asymmetric | all (comma lists allowed). asymmetric: the TEACHER encodes documents, the "
-    "STUDENT encodes queries; their output dims must match. all: the three modes, sharing every encoding."
+    "STUDENT encodes queries; their output dims must match. Tasks without a query/document split (STS, "
+    "classification, clustering, pair classification, summarization): the teacher encodes only document-role "
+    "texts (retrieval corpora, reranking candidates), the student everything else. all: the three modes, "
+    "sharing every encoding."
 )
 
 
@@ -78,9 +81,16 @@ def run(
             '"MTEB(eng, v2)"). Default: the model\'s benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.',
         ),
     ] = None,
+    task_types: Annotated[
+        Optional[str], typer.Option("--task-types", help="Keep only these mteb task types, e.g. STS,Classification.")
+    ] = None,
     data_dir: Annotated[
         Optional[Path],
-        typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR", help="Folder with BEIR-layout task folders (scifact/corpus.jsonl ...)."),
+        typer.Option(
+            "--data-dir",
+            envvar="LEAFBENCH_DATA_DIR",
+            help="Local data: BEIR folders (scifact/corpus.jsonl ...) and/or mteb/sts|classification files (see ../shared/data).",
+        ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")] = Path("results"),
     cache_dir: Annotated[
@@ -114,17 +124,18 @@ def run(
     shard_size: Annotated[int, typer.Option(help="Texts per embedding-store shard: the unit of resume after an interruption.")] = 4096,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Evaluate a model, or a (student, teacher) pair, on retrieval tasks; write mteb-compatible result JSON."""
+    """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
     args = dict(locals())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .cells import CellError
     from .data import DataError
+    from .mteb_local import LocalDataError
     from .registry import ModelError
     from .tasks import TaskSelectionError
 
     try:
         _run(**args)
-    except (DataError, ModelError, TaskSelectionError, CellError, UserError) as e:
+    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError) as e:
         _fail(str(e))
     except ValueError as e:
         _fail(str(e))
@@ -138,6 +149,7 @@ def _run(
     teacher: str | None,
     mode: str,
     tasks: str | None,
+    task_types: str | None,
     data_dir: Path | None,
     output: Path,
     cache_dir: Path | None,
@@ -156,9 +168,11 @@ def _run(
     shard_size: int,
     verbose: bool,
 ) -> None:
-    from .data import load_retrieval_task
+    from .data import DataError, load_retrieval_task
     from .encode import Encoder, embedding_dim
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
+    from .mteb_eval import evaluate_mteb_task
+    from .mteb_local import LocalDataError
     from .registry import default_benchmark, default_cache_dir, resolve_model
     from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
     from .store import EmbeddingStore
@@ -197,46 +211,92 @@ def _run(
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
     encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
-    selection = select_tasks(tasks, default_benchmark(student))
+    selection = select_tasks(tasks, default_benchmark(student), task_types)
     for name, why in selection.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
     # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
     run_slug = student.slug if "teacher" not in specs else f"{student.slug}+{specs['teacher'].slug}"
-    console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}")
-    runs = []
+    console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}", highlight=False)
+    subset = {"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None
+    runs, missing = [], {}
     with _progress() as factory:
         for task_name in selection.tasks:
-            data = load_retrieval_task(task_name, data_dir)
-            if max_queries or max_docs:
-                data = data.subset(max_queries, max_docs)
-            runs.append(
-                evaluate_retrieval(
-                    data,
-                    encoders,
-                    modes,
-                    output,
-                    run_slug,
-                    progress_factory=factory,
-                    extra={"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None,
-                    cells=cells,
-                    calibration=calibration,
-                    ranges_file=ranges_file,
-                    rescore=rescore,
-                    force=force,
-                )
-            )
-    out.print(summary_table(output, run_slug, selection.tasks, modes, cells))
-    stats = [s for r in runs for s in r.encode_stats.values()]
-    skipped = sum(r.skipped for r in runs)
+            try:
+                if selection.types[task_name] == "Retrieval":
+                    data = load_retrieval_task(task_name, data_dir)
+                    if max_queries or max_docs:
+                        data = data.subset(max_queries, max_docs)
+                    runs.append(
+                        evaluate_retrieval(
+                            data, encoders, modes, output, run_slug, progress_factory=factory, extra=subset,
+                            cells=cells, calibration=calibration, ranges_file=ranges_file, rescore=rescore, force=force,
+                        )
+                    )
+                else:
+                    task, source = load_mteb_task(task_name, data_dir)
+                    runs.append(
+                        evaluate_mteb_task(
+                            task, encoders, modes, output, run_slug, cells=cells, calibration=calibration,
+                            force=force, data_source=source,
+                            progress=lambda what: console.print(f"[dim]evaluating {what}[/]", highlight=False),
+                        )
+                    )
+            except (DataError, LocalDataError) as e:
+                if task_name not in selection.from_benchmark:
+                    raise
+                missing[task_name] = str(e)
+    done = [r.task_name for r in runs]
+    write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
+    out.print(summary_table(output, run_slug, done, modes, cells))
+    if missing:
+        console.print(f"[yellow]missing[/] ({len(missing)} of {len(selection.tasks)} tasks, no data here): {', '.join(missing)}", highlight=False)
     console.print(
-        f"encoded {sum(s.n_encoded for s in stats):,} texts now, "
-        f"{sum(s.n_texts - s.n_encoded for s in stats):,} served from the store ({store.root}); "
-        f"{sum(len(r.paths) for r in runs)} cells scored, {skipped} already in {output} (--force recomputes)",
+        f"encoded {store.n_encoded:,} texts now, {store.n_served:,} served from the store ({store.root}); "
+        f"{sum(len(r.paths) for r in runs)} cells scored, {sum(r.skipped for r in runs)} already in {output} (--force recomputes)",
         highlight=False,
     )
     for r in runs:
         for p in r.paths.values():
             console.print(f"wrote {p}", highlight=False)
+
+
+def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
+    """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error."""
+    import mteb
+
+    from .data import DataError, _env_offline
+    from .mteb_local import load_local_task, local_task_names
+
+    if data_dir is not None and task_name in local_task_names(Path(data_dir)):
+        return load_local_task(task_name, Path(data_dir)), str(Path(data_dir).resolve())
+    if _env_offline():
+        raise DataError(
+            f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir with "
+            "mteb/<type>/<task> files, or run with network access"
+        )
+    task = mteb.get_task(task_name)
+    return task, f"hf:{task.metadata.dataset['path']}@{task.metadata.dataset.get('revision')}"
+
+
+def write_run_manifest(output: Path, run_slug: str, selection: Any, done: list[str], missing: dict[str, str], modes: list[str], cells: list[Any]) -> None:
+    """What a run was asked for and what it could do, so reports can mark incomplete rows."""
+    import json
+
+    from .results import write_result
+
+    path = Path(output) / run_slug / "run.json"
+    prev = json.loads(path.read_text()) if path.exists() else {}
+    manifest = {
+        "source": selection.source,
+        "tasks": sorted(set(prev.get("tasks", [])) | set(selection.tasks)),
+        "types": {**prev.get("types", {}), **selection.types},
+        "evaluated": sorted(set(prev.get("evaluated", [])) | set(done)),
+        "missing": {k: v for k, v in {**prev.get("missing", {}), **missing}.items() if k not in done},
+        "skipped": {**prev.get("skipped", {}), **selection.skipped},
+        "modes": sorted(set(prev.get("modes", [])) | set(modes)),
+        "cells": sorted(set(prev.get("cells", [])) | {c.label or "full-float32" for c in cells}),
+    }
+    write_result(path, manifest)
 
 
 def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any]) -> Table:
@@ -275,6 +335,32 @@ def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str
 
 def _fmt_rate(v: float | None) -> str:
     return f"{v:,.1f}" if v else "-"
+
+
+@app.command("tasks")
+def tasks_cmd(
+    benchmark: Annotated[str, typer.Option(help='Benchmark as mteb names it: "MTEB(eng, v2)", BEIR, NanoBEIR.')] = "MTEB(eng, v2)",
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
+) -> None:
+    """List a benchmark's tasks: type, main score, splits, and whether --data-dir holds them (offline runnable)."""
+    from .tasks import TaskSelectionError, describe_benchmark
+
+    try:
+        rows = describe_benchmark(benchmark, data_dir)
+    except TaskSelectionError as e:
+        _fail(str(e))
+    if as_json:
+        import json
+
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title=f"{benchmark}: {len(rows)} tasks, {sum(r['local'] for r in rows)} with local data")
+    for col in ("task", "type", "main score", "splits", "local data", "leafbench"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["task"], r["type"], r["main_score"], ",".join(r["splits"]), "yes" if r["local"] else "-", r["leafbench"])
+    out.print(table)
 
 
 @models_app.callback()
@@ -322,6 +408,23 @@ def models_install(
     except ModelError as e:
         _fail(str(e))
     out.print(f"{name}: {path}")
+
+
+def _register_commands() -> None:
+    """Commands that live with their own layer (reports, distillation); their modules import lazily."""
+    from leafbench_distill.cli import distill as distill_command
+
+    from .report.cli import baseline as baseline_command
+    from .report.cli import check as check_command
+    from .report.cli import report as report_command
+
+    app.command("report")(report_command)
+    app.command("check")(check_command)
+    app.command("baseline")(baseline_command)
+    app.command("distill")(distill_command)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -186,8 +186,10 @@ def evaluate_retrieval(
         for cell in mode_cells:
             t0 = time.perf_counter()
             scores_, idx, info = score_cell(qe, de, cell, top_k, calibration, ranges_file, rescore)
+            per_query: dict[str, dict[str, float]] = {}
             scores = topk_retrieval_scores(
-                data.query_ids, data.corpus_ids, scores_, idx, data.qrels, ignore_identical_ids=data.ignore_identical_ids
+                data.query_ids, data.corpus_ids, scores_, idx, data.qrels, ignore_identical_ids=data.ignore_identical_ids,
+                per_query_out=per_query,
             )
             score_time = time.perf_counter() - t0
             lb = {
@@ -217,6 +219,8 @@ def evaluate_retrieval(
                 },
                 "encode_seconds": encode_time,
                 "score_seconds": score_time,
+                # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
+                "per_query": per_query,
                 **(extra or {}),
             }
             result = build_result(

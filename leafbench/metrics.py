@@ -88,8 +88,13 @@ def topk_retrieval_scores(
     qrels: Mapping[str, Mapping[str, int]],
     k_values: Sequence[int] = K_VALUES,
     ignore_identical_ids: bool = False,
+    per_query_out: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """mteb's score dict from a [nq, k] top-k (scores sorted descending per row), without mteb's Python loops."""
+    """mteb's score dict from a [nq, k] top-k (scores sorted descending per row), without mteb's Python loops.
+
+    With `per_query_out`, also fills ``{"ndcg_at_10": {query_id: value}}`` from pytrec_eval's per-query output
+    (the values mteb averages), so reports can put paired-bootstrap intervals on deltas between runs.
+    """
     import pytrec_eval
     from mteb._evaluators.retrieval_metrics import make_score_dict, parse_metrics_from_scores
 
@@ -109,6 +114,8 @@ def topk_retrieval_scores(
     }
     strings = {f"{m}.{','.join(map(str, k_values))}" for m in ("map_cut", "ndcg_cut", "recall", "P", "success")}
     per_query = pytrec_eval.RelevanceEvaluator(dict(qrels), strings).evaluate(run)
+    if per_query_out is not None:
+        per_query_out[MAIN_SCORE] = {q: round(float(v["ndcg_cut_10"]), 6) for q, v in per_query.items()}
     ndcg, _map, recall, precision, all_ndcgs, all_aps, all_recalls, all_precisions, hit_rate = parse_metrics_from_scores(
         per_query, k_values
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 MANIFEST_NAME = "leafbench.json"
+SIDES = ("query", "document", "text")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 
@@ -96,9 +97,10 @@ class ModelSpec:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def prompt(self, side: str) -> str:
-        if side not in ("query", "document"):
-            raise ValueError(f"side must be 'query' or 'document', not {side!r}")
-        return self.query_prompt if side == "query" else self.document_prompt
+        """Prompt by side; "text" is a text with no retrieval role (STS, classification, ...): no prompt, as mteb."""
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {', '.join(SIDES)}, not {side!r}")
+        return {"query": self.query_prompt, "document": self.document_prompt, "text": ""}[side]
 
     @property
     def slug(self) -> str:

@@ -118,6 +118,9 @@ class EmbeddingStore:
     def __init__(self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE) -> None:
         self.root = Path(root)
         self.shard_size = shard_size
+        # Texts encoded / served from disk by this process: the "encoded vs reused" line of a run.
+        self.n_encoded = 0
+        self.n_served = 0
 
     def entry_dir(self, key: EncodingKey, texts_hash: str) -> Path:
         d = key.digest(texts_hash)
@@ -190,6 +193,8 @@ class EmbeddingStore:
             n_tokens += int(toks)
         if not was_complete:
             _atomic_write_bytes(entry / "complete", b"")
+        self.n_encoded += n_encoded
+        self.n_served += len(texts) - n_encoded
         arr = self._load(entry, n_shards)
         stats = EncodeStats(
             n_texts=len(texts),

@@ -1,0 +1,137 @@
+"""`leafbench report | check | baseline`: plain functions with typer annotations, registered by leafbench.cli.
+
+Kept apart from leafbench/cli.py so the report stack (pandas, matplotlib) loads only for these commands.
+Exit codes follow leafbench's: 0 ok, 1 regression (check), 2 bad input (one line on stderr naming the file).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+stdout = Console()
+if not stdout.is_terminal:  # CI logs: rich would wrap at 80 columns and truncate the delta table
+    stdout = Console(width=160)
+
+SHOW_ALL_UP_TO = 60  # rows; larger checks print only the cells that are not "ok"
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def report(
+    results: Annotated[Path, typer.Argument(help="Results folder: <run>/<mode>/<Task>[__<dim>d-<dtype>].json.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.md, index.html, figures/.")] = Path("reports"),
+    title: Annotated[str, typer.Option(help="Page and Markdown title.")] = "leafbench report",
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Render the matplotlib figures.")] = True,
+    screenshot: Annotated[
+        bool, typer.Option("--screenshot", help="Also save <out>/screenshot.png with headless Chromium (for the README).")
+    ] = False,
+) -> None:
+    """Leaderboard-style Markdown + self-contained HTML report (tables, figures) from result JSONs."""
+    from . import write_report
+    from .tables import ReportError
+
+    try:
+        written = write_report(results, out, title=title, figures=figures)
+    except ReportError as e:
+        _fail(str(e))
+        return
+    stdout.print(f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
+              f"{len(written['tables'])} tables, {len(written['figures']) // 2} figures)", highlight=False)
+    if screenshot:
+        from .html import render_in_chromium
+
+        try:
+            r = render_in_chromium(written["html"], screenshot=out / "screenshot.png")
+        except (FileNotFoundError, RuntimeError) as e:
+            _fail(f"screenshot: {e}")
+            return
+        if r.console:
+            console.print("[yellow]page console:[/] " + " | ".join(r.console), highlight=False)
+        stdout.print(f"wrote {r.screenshot}", highlight=False)
+
+
+def _num(v: float, digits: int = 5, sign: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+def check(
+    results: Annotated[Path, typer.Argument(help="Results folder to check.")] = Path("results"),
+    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="Baseline JSON (from `leafbench baseline`).")] = Path(
+        "results/baselines/ci.json"
+    ),
+    tolerance: Annotated[
+        float, typer.Option(help="Allowed absolute drop of a main score (0..1 scale: 0.005 = 0.5 nDCG@10 points).")
+    ] = 0.005,
+    rel_tolerance: Annotated[float, typer.Option(help="Allowed drop relative to the baseline score, added to --tolerance.")] = 0.0,
+    allow_missing: Annotated[
+        bool, typer.Option("--allow-missing", help="Baseline cells without a current result do not fail the check.")
+    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Print every cell, not only the ones that changed status.")] = False,
+) -> None:
+    """Compare results to a baseline: table of deltas; exit 0 ok, 1 regression, 2 bad input."""
+    from ..check import check as run_check
+
+    res = run_check(results, baseline, tolerance, rel_tolerance, allow_missing)
+    if res.exit_code == 2 and res.table.empty:
+        _fail(res.messages[0] if res.messages else res.summary)
+    t = res.table
+    shown = t if show_all or len(t) <= SHOW_ALL_UP_TO else t[t["status"] != "ok"]
+    const = [c for c in ("run", "task") if t[c].nunique() == 1]
+    keys = [c for c in ("run", "mode", "task", "dim", "dtype") if c not in const]
+    with_ci = bool((t["ci95"] != "n/a").any()) if "ci95" in t else False
+    where = ", ".join(f"{c} {t[c].iloc[0]}" for c in const)
+    table = Table(title=f"leafbench check: {results} vs {baseline}" + (f" ({where})" if where else ""))
+    for c in keys:
+        table.add_column(c)
+    for c in ("baseline", "current", "delta", "allowed drop") + (("95% CI (paired)",) if with_ci else ()):
+        table.add_column(c, justify="right")
+    table.add_column("status")
+    style = {"REGRESSION": "bold red", "MISSING": "bold red", "DATA MISMATCH": "bold red", "improved": "green", "new": "cyan"}
+    for r in shown.to_dict("records"):
+        st = r["status"]
+        table.add_row(
+            *[str(r[c]) for c in keys], _num(r["baseline"]), _num(r["current"]),
+            _num(r["delta"], sign=True), _num(r["allowed_drop"]), *([r["ci95"]] if with_ci else []),
+            f"[{style[st]}]{st}[/]" if st in style else st,
+        )
+    if len(shown):
+        stdout.print(table)
+    if len(shown) < len(t):
+        stdout.print(f"({len(t) - len(shown)} cells within tolerance not shown; --all prints them)", highlight=False)
+    for m in res.messages:
+        console.print(f"[red]{m}[/]", highlight=False, soft_wrap=True)
+    stdout.print(res.summary, highlight=False, soft_wrap=True)
+    raise typer.Exit(res.exit_code)
+
+
+def baseline(
+    results: Annotated[Path, typer.Argument(help="Results folder to freeze.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Baseline JSON to write (overwritten).")] = Path(
+        "results/baselines/ci.json"
+    ),
+    per_query: Annotated[
+        bool, typer.Option("--per-query/--no-per-query", help="Keep per-query scores (bootstrap intervals in `check`).")
+    ] = True,
+) -> None:
+    """Write (or deliberately refresh) the baseline that `leafbench check` compares against."""
+    from ..check import CheckInputError, write_baseline
+
+    try:
+        data = write_baseline(results, out, per_query=per_query)
+    except CheckInputError as e:
+        _fail(str(e))
+        return
+    runs = sorted({e["run"] for e in data["entries"]})
+    stdout.print(f"wrote {out}: {len(data['entries'])} cells from {results} (runs: {', '.join(runs)})", highlight=False)

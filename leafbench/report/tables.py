@@ -1,0 +1,614 @@
+"""Leaderboard tables from result JSONs (pandas): one tidy frame, then the tables a report shows.
+
+Everything starts from `load_results`, one row per result file, so Markdown, HTML, plots and the regression
+check read the same numbers. Scores are shown x100 with two decimals, as the MTEB leaderboard and the LEAF
+model cards print them. Task types come from mteb's task metadata, so STS/classification results written
+in the same layout get their own Mean(<type>) columns without changes here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..results import iter_results
+from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
+
+MODE_ORDER = ("teacher", "student", "asymmetric")
+MAIN_CELL = ("full", "float32")
+PER_QUERY_KEY = "per_query"  # proposed leafbench block: {"ndcg_at_10": {query_id: value}}
+MISSING = "–"
+
+
+class ReportError(ValueError):
+    """Bad input for a report (no results, unreadable folder): shown as one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+@cache
+def task_meta(name: str) -> tuple[str, str]:
+    """(type, main metric) from mteb's registry; unknown names (custom tasks) fall back to the file's own."""
+    try:
+        import mteb
+
+        md = mteb.get_task(name).metadata
+        return str(md.type), str(md.main_score)
+    except Exception:  # noqa: BLE001 - mteb raises several types for unknown names
+        return "Unknown", ""
+
+
+def _dim_label(lb: dict[str, Any]) -> str:
+    cell = str(lb.get("cell") or "full-float32")
+    if cell.startswith("full"):
+        return "full"
+    dim, full = lb.get("dim"), lb.get("full_dim")
+    if dim is not None and full is not None and int(dim) == int(full):
+        return "full"
+    return str(dim if dim is not None else cell.split("d-", 1)[0])
+
+
+def _side(lb: dict[str, Any], side: str) -> dict[str, Any]:
+    return ((lb.get("throughput") or {}).get(side)) or {}
+
+
+def load_results(root: Path) -> pd.DataFrame:
+    """One row per result file under `root` (layout ``<run_slug>/<mode>/<Task>[__<cell>].json``).
+
+    Raises ReportError when the folder is missing or holds no leafbench result, so callers exit 2 with the
+    folder named instead of rendering an empty report.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ReportError(f"{root}: results folder not found")
+    rows: list[dict[str, Any]] = []
+    for path, data in iter_results(root):
+        lb = data["leafbench"]
+        scores = data["scores"]
+        split = lb.get("split") or next(iter(scores))
+        entry = (scores.get(split) or next(iter(scores.values())))[0]
+        task = str(data.get("task_name") or path.stem.split("__")[0])
+        ttype, metric = task_meta(task)
+        st, te = lb.get("student") or {}, lb.get("teacher") or {}
+        q, d = _side(lb, "query"), _side(lb, "document")
+        sub = lb.get("subset")
+        rows.append(
+            {
+                "run": path.parent.parent.name,
+                "mode": lb.get("mode") or path.parent.name,
+                "task": task,
+                "task_type": ttype,
+                "metric": metric or "main_score",
+                "split": split,
+                "dim_label": _dim_label(lb),
+                "dim": lb.get("dim"),
+                "full_dim": lb.get("full_dim"),
+                "dtype": lb.get("dtype") or "float32",
+                "score": float(entry["main_score"]),
+                "student": st.get("name"),
+                "teacher": te.get("name"),
+                "query_model": lb.get("query_model") or st.get("name") or te.get("name"),
+                "document_model": lb.get("document_model") or te.get("name") or st.get("name"),
+                "n_queries": lb.get("n_queries"),
+                "n_documents": lb.get("n_documents"),
+                "subset": _subset_label(sub),
+                "data_source": lb.get("data_source"),
+                "q_model": q.get("model"),
+                "q_texts_per_s": q.get("texts_per_s"),
+                "q_tokens_per_s": q.get("tokens_per_s"),
+                "q_n_texts": q.get("n_texts"),
+                "q_entry": q.get("store_entry"),
+                "d_model": d.get("model"),
+                "d_texts_per_s": d.get("texts_per_s"),
+                "d_tokens_per_s": d.get("tokens_per_s"),
+                "d_n_texts": d.get("n_texts"),
+                "d_entry": d.get("store_entry"),
+                "per_query": (lb.get(PER_QUERY_KEY) or {}).get(metric) if metric else None,
+                "mteb_version": data.get("mteb_version"),
+                "path": str(path),
+            }
+        )
+    if not rows:
+        raise ReportError(f"{root}: no leafbench result JSON found (expected <run>/<mode>/<Task>.json)")
+    df = pd.DataFrame(rows)
+    df["mode_rank"] = df["mode"].map({m: i for i, m in enumerate(MODE_ORDER)}).fillna(len(MODE_ORDER))
+    return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
+
+
+def _subset_label(sub: Any) -> str:
+    if not sub:
+        return ""
+    if isinstance(sub, dict):
+        parts = [f"{k}={v}" for k, v in sub.items() if v is not None]
+        return ", ".join(parts) or "subset"
+    return str(sub)
+
+
+def select_cell(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> pd.DataFrame:
+    """Rows of one (dim label, dtype) cell; the leaderboard uses full-dim float32."""
+    return df[(df["dim_label"] == cell[0]) & (df["dtype"] == cell[1])]
+
+
+def row_label(run: str, mode: str, sub: pd.DataFrame) -> str:
+    """What a reader calls the row: the model that encodes, or `student → teacher` for asymmetric."""
+    q = sub["query_model"].dropna()
+    d = sub["document_model"].dropna()
+    qn = str(q.iloc[0]) if len(q) else run
+    dn = str(d.iloc[0]) if len(d) else run
+    return qn if qn == dn and mode != "asymmetric" else f"{qn} → {dn}"
+
+
+def task_order(df: pd.DataFrame) -> list[str]:
+    """Tasks grouped by type, then by name (the leaderboard's column order)."""
+    pairs = df[["task_type", "task"]].drop_duplicates().sort_values(["task_type", "task"])
+    return pairs["task"].tolist()
+
+
+# ---------------------------------------------------------------------------------- numeric tables
+
+
+def leaderboard(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> pd.DataFrame:
+    """Scores x100: index (run, mode); task columns; Mean(<type>); Mean(Task); Mean(TaskType); Rank.
+
+    Means of an incomplete row (missing a task other rows have) are over what it has; such rows get no rank
+    and are flagged in `n_tasks`/`complete`, as the MTEB leaderboard leaves them unranked.
+    """
+    sel = select_cell(df, cell)
+    if sel.empty:
+        return pd.DataFrame()
+    tasks = task_order(sel)
+    wide = sel.pivot_table(index=["run", "mode"], columns="task", values="score", aggfunc="first") * 100
+    wide = wide.reindex(columns=tasks)
+    types = sel.drop_duplicates("task").set_index("task")["task_type"]
+    type_names = sorted(types.unique())
+    out = wide.copy()
+    for t in type_names:
+        cols = [c for c in tasks if types[c] == t]
+        out[f"Mean({t})"] = wide[cols].mean(axis=1, skipna=True)
+    out["Mean(Task)"] = wide.mean(axis=1, skipna=True)
+    out["Mean(TaskType)"] = out[[f"Mean({t})" for t in type_names]].mean(axis=1, skipna=True)
+    out["n_tasks"] = wide.notna().sum(axis=1)
+    out["complete"] = out["n_tasks"] == len(tasks)
+    ranked = out.loc[out["complete"], "Mean(Task)"].rank(ascending=False, method="min")
+    out["Rank"] = ranked.reindex(out.index)
+    order = out.assign(_c=~out["complete"], _m=-out["Mean(Task)"].fillna(-1e9)).sort_values(["_c", "_m"])
+    return out.loc[order.index]
+
+
+def per_query_lookup(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> dict[tuple[str, str, str], dict]:
+    """(run, mode, task) → per-query main-metric dict, for the cells that stored one."""
+    sel = select_cell(df, cell)
+    return {
+        (r.run, r.mode, r.task): r.per_query
+        for r in sel.itertuples()
+        if isinstance(r.per_query, dict) and r.per_query
+    }
+
+
+def paired_interval(
+    pq: dict[tuple[str, str, str], dict], run: str, mode_a: str, mode_b: str, tasks: Sequence[str], seed: int = 0
+) -> Interval | None:
+    """mean(a − b) over `tasks` with a paired bootstrap; None unless every task has both per-query blocks."""
+    pairs = []
+    for t in tasks:
+        a, b = pq.get((run, mode_a, t)), pq.get((run, mode_b, t))
+        if not a or not b:
+            return None
+        common = sorted(set(a) & set(b))
+        if not common:
+            return None
+        pairs.append(([a[q] for q in common], [b[q] for q in common]))
+    if not pairs:
+        return None
+    return paired_bootstrap_tasks(pairs, seed=seed)
+
+
+def deltas(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> pd.DataFrame:
+    """Per run and task: teacher / student / asymmetric, "% of teacher", asym − sym and student − teacher.
+
+    asym − sym is asymmetric minus the student's own symmetric mode: what serving documents from the teacher
+    buys. Intervals (95%, paired bootstrap over queries) need per-query scores; without them they are None.
+    The last row per run is Mean(Task) over the tasks all three modes have.
+    """
+    sel = select_cell(df, cell)
+    pq = per_query_lookup(df, cell)
+    rows: list[dict[str, Any]] = []
+    for run, g in sel.groupby("run", sort=True):
+        wide = g.pivot_table(index="task", columns="mode", values="score", aggfunc="first") * 100
+        if len([m for m in MODE_ORDER if m in wide.columns]) < 2:
+            continue
+        wide = wide.reindex(columns=list(MODE_ORDER))
+        tasks = [t for t in task_order(g) if t in wide.index]
+        full_rows = [t for t in tasks if wide.loc[t].notna().all()]
+        for t in tasks + (["Mean(Task)"] if len(full_rows) > 1 else []):
+            if t == "Mean(Task)":
+                vals, tset = wide.loc[full_rows].mean(), full_rows
+            else:
+                vals, tset = wide.loc[t], [t]
+            te, stu, asy = vals["teacher"], vals["student"], vals["asymmetric"]
+            rows.append(
+                {
+                    "run": run,
+                    "task": t,
+                    "teacher": te,
+                    "student": stu,
+                    "asymmetric": asy,
+                    "student_pct": 100 * stu / te if te else np.nan,
+                    "asym_pct": 100 * asy / te if te else np.nan,
+                    "asym_minus_sym": asy - stu,
+                    "asym_minus_sym_ci": paired_interval(pq, run, "asymmetric", "student", tset),
+                    "student_minus_teacher": stu - te,
+                    "student_minus_teacher_ci": paired_interval(pq, run, "student", "teacher", tset),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cell_grid(df: pd.DataFrame, run: str, tasks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Scores x100 for one run: index (mode, dim), columns dtypes; mean over `tasks` (default: all with every cell)."""
+    g = df[df["run"] == run]
+    if tasks is None:
+        n_cells = g.groupby("task").size()
+        tasks = n_cells[n_cells == n_cells.max()].index.tolist()
+    g = g[g["task"].isin(tasks)]
+    m = g.groupby(["mode", "dim_label", "dtype"])["score"].mean() * 100
+    grid = m.unstack("dtype")
+    dtypes = [d for d in ("float32", "float16", "bfloat16", "int8", "uint8", "binary", "ubinary") if d in grid.columns]
+    grid = grid.reindex(columns=dtypes + [c for c in grid.columns if c not in dtypes])
+    key = [
+        (MODE_ORDER.index(mo) if mo in MODE_ORDER else 9, -1e12 if d == "full" else -int(d) if d.isdigit() else 0)
+        for mo, d in grid.index
+    ]
+    return grid.iloc[sorted(range(len(key)), key=key.__getitem__)]
+
+
+def throughput(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model: queries/s and docs/s over the distinct encoding passes recorded (store entries).
+
+    Each store entry is counted once (many cells share one pass); a rate is total texts / total seconds of
+    that model's passes on that side, so a big corpus weighs more than a small query set.
+    """
+    parts = []
+    for side, label in (("q", "query"), ("d", "document")):
+        cols = {f"{side}_model": "model", f"{side}_texts_per_s": "texts_per_s", f"{side}_tokens_per_s": "tokens_per_s",
+                f"{side}_n_texts": "n_texts", f"{side}_entry": "entry"}
+        p = df[list(cols)].rename(columns=cols).dropna(subset=["model", "texts_per_s", "n_texts"])
+        p = p.drop_duplicates(subset=["model", "entry"])
+        p = p.assign(side=label, seconds=p["n_texts"] / p["texts_per_s"])
+        parts.append(p)
+    allp = pd.concat(parts, ignore_index=True)
+    if allp.empty:
+        return pd.DataFrame()
+    allp["tokens"] = allp["tokens_per_s"].fillna(0) * allp["seconds"]
+    agg = allp.groupby(["model", "side"]).agg(n_texts=("n_texts", "sum"), seconds=("seconds", "sum"),
+                                              tokens=("tokens", "sum"), passes=("entry", "nunique"))
+    agg["texts_per_s"] = agg["n_texts"] / agg["seconds"]
+    agg["tokens_per_s"] = agg["tokens"] / agg["seconds"]
+    out = agg[["texts_per_s", "tokens_per_s", "n_texts", "passes"]].unstack("side")
+    out.columns = [f"{s}_{c}" for c, s in out.columns]
+    return out
+
+
+# -------------------------------------------------------------------------------- reference block
+
+
+@dataclass(frozen=True)
+class Protocol:
+    key: str
+    label: str
+    benchmark: str | None  # mteb benchmark name whose task list defines it
+    exclude: tuple[str, ...] = ()
+
+
+PROTOCOLS = {
+    "beir15": Protocol("beir15", 'mteb "BEIR" benchmark, 15 tasks incl. MSMARCO; mean nDCG@10', "BEIR"),
+    "beir14": Protocol("beir14", "LEAF paper BEIR table, 14 datasets (no MSMARCO); mean nDCG@10", "BEIR", ("MSMARCO",)),
+    "mteb_eng_v2": Protocol("mteb_eng_v2", "MTEB(eng, v2), Mean(Task) over its 41 tasks", "MTEB(eng, v2)"),
+}
+
+# DESIGN.md §2: public numbers, each with the protocol it was measured under.
+REFERENCE: tuple[dict[str, Any], ...] = (
+    {"model": "MongoDB/mdbr-leaf-ir", "mode": "student", "params": "22.9M", "dim": 768,
+     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir15", "value": 53.55,
+     "source": "MTEB leaderboard / model card"},
+    {"model": "MongoDB/mdbr-leaf-ir", "mode": "asymmetric", "params": "22.9M", "dim": 768,
+     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir15", "value": 54.03,
+     "source": "model card"},
+    {"model": "Snowflake/snowflake-arctic-embed-m-v1.5", "mode": "teacher", "params": "109M", "dim": 768,
+     "teacher": "", "protocol": "beir15", "value": 55.16, "source": "MTEB leaderboard"},
+    {"model": "MongoDB/mdbr-leaf-ir", "mode": "student", "params": "22.9M", "dim": 768,
+     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir14", "value": 53.9,
+     "source": "arXiv 2509.12539"},
+    {"model": "MongoDB/mdbr-leaf-ir", "mode": "asymmetric", "params": "22.9M", "dim": 768,
+     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir14", "value": 54.8,
+     "source": "arXiv 2509.12539"},
+    {"model": "Snowflake/snowflake-arctic-embed-m-v1.5", "mode": "teacher", "params": "109M", "dim": 768,
+     "teacher": "", "protocol": "beir14", "value": 56.1, "source": "arXiv 2509.12539"},
+    {"model": "MongoDB/mdbr-leaf-mt", "mode": "student", "params": "23.0M", "dim": 1024,
+     "teacher": "mixedbread-ai/mxbai-embed-large-v1", "protocol": "mteb_eng_v2", "value": 63.97,
+     "source": "MTEB leaderboard / model card"},
+)
+
+
+@cache
+def protocol_tasks(key: str) -> tuple[str, ...]:
+    """Task names of a protocol, read from mteb's benchmark registry (empty if mteb cannot list it)."""
+    p = PROTOCOLS[key]
+    try:
+        import mteb
+
+        names = [t.metadata.name for t in mteb.get_benchmark(p.benchmark).tasks]
+    except Exception:  # noqa: BLE001
+        return ()
+    return tuple(n for n in names if n not in p.exclude)
+
+
+def reference_block(df: pd.DataFrame) -> pd.DataFrame:
+    """Published rows plus ours on the same protocol: a mean only where ours covers every task on full data.
+
+    A subset run or a partial task list is shown as coverage text, never as a number next to a published
+    one, because the two would not measure the same thing.
+    """
+    rows = [{**r, "protocol_label": PROTOCOLS[r["protocol"]].label, "ours": False, "note": ""} for r in REFERENCE]
+    sel = select_cell(df)
+    for key, proto in PROTOCOLS.items():
+        tasks = protocol_tasks(key)
+        if not tasks:
+            continue
+        for (run, mode), g in sel.groupby(["run", "mode"], sort=True):
+            have = g[g["task"].isin(tasks)]
+            if have.empty:
+                continue
+            full_data = (have["subset"] == "").all()
+            complete = set(have["task"]) >= set(tasks)
+            value = have["score"].mean() * 100 if complete and full_data else np.nan
+            note = "" if complete and full_data else (
+                f"{have['task'].nunique()}/{len(tasks)} tasks" + ("" if full_data else ", query/doc subset")
+                + "; not comparable"
+            )
+            rows.append({"model": row_label(run, mode, g), "mode": mode, "params": "", "dim": g["full_dim"].iloc[0],
+                         "teacher": "" if mode == "teacher" else (g["teacher"].iloc[0] or ""), "protocol": key, "protocol_label": proto.label,
+                         "value": value, "source": f"ours: {run}", "ours": True, "note": note})
+    return pd.DataFrame(rows)
+
+
+def data_protocol(df: pd.DataFrame) -> pd.DataFrame:
+    """Per task: what our numbers were measured on (split, queries, documents, subset, source, mteb)."""
+    cols = ["task", "task_type", "metric", "split", "n_queries", "n_documents", "subset", "data_source", "mteb_version"]
+    d = df[cols].astype("object").where(df[cols].notna(), "")
+    return d.drop_duplicates().sort_values(["task_type", "task"]).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------ display tables
+
+
+@dataclass
+class ReportTable:
+    """A table ready for Markdown and HTML: display text, numeric sort keys, best-cell and row flags."""
+
+    key: str
+    title: str
+    text: pd.DataFrame  # str cells; columns are the header
+    sort: pd.DataFrame  # float sort key per cell (NaN: sort by text)
+    best: pd.DataFrame  # bool: highlight
+    row_class: list[str] = field(default_factory=list)  # "", "incomplete", "reference", "ours", "mean"
+    notes: list[str] = field(default_factory=list)
+    numeric: set[str] = field(default_factory=set)  # right-aligned columns
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return MISSING
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def make_table(
+    key: str,
+    title: str,
+    frame: pd.DataFrame,
+    best_max: Iterable[str] = (),
+    best_min: Iterable[str] = (),
+    eligible: pd.Series | None = None,
+    formatters: dict[str, Callable[[Any], str]] | None = None,
+    sort_keys: dict[str, pd.Series] | None = None,
+    row_class: Sequence[str] | None = None,
+    notes: Sequence[str] = (),
+) -> ReportTable:
+    """Format a mixed frame; highlight each best_max (best_min) column's top (bottom) among `eligible` rows."""
+    frame = frame.reset_index(drop=True)
+    formatters = formatters or {}
+    text = pd.DataFrame({c: [formatters.get(c, _fmt)(v) for v in frame[c]] for c in frame.columns}, dtype=object)
+    sort = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
+    numeric: set[str] = set()
+    for c in frame.columns:
+        if sort_keys and c in sort_keys:
+            sort[c] = pd.to_numeric(pd.Series(sort_keys[c]).reset_index(drop=True), errors="coerce").to_numpy()
+            numeric.add(c)
+        elif pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
+            sort[c] = frame[c].astype(float).to_numpy()
+            numeric.add(c)
+    best = pd.DataFrame(False, index=frame.index, columns=frame.columns)
+    ok = pd.Series(True, index=frame.index) if eligible is None else pd.Series(eligible).reset_index(drop=True)
+    for cols, pick in ((best_max, "max"), (best_min, "min")):
+        for c in cols:
+            vals = sort[c].where(ok)
+            if vals.notna().sum() < 2:
+                continue
+            target = vals.max() if pick == "max" else vals.min()
+            best[c] = np.isclose(vals.to_numpy(dtype=float), target, rtol=0, atol=1e-9) & vals.notna().to_numpy()
+    return ReportTable(key, title, text, sort, best, list(row_class or [""] * len(frame)), list(notes), numeric)
+
+
+def leaderboard_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
+    lb = leaderboard(df, cell)
+    if lb.empty:
+        return None
+    sel = select_cell(df, cell)
+    tasks = task_order(sel)
+    mean_cols = [c for c in lb.columns if c.startswith("Mean(")]
+    rows, classes, missing_notes = [], [], []
+    for (run, mode), r in lb.iterrows():
+        g = sel[(sel["run"] == run) & (sel["mode"] == mode)]
+        name = row_label(run, mode, g)
+        if not r["complete"]:
+            missing = [t for t in tasks if pd.isna(r[t])]
+            missing_notes.append(f"{name} ({mode}): missing {', '.join(missing)}")
+            name += " *"
+        # Run goes last: on a phone the scores should be what scrolls into view first.
+        rows.append({"Rank": r["Rank"], "Model": name, "Mode": mode, **{c: r[c] for c in tasks + mean_cols}, "Run": run})
+        classes.append("" if r["complete"] else "incomplete")
+    frame = pd.DataFrame(rows)
+    frame["Rank"] = frame["Rank"].astype("Float64").astype(float)
+    notes = [f"Main score x100 ({', '.join(sorted(set(sel['metric'])))}) at {cell[0]} dim, {cell[1]}; "
+             "bold = best in column; Rank by Mean(Task) among complete rows."]
+    if missing_notes:
+        notes.append("* incomplete (means over the tasks it has; not ranked): " + "; ".join(missing_notes))
+    subs = sel[sel["subset"] != ""]
+    if not subs.empty:
+        notes.append("Subset runs (not comparable to published numbers): "
+                     + "; ".join(sorted({f"{t}: {s}" for t, s in zip(subs["task"], subs["subset"])})))
+    return make_table(
+        "leaderboard", f"Leaderboard ({cell[0]} dim, {cell[1]})", frame,
+        best_max=tasks + mean_cols, best_min=["Rank"],
+        eligible=None, formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v))},
+        row_class=classes, notes=notes,
+    )
+
+
+def deltas_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
+    d = deltas(df, cell)
+    if d.empty:
+        return None
+    frame = pd.DataFrame({
+        "Run": d["run"], "Task": d["task"], "Teacher": d["teacher"], "Student": d["student"],
+        "Asymmetric": d["asymmetric"], "Student % of teacher": d["student_pct"], "Asym % of teacher": d["asym_pct"],
+        "Asym − sym": d["asym_minus_sym"], "Asym − sym 95% CI": d["asym_minus_sym_ci"],
+        "Student − teacher": d["student_minus_teacher"], "Student − teacher 95% CI": d["student_minus_teacher_ci"],
+    })
+    sign = lambda v: MISSING if pd.isna(v) else f"{v:+.2f}"  # noqa: E731
+    ci = lambda iv: format_interval(iv)  # noqa: E731
+    ci_sort = {c: frame[c].map(lambda iv: iv.delta * 100 if isinstance(iv, Interval) else np.nan)
+               for c in ("Asym − sym 95% CI", "Student − teacher 95% CI")}
+    any_ci = frame[list(ci_sort)].map(lambda v: isinstance(v, Interval)).to_numpy().any()
+    notes = ["Scores x100. asym − sym = asymmetric (student queries, teacher documents) − student (symmetric). "
+             "95% CI: paired bootstrap over queries (2,000 resamples; Mean(Task) resamples each task)."]
+    if not any_ci:
+        notes.append("CI n/a: these results hold no per-query scores (leafbench block `per_query`).")
+    return make_table(
+        "deltas", "Student, teacher and asymmetric: % of teacher and deltas", frame,
+        formatters={"Asym − sym": sign, "Student − teacher": sign, "Asym − sym 95% CI": ci, "Student − teacher 95% CI": ci},
+        sort_keys=ci_sort, row_class=["mean" if t == "Mean(Task)" else "" for t in frame["Task"]], notes=notes,
+    )
+
+
+def reference_table(df: pd.DataFrame) -> ReportTable:
+    ref = reference_block(df)
+    frame = pd.DataFrame({
+        "Model": ref["model"], "Mode": ref["mode"], "Score": ref["value"], "Protocol": ref["protocol_label"],
+        "Note": ref["note"], "Source": ref["source"], "Teacher": ref["teacher"], "Params": ref["params"],
+        "Dim": ref["dim"],
+    })
+    classes = ["ours" if o else "reference" for o in ref["ours"]]
+    return make_table(
+        "reference", "Reference: published numbers and ours, by protocol", frame, row_class=classes,
+        formatters={"Dim": lambda v: _fmt(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and not pd.isna(v) else _fmt(v)},
+        notes=["Published numbers from DESIGN.md §2 (full test sets, prompts as on the model cards). Ours get a "
+               "score only where they cover every task of the protocol on full data."],
+    )
+
+
+def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
+    """One dims x dtypes table per run: rows (mode, dim), columns dtypes, mean over the tasks with every cell."""
+    out = []
+    for run in sorted(df["run"].unique()):
+        g = df[df["run"] == run]
+        if g[["dim_label", "dtype"]].drop_duplicates().shape[0] < 2:
+            continue
+        n_cells = g.groupby("task").size()
+        tasks = n_cells[n_cells == n_cells.max()].index.tolist()
+        grid = cell_grid(df, run, tasks)
+        frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
+        full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
+        notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
+                 "re-normalisation; int8 calibrated on the corpus; binary scored by Hamming distance."]
+        if full is not None:
+            ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
+            notes.append("full float32 reference: " + ", ".join(ret))
+        out.append(make_table(f"cells-{run}", f"Dims x dtypes: {run}", frame, notes=notes))
+    return out
+
+
+def throughput_table(df: pd.DataFrame) -> ReportTable | None:
+    t = throughput(df)
+    if t.empty:
+        return None
+    frame = pd.DataFrame({
+        "Model": t.index,
+        "Queries/s": t.get("query_texts_per_s"), "Docs/s": t.get("document_texts_per_s"),
+        "Query tokens/s": t.get("query_tokens_per_s"), "Doc tokens/s": t.get("document_tokens_per_s"),
+        "Queries encoded": t.get("query_n_texts"), "Docs encoded": t.get("document_n_texts"),
+    }).reset_index(drop=True)
+    one = lambda v: MISSING if pd.isna(v) else f"{v:,.1f}"  # noqa: E731
+    cnt = lambda v: MISSING if pd.isna(v) else f"{int(v):,}"  # noqa: E731
+    return make_table(
+        "throughput", "Encoding throughput per model", frame,
+        best_max=["Queries/s", "Docs/s"],
+        formatters={"Queries/s": one, "Docs/s": one, "Query tokens/s": one, "Doc tokens/s": one,
+                    "Queries encoded": cnt, "Docs encoded": cnt},
+        notes=["Texts per second of the encoding passes that produced the stored embeddings (cache hits keep the "
+               "original pass's rate), pooled over distinct passes. Machine-dependent: compare within one report."],
+    )
+
+
+def protocol_table(df: pd.DataFrame) -> ReportTable:
+    d = data_protocol(df)
+    frame = d.rename(columns={"task": "Task", "task_type": "Type", "metric": "Main metric", "split": "Split",
+                              "n_queries": "Queries", "n_documents": "Documents", "subset": "Subset",
+                              "data_source": "Data", "mteb_version": "mteb"})
+    return make_table("data", "What our numbers were measured on", frame)
+
+
+def pick_main_cell(df: pd.DataFrame) -> tuple[str, str]:
+    """full-dim float32 when present, else the (dim, dtype) cell with the most results (a 256d-only sweep)."""
+    if not select_cell(df, MAIN_CELL).empty:
+        return MAIN_CELL
+    counts = df.groupby(["dim_label", "dtype"]).size()
+    if not len(counts):
+        return MAIN_CELL
+    # Most results first; ties go to float32, then to the largest dim.
+    best = min(counts.index, key=lambda c: (-counts[c], c[1] != "float32", -int(c[0]) if c[0].isdigit() else 0))
+    return (str(best[0]), str(best[1]))
+
+
+def build_tables(df: pd.DataFrame) -> list[ReportTable]:
+    """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out)."""
+    cell = pick_main_cell(df)
+    tables = [leaderboard_table(df, cell), deltas_table(df, cell), reference_table(df), *cell_tables(df),
+              throughput_table(df), protocol_table(df)]
+    return [t for t in tables if t is not None]
+
+
+def to_markdown(t: ReportTable) -> str:
+    """GitHub Markdown; best cells bold, notes as a paragraph below."""
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    cols = list(t.text.columns)
+    lines = [f"### {t.title}", "", "| " + " | ".join(esc(c) for c in cols) + " |",
+             "|" + "|".join("---:" if c in t.numeric else "---" for c in cols) + "|"]
+    for i in range(len(t.text)):
+        cells = [f"**{esc(t.text.iat[i, j])}**" if t.best.iat[i, j] else esc(t.text.iat[i, j]) for j in range(len(cols))]
+        lines.append("| " + " | ".join(cells) + " |")
+    if t.notes:
+        lines += [""] + [f"_{n}_" if n else "" for n in t.notes]
+    return "\n".join(lines) + "\n"
