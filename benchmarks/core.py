@@ -74,10 +74,11 @@ def mteb_reference(data_dir: Path) -> float:
     return float(res.task_results[0].scores["test"][0]["ndcg_at_10"])
 
 
-def kill_and_resume(data_dir: Path, tmp: Path) -> tuple[int, int, int]:
+def kill_and_resume(data_dir: Path, tmp: Path, max_docs: int | None = None) -> tuple[int, int, int]:
     """Kill `leafbench run` once 2 document shards exist; rerun; return (shards before kill, docs re-encoded, total docs)."""
     cache, out = tmp / "kill-cache", tmp / "kill-out"
-    cmd = LEAFBENCH + ["run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(data_dir), "--output", str(out), "--cache-dir", str(cache), "--shard-size", "512"]
+    subset = ["--max-queries", "300", "--max-docs", str(max_docs)] if max_docs else []
+    cmd = LEAFBENCH + ["run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(data_dir), "--output", str(out), "--cache-dir", str(cache), "--shard-size", "512"] + subset
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     shards: list[Path] = []
     while proc.poll() is None:
@@ -89,7 +90,7 @@ def kill_and_resume(data_dir: Path, tmp: Path) -> tuple[int, int, int]:
         time.sleep(0.5)
     proc.wait()
     n_before = len(shards)
-    _, _ = leafbench_run(cache, out, data_dir, ["--shard-size", "512"])
+    _, _ = leafbench_run(cache, out, data_dir, ["--shard-size", "512"] + subset)
     doc = result(out)["leafbench"]["throughput"]["document"]
     return n_before, doc["n_encoded_now"], doc["n_texts"]
 
@@ -126,26 +127,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "beir")
     ap.add_argument("--docs", type=int, default=1000, help="documents for the throughput comparison")
+    ap.add_argument("--resume-docs", type=int, default=None, help="corpus size for the kill/resume check (default: all)")
+    ap.add_argument("--only", choices=["resume", "throughput"], default=None, help="run one part only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        cold, _ = leafbench_run(tmp / "cache", tmp / "out", args.data_dir)
-        lb_score = result(tmp / "out")["scores"]["test"][0]["ndcg_at_10"]
-        skip, _ = leafbench_run(tmp / "cache", tmp / "out", args.data_dir)  # result exists: nothing to do
-        warm, proc = leafbench_run(tmp / "cache", tmp / "out", args.data_dir, ["--force"])  # rescore from the store
-        warm_doc = result(tmp / "out")["leafbench"]["throughput"]
-        print(f"[1] SciFact nDCG@10 minilm-l6 student: leafbench {lb_score:.5f}", flush=True)
-        ref = mteb_reference(args.data_dir)
-        print(f"[1] SciFact nDCG@10 minilm-l6: mteb.evaluate {ref:.5f}  |diff| {abs(ref - lb_score):.2e}", flush=True)
-        print(f"[2] cold run {cold:.1f}s; same command again (result exists) {skip:.1f}s, ratio {cold / skip:.1f}x; "
-              f"with --force (every embedding from the store, re-scored) {warm:.1f}s, ratio {cold / warm:.1f}x; "
-              f"--force run encoded {warm_doc['query']['n_encoded_now'] + warm_doc['document']['n_encoded_now']} texts", flush=True)
-        n_before, re_enc, total = kill_and_resume(args.data_dir, tmp)
-        print(f"[3] killed after {n_before} document shards of 512; resume re-encoded {re_enc} of {total} documents "
-              f"(saved {total - re_enc})", flush=True)
-        lb_tps, st_tps = throughput(args.data_dir, args.docs, tmp)
-        print(f"[4] encode throughput on {args.docs} SciFact docs: leafbench {lb_tps:.1f} texts/s, "
-              f"SentenceTransformer.encode {st_tps:.1f} texts/s, ratio {lb_tps / st_tps:.2f}", flush=True)
+        if args.only is None:
+            cold, _ = leafbench_run(tmp / "cache", tmp / "out", args.data_dir)
+            lb_score = result(tmp / "out")["scores"]["test"][0]["ndcg_at_10"]
+            skip, _ = leafbench_run(tmp / "cache", tmp / "out", args.data_dir)  # result exists: nothing to do
+            warm, proc = leafbench_run(tmp / "cache", tmp / "out", args.data_dir, ["--force"])  # rescore from the store
+            warm_doc = result(tmp / "out")["leafbench"]["throughput"]
+            print(f"[2] cold run {cold:.1f}s; same command again (result exists) {skip:.1f}s, ratio {cold / skip:.1f}x; "
+                  f"with --force (every embedding from the store, re-scored) {warm:.1f}s, ratio {cold / warm:.1f}x; "
+                  f"--force run encoded {warm_doc['query']['n_encoded_now'] + warm_doc['document']['n_encoded_now']} texts", flush=True)
+            print(f"[1] SciFact nDCG@10 minilm-l6 student: leafbench {lb_score:.5f}", flush=True)
+            ref = mteb_reference(args.data_dir)
+            print(f"[1] SciFact nDCG@10 minilm-l6: mteb.evaluate {ref:.5f}  |diff| {abs(ref - lb_score):.2e}", flush=True)
+        if args.only in (None, "resume"):
+            n_before, re_enc, total = kill_and_resume(args.data_dir, tmp, args.resume_docs)
+            print(f"[3] killed after {n_before} document shards of 512; resume re-encoded {re_enc} of {total} documents "
+                  f"(saved {total - re_enc})", flush=True)
+        if args.only in (None, "throughput"):
+            lb_tps, st_tps = throughput(args.data_dir, args.docs, tmp)
+            print(f"[4] encode throughput on {args.docs} SciFact docs (median of 3, alternating): leafbench {lb_tps:.1f} texts/s, "
+                  f"SentenceTransformer.encode {st_tps:.1f} texts/s, ratio {lb_tps / st_tps:.2f}", flush=True)
 
 
 if __name__ == "__main__":

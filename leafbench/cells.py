@@ -58,6 +58,28 @@ class Cell:
         return f"{'full' if self.dim is None else f'{self.dim}d'}-{self.dtype}"
 
 
+def variant(cell: Cell, calibration: str = "corpus", rescore: int | None = None) -> str | None:
+    """What makes a cell's number differ from the default recipe for its (dim, dtype), or None.
+
+    It becomes part of the file name and of the dtype shown in reports, so a rescored binary cell or an
+    mteb-calibrated int8 cell never collides with the default one.
+    """
+    if calibration == "mteb":
+        return "mteb"
+    if calibration == "fixed" and cell.dtype in INT_DTYPES:
+        return "fixed"
+    if rescore and cell.dtype in BIT_DTYPES:
+        return f"rescore{rescore}"
+    return None
+
+
+def file_label(cell: Cell, var: str | None = None) -> str | None:
+    """Result-file suffix: the cell label plus its variant (None for the plain full float32 cell)."""
+    if var is None:
+        return cell.label
+    return f"{cell.label or 'full-float32'}-{var}"
+
+
 def parse_dims(arg: str | None) -> list[int | None]:
     if not arg:
         return [None]

@@ -247,7 +247,7 @@ def _run(
                 missing[task_name] = str(e)
     done = [r.task_name for r in runs]
     write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
-    out.print(summary_table(output, run_slug, done, modes, cells))
+    out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore))
     if missing:
         console.print(f"[yellow]missing[/] ({len(missing)} of {len(selection.tasks)} tasks, no data here): {', '.join(missing)}", highlight=False)
     console.print(
@@ -299,8 +299,11 @@ def write_run_manifest(output: Path, run_slug: str, selection: Any, done: list[s
     write_result(path, manifest)
 
 
-def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any]) -> Table:
+def summary_table(
+    output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any], calibration: str = "corpus", rescore: int | None = None
+) -> Table:
     """Leaderboard-style, read back from the result files: one row per (mode, cell), nDCG@10 x100 per task."""
+    from .cells import file_label, variant
     from .results import main_score, read_result, result_path
 
     table = Table(title=f"{run_slug}: nDCG@10 (x100)")
@@ -317,7 +320,7 @@ def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str
         for cell in cells:
             vals, thr, dim = [], {}, None
             for t in tasks:
-                p = result_path(output, run_slug, m, t, cell.label)
+                p = result_path(output, run_slug, m, t, file_label(cell, variant(cell, calibration, rescore)))
                 if not p.exists():
                     vals.append(None)
                     continue
@@ -325,7 +328,8 @@ def summary_table(output: Path, run_slug: str, tasks: list[str], modes: list[str
                 vals.append(100 * main_score(data))
                 thr, dim = data["leafbench"].get("throughput", {}), data["leafbench"].get("dim")
             done = [v for v in vals if v is not None]
-            row = [m] + ([str(dim or cell.dim or "full"), cell.dtype] if len(cells) > 1 else [])
+            var = variant(cell, calibration, rescore)
+            row = [m] + ([str(dim or cell.dim or "full"), cell.dtype + (f" ({var})" if var else "")] if len(cells) > 1 else [])
             row += [f"{v:.2f}" if v is not None else "-" for v in vals]
             row.append(f"{sum(done) / len(done):.2f}" + ("" if len(done) == len(vals) else " (incomplete)") if done else "-")
             row += [_fmt_rate(thr.get("query", {}).get("texts_per_s")), _fmt_rate(thr.get("document", {}).get("texts_per_s"))]

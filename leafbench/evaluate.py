@@ -19,7 +19,7 @@ import numpy as np
 from .data import RetrievalData
 from .metrics import K_VALUES, topk_retrieval_scores
 from .results import build_result, result_path, write_result
-from .cells import Cell, prepare_cell
+from .cells import Cell, file_label, prepare_cell, variant
 from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,23 @@ def score_cell(
 
 
 def pending_cells(
-    output: Path | None, run_slug: str, task_name: str, modes: Sequence[str], cells: Sequence[Cell], force: bool
+    output: Path | None,
+    run_slug: str,
+    task_name: str,
+    modes: Sequence[str],
+    cells: Sequence[Cell],
+    force: bool,
+    calibration: str = "corpus",
+    rescore: int | None = None,
 ) -> dict[str, list[Cell]]:
     """Cells per mode whose result file is missing (all of them with `force` or without an output folder)."""
     todo: dict[str, list[Cell]] = {}
     for m in modes:
         left = [
             c for c in cells
-            if force or output is None or not result_path(output, run_slug, m, task_name, c.label).exists()
+            if force
+            or output is None
+            or not result_path(output, run_slug, m, task_name, file_label(c, variant(c, calibration, rescore))).exists()
         ]
         if left:
             todo[m] = left
@@ -163,7 +172,7 @@ def evaluate_retrieval(
         for role in MODE_ROUTES[m].values():
             if role not in encoders:
                 raise ValueError(f"mode {m!r} needs a {role} model")
-    todo = pending_cells(output, run_slug, data.task_name, modes, cells, force)
+    todo = pending_cells(output, run_slug, data.task_name, modes, cells, force, calibration, rescore)
     run = TaskRun(task_name=data.task_name)
     run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
     encoded: dict[tuple[str, str], Any] = {}
@@ -184,6 +193,8 @@ def evaluate_retrieval(
                 f"{encoders[d_role].spec.name} outputs {de.shape[1]}-d; an asymmetric pair must share one space"
             )
         for cell in mode_cells:
+            var = variant(cell, calibration, rescore)
+            label = file_label(cell, var)
             t0 = time.perf_counter()
             scores_, idx, info = score_cell(qe, de, cell, top_k, calibration, ranges_file, rescore)
             per_query: dict[str, dict[str, float]] = {}
@@ -202,7 +213,8 @@ def evaluate_retrieval(
                 "full_dim": int(de.shape[1]),
                 "dim": info["dim"],
                 "dtype": cell.dtype,
-                "cell": cell.label or "full-float32",
+                "cell": label or "full-float32",
+                "variant": var,
                 "calibration": info["calibration"],
                 "rescore": info["rescore"],
                 "similarity": "cosine",
@@ -226,10 +238,10 @@ def evaluate_retrieval(
             result = build_result(
                 data.task_name, data.split, scores, evaluation_time=encode_time + score_time, leafbench=lb
             )
-            key = m if cell.label is None else f"{m}/{cell.label}"
+            key = m if label is None else f"{m}/{label}"
             run.results[key] = result
             if output is not None:
-                path = result_path(output, run_slug, m, data.task_name, cell.label)
+                path = result_path(output, run_slug, m, data.task_name, label)
                 write_result(path, result)
                 run.paths[key] = path
     run.encode_stats = {f"{r}/{s}": encoded[(r, s)].stats for r, s in encoded}

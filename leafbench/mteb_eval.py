@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cells import Cell
+from .cells import Cell, file_label, variant
 from .evaluate import TaskRun, _model_block
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
 from .results import result_path, write_result
@@ -43,19 +43,21 @@ def evaluate_mteb_task(
             if role not in encoders:
                 raise ValueError(f"mode {m!r} needs a {role} model")
         for cell in cells:
-            path = result_path(output, run_slug, m, name, cell.label) if output is not None else None
+            var = variant(cell, calibration)
+            label = file_label(cell, var)
+            path = result_path(output, run_slug, m, name, label) if output is not None else None
             if path is not None and path.exists() and not force:
                 run.skipped += 1
                 continue
             if progress:
-                progress(f"{name} {m} {cell.label or 'full-float32'}")
+                progress(f"{name} {m} {label or 'full-float32'}")
             enc = StoreEncoder(encoders, m, cell, calibration, name=f"leafbench/{run_slug}")
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # mteb warns per call about superseded tasks / small calibration sets
                 res = mteb.evaluate(enc, [task], cache=None, show_progress_bar=False)
             if not res.task_results:
-                raise RuntimeError(f"mteb returned no result for {name} ({m}, {cell.label or 'full-float32'})")
+                raise RuntimeError(f"mteb returned no result for {name} ({m}, {label or 'full-float32'})")
             tr = res.task_results[0]
             data = json.loads(tr.model_dump_json())
             used_roles = sorted({c["role"] for c in enc.calls})
@@ -69,7 +71,8 @@ def evaluate_mteb_task(
                 "full_dim": enc.calls[0]["full_dim"] if enc.calls else None,
                 "dim": cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
                 "dtype": cell.dtype,
-                "cell": cell.label or "full-float32",
+                "cell": label or "full-float32",
+                "variant": var,
                 "calibration": "mteb" if calibration == "mteb" else ("per-call" if cell.dtype in ("int8", "uint8") else None),
                 "similarity": "cosine",
                 "scoring": f"mteb {task.metadata.type} evaluator",
@@ -79,7 +82,7 @@ def evaluate_mteb_task(
                 "evaluation_seconds": time.perf_counter() - t0,
                 **(extra or {}),
             }
-            key = m if cell.label is None else f"{m}/{cell.label}"
+            key = m if label is None else f"{m}/{label}"
             run.results[key] = data
             if path is not None:
                 write_result(path, data)

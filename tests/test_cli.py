@@ -100,7 +100,7 @@ def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, share
     res = _run(*args)
     assert res.exit_code == 0, res.output
     folder = env["out"] / "minilm-l6+minilm-l6"
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.json"))
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/*.json"))
     assert len(files) == 3 * 2 * 3
     assert "asymmetric/SciFact__128d-binary.json" in files and "teacher/SciFact.json" in files
     cell = json.loads((folder / "student" / "SciFact__128d-int8.json").read_text())["leafbench"]
@@ -118,3 +118,13 @@ def test_dim_larger_than_model_fails_before_encoding(env, shared_data: Path) -> 
     res = _run("run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(shared_data / "beir"),
                "--dims", "full,512", "--output", str(env["out"]))
     assert res.exit_code == 2 and "512 is larger than minilm-l6's embedding dim 384" in res.output
+
+
+def test_benchmark_offline_runs_what_is_local_and_lists_the_rest_as_missing(env, shared_data: Path) -> None:
+    res = _run("run", "--model", "minilm-l6", "--tasks", "BEIR", "--data-dir", str(shared_data / "beir"),
+               "--max-queries", "40", "--max-docs", "300", "--output", str(env["out"]))
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
+    assert manifest["evaluated"] == ["SciFact"]
+    assert len(manifest["missing"]) == 14 and "NFCorpus" in manifest["missing"] and "--data-dir" in manifest["missing"]["NFCorpus"]
+    assert "missing" in res.output and "NFCorpus" in res.output.replace("\n", "")

@@ -9,7 +9,7 @@ import pytest
 
 from leafbench.cells import Cell
 from leafbench.encode import Encoder
-from leafbench.mteb_encoder import StoreEncoder, route
+from leafbench.mteb_encoder import route
 from leafbench.mteb_eval import evaluate_mteb_task
 from leafbench.mteb_local import load_local_task
 
@@ -18,7 +18,13 @@ N_TEST = {"STSBenchmark": 400, "SICK-R": 400, "Banking77Classification": 600}
 
 
 def _cut(task, n: int):
-    for subset, splits in task.dataset.items():
+    if hasattr(task, "n_experiments"):
+        task.n_experiments = 2  # fewer few-shot train draws; the same on both sides
+    from datasets import Dataset
+
+    # Monolingual tasks hold {split: Dataset}; multilingual ones {subset: {split: Dataset}}.
+    groups = [task.dataset] if all(isinstance(v, Dataset) for v in task.dataset.values()) else list(task.dataset.values())
+    for splits in groups:
         for split in list(splits):
             if split in task.metadata.eval_splits and len(splits[split]) > n:
                 splits[split] = splits[split].select(range(n))

@@ -91,7 +91,8 @@ def load_results(root: Path) -> pd.DataFrame:
                 "dim_label": _dim_label(lb),
                 "dim": lb.get("dim"),
                 "full_dim": lb.get("full_dim"),
-                "dtype": lb.get("dtype") or "float32",
+                # A variant (rescored binary, mteb/fixed calibration) is its own column, never merged with the default.
+                "dtype": (lb.get("dtype") or "float32") + (f" ({lb['variant']})" if lb.get("variant") else ""),
                 "score": float(entry["main_score"]),
                 "student": st.get("name"),
                 "teacher": te.get("name"),

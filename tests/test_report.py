@@ -1,0 +1,399 @@
+"""Reports: tables, figures, the self-contained page (rendered in headless Chromium) and the bootstrap.
+
+Results come from a real evaluation (minilm-l6 student; the same weights cut to 16 tokens as a distinct
+"teacher" (queries and documents truncated), so asymmetric differs from symmetric) on a tiny real SciFact subset, plus synthetic files written
+with the real schema where a case needs something a run cannot produce yet (per-query scores, a missing task).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from leafbench.report.bootstrap import (
+    Interval,
+    align,
+    format_interval,
+    interval_from_per_query,
+    paired_bootstrap,
+    paired_bootstrap_tasks,
+)
+
+RUN = "minilm-l6+minilm-l6-16"
+DIMS, DTYPES = (None, 128, 32), ("float32", "int8", "binary")
+
+
+def evaluate_into(out: Path, data, spec, store) -> Path:
+    """Real evaluation of every mode x (dims x dtypes) cell into `out` (shared with tests/test_check.py)."""
+    from leafbench.cells import Cell
+    from leafbench.encode import Encoder
+    from leafbench.evaluate import ALL_MODES, evaluate_retrieval
+
+    encoders = {"student": Encoder(spec, store), "teacher": Encoder(spec.with_overrides(max_seq_length=16), store)}
+    cells = [Cell(d, t) for d in DIMS for t in DTYPES]
+    evaluate_retrieval(data, encoders, list(ALL_MODES), out, RUN, cells=cells,
+                       extra={"subset": {"max_queries": 16, "max_docs": 64}})
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, scifact_small, minilm_spec, session_store) -> Path:
+    return evaluate_into(tmp_path_factory.mktemp("results"), scifact_small.subset(16, 64), minilm_spec, session_store)
+
+
+@pytest.fixture(scope="module")
+def df(results: Path):
+    from leafbench.report.tables import load_results
+
+    return load_results(results)
+
+
+def _read(results: Path, mode: str, name: str = "SciFact") -> dict:
+    return json.loads((results / RUN / mode / f"{name}.json").read_text())
+
+
+def _write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def test_load_results_is_one_tidy_row_per_file(df, results: Path) -> None:
+    assert len(df) == 3 * len(DIMS) * len(DTYPES) == len(list(results.rglob("*.json")))
+    assert set(df["mode"]) == {"student", "teacher", "asymmetric"}
+    assert set(df["dim_label"]) == {"full", "128", "32"}
+    assert set(df["dtype"]) == set(DTYPES)
+    assert (df["task_type"] == "Retrieval").all() and (df["metric"] == "ndcg_at_10").all()
+    assert (df["n_queries"] == 16).all() and (df["subset"] != "").all()
+    row = df[(df["mode"] == "asymmetric") & (df["dim_label"] == "full") & (df["dtype"] == "float32")].iloc[0]
+    assert row["score"] == _read(results, "asymmetric")["scores"]["test"][0]["main_score"]
+    pq = row["per_query"]
+    if pq is not None:  # written once evaluate stores the proposed `per_query` block; None before that
+        assert len(pq) == 16 and np.mean(list(pq.values())) == pytest.approx(row["score"], abs=1.5e-5)
+
+
+def test_leaderboard_means_rank_and_best(df, results: Path) -> None:
+    from leafbench.report.tables import leaderboard, leaderboard_table
+
+    lb = leaderboard(df)
+    assert list(lb.index.get_level_values("mode")) and lb["complete"].all()
+    for mode in ("student", "teacher", "asymmetric"):
+        expect = 100 * _read(results, mode)["scores"]["test"][0]["main_score"]
+        assert lb.loc[(RUN, mode), "SciFact"] == pytest.approx(expect)
+        assert lb.loc[(RUN, mode), "Mean(Task)"] == pytest.approx(expect)
+        assert lb.loc[(RUN, mode), "Mean(Retrieval)"] == pytest.approx(expect)
+        assert lb.loc[(RUN, mode), "Mean(TaskType)"] == pytest.approx(expect)
+    assert lb["Rank"].min() == 1 and lb["Mean(Task)"].is_monotonic_decreasing
+    t = leaderboard_table(df)
+    best_rows = t.best.index[t.best["SciFact"]]
+    assert t.sort.loc[best_rows, "SciFact"].max() == pytest.approx(lb["SciFact"].max())
+    assert any("Subset runs" in n for n in t.notes)
+
+
+def test_incomplete_rows_are_marked_and_unranked(results: Path, tmp_path: Path) -> None:
+    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
+
+    root = tmp_path / "res"
+    for mode in ("student", "teacher"):
+        d = _read(results, mode)
+        _write(root / RUN / mode / "SciFact.json", d)
+        # A second task for the student only (the real schema, renamed): teacher's row is now incomplete.
+        if mode == "student":
+            other = copy.deepcopy(d)
+            other["task_name"] = "NFCorpus"
+            _write(root / RUN / mode / "NFCorpus.json", other)
+    df = load_results(root)
+    lb = leaderboard(df)
+    assert bool(lb.loc[(RUN, "student"), "complete"]) and not bool(lb.loc[(RUN, "teacher"), "complete"])
+    assert np.isnan(lb.loc[(RUN, "teacher"), "Rank"]) and lb.loc[(RUN, "student"), "Rank"] == 1
+    t = leaderboard_table(df)
+    i = t.row_class.index("incomplete")
+    assert t.text.loc[i, "Model"].endswith("*") and t.text.loc[i, "NFCorpus"] == "–"
+    assert any("missing NFCorpus" in n for n in t.notes)
+
+
+def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
+    """An STS result in the same layout (written by leafbench.results.build_result) adds Mean(STS)."""
+    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
+    from leafbench.results import build_result, write_result
+
+    sts = {"student": 0.80, "teacher": 0.86, "asymmetric": 0.80}
+    for mode, value in sts.items():
+        _write(tmp_path / RUN / mode / "SciFact.json", _read(results, mode))
+        lb = {k: v for k, v in _read(results, mode)["leafbench"].items() if k not in ("n_documents", "per_query", "subset")}
+        lb.update(n_queries=None, data_source="/work/shared/data/mteb/sts/STSBenchmark")
+        res = build_result("STSBenchmark", "test", {"cosine_spearman": value, "main_score": value}, 1.0, lb)
+        write_result(tmp_path / RUN / mode / "STSBenchmark.json", res)
+    df = load_results(tmp_path)
+    assert set(df["task_type"]) == {"Retrieval", "STS"}
+    assert set(df.loc[df["task"] == "STSBenchmark", "metric"]) == {"cosine_spearman"}
+    lb = leaderboard(df)
+    assert list(lb.columns[:2]) == ["SciFact", "STSBenchmark"]  # grouped by type, then name
+    for mode, value in sts.items():
+        r = lb.loc[(RUN, mode)]
+        assert r["Mean(STS)"] == pytest.approx(100 * value)
+        assert r["Mean(Task)"] == pytest.approx((r["SciFact"] + 100 * value) / 2)
+        assert r["Mean(TaskType)"] == pytest.approx((r["Mean(Retrieval)"] + r["Mean(STS)"]) / 2)
+    t = leaderboard_table(df)
+    assert "Mean(STS)" in t.text.columns and "cosine_spearman" in t.notes[0]
+
+
+def test_deltas_percent_of_teacher_and_asym_minus_sym(df, results: Path) -> None:
+    from leafbench.report.tables import deltas, deltas_table
+
+    d = deltas(df).set_index("task").loc["SciFact"]
+    s, te, a = (100 * _read(results, m)["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric"))
+    assert d["student_pct"] == pytest.approx(100 * s / te)
+    assert d["asym_pct"] == pytest.approx(100 * a / te)
+    assert d["asym_minus_sym"] == pytest.approx(a - s)
+    assert d["student_minus_teacher"] == pytest.approx(s - te)
+    assert a != s  # the 16-token teacher makes asymmetric a real, different measurement
+    t = deltas_table(df)
+    if df["per_query"].isna().all():  # results without per-query scores: intervals are "n/a", and the note says why
+        assert d["asym_minus_sym_ci"] is None
+        assert t.text.loc[0, "Asym − sym 95% CI"] == "n/a"
+        assert any("per-query" in n for n in t.notes)
+    else:
+        iv = d["asym_minus_sym_ci"]
+        assert iv.low <= iv.delta <= iv.high and 100 * iv.delta == pytest.approx(d["asym_minus_sym"], abs=2e-3)
+        assert t.text.loc[0, "Asym − sym 95% CI"].startswith(f"{100 * iv.delta:+.2f} [")
+
+
+def test_deltas_get_bootstrap_intervals_from_per_query_blocks(results: Path, tmp_path: Path) -> None:
+    from leafbench.report.tables import deltas, deltas_table, load_results
+
+    rng = np.random.default_rng(1)
+    qids = [f"q{i}" for i in range(200)]
+    base = rng.uniform(0.2, 0.9, size=len(qids))
+    shifts = {"teacher": 0.0, "student": -0.05, "asymmetric": -0.02}
+    for mode, shift in shifts.items():
+        d = _read(results, mode)
+        vals = np.clip(base + shift + rng.normal(0, 0.02, len(qids)), 0, 1)
+        d["scores"]["test"][0]["main_score"] = d["scores"]["test"][0]["ndcg_at_10"] = float(vals.mean())
+        d["leafbench"]["per_query"] = {"ndcg_at_10": dict(zip(qids, vals.tolist()))}
+        _write(tmp_path / RUN / mode / "SciFact.json", d)
+    row = deltas(load_results(tmp_path)).iloc[0]
+    iv = row["asym_minus_sym_ci"]
+    assert isinstance(iv, Interval) and iv.n == 200
+    assert iv.delta * 100 == pytest.approx(row["asym_minus_sym"], abs=1e-9)
+    assert iv.low < 0.03 < iv.high and iv.excludes_zero
+    assert row["student_minus_teacher_ci"].high < 0
+    text = deltas_table(load_results(tmp_path)).text.loc[0, "Asym − sym 95% CI"]
+    assert re.fullmatch(r"\+\d+\.\d\d \[\+\d+\.\d\d, \+\d+\.\d\d\]", text), text
+
+
+def test_reference_block_labels_protocols_and_refuses_subset_comparisons(df) -> None:
+    from leafbench.report.tables import reference_block
+
+    ref = reference_block(df)
+    pub = ref[~ref["ours"]]
+    got = {(r.model, r.mode, r.protocol): r.value for r in pub.itertuples()}
+    assert got[("MongoDB/mdbr-leaf-ir", "student", "beir15")] == 53.55
+    assert got[("MongoDB/mdbr-leaf-ir", "asymmetric", "beir15")] == 54.03
+    assert got[("Snowflake/snowflake-arctic-embed-m-v1.5", "teacher", "beir15")] == 55.16
+    assert got[("MongoDB/mdbr-leaf-ir", "asymmetric", "beir14")] == 54.8
+    assert got[("MongoDB/mdbr-leaf-mt", "student", "mteb_eng_v2")] == 63.97
+    assert pub["protocol_label"].str.contains("15 tasks").any() and pub["protocol_label"].str.contains("no MSMARCO").any()
+    ours = ref[ref["ours"]]
+    assert len(ours) and ours["value"].isna().all()
+    assert ours["note"].str.contains("1/15 tasks, query/doc subset").any()
+
+
+def test_cell_grid_and_throughput(df) -> None:
+    from leafbench.report.tables import cell_grid, throughput
+
+    g = cell_grid(df, RUN)
+    assert list(g.columns) == list(DTYPES)
+    assert list(g.loc["student"].index) == ["full", "128", "32"]
+    full = df[(df["mode"] == "teacher") & (df["dim_label"] == "32") & (df["dtype"] == "binary")]["score"].iloc[0]
+    assert g.loc[("teacher", "32"), "binary"] == pytest.approx(100 * full)
+    t = throughput(df)
+    assert t.loc["minilm-l6", "query_texts_per_s"] > 0 and t.loc["minilm-l6", "document_texts_per_s"] > 0
+    # Two distinct encodings per side (student and 16-token teacher), each counted once across 27 files.
+    assert t.loc["minilm-l6", "query_passes"] == 2 and t.loc["minilm-l6", "query_n_texts"] == 32
+
+
+# ---------------------------------------------------------------------------------- report files
+
+
+@pytest.fixture(scope="module")
+def report_dir(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from leafbench.report import write_report
+
+    out = tmp_path_factory.mktemp("report")
+    write_report(results, out)
+    return out
+
+
+def test_markdown_report(report_dir: Path) -> None:
+    md = (report_dir / "index.md").read_text()
+    for title in ("Leaderboard (full dim, float32)", "% of teacher", "Reference: published", "Dims x dtypes",
+                  "Encoding throughput", "What our numbers were measured on"):
+        assert f"### {title}" in md or title in md, title
+    assert "| Rank | Model | Mode | SciFact | Mean(Retrieval) | Mean(Task) | Mean(TaskType) | Run |" in md
+    assert re.search(r"\| \*\*\d+\.\d\d\*\* \|", md)  # a best cell in bold
+    for png in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (report_dir / png).stat().st_size > 1000
+
+
+def test_html_is_self_contained(report_dir: Path) -> None:
+    page = (report_dir / "index.html").read_text()
+    assert page.count("<svg") == 3 and page.count('<table class="sortable"') >= 5
+    assert "<link" not in page and "src=" not in page and "@import" not in page
+    # The only URLs are XML namespaces inside the inline SVGs, never fetched.
+    assert set(re.findall(r"https?://[^\s\"')<]+", page)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert "@media print" in page and "@media (max-width:640px)" in page
+
+
+def test_figures_are_deterministic_and_labelled(df, tmp_path: Path) -> None:
+    from leafbench.report.plots import make_figures
+
+    a = make_figures(df, tmp_path / "a")
+    b = make_figures(df, tmp_path / "b")
+    slug = RUN.replace("+", "-")
+    assert [f.key for f in a] == ["asym-vs-sym", f"dims-{slug}", f"quant-{slug}"]
+    for fa, fb in zip(a, b):
+        assert fa.svg.read_bytes() == fb.svg.read_bytes(), fa.key
+        assert fa.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dims_svg = a[1].svg.read_text()
+    for label in ("teacher float32", "student int8", "asymmetric binary", "embedding dim"):
+        assert label in dims_svg, label
+
+
+def test_cli_functions_through_typer(results: Path, tmp_path: Path) -> None:
+    from leafbench.report.cli import report
+
+    app = typer.Typer()
+    app.command()(report)
+    app.command("noop")(lambda: None)  # two commands, so typer keeps the subcommand name as the CLI will
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(results), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rep" / "index.html").exists() and (tmp_path / "rep" / "index.md").exists()
+    r = runner.invoke(app, ["report", str(tmp_path / "nope"), "--out", str(tmp_path / "rep2")])
+    assert r.exit_code == 2 and "nope: results folder not found" in r.output
+
+
+# -------------------------------------------------------------------------------------- Chromium
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    from leafbench.report.html import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        reason = "chromium not installed (Debian: apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def _rows(dom: str, table_id: str) -> list[list[str]]:
+    body = re.search(rf'<table[^>]*id="{table_id}".*?<tbody>(.*?)</tbody>', dom, re.S).group(1)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", tr) for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def test_page_renders_in_chromium_without_console_errors(chromium: str, report_dir: Path) -> None:
+    from leafbench.report.html import render_in_chromium
+
+    shot = report_dir / "screenshot.png"
+    r = render_in_chromium(report_dir / "index.html", screenshot=shot, binary=chromium)
+    assert r.console == [], r.console
+    for tid in ("t-leaderboard", "t-deltas", "t-reference", f"t-cells-{RUN.replace('+', '-')}", "t-throughput", "t-data"):
+        assert f'id="{tid}"' in r.dom, tid
+    # The inline script ran: every sortable table was wired up.
+    assert r.dom.count('data-ready="1"') == r.dom.count('class="sortable"') >= 5
+    assert "Mean(TaskType)" in r.dom and r.dom.count("<svg") == 3
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 1200
+
+
+def test_sorting_runs_in_chromium(chromium: str, report_dir: Path) -> None:
+    from leafbench.report.html import render_in_chromium
+
+    # Column 3 (0-based) of the cells table is "int8"; #sort= applies the same function a header click calls.
+    tid = f"t-cells-{RUN.replace('+', '-')}"
+    for direction in ("asc", "desc"):
+        r = render_in_chromium(report_dir / "index.html", fragment=f"#sort={tid}:3:{direction}", binary=chromium,
+                               window=(400, 900))
+        assert r.console == [], r.console
+        vals = [float(row[3]) for row in _rows(r.dom, tid)]
+        assert vals == sorted(vals, reverse=direction == "desc") and len(vals) == 9
+        assert f'data-sorted="3:{direction}"' in r.dom
+
+
+# ------------------------------------------------------------------------------------- bootstrap
+
+
+def test_bootstrap_identical_and_constant_shift() -> None:
+    a = np.random.default_rng(0).uniform(size=50)
+    iv = paired_bootstrap(a, a)
+    assert (iv.delta, iv.low, iv.high) == (0.0, 0.0, 0.0) and not iv.excludes_zero
+    iv = paired_bootstrap(a + 0.1, a)
+    assert iv.delta == pytest.approx(0.1) and iv.low == pytest.approx(0.1) and iv.high == pytest.approx(0.1)
+
+
+def test_bootstrap_interval_matches_normal_theory_and_beats_unpaired() -> None:
+    rng = np.random.default_rng(42)
+    n = 400
+    difficulty = rng.uniform(0, 1, n)  # shared per-query difficulty: what pairing cancels
+    b = difficulty + rng.normal(0, 0.05, n)
+    a = difficulty + 0.02 + rng.normal(0, 0.05, n)
+    iv = paired_bootstrap(a, b, n_resamples=4000, seed=3)
+    d = a - b
+    half = 1.96 * d.std(ddof=1) / np.sqrt(n)
+    assert iv.delta == pytest.approx(d.mean())
+    assert iv.low < 0.02 < iv.high
+    assert (iv.high - iv.low) / 2 == pytest.approx(half, rel=0.15)
+    unpaired_half = 1.96 * np.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / n)
+    assert (iv.high - iv.low) / 2 < unpaired_half / 3
+    assert paired_bootstrap(a, b, seed=3) == paired_bootstrap(a, b, seed=3)
+
+
+def test_bootstrap_coverage_is_about_95_percent() -> None:
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(200):
+        b = rng.uniform(0, 1, 60)
+        a = b + 0.01 + rng.normal(0, 0.1, 60)
+        iv = paired_bootstrap(a, b, n_resamples=500, seed=int(rng.integers(1 << 30)))
+        hits += iv.low <= 0.01 <= iv.high
+    assert 0.89 <= hits / 200 <= 0.99
+
+
+def test_bootstrap_over_tasks_is_unweighted_and_alignment_uses_common_queries() -> None:
+    big = (np.full(1000, 0.5), np.full(1000, 0.5))  # delta 0 on a big task
+    small = (np.full(10, 0.6), np.full(10, 0.5))  # delta 0.1 on a small one
+    iv = paired_bootstrap_tasks([big, small])
+    assert iv.delta == pytest.approx(0.05) and iv.n == 1010  # task mean, not query mean (0.001)
+    x, y, common = align({"q1": 1.0, "q2": 0.5, "q3": 0.0}, {"q2": 0.25, "q3": 0.5, "q4": 1.0})
+    assert common == ["q2", "q3"] and x.tolist() == [0.5, 0.0] and y.tolist() == [0.25, 0.5]
+    assert interval_from_per_query(None, {"q": 1.0}) is None
+    assert interval_from_per_query({"a": 1.0}, {"b": 1.0}) is None
+    assert format_interval(None) == "n/a"
+    assert format_interval(Interval(0.0123, -0.004, 0.0301, 10)) == "+1.23 [-0.40, +3.01]"
+    with pytest.raises(ValueError, match="equal 1-d shapes"):
+        paired_bootstrap([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        paired_bootstrap([np.nan], [1.0])
+
+
+def test_sweep_without_full_float32_falls_back_to_its_most_common_cell(df) -> None:
+    from leafbench.report.tables import MAIN_CELL, build_tables, pick_main_cell
+
+    assert pick_main_cell(df) == MAIN_CELL
+    only128 = df[df["dim_label"] == "128"]
+    assert pick_main_cell(only128) == ("128", "float32")
+    assert build_tables(only128)[0].title == "Leaderboard (128 dim, float32)"
