@@ -1,0 +1,210 @@
+"""`leafbench distill`: a typer-ready command (registered by leafbench/cli.py) plus a standalone app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _echo(msg: str) -> None:
+    console.print(msg, highlight=False, soft_wrap=True)
+
+
+def distill(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mpnet-offline, mini) or a YAML file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl.")],
+    max_texts: Annotated[int | None, typer.Option(help="Use at most this many training texts (the recipe's mix, scaled down).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models.")
+    ] = None,
+    results: Annotated[Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")] = None,
+    training_dir: Annotated[Path | None, typer.Option(help="Override the recipe's training text folder.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Override the recipe's evaluation data folder (../shared/data).")] = None,
+    cycles: Annotated[int | None, typer.Option(help="Override the number of LR cycles.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override epochs per cycle.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the batch size (paper: 32).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Cap the schedule at this many optimizer steps.")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Evaluate every N steps (0: every epoch).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")] = None,
+    router: Annotated[bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")] = True,
+    final_eval: Annotated[bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .recipe import RecipeError
+    from .texts import TextSourceError
+
+    try:
+        run_distill(recipe, output, max_texts, cache_dir, results, training_dir, data_dir, cycles, epochs, batch_size, max_steps,
+                    eval_every, device, router, final_eval)
+    except (RecipeError, TextSourceError, ValueError, RuntimeError) as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from e
+
+
+def run_distill(
+    recipe_name: str,
+    output: Path,
+    max_texts: int | None = None,
+    cache_dir: Path | None = None,
+    results: Path | None = None,
+    training_dir: Path | None = None,
+    data_dir: Path | None = None,
+    cycles: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    device: str | None = None,
+    router: bool = True,
+    final_eval: bool = True,
+) -> dict[str, Any]:
+    """The command's body, callable from Python (tests, notebooks); returns the run summary."""
+    from leafbench.registry import default_cache_dir
+
+    from .export import export_router, export_student, model_card, write_manifest
+    from .pipeline import (
+        final_evaluation,
+        hardware,
+        make_evaluator,
+        make_student,
+        prepare,
+    )
+    from .recipe import load_recipe
+    from .train import Trainer
+
+    r = load_recipe(recipe_name)
+    if training_dir is not None:
+        r.data = replace(r.data, training_dir=str(training_dir))
+    if data_dir is not None:
+        r.eval = replace(r.eval, data_dir=str(data_dir))
+    overrides = {k: v for k, v in {"cycles": cycles, "epochs_per_cycle": epochs, "batch_size": batch_size, "max_steps": max_steps,
+                                   "eval_every": eval_every}.items() if v is not None}
+    r.train = replace(r.train, **overrides)
+    cache_dir = cache_dir or default_cache_dir()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    device = device or "cpu"
+    _echo(f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
+          f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}")
+    prep = prepare(r, cache_dir, max_texts, device, echo=_echo)
+    resuming = (output / "checkpoints" / "last.pt").exists()
+    evaluator = make_evaluator(prep)
+    import torch
+
+    torch.manual_seed(r.train.seed)  # the random projection (before ridge) is reproducible
+    model, ridge = make_student(prep, cache_dir, device, init=False)
+    untrained: dict[str, float] = {}
+    if not resuming:
+        if prep.eval_data is not None:  # the random projection, for contrast with what training achieves
+            from .evaluation import Evaluator
+
+            untrained["asym_random_projection"] = Evaluator(None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt)(model)["asym_ndcg_at_10"]
+        if r.student.projection_init == "ridge":
+            model, ridge = make_student(prep, cache_dir, device, init=True)
+        # Written before training, so a resumed run still reports where it started from.
+        (output / "untrained.json").write_text(json.dumps(untrained))
+        (output / "ridge.json").write_text(json.dumps(ridge))
+    trainer = Trainer(model, [prep.inputs[i] for i in prep.train_idx], prep.targets[prep.train_idx], r.train, output, evaluator)
+    _echo(f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"
+          + (" (resuming)" if resuming else ""))
+    t0 = time.perf_counter()
+    state = trainer.fit()
+    _echo(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s this session")
+    start = next((h for h in state.history if h.get("tag") == "start"), {})
+    final = next((h for h in reversed(state.history) if h.get("tag") == "final"), {})
+    qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
+    untrained_rec = untrained or _read_json(output / "untrained.json")
+    ridge = ridge or _read_json(output / "ridge.json")
+    if start.get("asym_ndcg_at_10") is not None:
+        untrained_rec = {**untrained_rec, "asym_ridge_init": start["asym_ndcg_at_10"]}
+    manifest = {
+        "teacher": r.teacher.model,
+        "teacher_revision": r.teacher.revision or prep.teacher.spec.revision or prep.teacher.identity,
+        "query_prompt": qp,
+        "document_prompt": dp,
+        "dims": {"student_hidden": model[0].get_embedding_dimension(), "output": r.teacher.dim},
+        "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides}},
+        "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entry"] for k, v in prep.target_stats.items()}},
+        "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
+        "created_by": "leafbench distill",
+    }
+    final_dir = export_student(model, output / "final", manifest, qp, dp)
+    summary: dict[str, Any] = {
+        "name": f"leaf-{r.name}",
+        "recipe": r.name,
+        "teacher": r.teacher.model,
+        "teacher_precision": r.teacher.precision,
+        "student_backbone": r.student.backbone,
+        "student_layers": r.student.layers,
+        "dims": {"student": manifest["dims"]["student_hidden"], "teacher": r.teacher.dim},
+        "n_train_texts": len(prep.train_idx),
+        "n_heldout_texts": len(prep.heldout_idx),
+        "text_counts": prep.info["counts"],
+        "eval_overlap_dropped": prep.info["overlap"],
+        "epochs": state.step / trainer.steps_per_epoch,
+        "steps": state.step,
+        "batch_size": r.train.batch_size,
+        "train_minutes": state.train_seconds / 60,
+        "texts_per_s": trainer.texts_per_s,
+        "teacher_targets": prep.target_stats,
+        "ridge_init": ridge,
+        "hardware": hardware(),
+        "history": [h for h in state.history if h.get("kind") == "eval"],
+    }
+    metrics: dict[str, Any] = {"in_training": manifest["final_metrics"]["in_training"], "untrained": untrained_rec}
+    if final_eval:
+        res = final_evaluation(final_dir, prep, cache_dir, results or output / "results", device, echo=_echo)
+        metrics.update(res)
+        if prep.eval_data is not None:
+            summary["retrieval_protocol"] = f"{prep.eval_data.task_name} {prep.eval_data.split}: {prep.eval_data.n_queries} queries x {prep.eval_data.n_docs} docs"
+    manifest["final_metrics"] = metrics
+    summary["final_metrics"] = metrics
+    write_manifest(final_dir, manifest)
+    (final_dir / "README.md").write_text(model_card(summary))
+    if router:
+        teacher_src = prep.teacher.spec.source
+        export_router(final_dir, teacher_src, output / "router", qp, dp, manifest)
+        (output / "router" / "README.md").write_text(model_card(summary))
+        _echo(f"router model: {output / 'router'}")
+    (output / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    if results is not None:
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    _echo(f"student: {final_dir}")
+    return summary
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Distil LEAF students.")
+app.command("distill")(distill)
+
+
+@app.callback()
+def _root() -> None:
+    """Distil LEAF students (`distill` is also registered as `leafbench distill`)."""
+
+
+def main() -> None:
+    app(prog_name="leafbench-distill")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

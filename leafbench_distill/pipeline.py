@@ -1,0 +1,185 @@
+"""A whole distillation run: texts → teacher targets (store) → student + ridge projection → train → export
+→ final evaluation. Every stage is resumable: targets live in the store, training in checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Everything training needs, built once (and cheaply rebuilt from the store on resume)."""
+
+    recipe: Recipe
+    texts: Any  # TrainingTexts (all, before the held-out split)
+    train_idx: list[int]
+    heldout_idx: list[int]
+    inputs: list[str]  # texts with prompts, as the student reads them
+    targets: np.ndarray
+    teacher: Any  # leafbench Encoder
+    target_stats: dict
+    eval_data: Any = None  # RetrievalData or None
+    teacher_docs: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def _say(msg: str, echo: Callable[[str], None] | None) -> None:
+    log.info(msg)
+    if echo:
+        echo(msg)
+
+
+def prepare(
+    recipe: Recipe,
+    cache_dir: Path,
+    max_texts: int | None = None,
+    device: str | None = None,
+    echo: Callable[[str], None] | None = None,
+    teacher_batch_size: int = 32,
+) -> Prepared:
+    from leafbench.data import load_beir_folder, resolve_task_name
+    from leafbench.store import EmbeddingStore
+
+    from .targets import compute_targets, teacher_encoder
+    from .texts import check_overlap, eval_texts, load_texts
+
+    store = EmbeddingStore(cache_dir / "embeddings")
+    teacher = teacher_encoder(
+        recipe.teacher.model, store, cache_dir, recipe.teacher.precision, device, teacher_batch_size, recipe.teacher.max_seq_length
+    )
+    t0 = time.perf_counter()
+    texts = load_texts(
+        recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words, max_texts
+    )
+    eval_dir = recipe.resolve_path(recipe.eval.data_dir)
+    guard = [eval_dir / p for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else []) + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts] + recipe.eval.overlap_check]
+    overlap = check_overlap(texts, eval_texts(guard), drop=recipe.data.drop_eval_overlap)
+    _say(f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]", echo)
+
+    t0 = time.perf_counter()
+    n_done = [0]
+
+    def tick(n: int) -> None:
+        n_done[0] += n
+
+    tg = compute_targets(texts, teacher, progress=tick)
+    _say(f"teacher targets ready: {tg.embeddings.shape} in {time.perf_counter() - t0:.1f}s ({tg.stats})", echo)
+    qp, dp = teacher.spec.query_prompt, teacher.spec.document_prompt
+    inputs = [(qp if r == "query" else dp) + t for t, r in zip(texts.texts, texts.roles)]
+    train_idx, held_idx = texts.split(recipe.data.heldout, recipe.data.seed)
+
+    eval_data, teacher_docs = None, None
+    if recipe.eval.retrieval:
+        folder = eval_dir / recipe.eval.retrieval
+        if folder.exists():
+            eval_data = load_beir_folder(folder, recipe.eval.split, task_name=resolve_task_name(folder.name))
+            if recipe.eval.n_queries or recipe.eval.n_docs:
+                eval_data = eval_data.subset(recipe.eval.n_queries, recipe.eval.n_docs, seed=recipe.eval.subset_seed)
+            t0 = time.perf_counter()
+            teacher_docs = teacher.encode(eval_data.corpus_texts, "document").embeddings
+            _say(f"teacher documents for in-training eval: {eval_data} [{time.perf_counter() - t0:.1f}s]", echo)
+        else:
+            _say(f"no retrieval evaluation: {folder} not found", echo)
+    return Prepared(recipe, texts, train_idx, held_idx, inputs, tg.embeddings, teacher, tg.stats, eval_data, teacher_docs,
+                    info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest()})
+
+
+def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: bool = True):
+    """Build the student; with `init`, align the projection by ridge on a sample of training texts."""
+    from .student import build_student, init_projection_ridge
+
+    r = prep.recipe
+    model = build_student(r.student.backbone, r.teacher.dim, r.student.layers, r.student.max_seq_length, r.student.bias,
+                          r.student.normalize, cache_dir, device)
+    info: dict[str, Any] = {}
+    if init and r.student.projection_init == "ridge":
+        idx = prep.train_idx[: r.student.ridge_texts]
+        info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
+    return model, info
+
+
+def make_evaluator(prep: Prepared):
+    from .evaluation import Evaluator, HeldOut
+
+    held = HeldOut([prep.inputs[i] for i in prep.heldout_idx], [prep.texts.roles[i] for i in prep.heldout_idx], prep.targets[prep.heldout_idx])
+    return Evaluator(held, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt,
+                     student_mode=prep.recipe.eval.student_mode)
+
+
+def final_evaluation(
+    student_folder: Path,
+    prep: Prepared,
+    cache_dir: Path,
+    results_dir: Path | None,
+    device: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS."""
+    from leafbench.encode import Encoder
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.registry import resolve_model
+
+    from .evaluation import load_sts, sts_spearman
+
+    r = prep.recipe
+    spec = resolve_model(str(student_folder), cache_dir)
+    enc_s = Encoder(spec, prep.teacher.store, device=device)
+    out: dict[str, Any] = {"retrieval": {}, "sts": {}}
+    if prep.eval_data is not None:
+        data = prep.eval_data
+        modes = ["student", "teacher", "asymmetric"]
+        try:  # the harness writes its result JSONs (mteb format + leafbench block)
+            run = evaluate_retrieval(data, {"student": enc_s, "teacher": prep.teacher}, modes, results_dir,
+                                     run_slug=f"{r.name}+{prep.teacher.spec.slug}")
+            scores = {m: float(run.results[m]["scores"]["test"][0]["ndcg_at_10"]) for m in modes}
+        except Exception as e:  # noqa: BLE001 - keep the export even if the harness API moved; same numbers
+            _say(f"harness evaluate_retrieval failed ({type(e).__name__}: {e}); scoring directly from the same encodings", echo)
+            q = {role: enc.encode(data.query_texts, "query").embeddings for role, enc in (("student", enc_s), ("teacher", prep.teacher))}
+            d = {role: enc.encode(data.corpus_texts, "document").embeddings for role, enc in (("student", enc_s), ("teacher", prep.teacher))}
+            from .evaluation import ndcg10
+
+            scores = {"student": ndcg10(data, q["student"], d["student"], 1000), "teacher": ndcg10(data, q["teacher"], d["teacher"], 1000),
+                      "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000)}
+        out["retrieval"][data.task_name] = scores
+        _say(f"final {data.task_name} nDCG@10: {scores}", echo)
+    eval_dir = r.resolve_path(r.eval.data_dir)
+    for task in r.eval.sts:
+        path = eval_dir / "mteb" / "sts" / task / "test.jsonl"
+        if not path.exists():
+            _say(f"STS {task}: {path} not found, skipped", echo)
+            continue
+        s1, s2, gold = load_sts(path)
+        row = {}
+        for role, enc in (("student", enc_s), ("teacher", prep.teacher)):
+            e1 = enc.encode(s1, "document").embeddings
+            e2 = enc.encode(s2, "document").embeddings
+            row[role] = sts_spearman(e1, e2, gold)
+        out["sts"][task] = row
+        _say(f"final {task} Spearman (direct): {row}", echo)
+    if results_dir is not None and out["sts"]:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        (results_dir / "sts_direct.json").write_text(json.dumps({
+            "protocol": "Spearman of cosine(sentence1, sentence2) vs gold on mteb/sts/<task>/test.jsonl, computed directly "
+                        "(not mteb's evaluator); no prompts; student and teacher each encode both sentences",
+            "scores": out["sts"]}, indent=1) + "\n")
+    return out
+
+
+def hardware() -> str:
+    import os
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch CPU"

@@ -1,0 +1,196 @@
+"""Recipes: YAML files that fix teacher, student, data mix, schedule and evaluation of a distillation run.
+
+Recipes are validated up front (unknown keys, bad roles, bad schedules fail with the file name), so a typo is
+caught before an hour of teacher labelling, not after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .texts import SourceSpec, TextSourceError
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class RecipeError(Exception):
+    """A recipe that cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class TeacherCfg:
+    model: str  # leafbench alias, HF id or folder
+    dim: int
+    precision: str = "fp32"  # teacher inference precision for targets (bf16: fast on avx512_bf16 CPUs)
+    normalized: bool = True
+    revision: str | None = None
+    max_seq_length: int | None = None
+
+
+@dataclass
+class StudentCfg:
+    backbone: str
+    layers: list[int] | str | None = None
+    max_seq_length: int = 128
+    bias: bool = True
+    normalize: bool = True
+    projection_init: str = "ridge"  # ridge | random
+    ridge_alpha: float = 0.01  # λ = alpha × mean eigenvalue of the pooled Gram matrix
+    ridge_texts: int = 4000
+
+
+@dataclass
+class DataCfg:
+    sources: list[SourceSpec]
+    training_dir: str = "../shared/data/training"
+    seed: int = 0
+    max_words: int | None = 96
+    heldout: int = 500
+    drop_eval_overlap: bool = True
+
+
+@dataclass
+class TrainCfg:
+    batch_size: int = 32
+    cycles: int = 3
+    epochs_per_cycle: int = 10
+    lr_max: float = 1e-4
+    lr_min: float = 1e-5
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    warmup_steps: int = 0
+    seed: int = 0
+    length_grouping: bool = True  # batches of similar length (less padding); batch order still shuffled
+    checkpoint_every: int = 200  # steps
+    eval_every: int = 0  # steps; 0: at the end of every epoch
+    max_steps: int | None = None
+
+
+@dataclass
+class EvalCfg:
+    data_dir: str = "../shared/data"
+    retrieval: str | None = "beir/scifact"  # BEIR folder under data_dir, for the asymmetric check
+    split: str = "test"
+    n_queries: int | None = None  # None: all (teacher documents are cached once, queries are cheap)
+    n_docs: int | None = None
+    subset_seed: int = 0
+    student_mode: bool = False  # also score student documents (re-encodes the corpus each eval)
+    sts: list[str] = field(default_factory=list)  # mteb/sts task folders under data_dir, for the final report
+    overlap_check: list[str] = field(default_factory=list)  # more eval sets for the overlap guard
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    teacher: TeacherCfg
+    student: StudentCfg
+    data: DataCfg
+    train: TrainCfg = field(default_factory=TrainCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    notes: str = ""
+    path: str | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    def resolve_path(self, p: str) -> Path:
+        """Relative paths are relative to the working directory if they exist there, else to the repo root."""
+        path = Path(p).expanduser()
+        if path.is_absolute() or path.exists():
+            return path
+        return REPO_ROOT / path
+
+    @property
+    def total_epochs(self) -> int:
+        return self.train.cycles * self.train.epochs_per_cycle
+
+    def to_dict(self) -> dict:
+        return self.raw
+
+
+def _build(cls, d: Any, where: str):
+    if not isinstance(d, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise RecipeError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(names)})")
+    try:
+        return cls(**d)
+    except TypeError as e:
+        raise RecipeError(f"{where}: {e}") from e
+
+
+def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where}: a recipe is a mapping")
+    for key in ("name", "teacher", "student", "data"):
+        if key not in raw:
+            raise RecipeError(f"{where}: missing {key!r}")
+    unknown = set(raw) - {"name", "description", "teacher", "student", "data", "train", "eval", "notes"}
+    if unknown:
+        raise RecipeError(f"{where}: unknown keys {sorted(unknown)}")
+    data = dict(raw["data"])
+    try:
+        data["sources"] = [SourceSpec.from_dict(s) for s in data.get("sources", [])]
+    except TextSourceError as e:
+        raise RecipeError(f"{where}: data.sources: {e}") from e
+    r = Recipe(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        teacher=_build(TeacherCfg, raw["teacher"], f"{where}: teacher"),
+        student=_build(StudentCfg, raw["student"], f"{where}: student"),
+        data=_build(DataCfg, data, f"{where}: data"),
+        train=_build(TrainCfg, raw.get("train", {}), f"{where}: train"),
+        eval=_build(EvalCfg, raw.get("eval", {}), f"{where}: eval"),
+        notes=raw.get("notes", ""),
+        raw=raw,
+    )
+    validate(r, where)
+    return r
+
+
+def validate(r: Recipe, where: str) -> None:
+    t = r.train
+    problems = []
+    if not r.data.sources:
+        problems.append("data.sources is empty")
+    names = [s.name for s in r.data.sources]
+    if len(set(names)) != len(names):
+        problems.append("data.sources: names must be unique")
+    if t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 1:
+        problems.append("train: batch_size, cycles and epochs_per_cycle must be >= 1")
+    if not 0 < t.lr_min <= t.lr_max:
+        problems.append("train: need 0 < lr_min <= lr_max")
+    if r.teacher.dim < 1:
+        problems.append("teacher.dim must be >= 1")
+    if r.teacher.precision not in ("fp32", "bf16", "fp16"):
+        problems.append("teacher.precision must be fp32, bf16 or fp16")
+    if r.student.projection_init not in ("ridge", "random"):
+        problems.append("student.projection_init must be ridge or random")
+    if problems:
+        raise RecipeError(f"{where}: " + "; ".join(problems))
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A built-in recipe name (leaf-ir, leaf-mt, mpnet-offline, mini) or a path to a YAML file."""
+    path = Path(name_or_path)
+    if not path.exists():
+        path = RECIPE_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise RecipeError(f"{path}: invalid YAML ({e})") from e
+    r = parse_recipe(raw, str(path))
+    r.path = str(path)
+    return r

@@ -1,0 +1,296 @@
+"""Training texts: sources with roles, dedupe, seeded shuffle, length cap, and an evaluation-overlap guard.
+
+Every text has a role: "query" texts are encoded by the teacher *with* its query prompt (and the student
+sees the same prompt), "document" texts without. The LEAF paper's ablation shows training on queries and
+documents together beats queries alone, so recipes mix both.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import random
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ROLES = ("query", "document")
+_WS = re.compile(r"\s+")
+
+
+class TextSourceError(Exception):
+    """A training-text source that cannot be read; the message is for the user."""
+
+
+class EvalOverlapWarning(UserWarning):
+    """A training text also occurs in an evaluation set (the score would be inflated)."""
+
+
+def norm_text(text: str) -> str:
+    """Dedupe key: case- and whitespace-insensitive (the same rule the offline training files were built with)."""
+    return _WS.sub(" ", text).strip().lower()
+
+
+def truncate_words(text: str, max_words: int | None) -> str:
+    """Cap a text at `max_words` whitespace words, so teacher and student read the same (short) content."""
+    text = _WS.sub(" ", text).strip()
+    if not max_words:
+        return text
+    words = text.split(" ")
+    return text if len(words) <= max_words else " ".join(words[:max_words])
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source of training texts (a recipe's `data.sources` entry)."""
+
+    name: str
+    role: str
+    path: str | None = None  # jsonl / tsv / txt, relative to the recipe's training_dir
+    field: str = "text"  # jsonl key or tsv column
+    beir: str | None = None  # a BEIR folder: its corpus (role document) or queries (role query)
+    hf: str | None = None  # a Hugging Face dataset id (needs network)
+    hf_config: str | None = None
+    hf_split: str = "train"
+    limit: int | None = None
+    min_words: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise TextSourceError(f"source {d.get('name', '?')}: unknown keys {sorted(unknown)}")
+        spec = cls(**d)
+        if spec.role not in ROLES:
+            raise TextSourceError(f"source {spec.name}: role must be query or document, not {spec.role!r}")
+        if sum(x is not None for x in (spec.path, spec.beir, spec.hf)) != 1:
+            raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
+        if spec.limit is not None and spec.limit < 1:
+            raise TextSourceError(f"source {spec.name}: limit must be >= 1")
+        return spec
+
+
+@dataclass
+class TrainingTexts:
+    """Deduplicated, shuffled texts with their roles and where they came from."""
+
+    texts: list[str]
+    roles: list[str]
+    sources: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+    overlap: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for t, r in zip(self.texts, self.roles):
+            h.update(r.encode())
+            h.update(len(t.encode()).to_bytes(8, "little"))
+            h.update(t.encode())
+        return h.hexdigest()[:16]
+
+    def select(self, idx: Sequence[int]) -> TrainingTexts:
+        return TrainingTexts([self.texts[i] for i in idx], [self.roles[i] for i in idx], [self.sources[i] for i in idx])
+
+    def split(self, n_heldout: int, seed: int = 0) -> tuple[list[int], list[int]]:
+        """(train, held-out) indices; held-out is drawn per role so both roles are measured."""
+        rng = random.Random(f"heldout-{seed}")
+        idx = list(range(len(self)))
+        held: list[int] = []
+        for role in ROLES:
+            r_idx = [i for i in idx if self.roles[i] == role]
+            share = round(n_heldout * len(r_idx) / max(1, len(self)))
+            held += rng.sample(r_idx, min(len(r_idx), share))
+        held_set = set(held)
+        return [i for i in idx if i not in held_set], sorted(held)
+
+
+def _iter_file(path: Path, fld: str) -> Iterator[str]:
+    if not path.exists():
+        raise TextSourceError(f"{path}: training text file not found")
+    if path.suffix == ".jsonl":
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise TextSourceError(f"{path}:{lineno}: invalid JSON ({e.msg})") from e
+                val = obj.get(fld)
+                if not isinstance(val, str):
+                    raise TextSourceError(f"{path}:{lineno}: no string field {fld!r}")
+                yield val
+    elif path.suffix == ".tsv":
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            if reader.fieldnames is None or fld not in reader.fieldnames:
+                raise TextSourceError(f"{path}: no column {fld!r} (columns: {reader.fieldnames})")
+            for row in reader:
+                yield row[fld] or ""
+    elif path.suffix == ".txt":
+        with path.open(encoding="utf-8") as f:
+            yield from (line.rstrip("\n") for line in f)
+    else:
+        raise TextSourceError(f"{path}: unsupported format (jsonl, tsv or txt)")
+
+
+def _iter_beir_corpus(folder: Path) -> Iterator[str]:
+    from leafbench.data import doc_text
+
+    path = folder / "corpus.jsonl"
+    if not path.exists():
+        raise TextSourceError(f"{path}: BEIR corpus not found")
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                obj = json.loads(line)
+                yield doc_text(obj.get("title"), obj.get("text", ""))
+
+
+def _iter_hf(spec: SourceSpec) -> Iterator[str]:
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - datasets is a dependency
+        raise TextSourceError("HF sources need the `datasets` package") from e
+    try:
+        ds = datasets.load_dataset(spec.hf, spec.hf_config, split=spec.hf_split, streaming=True)
+    except Exception as e:
+        raise TextSourceError(
+            f"source {spec.name}: could not load HF dataset {spec.hf!r} ({type(e).__name__}: {e}); "
+            "offline, use a recipe with local sources (e.g. mpnet-offline)"
+        ) from e
+    for row in ds:
+        val = row.get(spec.field)
+        if isinstance(val, str):
+            yield val
+
+
+def iter_source(spec: SourceSpec, base: Path) -> Iterator[str]:
+    if spec.path is not None:
+        return _iter_file((base / spec.path) if not Path(spec.path).is_absolute() else Path(spec.path), spec.field)
+    if spec.beir is not None:
+        folder = (base / spec.beir) if not Path(spec.beir).is_absolute() else Path(spec.beir)
+        return _iter_beir_corpus(folder) if spec.role == "document" else _iter_file(folder / "queries.jsonl", "text")
+    return _iter_hf(spec)
+
+
+def load_texts(
+    sources: Sequence[SourceSpec],
+    base: Path,
+    seed: int = 0,
+    max_words: int | None = None,
+    max_texts: int | None = None,
+    exclude: set[str] | None = None,
+) -> TrainingTexts:
+    """Read every source, dedupe across sources, take each source's seeded sample, shuffle everything.
+
+    `max_texts` scales every source's share down proportionally (so a quick run keeps the recipe's mix).
+    Texts whose normalised form is in `exclude` (evaluation texts) are dropped and counted.
+    """
+    seen: set[str] = set()
+    per_source: list[tuple[SourceSpec, list[str]]] = []
+    dropped_eval = 0
+    for spec in sources:
+        kept: list[str] = []
+        for raw in iter_source(spec, base):
+            t = truncate_words(raw, max_words)
+            if len(t.split(" ")) < spec.min_words or not t:
+                continue
+            key = norm_text(t)
+            if key in seen:
+                continue
+            if exclude is not None and key in exclude:
+                dropped_eval += 1
+                continue
+            seen.add(key)
+            kept.append(t)
+            if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4:
+                break  # streaming: a pool 4x the limit is enough for a seeded sample
+        rng = random.Random(f"{seed}-{spec.name}")
+        rng.shuffle(kept)
+        per_source.append((spec, kept if spec.limit is None else kept[: spec.limit]))
+    total = sum(len(k) for _, k in per_source)
+    if max_texts is not None and total > max_texts:
+        scale = max_texts / total
+        per_source = [(s, k[: max(1, int(len(k) * scale))]) for s, k in per_source]
+    rows = [(t, s.role, s.name) for s, k in per_source for t in k]
+    random.Random(f"{seed}-all").shuffle(rows)
+    if max_texts is not None:
+        rows = rows[:max_texts]
+    counts = {s.name: len(k) for s, k in per_source}
+    out = TrainingTexts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], counts=counts)
+    if dropped_eval:
+        out.overlap["dropped"] = dropped_eval
+    return out
+
+
+def eval_texts(paths: Sequence[Path]) -> dict[str, set[str]]:
+    """Normalised texts of evaluation sets: BEIR folders (queries + corpus) and STS jsonl files."""
+    from leafbench.data import doc_text
+
+    sets: dict[str, set[str]] = {}
+    for p in paths:
+        s: set[str] = set()
+        if p.is_dir():
+            if (p / "queries.jsonl").exists():
+                s.update(norm_text(t) for t in _iter_file(p / "queries.jsonl", "text"))
+            if (p / "corpus.jsonl").exists():
+                with (p / "corpus.jsonl").open(encoding="utf-8") as f:
+                    for line in f:
+                        if line.strip():
+                            obj = json.loads(line)
+                            s.add(norm_text(obj.get("text", "")))
+                            s.add(norm_text(doc_text(obj.get("title"), obj.get("text", ""))))
+        elif p.suffix == ".jsonl" and p.exists():
+            with p.open(encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        obj = json.loads(line)
+                        for k in ("sentence1", "sentence2", "text"):
+                            if isinstance(obj.get(k), str):
+                                s.add(norm_text(obj[k]))
+        else:
+            log.warning("overlap guard: %s not found, not checked", p)
+            continue
+        s.discard("")
+        sets[str(p)] = s
+    return sets
+
+
+def check_overlap(texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bool = False) -> dict[str, int]:
+    """Warn (EvalOverlapWarning) for every evaluation set that shares texts with the training texts.
+
+    With `drop=True` the overlapping texts are removed in place (their scores would otherwise be inflated).
+    """
+    keys = [norm_text(t) for t in texts.texts]
+    found: dict[str, int] = {}
+    bad: set[int] = set()
+    for name, s in eval_sets.items():
+        hits = [i for i, k in enumerate(keys) if k in s]
+        if hits:
+            found[name] = len(hits)
+            bad.update(hits)
+            example = texts.texts[hits[0]][:80]
+            warnings.warn(
+                f"{len(hits)} training texts also occur in evaluation set {name} (e.g. {example!r})"
+                + ("; dropped them" if drop else ""),
+                EvalOverlapWarning,
+                stacklevel=2,
+            )
+    if drop and bad:
+        keep = [i for i in range(len(texts)) if i not in bad]
+        sub = texts.select(keep)
+        texts.texts, texts.roles, texts.sources = sub.texts, sub.roles, sub.sources
+    texts.overlap.update(found)
+    return found

@@ -1,0 +1,279 @@
+"""The LEAF trainer: squared L2 to precomputed teacher embeddings, AdamW, cyclic linear LR, resumable.
+
+Loss = ||student(x) − teacher(x)||² summed over dimensions, averaged over the batch — nothing else (no
+judgments, no negatives). The teacher never runs here: targets arrive as a float32 matrix from the store.
+
+Determinism and resume: batch order is a pure function of (seed, epoch); a checkpoint holds model,
+optimizer, step and torch's RNG state (dropout), so killing a run and rerunning it continues from the last
+checkpoint to the same weights an uninterrupted run reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .recipe import TrainCfg
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "last.pt"
+
+
+def l2_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """LEAF's objective: squared Euclidean distance per text, mean over the batch."""
+    return ((student - teacher) ** 2).sum(dim=-1).mean()
+
+
+def lr_at(step: int, steps_per_cycle: int, cfg: TrainCfg) -> float:
+    """Linear decay lr_max → lr_min inside each cycle, restarting at lr_max (the paper's 3 × 10 epochs)."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr_max * (step + 1) / cfg.warmup_steps
+    pos = step % steps_per_cycle
+    frac = pos / max(1, steps_per_cycle - 1)
+    return cfg.lr_max - (cfg.lr_max - cfg.lr_min) * frac
+
+
+def epoch_batches(n: int, lengths: Sequence[int], epoch: int, cfg: TrainCfg) -> list[np.ndarray]:
+    """Index batches of one epoch, a pure function of (seed, epoch).
+
+    With length grouping, shuffled texts are cut into pools of 64 batches, each pool sorted by length and
+    split, and the batch order shuffled again: little padding, still random batches.
+    """
+    rng = np.random.default_rng([cfg.seed, epoch])
+    perm = rng.permutation(n)
+    bs = cfg.batch_size
+    if not cfg.length_grouping:
+        return [perm[i : i + bs] for i in range(0, n, bs)]
+    lens = np.asarray(lengths)
+    pool = bs * 64
+    batches: list[np.ndarray] = []
+    for s in range(0, n, pool):
+        chunk = perm[s : s + pool]
+        chunk = chunk[np.argsort(-lens[chunk], kind="stable")]
+        batches += [chunk[i : i + bs] for i in range(0, len(chunk), bs)]
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _progress_bar(total: int, initial: int, desc: str):
+    from tqdm.auto import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5 if tty else 30.0, file=sys.stderr)
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+    texts_seen: int = 0
+
+
+class Trainer:
+    """Trains `model` (a SentenceTransformer student) so model(inputs[i]) ≈ targets[i]."""
+
+    def __init__(
+        self,
+        model,
+        inputs: Sequence[str],
+        targets: np.ndarray,
+        cfg: TrainCfg,
+        output: Path | None,
+        evaluator: Callable[[Any], dict[str, Any]] | None = None,
+        progress: bool = True,
+    ) -> None:
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.model = model
+        self.inputs = list(inputs)
+        # Targets are plain (non-inference) float32 tensors: safe to use in autograd.
+        self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32)).clone()
+        self.cfg = cfg
+        self.output = Path(output) if output is not None else None
+        self.evaluator = evaluator
+        self.progress = progress
+        self.lengths = [len(t) for t in self.inputs]
+        self.steps_per_epoch = math.ceil(len(self.inputs) / cfg.batch_size)
+        self.steps_per_cycle = self.steps_per_epoch * cfg.epochs_per_cycle
+        full = self.steps_per_cycle * cfg.cycles
+        self.total_steps = min(full, cfg.max_steps) if cfg.max_steps else full
+        self.state = TrainState()
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+        self.device = next(model.parameters()).device
+        self._eval_seconds = 0.0
+        self.session: dict[str, float] = {"texts": 0, "wall_seconds": 0.0}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.output / "checkpoints" / CHECKPOINT_NAME if self.output is not None else None
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        _atomic_torch_save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "state": asdict(self.state),
+                "torch_rng": torch.get_rng_state(),
+                "n_inputs": len(self.inputs),
+                "total_steps": self.total_steps,
+                "cfg": asdict(self.cfg),
+            },
+            self.checkpoint_path,
+        )
+
+    def try_resume(self) -> bool:
+        """Load the last checkpoint if there is one for this exact setup; returns whether it resumed."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
+            return False
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if ck["n_inputs"] != len(self.inputs) or ck["total_steps"] != self.total_steps or ck["cfg"] != asdict(self.cfg):
+            raise RuntimeError(
+                f"{path} belongs to a different run (texts, schedule or config differ); "
+                "use a new --output or delete the checkpoint to start over"
+            )
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.state = TrainState(**ck["state"])
+        torch.set_rng_state(ck["torch_rng"])
+        if self.output is not None:  # rows written after the checkpoint would otherwise appear twice
+            (self.output / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.state.history))
+        log.info("resumed from %s at step %d/%d", path, self.state.step, self.total_steps)
+        return True
+
+    # ------------------------------------------------------------------ loop
+
+    def _record(self, row: dict) -> None:
+        self.state.history.append(row)
+        if self.output is not None:
+            self.output.mkdir(parents=True, exist_ok=True)
+            with (self.output / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    def evaluate(self, tag: str) -> dict[str, Any] | None:
+        if self.evaluator is None:
+            return None
+        t0 = time.perf_counter()
+        metrics = self.evaluator(self.model)
+        self.model.train()
+        self._eval_seconds += time.perf_counter() - t0
+        row = {"kind": "eval", "tag": tag, "step": self.state.step, "epoch": self.state.step / self.steps_per_epoch,
+               "seconds": time.perf_counter() - t0, **metrics}
+        self._record(row)
+        log.info("eval %s: %s", tag, {k: v for k, v in metrics.items() if isinstance(v, float)})
+        return row
+
+    def train_step(self, idx: np.ndarray, lr: float) -> tuple[float, float]:
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        feats = self.model.preprocess([self.inputs[i] for i in idx])
+        feats = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in feats.items()}
+        out = self.model(feats)["sentence_embedding"]
+        loss = l2_loss(out, self.targets[idx].to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf"))
+        self.optimizer.step()
+        return float(loss.detach()), float(gnorm)
+
+    def fit(self, stop_after_steps: int | None = None, eval_at_start: bool = True) -> TrainState:
+        """Train to the end of the schedule (or `stop_after_steps` more steps, then checkpoint: a simulated kill)."""
+        resumed = self.try_resume()
+        if not resumed:
+            torch.manual_seed(self.cfg.seed)
+            random.seed(self.cfg.seed)
+            if eval_at_start:
+                self.evaluate("start")
+        self.model.train()
+        eval_every = self.cfg.eval_every or self.steps_per_epoch
+        stop_at = self.total_steps if stop_after_steps is None else min(self.total_steps, self.state.step + stop_after_steps)
+        bar = _progress_bar(self.total_steps, self.state.step, "distill") if self.progress else None
+        ema: float | None = None
+        fit_t0, eval0, step0 = time.perf_counter(), self._eval_seconds, self.state.step
+        texts0 = self.state.texts_seen
+        window_texts, window_t0 = 0, time.perf_counter()
+        loss_sum, loss_n = 0.0, 0
+        try:
+            while self.state.step < stop_at:
+                epoch, pos = divmod(self.state.step, self.steps_per_epoch)
+                batches = epoch_batches(len(self.inputs), self.lengths, epoch, self.cfg)
+                for idx in batches[pos:]:
+                    if self.state.step >= stop_at:
+                        break
+                    t0 = time.perf_counter()
+                    lr = lr_at(self.state.step, self.steps_per_cycle, self.cfg)
+                    loss, gnorm = self.train_step(idx, lr)
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"loss is {loss} at step {self.state.step}")
+                    dt = time.perf_counter() - t0
+                    self.state.step += 1
+                    self.state.train_seconds += dt
+                    self.state.texts_seen += len(idx)
+                    window_texts += len(idx)
+                    loss_sum += loss
+                    loss_n += 1
+                    ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+                    if bar is not None:
+                        bar.update(1)
+                        tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
+                        bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
+                    if self.state.step % 50 == 0 or self.state.step == stop_at:
+                        self._record({"kind": "train", "step": self.state.step, "loss": loss_sum / loss_n, "lr": lr,
+                                      "grad_norm": gnorm, "texts_per_s": self.state.texts_seen / self.state.train_seconds})
+                        loss_sum, loss_n = 0.0, 0
+                    if self.state.step % eval_every == 0 and self.state.step < self.total_steps:
+                        self.evaluate(f"step{self.state.step}")
+                        window_texts, window_t0 = 0, time.perf_counter()
+                    if self.cfg.checkpoint_every and self.state.step % self.cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+            # Wall clock of the loop minus evaluations: everything the trainer adds (schedule, clipping,
+            # progress, logging, checkpoints) counts against its throughput.
+            self.session = {"texts": self.state.texts_seen - texts0, "steps": self.state.step - step0,
+                            "wall_seconds": time.perf_counter() - fit_t0 - (self._eval_seconds - eval0)}
+        if self.state.step >= self.total_steps and not (self.state.history and self.state.history[-1].get("tag") == "final"):
+            self.evaluate("final")
+        self.save_checkpoint()
+        return self.state
+
+    @property
+    def texts_per_s_wall(self) -> float:
+        """Texts/s of the last fit() call by wall clock, evaluations excluded."""
+        return self.session["texts"] / self.session["wall_seconds"] if self.session.get("wall_seconds") else 0.0
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.state.texts_seen / self.state.train_seconds if self.state.train_seconds else 0.0

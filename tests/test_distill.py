@@ -1,0 +1,276 @@
+"""leafbench_distill end to end on real models and data: the mini recipe trains, aligns, exports and resumes.
+
+The heavy fixture runs `distill --recipe mini --max-texts 2000` once through a typer app (a few minutes on
+2 CPU cores); the other tests read its outputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from leafbench_distill.cli import distill
+from leafbench_distill.recipe import (
+    RecipeError,
+    list_recipes,
+    load_recipe,
+    parse_recipe,
+)
+from leafbench_distill.texts import (
+    EvalOverlapWarning,
+    SourceSpec,
+    check_overlap,
+    eval_texts,
+    load_texts,
+)
+from leafbench_distill.train import epoch_batches, l2_loss, lr_at
+
+# ---------------------------------------------------------------------------------------------- fast unit tests
+
+
+def test_builtin_recipes_load_and_match_the_paper() -> None:
+    assert set(list_recipes()) >= {"leaf-ir", "leaf-mt", "mpnet-offline", "mini"}
+    ir = load_recipe("leaf-ir")
+    assert ir.teacher.model == "Snowflake/snowflake-arctic-embed-m-v1.5" and ir.teacher.dim == 768
+    assert ir.student.backbone == "nreimers/MiniLM-L6-H384-uncased"
+    t = ir.train
+    assert (t.batch_size, t.cycles, t.epochs_per_cycle, t.lr_max, t.lr_min) == (32, 3, 10, 1e-4, 1e-5)
+    roles = {s.role for s in ir.data.sources}
+    assert roles == {"query", "document"} and any(s.hf for s in ir.data.sources)
+    mt = load_recipe("leaf-mt")
+    assert mt.teacher.model == "mixedbread-ai/mxbai-embed-large-v1" and mt.teacher.dim == 1024
+    off = load_recipe("mpnet-offline")
+    assert off.teacher.model == "mpnet-base" and off.teacher.dim == 768 and off.student.backbone == "minilm-l6"
+    assert off.data.training_dir == "../shared/data/training" and all(s.path for s in off.data.sources)
+    mini = load_recipe("mini")
+    assert mini.student.layers == [0, 3, 5] and mini.teacher.dim == 384
+
+
+@pytest.mark.parametrize(
+    "patch, match",
+    [
+        ({"train": {"batch_sise": 32}}, "unknown keys"),
+        ({"data": {"sources": [{"name": "a", "path": "x.jsonl", "role": "passage"}]}}, "role"),
+        ({"train": {"lr_max": 1e-5, "lr_min": 1e-4}}, "lr_min"),
+        ({"teacher": {"model": "m"}}, "dim"),
+    ],
+)
+def test_bad_recipes_fail_with_the_field_named(patch: dict, match: str) -> None:
+    raw = load_recipe("mini").raw
+    bad = {**raw, **{k: (v if k != "train" else {**raw["train"], **v}) for k, v in patch.items()}}
+    with pytest.raises(RecipeError, match=match):
+        parse_recipe(bad, "bad.yaml")
+
+
+def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
+    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["What is X?", "what  is x?", "why Y", "a claim"]))
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["why y", "one two three four five six", "doc"]))
+    sources = [SourceSpec.from_dict({"name": "q", "path": "q.jsonl", "role": "query"}),
+               SourceSpec.from_dict({"name": "d", "path": "d.jsonl", "role": "document"})]
+    a = load_texts(sources, tmp_path, seed=1, max_words=3)
+    b = load_texts(sources, tmp_path, seed=1, max_words=3)
+    assert a.texts == b.texts and a.digest() == b.digest()  # seeded
+    assert sorted(a.texts) == sorted(["What is X?", "why Y", "a claim", "one two three", "doc"])  # dedupe across sources, cap
+    assert dict(zip(a.texts, a.roles))["why Y"] == "query"
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "A CLAIM"}) + "\n")
+    with pytest.warns(EvalOverlapWarning, match="1 training texts"):
+        found = check_overlap(a, eval_texts([tmp_path / "eval"]), drop=True)
+    assert list(found.values()) == [1] and "a claim" not in a.texts
+
+
+def test_cyclic_schedule_and_batches() -> None:
+    cfg = load_recipe("mini").train
+    spc = 10
+    lrs = [lr_at(s, spc, cfg) for s in range(30)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-5) and lrs[10] == pytest.approx(1e-4)
+    assert all(a > b for a, b in itertools.pairwise(lrs[:10]))
+    lengths = list(range(100))
+    b0 = epoch_batches(100, lengths, 0, cfg)
+    assert sorted(np.concatenate(b0).tolist()) == list(range(100))
+    assert [x.tolist() for x in b0] == [x.tolist() for x in epoch_batches(100, lengths, 0, cfg)]
+    assert [x.tolist() for x in b0] != [x.tolist() for x in epoch_batches(100, lengths, 1, cfg)]
+    s, t = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    assert float(l2_loss(s, t)) == pytest.approx((1 + 4) / 2)  # sum over dims, mean over batch
+
+
+def test_student_builder_layers_identity_projection(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench_distill.student import build_student, dense_module
+
+    m = build_student("minilm-l6", 768, layers=[0, 3, 5], max_seq_length=64)
+    assert len(m[0].auto_model.encoder.layer) == 3 and m[0].auto_model.config.num_hidden_layers == 3
+    d = dense_module(m)
+    assert isinstance(d.activation_function, torch.nn.Identity) and d.linear.out_features == 768
+    m.save(str(tmp_path / "s"))
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["num_hidden_layers"] == 3
+    m2 = SentenceTransformer(str(tmp_path / "s"), device="cpu")
+    x = ["a short sentence", "another, somewhat longer sentence about proteins"]
+    np.testing.assert_allclose(m.encode(x), m2.encode(x), atol=1e-6)
+    assert np.allclose(np.linalg.norm(m2.encode(x), axis=1), 1.0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- the mini run
+
+
+@pytest.fixture(scope="module")
+def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, session_store) -> dict:
+    """`distill --recipe mini --max-texts 2000` through a typer app, as leafbench's CLI will register it."""
+    tmp = tmp_path_factory.mktemp("distill")
+    cache = tmp / "cache"
+    cache.mkdir()
+    (cache / "embeddings").symlink_to(session_store.root)  # share the session's real encodings
+    app = typer.Typer()
+    app.command("distill")(distill)
+
+    @app.callback()
+    def _root() -> None:
+        """leafbench (test stand-in)."""
+
+    res = CliRunner().invoke(
+        app,
+        ["distill", "--recipe", "mini", "--output", str(tmp / "run"), "--max-texts", "2000", "--cache-dir", str(cache),
+         "--data-dir", str(shared_data), "--training-dir", str(shared_data / "training")],
+        catch_exceptions=False,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
+    assert res.exit_code == 0, res.output
+    out = tmp / "run"
+    return {"out": out, "cache": cache, "summary": json.loads((out / "summary.json").read_text()),
+            "metrics": [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]}
+
+
+@pytest.mark.slow
+def test_mini_training_aligns_student_to_teacher(mini_run: dict) -> None:
+    rows = mini_run["metrics"]
+    train = [r for r in rows if r["kind"] == "train"]
+    evals = {r["tag"]: r for r in rows if r["kind"] == "eval"}
+    start, final = evals["start"], evals["final"]
+    assert train[-1]["loss"] < train[0]["loss"]  # loss falls
+    assert final["heldout_mse"] < start["heldout_mse"] - 0.02
+    assert final["heldout_cosine"] > start["heldout_cosine"] + 0.01  # held-out alignment rises
+    assert final["heldout_query_cosine"] > start["heldout_query_cosine"]
+    assert final["heldout_document_cosine"] > start["heldout_document_cosine"]
+    untrained = mini_run["summary"]["final_metrics"]["untrained"]
+    asym = mini_run["summary"]["final_metrics"]["retrieval"]["SciFact"]["asymmetric"]
+    assert untrained["asym_random_projection"] < 0.2  # a random projection is not in the teacher's space
+    assert asym > untrained["asym_random_projection"] + 0.3  # training puts it there
+    assert final["asym_ndcg_at_10"] > start["asym_ndcg_at_10"]  # and beats the ridge-initialised start
+    assert final["asym_ndcg_at_10"] == pytest.approx(asym, abs=0.01)  # in-training eval agrees with the harness
+
+
+@pytest.mark.slow
+def test_export_roundtrip_manifest_and_prompts(mini_run: dict) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.registry import resolve_model
+
+    final = mini_run["out"] / "final"
+    spec = resolve_model(str(final))
+    assert spec.teacher == "minilm-l6"
+    manifest = json.loads((final / "leafbench.json").read_text())
+    for key in ("teacher", "teacher_revision", "query_prompt", "document_prompt", "dims", "recipe", "data_hashes", "final_metrics"):
+        assert key in manifest
+    assert manifest["dims"]["output"] == 384 and manifest["recipe"]["name"] == "mini"
+    assert manifest["final_metrics"]["retrieval"]["SciFact"]["asymmetric"] > 0.3
+    cfg = json.loads((final / "config_sentence_transformers.json").read_text())
+    assert set(cfg["prompts"]) >= {"query", "document"}
+    model = SentenceTransformer(str(final), device="cpu")
+    assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "Dense", "Normalize"]
+    assert len(model[0].auto_model.encoder.layer) == 3
+    card = (final / "README.md").read_text()
+    assert "asymmetric" in card and "minilm-l6" in card
+
+
+@pytest.mark.slow
+def test_router_export_reproduces_the_pair_asymmetric_score(mini_run: dict, scifact_small) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench_distill.evaluation import ndcg10
+
+    router = SentenceTransformer(str(mini_run["out"] / "router"), device="cpu")
+    q = router.encode_query(scifact_small.query_texts, convert_to_numpy=True)
+    d = router.encode_document(scifact_small.corpus_texts, convert_to_numpy=True, batch_size=32)
+    assert q.shape[1] == d.shape[1] == 384
+    expected = mini_run["summary"]["final_metrics"]["retrieval"]["SciFact"]["asymmetric"]
+    assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=2e-3)
+    student = SentenceTransformer(str(mini_run["out"] / "final"), device="cpu")
+    np.testing.assert_allclose(q, student.encode_query(scifact_small.query_texts), atol=1e-5)  # query route = student
+
+
+@pytest.mark.slow
+def test_training_never_runs_the_teacher(mini_run: dict, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Targets come from the store: a fresh run's teacher encoder makes no forward pass at all."""
+    from dataclasses import replace
+
+    from leafbench.encode import Encoder
+    from leafbench_distill.pipeline import make_evaluator, make_student, prepare
+    from leafbench_distill.train import Trainer
+
+    r = load_recipe("mini")
+    r.data = replace(r.data, training_dir=str(shared_data / "training"))
+    r.eval = replace(r.eval, data_dir=str(shared_data))
+    r.train = replace(r.train, max_steps=5, checkpoint_every=0)
+
+    def forbidden(self, *a, **k):
+        raise AssertionError(f"teacher forward pass: {self.spec.name}")
+
+    monkeypatch.setattr(Encoder, "encode_batchwise", forbidden)  # any real encoding would raise
+    prep = prepare(r, mini_run["cache"], max_texts=2000)  # same texts as the mini run: everything is cached
+    assert prep.teacher.calls == [] and prep.teacher._model is None  # teacher weights never even loaded
+    model, _ = make_student(prep, mini_run["cache"])
+    trainer = Trainer(model, [prep.inputs[i] for i in prep.train_idx], prep.targets[prep.train_idx], r.train, None,
+                      make_evaluator(prep), progress=False)
+    state = trainer.fit()
+    assert state.step == 5 and prep.teacher.calls == [] and prep.teacher._model is None
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from leafbench_distill.student import build_student
+    from leafbench_distill.train import Trainer
+
+    rng = np.random.default_rng(0)
+    words = ["protein", "cell", "gene", "cancer", "virus", "drug", "trial", "dose", "brain", "heart"]
+    inputs = [" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(48)]
+    targets = rng.normal(size=(48, 384)).astype(np.float32)
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    cfg = replace(load_recipe("mini").train, batch_size=8, cycles=2, epochs_per_cycle=1, checkpoint_every=4, eval_every=0)
+
+    def fresh():
+        torch.manual_seed(123)
+        return build_student("minilm-l6", 384, layers=[0, 5], max_seq_length=32)
+
+    ref = Trainer(fresh(), inputs, targets, cfg, tmp_path / "ref", progress=False)
+    ref.fit(eval_at_start=False)
+    assert ref.state.step == 12
+
+    killed = Trainer(fresh(), inputs, targets, cfg, tmp_path / "run", progress=False)
+    real_step = Trainer.train_step
+
+    def dying(self, idx, lr):
+        if self.state.step == 6:  # dies after step 6; the last checkpoint is step 4
+            raise KeyboardInterrupt
+        return real_step(self, idx, lr)
+
+    monkeypatch.setattr(Trainer, "train_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(eval_at_start=False)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    resumed = Trainer(fresh(), inputs, targets, cfg, tmp_path / "run", progress=False)
+    assert resumed.try_resume() and resumed.state.step == 4
+    resumed = Trainer(fresh(), inputs, targets, cfg, tmp_path / "run", progress=False)
+    resumed.fit(eval_at_start=False)
+    assert resumed.state.step == 12
+    a, b = ref.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
