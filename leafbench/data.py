@@ -565,7 +565,7 @@ def load_beir_folder(
         query_ids=query_ids,
         query_texts=query_texts,
         qrels={qid: qrels[qid] for qid in query_ids},
-        source=str(Path(folder).resolve()),
+        source=os.path.abspath(folder),
         ignore_identical_ids=ignore_identical_ids,
     )
 

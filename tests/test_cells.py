@@ -171,8 +171,6 @@ def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, sci
     from datasets import Dataset
     from mteb.models import CompressionWrapper, SentenceTransformerEncoderWrapper
     from mteb.types import OutputDType
-    from sentence_transformers import SentenceTransformer
-
     data = scifact_small
     rows = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
     task = mteb.get_task("SciFact")
@@ -183,10 +181,12 @@ def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, sci
         "top_ranked": None,
     }}}
     task.data_loaded = True
-    st = SentenceTransformer(minilm_spec.source, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = CompressionWrapper(SentenceTransformerEncoderWrapper(st, embed_dim=dim), OutputDType(dtype))
+        # A model *name* is required: mteb's wrapper ignores embed_dim for an already-built SentenceTransformer.
+        model = CompressionWrapper(
+            SentenceTransformerEncoderWrapper(minilm_spec.source, device="cpu", embed_dim=dim), OutputDType(dtype)
+        )
         ref = mteb.evaluate(model, [task], cache=None, show_progress_bar=False).task_results[0].scores["test"][0]
     run = evaluate_retrieval(
         data, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x",
