@@ -261,7 +261,3 @@ def _model_block(enc: EncoderLike | None) -> dict[str, Any] | None:
         "max_seq_length": spec.max_seq_length,
         "precision": spec.precision,
     }
-
-
-def mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
