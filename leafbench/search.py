@@ -6,6 +6,8 @@ buffer, whatever the corpus size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -15,6 +17,42 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
+
+
+def _chunked_topk(
+    queries: np.ndarray,
+    docs: np.ndarray,
+    k: int,
+    to_tensor: Callable[[np.ndarray], torch.Tensor],
+    query_chunk: int,
+    doc_chunk: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k by dot product of `to_tensor(rows)`, one [query_chunk, doc_chunk] block at a time.
+
+    Shared by the dense and the packed-binary search; only `to_tensor` differs (float cast vs bit unpacking).
+    """
+    nq, nd = queries.shape[0], docs.shape[0]
+    k = min(k, nd)
+    out_s, out_i = [], []
+    for qs in range(0, nq, query_chunk):
+        q = to_tensor(queries[qs : qs + query_chunk])
+        best_s = torch.full((q.shape[0], 0), float("-inf"))
+        best_i = torch.empty((q.shape[0], 0), dtype=torch.long)
+        for ds in range(0, nd, doc_chunk):
+            s = q @ to_tensor(docs[ds : ds + doc_chunk]).T
+            cs, ci = torch.topk(s, min(k, s.shape[1]), dim=1)
+            merged_s, merged_i = torch.cat([best_s, cs], dim=1), torch.cat([best_i, ci + ds], dim=1)
+            best_s, pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
+            best_i = torch.gather(merged_i, 1, pos)
+        out_s.append(best_s)
+        out_i.append(best_i)
+    if not out_s:
+        return torch.empty((0, k)), torch.empty((0, k), dtype=torch.long)
+    return torch.cat(out_s), torch.cat(out_i)
+
+
+def _as_float_tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 
 def dense_topk(
@@ -28,29 +66,10 @@ def dense_topk(
 
     Exact: every (query, doc) pair is scored. Callers normalise first for cosine.
     """
-    nq, nd = queries.shape[0], docs.shape[0]
     if queries.shape[1] != docs.shape[1]:
         raise ValueError(f"query dim {queries.shape[1]} != document dim {docs.shape[1]}")
-    k = min(k, nd)
-    out_scores = np.empty((nq, k), dtype=np.float32)
-    out_idx = np.empty((nq, k), dtype=np.int64)
-    for qs in range(0, nq, query_chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[qs : qs + query_chunk], dtype=np.float32))
-        best_s = torch.full((q.shape[0], 0), float("-inf"))
-        best_i = torch.empty((q.shape[0], 0), dtype=torch.long)
-        for ds in range(0, nd, doc_chunk):
-            d = torch.from_numpy(np.ascontiguousarray(docs[ds : ds + doc_chunk], dtype=np.float32))
-            s = q @ d.T
-            kk = min(k, s.shape[1])
-            cs, ci = torch.topk(s, kk, dim=1)
-            merged_s = torch.cat([best_s, cs], dim=1)
-            merged_i = torch.cat([best_i, ci + ds], dim=1)
-            kk = min(k, merged_s.shape[1])
-            best_s, pos = torch.topk(merged_s, kk, dim=1)
-            best_i = torch.gather(merged_i, 1, pos)
-        out_scores[qs : qs + q.shape[0]] = best_s.numpy()
-        out_idx[qs : qs + q.shape[0]] = best_i.numpy()
-    return out_scores, out_idx
+    scores, idx = _chunked_topk(queries, docs, k, _as_float_tensor, query_chunk, doc_chunk)
+    return scores.numpy().astype(np.float32, copy=False), idx.numpy().astype(np.int64, copy=False)
 
 
 def to_run(
@@ -86,26 +105,11 @@ def hamming_topk(
     ranking is exactly Hamming's, computed with BLAS instead of a byte-wise popcount loop. Only one chunk is
     ever unpacked. Ties (equal distance) keep torch.topk's order.
     """
-    nq, nd = queries.shape[0], docs.shape[0]
     if queries.shape[1] != docs.shape[1]:
         raise ValueError(f"query bytes {queries.shape[1]} != document bytes {docs.shape[1]}")
-    k = min(k, nd)
-    out_scores = np.empty((nq, k), dtype=np.float32)
-    out_idx = np.empty((nq, k), dtype=np.int64)
-    for qs in range(0, nq, query_chunk):
-        q = _unpack_pm1(queries[qs : qs + query_chunk], dim)
-        best_s = torch.full((q.shape[0], 0), float("-inf"))
-        best_i = torch.empty((q.shape[0], 0), dtype=torch.long)
-        for ds in range(0, nd, doc_chunk):
-            s = q @ _unpack_pm1(docs[ds : ds + doc_chunk], dim).T
-            cs, ci = torch.topk(s, min(k, s.shape[1]), dim=1)
-            merged_s, merged_i = torch.cat([best_s, cs], dim=1), torch.cat([best_i, ci + ds], dim=1)
-            best_s, pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
-            best_i = torch.gather(merged_i, 1, pos)
-        # q·d = dim - 2h  →  -h = (q·d - dim) / 2, exact in float32 for any realistic dim.
-        out_scores[qs : qs + q.shape[0]] = ((best_s - dim) / 2).numpy()
-        out_idx[qs : qs + q.shape[0]] = best_i.numpy()
-    return out_scores, out_idx
+    scores, idx = _chunked_topk(queries, docs, k, lambda a: _unpack_pm1(a, dim), query_chunk, doc_chunk)
+    # q·d = dim - 2h  →  -h = (q·d - dim) / 2, exact in float32 for any realistic dim.
+    return ((scores - dim) / 2).numpy().astype(np.float32, copy=False), idx.numpy().astype(np.int64, copy=False)
 
 
 def rescore_binary(
