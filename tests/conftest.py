@@ -49,3 +49,31 @@ def session_store(tmp_path_factory: pytest.TempPathFactory):
     from leafbench.store import EmbeddingStore
 
     return EmbeddingStore(tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="session")
+def mteb_scifact_task(scifact_small, scifact_dir: Path):
+    """Factory: a fresh mteb SciFact task object holding exactly `scifact_small`, with the raw title/text
+    columns from corpus.jsonl, so mteb builds document texts itself (the reference side of parity tests)."""
+    import json
+
+    from datasets import Dataset
+
+    data = scifact_small
+    rows = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
+    corpus = [{"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]} for i in data.corpus_ids]
+
+    def make():
+        import mteb
+
+        task = mteb.get_task("SciFact")
+        task.dataset = {"default": {"test": {
+            "corpus": Dataset.from_list(corpus),
+            "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
+            "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
+            "top_ranked": None,
+        }}}
+        task.data_loaded = True
+        return task
+
+    return make

@@ -163,24 +163,16 @@ def test_mteb_compress_equals_compression_wrapper(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dim,dtype", [(None, "int8"), (128, "int8"), (None, "binary")])
-def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, scifact_dir, minilm_spec, session_store, dim, dtype) -> None:
+def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, mteb_scifact_task, minilm_spec, session_store, dim, dtype) -> None:
     """mteb.evaluate(CompressionWrapper(model, dtype), embed_dim=dim) on the same subset = leafbench's mteb cell."""
     import warnings
 
     import mteb
-    from datasets import Dataset
     from mteb.models import CompressionWrapper, SentenceTransformerEncoderWrapper
     from mteb.types import OutputDType
+
     data = scifact_small
-    rows = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
-    task = mteb.get_task("SciFact")
-    task.dataset = {"default": {"test": {
-        "corpus": Dataset.from_list([{"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]} for i in data.corpus_ids]),
-        "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-        "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
-        "top_ranked": None,
-    }}}
-    task.data_loaded = True
+    task = mteb_scifact_task()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # A model *name* is required: mteb's wrapper ignores embed_dim for an already-built SentenceTransformer.

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from leafbench.encode import Encoder
@@ -15,37 +12,13 @@ COMPARED = [f"{m}_at_{k}" for m in ("ndcg", "map", "recall", "precision") for k 
 ]
 
 
-def _raw_corpus(folder: Path, ids: set[str]) -> list[dict]:
-    rows = []
-    with (folder / "corpus.jsonl").open() as f:
-        for line in f:
-            r = json.loads(line)
-            if r["_id"] in ids:
-                rows.append({"id": r["_id"], "title": r.get("title") or "", "text": r["text"]})
-    return rows
-
-
 @pytest.fixture(scope="module")
-def mteb_scores(scifact_small, scifact_dir, minilm_spec) -> dict:
+def mteb_scores(mteb_scifact_task, minilm_spec) -> dict:
     """mteb.evaluate on the very same subset, fed through mteb's own task object and ST wrapper."""
     import mteb
-    from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
-    data = scifact_small
-    corpus = _raw_corpus(scifact_dir, set(data.corpus_ids))
-    task = mteb.get_task("SciFact")
-    task.dataset = {
-        "default": {
-            "test": {
-                "corpus": Dataset.from_list(corpus),
-                "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-                "relevant_docs": {q: dict(d) for q, d in data.qrels.items()},
-                "top_ranked": None,
-            }
-        }
-    }
-    task.data_loaded = True
+    task = mteb_scifact_task()
     model = mteb.models.SentenceTransformerEncoderWrapper(SentenceTransformer(minilm_spec.source, device="cpu"))
     res = mteb.evaluate(model, [task], cache=None, show_progress_bar=False)
     return res.task_results[0].scores["test"][0]
