@@ -85,6 +85,9 @@ class RetrievalData:
     qrels: dict[str, dict[str, int]] = field(repr=False)
     source: str
     ignore_identical_ids: bool = False
+    # Set by `subset()`: how this data was cut, so every result computed on it records the subset (a subset
+    # score must never pass for a full-data one, whoever calls the evaluator).
+    subset_spec: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         """Catch mismatched parallel lists early: they would silently mis-score later."""
@@ -172,6 +175,10 @@ class RetrievalData:
             qrels=qrels,
             source=self.source,
             ignore_identical_ids=self.ignore_identical_ids,
+            subset_spec=(
+                {"max_queries": n_queries, "max_docs": n_docs, **({"seed": seed} if seed else {})}
+                if n_queries is not None or n_docs is not None else self.subset_spec
+            ),
         )
 
 

@@ -233,6 +233,7 @@ def evaluate_retrieval(
                 "score_seconds": score_time,
                 # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
                 "per_query": per_query,
+                **({"subset": data.subset_spec} if data.subset_spec else {}),
                 **(extra or {}),
             }
             result = build_result(

@@ -185,6 +185,9 @@ def test_subset_basic(scifact: RetrievalData) -> None:
     pairs = zip(sub.corpus_ids, sub.corpus_texts)
     assert all(scifact.corpus_texts[d_pos[d]] == t for d, t in pairs)
     assert all(scifact.query_texts[p] == t for p, t in zip(q_pos, sub.query_texts))
+    # the cut travels with the data, so any evaluator records it (full data has none)
+    assert scifact.subset_spec is None and sub.subset_spec == {"max_queries": 20, "max_docs": 200}
+    assert scifact.subset(None, None).subset_spec is None and scifact.subset(5, 9, seed=3).subset_spec["seed"] == 3
 
 
 def test_subset_deterministic_and_seeded(scifact: RetrievalData) -> None:

@@ -61,6 +61,8 @@ def test_asymmetric_routes_queries_to_student_and_documents_to_teacher(scifact_s
     lb = run.results["asymmetric"]["leafbench"]
     assert lb["mode"] == "asymmetric" and lb["teacher"]["max_seq_length"] == 64
     assert lb["throughput"]["document"]["n_texts"] == len(scifact_small.corpus_ids)
+    # no caller passed `extra`: the subset is recorded from the data itself
+    assert lb["subset"] == {"max_queries": 40, "max_docs": 300}
 
 
 def test_second_run_hits_the_cache_and_never_loads_the_model(scifact_small, minilm_spec, session_store, tmp_path) -> None:
