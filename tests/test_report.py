@@ -148,6 +148,56 @@ def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> 
     assert "Mean(STS)" in t.text.columns and "cosine_spearman" in t.notes[0]
 
 
+def _sts_result(root: Path, run: str, task: str, value: float, template: dict, subset: bool = False) -> None:
+    from leafbench.results import build_result, write_result
+
+    lb = {k: v for k, v in template["leafbench"].items() if k not in ("n_documents", "per_query", "subset")}
+    lb.update(n_queries=None, data_source=f"/work/shared/data/mteb/sts/{task}", mode="student")
+    if subset:
+        lb["subset"] = {"max_queries": 10}
+    write_result(root / run / "student" / f"{task}.json",
+                 build_result(task, "test", {"cosine_spearman": value, "main_score": value}, 1.0, lb))
+
+
+def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Path) -> None:
+    """MTEB(eng, v2) board: means over what a row has, Borda over the tasks every row has, the rest listed."""
+    from leafbench.report.tables import benchmark_board, benchmark_table, borda, build_tables, load_results
+
+    tpl = _read(results, "student")
+    scores = {"run-a": {"STSBenchmark": 0.80, "SICK-R": 0.70, "BIOSSES": 0.90},
+              "run-b": {"STSBenchmark": 0.85, "SICK-R": 0.60},
+              "run-c": {"STSBenchmark": 0.75, "SICK-R": 0.65}}
+    for run, tasks in scores.items():
+        for task, v in tasks.items():
+            _sts_result(tmp_path, run, task, v, tpl)
+    _sts_result(tmp_path, "run-sub", "STSBenchmark", 0.99, tpl, subset=True)  # never on a benchmark board
+    _write(tmp_path / RUN / "student" / "SciFact.json", tpl)  # SciFact is not in MTEB(eng, v2)
+    df = load_results(tmp_path)
+    b = benchmark_board(df, "MTEB(eng, v2)")
+    assert set(b.index.get_level_values("run")) == {"run-a", "run-b", "run-c"}
+    assert set(b.attrs["common"]) == {"SICK-R", "STSBenchmark"}
+    # Borda by hand: STSBenchmark b>a>c -> b 2, a 1, c 0; SICK-R a>c>b -> a 2, c 1, b 0.
+    assert b.loc[("run-a", "student"), "Borda"] == 3 and b.loc[("run-b", "student"), "Borda"] == 2
+    assert b.loc[("run-c", "student"), "Borda"] == 1
+    assert list(b["Rank"]) == [1, 2, 3]
+    a = b.loc[("run-a", "student")]
+    assert a["n_tasks"] == 3 and b.loc[("run-b", "student"), "n_tasks"] == 2 and a["n_benchmark"] == 41
+    assert a["Mean(Task)"] == pytest.approx(80.0) and a["Mean(STS)"] == pytest.approx(80.0)
+    assert a["Mean(TaskType)"] == pytest.approx(80.0)  # one type present
+    assert len(b.attrs["missing"]) == 41 - 3 and "ImdbClassification" in b.attrs["missing"]
+    t = benchmark_table(df, "MTEB(eng, v2)")
+    assert t.text["Tasks"].tolist() == ["3/41", "2/41", "2/41"] and set(t.row_class) == {"incomplete"}
+    assert any("Missing (no result in any row, 38 of 41)" in n for n in t.notes)
+    assert any("Borda" in n and "SICK-R" in n for n in t.notes)
+    # ties split the points
+    import pandas as pd
+
+    tie = borda(pd.DataFrame({"x": [1.0, 1.0, 0.5]}, index=list("pqr")))
+    assert tie.tolist() == [1.5, 1.5, 0.0]
+    keys = [tb.key for tb in build_tables(df)]
+    assert "benchmark-mteb-eng--v2" in keys and "leaderboard-subsets" in keys and "benchmark-beir" not in keys
+
+
 def test_deltas_percent_of_teacher_and_asym_minus_sym(df, results: Path) -> None:
     from leafbench.report.tables import deltas, deltas_table
 

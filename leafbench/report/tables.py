@@ -315,6 +315,9 @@ PROTOCOLS = {
     "mteb_eng_v2": Protocol("mteb_eng_v2", "MTEB(eng, v2), Mean(Task) over its 41 tasks", "MTEB(eng, v2)"),
 }
 
+# Benchmarks that get their own table (tasks in the benchmark's order, coverage, Borda rank).
+REPORT_BENCHMARKS = ("MTEB(eng, v2)", "BEIR")
+
 # DESIGN.md §2: public numbers, each with the protocol it was measured under.
 REFERENCE: tuple[dict[str, Any], ...] = (
     {"model": "MongoDB/mdbr-leaf-ir", "mode": "student", "params": "22.9M", "dim": 768,
@@ -350,6 +353,99 @@ def protocol_tasks(key: str) -> tuple[str, ...]:
     except Exception:  # noqa: BLE001
         return ()
     return tuple(n for n in names if n not in p.exclude)
+
+
+@cache
+def benchmark_task_types(name: str) -> tuple[tuple[str, str], ...]:
+    """(task, type) of an mteb benchmark in its own order (empty if mteb cannot list it)."""
+    try:
+        import mteb
+
+        return tuple((t.metadata.name, str(t.metadata.type)) for t in mteb.get_benchmark(name).tasks)
+    except Exception:  # noqa: BLE001
+        return ()
+
+
+def borda(scores: pd.DataFrame) -> pd.Series:
+    """Borda count as the MTEB leaderboard ranks models: per task, a row earns one point per row it beats
+    (ties split the points); points are summed over tasks. Rows are expected to share the task columns."""
+    points = scores.rank(axis=0, method="average", ascending=True) - 1
+    return points.sum(axis=1, skipna=True)
+
+
+def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MAIN_CELL) -> pd.DataFrame:
+    """One row per (run, mode) with full-data results on `benchmark`'s tasks: per-task scores x100, per-type
+    means, Mean(Task) and Mean(TaskType) over what each row has, coverage, and a Borda rank.
+
+    Borda is computed over the tasks every row has (so missing tasks neither help nor hurt), and only among
+    rows that cover those tasks; Mean(*) over a partial task list is flagged by `n_tasks` < the benchmark's size.
+    """
+    spec = benchmark_task_types(benchmark)
+    if not spec:
+        return pd.DataFrame()
+    names = [t for t, _ in spec]
+    types = dict(spec)
+    sel = select_cell(df, cell)
+    sel = sel[(sel["subset"] == "") & sel["task"].isin(names)]
+    if sel.empty:
+        return pd.DataFrame()
+    wide = sel.pivot_table(index=["run", "mode"], columns="task", values="score", aggfunc="first") * 100
+    wide = wide.reindex(columns=[t for t in names if t in wide.columns])
+    out = wide.copy()
+    type_names = sorted({types[t] for t in wide.columns})
+    for t in type_names:
+        out[f"Mean({t})"] = wide[[c for c in wide.columns if types[c] == t]].mean(axis=1, skipna=True)
+    out["Mean(Task)"] = wide.mean(axis=1, skipna=True)
+    out["Mean(TaskType)"] = out[[f"Mean({t})" for t in type_names]].mean(axis=1, skipna=True)
+    out["n_tasks"] = wide.notna().sum(axis=1)
+    out["n_benchmark"] = len(names)
+    common = [c for c in wide.columns if wide[c].notna().all()]
+    out["Borda"] = borda(wide[common]) if common else np.nan
+    out["Rank"] = out["Borda"].rank(ascending=False, method="min") if common else np.nan
+    out.attrs.update(benchmark=benchmark, common=common, types=types,
+                     missing=[t for t in names if t not in wide.columns])
+    return out.sort_values(["Rank", "Mean(Task)"], ascending=[True, False])
+
+
+def benchmark_table(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
+    b = benchmark_board(df, benchmark, cell)
+    if b.empty:
+        return None
+    sel = select_cell(df, cell)
+    tasks = [c for c in b.columns if c in b.attrs["types"]]
+    mean_cols = [c for c in b.columns if c.startswith("Mean(")]
+    rows = []
+    for (run, mode), r in b.iterrows():
+        name = row_label(run, mode, sel[(sel["run"] == run) & (sel["mode"] == mode)])
+        rows.append({"Rank": r["Rank"], "Model": name, "Mode": mode, "Tasks": f"{int(r['n_tasks'])}/{int(r['n_benchmark'])}",
+                     **{c: r[c] for c in mean_cols}, "Borda": r["Borda"], **{c: r[c] for c in tasks}, "Run": run})
+    frame = pd.DataFrame(rows)
+    frame["Rank"] = frame["Rank"].astype("Float64").astype(float)
+    n = int(b["n_benchmark"].iloc[0])
+    types = b.attrs["types"]
+    per_type = {t: sum(1 for v in types.values() if v == t) for t in set(types.values())}
+    have_type = {t: sum(1 for c in tasks if types[c] == t) for t in per_type}
+    notes = [
+        f"Main score x100 at {cell[0]} dim, {cell[1]}, full data only. Mean(Task) and Mean(TaskType) are over the "
+        f"tasks a row has (Tasks column), so a row with fewer than {n} tasks is NOT comparable to the public "
+        f"leaderboard's {benchmark} means.",
+        "Rank: Borda count (as the MTEB leaderboard ranks) over the tasks every row has: "
+        + (", ".join(b.attrs["common"]) if b.attrs["common"] else "none"),
+        "Coverage by type: " + ", ".join(f"{t} {have_type[t]}/{per_type[t]}" for t in sorted(per_type)),
+    ]
+    if b.attrs["missing"]:
+        notes.append(f"Missing (no result in any row, {len(b.attrs['missing'])} of {n}): " + ", ".join(b.attrs["missing"]))
+    incomplete = b["n_tasks"] < b["n_benchmark"]
+    return make_table(
+        f"benchmark-{_slug(benchmark)}", f"{benchmark} (tasks with results here)", frame,
+        best_max=tasks + mean_cols + ["Borda"], best_min=["Rank"],
+        formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v)), "Borda": lambda v: _fmt(v, 1)},
+        row_class=["incomplete" if i else "" for i in incomplete], notes=notes,
+    )
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
 
 
 def reference_block(df: pd.DataFrame) -> pd.DataFrame:
@@ -452,7 +548,9 @@ def make_table(
     return ReportTable(key, title, text, sort, best, list(row_class or [""] * len(frame)), list(notes), numeric)
 
 
-def leaderboard_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
+def leaderboard_table(
+    df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL, key: str = "leaderboard", title: str | None = None
+) -> ReportTable | None:
     lb = leaderboard(df, cell)
     if lb.empty:
         return None
@@ -481,7 +579,7 @@ def leaderboard_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> Re
         notes.append("Subset runs (not comparable to published numbers): "
                      + "; ".join(sorted({f"{t}: {s}" for t, s in zip(subs["task"], subs["subset"])})))
     return make_table(
-        "leaderboard", f"Leaderboard ({cell[0]} dim, {cell[1]})", frame,
+        key, title or f"Leaderboard ({cell[0]} dim, {cell[1]})", frame,
         best_max=tasks + mean_cols, best_min=["Rank"],
         eligible=None, formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v))},
         row_class=classes, notes=notes,
@@ -531,23 +629,31 @@ def reference_table(df: pd.DataFrame) -> ReportTable:
 
 
 def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
-    """One dims x dtypes table per run: rows (mode, dim), columns dtypes, mean over the tasks with every cell."""
+    """One dims x dtypes table per (run, task type): rows (mode, dim), columns dtypes, mean over that type's
+    tasks with every cell, so a sweep on STS is never averaged with a different grid on retrieval."""
     out = []
     for run in sorted(df["run"].unique()):
-        g = df[df["run"] == run]
-        if g[["dim_label", "dtype"]].drop_duplicates().shape[0] < 2:
-            continue
-        n_cells = g.groupby("task").size()
-        tasks = n_cells[n_cells == n_cells.max()].index.tolist()
-        grid = cell_grid(df, run, tasks)
-        frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
-        full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
-        notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
-                 "re-normalisation; int8 calibrated on the corpus; binary scored by Hamming distance."]
-        if full is not None:
-            ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
-            notes.append("full float32 reference: " + ", ".join(ret))
-        out.append(make_table(f"cells-{run}", f"Dims x dtypes: {run}", frame, notes=notes))
+        g_run = df[df["run"] == run]
+        types = sorted(g_run["task_type"].unique())
+        for ttype in types:
+            g = g_run[g_run["task_type"] == ttype]
+            if g[["dim_label", "dtype"]].drop_duplicates().shape[0] < 2:
+                continue
+            n_cells = g.groupby("task").size()
+            tasks = n_cells[n_cells == n_cells.max()].index.tolist()
+            grid = cell_grid(g, run, tasks)
+            frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
+            full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
+            notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
+                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call as mteb's "
+                     "CompressionWrapper does (other task types); binary scored by Hamming distance (retrieval) "
+                     "or as ±1 vectors (other task types)."]
+            if full is not None:
+                ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
+                notes.append("full float32 reference: " + ", ".join(ret))
+            key = f"cells-{run}" if len(types) == 1 else f"cells-{run}-{_slug(ttype)}"
+            title = f"Dims x dtypes: {run}" + ("" if len(types) == 1 else f", {ttype} ({len(tasks)} tasks)")
+            out.append(make_table(key, title, frame, notes=notes))
     return out
 
 
@@ -596,7 +702,14 @@ def pick_main_cell(df: pd.DataFrame) -> tuple[str, str]:
 def build_tables(df: pd.DataFrame) -> list[ReportTable]:
     """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out)."""
     cell = pick_main_cell(df)
-    tables = [leaderboard_table(df, cell), deltas_table(df, cell), reference_table(df), *cell_tables(df),
+    benchmarks = [benchmark_table(df, name, cell) for name in REPORT_BENCHMARKS]
+    full, subs = df[df["subset"] == ""], df[df["subset"] != ""]
+    if len(full) and len(subs):  # a subset score must never sit in the same column as a full-data one
+        boards = [leaderboard_table(full, cell),
+                  leaderboard_table(subs, cell, "leaderboard-subsets", f"Subset runs ({cell[0]} dim, {cell[1]}): query/document subsets, not comparable to the table above")]
+    else:
+        boards = [leaderboard_table(df, cell)]
+    tables = [*boards, *benchmarks, deltas_table(df, cell), reference_table(df), *cell_tables(df),
               throughput_table(df), protocol_table(df)]
     return [t for t in tables if t is not None]
 
