@@ -84,6 +84,13 @@ def run(
     task_types: Annotated[
         Optional[str], typer.Option("--task-types", help="Keep only these mteb task types, e.g. STS,Classification.")
     ] = None,
+    exclude_tasks: Annotated[
+        Optional[str],
+        typer.Option(
+            "--exclude-tasks",
+            help="Leave these tasks out of the selection (e.g. a benchmark's most expensive one); recorded as skipped in run.json.",
+        ),
+    ] = None,
     data_dir: Annotated[
         Optional[Path],
         typer.Option(
@@ -150,6 +157,7 @@ def _run(
     mode: str,
     tasks: str | None,
     task_types: str | None,
+    exclude_tasks: str | None,
     data_dir: Path | None,
     output: Path,
     cache_dir: Path | None,
@@ -211,7 +219,7 @@ def _run(
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
     encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
-    selection = select_tasks(tasks, default_benchmark(student), task_types)
+    selection = select_tasks(tasks, default_benchmark(student), task_types, exclude_tasks)
     for name, why in selection.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
     # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
@@ -247,7 +255,7 @@ def _run(
                 missing[task_name] = str(e)
     done = [r.task_name for r in runs]
     write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
-    out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore))
+    out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore, selection.types))
     if missing:
         console.print(f"[yellow]missing[/] ({len(missing)} of {len(selection.tasks)} tasks, no data here): {', '.join(missing)}", highlight=False)
     console.print(
@@ -300,38 +308,48 @@ def write_run_manifest(output: Path, run_slug: str, selection: Any, done: list[s
 
 
 def summary_table(
-    output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any], calibration: str = "corpus", rescore: int | None = None
+    output: Path, run_slug: str, tasks: list[str], modes: list[str], cells: list[Any], calibration: str = "corpus",
+    rescore: int | None = None, types: dict[str, str] | None = None, max_task_columns: int = 6,
 ) -> Table:
-    """Leaderboard-style, read back from the result files: one row per (mode, cell), nDCG@10 x100 per task."""
+    """Leaderboard-style, read back from the result files: one row per (mode, cell), main score x100 per task;
+    with more than `max_task_columns` tasks, per-type means instead (the report has every task)."""
     from .cells import file_label, variant
     from .results import main_score, read_result, result_path
 
-    table = Table(title=f"{run_slug}: nDCG@10 (x100)")
+    types = types or {}
+    by_type = len(tasks) > max_task_columns and bool(types)
+    type_names = sorted({types.get(t, "?") for t in tasks})
+    table = Table(title=f"{run_slug}: main score x100 (nDCG@10 for retrieval)" + (", mean per task type" if by_type else ""))
     table.add_column("mode")
     if len(cells) > 1:
         table.add_column("dim", justify="right")
         table.add_column("dtype")
-    for t in tasks:
-        table.add_column(t, justify="right")
-    table.add_column("mean", justify="right", style="bold")
+    for c in ([f"Mean({t})" for t in type_names] if by_type else tasks):
+        table.add_column(c, justify="right")
+    table.add_column("Mean(Task)" if by_type else "mean", justify="right", style="bold")
     table.add_column("queries/s", justify="right")
     table.add_column("docs/s", justify="right")
     for m in modes:
         for cell in cells:
-            vals, thr, dim = [], {}, None
+            vals, thr, dim = {}, {}, None
             for t in tasks:
                 p = result_path(output, run_slug, m, t, file_label(cell, variant(cell, calibration, rescore)))
                 if not p.exists():
-                    vals.append(None)
                     continue
                 data = read_result(p)
-                vals.append(100 * main_score(data))
-                thr, dim = data["leafbench"].get("throughput", {}), data["leafbench"].get("dim")
-            done = [v for v in vals if v is not None]
+                vals[t] = 100 * main_score(data)
+                thr, dim = data["leafbench"].get("throughput", {}) or thr, data["leafbench"].get("dim")
             var = variant(cell, calibration, rescore)
             row = [m] + ([str(dim or cell.dim or "full"), cell.dtype + (f" ({var})" if var else "")] if len(cells) > 1 else [])
-            row += [f"{v:.2f}" if v is not None else "-" for v in vals]
-            row.append(f"{sum(done) / len(done):.2f}" + ("" if len(done) == len(vals) else " (incomplete)") if done else "-")
+            if by_type:
+                for tn in type_names:
+                    got = [vals[t] for t in tasks if types.get(t, "?") == tn and t in vals]
+                    n = sum(1 for t in tasks if types.get(t, "?") == tn)
+                    row.append(f"{sum(got) / len(got):.2f}" + ("" if len(got) == n else f" ({len(got)}/{n})") if got else "-")
+            else:
+                row += [f"{vals[t]:.2f}" if t in vals else "-" for t in tasks]
+            done = list(vals.values())
+            row.append(f"{sum(done) / len(done):.2f}" + ("" if len(done) == len(tasks) else f" ({len(done)}/{len(tasks)} tasks)") if done else "-")
             row += [_fmt_rate(thr.get("query", {}).get("texts_per_s")), _fmt_rate(thr.get("document", {}).get("texts_per_s"))]
             table.add_row(*row)
     return table

@@ -89,9 +89,13 @@ def resolve_task(name: str) -> tuple[str, str]:
     return canonical, mteb.get_task(canonical).metadata.type
 
 
-def select_tasks(arg: str | None, default_benchmark: str | None, task_types: str | None = None) -> Selection:
-    """Tasks from names and/or benchmarks, optionally filtered by mteb task type."""
+def select_tasks(
+    arg: str | None, default_benchmark: str | None, task_types: str | None = None, exclude: str | None = None
+) -> Selection:
+    """Tasks from names and/or benchmarks, optionally filtered by mteb task type; `exclude` names are recorded
+    as skipped (a benchmark run that leaves out a task says so instead of looking complete)."""
     items = split_task_arg(arg) if arg else [default_benchmark or DEFAULT_BENCHMARK]
+    excluded = [resolve_task(x)[0] for x in split_task_arg(exclude)] if exclude else []
     keep_types = {t.strip().lower() for t in task_types.split(",") if t.strip()} if task_types else None
     if keep_types:
         unknown = keep_types - {t.lower() for t in SUPPORTED_TYPES}
@@ -105,7 +109,9 @@ def select_tasks(arg: str | None, default_benchmark: str | None, task_types: str
         for name, ttype in pairs:
             if keep_types and ttype.lower() not in keep_types:
                 continue
-            if ttype not in SUPPORTED_TYPES:
+            if name in excluded:
+                sel.skipped[name] = "excluded with --exclude-tasks"
+            elif ttype not in SUPPORTED_TYPES:
                 sel.skipped[name] = f"{ttype} tasks are not text embedding tasks leafbench evaluates"
             elif name not in sel.tasks:
                 sel.tasks.append(name)

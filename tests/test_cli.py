@@ -128,3 +128,35 @@ def test_benchmark_offline_runs_what_is_local_and_lists_the_rest_as_missing(env,
     assert manifest["evaluated"] == ["SciFact"]
     assert len(manifest["missing"]) == 14 and "NFCorpus" in manifest["missing"] and "--data-dir" in manifest["missing"]["NFCorpus"]
     assert "missing" in res.output and "NFCorpus" in res.output.replace("\n", "")
+
+
+def test_exclude_tasks_are_recorded_as_skipped_not_dropped() -> None:
+    from leafbench.tasks import TaskSelectionError, select_tasks
+
+    sel = select_tasks("MTEB(eng, v2)", None, None, "imdbclassification,STS12")
+    assert "ImdbClassification" not in sel.tasks and "STS12" not in sel.tasks and "STS13" in sel.tasks
+    assert sel.skipped["ImdbClassification"] == sel.skipped["STS12"] == "excluded with --exclude-tasks"
+    with pytest.raises(TaskSelectionError, match="unknown task 'NoSuchTask'"):
+        select_tasks("MTEB(eng, v2)", None, None, "NoSuchTask")
+
+
+def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from leafbench.cells import Cell
+    from leafbench.cli import summary_table
+    from leafbench.results import build_result, result_path, write_result
+
+    sts = {"STS12": 0.70, "STS13": 0.80, "STS14": 0.75, "STSBenchmark": 0.85}
+    clf = {"Banking77Classification": 0.80, "ImdbClassification": 0.60}
+    types = {**{t: "STS" for t in sts}, **{t: "Classification" for t in clf}, "TweetSentimentExtractionClassification": "Classification"}
+    for t, v in {**sts, **clf}.items():
+        write_result(result_path(tmp_path, "m", "student", t), build_result(t, "test", {"main_score": v}, 1.0, {"mode": "student"}))
+    table = summary_table(tmp_path, "m", list(types), ["student"], [Cell(None, "float32")], types=types)
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "Mean(STS)" in text and "Mean(Classification)" in text and "STS12" not in text
+    assert "77.50" in text  # STS mean of 70, 80, 75, 85
+    assert "70.00 (2/3)" in text  # Tweet has no result: the classification mean says so
+    assert f"{100 * (sum(sts.values()) + sum(clf.values())) / 6:.2f} (6/7 tasks)" in text
