@@ -136,7 +136,7 @@ def run_distill(
         "document_prompt": dp,
         "dims": {"student_hidden": model[0].get_embedding_dimension(), "output": r.teacher.dim},
         "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides}},
-        "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entry"] for k, v in prep.target_stats.items()}},
+        "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entries"] for k, v in prep.target_stats.items()}},
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
     }

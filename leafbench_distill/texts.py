@@ -87,6 +87,9 @@ class TrainingTexts:
     sources: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     overlap: dict[str, int] = field(default_factory=dict)
+    # Position of each text in its source's seeded sample: a bigger `limit` keeps the earlier positions, so
+    # teacher targets cached per (source, position chunk) are reused when a recipe grows.
+    ranks: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -100,7 +103,8 @@ class TrainingTexts:
         return h.hexdigest()[:16]
 
     def select(self, idx: Sequence[int]) -> TrainingTexts:
-        return TrainingTexts([self.texts[i] for i in idx], [self.roles[i] for i in idx], [self.sources[i] for i in idx])
+        return TrainingTexts([self.texts[i] for i in idx], [self.roles[i] for i in idx], [self.sources[i] for i in idx],
+                             ranks=[self.ranks[i] for i in idx] if self.ranks else [])
 
     def split(self, n_heldout: int, seed: int = 0) -> tuple[list[int], list[int]]:
         """(train, held-out) indices; held-out is drawn per role so both roles are measured."""
@@ -224,12 +228,13 @@ def load_texts(
     if max_texts is not None and total > max_texts:
         scale = max_texts / total
         per_source = [(s, k[: max(1, int(len(k) * scale))]) for s, k in per_source]
-    rows = [(t, s.role, s.name) for s, k in per_source for t in k]
+    rows = [(t, s.role, s.name, rank) for s, k in per_source for rank, t in enumerate(k)]
     random.Random(f"{seed}-all").shuffle(rows)
     if max_texts is not None:
         rows = rows[:max_texts]
     counts = {s.name: len(k) for s, k in per_source}
-    out = TrainingTexts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], counts=counts)
+    out = TrainingTexts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], counts=counts,
+                        ranks=[r[3] for r in rows])
     if dropped_eval:
         out.overlap["dropped"] = dropped_eval
     return out
