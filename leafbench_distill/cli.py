@@ -24,6 +24,9 @@ def distill(
     recipe: Annotated[str, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mpnet-offline, mini) or a YAML file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl.")],
     max_texts: Annotated[int | None, typer.Option(help="Use at most this many training texts (the recipe's mix, scaled down).")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option("--init-from", help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection.")
+    ] = None,
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models.")
     ] = None,
@@ -47,7 +50,7 @@ def distill(
 
     try:
         run_distill(recipe, output, max_texts, cache_dir, results, training_dir, data_dir, cycles, epochs, batch_size, max_steps,
-                    eval_every, device, router, final_eval)
+                    eval_every, device, router, final_eval, init_from)
     except (RecipeError, TextSourceError, ValueError, RuntimeError) as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from e
@@ -69,6 +72,7 @@ def run_distill(
     device: str | None = None,
     router: bool = True,
     final_eval: bool = True,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """The command's body, callable from Python (tests, notebooks); returns the run summary."""
     from leafbench.registry import default_cache_dir
@@ -89,6 +93,8 @@ def run_distill(
         r.data = replace(r.data, training_dir=str(training_dir))
     if data_dir is not None:
         r.eval = replace(r.eval, data_dir=str(data_dir))
+    if init_from is not None:
+        r.student = replace(r.student, init_from=str(init_from))
     overrides = {k: v for k, v in {"cycles": cycles, "epochs_per_cycle": epochs, "batch_size": batch_size, "max_steps": max_steps,
                                    "eval_every": eval_every}.items() if v is not None}
     r.train = replace(r.train, **overrides)
@@ -106,7 +112,11 @@ def run_distill(
     torch.manual_seed(r.train.seed)  # the random projection (before ridge) is reproducible
     model, ridge = make_student(prep, cache_dir, device, init=False)
     untrained: dict[str, float] = {}
-    if not resuming:
+    if not resuming and r.student.init_from:
+        model, ridge = make_student(prep, cache_dir, device, init=True)
+        (output / "untrained.json").write_text(json.dumps(untrained))
+        (output / "ridge.json").write_text(json.dumps(ridge))
+    elif not resuming:
         if prep.eval_data is not None:  # the random projection, for contrast with what training achieves
             from .evaluation import Evaluator
 
@@ -135,7 +145,8 @@ def run_distill(
         "query_prompt": qp,
         "document_prompt": dp,
         "dims": {"student_hidden": model[0].get_embedding_dimension(), "output": r.teacher.dim},
-        "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides}},
+        "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides},
+                           "student": {**r.raw.get("student", {}), "init_from": r.student.init_from}},
         "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entries"] for k, v in prep.target_stats.items()}},
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",

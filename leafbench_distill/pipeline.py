@@ -103,6 +103,8 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
     from .student import build_student, init_projection_ridge
 
     r = prep.recipe
+    if r.student.init_from:
+        return load_student(r.resolve_path(r.student.init_from), r.teacher.dim, r.student.max_seq_length, device)
     model = build_student(r.student.backbone, r.teacher.dim, r.student.layers, r.student.max_seq_length, r.student.bias,
                           r.student.normalize, cache_dir, device)
     info: dict[str, Any] = {}
@@ -110,6 +112,24 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
         idx = prep.train_idx[: r.student.ridge_texts]
         info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
     return model, info
+
+
+def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, device: str = "cpu"):
+    """An earlier student (a SentenceTransformer folder with a Dense projection) to continue training."""
+    from sentence_transformers import SentenceTransformer
+
+    from .student import dense_module
+
+    if not (Path(path) / "modules.json").is_file():
+        raise ValueError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
+    model = SentenceTransformer(str(path), device=device)
+    dense_module(model)  # raises if there is no projection into the teacher's space
+    dim = model.get_embedding_dimension()
+    if dim != teacher_dim:
+        raise ValueError(f"student.init_from: {path} outputs {dim}-d embeddings, the teacher {teacher_dim}-d")
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    return model, {"init_from": str(path)}
 
 
 def make_evaluator(prep: Prepared):

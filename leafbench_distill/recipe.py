@@ -42,6 +42,9 @@ class StudentCfg:
     projection_init: str = "ridge"  # ridge | random
     ridge_alpha: float = 0.01  # λ = alpha × mean eigenvalue of the pooled Gram matrix
     ridge_texts: int = 4000
+    # Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of backbone + fresh
+    # projection: more data or another schedule without paying again for what was learned.
+    init_from: str | None = None
 
 
 @dataclass

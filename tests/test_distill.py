@@ -178,6 +178,33 @@ def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, sessio
 
 
 @pytest.mark.slow
+def test_init_from_continues_where_the_earlier_student_ended(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command("distill")(distill)
+
+    @app.callback()
+    def _root() -> None:
+        """leafbench (test stand-in)."""
+
+    args = ["distill", "--recipe", "mini", "--max-texts", "2000", "--cache-dir", str(mini_run["cache"]),
+            "--data-dir", str(shared_data), "--training-dir", str(shared_data / "training"), "--max-steps", "2",
+            "--no-router", "--no-final-eval"]
+    bad = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "bad"), "--init-from", str(tmp_path)], env={"HF_HUB_OFFLINE": "1"})
+    assert bad.exit_code == 2 and "not a SentenceTransformer folder" in bad.output
+    res = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "more"), "--init-from", str(mini_run["out"] / "final")],
+                             catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
+    assert res.exit_code == 0, res.output
+    metrics = [json.loads(x) for x in (tmp_path / "more" / "metrics.jsonl").read_text().splitlines()]
+    start = next(m for m in metrics if m.get("tag") == "start")
+    ended = next(m for m in reversed(mini_run["metrics"]) if m.get("tag") == "final")
+    # same held-out texts, same weights: the continued run starts exactly where the first one ended
+    assert start["heldout_cosine"] == pytest.approx(ended["heldout_cosine"], abs=1e-5)
+    assert json.loads((tmp_path / "more" / "ridge.json").read_text()) == {"init_from": str(mini_run["out"] / "final")}
+    manifest = json.loads((tmp_path / "more" / "final" / "leafbench.json").read_text())
+    assert manifest["recipe"]["student"]["init_from"] == str(mini_run["out"] / "final")
+
+
+@pytest.mark.slow
 def test_mini_training_aligns_student_to_teacher(mini_run: dict) -> None:
     rows = mini_run["metrics"]
     train = [r for r in rows if r["kind"] == "train"]
