@@ -106,8 +106,8 @@ class ModelSpec:
     def slug(self) -> str:
         """Filesystem-safe name for result folders."""
         base = self.name.rstrip("/\\")
-        if self.local:
-            base = Path(base).name or "model"
+        if self.local:  # a distilled student names itself in its manifest (its folder is just "final")
+            base = str((self.extra.get("manifest") or {}).get("name") or Path(base).name or "model")
         return base.replace("/", "__").replace(" ", "_")
 
     def identity(self) -> str:

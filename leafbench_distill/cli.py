@@ -140,6 +140,7 @@ def run_distill(
     if start.get("asym_ndcg_at_10") is not None:
         untrained_rec = {**untrained_rec, "asym_ridge_init": start["asym_ndcg_at_10"]}
     manifest = {
+        "name": f"leaf-{r.name}",  # the result folder name in `leafbench run` (the model folder is just "final")
         "teacher": r.teacher.model,
         "teacher_revision": r.teacher.revision or prep.teacher.spec.revision or prep.teacher.identity,
         "query_prompt": qp,

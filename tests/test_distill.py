@@ -231,7 +231,7 @@ def test_export_roundtrip_manifest_and_prompts(mini_run: dict) -> None:
 
     final = mini_run["out"] / "final"
     spec = resolve_model(str(final))
-    assert spec.teacher == "minilm-l6"
+    assert spec.teacher == "minilm-l6" and spec.slug == "leaf-mini"
     manifest = json.loads((final / "leafbench.json").read_text())
     for key in ("teacher", "teacher_revision", "query_prompt", "document_prompt", "dims", "recipe", "data_hashes", "final_metrics"):
         assert key in manifest

@@ -41,6 +41,10 @@ def test_local_folder_manifest_names_teacher_and_identity_follows_weights(tmp_pa
     (folder / MANIFEST_NAME).write_text(json.dumps({"teacher": "mpnet-base", "query_prompt": "q: "}))
     spec = resolve_model(str(folder))
     assert spec.teacher == "mpnet-base" and spec.query_prompt == "q: " and spec.local
+    assert spec.slug == "student"  # no name in the manifest: the folder's
+    (folder / MANIFEST_NAME).write_text(json.dumps({"teacher": "mpnet-base", "query_prompt": "q: ", "name": "leaf-x"}))
+    assert resolve_model(str(folder)).slug == "leaf-x"  # results of runs/leaf-x/final go under leaf-x, not "final"
+    assert resolve_model(str(folder)).identity() == minilm_spec.identity()  # the manifest is not part of identity
     # Identity is content-based: same weights elsewhere -> same identity; changed weights -> new identity.
     assert spec.identity() == minilm_spec.identity()
     with (folder / "model.safetensors").open("ab") as f:
