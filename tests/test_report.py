@@ -171,10 +171,13 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
         for task, v in tasks.items():
             _sts_result(tmp_path, run, task, v, tpl)
     _sts_result(tmp_path, "run-sub", "STSBenchmark", 0.99, tpl, subset=True)  # never on a benchmark board
+    _sts_result(tmp_path, "run-d", "SICK-R", 0.99, tpl)  # 1 task < half of run-a's 3: shown, not ranked
     _write(tmp_path / RUN / "student" / "SciFact.json", tpl)  # SciFact is not in MTEB(eng, v2)
     df = load_results(tmp_path)
     b = benchmark_board(df, "MTEB(eng, v2)")
-    assert set(b.index.get_level_values("run")) == {"run-a", "run-b", "run-c"}
+    assert set(b.index.get_level_values("run")) == {"run-a", "run-b", "run-c", "run-d"}
+    assert np.isnan(b.loc[("run-d", "student"), "Rank"]) and np.isnan(b.loc[("run-d", "student"), "Borda"])
+    b = b.drop(index=("run-d", "student"))
     assert set(b.attrs["common"]) == {"SICK-R", "STSBenchmark"}
     # Borda by hand: STSBenchmark b>a>c -> b 2, a 1, c 0; SICK-R a>c>b -> a 2, c 1, b 0.
     assert b.loc[("run-a", "student"), "Borda"] == 3 and b.loc[("run-b", "student"), "Borda"] == 2
@@ -186,7 +189,7 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
     assert a["Mean(TaskType)"] == pytest.approx(80.0)  # one type present
     assert len(b.attrs["missing"]) == 41 - 3 and "ImdbClassification" in b.attrs["missing"]
     t = benchmark_table(df, "MTEB(eng, v2)")
-    assert t.text["Tasks"].tolist() == ["3/41", "2/41", "2/41"] and set(t.row_class) == {"incomplete"}
+    assert t.text["Tasks"].tolist() == ["3/41", "2/41", "2/41", "1/41"] and set(t.row_class) == {"incomplete"}
     assert any("Missing (no result in any row, 38 of 41)" in n for n in t.notes)
     assert any("Borda" in n and "SICK-R" in n for n in t.notes)
     # ties split the points

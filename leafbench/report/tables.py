@@ -144,7 +144,7 @@ def row_label(run: str, mode: str, sub: pd.DataFrame) -> str:
     d = sub["document_model"].dropna()
     qn = str(q.iloc[0]) if len(q) else run
     dn = str(d.iloc[0]) if len(d) else run
-    return qn if qn == dn and mode != "asymmetric" else f"{qn} → {dn}"
+    return qn if qn == dn else f"{qn} → {dn}"  # asymmetric on a task without documents: one model
 
 
 def task_order(df: pd.DataFrame) -> list[str]:
@@ -399,8 +399,12 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     out["Mean(TaskType)"] = out[[f"Mean({t})" for t in type_names]].mean(axis=1, skipna=True)
     out["n_tasks"] = wide.notna().sum(axis=1)
     out["n_benchmark"] = len(names)
-    common = [c for c in wide.columns if wide[c].notna().all()]
-    out["Borda"] = borda(wide[common]) if common else np.nan
+    # Rows with under half the tasks of the best-covered row (e.g. a 2-task check of a distilled student) are
+    # not ranked, so they cannot shrink the task set the other rows are compared on.
+    n = wide.notna().sum(axis=1)
+    ranked = n >= n.max() / 2
+    common = [c for c in wide.columns if wide.loc[ranked, c].notna().all()]
+    out["Borda"] = borda(wide.loc[ranked, common]).reindex(out.index) if common else np.nan
     out["Rank"] = out["Borda"].rank(ascending=False, method="min") if common else np.nan
     out.attrs.update(benchmark=benchmark, common=common, types=types,
                      missing=[t for t in names if t not in wide.columns])
@@ -429,8 +433,9 @@ def benchmark_table(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
         f"Main score x100 at {cell[0]} dim, {cell[1]}, full data only. Mean(Task) and Mean(TaskType) are over the "
         f"tasks a row has (Tasks column), so a row with fewer than {n} tasks is NOT comparable to the public "
         f"leaderboard's {benchmark} means.",
-        "Rank: Borda count (as the MTEB leaderboard ranks) over the tasks every row has: "
-        + (", ".join(b.attrs["common"]) if b.attrs["common"] else "none"),
+        "Rank: Borda count (as the MTEB leaderboard ranks) over the tasks every ranked row has: "
+        + (", ".join(b.attrs["common"]) if b.attrs["common"] else "none")
+        + "; rows with under half the tasks of the best-covered row are not ranked.",
         "Coverage by type: " + ", ".join(f"{t} {have_type[t]}/{per_type[t]}" for t in sorted(per_type)),
     ]
     if b.attrs["missing"]:
