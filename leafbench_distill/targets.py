@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .texts import ROLES, TrainingTexts
+from .texts import TrainingTexts
 
 log = logging.getLogger(__name__)
 

@@ -377,8 +377,9 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     """One row per (run, mode) with full-data results on `benchmark`'s tasks: per-task scores x100, per-type
     means, Mean(Task) and Mean(TaskType) over what each row has, coverage, and a Borda rank.
 
-    Borda is computed over the tasks every row has (so missing tasks neither help nor hurt), and only among
-    rows that cover those tasks; Mean(*) over a partial task list is flagged by `n_tasks` < the benchmark's size.
+    Borda is computed among the rows with at least half the tasks of the best-covered row, over the tasks all
+    of them have (so missing tasks neither help nor hurt); Mean(*) over a partial task list is flagged by
+    `n_tasks` < the benchmark's size.
     """
     spec = benchmark_task_types(benchmark)
     if not spec:
