@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import MAIN_CELL, MODE_ORDER, pick_main_cell, select_cell, task_order  # noqa: E402
+from .tables import MAIN_CELL, MODE_ORDER, pick_main_cell, select_cell, task_order, tasks_with_all_cells  # noqa: E402
 
 MODE_COLORS = {"teacher": "#1f77b4", "student": "#ff7f0e", "asymmetric": "#2ca02c"}
 DTYPE_STYLES = {"float32": "-", "float16": "-", "bfloat16": "-", "int8": "--", "uint8": "--", "binary": ":", "ubinary": ":"}
@@ -57,11 +57,6 @@ def _save(fig: plt.Figure, out_dir: Path, key: str) -> tuple[Path, Path]:
     return svg, png
 
 
-def _tasks_with_all_cells(g: pd.DataFrame) -> list[str]:
-    n = g.groupby("task").size()
-    return n[n == n.max()].index.tolist()
-
-
 def _dim_value(g: pd.DataFrame) -> pd.Series:
     return np.where(g["dim_label"] == "full", g["full_dim"], pd.to_numeric(g["dim_label"], errors="coerce"))
 
@@ -71,7 +66,7 @@ def plot_dims(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | None:
     g = df[df["run"] == run]
     if g["dim_label"].nunique() < 2:
         return None
-    tasks = _tasks_with_all_cells(g)
+    tasks = tasks_with_all_cells(g)
     g = g[g["task"].isin(tasks)].assign(dimv=lambda x: _dim_value(x))
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for mode in [m for m in MODE_ORDER if m in set(g["mode"])]:
@@ -98,7 +93,7 @@ def plot_quantization(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | Non
     g = df[(df["run"] == run) & (df["dim_label"] == "full")]
     if g["dtype"].nunique() < 2:
         return None
-    tasks = _tasks_with_all_cells(g)
+    tasks = tasks_with_all_cells(g)
     g = g[g["task"].isin(tasks)]
     dtypes = [d for d in DTYPE_STYLES if d in set(g["dtype"])]
     modes = [m for m in MODE_ORDER if m in set(g["mode"])]

@@ -253,12 +253,17 @@ def deltas(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tasks_with_all_cells(g: pd.DataFrame) -> list[str]:
+    """The tasks with the most (dim, dtype) cells: a grid averages only tasks measured in every one of its cells."""
+    n = g.groupby("task").size()
+    return n[n == n.max()].index.tolist()
+
+
 def cell_grid(df: pd.DataFrame, run: str, tasks: Sequence[str] | None = None) -> pd.DataFrame:
     """Scores x100 for one run: index (mode, dim), columns dtypes; mean over `tasks` (default: all with every cell)."""
     g = df[df["run"] == run]
     if tasks is None:
-        n_cells = g.groupby("task").size()
-        tasks = n_cells[n_cells == n_cells.max()].index.tolist()
+        tasks = tasks_with_all_cells(g)
     g = g[g["task"].isin(tasks)]
     m = g.groupby(["mode", "dim_label", "dtype"])["score"].mean() * 100
     grid = m.unstack("dtype")
@@ -398,11 +403,10 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
         out[f"Mean({t})"] = wide[[c for c in wide.columns if types[c] == t]].mean(axis=1, skipna=True)
     out["Mean(Task)"] = wide.mean(axis=1, skipna=True)
     out["Mean(TaskType)"] = out[[f"Mean({t})" for t in type_names]].mean(axis=1, skipna=True)
-    out["n_tasks"] = wide.notna().sum(axis=1)
+    out["n_tasks"] = n = wide.notna().sum(axis=1)
     out["n_benchmark"] = len(names)
     # Rows with under half the tasks of the best-covered row (e.g. a 2-task check of a distilled student) are
     # not ranked, so they cannot shrink the task set the other rows are compared on.
-    n = wide.notna().sum(axis=1)
     ranked = n >= n.max() / 2
     common = [c for c in wide.columns if wide.loc[ranked, c].notna().all()]
     out["Borda"] = borda(wide.loc[ranked, common]).reindex(out.index) if common else np.nan
@@ -645,8 +649,7 @@ def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
             g = g_run[g_run["task_type"] == ttype]
             if g[["dim_label", "dtype"]].drop_duplicates().shape[0] < 2:
                 continue
-            n_cells = g.groupby("task").size()
-            tasks = n_cells[n_cells == n_cells.max()].index.tolist()
+            tasks = tasks_with_all_cells(g)
             grid = cell_grid(g, run, tasks)
             frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
             full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
