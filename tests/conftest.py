@@ -77,3 +77,24 @@ def mteb_scifact_task(scifact_small, scifact_dir: Path):
         return task
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mteb_reference():
+    """mteb.evaluate's main score for a task object with the plain SentenceTransformer: the reference side of the
+    non-retrieval parity tests."""
+
+    def score(task, model_path: str) -> float:
+        import warnings
+
+        import mteb
+        from mteb.models import SentenceTransformerEncoderWrapper
+        from sentence_transformers import SentenceTransformer
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = mteb.evaluate(SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")), [task],
+                                cache=None, show_progress_bar=False)
+        return res.task_results[0].get_score()
+
+    return score

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
@@ -31,24 +30,12 @@ def _cut(task, n: int):
     return task
 
 
-def _mteb_reference(task, model_path: str) -> float:
-    import mteb
-    from mteb.models import SentenceTransformerEncoderWrapper
-    from sentence_transformers import SentenceTransformer
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = mteb.evaluate(SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")), [task],
-                            cache=None, show_progress_bar=False)
-    return res.task_results[0].get_score()
-
-
 @pytest.mark.parametrize("name", list(N_TEST))
-def test_main_score_equals_mteb_evaluate(name: str, shared_data: Path, minilm_spec, session_store) -> None:
+def test_main_score_equals_mteb_evaluate(name: str, shared_data: Path, minilm_spec, session_store, mteb_reference) -> None:
     ours_task = _cut(load_local_task(name, shared_data), N_TEST[name])
     run = evaluate_mteb_task(ours_task, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x")
     ours = run.results["student"]
-    ref = _mteb_reference(_cut(load_local_task(name, shared_data), N_TEST[name]), minilm_spec.source)
+    ref = mteb_reference(_cut(load_local_task(name, shared_data), N_TEST[name]), minilm_spec.source)
     score = ours["scores"][ours_task.metadata.eval_splits[-1]][0]["main_score"]
     assert score == pytest.approx(ref, abs=1e-6)
     assert 0.3 < score < 1.0

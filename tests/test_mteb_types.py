@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,18 +119,6 @@ def _summaries(shared_data: Path) -> Callable[[], Any]:
     return make
 
 
-def _mteb_reference(task, model_path: str) -> float:
-    import mteb
-    from mteb.models import SentenceTransformerEncoderWrapper
-    from sentence_transformers import SentenceTransformer
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = mteb.evaluate(SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")), [task],
-                            cache=None, show_progress_bar=False)
-    return res.task_results[0].get_score()
-
-
 @pytest.fixture()
 def factories(shared_data: Path, scifact_small, scifact_dir: Path) -> dict[str, Callable[[], Any]]:
     return {"PairClassification": _pairs(shared_data), "Clustering": _clusters(shared_data),
@@ -139,14 +126,14 @@ def factories(shared_data: Path, scifact_small, scifact_dir: Path) -> dict[str, 
 
 
 @pytest.mark.parametrize("ttype", ["PairClassification", "Clustering", "Reranking", "Summarization"])
-def test_main_score_equals_mteb_evaluate(ttype: str, factories, minilm_spec, session_store) -> None:
+def test_main_score_equals_mteb_evaluate(ttype: str, factories, minilm_spec, session_store, mteb_reference) -> None:
     make = factories[ttype]
     task = make()
     assert task.metadata.type == ttype
     run = evaluate_mteb_task(task, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x")
     ours = run.results["student"]
     score = ours["scores"]["test"][0]["main_score"]
-    assert score == pytest.approx(_mteb_reference(make(), minilm_spec.source), abs=1e-6)
+    assert score == pytest.approx(mteb_reference(make(), minilm_spec.source), abs=1e-6)
     assert ours["leafbench"]["task_type"] == ttype
     assert 0.05 < score <= 1.0
 
