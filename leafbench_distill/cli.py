@@ -33,7 +33,7 @@ def distill(
     results: Annotated[Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")] = None,
     training_dir: Annotated[Path | None, typer.Option(help="Override the recipe's training text folder.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Override the recipe's evaluation data folder (../shared/data).")] = None,
-    cycles: Annotated[int | None, typer.Option(help="Override the number of LR cycles.")] = None,
+    cycles: Annotated[int | None, typer.Option(help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override epochs per cycle.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the batch size (paper: 32).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Cap the schedule at this many optimizer steps.")] = None,
@@ -152,6 +152,9 @@ def run_distill(
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
     }
+    if r.student.export_max_seq_length:
+        model.max_seq_length = r.student.export_max_seq_length
+    manifest["max_seq_length"] = {"train": r.student.max_seq_length, "inference": model.max_seq_length}
     final_dir = export_student(model, output / "final", manifest, qp, dp)
     summary: dict[str, Any] = {
         "name": f"leaf-{r.name}",
@@ -160,11 +163,13 @@ def run_distill(
         "teacher_precision": r.teacher.precision,
         "student_backbone": r.student.backbone,
         "student_layers": r.student.layers,
+        "init_from": r.student.init_from,
         "dims": {"student": manifest["dims"]["student_hidden"], "teacher": r.teacher.dim},
         "n_train_texts": len(prep.train_idx),
         "n_heldout_texts": len(prep.heldout_idx),
         "text_counts": prep.info["counts"],
         "eval_overlap_dropped": prep.info["overlap"],
+        "domain_selection": prep.info.get("selection", {}),
         "epochs": state.step / trainer.steps_per_epoch,
         "steps": state.step,
         "batch_size": r.train.batch_size,

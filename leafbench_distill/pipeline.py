@@ -95,7 +95,8 @@ def prepare(
         else:
             _say(f"no retrieval evaluation: {folder} not found", echo)
     return Prepared(recipe, texts, train_idx, held_idx, inputs, tg.embeddings, teacher, tg.stats, eval_data, teacher_docs,
-                    info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest()})
+                    info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(),
+                          "selection": texts.selection})
 
 
 def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: bool = True):

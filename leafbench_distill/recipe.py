@@ -36,7 +36,10 @@ class TeacherCfg:
 class StudentCfg:
     backbone: str
     layers: list[int] | str | None = None
-    max_seq_length: int = 128
+    max_seq_length: int = 128  # training length (cost grows with it; most training texts are short)
+    # What the exported student reads at inference. Training short does not stop the student from reading long
+    # passages (its position embeddings are trained); give it what the teacher reads. None: the training length.
+    export_max_seq_length: int | None = None
     bias: bool = True
     normalize: bool = True
     projection_init: str = "ridge"  # ridge | random
@@ -175,6 +178,10 @@ def validate(r: Recipe, where: str) -> None:
         problems.append("teacher.precision must be fp32, bf16 or fp16")
     if r.student.projection_init not in ("ridge", "random"):
         problems.append("student.projection_init must be ridge or random")
+    for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it
+        ref = (s.domain or {}).get("beir")
+        if ref and r.eval.retrieval and Path(ref).name == Path(r.eval.retrieval).name and s.domain.get("split") == r.eval.split:
+            problems.append(f"data.sources {s.name}: domain reference {ref} split {r.eval.split!r} is the evaluation split")
     if problems:
         raise RecipeError(f"{where}: " + "; ".join(problems))
 

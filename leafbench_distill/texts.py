@@ -11,9 +11,11 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,9 @@ class SourceSpec:
     hf_split: str = "train"
     limit: int | None = None
     min_words: int = 1
+    # Domain-targeted selection: keep the `limit` texts that look most like a reference set (Moore-Lewis
+    # cross-entropy difference), instead of a random sample. {beir: folder, split: train} or {path: file.jsonl}.
+    domain: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
@@ -75,6 +80,15 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
         if spec.limit is not None and spec.limit < 1:
             raise TextSourceError(f"source {spec.name}: limit must be >= 1")
+        if spec.domain is not None:
+            if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
+                raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
+            if set(spec.domain) - {"beir", "split", "path", "field"}:
+                raise TextSourceError(f"source {spec.name}: domain: unknown keys {sorted(set(spec.domain) - {'beir', 'split', 'path', 'field'})}")
+            if "beir" in spec.domain and "split" not in spec.domain:
+                raise TextSourceError(f"source {spec.name}: domain: a BEIR reference needs a split (e.g. train)")
+            if spec.limit is None:
+                raise TextSourceError(f"source {spec.name}: domain selection needs a limit (how many texts to keep)")
         return spec
 
 
@@ -90,6 +104,7 @@ class TrainingTexts:
     # Position of each text in its source's seeded sample: a bigger `limit` keeps the earlier positions, so
     # teacher targets cached per (source, position chunk) are reused when a recipe grows.
     ranks: list[int] = field(default_factory=list)
+    selection: dict[str, dict[str, Any]] = field(default_factory=dict)  # domain-selected sources: what and how
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -189,6 +204,69 @@ def iter_source(spec: SourceSpec, base: Path) -> Iterator[str]:
     return _iter_hf(spec)
 
 
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def domain_scores(pool: Sequence[str], reference: Sequence[str], min_tokens: int = 1) -> list[float]:
+    """Moore & Lewis (2010) in-domain score per pool text: mean over its tokens of log p_ref(w) − log p_pool(w).
+
+    Unigram models; the reference model is Dirichlet-smoothed towards the pool's (mu = reference size), so a
+    word never seen in the reference scores log(mu / (n_ref + mu)) < 0 rather than a large positive ratio —
+    rare off-domain words cannot win. Texts with fewer than `min_tokens` tokens score -inf.
+    """
+    c_ref: Counter[str] = Counter()
+    for t in reference:
+        c_ref.update(_tokens(t))
+    pool_tokens = [_tokens(t) for t in pool]
+    c_pool: Counter[str] = Counter()
+    for toks in pool_tokens:
+        c_pool.update(toks)
+    n_ref, n_pool = sum(c_ref.values()), sum(c_pool.values())
+    if n_ref == 0:
+        raise TextSourceError("domain selection: the reference set has no words")
+    vocab = len(set(c_ref) | set(c_pool))
+    mu = float(n_ref)
+    cache: dict[str, float] = {}
+
+    def word(w: str) -> float:
+        if w not in cache:
+            p_pool = (c_pool[w] + 0.5) / (n_pool + 0.5 * vocab)
+            p_ref = (c_ref[w] + mu * p_pool) / (n_ref + mu)
+            cache[w] = math.log(p_ref / p_pool)
+        return cache[w]
+
+    return [sum(word(w) for w in toks) / len(toks) if len(toks) >= max(1, min_tokens) else -math.inf for toks in pool_tokens]
+
+
+def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
+    """The texts a `domain` selection imitates: a BEIR folder's queries of one split, or a text file."""
+    if "path" in domain:
+        p = Path(domain["path"])
+        return list(_iter_file(p if p.is_absolute() else base / p, domain.get("field", "text")))
+    folder = Path(domain["beir"])
+    folder = folder if folder.is_absolute() else base / folder
+    split = domain["split"]
+    qrels = folder / "qrels" / f"{split}.tsv"
+    if not qrels.exists():
+        raise TextSourceError(f"{qrels}: domain reference split {split!r} not found")
+    with qrels.open(encoding="utf-8", newline="") as f:
+        ids = {row["query-id"] for row in csv.DictReader(f, delimiter="\t")}
+    out = []
+    with (folder / "queries.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                obj = json.loads(line)
+                if str(obj.get("_id")) in ids:
+                    out.append(obj["text"])
+    if not out:
+        raise TextSourceError(f"{folder}: no queries of split {split!r} for domain selection")
+    return out
+
+
 def load_texts(
     sources: Sequence[SourceSpec],
     base: Path,
@@ -202,28 +280,42 @@ def load_texts(
     `max_texts` scales every source's share down proportionally (so a quick run keeps the recipe's mix).
     Texts whose normalised form is in `exclude` (evaluation texts) are dropped and counted.
     """
-    seen: set[str] = set()
+    seen: set[str] = set()  # texts kept by earlier sources (a text read but not sampled stays available)
     per_source: list[tuple[SourceSpec, list[str]]] = []
+    selection: dict[str, dict[str, Any]] = {}
     dropped_eval = 0
     for spec in sources:
         kept: list[str] = []
+        mine: set[str] = set()
         for raw in iter_source(spec, base):
             t = truncate_words(raw, max_words)
             if len(t.split(" ")) < spec.min_words or not t:
                 continue
             key = norm_text(t)
-            if key in seen:
+            if key in seen or key in mine:
                 continue
             if exclude is not None and key in exclude:
                 dropped_eval += 1
                 continue
-            seen.add(key)
+            mine.add(key)
             kept.append(t)
             if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4:
                 break  # streaming: a pool 4x the limit is enough for a seeded sample
         rng = random.Random(f"{seed}-{spec.name}")
         rng.shuffle(kept)
-        per_source.append((spec, kept if spec.limit is None else kept[: spec.limit]))
+        if spec.domain is not None:  # best-first; the seeded shuffle breaks ties
+            ref = reference_texts(spec.domain, base)
+            scores = domain_scores(kept, ref, min_tokens=spec.min_words)
+            order = sorted(range(len(kept)), key=lambda i: -scores[i])
+            kept = [kept[i] for i in order]
+            top = [scores[i] for i in order[: spec.limit]]
+            selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(kept),
+                                    "kept": len(top), "pool_in_domain": sum(x > 0 for x in scores),
+                                    "min_kept_score": min(top) if top else None}
+        if spec.limit is not None:
+            kept = kept[: spec.limit]
+        seen.update(norm_text(t) for t in kept)
+        per_source.append((spec, kept))
     total = sum(len(k) for _, k in per_source)
     if max_texts is not None and total > max_texts:
         scale = max_texts / total
@@ -237,6 +329,7 @@ def load_texts(
                         ranks=[r[3] for r in rows])
     if dropped_eval:
         out.overlap["dropped"] = dropped_eval
+    out.selection = selection
     return out
 
 

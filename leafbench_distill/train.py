@@ -158,7 +158,8 @@ class Trainer:
         if path is None or not path.exists():
             return False
         ck = torch.load(path, map_location="cpu", weights_only=False)
-        if ck["n_inputs"] != len(self.inputs) or ck["total_steps"] != self.total_steps or ck["cfg"] != asdict(self.cfg):
+        extended = self._extends(ck)
+        if ck["n_inputs"] != len(self.inputs) or not (extended or (ck["total_steps"] == self.total_steps and ck["cfg"] == asdict(self.cfg))):
             raise RuntimeError(
                 f"{path} belongs to a different run (texts, schedule or config differ); "
                 "use a new --output or delete the checkpoint to start over"
@@ -167,10 +168,26 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.state = TrainState(**ck["state"])
         torch.set_rng_state(ck["torch_rng"])
+        if extended:  # the old end of schedule is now a mid-run evaluation
+            for row in self.state.history:
+                if row.get("tag") == "final":
+                    row["tag"] = f"step{row['step']}"
         if self.output is not None:  # rows written after the checkpoint would otherwise appear twice
             (self.output / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.state.history))
-        log.info("resumed from %s at step %d/%d", path, self.state.step, self.total_steps)
+        log.info("%s from %s at step %d/%d", "extended" if extended else "resumed", path, self.state.step, self.total_steps)
         return True
+
+    def _extends(self, ck: dict) -> bool:
+        """A checkpoint of the same run with fewer cycles (or a lower max_steps): training may go on from it.
+
+        Only the number of cycles may differ, so every step already taken is the step this longer schedule
+        takes (same batches, same LR) and the extended run ends where an uninterrupted one would.
+        """
+        old, new = dict(ck["cfg"]), asdict(self.cfg)
+        for k in ("cycles", "max_steps"):
+            old.pop(k, None)
+            new.pop(k, None)
+        return old == new and ck["total_steps"] < self.total_steps and ck["state"]["step"] <= self.total_steps
 
     # ------------------------------------------------------------------ loop
 

@@ -26,9 +26,12 @@ from leafbench_distill.recipe import (
 from leafbench_distill.texts import (
     EvalOverlapWarning,
     SourceSpec,
+    TextSourceError,
     check_overlap,
+    domain_scores,
     eval_texts,
     load_texts,
+    reference_texts,
 )
 from leafbench_distill.train import epoch_batches, l2_loss, lr_at
 
@@ -84,6 +87,45 @@ def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
     with pytest.warns(EvalOverlapWarning, match="1 training texts"):
         found = check_overlap(a, eval_texts([tmp_path / "eval"]), drop=True)
     assert list(found.values()) == [1] and "a claim" not in a.texts
+
+
+def test_domain_scores_prefer_reference_words_and_never_reward_unseen_rare_words() -> None:
+    ref = ["protein expression in tumour cells", "gene expression regulates cell growth"]
+    pool = ["tumour cells and protein", "cheap flights to paris", "xqzv", "gene", "the weather in paris today"]
+    s = dict(zip(pool, domain_scores(pool, ref)))
+    assert s["tumour cells and protein"] > 0 > s["cheap flights to paris"]
+    assert s["xqzv"] < 0  # a word that is rare in the pool but absent from the reference is not "in domain"
+    assert domain_scores(pool, ref, min_tokens=2)[3] == float("-inf")  # too short for the source's min_words
+    with pytest.raises(TextSourceError, match="no words"):
+        domain_scores(pool, ["", "!!"])
+
+
+def test_domain_selection_on_real_training_texts_by_scifact_train_claims(shared_data: Path, tmp_path: Path) -> None:
+    """Web queries ranked by SciFact's train claims: the kept ones are biomedical, the eval split is refused."""
+    lines = (shared_data / "training" / "queries_web_qa.jsonl").read_text().splitlines()[:20000]
+    (tmp_path / "q.jsonl").write_text("\n".join(lines))
+    ref = reference_texts({"beir": str(shared_data / "beir" / "scifact"), "split": "train"}, tmp_path)
+    assert len(ref) == 809
+    dom = {"beir": str(shared_data / "beir" / "scifact"), "split": "train"}
+    sources = [SourceSpec.from_dict({"name": "sci", "path": "q.jsonl", "role": "query", "limit": 300, "min_words": 2, "domain": dom}),
+               SourceSpec.from_dict({"name": "rest", "path": "q.jsonl", "role": "query", "limit": 300})]
+    t = load_texts(sources, tmp_path, seed=0)
+    sci = [x for x, src in zip(t.texts, t.sources) if src == "sci"]
+    rest = [x for x, src in zip(t.texts, t.sources) if src == "rest"]
+    assert len(sci) == 300 and len(rest) == 300 and not set(sci) & set(rest)  # the same file feeds both, no duplicate
+    bio = ("cell", "cancer", "disease", "protein", "gene", "blood", "infection", "syndrome", "drug", "tumor", "dna",
+           "virus", "vitamin", "heart", "brain", "symptoms", "treatment", "insulin", "bacteria", "immune")
+    def share(xs: list[str]) -> float:
+        return sum(any(w in x.lower() for w in bio) for x in xs) / len(xs)
+    assert share(sci) > 0.3 and share(sci) > 4 * share(rest)  # measured: 0.38 vs 0.05 (the list is far from complete)
+    info = t.selection["sci"]
+    assert info["kept"] == 300 and info["n_reference"] == 809 and info["min_kept_score"] > 0 and "rest" not in t.selection
+    raw = load_recipe("mpnet-offline-sci").raw
+    bad = {**raw, "data": {**raw["data"], "sources": [{**raw["data"]["sources"][-1], "domain": {"beir": "../beir/scifact", "split": "test"}}]}}
+    with pytest.raises(RecipeError, match="evaluation split"):
+        parse_recipe(bad, "leak.yaml")
+    with pytest.raises(RecipeError, match="needs a limit"):
+        parse_recipe({**raw, "data": {**raw["data"], "sources": [{"name": "x", "path": "q.jsonl", "role": "query", "domain": dom}]}}, "x.yaml")
 
 
 def test_teacher_targets_are_cached_per_source_chunk_and_reused_when_a_source_grows(
@@ -330,3 +372,14 @@ def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch
     assert resumed.state.step == 12
     a, b = ref.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # A finished 1-cycle run extended to 2 cycles (`--cycles 2`, same --output) ends on the same weights.
+    short = Trainer(fresh(), inputs, targets, replace(cfg, cycles=1), tmp_path / "ext", progress=False)
+    assert short.fit(eval_at_start=False).step == 6
+    longer = Trainer(fresh(), inputs, targets, cfg, tmp_path / "ext", progress=False)
+    longer.fit(eval_at_start=False)
+    c = longer.model.state_dict()
+    assert longer.state.step == 12 and all(torch.equal(a[k], c[k]) for k in a)
+    other = Trainer(fresh(), inputs, targets, replace(cfg, lr_max=cfg.lr_max * 2), tmp_path / "ext", progress=False)
+    with pytest.raises(RuntimeError, match="different run"):  # anything but the cycle count: refused
+        other.try_resume()
