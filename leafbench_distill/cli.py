@@ -138,7 +138,8 @@ def run_distill(
     untrained_rec = untrained or _read_json(output / "untrained.json")
     ridge = ridge or _read_json(output / "ridge.json")
     if start.get("asym_ndcg_at_10") is not None:
-        untrained_rec = {**untrained_rec, "asym_ridge_init": start["asym_ndcg_at_10"]}
+        start_key = "asym_init_from" if r.student.init_from else "asym_ridge_init"  # what step 0 was
+        untrained_rec = {**untrained_rec, start_key: start["asym_ndcg_at_10"]}
     manifest = {
         "name": f"leaf-{r.name}",  # the result folder name in `leafbench run` (the model folder is just "final")
         "teacher": r.teacher.model,

@@ -165,7 +165,7 @@ def final_evaluation(
         modes = ["student", "teacher", "asymmetric"]
         try:  # the harness writes its result JSONs (mteb format + leafbench block)
             run = evaluate_retrieval(data, {"student": enc_s, "teacher": prep.teacher}, modes, results_dir,
-                                     run_slug=f"{r.name}+{prep.teacher.spec.slug}")
+                                     run_slug=f"{spec.slug}+{prep.teacher.spec.slug}")  # = `leafbench run`'s folder
             scores = {m: float(run.results[m]["scores"]["test"][0]["ndcg_at_10"]) for m in modes}
         except Exception as e:  # noqa: BLE001 - keep the export even if the harness API moved; same numbers
             _say(f"harness evaluate_retrieval failed ({type(e).__name__}: {e}); scoring directly from the same encodings", echo)

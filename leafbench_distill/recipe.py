@@ -75,6 +75,9 @@ class TrainCfg:
     checkpoint_every: int = 200  # steps
     eval_every: int = 0  # steps; 0: at the end of every epoch
     max_steps: int | None = None
+    # Dropout while training (every nn.Dropout of the student). None: the backbone's own (0.1 for BERT-likes).
+    # A student far from its teacher underfits, and dropout then only slows the alignment down.
+    dropout: float | None = None
 
 
 @dataclass
@@ -170,6 +173,8 @@ def validate(r: Recipe, where: str) -> None:
         problems.append("data.sources: names must be unique")
     if t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 1:
         problems.append("train: batch_size, cycles and epochs_per_cycle must be >= 1")
+    if t.dropout is not None and not 0 <= t.dropout < 1:
+        problems.append("train.dropout must be in [0, 1)")
     if not 0 < t.lr_min <= t.lr_max:
         problems.append("train: need 0 < lr_min <= lr_max")
     if r.teacher.dim < 1:

@@ -125,6 +125,10 @@ class Trainer:
         full = self.steps_per_cycle * cfg.cycles
         self.total_steps = min(full, cfg.max_steps) if cfg.max_steps else full
         self.state = TrainState()
+        if cfg.dropout is not None:
+            for m in model.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.p = cfg.dropout
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
         self.device = next(model.parameters()).device
         self._eval_seconds = 0.0
@@ -158,6 +162,7 @@ class Trainer:
         if path is None or not path.exists():
             return False
         ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck["cfg"] = {**asdict(TrainCfg()), **ck["cfg"]}  # fields added since the checkpoint: their defaults
         extended = self._extends(ck)
         if ck["n_inputs"] != len(self.inputs) or not (extended or (ck["total_steps"] == self.total_steps and ck["cfg"] == asdict(self.cfg))):
             raise RuntimeError(

@@ -383,3 +383,19 @@ def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch
     other = Trainer(fresh(), inputs, targets, replace(cfg, lr_max=cfg.lr_max * 2), tmp_path / "ext", progress=False)
     with pytest.raises(RuntimeError, match="different run"):  # anything but the cycle count: refused
         other.try_resume()
+
+
+def test_train_dropout_override_reaches_every_dropout_layer() -> None:
+    from dataclasses import replace
+
+    from leafbench_distill.student import build_student
+    from leafbench_distill.train import Trainer
+
+    model = build_student("minilm-l6", 384, layers=[0, 5], max_seq_length=32)
+    drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops and all(m.p == pytest.approx(0.1) for m in drops)  # the backbone's own, left alone by default
+    Trainer(model, ["a text"], np.ones((1, 384), np.float32), replace(load_recipe("mini").train, dropout=0.0), None, progress=False)
+    assert all(m.p == 0.0 for m in drops)
+    with pytest.raises(RecipeError, match="dropout"):
+        raw = load_recipe("mini").raw
+        parse_recipe({**raw, "train": {**raw["train"], "dropout": 1.5}}, "bad.yaml")
