@@ -399,3 +399,26 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
     with pytest.raises(RecipeError, match="dropout"):
         raw = load_recipe("mini").raw
         parse_recipe({**raw, "train": {**raw["train"], "dropout": 1.5}}, "bad.yaml")
+
+
+@pytest.mark.slow
+def test_alignment_script_is_the_cosine_of_student_and_teacher_queries(mini_run: dict, shared_data: Path) -> None:
+    import importlib.util
+
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.data import load_beir_folder
+    from leafbench.registry import resolve_model
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "alignment.py"
+    spec = importlib.util.spec_from_file_location("alignment", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    final = mini_run["out"] / "final"
+    res = mod.query_alignment(str(final), None, shared_data / "beir" / "scifact", "test", 40, 300, mini_run["cache"])
+    assert res["teacher"] == "minilm-l6" and res["n_queries"] == 40  # the teacher comes from the manifest
+    texts = load_beir_folder(shared_data / "beir" / "scifact", "test").subset(40, 300, seed=0).query_texts
+    s = SentenceTransformer(str(final), device="cpu").encode_query(texts, normalize_embeddings=True)
+    t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_query(texts, normalize_embeddings=True)
+    assert res["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
+    assert 0.3 < res["p10_cosine"] < res["mean_cosine"] < 1.0
