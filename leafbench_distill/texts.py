@@ -249,19 +249,14 @@ def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
         return list(_iter_file(p if p.is_absolute() else base / p, domain.get("field", "text")))
     folder = Path(domain["beir"])
     folder = folder if folder.is_absolute() else base / folder
+    from leafbench.data import _read_qrels, _read_queries  # the harness's validated BEIR readers
+
     split = domain["split"]
     qrels = folder / "qrels" / f"{split}.tsv"
     if not qrels.exists():
         raise TextSourceError(f"{qrels}: domain reference split {split!r} not found")
-    with qrels.open(encoding="utf-8", newline="") as f:
-        ids = {row["query-id"] for row in csv.DictReader(f, delimiter="\t")}
-    out = []
-    with (folder / "queries.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                obj = json.loads(line)
-                if str(obj.get("_id")) in ids:
-                    out.append(obj["text"])
+    ids = {row[0] for row in _read_qrels(qrels)}
+    out = [text for qid, text in _read_queries(folder / "queries.jsonl").items() if qid in ids]
     if not out:
         raise TextSourceError(f"{folder}: no queries of split {split!r} for domain selection")
     return out
