@@ -21,8 +21,8 @@ def _echo(msg: str) -> None:
 
 
 def distill(
-    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mpnet-offline, mini) or a YAML file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl.")],
+    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mpnet-offline, mini) or a YAML file.")] = None,
     max_texts: Annotated[int | None, typer.Option(help="Use at most this many training texts (the recipe's mix, scaled down).")] = None,
     init_from: Annotated[
         Path | None, typer.Option("--init-from", help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection.")
@@ -41,6 +41,11 @@ def distill(
     device: Annotated[str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")] = None,
     router: Annotated[bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")] = True,
     final_eval: Annotated[bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")] = True,
+    export_bundle: Annotated[Path | None, typer.Option("--export-bundle", help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.")] = None,
+    finish: Annotated[bool, typer.Option("--finish", help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.")] = False,
+    bundle_targets: Annotated[str, typer.Option(help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, ~1e-5 cosine loss, 1/4 the size).")] = "float32",
+    bundle_student: Annotated[str, typer.Option(help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32).")] = "float32",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
@@ -49,15 +54,68 @@ def distill(
     from .texts import TextSourceError
 
     try:
+        if (recipe is None) == (bundle is None):
+            raise ValueError("give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)")
+        if export_bundle is not None:
+            if bundle is not None:
+                raise ValueError("--export-bundle needs --recipe, not --bundle")
+            meta = export_training_bundle(recipe, export_bundle, max_texts, cache_dir, training_dir, data_dir, init_from, device,
+                                          bundle_targets, bundle_student)
+            _echo(f"bundle: {export_bundle} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
+                  f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {export_bundle} --output RUN --device cuda")
+            return
+        if finish:
+            if bundle is None:
+                raise ValueError("--finish needs --bundle: the bundle the run in --output was trained from")
+            finish_bundle_run(bundle, output, cache_dir, results, data_dir, device, router)
+            return
         run_distill(recipe, output, max_texts, cache_dir, results, training_dir, data_dir, cycles, epochs, batch_size, max_steps,
-                    eval_every, device, router, final_eval, init_from)
+                    eval_every, device, router, final_eval, init_from, bundle=bundle)
     except (RecipeError, TextSourceError, ValueError, RuntimeError) as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from e
 
 
-def run_distill(
+def _load_and_override(recipe_name: str, training_dir: Path | None, data_dir: Path | None, init_from: Path | None):
+    from .recipe import load_recipe
+
+    r = load_recipe(recipe_name)
+    if training_dir is not None:
+        r.data = replace(r.data, training_dir=str(training_dir))
+    if data_dir is not None:
+        r.eval = replace(r.eval, data_dir=str(data_dir))
+    if init_from is not None:
+        r.student = replace(r.student, init_from=str(init_from))
+    return r
+
+
+def export_training_bundle(
     recipe_name: str,
+    folder: Path,
+    max_texts: int | None = None,
+    cache_dir: Path | None = None,
+    training_dir: Path | None = None,
+    data_dir: Path | None = None,
+    init_from: Path | None = None,
+    device: str | None = None,
+    targets_dtype: str = "float32",
+    student_dtype: str = "float32",
+) -> dict[str, Any]:
+    """Texts → teacher targets (store) → a bundle folder; the training half runs elsewhere with --bundle."""
+    from leafbench.registry import default_cache_dir
+
+    from .bundle import write_bundle
+    from .pipeline import prepare
+
+    r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
+    if r.student.init_from and not (r.resolve_path(r.student.init_from) / "modules.json").is_file():
+        raise ValueError(f"student.init_from: {r.resolve_path(r.student.init_from)} is not a SentenceTransformer folder")
+    prep = prepare(r, cache_dir or default_cache_dir(), max_texts, device or "cpu", echo=_echo)
+    return write_bundle(prep, Path(folder), targets_dtype, student_dtype)
+
+
+def run_distill(
+    recipe_name: str | None,
     output: Path,
     max_texts: int | None = None,
     cache_dir: Path | None = None,
@@ -73,28 +131,34 @@ def run_distill(
     router: bool = True,
     final_eval: bool = True,
     init_from: Path | None = None,
+    bundle: Path | None = None,
 ) -> dict[str, Any]:
     """The command's body, callable from Python (tests, notebooks); returns the run summary."""
     from leafbench.registry import default_cache_dir
 
-    from .export import export_router, export_student, model_card, write_manifest
+    from .export import export_student
     from .pipeline import (
-        final_evaluation,
         hardware,
         make_evaluator,
         make_student,
         prepare,
     )
-    from .recipe import load_recipe
     from .train import Trainer
 
-    r = load_recipe(recipe_name)
-    if training_dir is not None:
-        r.data = replace(r.data, training_dir=str(training_dir))
-    if data_dir is not None:
-        r.eval = replace(r.eval, data_dir=str(data_dir))
-    if init_from is not None:
-        r.student = replace(r.student, init_from=str(init_from))
+    if bundle is not None:
+        from .bundle import read_bundle
+
+        if init_from is not None or max_texts is not None or training_dir is not None:
+            raise ValueError("--bundle fixes texts, targets and the starting student: drop --init-from/--max-texts/--training-dir")
+        prep = read_bundle(bundle)
+        r = prep.recipe
+        if final_eval or router:
+            _echo("bundle run: no teacher here, so no final evaluation and no Router export "
+                  "(run `leafbench run --model <output>/final --mode all ...` where the teacher is)")
+        final_eval = router = False
+    else:
+        assert recipe_name is not None
+        r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
     overrides = {k: v for k, v in {"cycles": cycles, "epochs_per_cycle": epochs, "batch_size": batch_size, "max_steps": max_steps,
                                    "eval_every": eval_every}.items() if v is not None}
     r.train = replace(r.train, **overrides)
@@ -104,7 +168,8 @@ def run_distill(
     device = device or "cpu"
     _echo(f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
           f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}")
-    prep = prepare(r, cache_dir, max_texts, device, echo=_echo)
+    if bundle is None:
+        prep = prepare(r, cache_dir, max_texts, device, echo=_echo)
     resuming = (output / "checkpoints" / "last.pt").exists()
     evaluator = make_evaluator(prep)
     import torch
@@ -132,6 +197,8 @@ def run_distill(
     t0 = time.perf_counter()
     state = trainer.fit()
     _echo(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s this session")
+    # A bundle's student sits in the bundle folder; name the student it was copied from.
+    init_label = ((prep.info.get("bundle") or {}).get("student") or {}).get("from") or r.student.init_from
     start = next((h for h in state.history if h.get("tag") == "start"), {})
     final = next((h for h in reversed(state.history) if h.get("tag") == "final"), {})
     qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
@@ -148,7 +215,7 @@ def run_distill(
         "document_prompt": dp,
         "dims": {"student_hidden": model[0].get_embedding_dimension(), "output": r.teacher.dim},
         "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides},
-                           "student": {**r.raw.get("student", {}), "init_from": r.student.init_from}},
+                           "student": {**r.raw.get("student", {}), "init_from": init_label}},
         "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entries"] for k, v in prep.target_stats.items()}},
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
@@ -164,7 +231,7 @@ def run_distill(
         "teacher_precision": r.teacher.precision,
         "student_backbone": r.student.backbone,
         "student_layers": r.student.layers,
-        "init_from": r.student.init_from,
+        "init_from": init_label,
         "dims": {"student": manifest["dims"]["student_hidden"], "teacher": r.teacher.dim},
         "n_train_texts": len(prep.train_idx),
         "n_heldout_texts": len(prep.heldout_idx),
@@ -178,10 +245,33 @@ def run_distill(
         "texts_per_s": trainer.texts_per_s,
         "teacher_targets": prep.target_stats,
         "ridge_init": ridge,
-        "hardware": hardware(),
+        "hardware": hardware(device),
+        "bundle": prep.info.get("bundle"),
         "history": [h for h in state.history if h.get("kind") == "eval"],
     }
     metrics: dict[str, Any] = {"in_training": manifest["final_metrics"]["in_training"], "untrained": untrained_rec}
+    return finish_run(output, final_dir, prep, summary, manifest, metrics, cache_dir, results, device, router, final_eval)
+
+
+def finish_run(
+    output: Path,
+    final_dir: Path,
+    prep,
+    summary: dict[str, Any],
+    manifest: dict[str, Any],
+    metrics: dict[str, Any],
+    cache_dir: Path,
+    results: Path | None,
+    device: str,
+    router: bool,
+    final_eval: bool,
+) -> dict[str, Any]:
+    """What needs the teacher: final evaluation, manifest + model card with its numbers, Router export."""
+    from .export import export_router, model_card, write_manifest
+    from .pipeline import final_evaluation
+
+    qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
+    metrics = dict(metrics)
     if final_eval:
         res = final_evaluation(final_dir, prep, cache_dir, results or output / "results", device, echo=_echo)
         metrics.update(res)
@@ -202,6 +292,46 @@ def run_distill(
         (results / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     _echo(f"student: {final_dir}")
     return summary
+
+
+def finish_bundle_run(
+    bundle: Path,
+    output: Path,
+    cache_dir: Path | None = None,
+    results: Path | None = None,
+    data_dir: Path | None = None,
+    device: str | None = None,
+    router: bool = True,
+) -> dict[str, Any]:
+    """Back where the teacher is: evaluate and export a run that was trained elsewhere from `bundle`."""
+    from leafbench.registry import default_cache_dir
+    from leafbench.store import EmbeddingStore
+
+    from .bundle import BundleError, read_bundle
+    from .targets import teacher_encoder
+
+    output = Path(output)
+    final_dir = output / "final"
+    summary, manifest = _read_json(output / "summary.json"), _read_json(final_dir / "leafbench.json")
+    if not summary or not manifest:
+        raise BundleError(f"{output}: no summary.json and final/leafbench.json - not a finished `--bundle` run")
+    prep = read_bundle(bundle)
+    r = prep.recipe
+    if data_dir is not None:
+        r.eval = replace(r.eval, data_dir=str(data_dir))
+    started = ((prep.info.get("bundle") or {}).get("student") or {}).get("from")
+    if (manifest.get("data_hashes", {}).get("training_texts") != prep.info.get("data_hash")
+            or manifest.get("recipe", {}).get("student", {}).get("init_from") != started):
+        raise BundleError(f"{output} was not trained from {bundle} (training texts or starting student differ)")
+    cache_dir = cache_dir or default_cache_dir()
+    teacher = teacher_encoder(r.teacher.model, EmbeddingStore(cache_dir / "embeddings"), cache_dir, r.teacher.precision, device,
+                              32, r.teacher.max_seq_length)
+    if teacher.identity != prep.teacher.identity:
+        raise BundleError(f"teacher {r.teacher.model} here is {teacher.identity}, the bundle was labelled by {prep.teacher.identity}")
+    prep.teacher = teacher
+    _echo(f"finishing {output} (trained on: {summary.get('hardware')}) with the teacher here")
+    return finish_run(output, final_dir, prep, summary, manifest, manifest.get("final_metrics", {}), cache_dir, results,
+                      device or "cpu", router, final_eval=True)
 
 
 def _read_json(path: Path) -> dict:

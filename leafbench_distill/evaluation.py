@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from leafbench.metrics import retrieval_scores
 from leafbench.search import dense_topk, normalize_rows, to_run
 
 log = logging.getLogger(__name__)
@@ -46,9 +45,18 @@ def alignment(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 
 
 def ndcg10(data, query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int = 100) -> float:
+    """nDCG@10 through pytrec_eval alone — the number mteb's evaluator gives (parity-tested), without importing
+    mteb, so the trainer also runs on a training box that has torch and sentence-transformers but not the harness."""
+    import pytrec_eval
+
+    from leafbench.metrics import drop_identical_ids
+
     scores, idx = dense_topk(normalize_rows(query_emb), normalize_rows(doc_emb), top_k)
     run = to_run(data.query_ids, data.corpus_ids, scores, idx)
-    return float(retrieval_scores(run, data.qrels, ignore_identical_ids=data.ignore_identical_ids)["ndcg_at_10"])
+    if data.ignore_identical_ids:
+        run = drop_identical_ids(run)
+    per_query = pytrec_eval.RelevanceEvaluator({q: dict(r) for q, r in data.qrels.items()}, {"ndcg_cut.10"}).evaluate(run)
+    return float(np.mean([v["ndcg_cut_10"] for v in per_query.values()])) if per_query else 0.0
 
 
 @dataclass

@@ -67,7 +67,8 @@ def prepare(
     )
     eval_dir = recipe.resolve_path(recipe.eval.data_dir)
     guard = [eval_dir / p for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else []) + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts] + recipe.eval.overlap_check]
-    overlap = check_overlap(texts, eval_texts(guard), drop=recipe.data.drop_eval_overlap)
+    splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
+    overlap = check_overlap(texts, eval_texts(guard, splits), drop=recipe.data.drop_eval_overlap)
     _say(f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]", echo)
 
     t0 = time.perf_counter()
@@ -123,7 +124,7 @@ def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, devic
 
     if not (Path(path) / "modules.json").is_file():
         raise ValueError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
-    model = SentenceTransformer(str(path), device=device)
+    model = SentenceTransformer(str(path), device=device).float()  # a bundle may carry it in float16
     dense_module(model)  # raises if there is no projection into the teacher's space
     dim = model.get_embedding_dimension()
     if dim != teacher_dim:
@@ -200,7 +201,12 @@ def final_evaluation(
     return out
 
 
-def hardware() -> str:
+def hardware(device: str | None = None) -> str:
     import os
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch CPU"
+    import torch
+
+    where = "torch CPU"
+    if device and device.startswith("cuda") and torch.cuda.is_available():
+        where = f"torch {torch.__version__} on {torch.cuda.get_device_name(torch.device(device))}"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {where}"

@@ -187,6 +187,9 @@ def validate(r: Recipe, where: str) -> None:
         ref = (s.domain or {}).get("beir")
         if ref and r.eval.retrieval and Path(ref).name == Path(r.eval.retrieval).name and s.domain.get("split") == r.eval.split:
             problems.append(f"data.sources {s.name}: domain reference {ref} split {r.eval.split!r} is the evaluation split")
+        if s.beir and r.eval.retrieval and Path(s.beir).name == Path(r.eval.retrieval).name and s.role == "query" and s.split in (None, r.eval.split):
+            problems.append(f"data.sources {s.name}: trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
+                            + ("" if s.split else " (name a split, e.g. split: train)"))
     if problems:
         raise RecipeError(f"{where}: " + "; ".join(problems))
 

@@ -16,7 +16,7 @@ import random
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ class SourceSpec:
     path: str | None = None  # jsonl / tsv / txt, relative to the recipe's training_dir
     field: str = "text"  # jsonl key or tsv column
     beir: str | None = None  # a BEIR folder: its corpus (role document) or queries (role query)
+    split: str | None = None  # BEIR queries only: just the queries judged in qrels/<split>.tsv (e.g. train)
     hf: str | None = None  # a Hugging Face dataset id (needs network)
     hf_config: str | None = None
     hf_split: str = "train"
@@ -80,6 +81,8 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
         if spec.limit is not None and spec.limit < 1:
             raise TextSourceError(f"source {spec.name}: limit must be >= 1")
+        if spec.split is not None and (spec.beir is None or spec.role != "query"):
+            raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
         if spec.domain is not None:
             if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
                 raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
@@ -200,7 +203,11 @@ def iter_source(spec: SourceSpec, base: Path) -> Iterator[str]:
         return _iter_file((base / spec.path) if not Path(spec.path).is_absolute() else Path(spec.path), spec.field)
     if spec.beir is not None:
         folder = (base / spec.beir) if not Path(spec.beir).is_absolute() else Path(spec.beir)
-        return _iter_beir_corpus(folder) if spec.role == "document" else _iter_file(folder / "queries.jsonl", "text")
+        if spec.role == "document":
+            return _iter_beir_corpus(folder)
+        if spec.split is not None:
+            return iter(split_queries(folder, spec.split))
+        return _iter_file(folder / "queries.jsonl", "text")
     return _iter_hf(spec)
 
 
@@ -248,17 +255,20 @@ def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
         p = Path(domain["path"])
         return list(_iter_file(p if p.is_absolute() else base / p, domain.get("field", "text")))
     folder = Path(domain["beir"])
-    folder = folder if folder.is_absolute() else base / folder
+    return split_queries(folder if folder.is_absolute() else base / folder, domain["split"])
+
+
+def split_queries(folder: Path, split: str) -> list[str]:
+    """Texts of a BEIR folder's queries judged in one split (queries.jsonl holds every split's queries)."""
     from leafbench.data import _read_qrels, _read_queries  # the harness's validated BEIR readers
 
-    split = domain["split"]
     qrels = folder / "qrels" / f"{split}.tsv"
     if not qrels.exists():
-        raise TextSourceError(f"{qrels}: domain reference split {split!r} not found")
+        raise TextSourceError(f"{qrels}: split {split!r} not found")
     ids = {row[0] for row in _read_qrels(qrels)}
     out = [text for qid, text in _read_queries(folder / "queries.jsonl").items() if qid in ids]
     if not out:
-        raise TextSourceError(f"{folder}: no queries of split {split!r} for domain selection")
+        raise TextSourceError(f"{folder}: no queries of split {split!r}")
     return out
 
 
@@ -328,15 +338,22 @@ def load_texts(
     return out
 
 
-def eval_texts(paths: Sequence[Path]) -> dict[str, set[str]]:
-    """Normalised texts of evaluation sets: BEIR folders (queries + corpus) and STS jsonl files."""
+def eval_texts(paths: Sequence[Path], splits: Mapping[Path, str] | None = None) -> dict[str, set[str]]:
+    """Normalised texts of evaluation sets: BEIR folders (queries + corpus) and STS jsonl files.
+
+    A BEIR folder named in `splits` contributes only that split's queries (plus its corpus): queries.jsonl
+    holds every split, and a train split's queries are legitimate training text for a test-split evaluation.
+    """
     from leafbench.data import doc_text
 
     sets: dict[str, set[str]] = {}
     for p in paths:
         s: set[str] = set()
         if p.is_dir():
-            if (p / "queries.jsonl").exists():
+            split = (splits or {}).get(p)
+            if split is not None and (p / "qrels" / f"{split}.tsv").exists():
+                s.update(norm_text(t) for t in split_queries(p, split))
+            elif (p / "queries.jsonl").exists():
                 s.update(norm_text(t) for t in _iter_file(p / "queries.jsonl", "text"))
             if (p / "corpus.jsonl").exists():
                 with (p / "corpus.jsonl").open(encoding="utf-8") as f:

@@ -31,6 +31,8 @@ from .recipe import TrainCfg
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
+LOG_EVERY = 50  # steps between train rows in metrics.jsonl (and between reads of the loss from the device)
+TARGETS_ON_DEVICE_MAX_BYTES = 4 << 30  # targets up to this size are copied to the GPU once, not per batch
 
 
 def l2_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -131,6 +133,8 @@ class Trainer:
                     m.p = cfg.dropout
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
         self.device = next(model.parameters()).device
+        self._targets_on_device = (self.targets.to(self.device) if self.device.type != "cpu"
+                                   and self.targets.nbytes <= TARGETS_ON_DEVICE_MAX_BYTES else None)
         self._eval_seconds = 0.0
         self.session: dict[str, float] = {"texts": 0, "wall_seconds": 0.0}
 
@@ -216,18 +220,41 @@ class Trainer:
         log.info("eval %s: %s", tag, {k: v for k, v in metrics.items() if isinstance(v, float)})
         return row
 
-    def train_step(self, idx: np.ndarray, lr: float) -> tuple[float, float]:
+    def train_step(self, idx: np.ndarray, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns (loss, grad norm) as device scalars - reading them is left to `_drain`."""
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         feats = self.model.preprocess([self.inputs[i] for i in idx])
         feats = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in feats.items()}
         out = self.model(feats)["sentence_embedding"]
-        loss = l2_loss(out, self.targets[idx].to(self.device))
+        if self._targets_on_device is not None:
+            target = self._targets_on_device[torch.as_tensor(idx, device=self.device)]
+        else:
+            target = self.targets[idx].to(self.device)
+        loss = l2_loss(out, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf"))
         self.optimizer.step()
-        return float(loss.detach()), float(gnorm)
+        return loss.detach(), gnorm.detach()
+
+    def _drain(self, pending: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[float, float]]:
+        """Read the pending steps' (loss, grad norm) in one transfer; raise at the first non-finite loss.
+
+        Reading a GPU scalar waits for the GPU; doing it every step stops the CPU from preparing the next batch
+        while the GPU computes (measured on an H100: trainer/bare 0.84 with a read per step). So values are read
+        every `LOG_EVERY` steps and before every evaluation and checkpoint - a diverged run still never
+        checkpoints non-finite weights.
+        """
+        if not pending:
+            return []
+        vals = torch.stack([torch.stack([l.float(), g.float()]) for l, g in pending]).cpu().tolist()
+        first = self.state.step - len(pending)
+        for i, (loss, _) in enumerate(vals):
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss} at step {first + i}")
+        pending.clear()
+        return [(a, b) for a, b in vals]
 
     def fit(self, stop_after_steps: int | None = None, eval_at_start: bool = True) -> TrainState:
         """Train to the end of the schedule (or `stop_after_steps` more steps, then checkpoint: a simulated kill)."""
@@ -246,6 +273,8 @@ class Trainer:
         texts0 = self.state.texts_seen
         window_texts, window_t0 = 0, time.perf_counter()
         loss_sum, loss_n = 0.0, 0
+        gnorm = float("nan")
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         try:
             while self.state.step < stop_at:
                 epoch, pos = divmod(self.state.step, self.steps_per_epoch)
@@ -255,29 +284,33 @@ class Trainer:
                         break
                     t0 = time.perf_counter()
                     lr = lr_at(self.state.step, self.steps_per_cycle, self.cfg)
-                    loss, gnorm = self.train_step(idx, lr)
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(f"loss is {loss} at step {self.state.step}")
-                    dt = time.perf_counter() - t0
+                    pending.append(self.train_step(idx, lr))
                     self.state.step += 1
+                    step = self.state.step
+                    eval_due = step % eval_every == 0 and step < self.total_steps
+                    ckpt_due = bool(self.cfg.checkpoint_every) and step % self.cfg.checkpoint_every == 0
+                    if step % LOG_EVERY == 0 or step == stop_at or eval_due or ckpt_due:
+                        for loss, gnorm in self._drain(pending):  # inside the timed region: the GPU wait counts
+                            loss_sum += loss
+                            loss_n += 1
+                            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+                    dt = time.perf_counter() - t0
                     self.state.train_seconds += dt
                     self.state.texts_seen += len(idx)
                     window_texts += len(idx)
-                    loss_sum += loss
-                    loss_n += 1
-                    ema = loss if ema is None else 0.98 * ema + 0.02 * loss
                     if bar is not None:
                         bar.update(1)
-                        tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
-                        bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
-                    if self.state.step % 50 == 0 or self.state.step == stop_at:
-                        self._record({"kind": "train", "step": self.state.step, "loss": loss_sum / loss_n, "lr": lr,
+                        if not pending and ema is not None:
+                            tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
+                            bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
+                    if (step % LOG_EVERY == 0 or step == stop_at) and loss_n:
+                        self._record({"kind": "train", "step": step, "loss": loss_sum / loss_n, "lr": lr,
                                       "grad_norm": gnorm, "texts_per_s": self.state.texts_seen / self.state.train_seconds})
                         loss_sum, loss_n = 0.0, 0
-                    if self.state.step % eval_every == 0 and self.state.step < self.total_steps:
-                        self.evaluate(f"step{self.state.step}")
+                    if eval_due:
+                        self.evaluate(f"step{step}")
                         window_texts, window_t0 = 0, time.perf_counter()
-                    if self.cfg.checkpoint_every and self.state.step % self.cfg.checkpoint_every == 0:
+                    if ckpt_due:
                         self.save_checkpoint()
         finally:
             if bar is not None:

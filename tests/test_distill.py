@@ -33,6 +33,9 @@ from leafbench_distill.texts import (
     load_texts,
     reference_texts,
 )
+from leafbench_distill.texts import (
+    norm_text as norm,
+)
 from leafbench_distill.train import epoch_batches, l2_loss, lr_at
 
 # ---------------------------------------------------------------------------------------------- fast unit tests
@@ -126,6 +129,30 @@ def test_domain_selection_on_real_training_texts_by_scifact_train_claims(shared_
         parse_recipe(bad, "leak.yaml")
     with pytest.raises(RecipeError, match="needs a limit"):
         parse_recipe({**raw, "data": {**raw["data"], "sources": [{"name": "x", "path": "q.jsonl", "role": "query", "domain": dom}]}}, "x.yaml")
+
+
+def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_evaluation_split(shared_data: Path, tmp_path: Path) -> None:
+    """SciFact's train claims are legitimate training text for a test-split evaluation; its test claims are not."""
+    from leafbench.data import load_beir_folder
+
+    folder = shared_data / "beir" / "scifact"
+    src = SourceSpec.from_dict({"name": "claims", "beir": str(folder), "split": "train", "role": "query"})
+    t = load_texts([src], tmp_path, seed=0)
+    test = load_beir_folder(folder, "test", task_name="SciFact")
+    assert len(t) == 807 and set(t.roles) == {"query"}  # 809 train claims, 2 of them repeated word for word
+    guard = eval_texts([folder], {folder: "test"})[str(folder)]  # only the evaluated split's queries (+ corpus)
+    assert {norm(q) for q in test.query_texts} <= guard
+    with pytest.warns(EvalOverlapWarning):  # 2 train claims are word-for-word test claims: dropped, counted
+        found = check_overlap(t, {str(folder): guard}, drop=True)
+    assert found == {str(folder): 2} and len(t) == 805 and not {norm(x) for x in t.texts} & {norm(q) for q in test.query_texts}
+    assert len(eval_texts([folder])[str(folder)]) > len(guard)  # without a split every query counts, train claims too
+    with pytest.raises(TextSourceError, match="needs beir and role query"):
+        SourceSpec.from_dict({"name": "c", "beir": str(folder), "split": "train", "role": "document"})
+    raw = load_recipe("mpnet-offline-stage3").raw
+    for leak in ({"split": "test"}, {"split": None}):
+        srcs = [{**raw["data"]["sources"][0], **leak}, *raw["data"]["sources"][1:]]
+        with pytest.raises(RecipeError, match="evaluation split"):
+            parse_recipe({**raw, "data": {**raw["data"], "sources": srcs}}, "leak.yaml")
 
 
 def test_teacher_targets_are_cached_per_source_chunk_and_reused_when_a_source_grows(
@@ -422,3 +449,107 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries(mini_run:
     t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_query(texts, normalize_embeddings=True)
     assert res["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
     assert 0.3 < res["p10_cosine"] < res["mean_cosine"] < 1.0
+
+
+# ---------------------------------------------------------------------------------------------- bundles
+
+
+def test_int8_bundle_targets_keep_every_direction() -> None:
+    from leafbench_distill.bundle import (
+        BundleError,
+        dequantize_targets,
+        quantize_targets,
+    )
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(500, 768)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    q, scale = quantize_targets(t, "int8")
+    assert q.dtype == np.int8 and q.nbytes == t.nbytes // 4
+    back = dequantize_targets(q, scale)
+    cos = (back * t).sum(1) / np.linalg.norm(back, axis=1)
+    assert cos.min() > 0.9999 and np.abs(back - t).max() <= scale.max() / 2 + 1e-7
+    assert np.array_equal(dequantize_targets(*quantize_targets(t, "float32")), t)
+    with pytest.raises(BundleError, match="targets dtype"):
+        quantize_targets(t, "int4")
+
+
+def test_in_training_ndcg_without_mteb_equals_the_harness_metric(scifact_small) -> None:
+    from leafbench.metrics import retrieval_scores
+    from leafbench.search import dense_topk, normalize_rows, to_run
+    from leafbench_distill.evaluation import ndcg10
+
+    rng = np.random.default_rng(1)
+    d = rng.normal(size=(scifact_small.n_docs, 32)).astype(np.float32)
+    pos = {q: next(iter(r)) for q, r in scifact_small.qrels.items()}
+    ids = {c: i for i, c in enumerate(scifact_small.corpus_ids)}
+    q = np.stack([d[ids[pos[qid]]] + rng.normal(scale=s, size=32) for qid, s in zip(scifact_small.query_ids, np.linspace(0.5, 8, scifact_small.n_queries))]).astype(np.float32)
+    sc, ix = dense_topk(normalize_rows(q), normalize_rows(d), 100)
+    expected = retrieval_scores(to_run(scifact_small.query_ids, scifact_small.corpus_ids, sc, ix), scifact_small.qrels)["ndcg_at_10"]
+    assert 0.1 < expected < 0.95
+    assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=5e-6)  # mteb rounds to 5 decimals
+
+
+@pytest.mark.slow
+def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
+    """--export-bundle then --bundle (with no data dir and an empty cache) = one run of the recipe, bit for bit."""
+    from safetensors.torch import load_file
+
+    app = typer.Typer()
+    app.command("distill")(distill)
+
+    @app.callback()
+    def _root() -> None:
+        """leafbench (test stand-in)."""
+
+    def run(*args: str) -> str:
+        res = CliRunner().invoke(app, ["distill", *args], catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    data = ["--recipe", "mini", "--max-texts", "2000", "--cache-dir", str(mini_run["cache"]), "--data-dir", str(shared_data),
+            "--training-dir", str(shared_data / "training")]
+    run(*data, "--output", str(tmp_path / "direct"), "--max-steps", "3", "--no-router", "--no-final-eval")
+    out = run(*data, "--output", str(tmp_path / "unused"), "--export-bundle", str(tmp_path / "b32"))
+    assert "train with: leafbench distill --bundle" in out and not (tmp_path / "unused" / "final").exists()
+    empty = tmp_path / "empty-cache"
+    out = run("--bundle", str(tmp_path / "b32"), "--output", str(tmp_path / "moved"), "--max-steps", "3", "--cache-dir", str(empty))
+    assert "no final evaluation" in out and not (empty / "embeddings").exists()  # no store, no teacher touched
+    a = load_file(str(tmp_path / "direct" / "final" / "model.safetensors"))
+    b = load_file(str(tmp_path / "moved" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    m_direct = json.loads((tmp_path / "direct" / "final" / "leafbench.json").read_text())
+    m_moved = json.loads((tmp_path / "moved" / "final" / "leafbench.json").read_text())
+    assert m_moved["data_hashes"] == m_direct["data_hashes"] and m_moved["teacher"] == m_direct["teacher"]
+    summary = json.loads((tmp_path / "moved" / "summary.json").read_text())
+    assert summary["bundle"]["targets_dtype"] == "float32"
+    hist = {h["tag"]: h for h in summary["history"]}
+    direct_hist = {h["tag"]: h for h in json.loads((tmp_path / "direct" / "summary.json").read_text())["history"]}
+    assert hist["final"]["asym_ndcg_at_10"] == pytest.approx(direct_hist["final"]["asym_ndcg_at_10"], abs=1e-6)
+
+    # Back where the teacher is: --finish evaluates the moved run, exports the Router, keeps the run's own record.
+    out = run("--bundle", str(tmp_path / "b32"), "--output", str(tmp_path / "moved"), "--finish", "--cache-dir", str(mini_run["cache"]),
+              "--data-dir", str(shared_data), "--results", str(tmp_path / "results"))
+    done = json.loads((tmp_path / "moved" / "summary.json").read_text())
+    assert done["hardware"] == summary["hardware"] and done["history"] == summary["history"]
+    asym = done["final_metrics"]["retrieval"]["SciFact"]["asymmetric"]
+    assert 0 < asym < 1 and done["final_metrics"]["in_training"]["asym_ndcg_at_10"] == pytest.approx(hist["final"]["asym_ndcg_at_10"])
+    assert (tmp_path / "moved" / "router" / "modules.json").exists() and (tmp_path / "results" / "summary.json").exists()
+
+    # A compact bundle continuing a student: int8 targets, float16 student copy; training restores float32.
+    run(*data, "--output", str(tmp_path / "unused2"), "--export-bundle", str(tmp_path / "b8"), "--init-from",
+        str(mini_run["out"] / "final"), "--bundle-targets", "int8", "--bundle-student", "float16")
+    assert np.load(tmp_path / "b8" / "targets.npy").dtype == np.int8
+    assert all(v.dtype == torch.float16 for v in load_file(str(tmp_path / "b8" / "student" / "model.safetensors")).values() if v.is_floating_point())
+    run("--bundle", str(tmp_path / "b8"), "--output", str(tmp_path / "moved8"), "--max-steps", "2")
+    start = next(json.loads(x) for x in (tmp_path / "moved8" / "metrics.jsonl").read_text().splitlines() if '"start"' in x)
+    ended = next(m for m in reversed(mini_run["metrics"]) if m.get("tag") == "final")
+    assert start["heldout_cosine"] == pytest.approx(ended["heldout_cosine"], abs=2e-3)  # float16 weights, int8 targets
+    assert all(v.dtype == torch.float32 for v in load_file(str(tmp_path / "moved8" / "final" / "model.safetensors")).values() if v.is_floating_point())
+    wrong = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path / "b8"), "--output", str(tmp_path / "moved"), "--finish",
+                                     "--cache-dir", str(mini_run["cache"])], env={"HF_HUB_OFFLINE": "1"})
+    assert wrong.exit_code == 2 and "was not trained from" in wrong.output
+    bad = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path), "--output", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "not a training bundle" in bad.output
+    both = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path / "b8"), "--recipe", "mini", "--output", str(tmp_path / "x")])
+    assert both.exit_code == 2 and "exactly one of --recipe" in both.output
