@@ -122,6 +122,24 @@ def test_incomplete_rows_are_marked_and_unranked(results: Path, tmp_path: Path) 
     assert any("missing NFCorpus" in n for n in t.notes)
 
 
+def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Path) -> None:
+    """The same pair evaluated on two subsets (two parent folders, one run-folder name) must not collapse."""
+    from leafbench.check import current_entries
+    from leafbench.report.tables import leaderboard, load_results
+
+    root = tmp_path / "res"
+    for parent, score in (("small", 0.5), ("large", 0.4)):
+        d = _read(results, "student")
+        d["scores"][next(iter(d["scores"]))][0]["main_score"] = score
+        _write(root / parent / RUN / "student" / "SciFact.json", d)
+    _write(root / "other" / "solo-run" / "student" / "SciFact.json", _read(results, "student"))
+    df = load_results(root)
+    assert set(df["run"]) == {f"small/{RUN}", f"large/{RUN}", "solo-run"}  # unique names are left alone
+    lb = leaderboard(df)
+    assert lb.loc[(f"small/{RUN}", "student"), "SciFact"] == pytest.approx(50) and lb.loc[(f"large/{RUN}", "student"), "SciFact"] == pytest.approx(40)
+    assert len(current_entries(root)) == 3  # the regression check sees both, not one overwriting the other
+
+
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
     """An STS result in the same layout (written by leafbench.results.build_result) adds Mean(STS)."""
     from leafbench.report.tables import leaderboard, leaderboard_table, load_results

@@ -119,9 +119,26 @@ def load_results(root: Path) -> pd.DataFrame:
         )
     if not rows:
         raise ReportError(f"{root}: no leafbench result JSON found (expected <run>/<mode>/<Task>.json)")
+    _disambiguate_runs(rows, root)
     df = pd.DataFrame(rows)
     df["mode_rank"] = df["mode"].map({m: i for i, m in enumerate(MODE_ORDER)}).fillna(len(MODE_ORDER))
     return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
+
+
+def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
+    """Two run folders with one name (the same pair evaluated on two subsets, in two parent folders) stay two
+    runs: they are named by their path under `root` instead, so neither overwrites the other in a table or a
+    regression check. Unique names are left as they are (baselines keep matching)."""
+    dirs: dict[str, set[Path]] = {}
+    for r in rows:
+        dirs.setdefault(r["run"], set()).add(Path(r["path"]).parent.parent)
+    for r in rows:
+        if len(dirs[r["run"]]) > 1:
+            run_dir = Path(r["path"]).parent.parent
+            try:
+                r["run"] = run_dir.relative_to(root).as_posix()
+            except ValueError:
+                r["run"] = run_dir.as_posix()
 
 
 def _subset_label(sub: Any) -> str:
