@@ -114,7 +114,7 @@ d = student.encode_document(["Vaccines train the immune system ..."])
 The `router/` folder next to this one holds one model with both routes: `encode_query` runs the student,
 `encode_document` runs the teacher.
 
-## Results (measured on this machine, {summary.get('hardware', 'CPU')})
+## Results (trained on {summary.get('hardware', 'CPU')}{'; evaluated where the teacher is, after --finish' if summary.get('bundle') else ''})
 
 | metric | student mode | asymmetric (student queries, teacher docs) | teacher |
 |---|---|---|---|

@@ -64,6 +64,7 @@ class SourceSpec:
     hf_split: str = "train"
     limit: int | None = None
     min_words: int = 1
+    max_words: int | None = None  # this source's cap, instead of data.max_words (e.g. long documents)
     # Domain-targeted selection: keep the `limit` texts that look most like a reference set (Moore-Lewis
     # cross-entropy difference), instead of a random sample. {beir: folder, split: train} or {path: file.jsonl}.
     domain: dict[str, str] | None = None
@@ -81,6 +82,8 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
         if spec.limit is not None and spec.limit < 1:
             raise TextSourceError(f"source {spec.name}: limit must be >= 1")
+        if spec.max_words is not None and spec.max_words < spec.min_words:
+            raise TextSourceError(f"source {spec.name}: max_words must be >= min_words")
         if spec.split is not None and (spec.beir is None or spec.role != "query"):
             raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
         if spec.domain is not None:
@@ -260,7 +263,10 @@ def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
 
 def split_queries(folder: Path, split: str) -> list[str]:
     """Texts of a BEIR folder's queries judged in one split (queries.jsonl holds every split's queries)."""
-    from leafbench.data import _read_qrels, _read_queries  # the harness's validated BEIR readers
+    from leafbench.data import (  # the harness's validated BEIR readers
+        _read_qrels,
+        _read_queries,
+    )
 
     qrels = folder / "qrels" / f"{split}.tsv"
     if not qrels.exists():
@@ -293,7 +299,7 @@ def load_texts(
         kept: list[str] = []
         mine: set[str] = set()
         for raw in iter_source(spec, base):
-            t = truncate_words(raw, max_words)
+            t = truncate_words(raw, spec.max_words or max_words)
             if len(t.split(" ")) < spec.min_words or not t:
                 continue
             key = norm_text(t)

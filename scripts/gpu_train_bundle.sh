@@ -7,7 +7,7 @@
 # Why a budget: a rented GPU is held for minutes, and the LR schedule needs its length up front. So the script
 # measures texts/s on this machine with a 300-step probe (thrown away), picks the largest epoch count that fits
 # BUDGET_SECONDS (at most MAX_EPOCHS, default 40), and runs `leafbench distill --bundle ... --epochs N` from
-# step 0 - the exact command it prints, reproducible anywhere. With PACK_DIR, the run folder (no checkpoints)
+# step 0 - the exact command it prints, reproducible anywhere (EPOCHS=N skips the probe). With PACK_DIR, the run folder (no checkpoints)
 # is tarred with float16 weights and split into 15 MB parts (transfer limits); --unpack joins the parts and
 # restores float32 safetensors (the float16 round trip is the only difference from the trained weights).
 set -euo pipefail
@@ -51,10 +51,13 @@ import torch, sentence_transformers, transformers
 print(f"torch {torch.__version__} cuda={torch.cuda.is_available()} {torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}; "
       f"sentence-transformers {sentence_transformers.__version__}; transformers {transformers.__version__}")
 EOF
-probe=$(mktemp -d)
-t0=$(date +%s)
-distill "$bundle" "$probe/run" max_steps=300 eval_every=100000 >"$probe/log" 2>&1 || { cat "$probe/log"; exit 1; }
-epochs=$("$py" - "$probe/run/summary.json" "$bundle/meta.json" "$budget" "$max_epochs" <<'EOF'
+if [ -n "${EPOCHS:-}" ]; then  # a known machine: skip the probe
+  epochs=$EPOCHS
+else
+  probe=$(mktemp -d)
+  t0=$(date +%s)
+  distill "$bundle" "$probe/run" max_steps=300 eval_every=100000 >"$probe/log" 2>&1 || { cat "$probe/log"; exit 1; }
+  epochs=$("$py" - "$probe/run/summary.json" "$bundle/meta.json" "$budget" "$max_epochs" <<'EOF'
 import json, sys
 s, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 tps, n = s["texts_per_s"], len(m["train_idx"])
@@ -64,7 +67,9 @@ print(e)
 print(f"probe: {tps:.0f} texts/s on {n} texts -> {e} epochs", file=sys.stderr)
 EOF
 )
-echo "probe took $(( $(date +%s) - t0 ))s; command: leafbench distill --bundle $bundle --output $out --device cuda --epochs $epochs"
+  echo "probe took $(( $(date +%s) - t0 ))s"
+fi
+echo "command: leafbench distill --bundle $bundle --output $out --device cuda --epochs $epochs"
 distill "$bundle" "$out" epochs="$epochs"
 
 if [ -n "$pack" ]; then

@@ -92,6 +92,17 @@ def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
     assert list(found.values()) == [1] and "a claim" not in a.texts
 
 
+def test_a_source_can_keep_long_documents_under_a_short_global_cap(tmp_path: Path) -> None:
+    long_text = " ".join(f"w{i}" for i in range(300))
+    (tmp_path / "d.jsonl").write_text(json.dumps({"text": long_text}) + "\n" + json.dumps({"text": "short one two"}) + "\n")
+    spec = {"name": "long", "path": "d.jsonl", "role": "document", "min_words": 100, "max_words": 200}
+    t = load_texts([SourceSpec.from_dict(spec)], tmp_path, seed=0, max_words=64)
+    assert [len(x.split()) for x in t.texts] == [200]  # the short text is below min_words, the long one capped at 200
+    assert [len(x.split()) for x in load_texts([SourceSpec.from_dict({**spec, "max_words": None, "min_words": 1})], tmp_path, max_words=64).texts] in ([64, 3], [3, 64])
+    with pytest.raises(TextSourceError, match="max_words"):
+        SourceSpec.from_dict({**spec, "min_words": 10, "max_words": 5})
+
+
 def test_domain_scores_prefer_reference_words_and_never_reward_unseen_rare_words() -> None:
     ref = ["protein expression in tumour cells", "gene expression regulates cell growth"]
     pool = ["tumour cells and protein", "cheap flights to paris", "xqzv", "gene", "the weather in paris today"]
@@ -454,11 +465,12 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries(mini_run:
 # ---------------------------------------------------------------------------------------------- bundles
 
 
-def test_int8_bundle_targets_keep_every_direction() -> None:
+def test_int8_bundle_targets_keep_every_direction(tmp_path: Path) -> None:
     from leafbench_distill.bundle import (
         BundleError,
         dequantize_targets,
         quantize_targets,
+        write_bundle,
     )
 
     rng = np.random.default_rng(0)
@@ -472,6 +484,9 @@ def test_int8_bundle_targets_keep_every_direction() -> None:
     assert np.array_equal(dequantize_targets(*quantize_targets(t, "float32")), t)
     with pytest.raises(BundleError, match="targets dtype"):
         quantize_targets(t, "int4")
+    with pytest.raises(BundleError, match="bundle precision"):  # refused before anything is written
+        write_bundle(None, tmp_path / "b", "int8", "bfloat16")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
 
 
 def test_in_training_ndcg_without_mteb_equals_the_harness_metric(scifact_small) -> None:
