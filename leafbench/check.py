@@ -64,7 +64,7 @@ def _clean(v: Any) -> Any:
 def current_entries(results: Path) -> dict[Key, dict[str, Any]]:
     """Result files → entries keyed like a baseline; duplicate cells are bad input (two files, one key)."""
     try:
-        df = load_results(results)
+        df = load_results(results, disambiguate=False)  # baselines key runs by folder name: a repeat is ambiguous
     except ReportError as e:
         raise CheckInputError(str(e)) from e
     out: dict[Key, dict[str, Any]] = {}

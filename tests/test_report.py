@@ -124,7 +124,7 @@ def test_incomplete_rows_are_marked_and_unranked(results: Path, tmp_path: Path) 
 
 def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Path) -> None:
     """The same pair evaluated on two subsets (two parent folders, one run-folder name) must not collapse."""
-    from leafbench.check import current_entries
+    from leafbench.check import CheckInputError, current_entries
     from leafbench.report.tables import leaderboard, load_results
 
     root = tmp_path / "res"
@@ -137,7 +137,8 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
     assert set(df["run"]) == {f"small/{RUN}", f"large/{RUN}", "solo-run"}  # unique names are left alone
     lb = leaderboard(df)
     assert lb.loc[(f"small/{RUN}", "student"), "SciFact"] == pytest.approx(50) and lb.loc[(f"large/{RUN}", "student"), "SciFact"] == pytest.approx(40)
-    assert len(current_entries(root)) == 3  # the regression check sees both, not one overwriting the other
+    with pytest.raises(CheckInputError, match="same cell"):  # a regression check keys runs by name: ambiguous, refused
+        current_entries(root)
 
 
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:

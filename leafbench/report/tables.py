@@ -60,7 +60,7 @@ def _side(lb: dict[str, Any], side: str) -> dict[str, Any]:
     return ((lb.get("throughput") or {}).get(side)) or {}
 
 
-def load_results(root: Path) -> pd.DataFrame:
+def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     """One row per result file under `root` (layout ``<run_slug>/<mode>/<Task>[__<cell>].json``).
 
     Raises ReportError when the folder is missing or holds no leafbench result, so callers exit 2 with the
@@ -119,16 +119,17 @@ def load_results(root: Path) -> pd.DataFrame:
         )
     if not rows:
         raise ReportError(f"{root}: no leafbench result JSON found (expected <run>/<mode>/<Task>.json)")
-    _disambiguate_runs(rows, root)
+    if disambiguate:
+        _disambiguate_runs(rows, root)
     df = pd.DataFrame(rows)
     df["mode_rank"] = df["mode"].map({m: i for i, m in enumerate(MODE_ORDER)}).fillna(len(MODE_ORDER))
     return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
 
 
 def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
-    """Two run folders with one name (the same pair evaluated on two subsets, in two parent folders) stay two
-    runs: they are named by their path under `root` instead, so neither overwrites the other in a table or a
-    regression check. Unique names are left as they are (baselines keep matching)."""
+    """Two run folders with one name (the same pair on two subsets, in two parent folders) stay two runs in
+    reports: they are named by their path under `root`, so neither overwrites the other in a table. Unique
+    names are left as they are. (`leafbench check` does not do this: there a repeated name is ambiguous input.)"""
     dirs: dict[str, set[Path]] = {}
     for r in rows:
         dirs.setdefault(r["run"], set()).add(Path(r["path"]).parent.parent)
