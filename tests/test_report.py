@@ -180,7 +180,13 @@ def _sts_result(root: Path, run: str, task: str, value: float, template: dict, s
 
 def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Path) -> None:
     """MTEB(eng, v2) board: means over what a row has, Borda over the tasks every row has, the rest listed."""
-    from leafbench.report.tables import benchmark_board, benchmark_table, borda, build_tables, load_results
+    from leafbench.report.tables import (
+        benchmark_board,
+        benchmark_table,
+        borda,
+        build_tables,
+        load_results,
+    )
 
     tpl = _read(results, "student")
     scores = {"run-a": {"STSBenchmark": 0.80, "SICK-R": 0.70, "BIOSSES": 0.90},
