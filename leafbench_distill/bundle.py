@@ -121,6 +121,12 @@ def write_bundle(prep, out: Path, targets_dtype: str = "float32", student_dtype:
     return meta
 
 
+def bundled_init_from(info: dict[str, Any]) -> str | None:
+    """The student a bundle run started from, as the exporting recipe named it (None: not a bundle run, or no
+    init_from); the copy inside the bundle is only the vehicle."""
+    return ((info.get("bundle") or {}).get("student") or {}).get("from")
+
+
 class BundledTeacher:
     """Stands in for the teacher Encoder where only its identity and prompts are needed (no weights here)."""
 

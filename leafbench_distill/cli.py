@@ -44,7 +44,7 @@ def distill(
     export_bundle: Annotated[Path | None, typer.Option("--export-bundle", help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).")] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.")] = None,
     finish: Annotated[bool, typer.Option("--finish", help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.")] = False,
-    bundle_targets: Annotated[str, typer.Option(help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, ~1e-5 cosine loss, 1/4 the size).")] = "float32",
+    bundle_targets: Annotated[str, typer.Option(help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size).")] = "float32",
     bundle_student: Annotated[str, typer.Option(help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32).")] = "float32",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -105,11 +105,11 @@ def export_training_bundle(
     from leafbench.registry import default_cache_dir
 
     from .bundle import write_bundle
-    from .pipeline import prepare
+    from .pipeline import check_student_folder, prepare
 
     r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
-    if r.student.init_from and not (r.resolve_path(r.student.init_from) / "modules.json").is_file():
-        raise ValueError(f"student.init_from: {r.resolve_path(r.student.init_from)} is not a SentenceTransformer folder")
+    if r.student.init_from:
+        check_student_folder(r.resolve_path(r.student.init_from))
     prep = prepare(r, cache_dir or default_cache_dir(), max_texts, device or "cpu", echo=_echo)
     return write_bundle(prep, Path(folder), targets_dtype, student_dtype)
 
@@ -136,6 +136,7 @@ def run_distill(
     """The command's body, callable from Python (tests, notebooks); returns the run summary."""
     from leafbench.registry import default_cache_dir
 
+    from .bundle import bundled_init_from
     from .export import export_student
     from .pipeline import (
         hardware,
@@ -154,7 +155,7 @@ def run_distill(
         r = prep.recipe
         if final_eval or router:
             _echo("bundle run: no teacher here, so no final evaluation and no Router export "
-                  "(run `leafbench run --model <output>/final --mode all ...` where the teacher is)")
+                  "(where the teacher is: leafbench distill --bundle <bundle> --output <output> --finish)")
         final_eval = router = False
     else:
         assert recipe_name is not None
@@ -198,7 +199,7 @@ def run_distill(
     state = trainer.fit()
     _echo(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s this session")
     # A bundle's student sits in the bundle folder; name the student it was copied from.
-    init_label = ((prep.info.get("bundle") or {}).get("student") or {}).get("from") or r.student.init_from
+    init_label = bundled_init_from(prep.info) or r.student.init_from
     start = next((h for h in state.history if h.get("tag") == "start"), {})
     final = next((h for h in reversed(state.history) if h.get("tag") == "final"), {})
     qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
@@ -305,10 +306,9 @@ def finish_bundle_run(
 ) -> dict[str, Any]:
     """Back where the teacher is: evaluate and export a run that was trained elsewhere from `bundle`."""
     from leafbench.registry import default_cache_dir
-    from leafbench.store import EmbeddingStore
 
-    from .bundle import BundleError, read_bundle
-    from .targets import teacher_encoder
+    from .bundle import BundleError, bundled_init_from, read_bundle
+    from .pipeline import recipe_teacher
 
     output = Path(output)
     final_dir = output / "final"
@@ -319,13 +319,11 @@ def finish_bundle_run(
     r = prep.recipe
     if data_dir is not None:
         r.eval = replace(r.eval, data_dir=str(data_dir))
-    started = ((prep.info.get("bundle") or {}).get("student") or {}).get("from")
     if (manifest.get("data_hashes", {}).get("training_texts") != prep.info.get("data_hash")
-            or manifest.get("recipe", {}).get("student", {}).get("init_from") != started):
+            or manifest.get("recipe", {}).get("student", {}).get("init_from") != bundled_init_from(prep.info)):
         raise BundleError(f"{output} was not trained from {bundle} (training texts or starting student differ)")
     cache_dir = cache_dir or default_cache_dir()
-    teacher = teacher_encoder(r.teacher.model, EmbeddingStore(cache_dir / "embeddings"), cache_dir, r.teacher.precision, device,
-                              32, r.teacher.max_seq_length)
+    teacher = recipe_teacher(r, cache_dir, device)
     if teacher.identity != prep.teacher.identity:
         raise BundleError(f"teacher {r.teacher.model} here is {teacher.identity}, the bundle was labelled by {prep.teacher.identity}")
     prep.teacher = teacher

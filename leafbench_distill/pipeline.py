@@ -52,15 +52,11 @@ def prepare(
     teacher_batch_size: int = 32,
 ) -> Prepared:
     from leafbench.data import load_beir_folder, resolve_task_name
-    from leafbench.store import EmbeddingStore
 
-    from .targets import compute_targets, teacher_encoder
+    from .targets import compute_targets
     from .texts import check_overlap, eval_texts, load_texts
 
-    store = EmbeddingStore(cache_dir / "embeddings")
-    teacher = teacher_encoder(
-        recipe.teacher.model, store, cache_dir, recipe.teacher.precision, device, teacher_batch_size, recipe.teacher.max_seq_length
-    )
+    teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size)
     t0 = time.perf_counter()
     texts = load_texts(
         recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words, max_texts
@@ -100,6 +96,22 @@ def prepare(
                           "selection": texts.selection})
 
 
+def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32):
+    """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed)."""
+    from leafbench.store import EmbeddingStore
+
+    from .targets import teacher_encoder
+
+    return teacher_encoder(recipe.teacher.model, EmbeddingStore(cache_dir / "embeddings"), cache_dir, recipe.teacher.precision,
+                           device, batch_size, recipe.teacher.max_seq_length)
+
+
+def check_student_folder(path: Path) -> None:
+    """`student.init_from` must be a SentenceTransformer folder; say so before any work is done."""
+    if not (Path(path) / "modules.json").is_file():
+        raise ValueError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
+
+
 def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: bool = True):
     """Build the student; with `init`, align the projection by ridge on a sample of training texts."""
     from .student import build_student, init_projection_ridge
@@ -122,8 +134,7 @@ def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, devic
 
     from .student import dense_module
 
-    if not (Path(path) / "modules.json").is_file():
-        raise ValueError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
+    check_student_folder(path)
     model = SentenceTransformer(str(path), device=device).float()  # a bundle may carry it in float16
     dense_module(model)  # raises if there is no projection into the teacher's space
     dim = model.get_embedding_dimension()

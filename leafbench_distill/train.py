@@ -287,9 +287,10 @@ class Trainer:
                     pending.append(self.train_step(idx, lr))
                     self.state.step += 1
                     step = self.state.step
+                    log_due = step % LOG_EVERY == 0 or step == stop_at
                     eval_due = step % eval_every == 0 and step < self.total_steps
                     ckpt_due = bool(self.cfg.checkpoint_every) and step % self.cfg.checkpoint_every == 0
-                    if step % LOG_EVERY == 0 or step == stop_at or eval_due or ckpt_due:
+                    if log_due or eval_due or ckpt_due:
                         for loss, gnorm in self._drain(pending):  # inside the timed region: the GPU wait counts
                             loss_sum += loss
                             loss_n += 1
@@ -303,7 +304,7 @@ class Trainer:
                         if not pending and ema is not None:
                             tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
                             bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
-                    if (step % LOG_EVERY == 0 or step == stop_at) and loss_n:
+                    if log_due and loss_n:
                         self._record({"kind": "train", "step": step, "loss": loss_sum / loss_n, "lr": lr,
                                       "grad_norm": gnorm, "texts_per_s": self.state.texts_seen / self.state.train_seconds})
                         loss_sum, loss_n = 0.0, 0
