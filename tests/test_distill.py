@@ -230,13 +230,8 @@ def test_student_builder_layers_identity_projection(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- the mini run
 
 
-@pytest.fixture(scope="module")
-def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, session_store) -> dict:
-    """`distill --recipe mini --max-texts 2000` through a typer app, as leafbench's CLI will register it."""
-    tmp = tmp_path_factory.mktemp("distill")
-    cache = tmp / "cache"
-    cache.mkdir()
-    (cache / "embeddings").symlink_to(session_store.root)  # share the session's real encodings
+def _distill_app() -> typer.Typer:
+    """`distill` in a typer app with a root callback, as leafbench's CLI registers it (so it stays a subcommand)."""
     app = typer.Typer()
     app.command("distill")(distill)
 
@@ -244,6 +239,17 @@ def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, sessio
     def _root() -> None:
         """leafbench (test stand-in)."""
 
+    return app
+
+
+@pytest.fixture(scope="module")
+def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, session_store) -> dict:
+    """`distill --recipe mini --max-texts 2000` through a typer app, as leafbench's CLI will register it."""
+    tmp = tmp_path_factory.mktemp("distill")
+    cache = tmp / "cache"
+    cache.mkdir()
+    (cache / "embeddings").symlink_to(session_store.root)  # share the session's real encodings
+    app = _distill_app()
     res = CliRunner().invoke(
         app,
         ["distill", "--recipe", "mini", "--output", str(tmp / "run"), "--max-texts", "2000", "--cache-dir", str(cache),
@@ -259,13 +265,7 @@ def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, sessio
 
 @pytest.mark.slow
 def test_init_from_continues_where_the_earlier_student_ended(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command("distill")(distill)
-
-    @app.callback()
-    def _root() -> None:
-        """leafbench (test stand-in)."""
-
+    app = _distill_app()
     args = ["distill", "--recipe", "mini", "--max-texts", "2000", "--cache-dir", str(mini_run["cache"]),
             "--data-dir", str(shared_data), "--training-dir", str(shared_data / "training"), "--max-steps", "2",
             "--no-router", "--no-final-eval"]
@@ -510,13 +510,7 @@ def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(mini_run: dic
     """--export-bundle then --bundle (with no data dir and an empty cache) = one run of the recipe, bit for bit."""
     from safetensors.torch import load_file
 
-    app = typer.Typer()
-    app.command("distill")(distill)
-
-    @app.callback()
-    def _root() -> None:
-        """leafbench (test stand-in)."""
-
+    app = _distill_app()
     def run(*args: str) -> str:
         res = CliRunner().invoke(app, ["distill", *args], catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
         assert res.exit_code == 0, res.output
