@@ -407,6 +407,6 @@ def check_overlap(texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bo
     if drop and bad:
         keep = [i for i in range(len(texts)) if i not in bad]
         sub = texts.select(keep)
-        texts.texts, texts.roles, texts.sources = sub.texts, sub.roles, sub.sources
+        texts.texts, texts.roles, texts.sources, texts.ranks = sub.texts, sub.roles, sub.sources, sub.ranks
     texts.overlap.update(found)
     return found

@@ -153,8 +153,11 @@ def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_eval
     assert len(t) == 807 and set(t.roles) == {"query"}  # 809 train claims, 2 of them repeated word for word
     guard = eval_texts([folder], {folder: "test"})[str(folder)]  # only the evaluated split's queries (+ corpus)
     assert {norm(q) for q in test.query_texts} <= guard
+    rank_of = dict(zip(t.texts, t.ranks))
     with pytest.warns(EvalOverlapWarning):  # 2 train claims are word-for-word test claims: dropped, counted
         found = check_overlap(t, {str(folder): guard}, drop=True)
+    # Every kept text keeps its own sample rank: target chunks (store keys) must not shift with what was dropped.
+    assert t.ranks == [rank_of[x] for x in t.texts]
     assert found == {str(folder): 2} and len(t) == 805 and not {norm(x) for x in t.texts} & {norm(q) for q in test.query_texts}
     assert len(eval_texts([folder])[str(folder)]) > len(guard)  # without a split every query counts, train claims too
     with pytest.raises(TextSourceError, match="needs beir and role query"):
