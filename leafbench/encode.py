@@ -86,6 +86,9 @@ class Encoder:
         prompt = self.spec.prompt(side)
         self.calls.append((side, len(texts)))
         order = np.argsort([-len(t) for t in texts], kind="stable")
+        # sentence-transformers routes by task: a Router model (e.g. a LEAF student for queries, its teacher for
+        # documents) sends each side through its own modules; plain models ignore it.
+        route = {"task": side} if side in ("query", "document") else {}
         out: np.ndarray | None = None
         n_tokens = 0
         for start in range(0, len(texts), self.batch_size):
@@ -98,6 +101,7 @@ class Encoder:
                 show_progress_bar=False,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
+                **route,
             )
             emb = np.asarray(emb, dtype=np.float32)
             if out is None:
