@@ -68,6 +68,9 @@ class SourceSpec:
     # Domain-targeted selection: keep the `limit` texts that look most like a reference set (Moore-Lewis
     # cross-entropy difference), instead of a random sample. {beir: folder, split: train} or {path: file.jsonl}.
     domain: dict[str, str] | None = None
+    # Long-input training without long documents: join consecutive texts of this source's sample into
+    # documents of at least `pack_words` words (`limit` then counts packed documents). Role document only.
+    pack_words: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
@@ -86,6 +89,8 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: max_words must be >= min_words")
         if spec.split is not None and (spec.beir is None or spec.role != "query"):
             raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
+        if spec.pack_words is not None and (spec.role != "document" or spec.pack_words < 2):
+            raise TextSourceError(f"source {spec.name}: pack_words needs role document and a value >= 2")
         if spec.domain is not None:
             if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
                 raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
@@ -278,6 +283,23 @@ def split_queries(folder: Path, split: str) -> list[str]:
     return out
 
 
+def pack_texts(texts: Sequence[str], pack_words: int) -> list[tuple[str, list[str]]]:
+    """(document, its pieces): consecutive texts joined until a document has >= `pack_words` words.
+
+    A last group shorter than `pack_words` is dropped, so every packed document really is long.
+    """
+    out: list[tuple[str, list[str]]] = []
+    group: list[str] = []
+    words = 0
+    for t in texts:
+        group.append(t)
+        words += len(t.split(" "))
+        if words >= pack_words:
+            out.append((" ".join(group), group))
+            group, words = [], 0
+    return out
+
+
 def load_texts(
     sources: Sequence[SourceSpec],
     base: Path,
@@ -310,8 +332,8 @@ def load_texts(
                 continue
             mine.add(key)
             kept.append(t)
-            if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4:
-                break  # streaming: a pool 4x the limit is enough for a seeded sample
+            if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4 * (spec.pack_words or 1):
+                break  # streaming: a pool 4x the limit is enough for a seeded sample (packing: in words, roughly)
         rng = random.Random(f"{seed}-{spec.name}")
         rng.shuffle(kept)
         if spec.domain is not None:  # best-first; the seeded shuffle breaks ties
@@ -319,13 +341,19 @@ def load_texts(
             scores = domain_scores(kept, ref, min_tokens=spec.min_words)
             order = sorted(range(len(kept)), key=lambda i: -scores[i])
             kept = [kept[i] for i in order]
-            top = [scores[i] for i in order[: spec.limit]]
-            selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(kept),
+        pieces: list[str] = []
+        if spec.pack_words is not None:  # after domain ranking: the best-ranked texts make the first documents
+            packed = pack_texts(kept, spec.pack_words)[: spec.limit]
+            kept = [doc for doc, _ in packed]
+            pieces = [t for _, group in packed for t in group]
+        if spec.domain is not None:
+            top = [scores[i] for i in order[: len(pieces) if pieces else spec.limit]]
+            selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(order),
                                     "kept": len(top), "pool_in_domain": sum(x > 0 for x in scores),
                                     "min_kept_score": min(top) if top else None}
         if spec.limit is not None:
             kept = kept[: spec.limit]
-        seen.update(norm_text(t) for t in kept)
+        seen.update(norm_text(t) for t in kept + pieces)  # a packed text is not reused alone by a later source
         per_source.append((spec, kept))
     total = sum(len(k) for _, k in per_source)
     if max_texts is not None and total > max_texts:

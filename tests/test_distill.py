@@ -31,6 +31,7 @@ from leafbench_distill.texts import (
     domain_scores,
     eval_texts,
     load_texts,
+    pack_texts,
     reference_texts,
 )
 from leafbench_distill.texts import (
@@ -101,6 +102,24 @@ def test_a_source_can_keep_long_documents_under_a_short_global_cap(tmp_path: Pat
     assert [len(x.split()) for x in load_texts([SourceSpec.from_dict({**spec, "max_words": None, "min_words": 1})], tmp_path, max_words=64).texts] in ([64, 3], [3, 64])
     with pytest.raises(TextSourceError, match="max_words"):
         SourceSpec.from_dict({**spec, "min_words": 10, "max_words": 5})
+
+
+def test_packed_source_joins_short_texts_into_long_documents_and_later_sources_do_not_reuse_them(tmp_path: Path) -> None:
+    rows = [" ".join(f"t{i}w{j}" for j in range(3 + i % 4)) for i in range(60)]  # 60 distinct texts of 3-6 words
+    (tmp_path / "g.jsonl").write_text("\n".join(json.dumps({"text": r}) for r in rows) + "\n")
+    packed = {"name": "packed", "path": "g.jsonl", "role": "document", "limit": 4, "pack_words": 20}
+    rest = {"name": "rest", "path": "g.jsonl", "role": "document"}
+    t = load_texts([SourceSpec.from_dict(packed), SourceSpec.from_dict(rest)], tmp_path, seed=0)
+    docs = [x for x, src in zip(t.texts, t.sources) if src == "packed"]
+    singles = [x for x, src in zip(t.texts, t.sources) if src == "rest"]
+    assert len(docs) == 4 and t.counts["packed"] == 4  # limit counts packed documents
+    assert all(20 <= len(d.split()) < 26 for d in docs)  # >= pack_words, and stops at the text that reaches it
+    used = {r for r in rows if any(r in d for d in docs)}
+    assert sum(len(r.split()) for r in used) == sum(len(d.split()) for d in docs)  # whole texts, each once
+    assert not used & set(singles) and len(used) + len(singles) == 60  # a packed text is not reused alone
+    assert pack_texts(["a b", "c d e", "f"], 4) == [("a b c d e", ["a b", "c d e"])]  # a short tail is dropped
+    with pytest.raises(TextSourceError, match="pack_words"):
+        SourceSpec.from_dict({**packed, "role": "query"})
 
 
 def test_domain_scores_prefer_reference_words_and_never_reward_unseen_rare_words() -> None:
@@ -343,6 +362,15 @@ def test_router_export_reproduces_the_pair_asymmetric_score(mini_run: dict, scif
     assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=2e-3)
     student = SentenceTransformer(str(mini_run["out"] / "final"), device="cpu")
     np.testing.assert_allclose(q, student.encode_query(scifact_small.query_texts), atol=1e-5)  # query route = student
+    # the harness routes by side too: `leafbench run --model .../router --mode student` scores the pair
+    from leafbench.encode import Encoder
+    from leafbench.registry import resolve_model
+
+    enc = Encoder(resolve_model(str(mini_run["out"] / "router"), None), store=None, device="cpu")
+    hq, _ = enc.encode_batchwise(scifact_small.query_texts, "query")
+    hd, _ = enc.encode_batchwise(scifact_small.corpus_texts[:20], "document")
+    np.testing.assert_allclose(hq, q, atol=1e-5)
+    np.testing.assert_allclose(hd, d[:20], atol=1e-5)
 
 
 @pytest.mark.slow
