@@ -83,11 +83,12 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def _progress_bar(total: int, initial: int, desc: str):
+def progress_bar(total: int, initial: int, desc: str, unit: str = "step"):
+    """tqdm on stderr; in a log file (no TTY) one line every 30 s instead of a redraw per update."""
     from tqdm.auto import tqdm
 
     tty = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5 if tty else 30.0, file=sys.stderr)
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5 if tty else 30.0, file=sys.stderr)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "state": asdict(self.state),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,  # dropout on the GPU
                 "n_inputs": len(self.inputs),
                 "total_steps": self.total_steps,
                 "cfg": asdict(self.cfg),
@@ -177,6 +179,8 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.state = TrainState(**ck["state"])
         torch.set_rng_state(ck["torch_rng"])
+        if ck.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ck["cuda_rng"], self.device)
         if extended:  # the old end of schedule is now a mid-run evaluation
             for row in self.state.history:
                 if row.get("tag") == "final":
@@ -267,7 +271,7 @@ class Trainer:
         self.model.train()
         eval_every = self.cfg.eval_every or self.steps_per_epoch
         stop_at = self.total_steps if stop_after_steps is None else min(self.total_steps, self.state.step + stop_after_steps)
-        bar = _progress_bar(self.total_steps, self.state.step, "distill") if self.progress else None
+        bar = progress_bar(self.total_steps, self.state.step, "distill") if self.progress else None
         ema: float | None = None
         fit_t0, eval0, step0 = time.perf_counter(), self._eval_seconds, self.state.step
         texts0 = self.state.texts_seen
