@@ -347,7 +347,7 @@ def load_texts(
             kept = [doc for doc, _ in packed]
             pieces = [t for _, group in packed for t in group]
         if spec.domain is not None:
-            top = [scores[i] for i in order[: len(pieces) if pieces else spec.limit]]
+            top = [scores[i] for i in order[: len(pieces) if spec.pack_words is not None else spec.limit]]
             selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(order),
                                     "kept": len(top), "pool_in_domain": sum(x > 0 for x in scores),
                                     "min_kept_score": min(top) if top else None}
