@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 ROLES = ("query", "document")
+PACK_BY = ("rank", "topic")
 _WS = re.compile(r"\s+")
 
 
@@ -71,6 +74,10 @@ class SourceSpec:
     # Long-input training without long documents: join consecutive texts of this source's sample into
     # documents of at least `pack_words` words (`limit` then counts packed documents). Role document only.
     pack_words: int | None = None
+    # How packed documents are grouped: "rank" joins consecutive texts of the ranked sample (a document mixes
+    # unrelated topics); "topic" seeds each document with the best-ranked unused text and fills it with that
+    # text's nearest TF-IDF neighbours, so a document stays on one subject as a real abstract does.
+    pack_by: str = "rank"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
@@ -91,6 +98,10 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
         if spec.pack_words is not None and (spec.role != "document" or spec.pack_words < 2):
             raise TextSourceError(f"source {spec.name}: pack_words needs role document and a value >= 2")
+        if spec.pack_by not in PACK_BY:
+            raise TextSourceError(f"source {spec.name}: pack_by must be one of {sorted(PACK_BY)}, not {spec.pack_by!r}")
+        if spec.pack_by != "rank" and spec.pack_words is None:
+            raise TextSourceError(f"source {spec.name}: pack_by needs pack_words")
         if spec.domain is not None:
             if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
                 raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
@@ -300,6 +311,59 @@ def pack_texts(texts: Sequence[str], pack_words: int) -> list[tuple[str, list[st
     return out
 
 
+def pack_by_topic(
+    texts: Sequence[str], pack_words: int, limit: int | None = None, pool_factor: float = 1.5
+) -> list[tuple[str, list[str]]]:
+    """(document, its pieces) of topically coherent documents of at least `pack_words` words.
+
+    `texts` is best-first. The candidates are the first texts holding `pool_factor` x the words the documents
+    need (so the pieces stay among the best-ranked); each document starts from the best unused candidate and
+    takes its most similar unused candidates (TF-IDF cosine, English stop words removed) until it is long
+    enough. A seed whose neighbours run out before `pack_words` yields no document.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    n_words = [len(t.split(" ")) for t in texts]
+    if limit is None:
+        n_pool = len(texts)
+    else:
+        need, n_pool = pool_factor * limit * pack_words, 0
+        total = 0
+        while n_pool < len(texts) and total < need:
+            total += n_words[n_pool]
+            n_pool += 1
+    if n_pool == 0:
+        return []
+    try:
+        x = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts[:n_pool]).tocsr()
+    except ValueError:  # only stop words: nothing to group by, fall back to rank order
+        return pack_texts(texts[:n_pool], pack_words)[:limit]
+    used = np.zeros(n_pool, dtype=bool)
+    out: list[tuple[str, list[str]]] = []
+    for seed in range(n_pool):
+        if used[seed]:
+            continue
+        if limit is not None and len(out) >= limit:
+            break
+        sims = np.asarray((x @ x[seed].T).todense()).ravel()
+        sims[used] = -np.inf
+        sims[seed] = np.inf
+        order = np.argsort(-sims, kind="stable")  # ties (e.g. no shared word) keep rank order
+        group, words = [], 0
+        for i in order:
+            if used[i]:
+                break  # the rest are used too (-inf sorts last)
+            group.append(int(i))
+            words += n_words[i]
+            if words >= pack_words:
+                break
+        if words < pack_words:
+            break  # not enough unused words left for one more document
+        used[group] = True
+        out.append((" ".join(texts[i] for i in group), [texts[i] for i in group]))
+    return out
+
+
 def load_texts(
     sources: Sequence[SourceSpec],
     base: Path,
@@ -340,14 +404,21 @@ def load_texts(
             ref = reference_texts(spec.domain, base)
             scores = domain_scores(kept, ref, min_tokens=spec.min_words)
             order = sorted(range(len(kept)), key=lambda i: -scores[i])
-            kept = [kept[i] for i in order]
+            kept = ranked = [kept[i] for i in order]
         pieces: list[str] = []
         if spec.pack_words is not None:  # after domain ranking: the best-ranked texts make the first documents
-            packed = pack_texts(kept, spec.pack_words)[: spec.limit]
+            if spec.pack_by == "topic":
+                packed = pack_by_topic(kept, spec.pack_words, spec.limit)
+            else:
+                packed = pack_texts(kept, spec.pack_words)[: spec.limit]
             kept = [doc for doc, _ in packed]
             pieces = [t for _, group in packed for t in group]
         if spec.domain is not None:
-            top = [scores[i] for i in order[: len(pieces) if spec.pack_words is not None else spec.limit]]
+            if spec.pack_words is not None:
+                score_of = {t: scores[i] for t, i in zip(ranked, order)}  # texts are unique within a source
+                top = [score_of[t] for t in pieces]
+            else:
+                top = [scores[i] for i in order[: spec.limit]]
             selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(order),
                                     "kept": len(top), "pool_in_domain": sum(x > 0 for x in scores),
                                     "min_kept_score": min(top) if top else None}

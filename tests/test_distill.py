@@ -31,6 +31,7 @@ from leafbench_distill.texts import (
     domain_scores,
     eval_texts,
     load_texts,
+    pack_by_topic,
     pack_texts,
     reference_texts,
 )
@@ -120,6 +121,30 @@ def test_packed_source_joins_short_texts_into_long_documents_and_later_sources_d
     assert pack_texts(["a b", "c d e", "f"], 4) == [("a b c d e", ["a b", "c d e"])]  # a short tail is dropped
     with pytest.raises(TextSourceError, match="pack_words"):
         SourceSpec.from_dict({**packed, "role": "query"})
+
+
+def test_topic_packing_keeps_each_document_on_one_subject(tmp_path: Path) -> None:
+    # Three subjects interleaved in rank order: rank packing mixes them, topic packing must not.
+    subjects = {"protein": "protein enzyme amino folding", "river": "river water flood valley", "court": "court judge trial verdict"}
+    rows = [f"{name} {words.split()[i % 4]} text{i} {words.split()[(i + 1) % 4]}" for i in range(30) for name, words in subjects.items()]
+    docs = pack_by_topic(rows, pack_words=12, limit=4)
+    assert len(docs) == 4
+    for doc, pieces in docs:
+        assert len(doc.split()) >= 12 and doc == " ".join(pieces)
+        assert len({p.split()[0] for p in pieces}) == 1  # one subject per document
+    assert docs[0][1][0] == rows[0]  # the best-ranked text seeds the first document
+    assert len({p for _, ps in docs for p in ps}) == sum(len(ps) for _, ps in docs)  # no text used twice
+    assert {p.split()[0] for p in pack_texts(rows, 12)[0][1]} == set(subjects)  # rank packing mixes subjects
+    # Through a source: pieces come from the best-ranked pool and are not reused by a later source.
+    (tmp_path / "g.jsonl").write_text("\n".join(json.dumps({"text": r}) for r in rows) + "\n")
+    spec = {"name": "topic", "path": "g.jsonl", "role": "document", "limit": 3, "pack_words": 12, "pack_by": "topic"}
+    t = load_texts([SourceSpec.from_dict(spec), SourceSpec.from_dict({"name": "rest", "path": "g.jsonl", "role": "document"})], tmp_path)
+    packed = [x for x, src in zip(t.texts, t.sources) if src == "topic"]
+    assert len(packed) == 3 and len(t.texts) == 3 + 90 - sum(len(d.split()) // 4 for d in packed)
+    with pytest.raises(TextSourceError, match="pack_by"):
+        SourceSpec.from_dict({**spec, "pack_by": "cluster"})
+    with pytest.raises(TextSourceError, match="pack_by needs pack_words"):
+        SourceSpec.from_dict({"name": "x", "path": "g.jsonl", "role": "document", "pack_by": "topic"})
 
 
 def test_domain_scores_prefer_reference_words_and_never_reward_unseen_rare_words() -> None:
