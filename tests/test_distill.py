@@ -240,6 +240,12 @@ def test_teacher_targets_are_cached_per_source_chunk_and_reused_when_a_source_gr
     for i, t in enumerate(big.texts):  # aligned with the training order, equal to a direct encoding
         direct = enc.encode([t], big.roles[i]).embeddings[0]
         np.testing.assert_allclose(second.embeddings[i], direct, atol=1e-5)
+    # A recipe's teacher writes small shards, so an interrupted labelling job resumes after its last
+    # 256 texts (resume per shard is tested in test_store), not after the store default of 4,096.
+    from leafbench_distill.pipeline import recipe_teacher
+    from leafbench_distill.targets import TARGET_CHUNK, TARGET_SHARD
+
+    assert recipe_teacher(load_recipe("mini"), tmp_path / "cache").store.shard_size == TARGET_SHARD < TARGET_CHUNK
 
 
 def test_cyclic_schedule_and_batches() -> None:
