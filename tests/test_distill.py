@@ -502,7 +502,7 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
 
 
 @pytest.mark.slow
-def test_alignment_script_is_the_cosine_of_student_and_teacher_queries(mini_run: dict, shared_data: Path) -> None:
+def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(mini_run: dict, shared_data: Path) -> None:
     import importlib.util
 
     from sentence_transformers import SentenceTransformer
@@ -522,6 +522,17 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries(mini_run:
     t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_query(texts, normalize_embeddings=True)
     assert res["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
     assert 0.3 < res["p10_cosine"] < res["mean_cosine"] < 1.0
+
+    docs = mod.alignment(str(final), None, shared_data / "beir" / "scifact", "test", 40, 300, mini_run["cache"], side="document")
+    assert docs["side"] == "document" and docs["n_documents"] == 300
+    texts = load_beir_folder(shared_data / "beir" / "scifact", "test").subset(40, 300, seed=0).corpus_texts
+    s = SentenceTransformer(str(final), device="cpu").encode_document(texts, normalize_embeddings=True)
+    t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_document(texts, normalize_embeddings=True)
+    cos = np.sum(s * t, axis=1)
+    assert docs["mean_cosine"] == pytest.approx(float(cos.mean()), abs=1e-3)
+    buckets = docs["by_length"]  # every document in exactly one length bucket; the weighted means give the total
+    assert sum(b["n"] for b in buckets) == 300 and len(buckets) >= 2
+    assert sum(b["n"] * b["mean_cosine"] for b in buckets) / 300 == pytest.approx(float(cos.mean()), abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------- bundles
