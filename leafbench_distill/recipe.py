@@ -198,17 +198,64 @@ def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """A built-in recipe name (leaf-ir, leaf-mt, mpnet-offline, mini) or a path to a YAML file."""
-    path = Path(name_or_path)
-    if not path.exists():
-        path = RECIPE_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
-        raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
+def _recipe_file(name_or_path: str, near: Path | None = None) -> Path:
+    """A path (as given, or next to the recipe that names it) or a built-in recipe's name."""
+    for path in (Path(name_or_path), *((near / name_or_path,) if near else ()), RECIPE_DIR / f"{name_or_path}.yaml"):
+        if path.is_file():
+            return path
+    raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
+
+
+def _read_yaml(path: Path) -> Any:
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise RecipeError(f"{path}: invalid YAML ({e})") from e
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Mappings merge key by key; anything else (numbers, strings, lists) in `over` replaces the base's value."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _resolve_extends(raw: Any, path: Path, chain: tuple[Path, ...] = ()) -> Any:
+    """`extends: <recipe>` = that recipe with this file's keys merged over it, and `data.add_sources` appended
+    to its sources. Appending (not restating) keeps a continuation stage to its differences, and keeps the
+    base's sources first, so their teacher targets in the store are reused as they are."""
+    if not isinstance(raw, dict):
+        return raw
+    data = raw.get("data")
+    adds = data.get("add_sources") if isinstance(data, dict) else None
+    if "extends" not in raw:
+        if adds is not None:
+            raise RecipeError(f"{path}: data.add_sources appends to a base recipe's sources; it needs `extends:`")
+        return raw
+    if "name" not in raw:
+        raise RecipeError(f"{path}: a recipe that extends another needs a name of its own")
+    base_path = _recipe_file(str(raw["extends"]), path.parent)
+    if base_path.resolve() in chain:
+        raise RecipeError(f"{path}: `extends` loops back to {base_path}")
+    base = _resolve_extends(_read_yaml(base_path), base_path, (*chain, base_path.resolve()))
+    if not isinstance(base, dict):
+        raise RecipeError(f"{base_path}: a recipe is a mapping")
+    over = {k: v for k, v in raw.items() if k != "extends"}
+    if isinstance(data, dict):
+        over["data"] = {k: v for k, v in data.items() if k != "add_sources"}
+    merged = _merge(base, over)
+    if adds is not None:
+        if not isinstance(adds, list):
+            raise RecipeError(f"{path}: data.add_sources must be a list of sources")
+        merged["data"] = {**merged.get("data", {}), "sources": [*merged.get("data", {}).get("sources", []), *adds]}
+    return merged
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A built-in recipe name (leaf-ir, leaf-mt, mpnet-offline, mini) or a path to a YAML file."""
+    path = _recipe_file(name_or_path)
+    raw = _resolve_extends(_read_yaml(path), path, (path.resolve(),))
     r = parse_recipe(raw, str(path))
     r.path = str(path)
     return r

@@ -77,6 +77,35 @@ def test_bad_recipes_fail_with_the_field_named(patch: dict, match: str) -> None:
         parse_recipe(bad, "bad.yaml")
 
 
+def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> None:
+    (tmp_path / "more.yaml").write_text(
+        "extends: mini\nname: mini-more\ntrain: {epochs_per_cycle: 7}\n"
+        "data:\n  add_sources:\n    - {name: extra, path: x.jsonl, role: query}\n")
+    base, more = load_recipe("mini"), load_recipe(str(tmp_path / "more.yaml"))
+    assert more.name == "mini-more" and more.train.epochs_per_cycle == 7
+    assert more.train.lr_max == base.train.lr_max and more.teacher == base.teacher  # the rest is the base's
+    assert [s.name for s in more.data.sources] == [*(s.name for s in base.data.sources), "extra"]  # appended last
+    (tmp_path / "more2.yaml").write_text("extends: more.yaml\nname: mini-more2\nstudent: {max_seq_length: 64}\n")
+    two = load_recipe(str(tmp_path / "more2.yaml"))  # chains resolve; a path is looked up next to the recipe
+    assert two.train.epochs_per_cycle == 7 and two.student.max_seq_length == 64 and two.student.layers == [0, 3, 5]
+    assert "extends" not in two.raw and two.raw["data"]["sources"][-1]["name"] == "extra"  # manifests get it resolved
+
+    # the shipped continuation stages are their base plus what they say
+    s4, s5, s6, s7 = (load_recipe(f"mpnet-offline-stage{n}") for n in (4, 5, 6, 7))
+    assert [s.name for s in s5.data.sources] == [*(s.name for s in s4.data.sources), "glosses-sci-topic"]
+    assert s6.data == s5.data and s6.train.epochs_per_cycle == 2 and s6.train.lr_max == 1e-5
+    assert s7.data.sources[:-1] == s5.data.sources and s7.train == s5.train
+    assert s7.student.init_from == "runs/leaf-mpnet-stage5/final"
+
+    for text, match in [("extends: a.yaml\nname: b\n", "loops"),  # a extends itself
+                        ("name: a\nteacher: {}\ndata: {add_sources: []}\n", "needs `extends:`"),
+                        ("extends: no-such-recipe\nname: a\n", "unknown recipe 'no-such-recipe'"),
+                        ("extends: mini\n", "needs a name of its own")]:
+        (tmp_path / "a.yaml").write_text(text)
+        with pytest.raises(RecipeError, match=match):
+            load_recipe(str(tmp_path / "a.yaml"))
+
+
 def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
     (tmp_path / "q.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["What is X?", "what  is x?", "why Y", "a claim"]))
     (tmp_path / "d.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["why y", "one two three four five six", "doc"]))
