@@ -199,8 +199,8 @@ def list_recipes() -> list[str]:
 
 
 def _recipe_file(name_or_path: str, near: Path | None = None) -> Path:
-    """A path (as given, or next to the recipe that names it) or a built-in recipe's name."""
-    for path in (Path(name_or_path), *((near / name_or_path,) if near else ()), RECIPE_DIR / f"{name_or_path}.yaml"):
+    """A path (next to the recipe that names it first, then as given) or a built-in recipe's name."""
+    for path in (*((near / name_or_path,) if near else ()), Path(name_or_path), RECIPE_DIR / f"{name_or_path}.yaml"):
         if path.is_file():
             return path
     raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
