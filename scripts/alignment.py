@@ -16,6 +16,7 @@ mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 12
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -29,7 +30,6 @@ from leafbench.encode import Encoder  # noqa: E402
 from leafbench.registry import resolve_model  # noqa: E402
 from leafbench.store import EmbeddingStore  # noqa: E402
 
-
 LENGTH_BUCKETS = (0, 128, 256, 384)  # token-count edges (the student's tokenizer, untruncated)
 
 
@@ -37,7 +37,7 @@ def _length_buckets(cos: np.ndarray, n_tokens: np.ndarray) -> list[dict]:
     """Mean cosine per length bucket: tells a long-input problem (a trend) from a subject-matter one (none)."""
     edges = [*LENGTH_BUCKETS, None]
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         m = (n_tokens >= lo) & (n_tokens < hi) if hi is not None else n_tokens >= lo
         if m.any():
             out.append({"tokens": f"{lo}-{hi}" if hi is not None else f">={lo}", "n": int(m.sum()),
@@ -71,11 +71,6 @@ def alignment(student: str, teacher: str | None, beir: Path, split: str, max_que
         ids = s_enc.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         out["by_length"] = _length_buckets(cos, np.array([len(x) for x in ids]))
     return out
-
-
-def query_alignment(student: str, teacher: str | None, beir: Path, split: str, max_queries: int | None,
-                    max_docs: int | None, cache_dir: Path) -> dict:
-    return alignment(student, teacher, beir, split, max_queries, max_docs, cache_dir, side="query")
 
 
 def main() -> None:

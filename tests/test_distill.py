@@ -544,19 +544,22 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_docum
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     final = mini_run["out"] / "final"
-    res = mod.query_alignment(str(final), None, shared_data / "beir" / "scifact", "test", 40, 300, mini_run["cache"])
+    beir = shared_data / "beir" / "scifact"
+    sub = load_beir_folder(beir, "test").subset(40, 300, seed=0)
+    student = SentenceTransformer(str(final), device="cpu")
+    teacher = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu")
+
+    res = mod.alignment(str(final), None, beir, "test", 40, 300, mini_run["cache"], side="query")
     assert res["teacher"] == "minilm-l6" and res["n_queries"] == 40  # the teacher comes from the manifest
-    texts = load_beir_folder(shared_data / "beir" / "scifact", "test").subset(40, 300, seed=0).query_texts
-    s = SentenceTransformer(str(final), device="cpu").encode_query(texts, normalize_embeddings=True)
-    t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_query(texts, normalize_embeddings=True)
+    s = student.encode_query(sub.query_texts, normalize_embeddings=True)
+    t = teacher.encode_query(sub.query_texts, normalize_embeddings=True)
     assert res["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
     assert 0.3 < res["p10_cosine"] < res["mean_cosine"] < 1.0
 
-    docs = mod.alignment(str(final), None, shared_data / "beir" / "scifact", "test", 40, 300, mini_run["cache"], side="document")
+    docs = mod.alignment(str(final), None, beir, "test", 40, 300, mini_run["cache"], side="document")
     assert docs["side"] == "document" and docs["n_documents"] == 300
-    texts = load_beir_folder(shared_data / "beir" / "scifact", "test").subset(40, 300, seed=0).corpus_texts
-    s = SentenceTransformer(str(final), device="cpu").encode_document(texts, normalize_embeddings=True)
-    t = SentenceTransformer(resolve_model("minilm-l6").source, device="cpu").encode_document(texts, normalize_embeddings=True)
+    s = student.encode_document(sub.corpus_texts, normalize_embeddings=True)
+    t = teacher.encode_document(sub.corpus_texts, normalize_embeddings=True)
     cos = np.sum(s * t, axis=1)
     assert docs["mean_cosine"] == pytest.approx(float(cos.mean()), abs=1e-3)
     buckets = docs["by_length"]  # every document in exactly one length bucket; the weighted means give the total
