@@ -435,6 +435,7 @@ def models_install(
 def _register_commands() -> None:
     """Commands that live with their own layer (reports, distillation); their modules import lazily."""
     from leafbench_distill.cli import distill as distill_command
+    from leafbench_distill.cli import soup as soup_command
 
     from .report.cli import baseline as baseline_command
     from .report.cli import check as check_command
@@ -444,6 +445,7 @@ def _register_commands() -> None:
     app.command("check")(check_command)
     app.command("baseline")(baseline_command)
     app.command("distill")(distill_command)
+    app.command("soup")(soup_command)
 
 
 _register_commands()

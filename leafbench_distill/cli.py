@@ -77,9 +77,12 @@ def distill(
 
 
 def _load_and_override(recipe_name: str, training_dir: Path | None, data_dir: Path | None, init_from: Path | None):
-    from .recipe import load_recipe
+    from .recipe import RecipeError, load_recipe
 
     r = load_recipe(recipe_name)
+    if r.purpose != "training":
+        raise RecipeError(f"{r.path}: purpose: {r.purpose} - a set of texts for choosing between students "
+                          "(scripts/alignment.py --recipe ... --source ...), not for training")
     if training_dir is not None:
         r.data = replace(r.data, training_dir=str(training_dir))
     if data_dir is not None:
@@ -332,6 +335,27 @@ def finish_bundle_run(
                       device or "cpu", router, final_eval=True)
 
 
+def soup(
+    students: Annotated[list[Path], typer.Argument(help="Two or more distilled student folders of one teacher (e.g. runs/leaf-mpnet-stage5/final runs/leaf-mpnet-stage7/final).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="New student folder (weights, manifest naming the ingredients, README).")],
+    name: Annotated[str | None, typer.Option(help="Model name in results (default: soup-<ingredient names>).")] = None,
+) -> None:
+    """Average students' weights into one (a model soup): same size and speed; choose ingredients on validation data."""
+    from .soup import SoupError, average_students
+
+    if output.exists() and any(output.iterdir()):
+        _echo(f"[red]error:[/red] {output} exists and is not empty; choose a new --output")
+        raise typer.Exit(2)
+    try:
+        folder = average_students(students, output, name)
+    except SoupError as e:
+        from rich.markup import escape
+
+        _echo(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    _echo(f"soup of {len(students)} students -> {folder} (measure it: leafbench run --model {folder} --mode all)")
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -341,6 +365,7 @@ def _read_json(path: Path) -> dict:
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Distil LEAF students.")
 app.command("distill")(distill)
+app.command("soup")(soup)
 
 
 @app.callback()

@@ -103,6 +103,9 @@ class Recipe:
     train: TrainCfg = field(default_factory=TrainCfg)
     eval: EvalCfg = field(default_factory=EvalCfg)
     notes: str = ""
+    # "validation": a text selection for choosing between students (scripts/alignment.py --recipe), which
+    # `leafbench distill` refuses to train on - training on it would spend the only texts no stage has seen.
+    purpose: str = "training"
     path: str | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -140,7 +143,7 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
     for key in ("name", "teacher", "student", "data"):
         if key not in raw:
             raise RecipeError(f"{where}: missing {key!r}")
-    unknown = set(raw) - {"name", "description", "teacher", "student", "data", "train", "eval", "notes"}
+    unknown = set(raw) - {"name", "description", "teacher", "student", "data", "train", "eval", "notes", "purpose"}
     if unknown:
         raise RecipeError(f"{where}: unknown keys {sorted(unknown)}")
     data = dict(raw["data"])
@@ -157,6 +160,7 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
         train=_build(TrainCfg, raw.get("train", {}), f"{where}: train"),
         eval=_build(EvalCfg, raw.get("eval", {}), f"{where}: eval"),
         notes=raw.get("notes", ""),
+        purpose=raw.get("purpose", "training"),
         raw=raw,
     )
     validate(r, where)
@@ -168,6 +172,8 @@ def validate(r: Recipe, where: str) -> None:
     problems = []
     if not r.data.sources:
         problems.append("data.sources is empty")
+    if r.purpose not in ("training", "validation"):
+        problems.append(f"purpose must be training or validation, not {r.purpose!r}")
     names = [s.name for s in r.data.sources]
     if len(set(names)) != len(names):
         problems.append("data.sources: names must be unique")

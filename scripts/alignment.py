@@ -11,6 +11,9 @@ sides go through leafbench's Encoder and embedding store, so a second run encode
 Student *mode* also depends on the documents: `--side document` gives their cosine, bucketed by token count, so
 a gap that grows with length (truncation, position) shows apart from one that does not (subject matter):
 mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 128-256 tokens, 0.763 over 384.
+
+Model selection without the test set: `--recipe R --source NAME` scores the texts one source of a recipe selects
+(e.g. `mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,25 +54,43 @@ def alignment(student: str, teacher: str | None, beir: Path, split: str, max_que
     """Cosine of student(x) and teacher(x) on one side's texts; documents also get per-length buckets."""
     if side not in ("query", "document"):
         raise SystemExit(f"--side must be query or document, not {side!r}")
-    s_spec = resolve_model(student, cache_dir)
-    t_name = teacher or s_spec.teacher
-    if not t_name:
-        raise SystemExit(f"{student}: no teacher in its manifest; pass --teacher")
-    t_spec = resolve_model(t_name, cache_dir)
     data = load_beir_folder(beir, split, task_name=resolve_task_name(beir.name))
     if max_queries or max_docs:  # the same deterministic subset `leafbench run --max-queries/--max-docs` uses
         data = data.subset(max_queries, max_docs, seed=0)
     texts = data.query_texts if side == "query" else data.corpus_texts
+    return {**text_alignment(student, teacher, texts, side, cache_dir), "data": str(beir), "split": split}
+
+
+def source_texts(recipe_name: str, source: str) -> tuple[list[str], str]:
+    """The texts (and their role) that one source of a recipe selects, after the recipe's dedupe across sources."""
+    from leafbench_distill.recipe import load_recipe
+    from leafbench_distill.texts import load_texts
+
+    recipe = load_recipe(recipe_name)
+    names = [s.name for s in recipe.data.sources]
+    if source not in names:
+        raise SystemExit(f"recipe {recipe.name} has no source {source!r}; its sources: {names}")
+    tt = load_texts(recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words)
+    texts = [t for t, s in zip(tt.texts, tt.sources) if s == source]
+    return texts, recipe.data.sources[names.index(source)].role
+
+
+def text_alignment(student: str, teacher: str | None, texts: Sequence[str], side: str, cache_dir: Path) -> dict:
+    """Cosine of student(x) and teacher(x) over `texts`, with per-length buckets for documents."""
+    s_spec = resolve_model(student, cache_dir)
+    t_name = teacher or s_spec.teacher
+    if not t_name:
+        raise SystemExit(f"{student}: no teacher in its manifest; pass --teacher")
     store = EmbeddingStore(cache_dir / "embeddings")
     s_enc = Encoder(s_spec, store)
     s = s_enc.encode(texts, side).embeddings
-    t = Encoder(t_spec, store).encode(texts, side).embeddings
+    t = Encoder(resolve_model(t_name, cache_dir), store).encode(texts, side).embeddings
     cos = np.sum(s * t, axis=1) / (np.linalg.norm(s, axis=1) * np.linalg.norm(t, axis=1))
-    out = {"student": student, "teacher": t_name, "data": str(beir), "split": split, "side": side,
+    out = {"student": student, "teacher": t_name, "side": side,
            "n_queries" if side == "query" else "n_documents": len(cos),
            "mean_cosine": round(float(cos.mean()), 4), "p10_cosine": round(float(np.percentile(cos, 10)), 4)}
     if side == "document":
-        ids = s_enc.model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        ids = s_enc.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         out["by_length"] = _length_buckets(cos, np.array([len(x) for x in ids]))
     return out
 
@@ -77,7 +99,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("student", help="a distilled student folder (its leafbench.json names the teacher) or alias")
     ap.add_argument("--teacher", help="override the manifest's teacher")
-    ap.add_argument("--beir", type=Path, required=True, help="a BEIR folder (queries.jsonl, qrels/)")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--beir", type=Path, help="a BEIR folder (queries.jsonl, qrels/)")
+    where.add_argument("--recipe", help="a recipe (built-in name or YAML) whose --source texts to score")
+    ap.add_argument("--source", help="with --recipe: the source whose texts are scored (its role is the side)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-queries", type=int)
     ap.add_argument("--max-docs", type=int)
@@ -85,7 +110,14 @@ def main() -> None:
                     help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     a = ap.parse_args()
-    print(json.dumps(alignment(a.student, a.teacher, a.beir, a.split, a.max_queries, a.max_docs, a.cache_dir, a.side)))
+    if a.recipe is not None:
+        if not a.source:
+            ap.error("--recipe needs --source")
+        texts, role = source_texts(a.recipe, a.source)
+        out = {**text_alignment(a.student, a.teacher, texts, role, a.cache_dir), "recipe": a.recipe, "source": a.source}
+    else:
+        out = alignment(a.student, a.teacher, a.beir, a.split, a.max_queries, a.max_docs, a.cache_dir, a.side)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

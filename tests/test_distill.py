@@ -68,6 +68,7 @@ def test_builtin_recipes_load_and_match_the_paper() -> None:
         ({"data": {"sources": [{"name": "a", "path": "x.jsonl", "role": "passage"}]}}, "role"),
         ({"train": {"lr_max": 1e-5, "lr_min": 1e-4}}, "lr_min"),
         ({"teacher": {"model": "m"}}, "dim"),
+        ({"purpose": "testing"}, "purpose must be training or validation"),
     ],
 )
 def test_bad_recipes_fail_with_the_field_named(patch: dict, match: str) -> None:
@@ -96,6 +97,11 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     assert s6.data == s5.data and s6.train.epochs_per_cycle == 2 and s6.train.lr_max == 1e-5
     assert s7.data.sources[:-1] == s5.data.sources and s7.train == s5.train
     assert s7.student.init_from == "runs/leaf-mpnet-stage5/final"
+    hold = load_recipe("validation/mpnet-offline-holdout")  # a validation set: stage 7's texts come first, then unseen ones
+    assert hold.purpose == "validation" and s7.purpose == "training"
+    assert hold.data.sources[:-1] == s7.data.sources and hold.data.sources[-1].name == "glosses-sci-topic-holdout"
+    res = CliRunner().invoke(_distill_app(), ["distill", "--recipe", "validation/mpnet-offline-holdout", "--output", str(tmp_path / "no")])
+    assert res.exit_code == 2 and "not for training" in res.output and not (tmp_path / "no").exists()
 
     for text, match in [("extends: a.yaml\nname: b\n", "loops"),  # a extends itself
                         ("name: a\nteacher: {}\ndata: {add_sources: []}\n", "needs `extends:`"),
@@ -531,7 +537,7 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
 
 
 @pytest.mark.slow
-def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(mini_run: dict, shared_data: Path) -> None:
+def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
     import importlib.util
 
     from sentence_transformers import SentenceTransformer
@@ -565,6 +571,79 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_docum
     buckets = docs["by_length"]  # every document in exactly one length bucket; the weighted means give the total
     assert sum(b["n"] for b in buckets) == 300 and len(buckets) >= 2
     assert sum(b["n"] * b["mean_cosine"] for b in buckets) / 300 == pytest.approx(float(cos.mean()), abs=1e-3)
+
+    # a recipe source as the validation set: exactly the texts that source selects after the earlier sources
+    recipe = tmp_path / "holdout.yaml"
+    recipe.write_text(f"extends: mini\nname: mini-holdout\ndata:\n  training_dir: {shared_data / 'training'}\n  add_sources:\n"
+                      "    - {name: held-glosses, path: wordnet_glosses.jsonl, role: document, limit: 60, min_words: 4}\n")
+    texts, role = mod.source_texts(str(recipe), "held-glosses")
+    assert role == "document" and len(texts) == 60
+    from leafbench_distill.recipe import load_recipe
+    from leafbench_distill.texts import load_texts
+
+    base = load_recipe("mini")
+    earlier = load_texts(base.data.sources, shared_data / "training", base.data.seed, base.data.max_words)
+    assert not set(texts) & set(earlier.texts)  # never a text the base recipe trains on
+    held = mod.text_alignment(str(final), None, texts, role, mini_run["cache"])
+    s = student.encode_document(texts, normalize_embeddings=True)
+    t = teacher.encode_document(texts, normalize_embeddings=True)
+    assert held["n_documents"] == 60 and held["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
+    with pytest.raises(SystemExit, match="no source 'nope'"):
+        mod.source_texts(str(recipe), "nope")
+
+
+@pytest.mark.slow
+def test_a_soup_is_the_mean_of_its_students_weights_and_refuses_other_teachers(mini_run: dict, tmp_path: Path) -> None:
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.registry import resolve_model
+    from leafbench_distill.cli import soup
+    from leafbench_distill.student import dense_module
+
+    final = mini_run["out"] / "final"
+    other = tmp_path / "other"  # a second student of the same lineage: the first, its projection moved
+    shutil.copytree(final, other)
+    m = SentenceTransformer(str(other), device="cpu")
+    with torch.no_grad():
+        dense_module(m).linear.weight.add_(0.05 * torch.randn(dense_module(m).linear.weight.shape, generator=torch.Generator().manual_seed(0)))
+    m.save(str(other))
+    app = typer.Typer()
+    app.command("soup")(soup)
+
+    @app.callback()
+    def _root() -> None:
+        """leafbench (test stand-in)."""
+
+    res = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"})
+    assert res.exit_code == 0, res.output
+    a, b = (SentenceTransformer(str(f), device="cpu").state_dict() for f in (final, other))
+    out = SentenceTransformer(str(tmp_path / "soup"), device="cpu")
+    for k, v in out.state_dict().items():
+        torch.testing.assert_close(v, (a[k] + b[k]) / 2 if v.is_floating_point() else a[k], rtol=0, atol=1e-6)
+    manifest = json.loads((tmp_path / "soup" / "leafbench.json").read_text())
+    assert manifest["teacher"] == "minilm-l6" and [x["folder"] for x in manifest["soup"]] == [str(final), str(other)]
+    assert manifest["final_metrics"] == {} and len(manifest["recipe"]["ingredients"]) == 2
+    spec = resolve_model(str(tmp_path / "soup"))
+    assert spec.teacher == "minilm-l6" and spec.slug == manifest["name"]  # `leafbench run --mode asymmetric` finds the pair
+    assert out.max_seq_length == SentenceTransformer(str(final), device="cpu").max_seq_length
+
+    same = CliRunner().invoke(app, ["soup", str(final), str(final), "--output", str(tmp_path / "same")], env={"HF_HUB_OFFLINE": "1"})
+    assert same.exit_code == 0, same.output
+    x = ["a claim about proteins", "a longer document about the immune system and how vaccines train it"]
+    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "same"), device="cpu").encode(x),
+                               SentenceTransformer(str(final), device="cpu").encode(x), atol=1e-6)
+
+    manifest_b = json.loads((other / "leafbench.json").read_text())
+    (other / "leafbench.json").write_text(json.dumps({**manifest_b, "teacher": "mpnet-base"}))
+    bad = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"})
+    assert bad.exit_code == 2 and "only students of one teacher" in bad.output and str(other) in bad.output
+    (other / "leafbench.json").unlink()
+    bad = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"})
+    assert bad.exit_code == 2 and "no leafbench.json" in bad.output
+    bad = CliRunner().invoke(app, ["soup", str(final), str(final), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"})
+    assert bad.exit_code == 2 and "not empty" in bad.output
 
 
 # ---------------------------------------------------------------------------------------------- bundles
