@@ -47,7 +47,12 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
         if m.get("teacher") != teacher:
             raise SoupError(f"{f}: distilled from teacher {m.get('teacher')!r}, {folders[0]} from {teacher!r}; "
                             "only students of one teacher share a space")
-    models = [SentenceTransformer(str(f), device="cpu") for f in folders]
+    models = []
+    for f in folders:
+        try:
+            models.append(SentenceTransformer(str(f), device="cpu"))
+        except (OSError, ValueError, KeyError) as e:
+            raise SoupError(f"{f}: cannot be loaded as a SentenceTransformer ({type(e).__name__}: {e})") from None
     states = [m.state_dict() for m in models]
     for f, m, sd in zip(folders[1:], models[1:], states[1:]):
         if [type(x).__name__ for x in m] != [type(x).__name__ for x in models[0]]:
