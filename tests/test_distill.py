@@ -97,6 +97,8 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     assert s6.data == s5.data and s6.train.epochs_per_cycle == 2 and s6.train.lr_max == 1e-5
     assert s7.data.sources[:-1] == s5.data.sources and s7.train == s5.train
     assert s7.student.init_from == "runs/leaf-mpnet-stage5/final"
+    s8 = load_recipe("mpnet-offline-stage8")
+    assert s8.data.sources[:-1] == s7.data.sources and s8.data.sources[-1].domain and s8.train.epochs_per_cycle == 2
     hold = load_recipe("validation/mpnet-offline-holdout")  # a validation set: stage 7's texts come first, then unseen ones
     assert hold.purpose == "validation" and s7.purpose == "training"
     assert hold.data.sources[:-1] == s7.data.sources and hold.data.sources[-1].name == "glosses-sci-topic-holdout"
