@@ -13,7 +13,7 @@ a gap that grows with length (truncation, position) shows apart from one that do
 mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 128-256 tokens, 0.763 over 384.
 
 Model selection without the test set: `--recipe R --source NAME` scores the texts one source of a recipe selects
-(e.g. `mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
+(e.g. `validation/mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
 """
 
 from __future__ import annotations
