@@ -748,3 +748,14 @@ def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(mini_run: dic
     assert bad.exit_code == 2 and "not a training bundle" in bad.output
     both = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path / "b8"), "--recipe", "mini", "--output", str(tmp_path / "x")])
     assert both.exit_code == 2 and "exactly one of --recipe" in both.output
+
+
+def test_every_builtin_recipe_is_package_data() -> None:
+    """A wheel carries only the files pyproject names: a recipe outside those globs works in a checkout only."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["leafbench_distill"]
+    pkg = root / "leafbench_distill"
+    carried = {p for g in globs for p in pkg.glob(g)}
+    recipes = set((pkg / "recipes").rglob("*.yaml"))
+    assert recipes and recipes <= carried, sorted(str(p.relative_to(pkg)) for p in recipes - carried)
