@@ -29,10 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leafbench.data import load_beir_folder, resolve_task_name  # noqa: E402
-from leafbench.encode import Encoder  # noqa: E402
-from leafbench.registry import resolve_model  # noqa: E402
-from leafbench.store import EmbeddingStore  # noqa: E402
+from leafbench.data import load_beir_folder, resolve_task_name
+from leafbench.encode import Encoder
+from leafbench.registry import resolve_model
+from leafbench.search import normalize_rows
+from leafbench.store import EmbeddingStore
 
 LENGTH_BUCKETS = (0, 128, 256, 384)  # token-count edges (the student's tokenizer, untruncated)
 
@@ -85,7 +86,7 @@ def text_alignment(student: str, teacher: str | None, texts: Sequence[str], side
     s_enc = Encoder(s_spec, store)
     s = s_enc.encode(texts, side).embeddings
     t = Encoder(resolve_model(t_name, cache_dir), store).encode(texts, side).embeddings
-    cos = np.sum(s * t, axis=1) / (np.linalg.norm(s, axis=1) * np.linalg.norm(t, axis=1))
+    cos = np.sum(normalize_rows(s) * normalize_rows(t), axis=1)
     out = {"student": student, "teacher": t_name, "side": side,
            "n_queries" if side == "query" else "n_documents": len(cos),
            "mean_cosine": round(float(cos.mean()), 4), "p10_cosine": round(float(np.percentile(cos, 10)), 4)}

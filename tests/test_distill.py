@@ -321,9 +321,12 @@ def test_student_builder_layers_identity_projection(tmp_path: Path) -> None:
 
 
 def _distill_app() -> typer.Typer:
-    """`distill` in a typer app with a root callback, as leafbench's CLI registers it (so it stays a subcommand)."""
+    """`distill` and `soup` in a typer app with a root callback, as leafbench's CLI registers them (subcommands)."""
+    from leafbench_distill.cli import soup
+
     app = typer.Typer()
     app.command("distill")(distill)
+    app.command("soup")(soup)
 
     @app.callback()
     def _root() -> None:
@@ -601,7 +604,6 @@ def test_a_soup_is_the_mean_of_its_students_weights_and_refuses_other_teachers(m
     from sentence_transformers import SentenceTransformer
 
     from leafbench.registry import resolve_model
-    from leafbench_distill.cli import soup
     from leafbench_distill.student import dense_module
 
     final = mini_run["out"] / "final"
@@ -611,13 +613,7 @@ def test_a_soup_is_the_mean_of_its_students_weights_and_refuses_other_teachers(m
     with torch.no_grad():
         dense_module(m).linear.weight.add_(0.05 * torch.randn(dense_module(m).linear.weight.shape, generator=torch.Generator().manual_seed(0)))
     m.save(str(other))
-    app = typer.Typer()
-    app.command("soup")(soup)
-
-    @app.callback()
-    def _root() -> None:
-        """leafbench (test stand-in)."""
-
+    app = _distill_app()
     res = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"})
     assert res.exit_code == 0, res.output
     a, b = (SentenceTransformer(str(f), device="cpu").state_dict() for f in (final, other))
