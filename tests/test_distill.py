@@ -102,6 +102,10 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     hold = load_recipe("validation/mpnet-offline-holdout")  # a validation set: stage 7's texts come first, then unseen ones
     assert hold.purpose == "validation" and s7.purpose == "training"
     assert hold.data.sources[:-1] == s7.data.sources and hold.data.sources[-1].name == "glosses-sci-topic-holdout"
+    s9, hold_imdb = load_recipe("mpnet-offline-stage9"), load_recipe("validation/mpnet-offline-holdout-imdb")
+    assert s9.data.sources[:-1] == s8.data.sources and s9.student.init_from == "runs/leaf-mpnet-stage8/final"
+    assert hold_imdb.purpose == "validation" and hold_imdb.data.sources[:-1] == s9.data.sources
+    assert s9.data.sources[-1].domain == hold_imdb.data.sources[-1].domain == s8.data.sources[-1].domain  # one ranking
     res = CliRunner().invoke(_distill_app(), ["distill", "--recipe", "validation/mpnet-offline-holdout", "--output", str(tmp_path / "no")])
     assert res.exit_code == 2 and "not for training" in res.output and not (tmp_path / "no").exists()
 
