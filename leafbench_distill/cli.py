@@ -190,7 +190,7 @@ def run_distill(
             from .evaluation import Evaluator
 
             untrained["asym_random_projection"] = Evaluator(None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt)(model)["asym_ndcg_at_10"]
-        if r.student.projection_init == "ridge":
+        if r.student.projection_init in ("ridge", "procrustes"):
             model, ridge = make_student(prep, cache_dir, device, init=True)
         # Written before training, so a resumed run still reports where it started from.
         (output / "untrained.json").write_text(json.dumps(untrained))
@@ -209,7 +209,7 @@ def run_distill(
     untrained_rec = untrained or _read_json(output / "untrained.json")
     ridge = ridge or _read_json(output / "ridge.json")
     if start.get("asym_ndcg_at_10") is not None:
-        start_key = "asym_init_from" if r.student.init_from else "asym_ridge_init"  # what step 0 was
+        start_key = "asym_init_from" if r.student.init_from else f"asym_{r.student.projection_init}_init"  # step 0
         untrained_rec = {**untrained_rec, start_key: start["asym_ndcg_at_10"]}
     manifest = {
         "name": f"leaf-{r.name}",  # the result folder name in `leafbench run` (the model folder is just "final")

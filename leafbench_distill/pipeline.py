@@ -111,8 +111,12 @@ def check_student_folder(path: Path) -> None:
 
 
 def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: bool = True):
-    """Build the student; with `init`, align the projection by ridge on a sample of training texts."""
-    from .student import build_student, init_projection_ridge
+    """Build the student; with `init`, align the projection (ridge or procrustes) on a sample of training texts."""
+    from .student import (
+        build_student,
+        init_projection_procrustes,
+        init_projection_ridge,
+    )
 
     r = prep.recipe
     if r.student.init_from:
@@ -120,9 +124,12 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
     model = build_student(r.student.backbone, r.teacher.dim, r.student.layers, r.student.max_seq_length, r.student.bias,
                           r.student.normalize, cache_dir, device)
     info: dict[str, Any] = {}
+    idx = prep.train_idx[: r.student.ridge_texts]
     if init and r.student.projection_init == "ridge":
-        idx = prep.train_idx[: r.student.ridge_texts]
         info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
+    elif init and r.student.projection_init == "procrustes":
+        info = {"method": "procrustes",
+                **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx])}
     return model, info
 
 

@@ -42,9 +42,9 @@ class StudentCfg:
     export_max_seq_length: int | None = None
     bias: bool = True
     normalize: bool = True
-    projection_init: str = "ridge"  # ridge | random
+    projection_init: str = "ridge"  # ridge | procrustes (an isometry: keeps the backbone's own cosines) | random
     ridge_alpha: float = 0.01  # λ = alpha × mean eigenvalue of the pooled Gram matrix
-    ridge_texts: int = 4000
+    ridge_texts: int = 4000  # texts the ridge or procrustes fit reads
     # Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of backbone + fresh
     # projection: more data or another schedule without paying again for what was learned.
     init_from: str | None = None
@@ -187,8 +187,8 @@ def validate(r: Recipe, where: str) -> None:
         problems.append("teacher.dim must be >= 1")
     if r.teacher.precision not in ("fp32", "bf16", "fp16"):
         problems.append("teacher.precision must be fp32, bf16 or fp16")
-    if r.student.projection_init not in ("ridge", "random"):
-        problems.append("student.projection_init must be ridge or random")
+    if r.student.projection_init not in ("ridge", "procrustes", "random"):
+        problems.append("student.projection_init must be ridge, procrustes or random")
     for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it
         ref = (s.domain or {}).get("beir")
         if ref and r.eval.retrieval and Path(ref).name == Path(r.eval.retrieval).name and s.domain.get("split") == r.eval.split:

@@ -14,6 +14,7 @@ mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 12
 
 Model selection without the test set: `--recipe R --source NAME` scores the texts one source of a recipe selects
 (e.g. `validation/mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
+`--append results/distill/validation/<recipe>.jsonl` adds the printed line to the committed table of such scores.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def main() -> None:
     ap.add_argument("--side", choices=["query", "document"], default="query",
                     help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
+    ap.add_argument("--append", type=Path, metavar="FILE",
+                    help="also append the JSON line to FILE (e.g. results/distill/validation/<recipe>.jsonl), "
+                         "so each committed row comes from one command")
     a = ap.parse_args()
     if a.recipe is not None:
         if not a.source:
@@ -118,7 +122,12 @@ def main() -> None:
         out = {**text_alignment(a.student, a.teacher, texts, role, a.cache_dir), "recipe": a.recipe, "source": a.source}
     else:
         out = alignment(a.student, a.teacher, a.beir, a.split, a.max_queries, a.max_docs, a.cache_dir, a.side)
-    print(json.dumps(out))
+    line = json.dumps(out)
+    print(line)
+    if a.append is not None:
+        a.append.parent.mkdir(parents=True, exist_ok=True)
+        with open(a.append, "a") as f:
+            f.write(line + "\n")
 
 
 if __name__ == "__main__":

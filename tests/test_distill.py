@@ -321,6 +321,41 @@ def test_student_builder_layers_identity_projection(tmp_path: Path) -> None:
     assert np.allclose(np.linalg.norm(m2.encode(x), axis=1), 1.0, atol=1e-5)
 
 
+def test_procrustes_projection_keeps_the_backbones_cosines(shared_data: Path) -> None:
+    """An isometric projection: student-mode cosines are the backbone's own; the map matches scipy's solver."""
+    from scipy.linalg import orthogonal_procrustes
+
+    from leafbench_distill.student import (
+        build_student,
+        dense_module,
+        init_projection_procrustes,
+        pooled_outputs,
+    )
+
+    with open(shared_data / "training" / "wordnet_glosses.jsonl") as f:  # 800 distinct texts > 384 dims
+        texts = [json.loads(next(f))["text"] for _ in range(800)]
+    m = build_student("minilm-l6", 768, max_seq_length=64)
+    x = pooled_outputs(m, texts)
+    rng = np.random.default_rng(0)
+    rot, _ = np.linalg.qr(rng.normal(size=(768, 384)))  # a known isometry 384 -> 768
+    targets = x @ rot.T * 0.1 + rng.normal(scale=1e-3, size=(len(texts), 768))
+    info = init_projection_procrustes(m, texts, targets)
+    assert info["fit_cosine"] > 0.99  # recovers the isometry that made the targets
+    w = dense_module(m).linear.weight.detach().double().numpy()  # [768, 384]
+    assert float(dense_module(m).linear.bias.abs().max()) == 0.0
+    np.testing.assert_allclose(w.T @ w / info["scale"] ** 2, np.eye(384), atol=1e-4)  # orthogonal columns
+    pad = np.zeros((len(texts), 768))
+    pad[:, :384] = x
+    r, _ = orthogonal_procrustes(pad, targets)  # scipy's square solver on zero-padded inputs
+    # the same map where the data determine it (a few near-null directions of the pooled outputs do not)
+    np.testing.assert_allclose(x @ w.T / info["scale"], pad @ r, atol=1e-3 * float(np.abs(x).max()))
+    probe = ["insulin lowers blood glucose 2", "the cat sat on the mat 3", "a longer text about tumour suppressor genes"]
+    e = m.encode(probe)
+    pooled = pooled_outputs(m, probe)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    np.testing.assert_allclose(e @ e.T, pooled @ pooled.T, atol=1e-5)  # student mode = the backbone's mean-pooled geometry
+
+
 # ---------------------------------------------------------------------------------------------- the mini run
 
 
@@ -546,7 +581,8 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
 
 
 @pytest.mark.slow
-def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
+def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(
+        mini_run: dict, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     import importlib.util
 
     from sentence_transformers import SentenceTransformer
@@ -599,6 +635,19 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_docum
     assert held["n_documents"] == 60 and held["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
     with pytest.raises(SystemExit, match="no source 'nope'"):
         mod.source_texts(str(recipe), "nope")
+
+    # the command line: --append adds exactly the printed line, so a committed table row is one command
+    table = tmp_path / "validation" / "mini-holdout.jsonl"
+    argv = ["alignment.py", str(final), "--recipe", str(recipe), "--source", "held-glosses",
+            "--cache-dir", str(mini_run["cache"]), "--append", str(table)]
+    monkeypatch.setattr("sys.argv", argv)
+    mod.main()
+    mod.main()
+    printed = capsys.readouterr().out.strip().splitlines()
+    rows = table.read_text().splitlines()
+    assert rows == printed[-2:] and len(rows) == 2
+    assert json.loads(rows[0])["source"] == "held-glosses"
+    assert json.loads(rows[0])["mean_cosine"] == pytest.approx(held["mean_cosine"], abs=1e-6)
 
 
 @pytest.mark.slow
