@@ -91,6 +91,12 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     assert two.train.epochs_per_cycle == 7 and two.student.max_seq_length == 64 and two.student.layers == [0, 3, 5]
     assert "extends" not in two.raw and two.raw["data"]["sources"][-1]["name"] == "extra"  # manifests get it resolved
 
+    # the one-run recipe trains on exactly stage 3's texts, from the backbone, with an isometric projection
+    ortho, s3 = load_recipe("mpnet-offline-ortho"), load_recipe("mpnet-offline-stage3")
+    assert ortho.data == s3.data and ortho.student.init_from is None and ortho.student.projection_init == "procrustes"
+    with pytest.raises(RecipeError, match="projection_init must be ridge, procrustes or random"):
+        parse_recipe({**ortho.raw, "student": {**ortho.raw["student"], "projection_init": "pca"}}, "bad.yaml")
+
     # the shipped continuation stages are their base plus what they say
     s4, s5, s6, s7 = (load_recipe(f"mpnet-offline-stage{n}") for n in (4, 5, 6, 7))
     assert [s.name for s in s5.data.sources] == [*(s.name for s in s4.data.sources), "glosses-sci-topic"]
