@@ -61,12 +61,17 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def current_entries(results: Path) -> dict[Key, dict[str, Any]]:
-    """Result files → entries keyed like a baseline; duplicate cells are bad input (two files, one key)."""
+def current_entries(results: Path, subtasks: bool = False) -> dict[Key, dict[str, Any]]:
+    """Result files → entries keyed like a baseline; duplicate cells are bad input (two files, one key).
+
+    Sub-task results of aggregate tasks (CQADupstack forums) count only with `subtasks`: by default an
+    aggregate is one cell, as on mteb's leaderboard."""
     try:
         df = load_results(results, disambiguate=False)  # baselines key runs by folder name: a repeat is ambiguous
     except ReportError as e:
         raise CheckInputError(str(e)) from e
+    if not subtasks:
+        df = df[df["aggregate"].isna()]
     out: dict[Key, dict[str, Any]] = {}
     for r in df.to_dict("records"):
         e = {
@@ -84,13 +89,13 @@ def current_entries(results: Path) -> dict[Key, dict[str, Any]]:
     return out
 
 
-def write_baseline(results: Path, out: Path, per_query: bool = True) -> dict[str, Any]:
+def write_baseline(results: Path, out: Path, per_query: bool = True, subtasks: bool = False) -> dict[str, Any]:
     """Write the baseline JSON for every result under `results` (atomically); returns what was written.
 
     Per-query scores are kept when the results have them (so `check` can put a paired-bootstrap interval on
     candidate − baseline); pass per_query=False to keep a large baseline small.
     """
-    entries = current_entries(results)
+    entries = current_entries(results, subtasks)
     rows = []
     for k in sorted(entries):
         e = {f: v for f, v in entries[k].items() if f != "path" and (per_query or f != "per_query")}
@@ -199,12 +204,13 @@ def compare(
 
 
 def check(
-    results: Path, baseline: Path, tolerance: float = 0.005, rel_tolerance: float = 0.0, allow_missing: bool = False
+    results: Path, baseline: Path, tolerance: float = 0.005, rel_tolerance: float = 0.0, allow_missing: bool = False,
+    subtasks: bool = False,
 ) -> CheckResult:
     """Read both sides and compare; bad input comes back as exit code 2 with the message, never as a raise."""
     try:
         base = read_baseline(baseline)
-        cur = current_entries(results)
+        cur = current_entries(results, subtasks)
         return compare(cur, base, tolerance, rel_tolerance, allow_missing)
     except CheckInputError as e:
         return CheckResult(pd.DataFrame(columns=[*KEY_FIELDS, "status"]), EXIT_BAD_INPUT, f"check BAD INPUT: {e}", [str(e)])

@@ -77,8 +77,10 @@ def run(
         Optional[str],
         typer.Option(
             "--tasks",
-            help='Task names as mteb spells them (SciFact,NFCorpus) or a benchmark ("BEIR", "NanoBEIR", '
-            '"MTEB(eng, v2)"). Default: the model\'s benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.',
+            help='Task names as mteb spells them (SciFact,NFCorpus), a benchmark ("BEIR", "NanoBEIR", '
+            '"MTEB(eng, v2)"), or your own BEIR-layout folder (./my-corpus, or a folder name under --data-dir; '
+            'named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. '
+            'Default: the model\'s benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.',
         ),
     ] = None,
     task_types: Annotated[
@@ -98,6 +100,10 @@ def run(
             envvar="LEAFBENCH_DATA_DIR",
             help="Local data: BEIR folders (scifact/corpus.jsonl ...) and/or mteb/sts|classification files (see ../shared/data).",
         ),
+    ] = None,
+    split: Annotated[
+        Optional[str],
+        typer.Option(help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")] = Path("results"),
     cache_dir: Annotated[
@@ -159,6 +165,7 @@ def _run(
     task_types: str | None,
     exclude_tasks: str | None,
     data_dir: Path | None,
+    split: str | None,
     output: Path,
     cache_dir: Path | None,
     batch_size: int,
@@ -176,7 +183,11 @@ def _run(
     shard_size: int,
     verbose: bool,
 ) -> None:
-    from .data import DataError, load_retrieval_task
+    from .aggregate import evaluate_aggregate
+    from .data import (
+        DataError, IncompleteAggregateError, aggregate_local_folders, load_aggregate_parts, load_beir_folder,
+        load_retrieval_parts,
+    )
     from .encode import Encoder, embedding_dim
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
     from .mteb_eval import evaluate_mteb_task
@@ -219,27 +230,38 @@ def _run(
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
     encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
-    selection = select_tasks(tasks, default_benchmark(student), task_types, exclude_tasks)
+    selection = select_tasks(tasks, default_benchmark(student), task_types, exclude_tasks, data_dir)
     for name, why in selection.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
     # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
     run_slug = student.slug if "teacher" not in specs else f"{student.slug}+{specs['teacher'].slug}"
     console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}", highlight=False)
     subset = {"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None
+    for agg, subs in selection.subtasks.items():  # an incomplete local aggregate fails now, not after hours
+        aggregate_local_folders(agg, data_dir, subs)
     runs, missing = [], {}
     with _progress() as factory:
         for task_name in selection.tasks:
             try:
-                if selection.types[task_name] == "Retrieval":
-                    data = load_retrieval_task(task_name, data_dir)
-                    if max_queries or max_docs:
-                        data = data.subset(max_queries, max_docs)
-                    runs.append(
-                        evaluate_retrieval(
-                            data, encoders, modes, output, run_slug, progress_factory=factory, extra=subset,
-                            cells=cells, calibration=calibration, ranges_file=ranges_file, rescore=rescore, force=force,
-                        )
-                    )
+                retrieval_args = dict(
+                    progress_factory=factory, extra=subset, cells=cells, calibration=calibration,
+                    ranges_file=ranges_file, rescore=rescore, force=force,
+                )
+                if task_name in selection.subtasks:
+                    parts = load_aggregate_parts(task_name, selection.subtasks[task_name], data_dir, split)
+                    sub_data = {s: _cut(p, max_queries, max_docs) for s, p in parts.items()}
+                    agg_run, sub_runs = evaluate_aggregate(task_name, sub_data, encoders, modes, output, run_slug, **retrieval_args)
+                    runs += [*sub_runs, agg_run]
+                elif task_name in selection.folders:
+                    data = load_beir_folder(selection.folders[task_name], split or "test", task_name)
+                    data = _cut({"default": data}, max_queries, max_docs)
+                    runs.append(evaluate_retrieval(
+                        data, encoders, modes, output, run_slug, task_info={"revision": data["default"].fingerprint()},
+                        **retrieval_args,
+                    ))
+                elif selection.types[task_name] == "Retrieval":
+                    data = _cut(load_retrieval_parts(task_name, data_dir, split), max_queries, max_docs)
+                    runs.append(evaluate_retrieval(data, encoders, modes, output, run_slug, **retrieval_args))
                 else:
                     task, source = load_mteb_task(task_name, data_dir)
                     runs.append(
@@ -250,10 +272,11 @@ def _run(
                         )
                     )
             except (DataError, LocalDataError) as e:
-                if task_name not in selection.from_benchmark:
+                if task_name not in selection.from_benchmark or isinstance(e, IncompleteAggregateError):
                     raise
                 missing[task_name] = str(e)
-    done = [r.task_name for r in runs]
+    sub_names = {s for subs in selection.subtasks.values() for s in subs}
+    done = [r.task_name for r in runs if r.task_name not in sub_names]
     write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
     out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore, selection.types))
     if missing:
@@ -266,6 +289,13 @@ def _run(
     for r in runs:
         for p in r.paths.values():
             console.print(f"wrote {p}", highlight=False)
+
+
+def _cut(parts: dict[str, Any], max_queries: int | None, max_docs: int | None) -> dict[str, Any]:
+    """--max-queries/--max-docs applied to each subset of a task (each keeps its judged documents)."""
+    if not (max_queries or max_docs):
+        return parts
+    return {s: d.subset(max_queries, max_docs) for s, d in parts.items()}
 
 
 def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
@@ -366,6 +396,7 @@ def tasks_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
     """List a benchmark's tasks: type, main score, splits, and whether --data-dir holds them (offline runnable)."""
+    from .data import subtask_folder
     from .tasks import TaskSelectionError, describe_benchmark
 
     try:
@@ -379,9 +410,16 @@ def tasks_cmd(
         return
     table = Table(title=f"{benchmark}: {len(rows)} tasks, {sum(r['local'] for r in rows)} with local data")
     for col in ("task", "type", "main score", "splits", "local data", "leafbench"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "task")
     for r in rows:
-        table.add_row(r["task"], r["type"], r["main_score"], ",".join(r["splits"]), "yes" if r["local"] else "-", r["leafbench"])
+        local = "yes" if r["local"] else "-"
+        if "subtasks" in r:
+            n = sum(x["local"] for x in r["subtasks"])
+            local = f"yes ({n}/{len(r['subtasks'])})" if r["local"] else (f"incomplete ({n}/{len(r['subtasks'])})" if n else "-")
+        table.add_row(r["task"], r["type"], r["main_score"], ",".join(r["splits"]), local, r["leafbench"])
+        for sub in r.get("subtasks", []):
+            short = (subtask_folder(sub["task"]) or sub["task"]).rsplit("/", 1)[-1]
+            table.add_row(f" └ {short}", "", "", "", "yes" if sub["local"] else "-", "sub-task")
     out.print(table)
 
 

@@ -14,6 +14,7 @@ mteb is imported lazily (it takes seconds); this module never imports torch.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import random
@@ -27,10 +28,15 @@ from typing import Any
 __all__ = [
     "TASKS",
     "DataError",
+    "IncompleteAggregateError",
     "RetrievalData",
     "doc_text",
     "find_local_folder",
+    "aggregate_subtasks",
+    "aggregate_local_folders",
+    "load_aggregate_parts",
     "load_beir_folder",
+    "load_retrieval_parts",
     "load_retrieval_task",
     "resolve_task_name",
     "retrieval_data_from_mteb_split",
@@ -63,6 +69,10 @@ _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
 
 class DataError(Exception):
     """A user-facing, one-line problem with benchmark data (file[:line]: what is wrong)."""
+
+
+class IncompleteAggregateError(DataError):
+    """An aggregate task's local copy lacks sub-tasks: always an error, also inside a benchmark run."""
 
 
 # --------------------------------------------------------------------------- data model
@@ -101,6 +111,17 @@ class RetrievalData:
                 f"query_ids ({len(self.query_ids)}) and query_texts "
                 f"({len(self.query_texts)}) differ in length"
             )
+
+    def fingerprint(self) -> str:
+        """Content hash of exactly what is scored (ids, texts, qrels, split): two results with one fingerprint
+        were measured on the same data, whatever folder or name it came from."""
+        h = hashlib.blake2b(digest_size=16)
+        for part in (self.split, self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts):
+            h.update(json.dumps(part, ensure_ascii=False).encode())
+            h.update(b"\0")
+        h.update(json.dumps({q: sorted(d.items()) for q, d in sorted(self.qrels.items())}).encode())
+        h.update(str(self.ignore_identical_ids).encode())
+        return h.hexdigest()
 
     @property
     def n_docs(self) -> int:
@@ -227,26 +248,94 @@ def resolve_task_name(name: str) -> str:
     )
 
 
+#: Aggregate tasks whose sub-tasks BEIR ships as sub-folders of one folder: mteb sub-task
+#: ``CQADupstack<Forum>Retrieval`` lives in ``cqadupstack/<forum>/``.
+AGGREGATE_FOLDERS: dict[str, tuple[str, str, str]] = {
+    # aggregate name: (folder, sub-task name prefix, sub-task name suffix)
+    "CQADupstackRetrieval": ("cqadupstack", "CQADupstack", "Retrieval"),
+}
+
+
+def subtask_folder(task_name: str) -> str | None:
+    """``cqadupstack/android`` for ``CQADupstackAndroidRetrieval``; None for other names."""
+    for folder, prefix, suffix in AGGREGATE_FOLDERS.values():
+        if task_name.startswith(prefix) and task_name.endswith(suffix) and len(task_name) > len(prefix + suffix):
+            return f"{folder}/{task_name[len(prefix):-len(suffix)].lower()}"
+    return None
+
+
 def _folder_name(task_name: str) -> str:
-    """BEIR folder name for a task; unknown names are used as given (custom folders)."""
+    """BEIR folder (relative path) for a task; unknown names are used as given (custom folders, and any
+    other mteb retrieval task: ``<data_dir>/<TaskName>/``)."""
     try:
         return TASKS[resolve_task_name(task_name)]
     except DataError:
-        return task_name
+        return subtask_folder(task_name) or task_name
 
 
-def find_local_folder(task_name: str, data_dir: Path) -> Path | None:
+def _folder_candidates(folder: str, data_dir: Path) -> list[Path]:
+    """Where a task folder may sit: under ``data_dir``, under ``data_dir/beir``, or ``data_dir`` itself."""
+    parts = Path(folder).parts
+    found = [data_dir / folder, data_dir / "beir" / folder]
+    for k in range(len(parts), 0, -1):  # data_dir is the folder itself, or a parent inside it (cqadupstack/)
+        if data_dir.parts[-k:] == parts[:k]:
+            found.append(data_dir.joinpath(*parts[k:]))
+    return found
+
+
+def find_local_folder(task_name: str, data_dir: Path, subsets: list[str] | None = None) -> Path | None:
     """The local BEIR folder for a task under ``data_dir``, or None.
 
     ``data_dir`` may be the beir folder itself (``data_dir/scifact/corpus.jsonl``), its
-    parent (``data_dir/beir/scifact``), or the task folder itself.
+    parent (``data_dir/beir/scifact``), or the task folder itself. A multi-subset task
+    (``subsets`` given) is a folder of one BEIR folder per subset (``<task>/<subset>/corpus.jsonl``);
+    it is found when at least one subset folder is there (missing ones are named by the loader).
     """
     data_dir = Path(data_dir).expanduser()
-    folder = _folder_name(task_name)
-    for candidate in (data_dir / folder, data_dir / "beir" / folder, data_dir):
-        if candidate.name == folder and (candidate / "corpus.jsonl").is_file():
+    for candidate in _folder_candidates(_folder_name(task_name), data_dir):
+        if subsets and subsets != ["default"]:
+            if any((candidate / s / "corpus.jsonl").is_file() for s in subsets):
+                return candidate
+        elif (candidate / "corpus.jsonl").is_file():
             return candidate
     return None
+
+
+def aggregate_subtasks(task_name: str) -> list[str] | None:
+    """Sub-task names of an mteb aggregate task (CQADupstackRetrieval: its 12 forums), else None."""
+    try:
+        task = _mteb_task(task_name)
+    except Exception:  # noqa: BLE001 - unknown to mteb: not an aggregate
+        return None
+    if not getattr(task, "is_aggregate", False):
+        return None
+    return [t.metadata.name for t in task.metadata.tasks]
+
+
+def aggregate_local_folders(task_name: str, data_dir: Path | None, subtasks: list[str]) -> dict[str, Path | None]:
+    """Sub-task → local BEIR folder (None where absent) under ``data_dir``.
+
+    An aggregate is local when its parent folder (``cqadupstack/``) is there; then every sub-task's folder
+    must be too: a missing forum raises DataError naming it (an aggregate is never averaged over fewer
+    sub-tasks). Without a parent folder every value is None (online loading, or "missing" offline).
+    """
+    if data_dir is None:
+        return dict.fromkeys(subtasks)
+    data_dir = Path(data_dir).expanduser()
+    found = {s: find_local_folder(s, data_dir) for s in subtasks}
+    parent_name = AGGREGATE_FOLDERS.get(task_name, (None,))[0]
+    parents = [p for p in _folder_candidates(parent_name, data_dir) if p.is_dir()] if parent_name else []
+    if any(found.values()) or parents:
+        missing = [s for s, f in found.items() if f is None]
+        if missing:
+            where = parents[0] if parents else data_dir
+            names = [(subtask_folder(s) or s).rsplit("/", 1)[-1] for s in missing]
+            raise IncompleteAggregateError(
+                f"{where}: {task_name} is incomplete: {len(missing)} of {len(subtasks)} sub-task folders missing "
+                f"({', '.join(names)}; each needs corpus.jsonl, queries.jsonl, qrels/); its score is the mean "
+                f"of all {len(subtasks)}, so it is not computed from fewer"
+            )
+    return found
 
 
 # --------------------------------------------------------------------------- file readers
@@ -685,54 +774,75 @@ def _mteb_task(task_name: str) -> Any:
     return mteb.get_task(task_name)
 
 
-def _check_single_subset(task: Any, task_name: str) -> None:
-    """We only handle mteb tasks with one 'default' subset; say so instead of guessing."""
-    sub_tasks = getattr(task.metadata, "tasks", None)
-    subsets = list(getattr(task, "hf_subsets", None) or ["default"])
-    if sub_tasks or subsets != ["default"]:
-        parts = [t.metadata.name for t in sub_tasks] if sub_tasks else subsets
-        raise DataError(
-            f"{task_name}: multi-subset tasks are not supported yet "
-            f"({len(parts)} subsets: {', '.join(parts[:4])}{', ...' if len(parts) > 4 else ''})"
-        )
+def _task_subsets(task: Any) -> list[str]:
+    """The hf subsets mteb evaluates for a task (["default"] for single-subset tasks)."""
+    return list(getattr(task, "hf_subsets", None) or ["default"])
 
 
-def load_retrieval_task(
+def load_retrieval_parts(
     name: str,
     data_dir: Path | None = None,
     split: str | None = None,
     offline: bool | None = None,
     strict: bool = False,
-) -> RetrievalData:
-    """Load a BEIR task: a local folder if there is one, else (online) through mteb.
+) -> dict[str, RetrievalData]:
+    """One retrieval task's data per hf subset (``{"default": data}`` for single-subset tasks): a local
+    folder if there is one, else (online) through mteb.
 
-    ``data_dir`` defaults to ``$LEAFBENCH_DATA_DIR``; ``split`` to the task's first mteb
-    eval split ("dev" for MSMARCO); ``offline`` to ``$HF_HUB_OFFLINE``.
+    Any mteb retrieval task works; BEIR's are found under their BEIR folder names (``scifact/``,
+    ``cqadupstack/android/`` for CQADupstackAndroidRetrieval), others under ``<TaskName>/``. A multi-subset
+    task's local copy is one BEIR folder per subset (``LoTTE/writing_search/corpus.jsonl`` ...).
+    ``data_dir`` defaults to ``$LEAFBENCH_DATA_DIR``; ``split`` to the task's first mteb eval split
+    ("dev" for MSMARCO); ``offline`` to ``$HF_HUB_OFFLINE``. Aggregate tasks (CQADupstackRetrieval) are
+    a list of tasks, each loaded by this function: see :func:`aggregate_subtasks`.
     """
-    task_name = resolve_task_name(name)
-    folder_name = TASKS[task_name]
+    try:
+        task_name = resolve_task_name(name)
+    except DataError:
+        task_name = name
     if data_dir is None and os.environ.get(DATA_DIR_ENV):
         data_dir = Path(os.environ[DATA_DIR_ENV])
     if data_dir is not None:
         data_dir = Path(data_dir).expanduser()
         if not data_dir.is_dir():
             raise DataError(f"{data_dir}: data dir does not exist")
-    folder = find_local_folder(task_name, data_dir) if data_dir is not None else None
     if offline is None:
         offline = _env_offline()
-    if folder is None and offline:
+    folder_name = _folder_name(task_name)
+    # BEIR's own tasks are single-subset: decide offline without importing mteb's task registry.
+    if task_name in TASKS and offline and (data_dir is None or find_local_folder(task_name, data_dir) is None):
         raise DataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
             f"pass --data-dir pointing at a folder with {folder_name}/corpus.jsonl "
             f"(BEIR layout), or run with network access"
         )
-
     task = _mteb_task(task_name)
-    _check_single_subset(task, task_name)
+    if getattr(task, "is_aggregate", False):
+        subs = [t.metadata.name for t in task.metadata.tasks]
+        raise DataError(
+            f"{task_name} is an aggregate of {len(subs)} tasks ({', '.join(subs[:3])}, ...): evaluate each and "
+            "combine them (leafbench run does this)"
+        )
+    subsets = _task_subsets(task)
     split = split or task.metadata.eval_splits[0]
     ignore_identical_ids = bool(getattr(task, "ignore_identical_ids", False))
+    folder = find_local_folder(task_name, data_dir, subsets) if data_dir is not None else None
+    if folder is None and offline:
+        layout = f"{folder_name}/corpus.jsonl" if subsets == ["default"] else f"{folder_name}/<subset>/corpus.jsonl"
+        raise DataError(
+            f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
+            f"pass --data-dir pointing at a folder with {layout} (BEIR layout), or run with network access"
+        )
     if folder is not None:
-        return load_beir_folder(folder, split, task_name, ignore_identical_ids, strict)
+        if subsets == ["default"]:
+            return {"default": load_beir_folder(folder, split, task_name, ignore_identical_ids, strict)}
+        missing = [s for s in subsets if not (folder / s).is_dir()]
+        if missing:
+            raise DataError(
+                f"{folder}: missing subset folders {', '.join(missing)} of {task_name} (its score is the mean "
+                f"over all {len(subsets)} subsets: {', '.join(subsets)})"
+            )
+        return {s: load_beir_folder(folder / s, split, task_name, ignore_identical_ids, strict) for s in subsets}
 
     meta = task.metadata.dataset
     source = f"hf:{meta['path']}@{meta['revision']}"
@@ -745,15 +855,61 @@ def load_retrieval_task(
             f"pass --data-dir with a local BEIR copy instead"
         ) from e
     dataset = task.dataset
-    if set(dataset) != {"default"}:
+    missing = [s for s in subsets if s not in dataset]
+    if missing:
+        raise DataError(f"{source}: no subset {', '.join(missing)} (available: {', '.join(sorted(dataset))})")
+    parts = {}
+    for s in subsets:
+        if split not in dataset[s]:
+            raise DataError(f"{source}: no split {split!r} (available: {', '.join(sorted(dataset[s]))})")
+        origin = source if s == "default" else f"{source} [{s}]"
+        parts[s] = retrieval_data_from_mteb_split(task_name, split, dataset[s][split], origin, ignore_identical_ids, strict)
+    return parts
+
+
+def load_retrieval_task(
+    name: str,
+    data_dir: Path | None = None,
+    split: str | None = None,
+    offline: bool | None = None,
+    strict: bool = False,
+) -> RetrievalData:
+    """Load a single-subset retrieval task (see :func:`load_retrieval_parts`, which also serves multi-subset
+    tasks); a multi-subset task raises DataError naming its subsets."""
+    parts = load_retrieval_parts(name, data_dir, split, offline, strict)
+    if list(parts) != ["default"]:
         raise DataError(
-            f"{task_name}: multi-subset tasks are not supported yet (subsets: "
-            f"{', '.join(sorted(dataset))})"
+            f"{name}: a multi-subset task ({len(parts)} subsets: {', '.join(list(parts)[:4])}"
+            f"{', ...' if len(parts) > 4 else ''}); load it with load_retrieval_parts"
         )
-    if split not in dataset["default"]:
+    return parts["default"]
+
+
+def load_aggregate_parts(
+    task_name: str,
+    subtasks: list[str],
+    data_dir: Path | None = None,
+    split: str | None = None,
+    offline: bool | None = None,
+    strict: bool = False,
+) -> dict[str, dict[str, RetrievalData]]:
+    """Every sub-task of an aggregate task (sub-task → its parts, see :func:`load_retrieval_parts`).
+
+    Local copies are BEIR's layout (``cqadupstack/<forum>/``); all sub-tasks must load, or DataError names
+    what is missing: an aggregate is never scored over fewer sub-tasks.
+    """
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = Path(os.environ[DATA_DIR_ENV])
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataError(f"{data_dir}: data dir does not exist")
+    folders = aggregate_local_folders(task_name, data_dir, subtasks)
+    if offline is None:
+        offline = _env_offline()
+    if offline and not any(folders.values()):
+        parent = AGGREGATE_FOLDERS.get(task_name, (task_name,))[0]
         raise DataError(
-            f"{source}: no split {split!r} (available: {', '.join(sorted(dataset['default']))})"
+            f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir pointing "
+            f"at a folder with {parent}/<sub-task>/corpus.jsonl (BEIR layout, all {len(subtasks)} sub-tasks), "
+            "or run with network access"
         )
-    return retrieval_data_from_mteb_split(
-        task_name, split, dataset["default"][split], source, ignore_identical_ids, strict
-    )
+    return {s: load_retrieval_parts(s, data_dir, split, offline, strict) for s in subtasks}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .data import RetrievalData
-from .metrics import K_VALUES, topk_retrieval_scores
+from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .results import build_result, result_path, write_result
 from .cells import Cell, file_label, prepare_cell, variant
 from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary
@@ -80,17 +80,40 @@ def _side_texts(data: RetrievalData, side: str) -> list[str]:
     return data.query_texts if side == "query" else data.corpus_texts
 
 
-def _throughput(res: Any, spec: Any) -> dict[str, Any]:
-    st = res.stats
+def _throughput(results: Sequence[Any], spec: Any) -> dict[str, Any]:
+    """Encoding figures of one (role, side), pooled over a task's subsets (one store entry each)."""
+    stats = [r.stats for r in results]
+    seconds = sum(st.encode_seconds_total for st in stats)
     return {
         "model": spec.name,
-        "n_texts": st.n_texts,
-        "n_encoded_now": st.n_encoded,
-        "cached": st.cached,
-        "texts_per_s": st.texts_per_s,
-        "tokens_per_s": st.tokens_per_s,
-        "store_entry": st.digest,
+        "n_texts": sum(st.n_texts for st in stats),
+        "n_encoded_now": sum(st.n_encoded for st in stats),
+        "cached": all(st.cached for st in stats),
+        "texts_per_s": sum(st.n_texts for st in stats) / seconds if seconds > 0 else None,
+        "tokens_per_s": sum(st.tokens_total for st in stats) / seconds if seconds > 0 else None,
+        "store_entry": ",".join(st.digest for st in stats),
     }
+
+
+def task_main_metric(task_name: str) -> str:
+    """The task's main score as mteb's metadata names it (nDCG@10 for BEIR and for users' own folders)."""
+    import mteb
+
+    try:
+        return str(mteb.get_task(task_name).metadata.main_score)
+    except Exception:  # noqa: BLE001 - a task mteb does not know: a user's BEIR folder
+        return MAIN_SCORE
+
+
+def data_fingerprint(parts: Mapping[str, RetrievalData]) -> str:
+    """One task's data fingerprint: its single part's, or a hash over (subset, fingerprint) pairs."""
+    if list(parts) == ["default"]:
+        return parts["default"].fingerprint()
+    import hashlib
+
+    return hashlib.blake2b(
+        "\n".join(f"{s}:{d.fingerprint()}" for s, d in parts.items()).encode(), digest_size=16
+    ).hexdigest()
 
 
 def score_cell(
@@ -148,7 +171,7 @@ def pending_cells(
 
 
 def evaluate_retrieval(
-    data: RetrievalData,
+    data: RetrievalData | Mapping[str, RetrievalData],
     encoders: dict[str, EncoderLike],
     modes: Sequence[str],
     output: Path | None,
@@ -161,47 +184,68 @@ def evaluate_retrieval(
     ranges_file: Path | None = None,
     rescore: int | None = None,
     force: bool = True,
+    task_info: dict[str, Any] | None = None,
 ) -> TaskRun:
     """Evaluate one retrieval task in every requested mode x cell; one result JSON per (mode, cell).
 
-    Encodings are planned from the cells still missing: each needed (role, side) is encoded once at full
-    dimension (through the store) and every cell is derived from it.
+    `data` is one split of a task, or a task's subsets ({hf_subset: data}: each is scored on its own and the
+    result holds one score entry per subset, as mteb writes multi-subset tasks; the main score is their
+    mean). Encodings are planned from the cells still missing: each needed (role, side) is encoded once at
+    full dimension (through the store) and every cell is derived from it. `task_info` adds fields to the
+    result's leafbench block and, with "revision", names a custom task's data revision.
     """
     t_start = time.perf_counter()
+    parts: dict[str, RetrievalData] = dict(data) if isinstance(data, Mapping) else {"default": data}
+    if not parts:
+        raise ValueError("no data to evaluate")
+    first = next(iter(parts.values()))
+    task_name, split = first.task_name, first.split
     for m in modes:
         for role in MODE_ROUTES[m].values():
             if role not in encoders:
                 raise ValueError(f"mode {m!r} needs a {role} model")
-    todo = pending_cells(output, run_slug, data.task_name, modes, cells, force, calibration, rescore)
-    run = TaskRun(task_name=data.task_name)
+    todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore)
+    run = TaskRun(task_name=task_name)
     run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
-    encoded: dict[tuple[str, str], Any] = {}
-    for role, side in needed_encodings(list(todo)):
-        enc = encoders[role]
-        texts = _side_texts(data, side)
-        progress = progress_factory(f"{data.task_name} {role} {side}s", len(texts)) if progress_factory else None
-        encoded[(role, side)] = enc.encode(texts, side, progress=progress)
+    encoded: dict[tuple[str, str, str], Any] = {}
+    for subset, part in parts.items():
+        where = task_name if subset == "default" else f"{task_name}/{subset}"
+        for role, side in needed_encodings(list(todo)):
+            texts = _side_texts(part, side)
+            progress = progress_factory(f"{where} {role} {side}s", len(texts)) if progress_factory else None
+            encoded[(subset, role, side)] = encoders[role].encode(texts, side, progress=progress)
     encode_time = time.perf_counter() - t_start
+    fingerprint = data_fingerprint(parts) if todo else None
+    info_extra = dict(task_info or {})
+    revision = info_extra.pop("revision", None)
+    main_metric = task_main_metric(task_name)
 
     for m, mode_cells in todo.items():
         q_role, d_role = MODE_ROUTES[m]["query"], MODE_ROUTES[m]["document"]
-        q_res, d_res = encoded[(q_role, "query")], encoded[(d_role, "document")]
-        qe, de = q_res.embeddings, d_res.embeddings
-        if qe.shape[1] != de.shape[1]:
+        q_all = [encoded[(s, q_role, "query")] for s in parts]
+        d_all = [encoded[(s, d_role, "document")] for s in parts]
+        q_res, d_res = q_all[0], d_all[0]
+        qdim, ddim = q_res.embeddings.shape[1], d_res.embeddings.shape[1]
+        if qdim != ddim:
             raise ValueError(
-                f"{m}: query model {encoders[q_role].spec.name} outputs {qe.shape[1]}-d but document model "
-                f"{encoders[d_role].spec.name} outputs {de.shape[1]}-d; an asymmetric pair must share one space"
+                f"{m}: query model {encoders[q_role].spec.name} outputs {qdim}-d but document model "
+                f"{encoders[d_role].spec.name} outputs {ddim}-d; an asymmetric pair must share one space"
             )
         for cell in mode_cells:
             var = variant(cell, calibration, rescore)
             label = file_label(cell, var)
             t0 = time.perf_counter()
-            scores_, idx, info = score_cell(qe, de, cell, top_k, calibration, ranges_file, rescore)
+            by_subset: dict[str, dict[str, Any]] = {}
             per_query: dict[str, dict[str, float]] = {}
-            scores = topk_retrieval_scores(
-                data.query_ids, data.corpus_ids, scores_, idx, data.qrels, ignore_identical_ids=data.ignore_identical_ids,
-                per_query_out=per_query,
-            )
+            for (subset, part), qr, dr in zip(parts.items(), q_all, d_all):
+                scores_, idx, info = score_cell(qr.embeddings, dr.embeddings, cell, top_k, calibration, ranges_file, rescore)
+                by_subset[subset] = topk_retrieval_scores(
+                    part.query_ids, part.corpus_ids, scores_, idx, part.qrels,
+                    ignore_identical_ids=part.ignore_identical_ids,
+                    # Per-query scores (for paired bootstraps) only where the main score is their plain mean.
+                    per_query_out=per_query if len(parts) == 1 else None,
+                    main_metric=main_metric,
+                )
             score_time = time.perf_counter() - t0
             lb = {
                 "mode": m,
@@ -210,7 +254,7 @@ def evaluate_retrieval(
                 "query_model": encoders[q_role].spec.name,
                 "document_model": encoders[d_role].spec.name,
                 "prompts": {"query": q_res.prompt, "document": d_res.prompt},
-                "full_dim": int(de.shape[1]),
+                "full_dim": int(ddim),
                 "dim": info["dim"],
                 "dtype": cell.dtype,
                 "cell": label or "full-float32",
@@ -220,32 +264,40 @@ def evaluate_retrieval(
                 "similarity": "cosine",
                 "scoring": info["scoring"],
                 "top_k": top_k,
-                "data_source": data.source,
-                "split": data.split,
-                "n_queries": len(data.query_ids),
-                "n_documents": len(data.corpus_ids),
-                "ignore_identical_ids": data.ignore_identical_ids,
+                "task_type": "Retrieval",
+                "main_metric": main_metric,
+                "data_source": first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()},
+                "data_fingerprint": fingerprint,
+                "split": split,
+                **({"hf_subsets": list(parts)} if len(parts) > 1 else {}),
+                "n_queries": sum(d.n_queries for d in parts.values()),
+                "n_documents": sum(d.n_docs for d in parts.values()),
+                "ignore_identical_ids": first.ignore_identical_ids,
                 "throughput": {
-                    "query": _throughput(q_res, encoders[q_role].spec),
-                    "document": _throughput(d_res, encoders[d_role].spec),
+                    "query": _throughput(q_all, encoders[q_role].spec),
+                    "document": _throughput(d_all, encoders[d_role].spec),
                 },
                 "encode_seconds": encode_time,
                 "score_seconds": score_time,
                 # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
                 "per_query": per_query,
-                **({"subset": data.subset_spec} if data.subset_spec else {}),
+                **({"subset": first.subset_spec} if first.subset_spec else {}),
+                **info_extra,
                 **(extra or {}),
             }
             result = build_result(
-                data.task_name, data.split, scores, evaluation_time=encode_time + score_time, leafbench=lb
+                task_name, split, None, evaluation_time=encode_time + score_time, leafbench=lb,
+                by_subset=by_subset, revision=revision,
             )
             key = m if label is None else f"{m}/{label}"
             run.results[key] = result
             if output is not None:
-                path = result_path(output, run_slug, m, data.task_name, label)
+                path = result_path(output, run_slug, m, task_name, label)
                 write_result(path, result)
                 run.paths[key] = path
-    run.encode_stats = {f"{r}/{s}": encoded[(r, s)].stats for r, s in encoded}
+    run.encode_stats = {
+        (f"{r}/{side}" if sub == "default" else f"{sub}/{r}/{side}"): res.stats for (sub, r, side), res in encoded.items()
+    }
     return run
 
 

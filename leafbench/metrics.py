@@ -89,8 +89,12 @@ def topk_retrieval_scores(
     k_values: Sequence[int] = K_VALUES,
     ignore_identical_ids: bool = False,
     per_query_out: dict[str, dict[str, float]] | None = None,
+    main_metric: str = MAIN_SCORE,
 ) -> dict[str, Any]:
     """mteb's score dict from a [nq, k] top-k (scores sorted descending per row), without mteb's Python loops.
+
+    `main_metric` is the task's mteb main score (nDCG@10 for BEIR; LoTTE's is hit_rate_at_5); per-query
+    values are kept only for nDCG@10, so they are dropped for tasks with another main score.
 
     With `per_query_out`, also fills ``{"ndcg_at_10": {query_id: value}}`` from pytrec_eval's per-query output
     (the values mteb averages), so reports can put paired-bootstrap intervals on deltas between runs.
@@ -114,7 +118,7 @@ def topk_retrieval_scores(
     }
     strings = {f"{m}.{','.join(map(str, k_values))}" for m in ("map_cut", "ndcg_cut", "recall", "P", "success")}
     per_query = pytrec_eval.RelevanceEvaluator(dict(qrels), strings).evaluate(run)
-    if per_query_out is not None:
+    if per_query_out is not None and main_metric == MAIN_SCORE:
         per_query_out[MAIN_SCORE] = {q: round(float(v["ndcg_cut_10"]), 6) for q, v in per_query.items()}
     ndcg, _map, recall, precision, all_ndcgs, all_aps, all_recalls, all_precisions, hit_rate = parse_metrics_from_scores(
         per_query, k_values
@@ -164,5 +168,7 @@ def topk_retrieval_scores(
         hit_rate=hit_rate,
         task_scores={},
     )
-    out["main_score"] = out[MAIN_SCORE]
+    if main_metric not in out:
+        raise ValueError(f"main metric {main_metric!r} is not among the retrieval scores ({', '.join(sorted(out)[:8])}, ...)")
+    out["main_score"] = out[main_metric]
     return out

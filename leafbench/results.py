@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +21,62 @@ def result_path(output: Path, run_slug: str, mode: str, task_name: str, cell: st
     return Path(output) / run_slug / mode / f"{name}.json"
 
 
+def _mteb_task_or_none(task_name: str) -> Any:
+    import mteb
+
+    try:
+        return mteb.get_task(task_name)
+    except Exception:  # noqa: BLE001 - mteb raises several types for unknown names
+        return None
+
+
 def build_result(
     task_name: str,
     split: str,
-    scores: dict[str, Any],
+    scores: dict[str, Any] | None,
     evaluation_time: float,
     leafbench: dict[str, Any],
+    *,
+    by_subset: Mapping[str, dict[str, Any]] | None = None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
-    """mteb TaskResult fields (built by mteb itself) + leafbench's provenance block."""
+    """mteb TaskResult fields (built by mteb itself) + leafbench's provenance block.
+
+    `scores` is one subset's scores; `by_subset` ({hf_subset: scores}) gives a multi-subset task one entry
+    per subset, as mteb writes them. A task mteb does not know (a user's BEIR folder) gets the same
+    TaskResult layout, with `revision` (its data fingerprint) as dataset revision and no languages.
+    """
+    import mteb
+    from mteb.results import TaskResult
+
+    subsets = dict(by_subset) if by_subset is not None else {"default": scores or {}}
+    task = _mteb_task_or_none(task_name)
+    if task is not None:
+        tr = TaskResult.from_task_results(task, {split: subsets}, evaluation_time=evaluation_time)
+    else:
+        version = mteb.__version__
+        tr = TaskResult(
+            dataset_revision=revision or "local",
+            task_name=task_name,
+            mteb_version=version,
+            scores={split: [{**sc, "hf_subset": sub, "languages": [], "mteb_version": version} for sub, sc in subsets.items()]},
+            evaluation_time=evaluation_time,
+        )
+    data = json.loads(tr.model_dump_json())
+    data["leafbench"] = leafbench
+    return data
+
+
+def combine_aggregate(task_name: str, sub_results: list[dict[str, Any]], leafbench: dict[str, Any]) -> dict[str, Any]:
+    """An mteb aggregate task's result (CQADupstackRetrieval) from its sub-tasks' result dicts, combined by
+    mteb's own `combine_task_results` (main score = mean of the sub-tasks' main scores)."""
     import mteb
     from mteb.results import TaskResult
 
     task = mteb.get_task(task_name)
-    tr = TaskResult.from_task_results(task, {split: {"default": scores}}, evaluation_time=evaluation_time)
-    data = json.loads(tr.model_dump_json())
+    trs = [TaskResult.model_validate({k: v for k, v in r.items() if k != "leafbench"}) for r in sub_results]
+    combined = task.combine_task_results(trs)
+    data = json.loads(combined.model_dump_json())
     data["leafbench"] = leafbench
     return data
 
@@ -61,9 +103,14 @@ def read_result(path: Path) -> dict[str, Any]:
 
 
 def main_score(data: dict[str, Any], split: str | None = None) -> float:
+    """A result's main score on `split` (default: the first): the mean over its subset entries, as mteb's
+    TaskResult.get_score aggregates a multi-subset task."""
     scores = data["scores"]
     split = split or next(iter(scores))
-    return float(scores[split][0]["main_score"])
+    entries = scores[split]
+    if not entries:
+        raise ValueError(f"{data.get('task_name')}: no scores for split {split!r}")
+    return float(sum(float(e["main_score"]) for e in entries) / len(entries))
 
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

@@ -6,6 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 BENCHMARK_ALIASES = {"beir": "BEIR", "nanobeir": "NanoBEIR", "mteb(eng, v2)": "MTEB(eng, v2)", "mteb(eng,v2)": "MTEB(eng, v2)"}
 DEFAULT_BENCHMARK = "NanoBEIR"
@@ -24,6 +25,8 @@ class Selection:
     skipped: dict[str, str]  # task -> reason (unsupported type, ...)
     source: str  # how the list was chosen, for the terminal and the results
     from_benchmark: set[str] = field(default_factory=set)  # missing data here is reported, not fatal
+    folders: dict[str, Path] = field(default_factory=dict)  # user BEIR folders given as tasks: name -> folder
+    subtasks: dict[str, list[str]] = field(default_factory=dict)  # aggregate task -> its sub-tasks (mteb's)
 
 
 def split_task_arg(arg: str) -> list[str]:
@@ -89,11 +92,56 @@ def resolve_task(name: str) -> tuple[str, str]:
     return canonical, mteb.get_task(canonical).metadata.type
 
 
+def _looks_like_path(item: str) -> bool:
+    return item.startswith((".", "/", "~")) or "/" in item or "\\" in item
+
+
+def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Path] | None:
+    """(task name, folder) when `item` names a BEIR-layout folder: a path (``./my-corpus``), or a name found
+    under ``data_dir`` (``my-corpus`` → ``<data_dir>/my-corpus`` or ``<data_dir>/beir/my-corpus``).
+
+    The task is named by its folder; a folder named like a BEIR task (``…/scifact``) is that task. A path
+    that is not a BEIR folder raises TaskSelectionError naming what it lacks; a bare name that is not a
+    folder returns None (it may be an mteb task name)."""
+    from .data import DataError, resolve_task_name
+
+    if _looks_like_path(item) or (Path(item).expanduser().is_dir() and not data_dir):
+        folder = Path(item).expanduser()
+    elif data_dir is not None:
+        folder = next((c for c in (Path(data_dir) / item, Path(data_dir) / "beir" / item) if c.is_dir()), None)
+        if folder is None:
+            return None
+    else:
+        return None
+    if not folder.is_dir():
+        raise TaskSelectionError(f"{item}: no such folder (a BEIR folder needs corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+    lacks = [f for f in ("corpus.jsonl", "queries.jsonl") if not (folder / f).is_file()]
+    if not (folder / "qrels").is_dir():
+        lacks.append("qrels/")
+    if lacks:
+        try:
+            held = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())) or "nothing"
+        except OSError:
+            held = "unreadable"
+        raise TaskSelectionError(f"{folder}: not a BEIR folder: missing {', '.join(lacks)} (folder contains: {held})")
+    name = folder.resolve().name
+    try:
+        name = resolve_task_name(name)  # ./copy/scifact is SciFact, with its mteb metadata
+    except DataError:
+        pass
+    return name, folder
+
+
 def select_tasks(
-    arg: str | None, default_benchmark: str | None, task_types: str | None = None, exclude: str | None = None
+    arg: str | None,
+    default_benchmark: str | None,
+    task_types: str | None = None,
+    exclude: str | None = None,
+    data_dir: Path | str | None = None,
 ) -> Selection:
-    """Tasks from names and/or benchmarks, optionally filtered by mteb task type; `exclude` names are recorded
-    as skipped (a benchmark run that leaves out a task says so instead of looking complete)."""
+    """Tasks from names, BEIR folders and/or benchmarks, optionally filtered by mteb task type; `exclude`
+    names are recorded as skipped (a benchmark run that leaves out a task says so instead of looking
+    complete). Aggregate tasks (CQADupstackRetrieval) are one entry with their sub-tasks in `subtasks`."""
     items = split_task_arg(arg) if arg else [default_benchmark or DEFAULT_BENCHMARK]
     excluded = [resolve_task(x)[0] for x in split_task_arg(exclude)] if exclude else []
     keep_types = {t.strip().lower() for t in task_types.split(",") if t.strip()} if task_types else None
@@ -104,8 +152,23 @@ def select_tasks(
     source = f"--tasks {arg}" if arg else f"default for this model: {items[0]}"
     sel = Selection(tasks=[], types={}, skipped={}, source=source)
     for item in items:
-        bench = _benchmark(item)
-        pairs = [(t.metadata.name, t.metadata.type) for t in bench.tasks] if bench is not None else [resolve_task(item)]
+        bench = None if _looks_like_path(item) else _benchmark(item)
+        found = None
+        if bench is not None:
+            pairs = [(t.metadata.name, t.metadata.type) for t in bench.tasks]
+        elif _looks_like_path(item):
+            found = folder_task(item, data_dir)
+        else:
+            try:
+                pairs = [resolve_task(item)]
+            except TaskSelectionError:
+                found = folder_task(item, data_dir)  # a folder under --data-dir, named by the user
+                if found is None:
+                    raise
+        if found is not None:
+            name, folder = found
+            sel.folders[name] = folder
+            pairs = [(name, "Retrieval")]
         for name, ttype in pairs:
             if keep_types and ttype.lower() not in keep_types:
                 continue
@@ -118,9 +181,24 @@ def select_tasks(
                 sel.types[name] = ttype
                 if bench is not None:
                     sel.from_benchmark.add(name)
+                subs = subtask_names(name) if name not in sel.folders else None
+                if subs:
+                    sel.subtasks[name] = subs
     if not sel.tasks:
         raise TaskSelectionError(f"no runnable tasks in {arg or items[0]!r}")
     return sel
+
+
+@lru_cache(maxsize=None)
+def _subtasks_cached(name: str) -> tuple[str, ...]:
+    from .data import aggregate_subtasks
+
+    return tuple(aggregate_subtasks(name) or ())
+
+
+def subtask_names(name: str) -> list[str] | None:
+    """An mteb aggregate task's sub-tasks (CQADupstackRetrieval: 12 forums), None for other tasks."""
+    return list(_subtasks_cached(name)) or None
 
 
 def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
@@ -140,12 +218,21 @@ def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
         has_local = bool(data_dir) and (
             m.name in local or (m.type == "Retrieval" and find_local_folder(m.name, Path(data_dir)) is not None)
         )
-        rows.append({
+        row = {
             "task": m.name,
             "type": m.type,
             "main_score": m.main_score,
             "splits": list(m.eval_splits),
             "local": has_local,
             "leafbench": "fast path" if m.type == "Retrieval" else ("mteb evaluator" if m.type in SUPPORTED_TYPES else "not supported"),
-        })
+        }
+        if getattr(t, "is_aggregate", False):
+            subs = [
+                {"task": st.metadata.name,
+                 "local": bool(data_dir) and find_local_folder(st.metadata.name, Path(data_dir)) is not None}
+                for st in m.tasks
+            ]
+            row.update(local=bool(subs) and all(s["local"] for s in subs), subtasks=subs,
+                       leafbench=f"mean of {len(subs)} sub-tasks")
+        rows.append(row)
     return rows

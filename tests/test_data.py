@@ -19,6 +19,7 @@ from leafbench.data import (
     doc_text,
     find_local_folder,
     load_beir_folder,
+    load_retrieval_parts,
     load_retrieval_task,
     resolve_task_name,
     retrieval_data_from_mteb_split,
@@ -683,7 +684,9 @@ def test_online_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mteb
 
     monkeypatch.setattr(mteb, "get_task", lambda name: FakeTask(name, subsets=("en", "de")))
-    with pytest.raises(DataError, match="multi-subset tasks are not supported yet"):
+    parts = load_retrieval_parts("NQ", data_dir=tmp_path, offline=False)  # each subset through mteb
+    assert list(parts) == ["en", "de"] and parts["de"].source == "hf:mteb/fake@rev123 [de]"
+    with pytest.raises(DataError, match="a multi-subset task .*load it with load_retrieval_parts"):
         load_retrieval_task("NQ", data_dir=tmp_path, offline=False)
 
     monkeypatch.setattr(mteb, "get_task", lambda name: FakeTask(name, fail=True))
@@ -700,7 +703,7 @@ def test_online_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         load_retrieval_task("NQ", data_dir=tmp_path, split="dev", offline=False)
 
 
-def test_real_cqadupstack_is_refused_before_download(tmp_path: Path) -> None:
-    """The real mteb aggregate task: refused without touching the network."""
-    with pytest.raises(DataError, match=r"CQADupstackRetrieval: multi-subset .*12 subsets"):
+def test_real_cqadupstack_is_an_aggregate_not_one_data_set(tmp_path: Path) -> None:
+    """The real mteb aggregate task has no data of its own: its sub-tasks do (no network touched)."""
+    with pytest.raises(DataError, match=r"CQADupstackRetrieval is an aggregate of 12 tasks"):
         load_retrieval_task("CQADupstack", data_dir=tmp_path, offline=False)

@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import Any
 
 
-def write_report(results: Path, out: Path, title: str = "leafbench report", figures: bool = True) -> dict[str, Any]:
-    """Render ``out/index.md``, ``out/index.html`` and ``out/figures/*.{svg,png}``; returns what was written."""
+def write_report(
+    results: Path, out: Path, title: str = "leafbench report", figures: bool = True, subtasks: bool = False
+) -> dict[str, Any]:
+    """Render ``out/index.md``, ``out/index.html`` and ``out/figures/*.{svg,png}``; returns what was written.
+
+    Aggregate tasks (CQADupstackRetrieval) are one column everywhere, as on mteb's leaderboard; `subtasks`
+    adds a table of their sub-tasks' scores."""
     from .html import render_html
     from .plots import make_figures
     from .tables import build_tables, load_results, to_markdown
 
     df = load_results(results)
-    tables = build_tables(df)
+    tables = build_tables(df, subtasks=subtasks)
+    df = df[df["aggregate"].isna()]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fig_dir = out / "figures"

@@ -35,13 +35,16 @@ def report(
     screenshot: Annotated[
         bool, typer.Option("--screenshot", help="Also save <out>/screenshot.png with headless Chromium (for the README).")
     ] = False,
+    subtasks: Annotated[
+        bool, typer.Option("--subtasks", help="Add a table of aggregate tasks' sub-task scores (CQADupstack forums).")
+    ] = False,
 ) -> None:
     """Leaderboard-style Markdown + self-contained HTML report (tables, figures) from result JSONs."""
     from . import write_report
     from .tables import ReportError
 
     try:
-        written = write_report(results, out, title=title, figures=figures)
+        written = write_report(results, out, title=title, figures=figures, subtasks=subtasks)
     except ReportError as e:
         _fail(str(e))
         return
@@ -79,11 +82,14 @@ def check(
         bool, typer.Option("--allow-missing", help="Baseline cells without a current result do not fail the check.")
     ] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Print every cell, not only the ones that changed status.")] = False,
+    subtasks: Annotated[
+        bool, typer.Option("--subtasks", help="Also compare aggregate tasks' sub-tasks (default: the aggregate only).")
+    ] = False,
 ) -> None:
     """Compare results to a baseline: table of deltas; exit 0 ok, 1 regression, 2 bad input."""
     from ..check import check as run_check
 
-    res = run_check(results, baseline, tolerance, rel_tolerance, allow_missing)
+    res = run_check(results, baseline, tolerance, rel_tolerance, allow_missing, subtasks=subtasks)
     if res.exit_code == 2 and res.table.empty:
         _fail(res.messages[0] if res.messages else res.summary)
     t = res.table
@@ -124,12 +130,15 @@ def baseline(
     per_query: Annotated[
         bool, typer.Option("--per-query/--no-per-query", help="Keep per-query scores (bootstrap intervals in `check`).")
     ] = True,
+    subtasks: Annotated[
+        bool, typer.Option("--subtasks", help="Also freeze aggregate tasks' sub-task cells (default: the aggregate only).")
+    ] = False,
 ) -> None:
     """Write (or deliberately refresh) the baseline that `leafbench check` compares against."""
     from ..check import CheckInputError, write_baseline
 
     try:
-        data = write_baseline(results, out, per_query=per_query)
+        data = write_baseline(results, out, per_query=per_query, subtasks=subtasks)
     except CheckInputError as e:
         _fail(str(e))
         return

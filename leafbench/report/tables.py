@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results import iter_results
+from ..results import iter_results, main_score
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
 
 MODE_ORDER = ("teacher", "student", "asymmetric")
@@ -73,10 +73,11 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     for path, data in iter_results(root):
         lb = data["leafbench"]
         scores = data["scores"]
-        split = lb.get("split") or next(iter(scores))
-        entry = (scores.get(split) or next(iter(scores.values())))[0]
+        split = lb.get("split") if lb.get("split") in scores else next(iter(scores))
         task = str(data.get("task_name") or path.stem.split("__")[0])
         ttype, metric = task_meta(task)
+        if ttype == "Unknown" and lb.get("task_type"):  # a user's own folder: the result says what it is
+            ttype, metric = str(lb["task_type"]), str(lb.get("main_metric") or "")
         st, te = lb.get("student") or {}, lb.get("teacher") or {}
         q, d = _side(lb, "query"), _side(lb, "document")
         sub = lb.get("subset")
@@ -93,7 +94,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "full_dim": lb.get("full_dim"),
                 # A variant (rescored binary, mteb/fixed calibration) is its own column, never merged with the default.
                 "dtype": (lb.get("dtype") or "float32") + (f" ({lb['variant']})" if lb.get("variant") else ""),
-                "score": float(entry["main_score"]),
+                "score": main_score(data, split),
                 "student": st.get("name"),
                 "teacher": te.get("name"),
                 "query_model": lb.get("query_model") or st.get("name") or te.get("name"),
@@ -114,6 +115,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "d_entry": d.get("store_entry"),
                 "per_query": (lb.get(PER_QUERY_KEY) or {}).get(metric) if metric else None,
                 "mteb_version": data.get("mteb_version"),
+                "aggregate": lb.get("aggregate"),  # the aggregate task a sub-task result belongs to
                 "path": str(path),
             }
         )
@@ -726,8 +728,36 @@ def pick_main_cell(df: pd.DataFrame) -> tuple[str, str]:
     return (str(best[0]), str(best[1]))
 
 
-def build_tables(df: pd.DataFrame) -> list[ReportTable]:
-    """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out)."""
+def subtask_table(sub: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
+    """Per aggregate task, its sub-tasks' scores x100 (rows: run, mode; columns: sub-tasks), at one cell."""
+    sel = select_cell(sub, cell)
+    if sel.empty:
+        return None
+    frames = []
+    for agg, g in sel.groupby("aggregate", sort=True):
+        wide = g.pivot_table(index=["run", "mode"], columns="task", values="score", aggfunc="first") * 100
+        wide.insert(0, "Mean", wide.mean(axis=1, skipna=False))
+        wide = wide.reset_index()
+        wide.insert(0, "Aggregate", agg)
+        frames.append(wide)
+    frame = pd.concat(frames, ignore_index=True).rename(columns={"run": "Run", "mode": "Mode"})
+    score_cols = [c for c in frame.columns if c not in ("Aggregate", "Run", "Mode")]
+    return make_table(
+        "subtasks", f"Sub-tasks of aggregate tasks ({cell[0]} dim, {cell[1]})", frame, best_max=score_cols,
+        notes=["Each aggregate's main score is the mean of its sub-tasks' (mteb's AbsTaskAggregate); the other "
+               "tables show the aggregate only. Mean is empty where a sub-task result is missing."],
+    )
+
+
+def build_tables(df: pd.DataFrame, subtasks: bool = False) -> list[ReportTable]:
+    """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out).
+
+    Sub-task results of aggregate tasks stay out of every table (the aggregate is one column, as on mteb's
+    leaderboard); with `subtasks` a last table lists them."""
+    sub = df[df["aggregate"].notna()]
+    df = df[df["aggregate"].isna()]
+    if df.empty:
+        raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
     cell = pick_main_cell(df)
     benchmarks = [benchmark_table(df, name, cell) for name in REPORT_BENCHMARKS]
     full, subs = df[df["subset"] == ""], df[df["subset"] != ""]
@@ -737,7 +767,7 @@ def build_tables(df: pd.DataFrame) -> list[ReportTable]:
     else:
         boards = [leaderboard_table(df, cell)]
     tables = [*boards, *benchmarks, deltas_table(df, cell), reference_table(df), *cell_tables(df),
-              throughput_table(df), protocol_table(df)]
+              throughput_table(df), protocol_table(df), subtask_table(sub, cell) if subtasks and len(sub) else None]
     return [t for t in tables if t is not None]
 
 

@@ -1,0 +1,143 @@
+"""Aggregate tasks (mteb's `AbsTaskAggregate`, e.g. CQADupstackRetrieval): every sub-task is a retrieval task
+evaluated in every mode and cell like any other (its result files are kept), and the aggregate's result per
+(mode, cell) is combined from them by mteb's own `combine_task_results` — the mean of the sub-tasks' main
+scores — so it is the file mteb would write. An aggregate missing a sub-task is never averaged over fewer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .cells import Cell, file_label, variant
+from .data import RetrievalData
+from .evaluate import EncoderLike, TaskRun, data_fingerprint, evaluate_retrieval
+from .results import combine_aggregate, main_score, read_result, result_path, write_result
+
+# Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
+_PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",
+             "encode_seconds", "score_seconds", "hf_subsets")
+
+
+class AggregateError(ValueError):
+    """A sub-task result that cannot be combined (another data set than the one just evaluated)."""
+
+
+def _pooled_throughput(blocks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One side's encoding figures over all sub-tasks: texts summed, rate = texts / seconds of all passes."""
+    blocks = [b for b in blocks if b]
+    if not blocks:
+        return {}
+    n = sum(b.get("n_texts") or 0 for b in blocks)
+    seconds = sum((b.get("n_texts") or 0) / b["texts_per_s"] for b in blocks if b.get("texts_per_s"))
+    return {
+        "model": blocks[0].get("model"),
+        "n_texts": n,
+        "n_encoded_now": sum(b.get("n_encoded_now") or 0 for b in blocks),
+        "cached": all(b.get("cached") for b in blocks),
+        "texts_per_s": n / seconds if seconds > 0 else None,
+        "tokens_per_s": None,
+        "store_entry": ",".join(str(b.get("store_entry")) for b in blocks),
+    }
+
+
+def _common_source(sources: Sequence[Any]) -> str:
+    """The sub-tasks' common parent folder (``…/cqadupstack``), or their hub sources joined."""
+    flat = [str(s) for s in sources]
+    if all(os.path.isabs(s) for s in flat):
+        return os.path.commonpath(flat)
+    return "; ".join(sorted(set(flat)))
+
+
+def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The aggregate result's leafbench block: the shared fields of its sub-tasks (mode, models, cell, ...),
+    totals, and each sub-task's main score and data fingerprint (provenance of every number averaged)."""
+    first = next(iter(subs.values()))["leafbench"]
+    lbs = {name: r["leafbench"] for name, r in subs.items()}
+    fp = hashlib.blake2b(
+        "\n".join(f"{n}:{lb.get('data_fingerprint')}" for n, lb in lbs.items()).encode(), digest_size=16
+    ).hexdigest()
+    return {
+        **{k: v for k, v in first.items() if k not in _PER_TASK},
+        "data_source": _common_source([lb.get("data_source") for lb in lbs.values()]),
+        "data_fingerprint": fp,
+        "n_queries": sum(lb.get("n_queries") or 0 for lb in lbs.values()),
+        "n_documents": sum(lb.get("n_documents") or 0 for lb in lbs.values()),
+        "throughput": {
+            side: _pooled_throughput([(lb.get("throughput") or {}).get(side) or {} for lb in lbs.values()])
+            for side in ("query", "document")
+        },
+        "encode_seconds": sum(lb.get("encode_seconds") or 0 for lb in lbs.values()),
+        "score_seconds": sum(lb.get("score_seconds") or 0 for lb in lbs.values()),
+        "sub_tasks": {
+            n: {"main_score": main_score(subs[n]), "data_fingerprint": lb.get("data_fingerprint"),
+                "n_queries": lb.get("n_queries"), "n_documents": lb.get("n_documents")}
+            for n, lb in lbs.items()
+        },
+        "aggregation": "mean of the sub-tasks' main scores (mteb AbsTaskAggregate.combine_task_results)",
+    }
+
+
+def evaluate_aggregate(
+    task_name: str,
+    sub_data: Mapping[str, RetrievalData | Mapping[str, RetrievalData]],
+    encoders: dict[str, EncoderLike],
+    modes: Sequence[str],
+    output: Path | None,
+    run_slug: str,
+    cells: Sequence[Cell] = (Cell(None, "float32"),),
+    calibration: str = "corpus",
+    rescore: int | None = None,
+    force: bool = True,
+    progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
+    **retrieval_kwargs: Any,
+) -> tuple[TaskRun, list[TaskRun]]:
+    """Evaluate every sub-task (all of them: `sub_data` must hold each one) and write the aggregate's result
+    per (mode, cell). Returns the aggregate's run and the sub-tasks' runs.
+
+    Sub-task cells already on disk are reused only when they were measured on exactly the data given now
+    (same data fingerprint); otherwise AggregateError names the file (rerun with --force).
+    """
+    sub_runs: list[TaskRun] = []
+    for data in sub_data.values():
+        sub_runs.append(
+            evaluate_retrieval(
+                data, encoders, modes, output, run_slug, progress_factory=progress_factory, cells=cells,
+                calibration=calibration, rescore=rescore, force=force, task_info={"aggregate": task_name},
+                **retrieval_kwargs,
+            )
+        )
+    fingerprints = {
+        sr.task_name: data_fingerprint(d if isinstance(d, Mapping) else {"default": d})
+        for sr, d in zip(sub_runs, sub_data.values())
+    }
+    run = TaskRun(task_name=task_name)
+    for m in modes:
+        for cell in cells:
+            label = file_label(cell, variant(cell, calibration, rescore))
+            key = m if label is None else f"{m}/{label}"
+            subs: dict[str, dict[str, Any]] = {}
+            for sr in sub_runs:
+                res = sr.results.get(key)
+                if res is None:  # skipped: its file is already there
+                    if output is None:
+                        raise AggregateError(f"{sr.task_name}: no result for {key}")
+                    path = result_path(output, run_slug, m, sr.task_name, label)
+                    res = read_result(path)
+                    got = (res.get("leafbench") or {}).get("data_fingerprint")
+                    if got != fingerprints[sr.task_name]:
+                        raise AggregateError(
+                            f"{path}: measured on other data than {sr.task_name} has now (data fingerprint "
+                            f"{got} vs {fingerprints[sr.task_name]}); rerun with --force to recompute it"
+                        )
+                subs[sr.task_name] = res
+            result = combine_aggregate(task_name, list(subs.values()), aggregate_block(task_name, subs))
+            run.results[key] = result
+            if output is not None:
+                path = result_path(output, run_slug, m, task_name, label)
+                write_result(path, result)
+                run.paths[key] = path
+    return run, sub_runs
