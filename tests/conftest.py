@@ -51,6 +51,17 @@ def session_store(tmp_path_factory: pytest.TempPathFactory):
     return EmbeddingStore(tmp_path_factory.mktemp("store"))
 
 
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_store) -> dict[str, Path]:
+    """Offline CLI runs with a fresh cache folder whose embedding store is the session's (the cache key, not
+    the folder, decides reuse), and a results folder under tmp_path."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "embeddings").symlink_to(session_store.root)
+    return {"out": tmp_path / "results"}
+
+
 @pytest.fixture(scope="session")
 def mteb_scifact_task(scifact_small, scifact_dir: Path):
     """Factory: a fresh mteb SciFact task object holding exactly `scifact_small`, with the raw title/text

@@ -71,15 +71,6 @@ def cqadupstack(tmp_path_factory: pytest.TempPathFactory, scifact_dir: Path) -> 
     return root
 
 
-@pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_store) -> dict[str, Path]:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "embeddings").symlink_to(session_store.root)
-    return {"out": tmp_path / "results"}
-
-
 def _mteb_split(folder: Path) -> dict:
     """mteb's RetrievalSplitData for one local BEIR folder (raw title/text: mteb joins them itself)."""
     from datasets import Dataset
@@ -342,3 +333,37 @@ def test_beir_offline_runs_scifact_and_lists_the_rest_missing(env, shared_data: 
     manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
     assert manifest["evaluated"] == ["SciFact"] and len(manifest["missing"]) == 14
     assert "cqadupstack/<sub-task>/corpus.jsonl" in manifest["missing"]["CQADupstackRetrieval"]
+
+
+def test_aggregate_online_loads_each_subtask_through_mteb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a local cqadupstack/ and with network: every sub-task comes from its own mteb task object;
+    offline without a local copy: one line naming the layout to provide."""
+    from datasets import Dataset
+
+    import leafbench.data as data_mod
+    from leafbench.data import load_aggregate_parts
+
+    class Sub:
+        def __init__(self, name: str) -> None:
+            self.metadata = type("M", (), {"name": name, "eval_splits": ["test"],
+                                           "dataset": {"path": f"mteb/{name}", "revision": "r1"}})()
+            self.hf_subsets, self.is_aggregate, self.dataset = ["default"], False, {}
+
+        def load_data(self, **kwargs) -> None:
+            self.dataset = {"default": {"test": {
+                "corpus": Dataset.from_dict({"id": ["d1", "d2"], "title": ["", ""], "text": [self.metadata.name, "x"]}),
+                "queries": Dataset.from_dict({"id": ["q1"], "text": ["y"]}),
+                "relevant_docs": {"q1": {"d1": 1}}, "top_ranked": None}}}
+
+    loaded: list[str] = []
+
+    def fake_task(name: str) -> Sub:
+        loaded.append(name)
+        return Sub(name)
+
+    monkeypatch.setattr(data_mod, "_mteb_task", fake_task)
+    parts = load_aggregate_parts("CQADupstackRetrieval", CQA_SUBTASKS, tmp_path, offline=False)
+    assert list(parts) == CQA_SUBTASKS and loaded == CQA_SUBTASKS
+    assert parts["CQADupstackTexRetrieval"]["default"].source == "hf:mteb/CQADupstackTexRetrieval@r1"
+    with pytest.raises(DataError, match=r"no local copy of CQADupstackRetrieval under .*cqadupstack/<sub-task>/corpus.jsonl"):
+        load_aggregate_parts("CQADupstackRetrieval", CQA_SUBTASKS, tmp_path, offline=True)

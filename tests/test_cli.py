@@ -13,16 +13,6 @@ from leafbench.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_store) -> dict[str, Path]:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # Share the session store's encodings: the cache key, not the folder, decides reuse.
-    monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "embeddings").symlink_to(session_store.root)
-    return {"out": tmp_path / "results"}
-
-
 def _run(*args: str) -> "object":
     return runner.invoke(app, list(args), catch_exceptions=False)
 
