@@ -146,6 +146,61 @@ def score_cell(
     return scores, idx, info
 
 
+def _side_identity(enc: EncoderLike, side: str) -> dict[str, Any]:
+    """Everything about an encoder that changes its vectors for one side (what the store keys them by)."""
+    spec = enc.spec
+    prompt = spec.prompt(side) if callable(getattr(spec, "prompt", None)) else None
+    return {
+        "model": enc.identity,
+        "prompt": prompt,
+        "max_seq_length": getattr(spec, "max_seq_length", None),
+        "precision": getattr(spec, "precision", None),
+        "backend": getattr(spec, "backend", None),
+    }
+
+
+def cell_provenance(
+    encoders: Mapping[str, EncoderLike],
+    mode: str,
+    label: str | None,
+    fingerprint: str,
+    subset_spec: Any,
+    calibration: str,
+    ranges_file: Path | None,
+    rescore: int | None,
+    top_k: int,
+) -> str:
+    """Hash of everything that determines one retrieval cell's score: the data (content fingerprint and subset
+    spec), the query and document encoders (identity/revision, prompt, max_seq_length, precision, backend),
+    the cell, its calibration and rescoring, top-k and the scoring code's versions. A result file is reused
+    only when its provenance equals the current one."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    from . import __version__
+
+    ranges = hashlib.blake2b(Path(ranges_file).read_bytes(), digest_size=16).hexdigest() if ranges_file else None
+    payload = {
+        "data": fingerprint, "subset": subset_spec,
+        "query": _side_identity(encoders[MODE_ROUTES[mode]["query"]], "query"),
+        "document": _side_identity(encoders[MODE_ROUTES[mode]["document"]], "document"),
+        "cell": label or "full-float32", "calibration": calibration, "ranges": ranges, "rescore": rescore,
+        "top_k": top_k, "leafbench": __version__, "mteb": version("mteb"),
+    }
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _stored_provenance(path: Path) -> str | None:
+    """The provenance a result file was written with; None when it has none or cannot be read (recompute)."""
+    from .results import read_result
+
+    try:
+        return (read_result(path).get("leafbench") or {}).get("provenance")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def pending_cells(
     output: Path | None,
     run_slug: str,
@@ -155,16 +210,22 @@ def pending_cells(
     force: bool,
     calibration: str = "corpus",
     rescore: int | None = None,
+    provenance: Callable[[str, str | None], str] | None = None,
 ) -> dict[str, list[Cell]]:
-    """Cells per mode whose result file is missing (all of them with `force` or without an output folder)."""
+    """Cells per mode still to compute: all of them with `force` or without an output folder; else those whose
+    result file is missing or — given `provenance(mode, label)` — was measured on anything else (other data,
+    subset, models, precision, ...): a stale file is recomputed, never reported as the new score."""
     todo: dict[str, list[Cell]] = {}
     for m in modes:
-        left = [
-            c for c in cells
-            if force
-            or output is None
-            or not result_path(output, run_slug, m, task_name, file_label(c, variant(c, calibration, rescore))).exists()
-        ]
+        left = []
+        for c in cells:
+            label = file_label(c, variant(c, calibration, rescore))
+            path = result_path(output, run_slug, m, task_name, label) if output is not None else None
+            if force or path is None or not path.exists():
+                left.append(c)
+            elif provenance is not None and _stored_provenance(path) != provenance(m, label):
+                log.info("%s: measured on other data or models than this run; recomputing", path)
+                left.append(c)
         if left:
             todo[m] = left
     return todo
@@ -204,7 +265,13 @@ def evaluate_retrieval(
         for role in MODE_ROUTES[m].values():
             if role not in encoders:
                 raise ValueError(f"mode {m!r} needs a {role} model")
-    todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore)
+    fingerprint = data_fingerprint(parts)
+
+    def provenance(mode: str, label: str | None) -> str:
+        return cell_provenance(encoders, mode, label, fingerprint, first.subset_spec, calibration, ranges_file,
+                               rescore, top_k)
+
+    todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore, provenance)
     run = TaskRun(task_name=task_name)
     run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
     encoded: dict[tuple[str, str, str], Any] = {}
@@ -215,7 +282,6 @@ def evaluate_retrieval(
             progress = progress_factory(f"{where} {role} {side}s", len(texts)) if progress_factory else None
             encoded[(subset, role, side)] = encoders[role].encode(texts, side, progress=progress)
     encode_time = time.perf_counter() - t_start
-    fingerprint = data_fingerprint(parts) if todo else None
     info_extra = dict(task_info or {})
     revision = info_extra.pop("revision", None)
     main_metric = task_main_metric(task_name)
@@ -268,6 +334,7 @@ def evaluate_retrieval(
                 "main_metric": main_metric,
                 "data_source": first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()},
                 "data_fingerprint": fingerprint,
+                "provenance": provenance(m, label),
                 "split": split,
                 **({"hf_subsets": list(parts)} if len(parts) > 1 else {}),
                 "n_queries": sum(d.n_queries for d in parts.values()),
