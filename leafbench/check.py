@@ -194,6 +194,9 @@ def compare(
     n_bad = counts.get("DATA MISMATCH", 0)
     code = EXIT_BAD_INPUT if n_bad else EXIT_REGRESSION if (n_reg or n_miss) else EXIT_OK
     compared = int(table["status"].isin(["ok", "improved", "REGRESSION"]).sum())
+    if compared == 0 and code == EXIT_OK:  # nothing of the baseline was measured: never a pass
+        code = EXIT_BAD_INPUT
+        messages.append("no baseline cell has a current result (other tasks, runs or cells than the baseline's?)")
     verdict = {EXIT_OK: "OK", EXIT_REGRESSION: "REGRESSION", EXIT_BAD_INPUT: "BAD INPUT"}[code]
     summary = (
         f"check {verdict}: {compared} cells compared, {n_reg} regressions, {n_miss} missing, "

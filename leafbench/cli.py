@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -24,8 +25,8 @@ app = typer.Typer(
 models_app = typer.Typer(help="List model aliases, or install offline models.", invoke_without_command=True)
 app.add_typer(models_app, name="models")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, emoji=False)
+out = Console(emoji=False)
 
 MODE_HELP = (
     "student | teacher | asymmetric | all (comma lists allowed). asymmetric: the TEACHER encodes documents, the "
@@ -41,7 +42,8 @@ class UserError(Exception):
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    # User data (paths like mteb/[v2], file:line like corpus.jsonl:100:) is printed as is: no markup, no emoji.
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -110,13 +112,13 @@ def run(
         Optional[Path],
         typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store and assembled models. Default: user cache dir."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Override the models' max_seq_length (part of the cache key).")] = None,
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
-    max_queries: Annotated[Optional[int], typer.Option(help="Evaluate on a seeded subset of this many queries.")] = None,
+    max_queries: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")] = None,
     max_docs: Annotated[
-        Optional[int], typer.Option(help="With a subset: keep the relevant docs plus random distractors up to this many.")
+        Optional[int], typer.Option(min=1, help="With a subset: keep the relevant docs plus random distractors up to this many.")
     ] = None,
     dims: Annotated[
         Optional[str], typer.Option(help="Matryoshka dims, e.g. full,512,256,128 (truncate, then re-normalise).")
@@ -134,7 +136,7 @@ def run(
         Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
-    shard_size: Annotated[int, typer.Option(help="Texts per embedding-store shard: the unit of resume after an interruption.")] = 4096,
+    shard_size: Annotated[int, typer.Option(min=1, help="Texts per embedding-store shard: the unit of resume after an interruption.")] = 4096,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
@@ -280,7 +282,7 @@ def _run(
     write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
     out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore, selection.types))
     if missing:
-        console.print(f"[yellow]missing[/] ({len(missing)} of {len(selection.tasks)} tasks, no data here): {', '.join(missing)}", highlight=False)
+        console.print(f"[yellow]missing[/] ({len(missing)} of {len(selection.tasks)} tasks, no data here): {escape(', '.join(missing))}", highlight=False)
     console.print(
         f"encoded {store.n_encoded:,} texts now, {store.n_served:,} served from the store ({store.root}); "
         f"{sum(len(r.paths) for r in runs)} cells scored, {sum(r.skipped for r in runs)} already in {output} (--force recomputes)",
@@ -288,7 +290,7 @@ def _run(
     )
     for r in runs:
         for p in r.paths.values():
-            console.print(f"wrote {p}", highlight=False)
+            console.print(f"wrote {escape(str(p))}", highlight=False)
 
 
 def _cut(parts: dict[str, Any], max_queries: int | None, max_docs: int | None) -> dict[str, Any]:

@@ -96,10 +96,13 @@ def write_result(path: Path, data: dict[str, Any]) -> None:
 
 
 def read_result(path: Path) -> dict[str, Any]:
+    """A result (or manifest) JSON; unreadable or invalid files raise ValueError naming the file."""
     try:
         return json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: invalid result JSON ({e.msg})") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read result ({e})") from e
 
 
 def main_score(data: dict[str, Any], split: str | None = None) -> float:
@@ -114,11 +117,14 @@ def main_score(data: dict[str, Any], split: str | None = None) -> float:
 
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every leafbench result under `root` (files without a `leafbench` block are skipped)."""
+    """Every leafbench result under `root` (JSON files without a `leafbench` block, such as run manifests, are
+    skipped). A file that cannot be read or parsed raises ValueError naming it: a report or check must never
+    show a damaged result as missing."""
     for p in sorted(Path(root).rglob("*.json")):
-        try:
-            data = read_result(p)
-        except ValueError:
-            continue
+        data = read_result(p)
         if isinstance(data, dict) and "leafbench" in data and "scores" in data:
+            try:
+                main_score(data)
+            except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
+                raise ValueError(f"{p}: result without a readable main score ({type(e).__name__}: {e})") from e
             yield p, data

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 
 
 def _echo(msg: str) -> None:
@@ -341,16 +341,16 @@ def soup(
     name: Annotated[str | None, typer.Option(help="Model name in results (default: soup-<ingredient names>).")] = None,
 ) -> None:
     """Average students' weights into one (a model soup): same size and speed; choose ingredients on validation data."""
+    from rich.markup import escape
+
     from .soup import SoupError, average_students
 
     if output.exists() and any(output.iterdir()):
-        _echo(f"[red]error:[/red] {output} exists and is not empty; choose a new --output")
+        _echo(f"[red]error:[/red] {escape(str(output))} exists and is not empty; choose a new --output")
         raise typer.Exit(2)
     try:
         folder = average_students(students, output, name)
     except SoupError as e:
-        from rich.markup import escape
-
         _echo(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from None
     _echo(f"soup of {len(students)} students -> {folder} (measure it: leafbench run --model {folder} --mode all)")

@@ -12,18 +12,20 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-console = Console(stderr=True)
-stdout = Console()
+console = Console(stderr=True, emoji=False)
+stdout = Console(emoji=False)
 if not stdout.is_terminal:  # CI logs: rich would wrap at 80 columns and truncate the delta table
-    stdout = Console(width=160)
+    stdout = Console(width=160, emoji=False)
 
 SHOW_ALL_UP_TO = 60  # rows; larger checks print only the cells that are not "ok"
 
 
 def _fail(msg: str) -> None:
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    # User data (paths like mteb/[v2], file:line like corpus.jsonl:100:) is printed as is: no markup, no emoji.
+    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 

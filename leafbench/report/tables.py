@@ -70,7 +70,11 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     if not root.is_dir():
         raise ReportError(f"{root}: results folder not found")
     rows: list[dict[str, Any]] = []
-    for path, data in iter_results(root):
+    try:
+        found = list(iter_results(root))
+    except ValueError as e:
+        raise ReportError(str(e)) from e
+    for path, data in found:
         lb = data["leafbench"]
         scores = data["scores"]
         split = lb.get("split") if lb.get("split") in scores else next(iter(scores))
