@@ -53,8 +53,9 @@ class Encoder:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
         from .backends import check_backend
 
-        if check_backend(spec.backend).runtime != "torch" and spec.precision != "fp32":
-            raise ValueError(f"precision {spec.precision} applies to torch backends only; backend {spec.backend} runs its own precision")
+        check_backend(spec.backend)
+        if spec.backend != "torch" and spec.precision != "fp32":
+            raise ValueError(f"precision {spec.precision} applies to the torch backend only; backend {spec.backend} runs its own precision")
         self.spec = spec
         self.store = store
         self.device = device

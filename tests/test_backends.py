@@ -57,7 +57,7 @@ def test_encoder_refuses_a_bad_backend_before_touching_the_store(tmp_path: Path,
     store = EmbeddingStore(tmp_path / "embeddings")
     with pytest.raises(BackendError):
         Encoder(minilm_spec.with_overrides(backend="nope"), store)
-    with pytest.raises(ValueError, match="torch backends only"):
+    with pytest.raises(ValueError, match="torch backend only"):
         Encoder(minilm_spec.with_overrides(backend="onnx", precision="bf16"), store)
     assert not (tmp_path / "embeddings").exists()
 
@@ -132,3 +132,18 @@ def test_int8_backend_runs_and_stays_close(scifact_small, minilm_spec, session_s
     torch_ndcg = _ndcg(scifact_small, minilm_spec, session_store)
     # Quantized: not equal, reported as measured by benchmarks/backends.py; here only "not broken".
     assert abs(_ndcg(scifact_small, minilm_spec.with_overrides(backend="onnx-int8", threads=1), session_store) - torch_ndcg) < 0.05
+
+
+def test_recipe_teacher_backend_labels_through_that_backend(tmp_path: Path) -> None:
+    from leafbench_distill.pipeline import recipe_teacher
+    from leafbench_distill.recipe import RecipeError, load_recipe, parse_recipe
+
+    raw = load_recipe("mini").raw
+    r = parse_recipe({**raw, "teacher": {**raw["teacher"], "backend": "onnx"}}, "x.yaml")
+    assert r.teacher.backend == "onnx" and load_recipe("mini").teacher.backend == "torch"
+    enc = recipe_teacher(r, tmp_path)  # lazy: nothing is loaded or exported yet
+    assert enc.spec.backend == "onnx" and enc.key("document").backend == "onnx"
+    with pytest.raises(RecipeError, match="teacher.backend must be one of"):
+        parse_recipe({**raw, "teacher": {**raw["teacher"], "backend": "tensorrt"}}, "x.yaml")
+    with pytest.raises(RecipeError, match="torch backend only"):
+        parse_recipe({**raw, "teacher": {**raw["teacher"], "backend": "onnx", "precision": "bf16"}}, "x.yaml")
