@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,3 +67,26 @@ def test_latency_command_measures_student_and_teacher_per_backend(tmp_path: Path
     assert rep.results[2].backend_info["runtime"] == "onnxruntime" and "onnxruntime" in rep.results[2].backend_info["versions"]
     assert list((tmp_path / "cache" / "exports").rglob("transformer_0.onnx")), "the export lives in the model cache"
     assert not (tmp_path / "cache" / "embeddings").exists(), "latency runs write no embeddings"
+
+
+def test_report_shows_latency_next_to_quality_with_a_scatter(tmp_path: Path) -> None:
+    import shutil
+
+    from leafbench.report import write_report
+
+    results = tmp_path / "results"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "minilm-l6", results / "minilm-l6")
+    rep = LatencyReport([_result("minilm-l6", "torch", 10.0, 40.0), _result("mpnet-base", "torch", 64.0, 4.0),
+                         _result("minilm-l6", "onnx", 5.0, 50.0)],
+                        student="minilm-l6", teacher="mpnet-base", machine={"cpu": "x"}, data={"task": "SciFact"})
+    d = rep.to_dict()
+    d["quality"] = {"onnx": {"minilm-l6": 0.6451}}  # a backend's score recorded by the benchmark
+    (results / "latency").mkdir()
+    (results / "latency" / "minilm-l6+mpnet-base.json").write_text(json.dumps(d))
+    written = write_report(results, tmp_path / "report")
+    md = written["markdown"].read_text()
+    assert "Quality vs query latency on CPU (SciFact)" in md and "6.4x" in md
+    torch_row = next(line for line in md.splitlines() if line.startswith("| minilm-l6 | torch | 2 | 10.00"))
+    assert "64.51" in torch_row  # the torch row's score comes from results/minilm-l6/student/SciFact.json
+    assert md.index("Quality vs query latency") < md.index("Encoding throughput")
+    assert (tmp_path / "report" / "figures" / "latency-quality.png").exists()
