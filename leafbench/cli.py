@@ -115,6 +115,8 @@ def run(
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Override the models' max_seq_length (part of the cache key).")] = None,
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
+    backend: Annotated[str, typer.Option(help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'.")] = "torch",
+    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
     max_queries: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")] = None,
     max_docs: Annotated[
@@ -145,12 +147,13 @@ def run(
     from .cells import CellError
     from .data import DataError
     from .mteb_local import LocalDataError
+    from .backends import BackendError
     from .registry import ModelError
     from .tasks import TaskSelectionError
 
     try:
         _run(**args)
-    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError) as e:
+    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError, BackendError) as e:
         _fail(str(e))
     except ValueError as e:
         _fail(str(e))
@@ -173,6 +176,8 @@ def _run(
     batch_size: int,
     max_seq_length: int | None,
     precision: str,
+    backend: str,
+    threads: int | None,
     device: str | None,
     max_queries: int | None,
     max_docs: int | None,
@@ -209,7 +214,10 @@ def _run(
         raise UserError("--rescore must be >= 1")
     cache_dir = cache_dir or default_cache_dir()
     store = EmbeddingStore(cache_dir / "embeddings", shard_size=shard_size)
-    student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision)
+    from .backends import check_backend
+
+    check_backend(backend)
+    student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
     roles = {r for m in modes for r in MODE_ROUTES[m].values()}
     specs = {"student": student}
     if "teacher" in roles:
@@ -218,7 +226,7 @@ def _run(
             raise UserError(
                 f"mode {mode} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
             )
-        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(max_seq_length, precision)
+        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
         if "asymmetric" in modes:
             ds, dt = embedding_dim(specs["student"]), embedding_dim(specs["teacher"])
             if ds and dt and ds != dt:
@@ -237,6 +245,7 @@ def _run(
         console.print(f"[yellow]skipped[/] {name}: {why}")
     # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
     run_slug = student.slug if "teacher" not in specs else f"{student.slug}+{specs['teacher'].slug}"
+    run_slug += "" if backend == "torch" else f"@{backend}"  # another backend's scores never overwrite torch's
     console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}", highlight=False)
     subset = {"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None
     for agg, subs in selection.subtasks.items():  # an incomplete local aggregate fails now, not after hours
@@ -477,6 +486,7 @@ def _register_commands() -> None:
     from leafbench_distill.cli import distill as distill_command
     from leafbench_distill.cli import soup as soup_command
 
+    from .latency_cli import latency as latency_command
     from .report.cli import baseline as baseline_command
     from .report.cli import check as check_command
     from .report.cli import report as report_command
@@ -486,6 +496,7 @@ def _register_commands() -> None:
     app.command("baseline")(baseline_command)
     app.command("distill")(distill_command)
     app.command("soup")(soup_command)
+    app.command("latency")(latency_command)
 
 
 _register_commands()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,12 +51,18 @@ class Encoder:
     ) -> None:
         if spec.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
+        from .backends import check_backend
+
+        check_backend(spec.backend)
+        if spec.backend != "torch" and spec.precision != "fp32":
+            raise ValueError(f"precision {spec.precision} applies to the torch backend only; backend {spec.backend} runs its own precision")
         self.spec = spec
         self.store = store
         self.device = device
         self.batch_size = batch_size
         self._model = None
         self._identity: str | None = None
+        self.backend_info: dict = {}  # what the backend ran on (threads, runtime versions), once loaded
         self.calls: list[tuple[str, int]] = []  # (side, n_texts) actually sent to the network, for routing checks
 
     @property
@@ -68,7 +75,11 @@ class Encoder:
     def model(self):
         """The SentenceTransformer, loaded on first use."""
         if self._model is None:
-            self._model = load_sentence_transformer(self.spec, self.device)
+            self._model = load_sentence_transformer(
+                self.spec, self.device, identity=self.identity, info=self.backend_info,
+                # exports live in the cache dir beside the store (<cache>/embeddings, <cache>/exports)
+                cache_dir=self.store.root.parent if self.store is not None else None,
+            )
         return self._model
 
     def key(self, side: str) -> EncodingKey:
@@ -78,6 +89,7 @@ class Encoder:
             prompt=self.spec.prompt(side),
             max_seq_length=self.spec.max_seq_length,
             precision=self.spec.precision,
+            backend=self.spec.backend,
         )
 
     def encode_batchwise(self, texts: list[str], side: str, on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
@@ -121,6 +133,8 @@ class Encoder:
     ) -> EncodeResult:
         if len(texts) == 0:
             raise ValueError("nothing to encode: the text list is empty")
+        if self._model is None and not self.store.is_complete(self.key(side), texts):
+            self.model  # load (and export, for non-torch backends) before the store opens an entry: a failure caches nothing
         # Cached shards report through `progress` from the store; fresh ones report per batch from here.
         emb, stats = self.store.get_or_encode(
             self.key(side),
@@ -140,10 +154,19 @@ def count_tokens(model, texts: list[str]) -> int:
     return sum(len(ids) for ids in enc["input_ids"])
 
 
-def load_sentence_transformer(spec: ModelSpec, device: str | None = None):
+def load_sentence_transformer(
+    spec: ModelSpec, device: str | None = None, identity: str | None = None, info: dict | None = None,
+    cache_dir: Path | None = None,
+):
+    """A SentenceTransformer on `spec.backend` (torch, or an export in `cache_dir`/exports run by ONNX Runtime or
+    OpenVINO on CPU); `info` receives what the backend ran on (threads, runtime versions, export folder)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from .backends import apply_backend, check_backend
+
+    if check_backend(spec.backend).runtime != "torch":
+        device = "cpu"
     device = device or default_device()
     kwargs: dict = {"device": device}
     if not spec.local and spec.revision:
@@ -161,6 +184,11 @@ def load_sentence_transformer(spec: ModelSpec, device: str | None = None):
         model = model.to(getattr(torch, PRECISIONS[spec.precision]))
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
+    from .registry import default_cache_dir
+
+    ran = apply_backend(model, spec.backend, spec.name, identity or spec.identity(), Path(cache_dir or default_cache_dir()), spec.threads)
+    if info is not None:
+        info.update(ran)
     return model
 
 

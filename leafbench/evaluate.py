@@ -380,4 +380,6 @@ def _model_block(enc: EncoderLike | None) -> dict[str, Any] | None:
         "identity": enc.identity,
         "max_seq_length": spec.max_seq_length,
         "precision": spec.precision,
+        "backend": spec.backend,
+        **({"backend_info": enc.backend_info} if getattr(enc, "backend_info", None) else {}),
     }

@@ -94,6 +94,8 @@ class ModelSpec:
     max_seq_length: int | None = None  # None: the model's own
     precision: str = "fp32"
     local: bool = False
+    backend: str = "torch"  # leafbench.backends: torch | onnx | openvino | ...-int8 (part of the cache key)
+    threads: int | None = field(default=None, compare=False, hash=False)  # intra-op threads (None: runtime default)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def prompt(self, side: str) -> str:
@@ -116,11 +118,16 @@ class ModelSpec:
             return f"local:{weights_hash(Path(self.source))}"
         return f"{self.hf_id or self.source}@{self.revision or 'main'}"
 
-    def with_overrides(self, max_seq_length: int | None = None, precision: str | None = None) -> "ModelSpec":
+    def with_overrides(
+        self, max_seq_length: int | None = None, precision: str | None = None, backend: str | None = None,
+        threads: int | None = None,
+    ) -> "ModelSpec":
         return replace(
             self,
             max_seq_length=max_seq_length if max_seq_length is not None else self.max_seq_length,
             precision=precision or self.precision,
+            backend=backend or self.backend,
+            threads=threads if threads is not None else self.threads,
         )
 
 

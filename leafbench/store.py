@@ -52,9 +52,13 @@ class EncodingKey:
     prompt: str
     max_seq_length: int | None
     precision: str
+    backend: str = "torch"  # inference backend incl. quantization (leafbench.backends); torch keeps old keys
 
     def digest(self, texts_hash: str) -> str:
-        payload = json.dumps({**asdict(self), "texts": texts_hash, "format": STORE_FORMAT}, sort_keys=True)
+        fields = asdict(self)
+        if fields["backend"] == "torch":  # entries written before backends existed stay valid
+            del fields["backend"]
+        payload = json.dumps({**fields, "texts": texts_hash, "format": STORE_FORMAT}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -233,6 +233,7 @@ def run_distill(
         "recipe": r.name,
         "teacher": r.teacher.model,
         "teacher_precision": r.teacher.precision,
+        "teacher_backend": r.teacher.backend,
         "student_backbone": r.student.backbone,
         "student_layers": r.student.layers,
         "init_from": init_label,

@@ -101,7 +101,7 @@ def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, b
 
     store = EmbeddingStore(cache_dir / "embeddings", shard_size=TARGET_SHARD)
     return teacher_encoder(recipe.teacher.model, store, cache_dir, recipe.teacher.precision,
-                           device, batch_size, recipe.teacher.max_seq_length)
+                           device, batch_size, recipe.teacher.max_seq_length, recipe.teacher.backend)
 
 
 def check_student_folder(path: Path) -> None:

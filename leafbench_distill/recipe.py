@@ -27,6 +27,7 @@ class TeacherCfg:
     model: str  # leafbench alias, HF id or folder
     dim: int
     precision: str = "fp32"  # teacher inference precision for targets (bf16: fast on avx512_bf16 CPUs)
+    backend: str = "torch"  # leafbench.backends for labelling: torch | onnx | openvino | ...-int8 | openvino-bf16
     normalized: bool = True
     revision: str | None = None
     max_seq_length: int | None = None
@@ -187,6 +188,12 @@ def validate(r: Recipe, where: str) -> None:
         problems.append("teacher.dim must be >= 1")
     if r.teacher.precision not in ("fp32", "bf16", "fp16"):
         problems.append("teacher.precision must be fp32, bf16 or fp16")
+    from leafbench.backends import BACKENDS
+
+    if r.teacher.backend not in BACKENDS:
+        problems.append(f"teacher.backend must be one of {', '.join(BACKENDS)}, not {r.teacher.backend!r}")
+    elif r.teacher.backend != "torch" and r.teacher.precision != "fp32":
+        problems.append(f"teacher.precision {r.teacher.precision} applies to the torch backend only (teacher.backend {r.teacher.backend})")
     if r.student.projection_init not in ("ridge", "procrustes", "random"):
         problems.append("student.projection_init must be ridge, procrustes or random")
     for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it

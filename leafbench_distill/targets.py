@@ -28,12 +28,12 @@ class TeacherTargets:
     encoder: object
 
 
-def teacher_encoder(teacher: str, store, cache_dir: Path | None = None, precision: str = "fp32", device: str | None = None, batch_size: int = 32, max_seq_length: int | None = None):
+def teacher_encoder(teacher: str, store, cache_dir: Path | None = None, precision: str = "fp32", device: str | None = None, batch_size: int = 32, max_seq_length: int | None = None, backend: str = "torch"):
     """The harness Encoder for a teacher alias / HF id / folder (lazy: loads weights only if something is missing)."""
     from leafbench.encode import Encoder
     from leafbench.registry import resolve_model
 
-    spec = resolve_model(teacher, cache_dir).with_overrides(max_seq_length=max_seq_length, precision=precision)
+    spec = resolve_model(teacher, cache_dir).with_overrides(max_seq_length=max_seq_length, precision=precision, backend=backend)
     return Encoder(spec, store, device=device, batch_size=batch_size)
 
 

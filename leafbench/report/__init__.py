@@ -21,8 +21,12 @@ def write_report(
     from .plots import make_figures
     from .tables import build_tables, load_results, to_markdown
 
+    from .latency import latency_tables, load_latency, plot_latency
+
     df = load_results(results)
+    latency = load_latency(results)  # <results>/latency/*.json from `leafbench latency`
     tables = build_tables(df, subtasks=subtasks)
+    tables[1:1] = latency_tables(latency, df[df["aggregate"].isna()])  # right after the leaderboard
     df = df[df["aggregate"].isna()]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -32,6 +36,10 @@ def write_report(
         if old.suffix in (".svg", ".png"):
             old.unlink()
     figs = make_figures(df, fig_dir) if figures else []
+    for old in fig_dir.glob("latency-quality.*"):
+        old.unlink()
+    if figures and latency:
+        figs += [f for f in [plot_latency(latency, df, fig_dir)] if f is not None]
     md = [f"# {title}", "", f"Results: `{results}` — {len(df)} result files, {df['run'].nunique()} runs, "
           f"{df['task'].nunique()} tasks. Interactive version: [index.html](index.html).", ""]
     for t in tables:
