@@ -11,7 +11,7 @@ Writes benchmarks/results/backends.json and prints:
 "torch-bf16" rows are the torch backend with `--precision bf16`.
 
 Usage: .venv/bin/python benchmarks/backends.py [--threads 2] [--data-dir ../shared/data/beir]
-       [--backends torch,torch-bf16,torch-int8,onnx,onnx-int8,openvino,openvino-bf16] [--no-ndcg]
+       [--backends torch,torch-bf16,torch-int8,onnx,onnx-int8,openvino,openvino-bf16] [--no-ndcg] [--no-publish]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=500)
     ap.add_argument("--no-ndcg", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/backends.json")
+    ap.add_argument("--no-publish", action="store_true", help="do not write results/latency/")
     ap.add_argument("--publish", type=Path, help="only write results/latency/ from an earlier run's JSON")
     args = ap.parse_args()
     if args.publish:
@@ -148,7 +149,7 @@ def main() -> None:
             args.out.write_text(json.dumps(record, indent=1) + "\n")
     record["loadavg_end"] = os.getloadavg()
     args.out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out} and {publish(record)}")
+    print(f"wrote {args.out}" + ("" if args.no_publish else f" and {publish(record)}"))
 
 
 if __name__ == "__main__":

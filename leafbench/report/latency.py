@@ -110,6 +110,12 @@ def plot_latency(reports: list[dict], df: pd.DataFrame | None, out_dir: Path):
         for _, r in g.iterrows():
             ax.annotate(r["Model"], (r["p50 ms"], 100 * r[col]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    lo, hi = float(pts["p50 ms"].min()), float(pts["p50 ms"].max())
+    ax.set_xticks([t for t in (1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000) if lo / 1.5 <= t <= hi * 1.5])
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("batch-1 query latency p50, ms (log)")
     ax.set_ylabel(f"{task} nDCG@10 x100" if task == "SciFact" else f"{task} main score x100")
     ax.set_title("Quality vs query latency (CPU)")
