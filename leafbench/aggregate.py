@@ -14,7 +14,7 @@ from typing import Any
 
 from .cells import Cell, file_label, variant
 from .data import RetrievalData
-from .evaluate import EncoderLike, TaskRun, data_fingerprint, evaluate_retrieval
+from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
 from .results import combine_aggregate, main_score, read_result, result_path, write_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
@@ -110,10 +110,6 @@ def evaluate_aggregate(
                 **retrieval_kwargs,
             )
         )
-    fingerprints = {
-        sr.task_name: data_fingerprint(d if isinstance(d, Mapping) else {"default": d})
-        for sr, d in zip(sub_runs, sub_data.values())
-    }
     run = TaskRun(task_name=task_name)
     for m in modes:
         for cell in cells:
@@ -128,10 +124,10 @@ def evaluate_aggregate(
                     path = result_path(output, run_slug, m, sr.task_name, label)
                     res = read_result(path)
                     got = (res.get("leafbench") or {}).get("data_fingerprint")
-                    if got != fingerprints[sr.task_name]:
+                    if got != sr.data_fingerprint:
                         raise AggregateError(
                             f"{path}: measured on other data than {sr.task_name} has now (data fingerprint "
-                            f"{got} vs {fingerprints[sr.task_name]}); rerun with --force to recompute it"
+                            f"{got} vs {sr.data_fingerprint}); rerun with --force to recompute it"
                         )
                 subs[sr.task_name] = res
             result = combine_aggregate(task_name, list(subs.values()), aggregate_block(task_name, subs))

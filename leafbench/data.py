@@ -774,6 +774,18 @@ def _mteb_task(task_name: str) -> Any:
     return mteb.get_task(task_name)
 
 
+def _data_dir(data_dir: Path | None) -> Path | None:
+    """``data_dir``, else ``$LEAFBENCH_DATA_DIR``, else None; a given one that is not a folder is a DataError."""
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = Path(os.environ[DATA_DIR_ENV])
+    if data_dir is None:
+        return None
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data dir does not exist")
+    return data_dir
+
+
 def _task_subsets(task: Any) -> list[str]:
     """The hf subsets mteb evaluates for a task (["default"] for single-subset tasks)."""
     return list(getattr(task, "hf_subsets", None) or ["default"])
@@ -800,12 +812,7 @@ def load_retrieval_parts(
         task_name = resolve_task_name(name)
     except DataError:
         task_name = name
-    if data_dir is None and os.environ.get(DATA_DIR_ENV):
-        data_dir = Path(os.environ[DATA_DIR_ENV])
-    if data_dir is not None:
-        data_dir = Path(data_dir).expanduser()
-        if not data_dir.is_dir():
-            raise DataError(f"{data_dir}: data dir does not exist")
+    data_dir = _data_dir(data_dir)
     if offline is None:
         offline = _env_offline()
     folder_name = _folder_name(task_name)
@@ -898,10 +905,7 @@ def load_aggregate_parts(
     Local copies are BEIR's layout (``cqadupstack/<forum>/``); all sub-tasks must load, or DataError names
     what is missing: an aggregate is never scored over fewer sub-tasks.
     """
-    if data_dir is None and os.environ.get(DATA_DIR_ENV):
-        data_dir = Path(os.environ[DATA_DIR_ENV])
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-        raise DataError(f"{data_dir}: data dir does not exist")
+    data_dir = _data_dir(data_dir)
     folders = aggregate_local_folders(task_name, data_dir, subtasks)
     if offline is None:
         offline = _env_offline()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +40,8 @@ class EncoderLike(Protocol):
 
     @property
     def identity(self) -> str: ...
+
+    def key(self, side: str) -> Any: ...
 
     def encode(self, texts: Sequence[str], side: str, progress: Callable[[int], None] | None = None) -> Any: ...
 
@@ -74,6 +76,7 @@ class TaskRun:
     paths: dict[str, Path] = field(default_factory=dict)
     encode_stats: dict[str, Any] = field(default_factory=dict)
     skipped: int = 0  # cells whose result file already existed
+    data_fingerprint: str | None = None  # of the data evaluated (all subsets)
 
 
 def _side_texts(data: RetrievalData, side: str) -> list[str]:
@@ -146,19 +149,6 @@ def score_cell(
     return scores, idx, info
 
 
-def _side_identity(enc: EncoderLike, side: str) -> dict[str, Any]:
-    """Everything about an encoder that changes its vectors for one side (what the store keys them by)."""
-    spec = enc.spec
-    prompt = spec.prompt(side) if callable(getattr(spec, "prompt", None)) else None
-    return {
-        "model": enc.identity,
-        "prompt": prompt,
-        "max_seq_length": getattr(spec, "max_seq_length", None),
-        "precision": getattr(spec, "precision", None),
-        "backend": getattr(spec, "backend", None),
-    }
-
-
 def cell_provenance(
     encoders: Mapping[str, EncoderLike],
     mode: str,
@@ -183,8 +173,8 @@ def cell_provenance(
     ranges = hashlib.blake2b(Path(ranges_file).read_bytes(), digest_size=16).hexdigest() if ranges_file else None
     payload = {
         "data": fingerprint, "subset": subset_spec,
-        "query": _side_identity(encoders[MODE_ROUTES[mode]["query"]], "query"),
-        "document": _side_identity(encoders[MODE_ROUTES[mode]["document"]], "document"),
+        "query": asdict(encoders[MODE_ROUTES[mode]["query"]].key("query")),
+        "document": asdict(encoders[MODE_ROUTES[mode]["document"]].key("document")),
         "cell": label or "full-float32", "calibration": calibration, "ranges": ranges, "rescore": rescore,
         "top_k": top_k, "leafbench": __version__, "mteb": version("mteb"),
     }
@@ -272,7 +262,7 @@ def evaluate_retrieval(
                                rescore, top_k)
 
     todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore, provenance)
-    run = TaskRun(task_name=task_name)
+    run = TaskRun(task_name=task_name, data_fingerprint=fingerprint)
     run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
     encoded: dict[tuple[str, str, str], Any] = {}
     for subset, part in parts.items():

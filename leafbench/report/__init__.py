@@ -26,8 +26,8 @@ def write_report(
     df = load_results(results)
     latency = load_latency(results)  # <results>/latency/*.json from `leafbench latency`
     tables = build_tables(df, subtasks=subtasks)
-    tables[1:1] = latency_tables(latency, df[df["aggregate"].isna()])  # right after the leaderboard
-    df = df[df["aggregate"].isna()]
+    df = df[df["aggregate"].isna()]  # sub-task rows feed only the optional sub-task table
+    tables[1:1] = latency_tables(latency, df)  # right after the leaderboard
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fig_dir = out / "figures"
