@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .registry import ModelSpec
-from .store import EmbeddingStore, EncodeStats, EncodingKey
+from .store import EmbeddingStore, EncodeStats, EncodingKey, StoredRows
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,20 @@ def default_device() -> str:
 
 @dataclass
 class EncodeResult:
-    embeddings: np.ndarray  # float32 [n, dim], full dimension, as the model outputs them
+    """The stored rows of one text list (memory-mapped, in order) and what producing them cost."""
+
+    rows: StoredRows  # float32 [n, dim], full dimension, as the model outputs them
     stats: EncodeStats
     side: str
     prompt: str
+    _array: np.ndarray | None = None
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """All rows as one in-memory array (query sides, small tasks, training); big corpora stream `rows`."""
+        if self._array is None:
+            self._array = np.asarray(self.rows)
+        return self._array
 
 
 class Encoder:
@@ -48,6 +59,7 @@ class Encoder:
         store: EmbeddingStore,
         device: str | None = None,
         batch_size: int = 32,
+        engine: Any = None,
     ) -> None:
         if spec.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
@@ -60,6 +72,7 @@ class Encoder:
         self.store = store
         self.device = device
         self.batch_size = batch_size
+        self.engine = engine  # None: encode here; else e.g. leafbench.engine.RayEngine
         self._model = None
         self._identity: str | None = None
         self.backend_info: dict = {}  # what the backend ran on (threads, runtime versions), once loaded
@@ -131,18 +144,24 @@ class Encoder:
         side: str,
         progress: Callable[[int], None] | None = None,
     ) -> EncodeResult:
+        """Rows for `texts` on `side`: served from the store, the missing ones encoded by this process or, when
+        an engine is set (`leafbench.engine`), by that engine's workers writing into the same store."""
         if len(texts) == 0:
             raise ValueError("nothing to encode: the text list is empty")
-        if self._model is None and not self.store.is_complete(self.key(side), texts):
-            self.model  # load (and export, for non-torch backends) before the store opens an entry: a failure caches nothing
-        # Cached shards report through `progress` from the store; fresh ones report per batch from here.
-        emb, stats = self.store.get_or_encode(
-            self.key(side),
+        key = self.key(side)
+        engine = None
+        if self.engine is not None:
+            engine = lambda k, todo, prog: self.engine.encode(self, side, k, todo, prog)  # noqa: E731
+        rows, stats = self.store.get_or_encode(
+            key,
             texts,
             lambda chunk: self.encode_batchwise(chunk, side, on_batch=progress),
             progress=progress,
+            # load (and export, for non-torch backends) only when something is missing; a failure stores nothing
+            prepare=(lambda: self.model) if engine is None else None,
+            engine=engine,
         )
-        return EncodeResult(emb, stats, side, self.spec.prompt(side))
+        return EncodeResult(rows, stats, side, self.spec.prompt(side))
 
 
 def count_tokens(model, texts: list[str]) -> int:
@@ -160,6 +179,10 @@ def load_sentence_transformer(
 ):
     """A SentenceTransformer on `spec.backend` (torch, or an export in `cache_dir`/exports run by ONNX Runtime or
     OpenVINO on CPU); `info` receives what the backend ran on (threads, runtime versions, export folder)."""
+    if spec.extra.get("hash_dim"):  # the deterministic fake encoder (leafbench.fake): nothing to load
+        from .fake import HashModel
+
+        return HashModel(int(spec.extra["hash_dim"]))
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -197,6 +220,8 @@ def embedding_dim(spec: ModelSpec) -> int | None:
     import json
     from pathlib import Path
 
+    if spec.extra.get("hash_dim"):
+        return int(spec.extra["hash_dim"])
     if spec.local:
         folder = Path(spec.source)
         dim = None

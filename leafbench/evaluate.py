@@ -19,8 +19,8 @@ import numpy as np
 from .data import RetrievalData
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .results import build_result, result_path, write_result
-from .cells import Cell, file_label, prepare_cell, variant
-from .search import dense_topk, hamming_topk, normalize_rows, rescore_binary
+from .cells import Cell, file_label, variant
+from .scoring import score_cell
 
 log = logging.getLogger(__name__)
 
@@ -117,36 +117,6 @@ def data_fingerprint(parts: Mapping[str, RetrievalData]) -> str:
     return hashlib.blake2b(
         "\n".join(f"{s}:{d.fingerprint()}" for s, d in parts.items()).encode(), digest_size=16
     ).hexdigest()
-
-
-def score_cell(
-    queries: np.ndarray,
-    docs: np.ndarray,
-    cell: Cell,
-    top_k: int,
-    calibration: str = "corpus",
-    ranges_file: Path | None = None,
-    rescore: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Top-k (scores, indices) of one (dim, dtype) cell from full-dim float32 matrices, plus how it was scored."""
-    prep = prepare_cell(queries, docs, cell, calibration, ranges_file)
-    info: dict[str, Any] = {"dim": prep.dim, "scoring": prep.scoring, "calibration": prep.calibration, "rescore": None}
-    if prep.scoring == "hamming":
-        k = top_k * rescore if rescore else top_k
-        scores, idx = hamming_topk(prep.queries, prep.docs, prep.dim, k)
-        info["scoring"] = "hamming (packed bits)"
-        if rescore:
-            assert prep.query_float is not None
-            scores, idx = rescore_binary(prep.query_float, prep.docs, idx, prep.dim, top_k)
-            info["rescore"] = rescore
-            info["scoring"] = f"hamming top-{rescore}k, rescored by float query x binary document"
-    elif prep.scoring == "inner-product":
-        scores, idx = dense_topk(prep.queries, prep.docs, top_k)
-    else:
-        scores, idx = dense_topk(normalize_rows(prep.queries), normalize_rows(prep.docs), top_k)
-    if prep.ranges is not None:
-        info["calibration_docs"] = calibration == "corpus"
-    return scores, idx, info
 
 
 def cell_provenance(
@@ -281,7 +251,7 @@ def evaluate_retrieval(
         q_all = [encoded[(s, q_role, "query")] for s in parts]
         d_all = [encoded[(s, d_role, "document")] for s in parts]
         q_res, d_res = q_all[0], d_all[0]
-        qdim, ddim = q_res.embeddings.shape[1], d_res.embeddings.shape[1]
+        qdim, ddim = q_res.rows.shape[1], d_res.rows.shape[1]
         if qdim != ddim:
             raise ValueError(
                 f"{m}: query model {encoders[q_role].spec.name} outputs {qdim}-d but document model "
@@ -294,7 +264,7 @@ def evaluate_retrieval(
             by_subset: dict[str, dict[str, Any]] = {}
             per_query: dict[str, dict[str, float]] = {}
             for (subset, part), qr, dr in zip(parts.items(), q_all, d_all):
-                scores_, idx, info = score_cell(qr.embeddings, dr.embeddings, cell, top_k, calibration, ranges_file, rescore)
+                scores_, idx, info = score_cell(qr.embeddings, dr.rows, cell, top_k, calibration, ranges_file, rescore)
                 by_subset[subset] = topk_retrieval_scores(
                     part.query_ids, part.corpus_ids, scores_, idx, part.qrels,
                     ignore_identical_ids=part.ignore_identical_ids,

@@ -283,7 +283,16 @@ def _folder_spec(name: str, folder: Path, hf_id: str | None = None, teacher: str
 
 
 def resolve_model(name: str, cache_dir: Path | None = None) -> ModelSpec:
-    """Alias → local folder → hub id, in that order."""
+    """Alias → fake `hash-<dim>` → local folder → hub id, in that order."""
+    from .fake import HASH_MODEL, VERSION
+
+    fake = HASH_MODEL.fullmatch(name)
+    if fake:
+        dim = int(fake.group(1))
+        if not 1 <= dim <= 65536:
+            raise ModelError(f"{name}: the fake encoder's dim must be between 1 and 65536")
+        return ModelSpec(name=name, source=f"hash:{dim}", revision=VERSION, query_prompt="query: ",
+                         document_prompt="", extra={"hash_dim": dim})
     if name in ALIASES:
         alias = ALIASES[name]
         if alias.offline:

@@ -6,7 +6,7 @@ buffer, whatever the corpus size.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -19,6 +19,34 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def stream_topk(
+    queries: torch.Tensor,
+    doc_blocks: Iterable[tuple[int, torch.Tensor]],
+    k: int,
+    query_chunk: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k by dot product over a stream of (offset, document block) tensors; the corpus is never whole.
+
+    Keeps a running [n_queries, k] best list and merges each block's top-k into it, `query_chunk` queries at a
+    time, so peak memory is one [query_chunk, block] score matrix plus the running lists — it grows with
+    queries x k and the block size, not with the corpus.
+    """
+    nq = queries.shape[0]
+    starts = list(range(0, nq, query_chunk)) or [0]
+    best_s = [torch.full((min(query_chunk, nq - qs), 0), float("-inf")) for qs in starts]
+    best_i = [torch.empty((min(query_chunk, nq - qs), 0), dtype=torch.long) for qs in starts]
+    for offset, block in doc_blocks:
+        for b, qs in enumerate(starts):
+            s = queries[qs : qs + query_chunk] @ block.T
+            cs, ci = torch.topk(s, min(k, s.shape[1]), dim=1)
+            merged_s, merged_i = torch.cat([best_s[b], cs], dim=1), torch.cat([best_i[b], ci + offset], dim=1)
+            best_s[b], pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
+            best_i[b] = torch.gather(merged_i, 1, pos)
+    if nq == 0:
+        return torch.empty((0, 0)), torch.empty((0, 0), dtype=torch.long)
+    return torch.cat(best_s), torch.cat(best_i)
+
+
 def _chunked_topk(
     queries: np.ndarray,
     docs: np.ndarray,
@@ -27,28 +55,12 @@ def _chunked_topk(
     query_chunk: int,
     doc_chunk: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k by dot product of `to_tensor(rows)`, one [query_chunk, doc_chunk] block at a time.
+    """Exact top-k by dot product of `to_tensor(rows)` for in-memory matrices, one doc chunk at a time.
 
     Shared by the dense and the packed-binary search; only `to_tensor` differs (float cast vs bit unpacking).
     """
-    nq, nd = queries.shape[0], docs.shape[0]
-    k = min(k, nd)
-    out_s, out_i = [], []
-    for qs in range(0, nq, query_chunk):
-        q = to_tensor(queries[qs : qs + query_chunk])
-        best_s = torch.full((q.shape[0], 0), float("-inf"))
-        best_i = torch.empty((q.shape[0], 0), dtype=torch.long)
-        for ds in range(0, nd, doc_chunk):
-            s = q @ to_tensor(docs[ds : ds + doc_chunk]).T
-            cs, ci = torch.topk(s, min(k, s.shape[1]), dim=1)
-            merged_s, merged_i = torch.cat([best_s, cs], dim=1), torch.cat([best_i, ci + ds], dim=1)
-            best_s, pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
-            best_i = torch.gather(merged_i, 1, pos)
-        out_s.append(best_s)
-        out_i.append(best_i)
-    if not out_s:
-        return torch.empty((0, k)), torch.empty((0, k), dtype=torch.long)
-    return torch.cat(out_s), torch.cat(out_i)
+    blocks = ((ds, to_tensor(docs[ds : ds + doc_chunk])) for ds in range(0, docs.shape[0], doc_chunk))
+    return stream_topk(to_tensor(queries), blocks, k, query_chunk)
 
 
 def _as_float_tensor(a: np.ndarray) -> torch.Tensor:

@@ -1,36 +1,57 @@
-"""Content-addressed embedding store.
+"""Per-text content-addressed embedding store.
 
-Every encoding pass is expensive, so embeddings are kept on disk keyed by everything that changes them:
-model identity (HF id + revision, or a hash of local weights), side, prompt, max_seq_length, precision and a
-hash of the texts themselves. Runs that need the same (model, side, texts) share one entry, which is how an
-asymmetric run reuses a teacher run's documents and how a dims x dtypes grid costs one encoding pass.
+Encoding is the expensive step, so every vector is kept on disk and keyed by what determines it: the
+*encoding space* (model identity, side, prompt, max_seq_length, precision, backend — `EncodingKey`) and a
+hash of the text itself. Any text list is served from the rows already there and only the missing texts are
+encoded: a subset protocol, a full corpus, two tasks sharing documents and distillation targets all share
+rows, and a corpus that differs by one document costs one document.
 
-Layout of one entry (``<root>/<digest[:2]>/<digest>/``)::
+Layout (``<root>/``)::
 
-    meta.json          the key fields, n_texts, shard_size, dim, timing (written first, rewritten at the end)
-    shard_00000.npy    float32 [<= shard_size, dim], texts in their original order
-    ...
-    complete           marker written after the last shard
+    FORMAT                          store format (2); a newer format is refused, never misread
+    spaces/<space>/space.json       the EncodingKey fields of the space
+    spaces/<space>/shards/<id>.npy  float32 [rows, dim]
+    spaces/<space>/shards/<id>.keys rows x 16 bytes: blake2b-128 of each row's text (UTF-8)
+    spaces/<space>/shards/<id>.json manifest: rows, dim, crc32 of .npy and .keys, encoding seconds/tokens
+    spaces/<space>/quarantine/      shards that failed verification (named in a warning, never read)
+    <aa>/<digest>/                  format-1 entries (one per whole text list): imported on first use
 
-Each shard is written to a temp file and renamed into place, so a killed run leaves only whole shards and
-the next run resumes at the first missing one.
+A shard is committed by writing its data and keys (temp file + rename) and then its manifest: a reader
+sees a shard only once its manifest exists, so a killed writer leaves no half shard. Shard ids are unique
+per writer (time, pid, random), so several processes — or Ray actors — may fill one space at once: at worst
+a text is encoded twice and either row serves it. Writers commit every `shard_size` rows or every
+`flush_seconds`, whichever comes first, so an interruption loses at most that much encoding. Every shard
+is checked on first use in a process (shape, row count, crc32 of data and keys); a bad shard is moved to
+``quarantine/``, named, and its texts are encoded again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import secrets
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-STORE_FORMAT = 1
+log = logging.getLogger(__name__)
+
+STORE_FORMAT = 2
 DEFAULT_SHARD_SIZE = 4096
+DEFAULT_FLUSH_SECONDS = 30.0
+KEY_BYTES = 16
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked (newer format, unwritable, missing rows); the message is for the user."""
 
 
 def hash_texts(texts: Sequence[str]) -> str:
@@ -43,23 +64,44 @@ def hash_texts(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def text_keys(texts: Iterable[str]) -> np.ndarray:
+    """blake2b-128 of each text as a [n, 16] uint8 array: the row key of the text in every space."""
+    return np.frombuffer(
+        b"".join(hashlib.blake2b(t.encode("utf-8"), digest_size=KEY_BYTES).digest() for t in texts), dtype=np.uint8
+    ).reshape(-1, KEY_BYTES)
+
+
+def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 16] uint8 → (high, low) uint64 halves, for sorting and binary search."""
+    k = np.ascontiguousarray(keys, dtype=np.uint8).view(np.uint64).reshape(-1, 2)
+    return k[:, 0], k[:, 1]
+
+
 @dataclass(frozen=True)
 class EncodingKey:
-    """Everything that determines the embeddings of a text list, except the texts themselves."""
+    """Everything that determines a text's embedding except the text: one encoding space of the store."""
 
     model_id: str
     side: str
     prompt: str
     max_seq_length: int | None
     precision: str
-    backend: str = "torch"  # inference backend incl. quantization (leafbench.backends); torch keeps old keys
+    backend: str = "torch"  # inference backend incl. quantization (leafbench.backends)
+
+    def _fields(self) -> dict:
+        fields = asdict(self)
+        if fields["backend"] == "torch":  # keys written before backends existed stay valid
+            del fields["backend"]
+        return fields
 
     def digest(self, texts_hash: str) -> str:
-        fields = asdict(self)
-        if fields["backend"] == "torch":  # entries written before backends existed stay valid
-            del fields["backend"]
-        payload = json.dumps({**fields, "texts": texts_hash, "format": STORE_FORMAT}, sort_keys=True)
+        """Format-1 entry digest (one entry per whole text list); used only to import old entries."""
+        payload = json.dumps({**self._fields(), "texts": texts_hash, "format": 1}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    def space(self) -> str:
+        """Name of this key's encoding space."""
+        return hashlib.sha256(json.dumps(self._fields(), sort_keys=True).encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -71,14 +113,14 @@ class EncodeStats:
     seconds: float
     n_tokens: int
     cached: bool
-    digest: str
-    encode_seconds_total: float = 0.0
+    digest: str  # the encoding space
+    encode_seconds_total: float = 0.0  # seconds that produced these rows (pro rata of their shards)
     tokens_total: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
     def texts_per_s(self) -> float | None:
-        """Throughput of the pass that produced the entry (survives cache hits)."""
+        """Throughput of the passes that produced the rows (survives cache hits)."""
         return self.n_texts / self.encode_seconds_total if self.encode_seconds_total > 0 else None
 
     @property
@@ -90,11 +132,20 @@ class EncodeStats:
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
+    """Write through a temp file in the same folder, fsync, rename: readers see the old file or the whole new one.
+    The file gets the process umask's permissions (mkstemp alone would make it private)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -103,41 +154,364 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, lambda f: f.write(data))  # type: ignore[attr-defined]
+
+
+def _crc(data: bytes | memoryview) -> str:
+    return f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+
+
+@dataclass
+class Shard:
+    """One committed shard: its manifest plus the open (memory-mapped) data once verified."""
+
+    path: Path  # .../shards/<id> without suffix
+    manifest: dict
+    data: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(self.manifest["rows"])
+
+    def array(self) -> np.ndarray:
+        if self.data is None:
+            self.data = np.load(self.path.with_suffix(".npy"), mmap_mode="r")
+        return self.data
+
+
+class ShardWriter:
+    """Buffers encoded rows of one space and commits them as shards (every `shard_size` rows or `flush_seconds`).
+
+    Used by the single-process engine and by every Ray actor: writers never share a file name.
+    """
+
+    def __init__(self, space_dir: Path, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
+        self.shards_dir = space_dir / "shards"
+        self.shard_size = shard_size
+        self.flush_seconds = flush_seconds
+        self._keys: list[np.ndarray] = []
+        self._vecs: list[np.ndarray] = []
+        self._seconds = 0.0
+        self._tokens = 0
+        self._last_flush = time.monotonic()
+        self.committed: list[str] = []  # shard ids written by this writer
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(k) for k in self._keys)
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray, seconds: float = 0.0, tokens: int = 0) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(keys):
+            raise StoreError(f"encoder returned {vectors.shape[0] if vectors.ndim else 0} rows for {len(keys)} texts")
+        if not np.isfinite(vectors).all():
+            raise StoreError("encoder returned non-finite values (NaN/inf); nothing was stored")
+        self._keys.append(np.asarray(keys, dtype=np.uint8))
+        self._vecs.append(vectors)
+        self._seconds += seconds
+        self._tokens += int(tokens)
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+        elif self.buffered >= self.shard_size:
+            self.flush(full_only=True)
+
+    def flush(self, full_only: bool = False) -> None:
+        """Commit the buffered rows in shards of `shard_size` rows (the remainder too, unless `full_only`)."""
+        if not self._keys:
+            return
+        keys = np.concatenate(self._keys)
+        vecs = np.concatenate(self._vecs)
+        seconds, tokens, n = self._seconds, self._tokens, len(keys)
+        cut = n - n % self.shard_size if full_only else n
+        for s in range(0, cut, self.shard_size):
+            e = min(cut, s + self.shard_size)
+            self._commit(keys[s:e], vecs[s:e], seconds * (e - s) / n, int(round(tokens * (e - s) / n)))
+        left = n - cut
+        self._keys, self._vecs = ([keys[cut:]], [vecs[cut:]]) if left else ([], [])
+        self._seconds, self._tokens = seconds * left / n, int(round(tokens * left / n))
+        if not left:
+            self._last_flush = time.monotonic()
+
+    def _commit(self, keys: np.ndarray, vecs: np.ndarray, seconds: float, tokens: int) -> None:
+        """One shard: data and keys first, then the manifest that makes it visible to readers."""
+        self.shards_dir.mkdir(parents=True, exist_ok=True)
+        sid = f"{time.time_ns():x}-{os.getpid():x}-{secrets.token_hex(4)}"
+        base = self.shards_dir / sid
+        vecs = np.ascontiguousarray(vecs)
+        _atomic_write(base.with_suffix(".npy"), lambda f: np.save(f, vecs, allow_pickle=False))
+        _atomic_write_bytes(base.with_suffix(".keys"), np.ascontiguousarray(keys).tobytes())
+        manifest = {
+            "format": STORE_FORMAT,
+            "rows": int(len(keys)),
+            "dim": int(vecs.shape[1]),
+            "crc32_data": _crc(memoryview(vecs).cast("B")),
+            "crc32_keys": _crc(np.ascontiguousarray(keys).tobytes()),
+            "encode_seconds": seconds,
+            "tokens": tokens,
+            "created": time.time(),
+        }
+        _atomic_write_bytes(base.with_suffix(".json"), json.dumps(manifest).encode())
+        self.committed.append(sid)
+
+
+class SpaceIndex:
+    """Text key → (shard, row) over the committed, verified shards of one space; refreshed incrementally."""
+
+    def __init__(self, space_dir: Path, warn: Callable[[str], None]) -> None:
+        self.dir = space_dir
+        self.warn = warn
+        self.shards: list[Shard] = []
+        self._seen: set[str] = set()
+        self._hi = np.empty(0, np.uint64)
+        self._lo = np.empty(0, np.uint64)
+        self._shard_no = np.empty(0, np.int32)
+        self._row = np.empty(0, np.int32)
+        self.dim: int | None = None
+
+    def refresh(self) -> None:
+        """Add shards committed since the last refresh (by this process or any other writer)."""
+        sdir = self.dir / "shards"
+        new = sorted(p for p in sdir.glob("*.json") if p.stem not in self._seen) if sdir.exists() else []
+        his, los, nos, rows = [self._hi], [self._lo], [self._shard_no], [self._row]
+        for mpath in new:
+            self._seen.add(mpath.stem)
+            shard = self._open(mpath)
+            if shard is None:
+                continue
+            hi, lo = _split_keys(np.fromfile(shard.path.with_suffix(".keys"), dtype=np.uint8).reshape(-1, KEY_BYTES))
+            no = len(self.shards)
+            self.shards.append(shard)
+            his.append(hi)
+            los.append(lo)
+            nos.append(np.full(len(hi), no, np.int32))
+            rows.append(np.arange(len(hi), dtype=np.int32))
+        if len(his) > 1:
+            hi, lo = np.concatenate(his), np.concatenate(los)
+            order = np.lexsort((lo, hi))
+            self._hi, self._lo = hi[order], lo[order]
+            self._shard_no, self._row = np.concatenate(nos)[order], np.concatenate(rows)[order]
+
+    def _open(self, mpath: Path) -> Shard | None:
+        """Verify one shard (manifest, shape, crc32 of keys and data); quarantine and name it if anything is off."""
+        base = mpath.with_suffix("")
+        try:
+            manifest = json.loads(mpath.read_text())
+            if manifest.get("format") != STORE_FORMAT:
+                raise ValueError(f"shard format {manifest.get('format')!r}")
+            rows, dim = int(manifest["rows"]), int(manifest["dim"])
+            keys = base.with_suffix(".keys").read_bytes()
+            if len(keys) != rows * KEY_BYTES or _crc(keys) != manifest["crc32_keys"]:
+                raise ValueError("keys do not match the manifest")
+            data = np.load(base.with_suffix(".npy"), mmap_mode="r")
+            if data.shape != (rows, dim) or data.dtype != np.float32:
+                raise ValueError(f"data is {data.dtype}{list(data.shape)}, manifest says float32[{rows}, {dim}]")
+            if _crc(memoryview(np.ascontiguousarray(data)).cast("B")) != manifest["crc32_data"]:
+                raise ValueError("data checksum mismatch")
+            if self.dim is not None and dim != self.dim:
+                raise ValueError(f"dim {dim} differs from the space's {self.dim}")
+        except FileNotFoundError:
+            return None  # pruned or quarantined by another process meanwhile
+        except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+            self._quarantine(base, str(e))
+            return None
+        self.dim = dim
+        return Shard(base, manifest, data)
+
+    def _quarantine(self, base: Path, why: str) -> None:
+        qdir = self.dir / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        for suffix in (".json", ".npy", ".keys"):
+            try:
+                os.replace(base.with_suffix(suffix), qdir / (base.name + suffix))
+            except FileNotFoundError:
+                pass
+        self.warn(f"{base.with_suffix('.npy')}: corrupt shard ({why}); moved to {qdir}, its texts will be encoded again")
+
+    @property
+    def n_rows(self) -> int:
+        return len(self._hi)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard number, row) per key; shard number -1 where the text has no row yet."""
+        hi, lo = _split_keys(keys)
+        pos = np.searchsorted(self._hi, hi)
+        shard_no = np.full(len(hi), -1, np.int32)
+        row = np.zeros(len(hi), np.int32)
+        if len(self._hi):
+            p = np.minimum(pos, len(self._hi) - 1)
+            hit = (self._hi[p] == hi) & (self._lo[p] == lo)
+            shard_no[hit], row[hit] = self._shard_no[p[hit]], self._row[p[hit]]
+            # 64-bit prefix shared by several keys (never seen in practice): walk the run of equal prefixes.
+            for i in np.nonzero(~hit & (self._hi[p] == hi))[0]:
+                j = pos[i]
+                while j < len(self._hi) and self._hi[j] == hi[i]:
+                    if self._lo[j] == lo[i]:
+                        shard_no[i], row[i] = self._shard_no[j], self._row[j]
+                        break
+                    j += 1
+        return shard_no, row
+
+
+class StoredRows:
+    """The embeddings of a text list, in its order, backed by memory-mapped shards: nothing is concatenated.
+
+    Behaves enough like an array for the harness: `shape`, `len`, `chunks()` for streaming, `take()` for
+    random rows, `[...]` and `np.asarray()` to materialise (for query sides and small tasks).
+    """
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, shards: Sequence[Shard], shard_no: np.ndarray, row: np.ndarray, dim: int) -> None:
+        self._shards = list(shards)
+        self._shard_no = shard_no
+        self._row = row
+        self.shape = (len(shard_no), dim)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def take(self, positions: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Rows at `positions` (of the text list) as a float32 array, read shard by shard."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty((len(positions), self.shape[1]), np.float32)
+        sn, rw = self._shard_no[positions], self._row[positions]
+        for s in np.unique(sn):
+            m = sn == s
+            r = rw[m]
+            order = np.argsort(r, kind="stable")  # read each shard front to back
+            block = self._shards[s].array()[r[order]]
+            dest = np.nonzero(m)[0][order]
+            out[dest] = block
+        return out
+
+    def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, rows[start:start+size]) over the whole list; only one chunk is in memory at a time."""
+        for start in range(0, self.shape[0], size):
+            yield start, self.take(np.arange(start, min(start + size, self.shape[0])))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = self.take(np.arange(self.shape[0]))
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __getitem__(self, item):
+        if isinstance(item, tuple):
+            rows, rest = item[0], item[1:]
+            return self[rows][(slice(None), *rest)]
+        if isinstance(item, slice):
+            return self.take(np.arange(*item.indices(self.shape[0])))
+        if isinstance(item, (int, np.integer)):
+            return self.take([int(item)])[0]
+        return self.take(np.asarray(item))
 
 
 class EmbeddingStore:
-    """Sharded float32 embeddings on disk, one entry per (EncodingKey, texts)."""
+    """Per-text float32 embeddings on disk, one space per EncodingKey (see the module docstring)."""
 
-    def __init__(self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE) -> None:
+    def __init__(self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
         self.root = Path(root)
         self.shard_size = shard_size
+        self.flush_seconds = flush_seconds
         # Texts encoded / served from disk by this process: the "encoded vs reused" line of a run.
         self.n_encoded = 0
         self.n_served = 0
+        self.warnings: list[str] = []  # corrupt shards found (each also logged)
+        self._indexes: dict[str, SpaceIndex] = {}
+        self._check_format()
 
-    def entry_dir(self, key: EncodingKey, texts_hash: str) -> Path:
-        d = key.digest(texts_hash)
-        return self.root / d[:2] / d
+    # ------------------------------------------------------------------------------------------ layout
+
+    def _check_format(self) -> None:
+        fpath = self.root / "FORMAT"
+        try:
+            fmt = int(fpath.read_text().strip() or 0)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # a new store (or one that cannot be created: named when something must be written)
+        except ValueError:
+            raise StoreError(f"{fpath}: not a leafbench store format marker") from None
+        if fmt > STORE_FORMAT:
+            raise StoreError(
+                f"{self.root}: embedding store written by a newer leafbench (format {fmt}; this version reads "
+                f"<= {STORE_FORMAT}); upgrade leafbench or use another --cache-dir"
+            )
+
+    def _ensure_writable(self, space_dir: Path, key: EncodingKey) -> None:
+        try:
+            space_dir.mkdir(parents=True, exist_ok=True)
+            if not (self.root / "FORMAT").exists():
+                _atomic_write_bytes(self.root / "FORMAT", f"{STORE_FORMAT}\n".encode())
+            if not (space_dir / "space.json").exists():
+                _atomic_write_bytes(space_dir / "space.json", json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode())
+            probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
+            probe.close()
+        except OSError as e:
+            raise StoreError(f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir") from None
+
+    def space_dir(self, key: EncodingKey) -> Path:
+        return self.root / "spaces" / key.space()
+
+    def index(self, key: EncodingKey) -> SpaceIndex:
+        space = key.space()
+        idx = self._indexes.get(space)
+        if idx is None:
+            idx = self._indexes[space] = SpaceIndex(self.space_dir(key), self._warn)
+        idx.refresh()
+        return idx
+
+    def _warn(self, msg: str) -> None:
+        log.warning(msg)
+        self.warnings.append(msg)
+
+    def writer(self, key: EncodingKey) -> ShardWriter:
+        d = self.space_dir(key)
+        self._ensure_writable(d, key)
+        return ShardWriter(d, self.shard_size, self.flush_seconds)
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def missing(self, key: EncodingKey, texts: Sequence[str]) -> list[str]:
+        """The distinct texts of `texts` that have no row in the key's space yet (in first-seen order)."""
+        keys = text_keys(texts)
+        shard_no, _ = self.index(key).lookup(keys)
+        out, seen = [], set()
+        for i in np.nonzero(shard_no < 0)[0]:
+            k = keys[i].tobytes()
+            if k not in seen:
+                seen.add(k)
+                out.append(texts[i])
+        return out
 
     def is_complete(self, key: EncodingKey, texts: Sequence[str]) -> bool:
-        return (self.entry_dir(key, hash_texts(texts)) / "complete").exists()
+        return not self.missing(key, texts)
 
-    def _read_meta(self, entry: Path) -> dict | None:
-        try:
-            return json.loads((entry / "meta.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+    def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> StoredRows:
+        """The stored rows of `texts`, in order; StoreError naming the count if any text has none."""
+        keys = text_keys(texts) if keys is None else keys
+        idx = self.index(key)
+        shard_no, row = idx.lookup(keys)
+        if (shard_no < 0).any():
+            raise StoreError(f"{int((shard_no < 0).sum())} of {len(texts)} texts have no row in {self.space_dir(key)}")
+        return StoredRows(idx.shards, shard_no, row, idx.dim or 0)
+
+    def _stats(self, key: EncodingKey, rows: StoredRows, n_encoded: int, n_tokens: int, seconds: float) -> EncodeStats:
+        """Per-call stats; the pass throughput is each touched shard's seconds/tokens pro rata of the rows used."""
+        used = np.bincount(rows._shard_no, minlength=len(rows._shards))
+        enc_s = tokens = 0.0
+        for s in np.nonzero(used)[0]:
+            m = rows._shards[s].manifest
+            frac = used[s] / max(1, m["rows"])
+            enc_s += frac * float(m.get("encode_seconds", 0.0))
+            tokens += frac * float(m.get("tokens", 0))
+        return EncodeStats(
+            n_texts=len(rows), n_encoded=n_encoded, seconds=seconds, n_tokens=n_tokens, cached=n_encoded == 0,
+            digest=key.space(), encode_seconds_total=enc_s, tokens_total=int(round(tokens)),
+        )
+
+    # ------------------------------------------------------------------------------------------ encode
 
     def get_or_encode(
         self,
@@ -145,84 +519,182 @@ class EmbeddingStore:
         texts: Sequence[str],
         encode: EncodeFn,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, EncodeStats]:
-        """Return embeddings for `texts`, encoding only the shards not already on disk.
+        piece_seconds: float = 5.0,
+        prepare: Callable[[], object] | None = None,
+        engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
+    ) -> tuple[StoredRows, EncodeStats]:
+        """Rows for `texts`, encoding only the texts the space lacks (longest first, committed as it goes).
 
-        `progress(n)` is called with the number of texts newly available (cached shards included), so a
-        caller's progress bar shows the whole job.
+        `progress(n)` is called with the number of texts newly available (stored ones first), so a caller's
+        progress bar shows the whole job. Missing texts are fed to `encode` in pieces sized to take about
+        `piece_seconds`, so rows reach disk at least every `flush_seconds`. `prepare()` runs only when something
+        must be encoded (loading the model); `engine(key, todo, progress)` replaces this process's encoding loop
+        (it must write the rows into this store, e.g. through `writer()`) and returns the tokens processed.
         """
-        texts = list(texts)
-        th = hash_texts(texts)
-        entry = self.entry_dir(key, th)
-        entry.mkdir(parents=True, exist_ok=True)
-        meta = self._read_meta(entry)
-        shard_size = meta["shard_size"] if meta else self.shard_size
-        if meta is None:
-            meta = {
-                "format": STORE_FORMAT,
-                "key": asdict(key),
-                "texts_hash": th,
-                "n_texts": len(texts),
-                "shard_size": shard_size,
-                "dim": None,
-                "encode_seconds": 0.0,
-                "n_tokens": 0,
-                "created": time.time(),
-            }
-            _atomic_write_bytes(entry / "meta.json", json.dumps(meta, indent=1).encode())
-        n_shards = max(1, -(-len(texts) // shard_size))
         t0 = time.perf_counter()
-        n_encoded = 0
+        texts = list(texts)
+        keys = text_keys(texts)
+        self._import_v1(key, texts, keys)
+        todo = self.missing(key, texts)
+        if progress:
+            progress(len(texts) - len(todo) if todo else len(texts))
         n_tokens = 0
-        was_complete = (entry / "complete").exists()
+        if todo and engine is not None:
+            n_tokens = engine(key, todo, progress)
+        elif todo:
+            if prepare is not None:
+                prepare()
+            n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds)
+        rows = self.rows(key, texts, keys)
+        n_enc = len(todo)
+        self.n_encoded += n_enc
+        self.n_served += len(texts) - n_enc
+        return rows, self._stats(key, rows, n_enc, n_tokens, time.perf_counter() - t0)
+
+    def encode_missing(
+        self,
+        key: EncodingKey,
+        todo: Sequence[str],
+        encode: EncodeFn,
+        piece_seconds: float = 5.0,
+    ) -> int:
+        """Encode `todo` (texts known to be missing) into the space, longest first; returns tokens processed.
+
+        Rows buffered when an exception (e.g. Ctrl-C) interrupts are committed before it propagates.
+        """
+        writer = self.writer(key)
+        order = sorted(range(len(todo)), key=lambda i: -len(todo[i]))  # little padding, slowest texts first
+        n_tokens, start, piece = 0, 0, 32
+        try:
+            while start < len(order):
+                idx = order[start : start + piece]
+                chunk = [todo[i] for i in idx]
+                ts = time.perf_counter()
+                emb, toks = encode(chunk)
+                dt = time.perf_counter() - ts
+                writer.add(text_keys(chunk), emb, dt, toks)
+                n_tokens += int(toks)
+                start += len(idx)
+                # Next piece sized to take about piece_seconds at the rate just measured.
+                rate = len(idx) / max(dt, 1e-6)
+                piece = int(min(max(32, rate * piece_seconds), self.shard_size))
+        finally:
+            writer.flush()
+        return n_tokens
+
+    # ------------------------------------------------------------------------------------------ format 1
+
+    def _import_v1(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
+        """Copy the shards of a format-1 entry for exactly this (key, text list) into the space, once."""
+        d = key.digest(hash_texts(texts))
+        entry = self.root / d[:2] / d
+        if not (entry / "meta.json").exists():
+            return
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            ss = int(meta["shard_size"])
+        except (OSError, ValueError, KeyError):
+            self._warn(f"{entry}: unreadable format-1 entry; ignored (its texts are encoded again)")
+            return
+        writer = self.writer(key)
+        writer.flush_seconds = float("inf")
+        n_shards = -(-len(texts) // ss)
+        per_row = float(meta.get("encode_seconds", 0.0)) / max(1, len(texts))
+        tok_row = float(meta.get("n_tokens", 0)) / max(1, len(texts))
+        imported = 0
         for i in range(n_shards):
-            path = entry / f"shard_{i:05d}.npy"
-            chunk = texts[i * shard_size : (i + 1) * shard_size]
-            if path.exists():
-                if progress:
-                    progress(len(chunk))
+            p = entry / f"shard_{i:05d}.npy"
+            if not p.exists():
                 continue
-            ts = time.perf_counter()
-            emb, toks = encode(chunk)
-            emb = np.ascontiguousarray(emb, dtype=np.float32)
-            if emb.shape[0] != len(chunk):
-                raise RuntimeError(f"encoder returned {emb.shape[0]} rows for {len(chunk)} texts")
-            _atomic_save_npy(path, emb)
-            meta["encode_seconds"] += time.perf_counter() - ts
-            meta["n_tokens"] += int(toks)
-            meta["dim"] = int(emb.shape[1])
-            # Persist timing with every shard so a resumed run still reports the whole pass's throughput.
-            _atomic_write_bytes(entry / "meta.json", json.dumps(meta, indent=1).encode())
-            n_encoded += len(chunk)
-            n_tokens += int(toks)
-        if not was_complete:
-            _atomic_write_bytes(entry / "complete", b"")
-        self.n_encoded += n_encoded
-        self.n_served += len(texts) - n_encoded
-        arr = self._load(entry, n_shards)
-        stats = EncodeStats(
-            n_texts=len(texts),
-            n_encoded=n_encoded,
-            seconds=time.perf_counter() - t0,
-            n_tokens=n_tokens,
-            cached=n_encoded == 0,
-            digest=entry.name,
-            encode_seconds_total=float(meta["encode_seconds"]),
-            tokens_total=int(meta["n_tokens"]),
-        )
-        return arr, stats
+            try:
+                arr = np.load(p)
+            except (OSError, ValueError, EOFError):
+                self._warn(f"{p}: unreadable format-1 shard; its texts will be encoded again")
+                continue
+            k = keys[i * ss : (i + 1) * ss]
+            if arr.ndim != 2 or arr.shape[0] != len(k):
+                self._warn(f"{p}: format-1 shard holds {arr.shape[0] if arr.ndim else 0} rows, expected {len(k)}; encoded again")
+                continue
+            writer.add(k, arr, per_row * len(k), int(tok_row * len(k)))
+            imported += len(k)
+        writer.flush()
+        shutil.rmtree(entry, ignore_errors=True)
+        log.info("imported %d rows of format-1 entry %s into space %s", imported, d, key.space())
 
-    def _load(self, entry: Path, n_shards: int) -> np.ndarray:
-        shards = [np.load(entry / f"shard_{i:05d}.npy", mmap_mode="r") for i in range(n_shards)]
-        if len(shards) == 1:
-            return np.asarray(shards[0])
-        return np.concatenate(shards, axis=0)
+    # ------------------------------------------------------------------------------------------ maintenance
 
-    def iter_entries(self) -> Iterator[dict]:
-        """Metadata of every entry (for `leafbench cache` style listings)."""
-        for meta_path in sorted(self.root.glob("*/*/meta.json")):
-            meta = self._read_meta(meta_path.parent)
-            if meta is not None:
-                meta["complete"] = (meta_path.parent / "complete").exists()
-                meta["path"] = str(meta_path.parent)
-                yield meta
+    def spaces(self) -> Iterator[dict]:
+        """One summary per space (for `leafbench cache ls`), without verifying data."""
+        sroot = self.root / "spaces"
+        for sdir in sorted(sroot.iterdir()) if sroot.exists() else []:
+            try:
+                key = json.loads((sdir / "space.json").read_text()).get("key", {})
+            except (OSError, ValueError):
+                key = {}
+            manifests = []
+            for m in sorted((sdir / "shards").glob("*.json")):
+                try:
+                    manifests.append(json.loads(m.read_text()))
+                except (OSError, ValueError):
+                    manifests.append({"rows": 0, "unreadable": str(m)})
+            size = sum(p.stat().st_size for p in (sdir / "shards").glob("*") if p.is_file())
+            yield {
+                "space": sdir.name, "key": key, "shards": len(manifests),
+                "rows": sum(int(m.get("rows", 0)) for m in manifests),
+                "dim": next((m["dim"] for m in manifests if "dim" in m), None), "bytes": size,
+                "quarantined": len(list((sdir / "quarantine").glob("*.npy"))) if (sdir / "quarantine").exists() else 0,
+                "path": str(sdir),
+            }
+
+    def old_entries(self) -> list[Path]:
+        """Format-1 entries still on disk (imported into a space the first time their text list is asked for)."""
+        return sorted(p.parent for p in self.root.glob("[0-9a-f][0-9a-f]/*/meta.json"))
+
+    def verify(self) -> tuple[int, list[str]]:
+        """Check every shard of every space (shape, crc32); returns (shards OK, messages about bad ones)."""
+        before = len(self.warnings)
+        ok = 0
+        sroot = self.root / "spaces"
+        for sdir in sorted(sroot.iterdir()) if sroot.exists() else []:
+            idx = SpaceIndex(sdir, self._warn)
+            idx.refresh()
+            ok += len(idx.shards)
+        return ok, self.warnings[before:]
+
+    def prune(self, older_than_days: float | None = None, spaces: Sequence[str] = (), orphans: bool = True,
+              old_format: bool = False, quarantine: bool = True) -> dict[str, int]:
+        """Delete what is safe to delete: temp files and uncommitted shard parts older than an hour, quarantined
+        shards, whole spaces (named, or unused for `older_than_days`), format-1 entries when asked."""
+        removed = {"files": 0, "spaces": 0, "old_entries": 0, "bytes": 0}
+        now = time.time()
+
+        def rm(p: Path) -> None:
+            removed["bytes"] += p.stat().st_size
+            p.unlink()
+            removed["files"] += 1
+
+        sroot = self.root / "spaces"
+        for sdir in sorted(sroot.iterdir()) if sroot.exists() else []:
+            shards = sdir / "shards"
+            newest = max((p.stat().st_mtime for p in shards.glob("*.json")), default=(sdir / "space.json").stat().st_mtime if (sdir / "space.json").exists() else now)
+            if sdir.name in spaces or (older_than_days is not None and now - newest > older_than_days * 86400):
+                removed["bytes"] += sum(p.stat().st_size for p in sdir.rglob("*") if p.is_file())
+                shutil.rmtree(sdir)
+                removed["spaces"] += 1
+                continue
+            if orphans and shards.exists():
+                committed = {p.stem for p in shards.glob("*.json")}
+                for p in shards.iterdir():
+                    stem = p.name.split(".")[0] if not p.name.startswith(".") else None
+                    partial = p.name.startswith(".") or stem not in committed
+                    if partial and now - p.stat().st_mtime > 3600:  # a writer may still be working on it
+                        rm(p)
+            if quarantine and (sdir / "quarantine").exists():
+                for p in (sdir / "quarantine").iterdir():
+                    rm(p)
+        if old_format:
+            for entry in self.old_entries():
+                removed["bytes"] += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+                shutil.rmtree(entry)
+                removed["old_entries"] += 1
+        return removed
