@@ -138,7 +138,10 @@ def run(
         Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
-    shard_size: Annotated[int, typer.Option(min=1, help="Texts per embedding-store shard: the unit of resume after an interruption.")] = 4096,
+    shard_size: Annotated[int, typer.Option(min=1, help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).")] = 4096,
+    engine: Annotated[str, typer.Option(help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray]).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
@@ -148,12 +151,14 @@ def run(
     from .data import DataError
     from .mteb_local import LocalDataError
     from .backends import BackendError
+    from .engine import EngineError
     from .registry import ModelError
+    from .store import StoreError
     from .tasks import TaskSelectionError
 
     try:
         _run(**args)
-    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError, BackendError) as e:
+    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError, BackendError, EngineError, StoreError) as e:
         _fail(str(e))
     except ValueError as e:
         _fail(str(e))
@@ -188,6 +193,9 @@ def _run(
     rescore: int | None,
     force: bool,
     shard_size: int,
+    engine: str,
+    ray_address: str | None,
+    workers: int | None,
     verbose: bool,
 ) -> None:
     from .aggregate import evaluate_aggregate
@@ -212,6 +220,9 @@ def _run(
         raise UserError("--calibration fixed needs --ranges-file")
     if rescore is not None and rescore < 1:
         raise UserError("--rescore must be >= 1")
+    from .engine import make_engine
+
+    runner = make_engine(engine, ray_address, workers)
     cache_dir = cache_dir or default_cache_dir()
     store = EmbeddingStore(cache_dir / "embeddings", shard_size=shard_size)
     from .backends import check_backend
@@ -239,7 +250,7 @@ def _run(
         too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
-    encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size) for role in roles}
+    encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size, engine=runner) for role in roles}
     selection = select_tasks(tasks, default_benchmark(student), task_types, exclude_tasks, data_dir)
     for name, why in selection.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
@@ -300,6 +311,8 @@ def _run(
     for r in runs:
         for p in r.paths.values():
             console.print(f"wrote {escape(str(p))}", highlight=False)
+    for w in store.warnings:  # corrupt shards found, moved aside and encoded again
+        console.print(f"[yellow]store[/]: {escape(w)}", highlight=False)
 
 
 def _cut(parts: dict[str, Any], max_queries: int | None, max_docs: int | None) -> dict[str, Any]:
@@ -486,6 +499,7 @@ def _register_commands() -> None:
     from leafbench_distill.cli import distill as distill_command
     from leafbench_distill.cli import soup as soup_command
 
+    from .cache_cli import cache_app
     from .latency_cli import latency as latency_command
     from .report.cli import baseline as baseline_command
     from .report.cli import check as check_command
@@ -497,6 +511,7 @@ def _register_commands() -> None:
     app.command("distill")(distill_command)
     app.command("soup")(soup_command)
     app.command("latency")(latency_command)
+    app.add_typer(cache_app, name="cache")
 
 
 _register_commands()

@@ -182,7 +182,7 @@ def load_sentence_transformer(
     if spec.extra.get("hash_dim"):  # the deterministic fake encoder (leafbench.fake): nothing to load
         from .fake import HashModel
 
-        return HashModel(int(spec.extra["hash_dim"]))
+        return HashModel(int(spec.extra["hash_dim"]), float(spec.extra.get("ms_per_text") or 0))
     import torch
     from sentence_transformers import SentenceTransformer
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 import numpy as np
 
-HASH_MODEL = re.compile(r"hash-(\d+)")
+# hash-<dim>, optionally with a simulated cost per text (hash-768-5ms): the vectors are the same either way.
+HASH_MODEL = re.compile(r"hash-(\d+)(?:-(\d+(?:\.\d+)?)ms)?")
 VERSION = "v1"  # part of the model identity: bump when the vectors change
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -46,12 +48,15 @@ class HashModel:
 
     tokenizer = None
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, ms_per_text: float = 0.0) -> None:
         self.dim = dim
+        self.ms_per_text = ms_per_text
         self.max_seq_length = 512
 
     def get_sentence_embedding_dimension(self) -> int:
         return self.dim
 
     def encode(self, sentences: list[str], prompt: str | None = None, **_: object) -> np.ndarray:
+        if self.ms_per_text:  # stand in for a real model's cost (scale and fault-tolerance tests)
+            time.sleep(self.ms_per_text * len(sentences) / 1000)
         return hash_vectors([(prompt or "") + s for s in sentences], self.dim)

@@ -292,7 +292,7 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> ModelSpec:
         if not 1 <= dim <= 65536:
             raise ModelError(f"{name}: the fake encoder's dim must be between 1 and 65536")
         return ModelSpec(name=name, source=f"hash:{dim}", revision=VERSION, query_prompt="query: ",
-                         document_prompt="", extra={"hash_dim": dim})
+                         document_prompt="", extra={"hash_dim": dim, "ms_per_text": float(fake.group(2) or 0)})
     if name in ALIASES:
         alias = ALIASES[name]
         if alias.offline:

@@ -463,7 +463,7 @@ class EmbeddingStore:
         return idx
 
     def _warn(self, msg: str) -> None:
-        log.warning(msg)
+        log.info(msg)  # callers surface `warnings` themselves (the CLI prints each once)
         self.warnings.append(msg)
 
     def writer(self, key: EncodingKey) -> ShardWriter:

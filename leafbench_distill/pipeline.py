@@ -97,9 +97,9 @@ def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, b
     """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed)."""
     from leafbench.store import EmbeddingStore
 
-    from .targets import TARGET_SHARD, teacher_encoder
+    from .targets import teacher_encoder
 
-    store = EmbeddingStore(cache_dir / "embeddings", shard_size=TARGET_SHARD)
+    store = EmbeddingStore(cache_dir / "embeddings")
     return teacher_encoder(recipe.teacher.model, store, cache_dir, recipe.teacher.precision,
                            device, batch_size, recipe.teacher.max_seq_length, recipe.teacher.backend)
 

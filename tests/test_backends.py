@@ -105,7 +105,7 @@ def test_failed_export_names_model_and_reason_and_caches_nothing(tmp_path: Path,
     with pytest.raises(BackendError, match=r"cannot export minilm-l6 to ONNX: RuntimeError: Unsupported operator aten::fancy_op$"):
         enc.encode(scifact_small.query_texts, "query")
     assert not list((tmp_path / "exports").rglob("*.onnx")), "no half export"
-    assert not list(store.iter_entries()) and not list((tmp_path / "embeddings").rglob("*")), "nothing cached"
+    assert not list(store.spaces()) and not list((tmp_path / "embeddings").rglob("*.npy")), "nothing cached"
 
 
 def _ndcg(data, spec, store) -> float:
@@ -123,7 +123,7 @@ def test_fp32_backends_score_like_torch_and_keep_their_own_cache_entries(backend
     torch_ndcg = _ndcg(scifact_small, minilm_spec, session_store)
     spec = minilm_spec.with_overrides(backend=backend, threads=1)
     assert abs(_ndcg(scifact_small, spec, session_store) - torch_ndcg) <= 1e-4
-    backends = {e["key"].get("backend", "torch") for e in session_store.iter_entries()}
+    backends = {e["key"].get("backend", "torch") for e in session_store.spaces()}
     assert {"torch", backend} <= backends
 
 

@@ -260,12 +260,10 @@ def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_eval
             parse_recipe({**raw, "data": {**raw["data"], "sources": srcs}}, "leak.yaml")
 
 
-def test_teacher_targets_are_cached_per_source_chunk_and_reused_when_a_source_grows(
-    tmp_path: Path, minilm_spec
-) -> None:
+def test_teacher_targets_are_cached_per_text_and_reused_when_a_source_grows(tmp_path: Path, minilm_spec) -> None:
     from leafbench.encode import Encoder
     from leafbench.store import EmbeddingStore
-    from leafbench_distill.targets import compute_targets, target_chunks
+    from leafbench_distill.targets import compute_targets
 
     (tmp_path / "q.jsonl").write_text("".join(json.dumps({"text": f"what is thing number {i}"}) + "\n" for i in range(30)))
     (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": f"a sentence about item {i} and more"}) + "\n" for i in range(30)))
@@ -274,25 +272,15 @@ def test_teacher_targets_are_cached_per_source_chunk_and_reused_when_a_source_gr
         return load_texts([SourceSpec("q", "query", "q.jsonl", limit=nq), SourceSpec("d", "document", "d.jsonl", limit=nd)], tmp_path)
 
     small, big = texts(5, 3), texts(9, 3)
-    chunks = target_chunks(big, chunk=4)
-    assert [(r, len(i)) for r, i in chunks] == [("query", 4), ("query", 4), ("query", 1), ("document", 3)]
-    assert [big.ranks[i] for i in chunks[1][1]] == [4, 5, 6, 7]  # source order, not the shuffled training order
     enc = Encoder(minilm_spec, EmbeddingStore(tmp_path / "store"))
-    first = compute_targets(small, enc, chunk=4)
+    first = compute_targets(small, enc)
     assert first.stats["query"]["n_encoded_now"] == 5 and first.stats["document"]["n_encoded_now"] == 3
-    second = compute_targets(big, enc, chunk=4)
-    # the first full query chunk and the documents come from the store; only positions 4..8 are new
-    assert second.stats["query"]["n_encoded_now"] == 5 and second.stats["document"]["cached"]
-    assert len(second.stats["query"]["store_entries"]) == 3
+    second = compute_targets(big, enc)
+    # every text labelled before comes from the store; only the 4 new queries are encoded
+    assert second.stats["query"]["n_encoded_now"] == 4 and second.stats["document"]["cached"]
     for i, t in enumerate(big.texts):  # aligned with the training order, equal to a direct encoding
         direct = enc.encode([t], big.roles[i]).embeddings[0]
         np.testing.assert_allclose(second.embeddings[i], direct, atol=1e-5)
-    # A recipe's teacher writes small shards, so an interrupted labelling job resumes after its last
-    # 256 texts (resume per shard is tested in test_store), not after the store default of 4,096.
-    from leafbench_distill.pipeline import recipe_teacher
-    from leafbench_distill.targets import TARGET_CHUNK, TARGET_SHARD
-
-    assert recipe_teacher(load_recipe("mini"), tmp_path / "cache").store.shard_size == TARGET_SHARD < TARGET_CHUNK
 
 
 def test_cyclic_schedule_and_batches() -> None:

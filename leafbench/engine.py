@@ -1,0 +1,142 @@
+"""Encoding engines: this process (default) or a Ray cluster (`--engine ray`), both writing into one store.
+
+The Ray engine spreads the texts a store space lacks over an actor pool with Ray Data (`map_batches`): one
+model per actor (a GPU each where the cluster has GPUs), each batch committed by the actor itself as a store
+shard (`leafbench.store.ShardWriter`: unique shard names, so actors never collide). The driver only counts
+what comes back. A killed worker is restarted by Ray and its batch retried; whatever was committed before a
+failure of the whole job stays in the store, so a rerun encodes only what is still missing. Ray is an
+optional extra: `pip install "leafbench[ray]"`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("local", "ray")
+RAY_EXTRA = 'pip install "leafbench[ray]"'
+
+
+class EngineError(Exception):
+    """An engine that cannot run as asked (unknown, Ray missing, cluster unreachable); the message is for the user."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        raise EngineError(f"--engine ray needs Ray Data, which is not installed ({e.name}); install it with: {RAY_EXTRA}") from None
+    return ray
+
+
+def make_engine(name: str, address: str | None = None, workers: int | None = None, batch_size: int | None = None) -> "RayEngine | None":
+    """The engine object for `--engine` (None: encode in this process); checks what can be checked before any work."""
+    if name not in ENGINES:
+        raise EngineError(f"--engine: unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+    if name == "local":
+        if address or workers:
+            raise EngineError("--ray-address and --workers apply to --engine ray only")
+        return None
+    _import_ray()
+    return RayEngine(address=address, workers=workers, batch_size=batch_size or RayEngine.batch_size)
+
+
+class _EncodeActor:
+    """One Ray actor: loads the model once, encodes a batch, commits it as a shard of the store space."""
+
+    def __init__(self, spec: Any, side: str, store_root: str, device: str | None, model_batch: int, threads: int | None) -> None:
+        import torch
+
+        from .encode import Encoder
+        from .store import EmbeddingStore
+
+        if threads:
+            torch.set_num_threads(threads)
+        store = EmbeddingStore(store_root)
+        self.encoder = Encoder(spec, store, device=device, batch_size=model_batch)
+        self.side = side
+        self.writer = store.writer(self.encoder.key(side))
+        self.encoder.model  # load now: a model that cannot load fails the actor at start, not mid-job
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        from .store import text_keys
+
+        texts = [str(t) for t in batch["text"]]
+        t0 = time.perf_counter()
+        emb, tokens = self.encoder.encode_batchwise(texts, self.side)
+        self.writer.add(text_keys(texts), emb, time.perf_counter() - t0, tokens)
+        self.writer.flush()  # every batch is committed before it is reported done
+        return {"n": np.array([len(texts)]), "tokens": np.array([int(tokens)])}
+
+
+@dataclass
+class RayEngine:
+    """Encode missing texts on a Ray cluster (local by default, an existing one by `address`)."""
+
+    address: str | None = None
+    workers: int | None = None  # actors; default: one per GPU, else 2
+    batch_size: int = 512  # texts per Ray Data batch = per committed shard: the most a killed actor loses
+    cpus_per_worker: float | None = None  # default: 1 per GPU actor, else 0.5 (leaves room for Ray Data's own tasks)
+
+    def _init(self) -> Any:
+        ray = _import_ray()
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            try:
+                if self.address:
+                    ray.init(address=self.address, **kwargs)
+                else:
+                    ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise EngineError(f"--ray-address {self.address or '(local)'}: cannot start or reach a Ray cluster ({e})") from None
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        return ray
+
+    def plan(self, ray: Any) -> tuple[int, float, float]:
+        """(workers, CPUs per worker, GPUs per worker) for this cluster."""
+        res = ray.cluster_resources()
+        gpus = int(res.get("GPU", 0))
+        workers = self.workers or (gpus if gpus else 2)
+        if gpus:
+            return workers, self.cpus_per_worker or 1.0, 1.0 if workers <= gpus else gpus / workers
+        return workers, self.cpus_per_worker or 0.5, 0.0
+
+    def encode(self, encoder: Any, side: str, key: Any, todo: list[str], progress: Callable[[int], None] | None) -> int:
+        """Encode `todo` (texts the space lacks) into `encoder.store`; returns the tokens processed."""
+        import pandas as pd
+
+        ray = self._init()
+        workers, cpus, gpus = self.plan(ray)
+        todo = sorted(todo, key=len, reverse=True)  # batches of similar length pad little
+        # At least two batches per worker, so a small job still spreads over the whole pool.
+        batch = max(1, min(self.batch_size, -(-len(todo) // (2 * workers))))
+        frames = [pd.DataFrame({"text": todo[i : i + batch]}) for i in range(0, len(todo), batch)]
+        device = encoder.device or ("cuda" if gpus else "cpu")
+        threads = encoder.spec.threads or max(1, int(cpus))
+        log.info("ray: %d texts over %d workers (%s CPU, %s GPU each)", len(todo), workers, cpus, gpus)
+        ds = ray.data.from_pandas(frames).map_batches(
+            _EncodeActor,
+            fn_constructor_args=(encoder.spec, side, str(encoder.store.root), device, encoder.batch_size, threads),
+            batch_size=batch,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=cpus,
+            num_gpus=gpus or None,
+            # Ray Data's actor pools restart dead actors and retry their batches (max_restarts=-1) by default.
+        )
+        tokens = 0
+        for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            tokens += int(out["tokens"].sum())
+            if progress:
+                progress(int(out["n"].sum()))
+        return tokens

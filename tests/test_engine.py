@@ -1,0 +1,102 @@
+"""Encoding engines: the Ray Data engine fills the same store as the local one, survives a killed worker,
+and every misuse is one clear error before any work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leafbench.encode import Encoder
+from leafbench.engine import EngineError, make_engine
+from leafbench.fake import hash_vectors
+from leafbench.registry import resolve_model
+from leafbench.store import EmbeddingStore
+
+TEXTS = [f"document {i} " * (i % 7 + 1) for i in range(1500)]
+
+
+def test_fake_encoder_is_deterministic_and_independent_of_batching() -> None:
+    a = hash_vectors(TEXTS[:10], 768)
+    b = np.concatenate([hash_vectors(TEXTS[:3], 768), hash_vectors(TEXTS[3:10], 768)])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-6)
+    assert abs(float(a[0] @ a[1])) < 0.2  # unrelated texts: near-orthogonal
+    spec = resolve_model("hash-768-2ms")
+    assert spec.extra["ms_per_text"] == 2.0 and spec.identity() == resolve_model("hash-768").identity()
+
+
+def test_engine_misuse_is_one_clear_error() -> None:
+    with pytest.raises(EngineError, match="unknown engine 'spark'"):
+        make_engine("spark")
+    with pytest.raises(EngineError, match="apply to --engine ray only"):
+        make_engine("local", workers=2)
+    assert make_engine("local") is None
+
+
+def test_ray_missing_names_the_extra(monkeypatch) -> None:
+    import builtins
+
+    real = builtins.__import__
+
+    def no_ray(name, *a, **k):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'", name="ray")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(EngineError, match=r'pip install "leafbench\[ray\]"'):
+        make_engine("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_engine_fills_the_store_like_the_local_engine(tmp_path: Path, ray_local) -> None:
+    spec = resolve_model("hash-64")
+    ray_enc = Encoder(spec, EmbeddingStore(tmp_path / "ray"), engine=make_engine("ray", workers=2))
+    seen: list[int] = []
+    res = ray_enc.encode(TEXTS, "document", progress=seen.append)
+    local = Encoder(spec, EmbeddingStore(tmp_path / "local")).encode(TEXTS, "document")
+    np.testing.assert_array_equal(res.embeddings, local.embeddings)
+    assert res.stats.n_encoded == len(TEXTS) and sum(seen) == len(TEXTS)
+    again = ray_enc.encode(TEXTS[::-1], "document")  # served from the store: Ray is not even asked
+    assert again.stats.n_encoded == 0
+    more = ray_enc.encode(TEXTS + ["one new text"], "document")
+    assert more.stats.n_encoded == 1
+
+
+def _actor_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_a_worker_killed_mid_encoding_is_retried_and_the_run_completes(tmp_path: Path, ray_local) -> None:
+    spec = resolve_model("hash-64-4ms")  # ~3 s of simulated encoding per worker
+    store = EmbeddingStore(tmp_path / "store")
+    enc = Encoder(spec, store, engine=make_engine("ray", workers=2, batch_size=100))
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.setdefault("res", enc.encode(TEXTS, "document")))
+    t.start()
+    shards = store.space_dir(enc.key("document")) / "shards"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (shards.exists() and list(shards.glob("*.json"))):
+        time.sleep(0.1)
+    pids = _actor_pids()
+    assert pids, "no Ray actor process found"
+    os.kill(pids[0], signal.SIGKILL)
+    t.join(timeout=300)
+    assert not t.is_alive()
+    res = result["res"]
+    np.testing.assert_array_equal(res.embeddings, hash_vectors(TEXTS, 64))
+    assert not store.missing(enc.key("document"), TEXTS)
