@@ -116,9 +116,13 @@ class RetrievalData:
         """Content hash of exactly what is scored (ids, texts, qrels, split): two results with one fingerprint
         were measured on the same data, whatever folder or name it came from."""
         h = hashlib.blake2b(digest_size=16)
-        for part in (self.split, self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts):
-            h.update(json.dumps(part, ensure_ascii=False).encode())
-            h.update(b"\0")
+        h.update(json.dumps(self.split, ensure_ascii=False).encode() + b"\0")
+        for part in (self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts):
+            # The bytes of json.dumps(part), item by item: a 10M-document corpus is never one giant string.
+            h.update(b"[")
+            for i, item in enumerate(part):
+                h.update((", " if i else "").encode() + json.dumps(item, ensure_ascii=False).encode())
+            h.update(b"]\0")
         h.update(json.dumps({q: sorted(d.items()) for q, d in sorted(self.qrels.items())}).encode())
         h.update(str(self.ignore_identical_ids).encode())
         return h.hexdigest()

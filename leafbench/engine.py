@@ -117,7 +117,7 @@ class RayEngine:
 
         ray = self._init()
         workers, cpus, gpus = self.plan(ray)
-        todo = sorted(todo, key=len, reverse=True)  # batches of similar length pad little
+        # List order kept (each actor sorts its batch by length): shards hold runs of the list, read as slices.
         # At least two batches per worker, so a small job still spreads over the whole pool.
         batch = max(1, min(self.batch_size, -(-len(todo) // (2 * workers))))
         frames = [pd.DataFrame({"text": todo[i : i + batch]}) for i in range(0, len(todo), batch)]

@@ -383,10 +383,12 @@ class StoredRows:
         for s in np.unique(sn):
             m = sn == s
             r = rw[m]
+            dest = np.nonzero(m)[0]
+            if len(r) > 1 and r[-1] - r[0] == len(r) - 1 and (np.diff(r) == 1).all():
+                out[dest] = self._shards[s].array()[r[0] : r[-1] + 1]  # rows stored in list order: one slice
+                continue
             order = np.argsort(r, kind="stable")  # read each shard front to back
-            block = self._shards[s].array()[r[order]]
-            dest = np.nonzero(m)[0][order]
-            out[dest] = block
+            out[dest[order]] = self._shards[s].array()[r[order]]
         return out
 
     def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -523,7 +525,7 @@ class EmbeddingStore:
         prepare: Callable[[], object] | None = None,
         engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
     ) -> tuple[StoredRows, EncodeStats]:
-        """Rows for `texts`, encoding only the texts the space lacks (longest first, committed as it goes).
+        """Rows for `texts`, encoding only the texts the space lacks (committed as it goes).
 
         `progress(n)` is called with the number of texts newly available (stored ones first), so a caller's
         progress bar shows the whole job. Missing texts are fed to `encode` in pieces sized to take about
@@ -558,25 +560,25 @@ class EmbeddingStore:
         encode: EncodeFn,
         piece_seconds: float = 5.0,
     ) -> int:
-        """Encode `todo` (texts known to be missing) into the space, longest first; returns tokens processed.
+        """Encode `todo` (texts known to be missing) into the space; returns the tokens processed.
 
         Rows buffered when an exception (e.g. Ctrl-C) interrupts are committed before it propagates.
         """
         writer = self.writer(key)
-        order = sorted(range(len(todo)), key=lambda i: -len(todo[i]))  # little padding, slowest texts first
+        # Texts go in list order (the encoder sorts each piece by length), so a shard holds a run of the list
+        # and a later read of the list is a sequential slice of each shard, not a random gather.
         n_tokens, start, piece = 0, 0, 32
         try:
-            while start < len(order):
-                idx = order[start : start + piece]
-                chunk = [todo[i] for i in idx]
+            while start < len(todo):
+                chunk = list(todo[start : start + piece])
                 ts = time.perf_counter()
                 emb, toks = encode(chunk)
                 dt = time.perf_counter() - ts
                 writer.add(text_keys(chunk), emb, dt, toks)
                 n_tokens += int(toks)
-                start += len(idx)
+                start += len(chunk)
                 # Next piece sized to take about piece_seconds at the rate just measured.
-                rate = len(idx) / max(dt, 1e-6)
+                rate = len(chunk) / max(dt, 1e-6)
                 piece = int(min(max(32, rate * piece_seconds), self.shard_size))
         finally:
             writer.flush()
