@@ -224,12 +224,13 @@ class ShardWriter:
         vecs = np.concatenate(self._vecs)
         seconds, tokens, n = self._seconds, self._tokens, len(keys)
         cut = n - n % self.shard_size if full_only else n
+        share = lambda i: int(round(tokens * i / n))  # noqa: E731 - cumulative, so the parts add up exactly
         for s in range(0, cut, self.shard_size):
             e = min(cut, s + self.shard_size)
-            self._commit(keys[s:e], vecs[s:e], seconds * (e - s) / n, int(round(tokens * (e - s) / n)))
+            self._commit(keys[s:e], vecs[s:e], seconds * (e - s) / n, share(e) - share(s))
         left = n - cut
         self._keys, self._vecs = ([keys[cut:]], [vecs[cut:]]) if left else ([], [])
-        self._seconds, self._tokens = seconds * left / n, int(round(tokens * left / n))
+        self._seconds, self._tokens = seconds * left / n, tokens - share(cut)
         if not left:
             self._last_flush = time.monotonic()
 
