@@ -139,6 +139,7 @@ def run(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
     shard_size: Annotated[int, typer.Option(min=1, help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).")] = 4096,
+    search: Annotated[str, typer.Option(help="Exact top-k over the streamed corpus by torch | faiss (faiss.knn; GPU when faiss has one). Same scores.")] = "torch",
     engine: Annotated[str, typer.Option(help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")] = None,
@@ -193,6 +194,7 @@ def _run(
     rescore: int | None,
     force: bool,
     shard_size: int,
+    search: str,
     engine: str,
     ray_address: str | None,
     workers: int | None,
@@ -223,6 +225,10 @@ def _run(
     from .engine import make_engine
 
     runner = make_engine(engine, ray_address, workers)
+    from .scoring import SEARCH_BACKENDS
+
+    if search not in SEARCH_BACKENDS:
+        raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
     cache_dir = cache_dir or default_cache_dir()
     store = EmbeddingStore(cache_dir / "embeddings", shard_size=shard_size)
     from .backends import check_backend
@@ -267,7 +273,7 @@ def _run(
             try:
                 retrieval_args = dict(
                     progress_factory=factory, extra=subset, cells=cells, calibration=calibration,
-                    ranges_file=ranges_file, rescore=rescore, force=force,
+                    ranges_file=ranges_file, rescore=rescore, force=force, search=search,
                 )
                 if task_name in selection.subtasks:
                     parts = load_aggregate_parts(task_name, selection.subtasks[task_name], data_dir, split)

@@ -206,6 +206,7 @@ def evaluate_retrieval(
     rescore: int | None = None,
     force: bool = True,
     task_info: dict[str, Any] | None = None,
+    search: str = "torch",
 ) -> TaskRun:
     """Evaluate one retrieval task in every requested mode x cell; one result JSON per (mode, cell).
 
@@ -264,7 +265,8 @@ def evaluate_retrieval(
             by_subset: dict[str, dict[str, Any]] = {}
             per_query: dict[str, dict[str, float]] = {}
             for (subset, part), qr, dr in zip(parts.items(), q_all, d_all):
-                scores_, idx, info = score_cell(qr.embeddings, dr.rows, cell, top_k, calibration, ranges_file, rescore)
+                scores_, idx, info = score_cell(qr.embeddings, dr.rows, cell, top_k, calibration, ranges_file, rescore,
+                                                 search=search)
                 by_subset[subset] = topk_retrieval_scores(
                     part.query_ids, part.corpus_ids, scores_, idx, part.qrels,
                     ignore_identical_ids=part.ignore_identical_ids,
@@ -289,6 +291,7 @@ def evaluate_retrieval(
                 "rescore": info["rescore"],
                 "similarity": "cosine",
                 "scoring": info["scoring"],
+                "search": search,
                 "top_k": top_k,
                 "task_type": "Retrieval",
                 "main_metric": main_metric,

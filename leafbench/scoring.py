@@ -21,7 +21,9 @@ from .cells import (
     BIT_DTYPES, CALIBRATIONS, FLOAT_DTYPES, INT_DTYPES, Cell, CellError, cast_float, load_ranges, mteb_compress,
     quantize, truncate,
 )
-from .search import normalize_rows, stream_topk
+from .search import faiss_stream_topk, normalize_rows, stream_topk
+
+SEARCH_BACKENDS = ("torch", "faiss")
 
 # Documents per block: one [query_chunk, block] score matrix and a few [block, dim] copies live at a time
 # (~0.3 GB at 768-d and 1,024 queries), whatever the corpus size.
@@ -89,14 +91,18 @@ def score_cell(
     ranges_file: Path | None = None,
     rescore: int | None = None,
     block: int | None = None,
+    search: str = "torch",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Top-k (scores, indices) of one cell from full-dim float32 queries and a (streamed) document side.
 
     Scoring by cell: floats by cosine; int8/uint8 by integer inner product (uint8 shifted by -128); binary by
     Hamming distance (as ±1 dot products: q·d = dim - 2·hamming), optionally rescoring the top `rescore`·k by
     float query · 0/1 document bits; `calibration="mteb"` reproduces mteb's CompressionWrapper (each side
-    calibrated on itself, no re-normalisation, cosine on the quantized values).
+    calibrated on itself, no re-normalisation, cosine on the quantized values). `search` picks who computes
+    each block's exact top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one).
     """
+    if search not in SEARCH_BACKENDS:
+        raise CellError(f"unknown search backend {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
     if calibration not in CALIBRATIONS:
         raise CellError(f"unknown calibration {calibration!r}; choose from {', '.join(CALIBRATIONS)}")
     rows = as_rows(docs)
@@ -106,7 +112,7 @@ def score_cell(
         raise CellError(f"query dim {queries.shape[1]} != document dim {full}")
     dim = cell.resolved_dim(full)
     dtype = cell.dtype
-    info: dict[str, Any] = {"dim": dim, "scoring": "cosine", "calibration": None, "rescore": None}
+    info: dict[str, Any] = {"dim": dim, "scoring": "cosine", "calibration": None, "rescore": None, "search": search}
     bits = dtype in BIT_DTYPES and calibration != "mteb"
     blk = block or (BIT_BLOCK if bits else DENSE_BLOCK)
     k = min(top_k * rescore if (bits and rescore) else top_k, rows.shape[0])
@@ -142,7 +148,10 @@ def score_cell(
         q = np.where(q_float > 0, 1.0, -1.0).astype(np.float32)
         doc = lambda b: np.where(truncate(b, dim) > 0, 1.0, -1.0).astype(np.float32)  # noqa: E731
 
-    s, i = stream_topk(_t(q), ((off, _t(doc(b))) for off, b in rows.chunks(blk)), k)
+    if search == "faiss":
+        s, i = faiss_stream_topk(q, ((off, doc(b)) for off, b in rows.chunks(blk)), k)
+    else:
+        s, i = stream_topk(_t(q), ((off, _t(doc(b))) for off, b in rows.chunks(blk)), k)
     scores, idx = s.numpy().astype(np.float32, copy=False), i.numpy().astype(np.int64, copy=False)
     if bits:
         scores = (scores - dim) / 2  # -hamming distance, exact in float32

@@ -63,3 +63,16 @@ def test_streamed_cell_equals_in_memory_reference(tmp_path: Path, cell: Cell, ca
         # Hamming distances tie often; the tied documents may come in another order, the distances may not.
         return
     assert (i == ref_i).mean() > 0.99
+
+
+@pytest.mark.parametrize("cell", [Cell(None, "float32"), Cell(16, "int8"), Cell(None, "binary")])
+def test_faiss_search_equals_torch_search(tmp_path: Path, cell: Cell) -> None:
+    pytest.importorskip("faiss")
+    rows = _rows(tmp_path)
+    q = hash_vectors([f"query {i}" for i in range(25)], 32)
+    s_t, i_t, _ = score_cell(q, rows, cell, 20, block=50)
+    s_f, i_f, info = score_cell(q, rows, cell, 20, block=50, search="faiss")
+    assert info["search"] == "faiss"
+    np.testing.assert_allclose(s_f, s_t, rtol=1e-5, atol=1e-4)
+    if cell.dtype == "float32":  # ties (int/bit cells) may come in another order
+        assert (i_f == i_t).all()

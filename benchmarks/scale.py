@@ -1,0 +1,342 @@
+"""Evidence for scale: per-text reuse, linear cost in bounded memory, Ray encoding, resume after kill -9.
+
+Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written to benchmarks/results/scale.json:
+
+  reuse  real SciFact, minilm-l6: after the full corpus is in the store, the subset protocols
+         (--max-queries 100 --max-docs 300, --max-docs 1000) encode 0 texts, and their nDCG@10 equals a
+         cold store's (to 1e-4).
+  curve  the fake encoder hash-768 on synthetic corpora (default 0.25M, 0.5M, 1M, 2M documents, 1,000
+         queries, k = 1000), each size in its own process: seconds per million documents of evaluation
+         (streamed top-k + mteb metrics) and peak anonymous memory (RssAnon from /proc/self/status, sampled
+         every 20 ms; file-backed pages of memory-mapped shards are not anonymous).
+  ray    SciFact subset (100 queries, 1,000 documents), minilm-l6: --engine ray (local cluster, 2 workers)
+         vs the local engine from cold stores: nDCG@10, row-wise cosine of the two stores' vectors,
+         throughput ratio; then a Ray run with one worker killed (kill -9) mid-encoding.
+  kill   the teacher (mpnet-base) encoding full SciFact's documents in a child process, killed (-9) after
+         --kill-after seconds: texts encoded before the kill that were not committed (re-encoded on resume),
+         in seconds of encoding at the measured rate.
+
+Usage: .venv/bin/python benchmarks/scale.py [--parts curve] [--sizes 250000,500000,1000000,2000000]
+       [--warm-cache DIR] [--kill-after 300] [--data-dir ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
+
+
+class AnonPeak:
+    """Peak RssAnon of this process, sampled in a thread (the kernel's own figure, not an estimate)."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def now() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            time.sleep(self.every)
+
+    def __enter__(self) -> "AnonPeak":
+        self.peak = self.now()
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.now())
+
+
+def _ndcg(result: dict) -> float:
+    from leafbench.results import main_score
+
+    return float(main_score(result))
+
+
+# ---------------------------------------------------------------------------------------------------- reuse
+
+
+def part_reuse(data_dir: Path, warm_cache: Path | None) -> dict:
+    from leafbench.data import load_retrieval_parts
+    from leafbench.encode import Encoder
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.registry import resolve_model
+    from leafbench.store import EmbeddingStore
+
+    full = load_retrieval_parts("SciFact", data_dir)["default"]
+    tmp = Path(tempfile.mkdtemp(prefix="scale-reuse-"))
+    warm = EmbeddingStore((warm_cache or tmp / "warm") / "embeddings")
+    spec = resolve_model("minilm-l6")
+    enc = Encoder(spec, warm)
+    t0 = time.perf_counter()
+    run = evaluate_retrieval(full, {"student": enc}, ["student"], None, "reuse")
+    out: dict = {"full": {"ndcg_at_10": _ndcg(run.results["student"]), "encoded": warm.n_encoded,
+                          "seconds": time.perf_counter() - t0}}
+    print(f"reuse: full SciFact nDCG@10 {out['full']['ndcg_at_10']:.5f}, {warm.n_encoded} texts encoded "
+          f"({'warm store' if warm_cache else 'cold store'})", flush=True)
+    for name, (nq, nd) in {"100q-300d": (100, 300), "1000d": (None, 1000)}.items():
+        sub = full.subset(nq, nd)
+        before = warm.n_encoded
+        w = evaluate_retrieval(sub, {"student": enc}, ["student"], None, "reuse")
+        cold_store = EmbeddingStore(tmp / f"cold-{name}" / "embeddings")
+        c = evaluate_retrieval(sub, {"student": Encoder(spec, cold_store)}, ["student"], None, "reuse")
+        row = {"encoded_from_warm_store": warm.n_encoded - before, "ndcg_warm": _ndcg(w.results["student"]),
+               "ndcg_cold": _ndcg(c.results["student"]), "encoded_cold": cold_store.n_encoded}
+        row["abs_diff"] = abs(row["ndcg_warm"] - row["ndcg_cold"])
+        out[name] = row
+        print(f"reuse: {name}: {row['encoded_from_warm_store']} texts encoded after the full run; nDCG@10 "
+              f"{row['ndcg_warm']:.5f} vs cold store {row['ndcg_cold']:.5f} (|diff| {row['abs_diff']:.1e})", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- curve
+
+
+def synthetic(n_docs: int, n_queries: int):
+    """A corpus of `n_docs` short texts; query j is judged relevant to document j * (n_docs // n_queries)."""
+    from leafbench.data import RetrievalData
+
+    step = max(1, n_docs // n_queries)
+    return RetrievalData(
+        task_name="Synthetic", split="test",
+        corpus_ids=[f"d{i}" for i in range(n_docs)],
+        corpus_texts=[f"synthetic document {i} on topic {i % 997}" for i in range(n_docs)],
+        query_ids=[f"q{j}" for j in range(n_queries)],
+        query_texts=[f"what is in synthetic document {j * step}" for j in range(n_queries)],
+        qrels={f"q{j}": {f"d{j * step}": 1} for j in range(n_queries)},
+        source="synthetic",
+    )
+
+
+def one_size(n_docs: int, store_dir: Path, n_queries: int) -> dict:
+    """Runs in its own process, so each size's peak memory is its own."""
+    from leafbench.encode import Encoder
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.registry import resolve_model
+    from leafbench.store import EmbeddingStore
+
+    with AnonPeak() as total:
+        data = synthetic(n_docs, n_queries)
+        after_data = AnonPeak.now()
+        store = EmbeddingStore(store_dir)
+        enc = Encoder(resolve_model("hash-768"), store)
+        t0 = time.perf_counter()
+        enc.encode(data.corpus_texts, "document")
+        t_encode = time.perf_counter() - t0
+        n_new = store.n_encoded
+        with AnonPeak() as ev:
+            t0 = time.perf_counter()
+            run = evaluate_retrieval(data, {"student": enc}, ["student"], None, "scale", top_k=1000)
+            t_eval = time.perf_counter() - t0
+    return {
+        "n_docs": n_docs, "n_queries": n_queries, "docs_encoded_now": n_new,
+        "encode_seconds": t_encode, "eval_seconds": t_eval, "eval_seconds_per_M_docs": t_eval / (n_docs / 1e6),
+        "rss_anon_after_loading_texts_GB": after_data / 1e9, "peak_rss_anon_eval_GB": ev.peak / 1e9,
+        "peak_rss_anon_process_GB": total.peak / 1e9, "vectors_GB": n_docs * 768 * 4 / 1e9,
+        "ndcg_at_10": _ndcg(run.results["student"]),
+    }
+
+
+def part_curve(sizes: list[int], store_dir: Path, n_queries: int) -> dict:
+    rows = []
+    for n in sizes:
+        proc = subprocess.run([sys.executable, __file__, "--one-size", str(n), "--store", str(store_dir),
+                               "--queries", str(n_queries)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"size {n} failed:\n{proc.stderr[-3000:]}")
+        row = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"curve: {n:>9,} docs ({row['vectors_GB']:.2f} GB of vectors): eval {row['eval_seconds']:.1f} s = "
+              f"{row['eval_seconds_per_M_docs']:.1f} s per M docs; peak RssAnon eval {row['peak_rss_anon_eval_GB']:.2f} GB, "
+              f"process {row['peak_rss_anon_process_GB']:.2f} GB (texts alone {row['rss_anon_after_loading_texts_GB']:.2f} GB); "
+              f"encode {row['docs_encoded_now']:,} new docs in {row['encode_seconds']:.1f} s", flush=True)
+    per_m = [r["eval_seconds_per_M_docs"] for r in rows]
+    mean = sum(per_m) / len(per_m)
+    summary = {"sizes": rows, "s_per_M_docs_max_dev_from_mean": max(abs(p - mean) / mean for p in per_m)}
+    print(f"curve: seconds per M docs within ±{summary['s_per_M_docs_max_dev_from_mean']:.0%} of their mean", flush=True)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------- ray
+
+
+def part_ray(data_dir: Path) -> dict:
+    import numpy as np
+    import ray
+
+    from leafbench.data import load_retrieval_parts
+    from leafbench.encode import Encoder
+    from leafbench.engine import make_engine
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.registry import resolve_model
+    from leafbench.store import EmbeddingStore
+
+    sub = load_retrieval_parts("SciFact", data_dir)["default"].subset(100, 1000)
+    texts = {"query": sub.query_texts, "document": sub.corpus_texts}
+    spec = resolve_model("minilm-l6")
+    tmp = Path(tempfile.mkdtemp(prefix="scale-ray-"))
+    t0 = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
+    t_init = time.perf_counter() - t0
+
+    def encode_all(enc: Encoder) -> float:
+        t = time.perf_counter()
+        for side, tx in texts.items():
+            enc.encode(tx, side)
+        return time.perf_counter() - t
+
+    local = Encoder(spec, EmbeddingStore(tmp / "local"))
+    local.model  # model loads outside the timing on both sides (each Ray actor loads its own inside it)
+    t_local = encode_all(local)
+    remote = Encoder(spec, EmbeddingStore(tmp / "ray"), engine=make_engine("ray", workers=2))
+    t_ray = encode_all(remote)
+    n = sum(map(len, texts.values()))
+    nd_local = _ndcg(evaluate_retrieval(sub, {"student": local}, ["student"], None, "x").results["student"])
+    nd_ray = _ndcg(evaluate_retrieval(sub, {"student": remote}, ["student"], None, "x").results["student"])
+    cos = []
+    for side, tx in texts.items():
+        a, b = local.encode(tx, side).embeddings, remote.encode(tx, side).embeddings
+        cos.append(float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min()))
+    out = {"texts": n, "ray_init_seconds": t_init, "local_seconds": t_local, "ray_seconds": t_ray,
+           "throughput_ratio_ray_over_local": t_local / t_ray, "ndcg_local": nd_local, "ndcg_ray": nd_ray,
+           "min_rowwise_cosine": min(cos)}
+    print(f"ray: {n} texts: local {t_local:.1f} s, ray (2 workers x 0.5 CPU) {t_ray:.1f} s -> throughput ratio "
+          f"ray/local {out['throughput_ratio_ray_over_local']:.2f} (cluster start {t_init:.1f} s, not included); "
+          f"nDCG@10 {nd_local:.5f} vs {nd_ray:.5f}; min row-wise cosine {min(cos):.7f}", flush=True)
+
+    # One worker killed (-9) while the documents are being encoded: the run completes with the same score.
+    killed_store = EmbeddingStore(tmp / "killed")
+    enc = Encoder(spec, killed_store, engine=make_engine("ray", workers=2, batch_size=64))
+    done: dict = {}
+    th = threading.Thread(target=lambda: done.setdefault("s", encode_all(enc)))
+    th.start()
+    shards = killed_store.space_dir(enc.key("document")) / "shards"
+    while th.is_alive() and not (shards.exists() and list(shards.glob("*.json"))):
+        time.sleep(0.2)
+    pids = [int(p) for p in subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True).stdout.split()]
+    if pids:
+        os.kill(pids[0], signal.SIGKILL)
+    th.join()
+    nd_killed = _ndcg(evaluate_retrieval(sub, {"student": enc}, ["student"], None, "x").results["student"])
+    out.update({"killed_worker_pid": pids[0] if pids else None, "ndcg_after_worker_kill": nd_killed})
+    print(f"ray: worker {pids[0] if pids else '(none found)'} killed mid-encoding; run completed, nDCG@10 {nd_killed:.5f}", flush=True)
+    ray.shutdown()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- kill
+
+KILL_CHILD = """
+import sys, time
+from leafbench.data import load_retrieval_parts
+from leafbench.encode import Encoder
+from leafbench.registry import resolve_model
+from leafbench.store import EmbeddingStore
+docs = load_retrieval_parts("SciFact", sys.argv[2])["default"].corpus_texts
+enc = Encoder(resolve_model("mpnet-base"), EmbeddingStore(sys.argv[1]))
+enc.model
+done = 0
+t0 = time.perf_counter()
+def tick(n):
+    global done
+    done += n
+    print(f"{time.perf_counter() - t0:.2f} {done}", flush=True)
+enc.encode(docs, "document", progress=tick)
+"""
+
+
+def part_kill(data_dir: Path, kill_after: float) -> dict:
+    from leafbench.data import load_retrieval_parts
+    from leafbench.encode import Encoder
+    from leafbench.registry import resolve_model
+    from leafbench.store import EmbeddingStore
+
+    tmp = Path(tempfile.mkdtemp(prefix="scale-kill-"))
+    child = tmp / "child.py"
+    child.write_text(KILL_CHILD)
+    proc = subprocess.Popen([sys.executable, str(child), str(tmp / "store"), str(data_dir)], stdout=subprocess.PIPE,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    last, first_t = (0.0, 0), None
+    t_start = time.monotonic()
+    for line in proc.stdout:
+        t, n = line.split()
+        last = (float(t), int(n))
+        if first_t is None and last[1] > 0:
+            first_t = time.monotonic()  # the first batch: the model is loaded and the store's first reads done
+        if first_t is not None and time.monotonic() - first_t >= kill_after:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    docs = load_retrieval_parts("SciFact", data_dir)["default"].corpus_texts
+    store = EmbeddingStore(tmp / "store")
+    committed = len(docs) - len(store.missing(Encoder(resolve_model("mpnet-base"), store).key("document"), docs))
+    encoded, seconds = last[1], last[0]
+    rate = encoded / seconds if seconds else float("nan")
+    lost = encoded - committed
+    out = {"kill_after_seconds": kill_after, "encoded_before_kill": encoded, "committed": committed,
+           "reencoded_on_resume": lost, "rate_texts_per_s": rate, "lost_seconds_of_encoding": lost / rate if rate else None,
+           "wall_seconds": time.monotonic() - t_start}
+    print(f"kill: mpnet-base encoded {encoded} SciFact documents in {seconds:.0f} s, killed -9; {committed} committed, "
+          f"{lost} to re-encode on resume = {out['lost_seconds_of_encoding']:.1f} s of encoding at {rate:.2f} texts/s", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="reuse,curve,ray,kill")
+    ap.add_argument("--sizes", default="250000,500000,1000000,2000000")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "leafbench-scale-store")
+    ap.add_argument("--warm-cache", type=Path, help="cache dir whose store already holds full SciFact (minilm-l6)")
+    ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--kill-after", type=float, default=300.0)
+    ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one_size:
+        print(json.dumps(one_size(args.one_size, args.store, args.queries)))
+        return
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for part in args.parts.split(","):
+        t0 = time.perf_counter()
+        if part == "reuse":
+            results[part] = part_reuse(args.data_dir, args.warm_cache)
+        elif part == "curve":
+            results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
+        elif part == "ray":
+            results[part] = part_ray(args.data_dir)
+        elif part == "kill":
+            results[part] = part_kill(args.data_dir, args.kill_after)
+        else:
+            sys.exit(f"unknown part {part!r}")
+        results[part]["benchmark_seconds"] = time.perf_counter() - t0
+        results[part]["command"] = " ".join(["benchmarks/scale.py", *sys.argv[1:]])
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
