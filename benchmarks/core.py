@@ -82,8 +82,9 @@ def kill_and_resume(data_dir: Path, tmp: Path, max_docs: int | None = None) -> t
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     shards: list[Path] = []
     while proc.poll() is None:
-        entries = [p for p in (cache / "embeddings").glob("*/*") if json.loads((p / "meta.json").read_text())["key"]["side"] == "document"] if (cache / "embeddings").exists() else []
-        shards = [s for e in entries for s in e.glob("shard_*.npy")]
+        spaces = [p for p in (cache / "embeddings" / "spaces").glob("*") if (p / "space.json").exists()
+                  and json.loads((p / "space.json").read_text())["key"]["side"] == "document"]
+        shards = [s for e in spaces for s in (e / "shards").glob("*.json")]  # committed shards (manifests)
         if len(shards) >= 2:
             proc.send_signal(signal.SIGINT)
             break

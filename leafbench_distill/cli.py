@@ -46,21 +46,27 @@ def distill(
     finish: Annotated[bool, typer.Option("--finish", help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.")] = False,
     bundle_targets: Annotated[str, typer.Option(help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size).")] = "float32",
     bundle_student: Annotated[str, typer.Option(help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32).")] = "float32",
+    engine: Annotated[str, typer.Option(help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray]).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="--engine ray: an existing cluster's address. Default: a local cluster.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from leafbench.engine import EngineError, make_engine
+
     from .recipe import RecipeError
     from .texts import TextSourceError
 
     try:
+        runner = make_engine(engine, ray_address, workers)
         if (recipe is None) == (bundle is None):
             raise ValueError("give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)")
         if export_bundle is not None:
             if bundle is not None:
                 raise ValueError("--export-bundle needs --recipe, not --bundle")
             meta = export_training_bundle(recipe, export_bundle, max_texts, cache_dir, training_dir, data_dir, init_from, device,
-                                          bundle_targets, bundle_student)
+                                          bundle_targets, bundle_student, engine=runner)
             _echo(f"bundle: {export_bundle} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
                   f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {export_bundle} --output RUN --device cuda")
             return
@@ -70,8 +76,8 @@ def distill(
             finish_bundle_run(bundle, output, cache_dir, results, data_dir, device, router)
             return
         run_distill(recipe, output, max_texts, cache_dir, results, training_dir, data_dir, cycles, epochs, batch_size, max_steps,
-                    eval_every, device, router, final_eval, init_from, bundle=bundle)
-    except (RecipeError, TextSourceError, ValueError, RuntimeError) as e:
+                    eval_every, device, router, final_eval, init_from, bundle=bundle, engine=runner)
+    except (RecipeError, TextSourceError, ValueError, RuntimeError, EngineError) as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from e
 
@@ -103,6 +109,7 @@ def export_training_bundle(
     device: str | None = None,
     targets_dtype: str = "float32",
     student_dtype: str = "float32",
+    engine: Any = None,
 ) -> dict[str, Any]:
     """Texts → teacher targets (store) → a bundle folder; the training half runs elsewhere with --bundle."""
     from leafbench.registry import default_cache_dir
@@ -113,7 +120,7 @@ def export_training_bundle(
     r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
     if r.student.init_from:
         check_student_folder(r.resolve_path(r.student.init_from))
-    prep = prepare(r, cache_dir or default_cache_dir(), max_texts, device or "cpu", echo=_echo)
+    prep = prepare(r, cache_dir or default_cache_dir(), max_texts, device or "cpu", echo=_echo, engine=engine)
     return write_bundle(prep, Path(folder), targets_dtype, student_dtype)
 
 
@@ -135,6 +142,7 @@ def run_distill(
     final_eval: bool = True,
     init_from: Path | None = None,
     bundle: Path | None = None,
+    engine: Any = None,
 ) -> dict[str, Any]:
     """The command's body, callable from Python (tests, notebooks); returns the run summary."""
     from leafbench.registry import default_cache_dir
@@ -173,7 +181,7 @@ def run_distill(
     _echo(f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
           f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}")
     if bundle is None:
-        prep = prepare(r, cache_dir, max_texts, device, echo=_echo)
+        prep = prepare(r, cache_dir, max_texts, device, echo=_echo, engine=engine)
     resuming = (output / "checkpoints" / "last.pt").exists()
     evaluator = make_evaluator(prep)
     import torch

@@ -50,6 +50,7 @@ def prepare(
     device: str | None = None,
     echo: Callable[[str], None] | None = None,
     teacher_batch_size: int = 32,
+    engine: Any = None,
 ) -> Prepared:
     from leafbench.data import load_beir_folder, resolve_task_name
 
@@ -57,7 +58,7 @@ def prepare(
     from .texts import check_overlap, eval_texts, load_texts
     from .train import progress_bar
 
-    teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size)
+    teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size, engine=engine)
     t0 = time.perf_counter()
     texts = load_texts(
         recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words, max_texts
@@ -93,15 +94,18 @@ def prepare(
                           "selection": texts.selection})
 
 
-def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32):
-    """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed)."""
+def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32, engine: Any = None):
+    """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed;
+    with a Ray `engine`, missing targets are labelled by its actors)."""
     from leafbench.store import EmbeddingStore
 
     from .targets import teacher_encoder
 
     store = EmbeddingStore(cache_dir / "embeddings")
-    return teacher_encoder(recipe.teacher.model, store, cache_dir, recipe.teacher.precision,
-                           device, batch_size, recipe.teacher.max_seq_length, recipe.teacher.backend)
+    enc = teacher_encoder(recipe.teacher.model, store, cache_dir, recipe.teacher.precision,
+                          device, batch_size, recipe.teacher.max_seq_length, recipe.teacher.backend)
+    enc.engine = engine
+    return enc
 
 
 def check_student_folder(path: Path) -> None:
