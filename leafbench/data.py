@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "TASKS",
     "DataError",
+    "NoDataError",
     "IncompleteAggregateError",
     "RetrievalData",
     "doc_text",
@@ -68,6 +69,11 @@ _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
 
 class DataError(Exception):
     """A user-facing, one-line problem with benchmark data (file[:line]: what is wrong)."""
+
+
+class NoDataError(DataError):
+    """The task's data is not here: no local copy (offline), or the hub could not be reached. Inside a benchmark
+    run such a task is reported as missing; every other DataError (a damaged file) stops the run."""
 
 
 class IncompleteAggregateError(DataError):
@@ -896,7 +902,7 @@ def load_retrieval_parts(
     folder_name = _folder_name(task_name)
     # BEIR's own tasks are single-subset: decide offline without importing mteb's task registry.
     if task_name in TASKS and offline and (data_dir is None or find_local_folder(task_name, data_dir) is None):
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
             f"pass --data-dir pointing at a folder with {folder_name}/corpus.jsonl "
             f"(BEIR layout), or run with network access"
@@ -914,7 +920,7 @@ def load_retrieval_parts(
     folder = find_local_folder(task_name, data_dir, subsets) if data_dir is not None else None
     if folder is None and offline:
         layout = f"{folder_name}/corpus.jsonl" if subsets == ["default"] else f"{folder_name}/<subset>/corpus.jsonl"
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
             f"pass --data-dir pointing at a folder with {layout} (BEIR layout), or run with network access"
         )
@@ -935,7 +941,7 @@ def load_retrieval_parts(
         task.load_data()
     except Exception as e:  # network, auth, hub errors: one clear line for the user
         first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise DataError(
+        raise NoDataError(
             f"could not load {task_name} from {source} ({type(e).__name__}: {first}); "
             f"pass --data-dir with a local BEIR copy instead"
         ) from e
@@ -989,7 +995,7 @@ def load_aggregate_parts(
         offline = _env_offline()
     if offline and not any(folders.values()):
         parent = AGGREGATE_FOLDERS.get(task_name, (task_name,))[0]
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir pointing "
             f"at a folder with {parent}/<sub-task>/corpus.jsonl (BEIR layout, all {len(subtasks)} sub-tasks), "
             "or run with network access"

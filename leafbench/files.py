@@ -12,7 +12,14 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "current_umask", "file_mode", "dir_mode", "apply_umask", "mkstemp"]
+__all__ = [
+    "OutputPathError", "apply_umask", "atomic_write", "check_writable_dir", "check_writable_file", "current_umask",
+    "dir_mode", "file_mode", "mkstemp",
+]
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written (a file where a folder is needed, no permission): one line, exit 2."""
 
 
 def current_umask() -> int:
@@ -73,3 +80,29 @@ def atomic_write(path: Path | str, data: str | bytes, fsync: bool = False) -> No
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """A folder leafbench will write into: not a file, and writable (or creatable) - checked before any work,
+    so a typo in --output fails now, not after hours of encoding."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise OutputPathError(f"{option} {target}: is a file, not a folder")
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"{option} {target}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"{option} {target}: cannot write in {probe} ({e.strerror or e})") from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """A file leafbench will (over)write: not a folder, in a folder that can be written."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise OutputPathError(f"{option} {target}: is a folder, not a file")
+    check_writable_dir(target.parent, option)

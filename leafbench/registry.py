@@ -28,6 +28,21 @@ class ModelError(Exception):
     """A model name, folder or manifest that cannot be resolved; the message is for the user."""
 
 
+class ModelLoadError(ModelError, RuntimeError):
+    """A resolved model whose weights cannot be loaded (not downloaded, offline, a broken folder): one line."""
+
+
+def model_load_error(spec: "ModelSpec", error: BaseException) -> ModelLoadError:
+    """One line naming the model, what failed (the loader's first line) and, offline, what can load."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    where = spec.source if spec.source == spec.name else f"{spec.name} = {spec.source}"
+    hint = ""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") and not spec.local:
+        hint = ("; HF_HUB_OFFLINE=1 is set, so only local folders, offline aliases (minilm-l6, mpnet-base) and models "
+                "already in the Hugging Face cache load: unset HF_HUB_OFFLINE to download it, or pass a model folder")
+    return ModelLoadError(f"could not load model {where}: {type(error).__name__}: {first}{hint}")
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LEAFBENCH_CACHE_DIR") or user_cache_dir("leafbench"))
 
