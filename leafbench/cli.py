@@ -309,6 +309,13 @@ def _run(
                     f"asymmetric mode needs one embedding space: student {student.name} is {ds}-d, "
                     f"teacher {specs['teacher'].name} is {dt}-d"
                 )
+    for spec in specs.values():
+        if not spec.local and not spec.pinned:
+            console.print(
+                f"[yellow]warning:[/] {escape(spec.name)}: no commit known for {escape(spec.hf_id or spec.source)}@"
+                f"{escape(spec.revision or 'main')} (offline, not in the Hugging Face cache): its results record it "
+                "as unpinned (revision null, pinned false)", highlight=False, soft_wrap=True,
+            )
     for role in roles:
         full = embedding_dim(specs[role])
         too_big = [c.dim for c in cells if full and c.dim and c.dim > full]

@@ -369,6 +369,9 @@ def _model_block(enc: EncoderLike | None) -> dict[str, Any] | None:
         "source": spec.source,
         "hf_id": spec.hf_id,
         "revision": spec.revision,
+        # False: a hub model whose commit could not be resolved (offline, not in the cache): a moving target.
+        "pinned": getattr(spec, "pinned", True) if not spec.local else None,
+        **({"revision_from": spec.extra["revision_from"]} if (spec.extra or {}).get("revision_from") else {}),
         "identity": enc.identity,
         "max_seq_length": spec.max_seq_length,
         "precision": spec.precision,
