@@ -19,7 +19,7 @@ from .results import combine_aggregate, main_score, read_result, result_path, wr
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
 _PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",
-             "encode_seconds", "score_seconds", "hf_subsets")
+             "encode_seconds", "score_seconds", "hf_subsets", "data_warnings")
 
 
 class AggregateError(ValueError):
@@ -64,6 +64,7 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[
         **{k: v for k, v in first.items() if k not in _PER_TASK},
         "data_source": _common_source([lb.get("data_source") for lb in lbs.values()]),
         "data_fingerprint": fp,
+        "data_warnings": {n: lb["data_warnings"] for n, lb in lbs.items() if lb.get("data_warnings")},
         "n_queries": sum(lb.get("n_queries") or 0 for lb in lbs.values()),
         "n_documents": sum(lb.get("n_documents") or 0 for lb in lbs.values()),
         "throughput": {

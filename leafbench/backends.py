@@ -149,6 +149,9 @@ def _atomic_dir(target: Path, build) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     try:
+        from .files import apply_umask
+
+        apply_umask(tmp, directory=True)  # mkdtemp's 0700 would make a shared cache's exports private
         build(tmp)
         try:
             os.replace(tmp, target)

@@ -15,8 +15,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+DEBUG_ENV = "LEAFBENCH_DEBUG"
+
+
+class _Commands(TyperGroup):
+    """Every command's errors take one path: bad input prints one plain line and exits 2; anything unexpected
+    prints one line and a hint and exits 1, with the full traceback only under --debug / LEAFBENCH_DEBUG=1."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException, KeyboardInterrupt):  # usage errors, --help, exits
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place errors become messages
+            handle_error(e, debug=_debug(ctx))
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Evaluate LEAF students, teachers and asymmetric (student queries x teacher documents) pairs on BEIR/MTEB.",
     no_args_is_help=True,
     add_completion=False,
@@ -47,6 +66,58 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input (data, model, task, option, recipe): one line, exit 2."""
+    from leafbench_distill.recipe import RecipeError
+    from leafbench_distill.texts import TextSourceError
+
+    from .backends import BackendError
+    from .cells import CellError
+    from .data import DataError
+    from .engine import EngineError
+    from .mteb_local import LocalDataError
+    from .files import OutputPathError
+    from .registry import ModelError
+    from .store import StoreError
+    from .tasks import TaskSelectionError
+
+    return (UserError, DataError, LocalDataError, ModelError, TaskSelectionError, CellError, BackendError, RecipeError,
+            TextSourceError, OutputPathError, EngineError, StoreError)
+
+
+def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:
+    """--debug on the command or before it (`leafbench --debug run ...`), or LEAFBENCH_DEBUG=1."""
+    if flag or (ctx is not None and ctx.find_root().params.get("debug")):
+        return True
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def handle_error(e: BaseException, debug: bool = False, user: bool | None = None) -> None:
+    """Print `e` the one way leafbench prints errors, then exit: 2 for bad input (`user`; default: the type says),
+    1 for anything unexpected; `debug` prints the full traceback first."""
+    if debug:
+        import traceback
+
+        console.print("".join(traceback.format_exception(e)), markup=False, highlight=False, end="")
+    if user or (user is None and isinstance(e, user_error_types())):
+        _fail(str(e))
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    console.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(first)}", highlight=False, soft_wrap=True)
+    if not debug:
+        console.print(f"hint: rerun with --debug (or {DEBUG_ENV}=1) for the full traceback, and please report it",
+                      highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")
+    ] = False,
+) -> None:
+    """Evaluate LEAF students, teachers and asymmetric (student queries x teacher documents) pairs on BEIR/MTEB."""
+
+
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     with Progress(
@@ -69,6 +140,7 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")],
     teacher: Annotated[
         Optional[str],
@@ -113,10 +185,10 @@ def run(
         typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store and assembled models. Default: user cache dir."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
-    max_seq_length: Annotated[Optional[int], typer.Option(help="Override the models' max_seq_length (part of the cache key).")] = None,
+    max_seq_length: Annotated[Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")] = None,
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
     backend: Annotated[str, typer.Option(help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'.")] = "torch",
-    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
     max_queries: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")] = None,
     max_docs: Annotated[
@@ -143,29 +215,27 @@ def run(
     engine: Annotated[str, typer.Option(help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Data warnings (empty texts, qrels naming unknown ids, conflicting qrels) are errors, exit 2."),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")] = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
     args = dict(locals())
+    del args["debug"], args["ctx"]
+    debug = _debug(ctx, debug)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .cells import CellError
-    from .data import DataError
-    from .mteb_local import LocalDataError
-    from .backends import BackendError
-    from .engine import EngineError
-    from .registry import ModelError
-    from .store import StoreError
-    from .tasks import TaskSelectionError
-
     try:
         _run(**args)
-    except (DataError, LocalDataError, ModelError, TaskSelectionError, CellError, UserError, BackendError, EngineError, StoreError) as e:
-        _fail(str(e))
-    except ValueError as e:
-        _fail(str(e))
+    except ValueError as e:  # option values checked deep down (modes, precision, ...) are user errors too
+        handle_error(e, debug, user=True)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished store shards and result files are kept; rerun the same command to resume")
         raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001
+        handle_error(e, debug)
 
 
 def _run(
@@ -199,21 +269,25 @@ def _run(
     ray_address: str | None,
     workers: int | None,
     verbose: bool,
+    strict: bool = False,
 ) -> None:
     from .aggregate import evaluate_aggregate
     from .data import (
-        DataError, IncompleteAggregateError, aggregate_local_folders, load_aggregate_parts, load_beir_folder,
-        load_retrieval_parts,
+        NoDataError, aggregate_local_folders, load_aggregate_parts, load_beir_folder, load_retrieval_parts,
     )
     from .encode import Encoder, embedding_dim
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
     from .mteb_eval import evaluate_mteb_task
-    from .mteb_local import LocalDataError
     from .registry import default_benchmark, default_cache_dir, resolve_model
     from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
     from .store import EmbeddingStore
     from .tasks import select_tasks
 
+    from .files import check_writable_dir
+
+    check_writable_dir(output, "--output")  # before any model, data or encoding: a typo fails now
+    if cache_dir is not None:
+        check_writable_dir(cache_dir, "--cache-dir")
     modes = expand_modes(mode)
     cells = grid(parse_dims(dims), parse_dtypes(dtypes))
     if calibration not in CALIBRATIONS:
@@ -230,6 +304,7 @@ def _run(
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
     cache_dir = cache_dir or default_cache_dir()
+    check_writable_dir(cache_dir, "--cache-dir")
     store = EmbeddingStore(cache_dir / "embeddings", shard_size=shard_size)
     from .backends import check_backend
 
@@ -251,6 +326,13 @@ def _run(
                     f"asymmetric mode needs one embedding space: student {student.name} is {ds}-d, "
                     f"teacher {specs['teacher'].name} is {dt}-d"
                 )
+    for spec in specs.values():
+        if not spec.local and not spec.pinned:
+            console.print(
+                f"[yellow]warning:[/] {escape(spec.name)}: no commit known for {escape(spec.hf_id or spec.source)}@"
+                f"{escape(spec.revision or 'main')} (offline, not in the Hugging Face cache): its results record it "
+                "as unpinned (revision null, pinned false)", highlight=False, soft_wrap=True,
+            )
     for role in roles:
         full = embedding_dim(specs[role])
         too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
@@ -263,6 +345,7 @@ def _run(
     # Results of a pair live under "<student>+<teacher>" whatever the mode, so one folder holds a comparison.
     run_slug = student.slug if "teacher" not in specs else f"{student.slug}+{specs['teacher'].slug}"
     run_slug += "" if backend == "torch" else f"@{backend}"  # another backend's scores never overwrite torch's
+    read_run_manifest(output, run_slug)  # a damaged run.json fails now, naming it, not after the encoding
     console.print(f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}", highlight=False)
     subset = {"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None
     for agg, subs in selection.subtasks.items():  # an incomplete local aggregate fails now, not after hours
@@ -276,19 +359,23 @@ def _run(
                     ranges_file=ranges_file, rescore=rescore, force=force, search=search,
                 )
                 if task_name in selection.subtasks:
-                    parts = load_aggregate_parts(task_name, selection.subtasks[task_name], data_dir, split)
+                    parts = load_aggregate_parts(task_name, selection.subtasks[task_name], data_dir, split, strict=strict)
                     sub_data = {s: _cut(p, max_queries, max_docs) for s, p in parts.items()}
+                    for sub, p in sub_data.items():
+                        _print_data_warnings(sub, p)
                     agg_run, sub_runs = evaluate_aggregate(task_name, sub_data, encoders, modes, output, run_slug, **retrieval_args)
                     runs += [*sub_runs, agg_run]
                 elif task_name in selection.folders:
-                    data = load_beir_folder(selection.folders[task_name], split or "test", task_name)
+                    data = load_beir_folder(selection.folders[task_name], split or "test", task_name, strict=strict)
                     data = _cut({"default": data}, max_queries, max_docs)
+                    _print_data_warnings(task_name, data)
                     runs.append(evaluate_retrieval(
                         data, encoders, modes, output, run_slug, task_info={"revision": data["default"].fingerprint()},
                         **retrieval_args,
                     ))
                 elif selection.types[task_name] == "Retrieval":
-                    data = _cut(load_retrieval_parts(task_name, data_dir, split), max_queries, max_docs)
+                    data = _cut(load_retrieval_parts(task_name, data_dir, split, strict=strict), max_queries, max_docs)
+                    _print_data_warnings(task_name, data)
                     runs.append(evaluate_retrieval(data, encoders, modes, output, run_slug, **retrieval_args))
                 else:
                     task, source = load_mteb_task(task_name, data_dir)
@@ -299,12 +386,14 @@ def _run(
                             progress=lambda what: console.print(f"[dim]evaluating {what}[/]", highlight=False),
                         )
                     )
-            except (DataError, LocalDataError) as e:
-                if task_name not in selection.from_benchmark or isinstance(e, IncompleteAggregateError):
+            except NoDataError as e:  # a damaged file is an error; only data that is not here is "missing"
+                if task_name not in selection.from_benchmark:
                     raise
                 missing[task_name] = str(e)
     sub_names = {s for subs in selection.subtasks.values() for s in subs}
     done = [r.task_name for r in runs if r.task_name not in sub_names]
+    if not done:
+        raise UserError(_nothing_evaluated(selection, missing, data_dir))
     write_run_manifest(output, run_slug, selection, done, missing, modes, cells)
     out.print(summary_table(output, run_slug, done, modes, cells, calibration, rescore, selection.types))
     if missing:
@@ -328,17 +417,40 @@ def _cut(parts: dict[str, Any], max_queries: int | None, max_docs: int | None) -
     return {s: d.subset(max_queries, max_docs) for s, d in parts.items()}
 
 
+def _print_data_warnings(task_name: str, parts: dict[str, Any]) -> None:
+    """A task's data warnings, once per task (they are also written into each of its results)."""
+    from .data import describe_warnings, task_data_warnings
+
+    for line in describe_warnings(task_data_warnings(parts)):
+        console.print(f"[yellow]warning:[/] {escape(task_name)}: {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _nothing_evaluated(selection: Any, missing: dict[str, str], data_dir: Path | None) -> str:
+    """Why a run evaluated no task (every one missing its data), on one line naming what to pass."""
+    from .data import _env_offline
+
+    n = len(selection.tasks)
+    where = f"under --data-dir {data_dir}" if data_dir else "and no --data-dir given"
+    net = "HF_HUB_OFFLINE=1" if _env_offline() else "the hub could not be reached"
+    first, why = next(iter(missing.items()))
+    return (
+        f"no task evaluated: none of the {n} selected tasks ({selection.source}) has data here ({net}, {where}); "
+        f"pass --data-dir with local copies (`leafbench tasks --benchmark ... --data-dir DIR` lists what it holds). "
+        f"First: {first}: {why}"
+    )
+
+
 def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
     """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error."""
     import mteb
 
-    from .data import DataError, _env_offline
+    from .data import NoDataError, _env_offline
     from .mteb_local import load_local_task, local_task_names
 
     if data_dir is not None and task_name in local_task_names(Path(data_dir)):
         return load_local_task(task_name, Path(data_dir)), str(Path(data_dir).resolve())
     if _env_offline():
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir with "
             "mteb/<type>/<task> files, or run with network access"
         )
@@ -346,14 +458,32 @@ def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
     return task, f"hf:{task.metadata.dataset['path']}@{task.metadata.dataset.get('revision')}"
 
 
-def write_run_manifest(output: Path, run_slug: str, selection: Any, done: list[str], missing: dict[str, str], modes: list[str], cells: list[Any]) -> None:
-    """What a run was asked for and what it could do, so reports can mark incomplete rows."""
+def read_run_manifest(output: Path, run_slug: str) -> dict[str, Any]:
+    """The run's run.json ({} when there is none); a damaged one is a UserError naming file:line."""
     import json
 
+    path = Path(output) / run_slug / "run.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: invalid run manifest JSON ({e.msg}); delete it (it only lists what "
+                        "earlier runs asked for) or restore it") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read the run manifest ({e})") from None
+    fields = ("tasks", "evaluated", "missing", "types", "skipped", "modes", "cells")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k, []), (list, dict)) for k in fields):
+        raise UserError(f"{path}: not a leafbench run manifest; delete it (it only lists what earlier runs asked for)")
+    return data
+
+
+def write_run_manifest(output: Path, run_slug: str, selection: Any, done: list[str], missing: dict[str, str], modes: list[str], cells: list[Any]) -> None:
+    """What a run was asked for and what it could do, so reports can mark incomplete rows."""
     from .results import write_result
 
     path = Path(output) / run_slug / "run.json"
-    prev = json.loads(path.read_text()) if path.exists() else {}
+    prev = read_run_manifest(output, run_slug)
     manifest = {
         "source": selection.source,
         "tasks": sorted(set(prev.get("tasks", [])) | set(selection.tasks)),

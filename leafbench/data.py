@@ -19,8 +19,7 @@ import json
 import os
 import random
 import re
-import warnings
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 __all__ = [
     "TASKS",
     "DataError",
+    "NoDataError",
     "IncompleteAggregateError",
     "RetrievalData",
     "doc_text",
@@ -63,12 +63,17 @@ TASKS: dict[str, str] = {
 
 DATA_DIR_ENV = "LEAFBENCH_DATA_DIR"
 QRELS_HEADER = ("query-id", "corpus-id", "score")
-_INT_RE = re.compile(r"[+-]?[0-9]+")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,9}")  # a relevance grade; pytrec_eval holds them as C ints
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
 
 
 class DataError(Exception):
     """A user-facing, one-line problem with benchmark data (file[:line]: what is wrong)."""
+
+
+class NoDataError(DataError):
+    """The task's data is not here: no local copy (offline), or the hub could not be reached. Inside a benchmark
+    run such a task is reported as missing; every other DataError (a damaged file) stops the run."""
 
 
 class IncompleteAggregateError(DataError):
@@ -98,6 +103,10 @@ class RetrievalData:
     # Set by `subset()`: how this data was cut, so every result computed on it records the subset (a subset
     # score must never pass for a full-data one, whoever calls the evaluator).
     subset_spec: dict[str, Any] | None = None
+    # Data warnings of the qrels as read (see WARNING_KINDS), and where empty texts were found (id -> file:line),
+    # so data_warnings() can name them; both describe the files, so a subset keeps them.
+    qrels_warnings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    empty_where: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         """Catch mismatched parallel lists early: they would silently mis-score later."""
@@ -126,6 +135,18 @@ class RetrievalData:
         h.update(json.dumps({q: sorted(d.items()) for q, d in sorted(self.qrels.items())}).encode())
         h.update(str(self.ignore_identical_ids).encode())
         return h.hexdigest()
+
+    def data_warnings(self) -> dict[str, dict[str, Any]]:
+        """What is odd about the data evaluated: empty query / document texts (counted over the texts scored, so
+        a subset counts its own) and the qrels' warnings. Keys and fields: see :data:`WARNING_KINDS`."""
+        warns: dict[str, dict[str, Any]] = {}
+        for kind, ids, texts in (("empty_queries", self.query_ids, self.query_texts),
+                                 ("empty_documents", self.corpus_ids, self.corpus_texts)):
+            hits = [i for i, t in zip(ids, texts) if not t.strip()]
+            if hits:
+                where = self.empty_where.get(kind, {}).get(hits[0], self.source)
+                warns[kind] = _warning(kind, len(hits), repr(hits[0]), where)
+        return {**warns, **self.qrels_warnings}
 
     @property
     def n_docs(self) -> int:
@@ -204,6 +225,8 @@ class RetrievalData:
                 {"max_queries": n_queries, "max_docs": n_docs, **({"seed": seed} if seed else {})}
                 if n_queries is not None or n_docs is not None else self.subset_spec
             ),
+            qrels_warnings=self.qrels_warnings,
+            empty_where=self.empty_where,
         )
 
 
@@ -366,28 +389,47 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    """One line as text: UTF-8 only (a BOM is allowed on line 1, as Python's json accepts it there)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    return text[1:] if lineno == 1 and text.startswith("\ufeff") else text
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line; bad JSON raises DataError with file:line."""
+    """(line number, object) per non-blank line; bad bytes or bad JSON raise DataError with file:line."""
     loads = json.loads
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.strip():
                 continue
+            line = _decode_line(raw, path, lineno)
             try:
-                obj = loads(raw)
+                obj = loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(
                     f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
                 ) from None
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})"
-                ) from None
+            except RecursionError:
+                raise DataError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
             if type(obj) is not dict:
                 raise DataError(
                     f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
                 )
             yield lineno, obj
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_unicode(value: str, key: str, path: Path, lineno: int) -> str:
+    """JSON may spell an unpaired surrogate (``"\\ud800"``); such a string is not text any tokenizer or hash
+    can take, so it is refused here, naming the line, instead of failing later without one."""
+    if _SURROGATE.search(value):
+        raise DataError(f"{path}:{lineno}: field '{key}' holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode")
+    return value
 
 
 def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
@@ -403,7 +445,7 @@ def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
         )
     if not value:
         raise DataError(f"{path}:{lineno}: field '_id' is empty")
-    return value
+    return _check_unicode(value, "_id", path, lineno)
 
 
 def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional: bool) -> str:
@@ -418,11 +460,11 @@ def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional
         raise DataError(
             f"{path}:{lineno}: field '{key}' must be a string, got {type(value).__name__}"
         )
-    return value
+    return _check_unicode(value, key, path, lineno)
 
 
-def _read_corpus(path: Path) -> tuple[list[str], list[str]]:
-    """Corpus ids and mteb-style document texts, validated."""
+def _read_corpus(path: Path, empty: dict[str, int] | None = None) -> tuple[list[str], list[str]]:
+    """Corpus ids and mteb-style document texts, validated; ids of empty documents -> line go to `empty`."""
     ids: list[str] = []
     texts: list[str] = []
     first_line: dict[str, int] = {}
@@ -438,13 +480,15 @@ def _read_corpus(path: Path) -> tuple[list[str], list[str]]:
         title = _get_str(obj, "title", path, lineno, optional=True)
         ids.append(doc_id)
         texts.append(doc_text(title, text))
+        if empty is not None and not texts[-1]:
+            empty[doc_id] = lineno
     if not ids:
         raise DataError(f"{path}: empty corpus (no documents)")
     return ids, texts
 
 
-def _read_queries(path: Path) -> dict[str, str]:
-    """All queries of the file (every split), id -> text, in file order."""
+def _read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, str]:
+    """All queries of the file (every split), id -> text, in file order; empty ones (id -> line) go to `empty`."""
     queries: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for lineno, obj in _iter_jsonl(path):
@@ -455,6 +499,8 @@ def _read_queries(path: Path) -> dict[str, str]:
             )
         first_line[qid] = lineno
         queries[qid] = _get_str(obj, "text", path, lineno, optional=False)
+        if empty is not None and not queries[qid].strip():
+            empty[qid] = lineno
     return queries
 
 
@@ -466,42 +512,39 @@ def _read_qrels(path: Path) -> list[_QrelRow]:
     """Rows of a BEIR qrels TSV (header required, as BEIR always skips line 1)."""
     rows: list[_QrelRow] = []
     header_seen = False
-    with path.open("r", encoding="utf-8", newline="") as f:
-        try:
-            for lineno, line in enumerate(f, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                cols = line.split("\t")
-                if len(cols) != 3:
-                    hint = (
-                        " (TREC format 'qid 0 docid score'? BEIR needs "
-                        "'query-id<TAB>corpus-id<TAB>score')"
-                        if len(cols) == 1 and len(line.split()) == 4
-                        else ""
-                    )
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = _decode_line(raw, path, lineno).rstrip("\r\n")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) != 3:
+                hint = (
+                    " (TREC format 'qid 0 docid score'? BEIR needs "
+                    "'query-id<TAB>corpus-id<TAB>score')"
+                    if len(cols) == 1 and len(line.split()) == 4
+                    else ""
+                )
+                raise DataError(
+                    f"{path}:{lineno}: expected 3 tab-separated columns, got "
+                    f"{len(cols)}: {_short(line)}{hint}"
+                )
+            # ids are used verbatim (as BEIR and mteb do); only the score is trimmed
+            qid, doc_id, score = cols[0], cols[1], cols[2].strip()
+            if not header_seen:
+                header_seen = True
+                if _INT_RE.fullmatch(score):
                     raise DataError(
-                        f"{path}:{lineno}: expected 3 tab-separated columns, got "
-                        f"{len(cols)}: {_short(line)}{hint}"
+                        f"{path}:{lineno}: missing header line "
+                        f"'query-id<TAB>corpus-id<TAB>score' (BEIR skips the first "
+                        f"line, which here is data: {_short(line)})"
                     )
-                # ids are used verbatim (as BEIR and mteb do); only the score is trimmed
-                qid, doc_id, score = cols[0], cols[1], cols[2].strip()
-                if not header_seen:
-                    header_seen = True
-                    if _INT_RE.fullmatch(score):
-                        raise DataError(
-                            f"{path}:{lineno}: missing header line "
-                            f"'query-id<TAB>corpus-id<TAB>score' (BEIR skips the first "
-                            f"line, which here is data: {_short(line)})"
-                        )
-                    continue
-                if not _INT_RE.fullmatch(score):
-                    raise DataError(f"{path}:{lineno}: score {score!r} is not an integer")
-                if not qid or not doc_id:
-                    raise DataError(f"{path}:{lineno}: empty query-id or corpus-id")
-                rows.append((qid, doc_id, int(score), lineno))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not valid UTF-8 ({e.reason})") from None
+                continue
+            if not _INT_RE.fullmatch(score):
+                raise DataError(f"{path}:{lineno}: score {_short(score)} is not an integer")
+            if not qid or not doc_id:
+                raise DataError(f"{path}:{lineno}: empty query-id or corpus-id")
+            rows.append((qid, doc_id, int(score), lineno))
     return rows
 
 
@@ -513,21 +556,49 @@ def _at(lineno: int | None) -> str:
     return f" at line {lineno}" if lineno is not None else ""
 
 
+#: Data warnings a loader records (key -> what it counts, and what was done about it). They are data: counted
+#: per task, printed once, written into every result's leafbench block (``data_warnings``); ``strict`` (the
+#: CLI's ``--strict``) turns them into a DataError.
+WARNING_KINDS: dict[str, tuple[str, str]] = {
+    "empty_queries": ("queries with an empty text", "encoded and scored as they are, as mteb does"),
+    "empty_documents": ("documents with an empty text", "encoded and scored as they are, as mteb does"),
+    "qrels_unknown_documents": (
+        "qrels rows naming unknown document ids", "kept as misses no model can retrieve, as mteb does"),
+    "qrels_unknown_queries": ("qrels rows naming unknown query ids", "dropped"),
+    "qrels_conflicting_duplicates": (
+        "conflicting duplicate qrels rows", "the last row's score kept, as mteb and BEIR do"),
+}
+
+
+def _warning(kind: str, count: int, example: str, where: str) -> dict[str, Any]:
+    what, action = WARNING_KINDS[kind]
+    return {"count": count, "what": what, "example": example, "where": where, "action": action}
+
+
+def describe_warnings(warns: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per data warning: ``3 qrels rows naming unknown document ids (e.g. 'd9' at ...:4): kept ...``."""
+    return [f"{w['count']} {w['what']} (e.g. {w['example']} at {w['where']}): {w['action']}" for w in warns.values()]
+
+
+def _where(origin: str, lineno: int | None) -> str:
+    """``file:line`` for file-backed rows, the origin alone for rows from an in-memory dataset."""
+    return f"{origin}:{lineno}" if lineno is not None else origin
+
+
 def _build_qrels(
     rows: Iterable[_QrelRow],
     corpus_ids: Container[str],
     query_ids: Container[str],
     origin: str,
-    strict: bool,
-) -> dict[str, dict[str, int]]:
-    """qid -> {docid: score} from rows whose query exists.
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+    """(qid -> {docid: score} from rows whose query exists, data warnings).
 
     Rows pointing at unknown docs are kept, as mteb keeps them (they count as misses no
     model can retrieve), so scores stay comparable with mteb's; rows with unknown query ids
-    are dropped (BEIR's GenericDataLoader crashes on them). Both are reported: a warning by
-    default, a DataError with ``strict=True``, and always a DataError when nothing usable
-    is left. Duplicate (query, doc) rows: last one wins,
-    as in mteb and BEIR; conflicting scores are reported the same way.
+    are dropped (BEIR's GenericDataLoader crashes on them). Both are returned as data warnings
+    (see :data:`WARNING_KINDS`), and are always a DataError when nothing usable is left.
+    Duplicate (query, doc) rows: last one wins, as in mteb and BEIR; conflicting scores are
+    a warning too.
     """
     known_docs, known_queries = corpus_ids, query_ids
     qrels: dict[str, dict[str, int]] = {}
@@ -535,7 +606,7 @@ def _build_qrels(
     n_rows = 0
     unknown_docs: list[tuple[str, int | None]] = []
     unknown_queries: list[tuple[str, int | None]] = []
-    conflicts: list[str] = []
+    conflicts: list[tuple[str, int | None]] = []
     for qid, doc_id, score, lineno in rows:
         n_rows += 1
         if qid not in known_queries:
@@ -546,9 +617,9 @@ def _build_qrels(
             unknown_docs.append((doc_id, lineno))
         prev = seen_at.get((qid, doc_id))
         if prev is not None and prev[0] != score:
-            where = f"lines {prev[1]} and {lineno}" if lineno is not None else "two rows"
+            where = f" (lines {prev[1]} and {lineno})" if lineno is not None else ""
             conflicts.append(
-                f"query {qid!r} / doc {doc_id!r} has scores {prev[0]} and {score} ({where})"
+                (f"query {qid!r} / doc {doc_id!r} has scores {prev[0]} and {score}{where}", lineno)
             )
         seen_at[(qid, doc_id)] = (score, lineno)
         qrels.setdefault(qid, {})[doc_id] = score  # last row wins, as in mteb and BEIR
@@ -566,31 +637,24 @@ def _build_qrels(
             f"({'; '.join(parts)})"
         )
 
-    problems: list[tuple[str, str]] = []  # (message, what we did about it)
-    for ids, kind, action in (
-        (unknown_docs, "corpus", "kept them as unretrievable misses, as mteb does"),
-        (unknown_queries, "query", "dropped them"),
-    ):
+    warns: dict[str, dict[str, Any]] = {}
+    for ids, kind in ((unknown_docs, "qrels_unknown_documents"), (unknown_queries, "qrels_unknown_queries")):
         if ids:
-            problems.append((
-                f"{origin}: {len(ids)} qrels rows point at unknown {kind} ids "
-                f"(e.g. {ids[0][0]!r}{_at(ids[0][1])})",
-                action,
-            ))
+            warns[kind] = _warning(kind, len(ids), repr(ids[0][0]), _where(origin, ids[0][1]))
     if conflicts:
-        problems.append((
-            f"{origin}: {len(conflicts)} conflicting duplicate qrels, e.g. {conflicts[0]}",
-            "kept the last score",
-        ))
-    if problems and strict:
-        raise DataError(problems[0][0])
-    for message, action in problems:
-        warnings.warn(
-            f"{message}; {action} (pass strict=True to make this an error)",
-            UserWarning,
-            stacklevel=3,
+        warns["qrels_conflicting_duplicates"] = _warning(
+            "qrels_conflicting_duplicates", len(conflicts), conflicts[0][0], _where(origin, conflicts[0][1]))
+    return qrels, warns
+
+
+def _strict_check(warns: Mapping[str, Mapping[str, Any]], strict: bool) -> None:
+    """With `strict`, the first data warning is a DataError (the CLI's --strict)."""
+    if strict and warns:
+        first = next(iter(warns.values()))
+        raise DataError(
+            f"{first['where']}: {first['count']} {first['what']} (e.g. {first['example']}); "
+            "strict mode (--strict) makes data warnings errors"
         )
-    return qrels
 
 
 def _keep_judged_queries(
@@ -624,8 +688,9 @@ def load_beir_folder(
     """Load one split of a local BEIR folder, validating every file.
 
     ``task_name`` defaults to the mteb spelling of the folder name (or the folder name).
-    ``strict=True`` turns qrels that point at unknown docs/queries into a DataError
-    instead of a warning.
+    Data warnings (empty texts, qrels naming unknown ids, conflicting duplicate qrels) are
+    recorded on the result (:meth:`RetrievalData.data_warnings`); ``strict=True`` makes the
+    first of them a DataError naming file:line.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -650,14 +715,16 @@ def load_beir_folder(
         except DataError:
             task_name = folder.name
 
-    corpus_ids, corpus_texts = _read_corpus(corpus_path)
-    all_queries = _read_queries(queries_path)
+    empty_docs: dict[str, int] = {}
+    empty_queries: dict[str, int] = {}
+    corpus_ids, corpus_texts = _read_corpus(corpus_path, empty_docs)
+    all_queries = _read_queries(queries_path, empty_queries)
     rows = _read_qrels(qrels_path)
-    qrels = _build_qrels(rows, set(corpus_ids), all_queries, str(qrels_path), strict)
+    qrels, qrels_warnings = _build_qrels(rows, set(corpus_ids), all_queries, str(qrels_path))
     query_ids, query_texts = _keep_judged_queries(all_queries.items(), qrels)
     if not query_ids:  # unreachable unless qrels were all filtered; kept as a guard
         raise DataError(f"{queries_path}: no queries left for split {split!r}")
-    return RetrievalData(
+    data = RetrievalData(
         task_name=task_name,
         split=split,
         corpus_ids=corpus_ids,
@@ -667,7 +734,14 @@ def load_beir_folder(
         qrels={qid: qrels[qid] for qid in query_ids},
         source=os.path.abspath(folder),
         ignore_identical_ids=ignore_identical_ids,
+        qrels_warnings=qrels_warnings,
+        empty_where={
+            "empty_queries": {q: f"{queries_path}:{n}" for q, n in empty_queries.items()},
+            "empty_documents": {d: f"{corpus_path}:{n}" for d, n in empty_docs.items()},
+        },
     )
+    _strict_check(data.data_warnings(), strict)
+    return data
 
 
 def _column(ds: Any, name: str) -> list[Any] | None:
@@ -720,6 +794,8 @@ def retrieval_data_from_mteb_split(
 
     corpus_ids: list[str] = []
     corpus_texts: list[str] = []
+    empty_docs: dict[str, str] = {}
+    empty_queries: dict[str, str] = {}
     seen: set[str] = set()
     for i, (doc_id, title, text) in enumerate(zip(c_ids, c_titles, c_texts)):
         doc_id = str(doc_id)
@@ -731,6 +807,8 @@ def retrieval_data_from_mteb_split(
         seen.add(doc_id)
         corpus_ids.append(doc_id)
         corpus_texts.append(doc_text(title, text))
+        if not corpus_texts[-1]:
+            empty_docs[doc_id] = f"{origin} corpus row {i}"
     if not corpus_ids:
         raise DataError(f"{origin}: empty corpus (no documents)")
 
@@ -745,15 +823,17 @@ def retrieval_data_from_mteb_split(
         instruction = q_instr[i] if q_instr is not None else None
         # mteb._create_dataloaders._combine_queries_with_instruction_text
         query_pairs[qid] = text + " " + instruction if instruction is not None else text
+        if not query_pairs[qid].strip():
+            empty_queries[qid] = f"{origin} queries row {i}"
 
     rows = (
         (str(qid), str(doc_id), int(score), None)
         for qid, docs in split_data["relevant_docs"].items()
         for doc_id, score in docs.items()
     )
-    qrels = _build_qrels(rows, seen, query_pairs, origin, strict)
+    qrels, qrels_warnings = _build_qrels(rows, seen, query_pairs, origin)
     query_ids, query_texts = _keep_judged_queries(query_pairs.items(), qrels)
-    return RetrievalData(
+    data = RetrievalData(
         task_name=task_name,
         split=split,
         corpus_ids=corpus_ids,
@@ -763,7 +843,11 @@ def retrieval_data_from_mteb_split(
         qrels={qid: qrels[qid] for qid in query_ids},
         source=source,
         ignore_identical_ids=ignore_identical_ids,
+        qrels_warnings=qrels_warnings,
+        empty_where={"empty_queries": empty_queries, "empty_documents": empty_docs},
     )
+    _strict_check(data.data_warnings(), strict)
+    return data
 
 
 def _env_offline() -> bool:
@@ -822,7 +906,7 @@ def load_retrieval_parts(
     folder_name = _folder_name(task_name)
     # BEIR's own tasks are single-subset: decide offline without importing mteb's task registry.
     if task_name in TASKS and offline and (data_dir is None or find_local_folder(task_name, data_dir) is None):
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
             f"pass --data-dir pointing at a folder with {folder_name}/corpus.jsonl "
             f"(BEIR layout), or run with network access"
@@ -840,7 +924,7 @@ def load_retrieval_parts(
     folder = find_local_folder(task_name, data_dir, subsets) if data_dir is not None else None
     if folder is None and offline:
         layout = f"{folder_name}/corpus.jsonl" if subsets == ["default"] else f"{folder_name}/<subset>/corpus.jsonl"
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
             f"pass --data-dir pointing at a folder with {layout} (BEIR layout), or run with network access"
         )
@@ -861,7 +945,7 @@ def load_retrieval_parts(
         task.load_data()
     except Exception as e:  # network, auth, hub errors: one clear line for the user
         first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise DataError(
+        raise NoDataError(
             f"could not load {task_name} from {source} ({type(e).__name__}: {first}); "
             f"pass --data-dir with a local BEIR copy instead"
         ) from e
@@ -915,9 +999,16 @@ def load_aggregate_parts(
         offline = _env_offline()
     if offline and not any(folders.values()):
         parent = AGGREGATE_FOLDERS.get(task_name, (task_name,))[0]
-        raise DataError(
+        raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir pointing "
             f"at a folder with {parent}/<sub-task>/corpus.jsonl (BEIR layout, all {len(subtasks)} sub-tasks), "
             "or run with network access"
         )
     return {s: load_retrieval_parts(s, data_dir, split, offline, strict) for s in subtasks}
+
+
+def task_data_warnings(parts: Mapping[str, RetrievalData]) -> dict[str, dict[str, Any]]:
+    """A task's data warnings: its single part's, or per subset (``<subset>/<kind>``) for multi-subset tasks."""
+    if list(parts) == ["default"]:
+        return parts["default"].data_warnings()
+    return {f"{s}/{k}": w for s, d in parts.items() for k, w in d.data_warnings().items()}

@@ -6,7 +6,6 @@ The model is loaded only when some shard actually has to be encoded, so a cached
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -200,9 +199,9 @@ def load_sentence_transformer(
     try:
         model = SentenceTransformer(spec.source, trust_remote_code=False, **kwargs)
     except OSError as e:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = " (HF_HUB_OFFLINE=1 is set: only local folders and offline aliases work)" if offline else ""
-        raise RuntimeError(f"could not load model {spec.source!r}{hint}: {e}") from e
+        from .registry import model_load_error
+
+        raise model_load_error(spec, e) from e  # a RuntimeError (as before) and a ModelError: one line for users
     if spec.precision != "fp32":
         model = model.to(getattr(torch, PRECISIONS[spec.precision]))
     if spec.max_seq_length is not None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .data import RetrievalData
+from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .results import build_result, result_path, write_result
 from .cells import Cell, file_label, variant
@@ -246,6 +246,7 @@ def evaluate_retrieval(
     info_extra = dict(task_info or {})
     revision = info_extra.pop("revision", None)
     main_metric = task_main_metric(task_name)
+    warnings_ = task_data_warnings(parts)  # empty texts, qrels naming unknown ids, ... (data.WARNING_KINDS)
 
     for m, mode_cells in todo.items():
         q_role, d_role = MODE_ROUTES[m]["query"], MODE_ROUTES[m]["document"]
@@ -297,6 +298,7 @@ def evaluate_retrieval(
                 "main_metric": main_metric,
                 "data_source": first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()},
                 "data_fingerprint": fingerprint,
+                "data_warnings": warnings_,
                 "provenance": provenance(m, label),
                 "split": split,
                 **({"hf_subsets": list(parts)} if len(parts) > 1 else {}),
@@ -340,6 +342,9 @@ def _model_block(enc: EncoderLike | None) -> dict[str, Any] | None:
         "source": spec.source,
         "hf_id": spec.hf_id,
         "revision": spec.revision,
+        # False: a hub model whose commit could not be resolved (offline, not in the cache): a moving target.
+        "pinned": getattr(spec, "pinned", True) if not spec.local else None,
+        **({"revision_from": spec.extra["revision_from"]} if (spec.extra or {}).get("revision_from") else {}),
         "identity": enc.identity,
         "max_seq_length": spec.max_seq_length,
         "precision": spec.precision,

@@ -6,17 +6,69 @@ encoding and every other cell re-runs only mteb's evaluator (regression, k-means
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .cells import Cell, file_label, variant
-from .evaluate import TaskRun, _model_block
+from .evaluate import TaskRun, _model_block, _stored_provenance
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
 from .results import result_path, write_result
+
+log = logging.getLogger(__name__)
+
+
+def task_data_fingerprint(task: Any, data_source: str = "") -> str:
+    """Content hash of a task's loaded data (every subset, split, column and row), so a result measured on other
+    data (another local copy, a cut, another subset) is never taken for this one; a task mteb will load itself
+    (online) is named by its source (``hf:<path>@<revision>``, a pinned dataset revision)."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def walk(prefix: str, obj: Any) -> None:
+        if isinstance(obj, Mapping):  # {subset: {split: Dataset}} or a DatasetDict
+            for key in sorted(obj):
+                walk(f"{prefix}/{key}", obj[key])
+        elif hasattr(obj, "to_dict") and hasattr(obj, "column_names"):
+            h.update(prefix.encode())
+            cols = obj.to_dict()
+            h.update(json.dumps({c: cols[c] for c in sorted(cols)}, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+        else:
+            h.update(f"{prefix}={obj!r}".encode("utf-8", "surrogatepass"))
+
+    if getattr(task, "data_loaded", False) and getattr(task, "dataset", None) is not None:
+        walk("", task.dataset)
+    else:
+        h.update(f"source={data_source}".encode())
+    return h.hexdigest()
+
+
+def mteb_cell_provenance(
+    task: Any, fingerprint: str, encoders: Mapping[str, Any], mode: str, label: str | None, calibration: str,
+) -> str:
+    """Hash of everything that determines one non-retrieval cell: the task (name, subsets, splits), its data
+    fingerprint, the encoders this mode routes each kind of text to (identity/revision, prompt, max_seq_length,
+    precision, backend), the cell, its calibration and the code versions (as evaluate.cell_provenance does for
+    retrieval). A result file is reused only when its provenance equals this."""
+    from importlib.metadata import version
+
+    from . import __version__
+
+    q_role, d_role, t_role = ROUTES[mode]
+    keys = {side: asdict(encoders[role].key(side)) for role, side in ((q_role, "query"), (d_role, "document"), (t_role, "text"))
+            if role in encoders}
+    payload = {
+        "task": task.metadata.name, "hf_subsets": list(getattr(task, "hf_subsets", None) or []),
+        "eval_splits": list(getattr(task, "eval_splits", None) or task.metadata.eval_splits), "data": fingerprint,
+        "encoders": keys, "cell": label or "full-float32", "calibration": calibration, "leafbench": __version__,
+        "mteb": version("mteb"),
+    }
+    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def evaluate_mteb_task(
@@ -36,7 +88,8 @@ def evaluate_mteb_task(
     import mteb
 
     name = task.metadata.name
-    run = TaskRun(task_name=name)
+    fingerprint = task_data_fingerprint(task, data_source)
+    run = TaskRun(task_name=name, data_fingerprint=fingerprint)
     for m in modes:
         roles = set(ROUTES[m])
         for role in roles:
@@ -46,9 +99,13 @@ def evaluate_mteb_task(
             var = variant(cell, calibration)
             label = file_label(cell, var)
             path = result_path(output, run_slug, m, name, label) if output is not None else None
+            provenance = mteb_cell_provenance(task, fingerprint, encoders, m, label, calibration)
             if path is not None and path.exists() and not force:
-                run.skipped += 1
-                continue
+                if _stored_provenance(path) == provenance:
+                    run.skipped += 1
+                    continue
+                # Measured on other data, models or settings (or unreadable): recomputed, never shown as this run's.
+                log.info("%s: measured on other data or models than this run; recomputing", path)
             if progress:
                 progress(f"{name} {m} {label or 'full-float32'}")
             enc = StoreEncoder(encoders, m, cell, calibration, name=f"leafbench/{run_slug}")
@@ -77,6 +134,8 @@ def evaluate_mteb_task(
                 "similarity": "cosine",
                 "scoring": f"mteb {task.metadata.type} evaluator",
                 "data_source": data_source,
+                "data_fingerprint": fingerprint,
+                "provenance": provenance,
                 "encode_calls": enc.calls,
                 "n_encoded_now": sum(c["n_encoded"] for c in enc.calls),
                 "evaluation_seconds": time.perf_counter() - t0,

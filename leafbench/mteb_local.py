@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,17 +230,26 @@ def local_task_names(data_dir: Path | str) -> list[str]:
 
 
 def _read_jsonl(path: Path) -> list[Row]:
+    """Rows of a JSONL file; bad bytes, bad JSON or a non-object line raise LocalDataError naming file:line."""
     if not path.is_file():
         raise LocalDataError(f"{path}: file not found")
     rows: list[Row] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise LocalDataError(f"{path}:{lineno}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise LocalDataError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            except RecursionError:
+                raise LocalDataError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
             if not isinstance(row, dict):
                 raise LocalDataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
             row[_LINE] = lineno
@@ -247,12 +257,34 @@ def _read_jsonl(path: Path) -> list[Row]:
     return rows
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT64 = 2**63
+
+
 def _get_text(row: Row, key: str, where: str) -> str:
     value = row.get(key)
     if not isinstance(value, str):
         problem = "missing" if key not in row else f"not a string ({type(value).__name__})"
         raise LocalDataError(f"{where}: field {key!r} {problem}")
+    if _SURROGATE.search(value):  # JSON can spell one ("\ud800"); no tokenizer or Arrow column takes it
+        raise LocalDataError(f"{where}: field {key!r} holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode")
     return value
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr() clipped, so a message stays one readable line whatever the file holds."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number that is a finite float (big ints that overflow a float are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _sts_columns(rows: list[Row], path: Path) -> dict[str, list[Any]]:
@@ -262,8 +294,8 @@ def _sts_columns(rows: list[Row], path: Path) -> dict[str, list[Any]]:
         s1.append(_get_text(row, "sentence1", where))
         s2.append(_get_text(row, "sentence2", where))
         value = row.get("score")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise LocalDataError(f"{where}: field 'score' must be a finite number, got {value!r}")
+        if not _finite(value):
+            raise LocalDataError(f"{where}: field 'score' must be a finite number, got {_short(value)}")
         score.append(float(value))
     return {"sentence1": s1, "sentence2": s2, "score": score}
 
@@ -276,11 +308,11 @@ def _classification_columns(rows: list[Row], path: Path, spec: LocalSpec) -> dic
         text.append(_get_text(row, "text", where))
         value = row.get("label")
         if ids is not None:
-            if value not in ids:
-                raise LocalDataError(f"{where}: label {value!r} is not one of the task's {len(ids)} class names")
+            if not isinstance(value, str) or value not in ids:
+                raise LocalDataError(f"{where}: label {_short(value)} is not one of the task's {len(ids)} class names")
             value = ids[value]
-        elif isinstance(value, bool) or not isinstance(value, int):
-            raise LocalDataError(f"{where}: field 'label' must be an integer class id, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+            raise LocalDataError(f"{where}: field 'label' must be an integer class id, got {_short(value)}")
         label.append(value)
     return {"text": text, "label": label}
 

@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -26,6 +27,21 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 class ModelError(Exception):
     """A model name, folder or manifest that cannot be resolved; the message is for the user."""
+
+
+class ModelLoadError(ModelError, RuntimeError):
+    """A resolved model whose weights cannot be loaded (not downloaded, offline, a broken folder): one line."""
+
+
+def model_load_error(spec: "ModelSpec", error: BaseException) -> ModelLoadError:
+    """One line naming the model, what failed (the loader's first line) and, offline, what can load."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    where = spec.source if spec.source == spec.name else f"{spec.name} = {spec.source}"
+    hint = ""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") and not spec.local:
+        hint = ("; HF_HUB_OFFLINE=1 is set, so only local folders, offline aliases (minilm-l6, mpnet-base) and models "
+                "already in the Hugging Face cache load: unset HF_HUB_OFFLINE to download it, or pass a model folder")
+    return ModelLoadError(f"could not load model {where}: {type(error).__name__}: {first}{hint}")
 
 
 def default_cache_dir() -> Path:
@@ -95,6 +111,9 @@ class ModelSpec:
     precision: str = "fp32"
     local: bool = False
     backend: str = "torch"  # leafbench.backends: torch | onnx | openvino | ...-int8 (part of the cache key)
+    # A hub model's `revision` is a commit (pinned) when it was given as one, comes from mteb's registry, or was
+    # resolved (the hub online, the local Hugging Face cache offline); else None and pinned False: recorded so.
+    pinned: bool = True
     threads: int | None = field(default=None, compare=False, hash=False)  # intra-op threads (None: runtime default)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -113,10 +132,13 @@ class ModelSpec:
         return base.replace("/", "__").replace(" ", "_")
 
     def identity(self) -> str:
-        """Cache identity: HF id + revision, or a hash of the local weights."""
+        """Cache identity: HF id + commit, or a hash of the local weights. A hub model without a known commit is
+        ``<id>@unpinned:<branch or tag>`` - never ``@main`` as if it were one, a name whose weights move."""
         if self.local:
             return f"local:{weights_hash(Path(self.source))}"
-        return f"{self.hf_id or self.source}@{self.revision or 'main'}"
+        if not self.pinned or not self.revision:
+            return f"{self.hf_id or self.source}@unpinned:{self.revision or 'main'}"
+        return f"{self.hf_id or self.source}@{self.revision}"
 
     def with_overrides(
         self, max_seq_length: int | None = None, precision: str | None = None, backend: str | None = None,
@@ -248,12 +270,64 @@ def _mteb_meta(hf_id: str):
         return None
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def _hf_cache_dir() -> Path:
+    from huggingface_hub import constants
+
+    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+
+
+def _cached_commit(hf_id: str, ref: str) -> str | None:
+    """The commit the local Hugging Face cache holds for `ref` of a model (what an offline load reads), or None."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    path = _hf_cache_dir() / repo_folder_name(repo_id=hf_id, repo_type="model") / "refs" / ref
+    try:
+        sha = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return sha if _COMMIT.fullmatch(sha) else None
+
+
+def resolve_revision(hf_id: str, revision: str | None) -> tuple[str | None, str]:
+    """(commit or None, where it came from) for a hub model and a requested revision (None: main).
+
+    A 40-hex revision is already a commit. Otherwise: online, the hub says which commit the branch or tag is
+    now; offline (or when the hub cannot be reached), the local Hugging Face cache says which commit an offline
+    load would read. Neither: (None, "unpinned") - results then record the model as unpinned."""
+    if revision and _COMMIT.fullmatch(revision):
+        return revision, "given"
+    ref = revision or "main"
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
+        try:
+            from huggingface_hub import HfApi
+
+            sha = HfApi().model_info(hf_id, revision=ref, timeout=15).sha
+            if sha:
+                return sha, f"hub:{ref}"
+        except Exception:  # noqa: BLE001 - no network, no such repo, auth: fall back to the cache
+            pass
+    sha = _cached_commit(hf_id, ref)
+    if sha:
+        return sha, f"local cache:{ref}"
+    return None, "unpinned"
+
+
 def _hub_spec(name: str, hf_id: str, teacher: str | None, revision: str | None = None) -> ModelSpec:
     meta = _mteb_meta(hf_id)
     prompts: dict = {}
+    source = "given" if revision else None
     if meta is not None:
-        revision = revision or meta.revision
+        if not revision and meta.revision:
+            revision, source = meta.revision, "mteb registry"
         prompts = (meta.loader_kwargs or {}).get("model_prompts") or {}
+    requested, pinned = revision, True
+    if not (revision and _COMMIT.fullmatch(revision)):
+        commit, source = resolve_revision(hf_id, revision)
+        # Unresolved: the requested branch/tag (None: main) is still what loads, but it is recorded as unpinned.
+        revision, pinned = (commit, True) if commit else (revision, False)
     return ModelSpec(
         name=name,
         source=hf_id,
@@ -262,6 +336,8 @@ def _hub_spec(name: str, hf_id: str, teacher: str | None, revision: str | None =
         query_prompt=prompts.get("query", "") or "",
         document_prompt=prompts.get("document", "") or "",
         teacher=teacher,
+        pinned=pinned,
+        extra={"revision_from": source, **({"requested_revision": requested} if requested and requested != revision else {})},
     )
 
 

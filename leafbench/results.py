@@ -7,8 +7,6 @@ the mteb ecosystem can consume them. Layout: ``<output>/<run_slug>/<mode>/<TaskN
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,17 +80,11 @@ def combine_aggregate(task_name: str, sub_results: list[dict[str, Any]], leafben
 
 
 def write_result(path: Path, data: dict[str, Any]) -> None:
-    """Write via a temp file + rename: an interrupted run never leaves a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a temp file + rename (an interrupted run never leaves a half-written result), with the mode the
+    process umask gives ordinary files (results folders are often shared)."""
+    from .files import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_result(path: Path) -> dict[str, Any]:

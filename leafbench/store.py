@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import mkstemp
+
 log = logging.getLogger(__name__)
 
 STORE_FORMAT = 2
@@ -132,18 +134,11 @@ class EncodeStats:
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write through a temp file in the same folder, fsync, rename: readers see the old file or the whole new one.
-    The file gets the process umask's permissions (mkstemp alone would make it private)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temp file in the same folder (with the umask's mode), fsync, rename: readers see the old
+    file or the whole new one."""
+    fd, tmp = mkstemp(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

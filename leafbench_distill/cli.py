@@ -23,7 +23,7 @@ def _echo(msg: str) -> None:
 def distill(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl.")],
     recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mpnet-offline, mini) or a YAML file.")] = None,
-    max_texts: Annotated[int | None, typer.Option(help="Use at most this many training texts (the recipe's mix, scaled down).")] = None,
+    max_texts: Annotated[int | None, typer.Option(min=1, help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).")] = None,
     init_from: Annotated[
         Path | None, typer.Option("--init-from", help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection.")
     ] = None,
@@ -33,11 +33,11 @@ def distill(
     results: Annotated[Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")] = None,
     training_dir: Annotated[Path | None, typer.Option(help="Override the recipe's training text folder.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Override the recipe's evaluation data folder (../shared/data).")] = None,
-    cycles: Annotated[int | None, typer.Option(help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override epochs per cycle.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Override the batch size (paper: 32).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Cap the schedule at this many optimizer steps.")] = None,
-    eval_every: Annotated[int | None, typer.Option(help="Evaluate every N steps (0: every epoch).")] = None,
+    cycles: Annotated[int | None, typer.Option(min=1, help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override epochs per cycle.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Override the batch size (paper: 32).")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Cap the schedule at this many optimizer steps.")] = None,
+    eval_every: Annotated[int | None, typer.Option(min=0, help="Evaluate every N steps (0: every epoch).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")] = None,
     router: Annotated[bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")] = True,
     final_eval: Annotated[bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")] = True,
@@ -60,6 +60,12 @@ def distill(
 
     try:
         runner = make_engine(engine, ray_address, workers)
+        from leafbench.files import check_writable_dir
+
+        # Output folders are checked before any teacher labelling or training (--output is written last).
+        for path, option in ((output, "--output"), (results, "--results"), (export_bundle, "--export-bundle")):
+            if path is not None:
+                check_writable_dir(path, option)
         if (recipe is None) == (bundle is None):
             raise ValueError("give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)")
         if export_bundle is not None:
@@ -78,12 +84,15 @@ def distill(
         run_distill(recipe, output, max_texts, cache_dir, results, training_dir, data_dir, cycles, epochs, batch_size, max_steps,
                     eval_every, device, router, final_eval, init_from, bundle=bundle, engine=runner)
     except (RecipeError, TextSourceError, ValueError, RuntimeError, EngineError) as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from e
 
 
-def _load_and_override(recipe_name: str, training_dir: Path | None, data_dir: Path | None, init_from: Path | None):
-    from .recipe import RecipeError, load_recipe
+def _load_and_override(recipe_name: str, training_dir: Path | None, data_dir: Path | None, init_from: Path | None,
+                       max_texts: int | None = None, batch_size: int | None = None):
+    from .recipe import RecipeError, check_sizes, load_recipe
 
     r = load_recipe(recipe_name)
     if r.purpose != "training":
@@ -95,6 +104,9 @@ def _load_and_override(recipe_name: str, training_dir: Path | None, data_dir: Pa
         r.eval = replace(r.eval, data_dir=str(data_dir))
     if init_from is not None:
         r.student = replace(r.student, init_from=str(init_from))
+    if batch_size is not None:
+        r.train = replace(r.train, batch_size=batch_size)
+    check_sizes(r, max_texts, f"--max-texts {max_texts}")
     return r
 
 
@@ -117,7 +129,7 @@ def export_training_bundle(
     from .bundle import write_bundle
     from .pipeline import check_student_folder, prepare
 
-    r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
+    r = _load_and_override(recipe_name, training_dir, data_dir, init_from, max_texts)
     if r.student.init_from:
         check_student_folder(r.resolve_path(r.student.init_from))
     prep = prepare(r, cache_dir or default_cache_dir(), max_texts, device or "cpu", echo=_echo, engine=engine)
@@ -170,7 +182,7 @@ def run_distill(
         final_eval = router = False
     else:
         assert recipe_name is not None
-        r = _load_and_override(recipe_name, training_dir, data_dir, init_from)
+        r = _load_and_override(recipe_name, training_dir, data_dir, init_from, max_texts, batch_size)
     overrides = {k: v for k, v in {"cycles": cycles, "epochs_per_cycle": epochs, "batch_size": batch_size, "max_steps": max_steps,
                                    "eval_every": eval_every}.items() if v is not None}
     r.train = replace(r.train, **overrides)

@@ -68,6 +68,9 @@ def prepare(
     splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
     overlap = check_overlap(texts, eval_texts(guard, splits), drop=recipe.data.drop_eval_overlap)
     _say(f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]", echo)
+    from .recipe import check_sizes
+
+    check_sizes(recipe, len(texts), f"{len(texts)} training texts found")  # before the teacher labels any
 
     t0 = time.perf_counter()
     with progress_bar(len(texts), 0, "teacher targets", unit="text") as bar:  # cached chunks jump ahead at once

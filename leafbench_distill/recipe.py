@@ -207,6 +207,20 @@ def validate(r: Recipe, where: str) -> None:
         raise RecipeError(f"{where}: " + "; ".join(problems))
 
 
+def check_sizes(r: Recipe, n_texts: int | None, what: str) -> None:
+    """The held-out split must leave at least one training batch: checked from --max-texts before any text is
+    read, and from the texts actually found before any is labelled by the teacher."""
+    if n_texts is None:
+        return
+    n_train = n_texts - r.data.heldout
+    if n_train < r.train.batch_size:
+        raise RecipeError(
+            f"{what}: recipe {r.name} holds out data.heldout={r.data.heldout} texts for validation, leaving "
+            f"{max(n_train, 0)} for training, fewer than one batch of {r.train.batch_size}; use at least "
+            f"{r.data.heldout + r.train.batch_size} texts, or a recipe with a smaller data.heldout"
+        )
+
+
 def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
 

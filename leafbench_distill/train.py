@@ -16,7 +16,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,7 +72,9 @@ def epoch_batches(n: int, lengths: Sequence[int], epoch: int, cfg: TrainCfg) -> 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    from leafbench.files import mkstemp
+
+    fd, tmp = mkstemp(path)  # with the umask's mode: a checkpoint folder may be shared
     os.close(fd)
     try:
         torch.save(obj, tmp)

@@ -16,6 +16,7 @@ from leafbench.data import (
     TASKS,
     DataError,
     RetrievalData,
+    describe_warnings,
     doc_text,
     find_local_folder,
     load_beir_folder,
@@ -405,46 +406,70 @@ def test_all_docs_unknown_is_error_even_non_strict(tmp_path: Path) -> None:
     assert "2 point at unknown corpus ids (e.g. 'zz' at line 2)" in msg
 
 
-def test_unknown_docs_warn_or_raise(tmp_path: Path) -> None:
+def _no_python_warning(fn, *args, **kwargs):
+    """Call fn: data warnings are recorded on the data, never raised as Python warnings (no `strict=True` hint)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return fn(*args, **kwargs)
+
+
+def test_unknown_docs_are_recorded_or_raise(tmp_path: Path) -> None:
     rows = ["q1\td1\t1", "q1\tabc\t1", "q2\td2\t1", "q2\tabd\t1", "q3\tabe\t1"]
     folder = make_folder(tmp_path, qrels=rows)
-    with pytest.warns(UserWarning) as record:
-        d = load_beir_folder(folder)
-    text = " ".join(str(w.message) for w in record)
-    assert "test.tsv: 3 qrels rows point at unknown corpus ids (e.g. 'abc' at line 3)" in text
-    assert record[0].filename == __file__  # warning points at the caller
+    d = _no_python_warning(load_beir_folder, folder)
+    qrels = folder / "qrels" / "test.tsv"
+    assert d.data_warnings() == {"qrels_unknown_documents": {
+        "count": 3, "what": "qrels rows naming unknown document ids", "example": "'abc'", "where": f"{qrels}:3",
+        "action": "kept as misses no model can retrieve, as mteb does"}}
+    assert describe_warnings(d.data_warnings()) == [
+        f"3 qrels rows naming unknown document ids (e.g. 'abc' at {qrels}:3): kept as misses no model can retrieve, "
+        "as mteb does"]
     # Kept, as mteb keeps them: unretrievable misses that lower recall, so scores stay comparable.
     assert d.qrels == {"q1": {"d1": 1, "abc": 1}, "q2": {"d2": 1, "abd": 1}, "q3": {"abe": 1}}
-    assert "kept them as unretrievable misses" in text
+    assert d.subset(2, None).data_warnings() == d.data_warnings()  # about the files read
 
     msg = error_of(folder, strict=True)
     assert msg == (
-        f"{folder / 'qrels' / 'test.tsv'}: 3 qrels rows point at unknown corpus ids "
-        "(e.g. 'abc' at line 3)"
+        f"{qrels}:3: 3 qrels rows naming unknown document ids (e.g. 'abc'); "
+        "strict mode (--strict) makes data warnings errors"
     )
 
 
-def test_unknown_queries_warn_or_raise(tmp_path: Path) -> None:
+def test_unknown_queries_are_recorded_or_raise(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, qrels=["q1\td1\t1", "nope\td2\t1"])
-    expected = r"1 qrels rows point at unknown query ids \(e.g. 'nope' at line 3\)"
-    with pytest.warns(UserWarning, match=expected):
-        d = load_beir_folder(folder)
+    d = _no_python_warning(load_beir_folder, folder)
+    w = d.data_warnings()["qrels_unknown_queries"]
+    assert (w["count"], w["example"], w["where"], w["action"]) == (1, "'nope'", f"{folder}/qrels/test.tsv:3", "dropped")
     assert d.query_ids == ["q1"]
-    assert "unknown query ids" in error_of(folder, strict=True)
+    assert "test.tsv:3: 1 qrels rows naming unknown query ids" in error_of(folder, strict=True)
 
 
 def test_conflicting_duplicate_qrels(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, qrels=["q1\td1\t1", "q1\td1\t1", "q1\td1\t2"])
-    with pytest.warns(UserWarning, match="lines 3 and 4"):
-        d = load_beir_folder(folder)
+    d = _no_python_warning(load_beir_folder, folder)
+    assert "lines 3 and 4" in d.data_warnings()["qrels_conflicting_duplicates"]["example"]
     assert d.qrels == {"q1": {"d1": 2}}  # last row wins, like mteb and BEIR
     assert "conflicting duplicate qrels" in error_of(folder, strict=True)
 
 
+def test_empty_texts_are_counted_over_what_is_scored(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    lines = (folder / "queries.jsonl").read_text().splitlines()
+    lines[0] = json.dumps({"_id": json.loads(lines[0])["_id"], "text": "  "})
+    (folder / "queries.jsonl").write_text("\n".join(lines) + "\n")
+    with (folder / "corpus.jsonl").open("a") as f:
+        f.write(json.dumps({"_id": "blank", "title": "", "text": ""}) + "\n")
+    d = _no_python_warning(load_beir_folder, folder)
+    w = d.data_warnings()
+    assert w["empty_documents"]["count"] == 1 and w["empty_documents"]["where"].endswith("corpus.jsonl:" + str(d.n_docs))
+    assert w["empty_queries"]["count"] == 1 and w["empty_queries"]["where"] == f"{folder / 'queries.jsonl'}:1"
+    assert "empty_documents" not in d.subset(None, 1).data_warnings()  # the subset does not score it
+    assert "empty" in error_of(folder, strict=True) and "--strict" in error_of(folder, strict=True)
+
+
 def test_clean_data_emits_no_warning(tmp_path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_beir_folder(make_folder(tmp_path))
+    d = _no_python_warning(load_beir_folder, make_folder(tmp_path))
+    assert d.data_warnings() == {}
 
 
 # --------------------------------------------------------------------------- task names
@@ -627,11 +652,11 @@ def test_mteb_split_instructions_and_none_title() -> None:
 def test_mteb_split_unknown_doc_and_reranking() -> None:
     split = _mteb_split()
     split["relevant_docs"] = {"q1": {"d1": 1, "gone": 1}}
-    expected = r"hf:x@y \[test\]: 1 qrels rows point at unknown corpus ids \(e.g. 'gone'\)"
-    with pytest.warns(UserWarning, match=expected):
-        d = retrieval_data_from_mteb_split("X", "test", split, "hf:x@y", False)
+    d = _no_python_warning(retrieval_data_from_mteb_split, "X", "test", split, "hf:x@y", False)
+    w = d.data_warnings()["qrels_unknown_documents"]
+    assert (w["count"], w["example"], w["where"]) == (1, "'gone'", "hf:x@y [test]")
     assert d.qrels == {"q1": {"d1": 1, "gone": 1}}
-    with pytest.raises(DataError, match="unknown corpus ids"):
+    with pytest.raises(DataError, match=r"hf:x@y \[test\]: 1 qrels rows naming unknown document ids"):
         retrieval_data_from_mteb_split("X", "test", split, "hf:x@y", False, strict=True)
     split["top_ranked"] = {"q1": ["d1"]}
     with pytest.raises(DataError, match="reranking"):

@@ -40,3 +40,40 @@ def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
     assert lb_short["student"]["max_seq_length"] == 64 and lb_short["provenance"] != lb_bigger["provenance"]
     assert "0 cells scored, 1 already in" in run("--max-queries", "12", "--max-docs", "50", "--max-seq-length", "64")
     assert small != bigger and lb_small["n_queries"] == 5
+
+
+def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(shared_data: Path, minilm_spec, session_store,
+                                                                      tmp_path: Path) -> None:
+    """STS / classification results (mteb's evaluators) follow the same rule as retrieval cells: a file measured
+    on other data or another encoding is recomputed, not skipped."""
+    from leafbench.encode import Encoder
+    from leafbench.mteb_eval import evaluate_mteb_task
+    from leafbench.mteb_local import load_local_task
+
+    def task(n: int):
+        t = load_local_task("STSBenchmark", shared_data)
+        t.dataset["test"] = t.dataset["test"].select(range(n))
+        return t
+
+    enc = Encoder(minilm_spec, session_store)
+    path = tmp_path / "m" / "student" / "STSBenchmark.json"
+
+    def score() -> tuple[float, dict]:
+        data = json.loads(path.read_text())
+        return data["scores"]["test"][0]["main_score"], data["leafbench"]
+
+    first = evaluate_mteb_task(task(40), {"student": enc}, ["student"], tmp_path, "m", force=False)
+    s40, lb40 = score()
+    assert first.skipped == 0 and lb40["provenance"] and lb40["data_fingerprint"] == first.data_fingerprint
+    assert evaluate_mteb_task(task(40), {"student": enc}, ["student"], tmp_path, "m", force=False).skipped == 1
+    # Other data (a longer cut): recomputed, and the file now holds the new score.
+    again = evaluate_mteb_task(task(60), {"student": enc}, ["student"], tmp_path, "m", force=False)
+    s60, lb60 = score()
+    assert again.skipped == 0 and lb60["provenance"] != lb40["provenance"] and s60 != s40
+    # Another encoding of the same data (max_seq_length): recomputed too.
+    short = Encoder(minilm_spec.with_overrides(max_seq_length=8), session_store)
+    assert evaluate_mteb_task(task(60), {"student": short}, ["student"], tmp_path, "m", force=False).skipped == 0
+    assert score()[1]["provenance"] != lb60["provenance"]
+    # An unreadable file is recomputed, never skipped.
+    path.write_text("{")
+    assert evaluate_mteb_task(task(60), {"student": short}, ["student"], tmp_path, "m", force=False).skipped == 0

@@ -88,3 +88,74 @@ def test_mpnet_assembles_from_the_five_wheel_parts(tmp_path: Path) -> None:
     assert not list(path.rglob("desktop.ini"))
     spec = resolve_model("mpnet-base", cache_dir=tmp_path)
     assert spec.source == str(path) and embedding_dim(spec) == 768
+
+
+# --------------------------------------------------------------------------- hub revisions (no network: mocked)
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture()
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A fake hub: `calls` records model_info lookups; `sha` is what the hub says a ref is now (None: unreachable).
+    HF_HUB_CACHE points at an empty tmp cache; mteb's registry knows none of these models."""
+    import huggingface_hub
+
+    from leafbench import registry
+
+    state = {"sha": SHA, "calls": []}
+
+    def model_info(self, repo_id, *, revision=None, timeout=None, **kw):  # noqa: ANN001, ANN003
+        state["calls"].append((repo_id, revision))
+        if state["sha"] is None:
+            raise OSError("no network")
+        return type("Info", (), {"sha": state["sha"]})()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(registry, "_mteb_meta", lambda hf_id: None)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return state
+
+
+def _cache_ref(tmp_path: Path, repo: str, ref: str, sha: str) -> None:
+    folder = tmp_path / "hf" / ("models--" + repo.replace("/", "--")) / "refs"
+    folder.mkdir(parents=True)
+    (folder / ref).write_text(sha)
+
+
+def test_online_hub_model_is_resolved_to_a_commit(hub) -> None:
+    spec = resolve_model("someorg/some-model")
+    assert (spec.revision, spec.pinned, spec.extra["revision_from"]) == (SHA, True, "hub:main")
+    assert spec.identity() == f"someorg/some-model@{SHA}" and hub["calls"] == [("someorg/some-model", "main")]
+    tagged = resolve_model("someorg/some-model@v1.0")
+    assert tagged.revision == SHA and tagged.extra["requested_revision"] == "v1.0" and hub["calls"][-1][1] == "v1.0"
+
+
+def test_a_commit_is_used_as_given(hub) -> None:
+    spec = resolve_model(f"someorg/some-model@{SHA}")
+    assert spec.revision == SHA and spec.pinned and hub["calls"] == []
+
+
+def test_unreachable_hub_falls_back_to_the_cached_commit(hub, tmp_path: Path) -> None:
+    hub["sha"] = None
+    _cache_ref(tmp_path, "someorg/some-model", "main", "f" * 40)
+    spec = resolve_model("someorg/some-model")
+    assert (spec.revision, spec.pinned, spec.extra["revision_from"]) == ("f" * 40, True, "local cache:main")
+
+
+def test_offline_unpinned_hub_model_is_recorded_as_unpinned(hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from leafbench.evaluate import _model_block
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = resolve_model("someorg/some-model")
+    assert hub["calls"] == []  # offline: the hub is not asked
+    assert (spec.revision, spec.pinned) == (None, False)
+    assert spec.identity() == "someorg/some-model@unpinned:main"  # never cached as if @main were one version
+    block = _model_block(type("Enc", (), {"spec": spec, "identity": spec.identity()})())
+    assert block["revision"] is None and block["pinned"] is False and block["revision_from"] == "unpinned"
+    tag = resolve_model("someorg/some-model@v2")
+    assert (tag.revision, tag.pinned, tag.identity()) == ("v2", False, "someorg/some-model@unpinned:v2")
+    # Offline with the model in the cache: pinned to the commit an offline load reads.
+    _cache_ref(tmp_path, "someorg/some-model", "main", "e" * 40)
+    assert resolve_model("someorg/some-model").revision == "e" * 40

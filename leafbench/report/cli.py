@@ -42,12 +42,14 @@ def report(
     ] = False,
 ) -> None:
     """Leaderboard-style Markdown + self-contained HTML report (tables, figures) from result JSONs."""
+    from ..files import OutputPathError, check_writable_dir
     from . import write_report
     from .tables import ReportError
 
     try:
+        check_writable_dir(out, "--out")  # before reading every result
         written = write_report(results, out, title=title, figures=figures, subtasks=subtasks)
-    except ReportError as e:
+    except (ReportError, OutputPathError) as e:
         _fail(str(e))
         return
     stdout.print(f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
@@ -138,10 +140,12 @@ def baseline(
 ) -> None:
     """Write (or deliberately refresh) the baseline that `leafbench check` compares against."""
     from ..check import CheckInputError, write_baseline
+    from ..files import OutputPathError, check_writable_file
 
     try:
+        check_writable_file(out, "--out")
         data = write_baseline(results, out, per_query=per_query, subtasks=subtasks)
-    except CheckInputError as e:
+    except (CheckInputError, OutputPathError) as e:
         _fail(str(e))
         return
     runs = sorted({e["run"] for e in data["entries"]})

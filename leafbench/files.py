@@ -1,0 +1,108 @@
+"""Files leafbench writes: atomically (temp file + rename), with the permissions the process umask gives.
+
+``tempfile.mkstemp`` creates files with mode 0600 whatever the umask, so a results folder, report or cache
+written through it would be unreadable to everyone else sharing it. Every temp file that is renamed into
+place gets ``0o666 & ~umask`` first (``0o777 & ~umask`` for folders made with ``mkdtemp``), as a plain
+``open(path, "w")`` would.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "OutputPathError", "apply_umask", "atomic_write", "check_writable_dir", "check_writable_file", "current_umask",
+    "dir_mode", "file_mode", "mkstemp",
+]
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written (a file where a folder is needed, no permission): one line, exit 2."""
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS tells it (Linux /proc), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """Mode of a new regular file under the current umask (0644 with the usual 022)."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """Mode of a new folder under the current umask (0755 with the usual 022)."""
+    return 0o777 & ~current_umask()
+
+
+def apply_umask(path: Path | str, directory: bool | None = None) -> None:
+    """chmod a file (or folder) made by mkstemp/mkdtemp to what the umask gives ordinary ones."""
+    path = Path(path)
+    is_dir = path.is_dir() if directory is None else directory
+    os.chmod(path, dir_mode() if is_dir else file_mode())
+
+
+def mkstemp(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A temp file beside `path` (same folder, so os.replace is atomic), already with the umask's mode."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        os.chmod(tmp, file_mode())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def atomic_write(path: Path | str, data: str | bytes, fsync: bool = False) -> None:
+    """Write `data` to `path` via a temp file + rename: a reader sees the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = mkstemp(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """A folder leafbench will write into: not a file, and writable (or creatable) - checked before any work,
+    so a typo in --output fails now, not after hours of encoding."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise OutputPathError(f"{option} {target}: is a file, not a folder")
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"{option} {target}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        raise OutputPathError(f"{option} {target}: cannot write in {probe} ({e.strerror or e})") from None
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """A file leafbench will (over)write: not a folder, in a folder that can be written."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise OutputPathError(f"{option} {target}: is a folder, not a file")
+    check_writable_dir(target.parent, option)
