@@ -45,7 +45,26 @@ def make_engine(name: str, address: str | None = None, workers: int | None = Non
             raise EngineError("--ray-address and --workers apply to --engine ray only")
         return None
     _import_ray()
+    if address:
+        check_reachable(address)
     return RayEngine(address=address, workers=workers, batch_size=batch_size or RayEngine.batch_size)
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A TCP connect to a `host:port` / `ray://host:port` address, so an unreachable cluster is one clear error in
+    seconds (ray.init itself retries for minutes). `auto` is left to Ray, which fails fast when none runs here."""
+    import socket
+
+    if address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise EngineError(f"--ray-address {address!r}: expected host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise EngineError(f"--ray-address {address}: cannot reach a Ray cluster there ({e.strerror or e})") from None
 
 
 class _EncodeActor:

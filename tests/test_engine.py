@@ -38,6 +38,28 @@ def test_engine_misuse_is_one_clear_error() -> None:
     with pytest.raises(EngineError, match="apply to --engine ray only"):
         make_engine("local", workers=2)
     assert make_engine("local") is None
+    pytest.importorskip("ray")
+    t0 = time.monotonic()
+    with pytest.raises(EngineError, match="cannot reach a Ray cluster"):
+        make_engine("ray", address="127.0.0.1:1")
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(EngineError, match="expected host:port"):
+        make_engine("ray", address="nonsense")
+
+
+def test_cli_engine_and_store_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from leafbench.cli import app
+
+    base = ["run", "--model", "hash-64", "--tasks", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, [*base, "--engine", "spark", "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 2 and "unknown engine 'spark'" in res.output
+    (tmp_path / "new" / "embeddings").mkdir(parents=True)
+    (tmp_path / "new" / "embeddings" / "FORMAT").write_text("99\n")
+    res = CliRunner().invoke(app, [*base, "--cache-dir", str(tmp_path / "new")])
+    assert res.exit_code == 2 and "written by a newer leafbench (format 99" in res.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_ray_missing_names_the_extra(monkeypatch) -> None:
