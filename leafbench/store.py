@@ -272,10 +272,11 @@ class SpaceIndex:
         his, los, nos, rows = [self._hi], [self._lo], [self._shard_no], [self._row]
         for mpath in new:
             self._seen.add(mpath.stem)
-            shard = self._open(mpath)
-            if shard is None:
+            opened = self._open(mpath)
+            if opened is None:
                 continue
-            hi, lo = _split_keys(np.fromfile(shard.path.with_suffix(".keys"), dtype=np.uint8).reshape(-1, KEY_BYTES))
+            shard, keys = opened
+            hi, lo = _split_keys(np.frombuffer(keys, dtype=np.uint8).reshape(-1, KEY_BYTES))
             no = len(self.shards)
             self.shards.append(shard)
             his.append(hi)
@@ -288,7 +289,7 @@ class SpaceIndex:
             self._hi, self._lo = hi[order], lo[order]
             self._shard_no, self._row = np.concatenate(nos)[order], np.concatenate(rows)[order]
 
-    def _open(self, mpath: Path) -> Shard | None:
+    def _open(self, mpath: Path) -> tuple[Shard, bytes] | None:
         """Verify one shard (manifest, shape, crc32 of keys and data); quarantine and name it if anything is off."""
         base = mpath.with_suffix("")
         try:
@@ -312,7 +313,7 @@ class SpaceIndex:
             self._quarantine(base, str(e))
             return None
         self.dim = dim
-        return Shard(base, manifest, data)
+        return Shard(base, manifest, data), keys
 
     def _quarantine(self, base: Path, why: str) -> None:
         qdir = self.dir / "quarantine"
