@@ -118,7 +118,9 @@ class RayEngine:
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise EngineError(f"--ray-address {self.address or '(local)'}: cannot start or reach a Ray cluster ({e})") from None
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
+        ctx.enable_progress_bars = False  # leafbench's own progress bars count the rows coming back
+        if not log.isEnabledFor(logging.INFO):  # Ray Data's per-dataset INFO lines only with --verbose
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
         return ray
 
     def plan(self, ray: Any) -> tuple[int, float, float]:
