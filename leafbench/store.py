@@ -564,7 +564,7 @@ class EmbeddingStore:
         writer = self.writer(key)
         # Texts go in list order (the encoder sorts each piece by length), so a shard holds a run of the list
         # and a later read of the list is a sequential slice of each shard, not a random gather.
-        n_tokens, start, piece = 0, 0, 32
+        n_tokens, start, piece = 0, 0, 16
         try:
             while start < len(todo):
                 chunk = list(todo[start : start + piece])
@@ -576,7 +576,8 @@ class EmbeddingStore:
                 start += len(chunk)
                 # Next piece sized to take about piece_seconds at the rate just measured.
                 rate = len(chunk) / max(dt, 1e-6)
-                piece = int(min(max(32, rate * piece_seconds), self.shard_size))
+                # A slow model (a CPU teacher: <1 text/s) gets pieces of a few texts, so a kill loses seconds.
+                piece = int(min(max(1, rate * piece_seconds), self.shard_size))
         finally:
             writer.flush()
         return n_tokens
