@@ -274,11 +274,12 @@ def _run(
                     data = _cut(load_retrieval_parts(task_name, data_dir, split), max_queries, max_docs)
                     runs.append(evaluate_retrieval(data, encoders, modes, output, run_slug, **retrieval_args))
                 else:
-                    task, source = load_mteb_task(task_name, data_dir)
+                    task, source = load_mteb_task(task_name, data_dir, selection.task_objects.get(task_name))
                     runs.append(
                         evaluate_mteb_task(
                             task, encoders, modes, output, run_slug, cells=cells, calibration=calibration,
                             force=force, data_source=source,
+                            selected_by=selection.selected_by.get(task_name, "mteb.get_task (the task's own splits and subsets)"),
                             progress=lambda what: console.print(f"[dim]evaluating {what}[/]", highlight=False),
                         )
                     )
@@ -309,21 +310,26 @@ def _cut(parts: dict[str, Any], max_queries: int | None, max_docs: int | None) -
     return {s: d.subset(max_queries, max_docs) for s, d in parts.items()}
 
 
-def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
-    """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error."""
+def load_mteb_task(task_name: str, data_dir: Path | None, task: Any = None) -> tuple[Any, str]:
+    """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error.
+
+    `task`: the task object a benchmark configured (its eval splits and hf subsets, e.g. MTEB(eng, v2)'s
+    AmazonCounterfactualClassification = the "en" subset on "test"); it is the object evaluated, local data or
+    not. Without one, mteb.get_task's object: every split and subset the task has.
+    """
     import mteb
 
     from .data import DataError, _env_offline
     from .mteb_local import load_local_task, local_task_names
 
     if data_dir is not None and task_name in local_task_names(Path(data_dir)):
-        return load_local_task(task_name, Path(data_dir)), str(Path(data_dir).resolve())
+        return load_local_task(task_name, Path(data_dir), task=task), str(Path(data_dir).resolve())
     if _env_offline():
         raise DataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir with "
             "mteb/<type>/<task> files, or run with network access"
         )
-    task = mteb.get_task(task_name)
+    task = task if task is not None else mteb.get_task(task_name)
     return task, f"hf:{task.metadata.dataset['path']}@{task.metadata.dataset.get('revision')}"
 
 
