@@ -711,9 +711,10 @@ def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
             frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
             full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
             notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
-                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call as mteb's "
-                     "CompressionWrapper does (other task types); binary scored by Hamming distance (retrieval) "
-                     "or as ±1 vectors (other task types)."]
+                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call's own "
+                     "per-dimension ranges (other task types); binary scored by Hamming distance (retrieval) or by the "
+                     "cosine of ±1 vectors, 1 - 2·Hamming/dim (other task types; mteb's CompressionWrapper uses 0/1 "
+                     "vectors and no re-normalisation: those cells carry the variant mteb)."]
             if full is not None:
                 ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
                 notes.append("full float32 reference: " + ", ".join(ret))
