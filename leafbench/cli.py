@@ -114,6 +114,10 @@ def run(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     max_seq_length: Annotated[Optional[int], typer.Option(help="Override the models' max_seq_length (part of the cache key).")] = None,
+    teacher_max_seq_length: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).")
+    ] = None,
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
     backend: Annotated[str, typer.Option(help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'.")] = "torch",
     threads: Annotated[Optional[int], typer.Option(help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
@@ -175,6 +179,7 @@ def _run(
     cache_dir: Path | None,
     batch_size: int,
     max_seq_length: int | None,
+    teacher_max_seq_length: int | None,
     precision: str,
     backend: str,
     threads: int | None,
@@ -219,6 +224,8 @@ def _run(
     check_backend(backend)
     student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
     roles = {r for m in modes for r in MODE_ROUTES[m].values()}
+    if teacher_max_seq_length is not None and "teacher" not in roles:
+        raise UserError(f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode}")
     specs = {"student": student}
     if "teacher" in roles:
         tname = teacher or student.teacher
@@ -226,7 +233,9 @@ def _run(
             raise UserError(
                 f"mode {mode} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
             )
-        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
+        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(
+            teacher_max_seq_length or max_seq_length, precision, backend, threads
+        )
         if "asymmetric" in modes:
             ds, dt = embedding_dim(specs["student"]), embedding_dim(specs["teacher"])
             if ds and dt and ds != dt:
