@@ -248,10 +248,12 @@ def prepare_cell(
 def cell_vectors(emb: np.ndarray, cell: Cell, calibration: str = "corpus") -> np.ndarray:
     """One side's vectors for mteb's evaluators (STS, classification, ...), as float32.
 
-    These tasks have no corpus to calibrate on, so int8/uint8 ranges come from the vectors of this call
-    ("per-call", as mteb's CompressionWrapper does); binary cells become ±1 vectors, whose cosine is
-    1 - 2·hamming/dim, so similarity ranks exactly as Hamming distance. ``mteb`` calibration reproduces
-    mteb's CompressionWrapper instead (no re-normalisation, 0/1 bits).
+    These tasks have no corpus to calibrate on, so int8/uint8 ranges come from the (truncated, re-normalised)
+    vectors of this call ("per-call"; mteb's CompressionWrapper also calibrates per call); binary cells become
+    ±1 vectors, whose cosine is 1 - 2·hamming/dim, so similarity ranks exactly as the Hamming distance the
+    retrieval path's packed-bit index uses. ``mteb`` calibration reproduces mteb's CompressionWrapper instead
+    (no re-normalisation, 0/1 bits, whose cosine is not a function of Hamming distance); both paths are
+    checked against ``mteb.evaluate(CompressionWrapper(...))`` in tests/test_cells_mteb_reference.py.
     """
     dim = cell.resolved_dim(emb.shape[1])
     if calibration == "mteb":

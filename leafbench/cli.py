@@ -186,6 +186,10 @@ def run(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
     max_seq_length: Annotated[Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")] = None,
+    teacher_max_seq_length: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).")
+    ] = None,
     precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
     backend: Annotated[str, typer.Option(help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'.")] = "torch",
     threads: Annotated[Optional[int], typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
@@ -251,6 +255,7 @@ def _run(
     cache_dir: Path | None,
     batch_size: int,
     max_seq_length: int | None,
+    teacher_max_seq_length: int | None,
     precision: str,
     backend: str,
     threads: int | None,
@@ -311,6 +316,8 @@ def _run(
     check_backend(backend)
     student = resolve_model(model, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
     roles = {r for m in modes for r in MODE_ROUTES[m].values()}
+    if teacher_max_seq_length is not None and "teacher" not in roles:
+        raise UserError(f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode}")
     specs = {"student": student}
     if "teacher" in roles:
         tname = teacher or student.teacher
@@ -318,7 +325,9 @@ def _run(
             raise UserError(
                 f"mode {mode} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
             )
-        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(max_seq_length, precision, backend, threads)
+        specs["teacher"] = resolve_model(tname, cache_dir).with_overrides(
+            teacher_max_seq_length or max_seq_length, precision, backend, threads
+        )
         if "asymmetric" in modes:
             ds, dt = embedding_dim(specs["student"]), embedding_dim(specs["teacher"])
             if ds and dt and ds != dt:
@@ -378,11 +387,12 @@ def _run(
                     _print_data_warnings(task_name, data)
                     runs.append(evaluate_retrieval(data, encoders, modes, output, run_slug, **retrieval_args))
                 else:
-                    task, source = load_mteb_task(task_name, data_dir)
+                    task, source = load_mteb_task(task_name, data_dir, selection.task_objects.get(task_name))
                     runs.append(
                         evaluate_mteb_task(
                             task, encoders, modes, output, run_slug, cells=cells, calibration=calibration,
                             force=force, data_source=source,
+                            selected_by=selection.selected_by.get(task_name, "mteb.get_task (the task's own splits and subsets)"),
                             progress=lambda what: console.print(f"[dim]evaluating {what}[/]", highlight=False),
                         )
                     )
@@ -440,21 +450,26 @@ def _nothing_evaluated(selection: Any, missing: dict[str, str], data_dir: Path |
     )
 
 
-def load_mteb_task(task_name: str, data_dir: Path | None) -> tuple[Any, str]:
-    """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error."""
+def load_mteb_task(task_name: str, data_dir: Path | None, task: Any = None) -> tuple[Any, str]:
+    """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error.
+
+    `task`: the task object a benchmark configured (its eval splits and hf subsets, e.g. MTEB(eng, v2)'s
+    AmazonCounterfactualClassification = the "en" subset on "test"); it is the object evaluated, local data or
+    not. Without one, mteb.get_task's object: every split and subset the task has.
+    """
     import mteb
 
     from .data import NoDataError, _env_offline
     from .mteb_local import load_local_task, local_task_names
 
     if data_dir is not None and task_name in local_task_names(Path(data_dir)):
-        return load_local_task(task_name, Path(data_dir)), str(Path(data_dir).resolve())
+        return load_local_task(task_name, Path(data_dir), task=task), str(Path(data_dir).resolve())
     if _env_offline():
         raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir with "
             "mteb/<type>/<task> files, or run with network access"
         )
-    task = mteb.get_task(task_name)
+    task = task if task is not None else mteb.get_task(task_name)
     return task, f"hf:{task.metadata.dataset['path']}@{task.metadata.dataset.get('revision')}"
 
 

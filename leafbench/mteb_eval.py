@@ -83,11 +83,19 @@ def evaluate_mteb_task(
     extra: dict[str, Any] | None = None,
     data_source: str = "",
     progress: Callable[[str], None] | None = None,
+    selected_by: str = "",
 ) -> TaskRun:
-    """Run one mteb task object for every mode x cell; write mteb TaskResult JSON + a leafbench block."""
+    """Run one mteb task object for every mode x cell; write mteb TaskResult JSON + a leafbench block.
+
+    The task object is evaluated as configured (its ``eval_splits`` and ``hf_subsets``: a benchmark's object
+    restricts them), and the leafbench block records both, with ``selected_by`` saying whose selection it is, so
+    a report reads the main score of exactly those splits and subsets.
+    """
     import mteb
 
     name = task.metadata.name
+    eval_splits = [str(s) for s in task.eval_splits]
+    hf_subsets = [str(s) for s in task.hf_subsets] if getattr(task, "hf_subsets", None) else ["default"]
     fingerprint = task_data_fingerprint(task, data_source)
     run = TaskRun(task_name=name, data_fingerprint=fingerprint)
     for m in modes:
@@ -136,6 +144,10 @@ def evaluate_mteb_task(
                 "data_source": data_source,
                 "data_fingerprint": fingerprint,
                 "provenance": provenance,
+                "split": eval_splits[0] if len(eval_splits) == 1 else None,
+                "eval_splits": eval_splits,
+                "hf_subsets": hf_subsets,
+                "selected_by": selected_by or None,
                 "encode_calls": enc.calls,
                 "n_encoded_now": sum(c["n_encoded"] for c in enc.calls),
                 "evaluation_seconds": time.perf_counter() - t0,

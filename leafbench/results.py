@@ -97,15 +97,59 @@ def read_result(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read result ({e})") from e
 
 
-def main_score(data: dict[str, Any], split: str | None = None) -> float:
-    """A result's main score on `split` (default: the first): the mean over its subset entries, as mteb's
-    TaskResult.get_score aggregates a multi-subset task."""
+def scored_selection(data: dict[str, Any]) -> tuple[list[str], list[str] | None]:
+    """(splits, hf_subsets or None for all) a result was evaluated on, as its leafbench block records them.
+
+    mteb task results record ``eval_splits`` and ``hf_subsets`` (a benchmark's task object restricts both);
+    retrieval results record their one ``split`` (and ``hf_subsets`` for multi-subset tasks). A result that
+    records no split is read only when it holds a single one: a file with several and no record (written
+    before leafbench recorded them) is ambiguous and refused rather than read at "the first split it finds".
+    """
     scores = data["scores"]
-    split = split or next(iter(scores))
-    entries = scores[split]
-    if not entries:
-        raise ValueError(f"{data.get('task_name')}: no scores for split {split!r}")
-    return float(sum(float(e["main_score"]) for e in entries) / len(entries))
+    lb = data.get("leafbench") or {}
+    subsets = [str(s) for s in lb["hf_subsets"]] if lb.get("hf_subsets") else None
+    if lb.get("eval_splits"):
+        splits = [str(s) for s in lb["eval_splits"]]
+    elif lb.get("split") in scores:
+        splits = [lb["split"]]
+    elif len(scores) == 1:
+        splits = list(scores)
+    else:
+        raise ValueError(
+            f"{data.get('task_name')}: scores for splits {sorted(scores)} but no record of which were evaluated "
+            "(a result written before leafbench recorded eval_splits); re-run the task"
+        )
+    return splits, subsets
+
+
+def main_score(
+    data: dict[str, Any], split: str | None = None, *, splits: list[str] | None = None, hf_subsets: list[str] | None = None,
+) -> float:
+    """A result's main score, the mean over its (split, hf subset) entries as mteb's TaskResult.get_score
+    aggregates them, over the splits and subsets the result records as evaluated (``scored_selection``).
+
+    `split` (one) or `splits` and `hf_subsets` pick another selection, e.g. a benchmark's: every selected
+    split must be present, and so must every selected subset in each of them (ValueError otherwise).
+    """
+    scores = data["scores"]
+    rec_splits, rec_subsets = scored_selection(data)
+    want_splits = [split] if split else (splits or rec_splits)
+    want_subsets = hf_subsets if hf_subsets is not None else rec_subsets
+    values: list[float] = []
+    for sp in want_splits:
+        if sp not in scores:
+            raise ValueError(f"{data.get('task_name')}: no scores for split {sp!r} (has {sorted(scores)})")
+        entries = scores[sp]
+        if want_subsets is not None:
+            have = {str(e.get("hf_subset")) for e in entries}
+            lacking = [s for s in want_subsets if s not in have]
+            if lacking:
+                raise ValueError(f"{data.get('task_name')}: split {sp!r} has no scores for subset(s) {lacking}")
+            entries = [e for e in entries if str(e.get("hf_subset")) in want_subsets]
+        values += [float(e["main_score"]) for e in entries]
+    if not values:
+        raise ValueError(f"{data.get('task_name')}: no scores for split(s) {want_splits}")
+    return float(sum(values) / len(values))
 
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:

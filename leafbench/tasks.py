@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 BENCHMARK_ALIASES = {"beir": "BEIR", "nanobeir": "NanoBEIR", "mteb(eng, v2)": "MTEB(eng, v2)", "mteb(eng,v2)": "MTEB(eng, v2)"}
 DEFAULT_BENCHMARK = "NanoBEIR"
@@ -27,6 +29,10 @@ class Selection:
     from_benchmark: set[str] = field(default_factory=set)  # missing data here is reported, not fatal
     folders: dict[str, Path] = field(default_factory=dict)  # user BEIR folders given as tasks: name -> folder
     subtasks: dict[str, list[str]] = field(default_factory=dict)  # aggregate task -> its sub-tasks (mteb's)
+    # Task objects as a benchmark configures them (MTEB(eng, v2): AmazonCounterfactualClassification is its "en"
+    # subset on "test", STS17 "en-en"): evaluated as they are, so a benchmark run scores what the benchmark scores.
+    task_objects: dict[str, Any] = field(default_factory=dict)
+    selected_by: dict[str, str] = field(default_factory=dict)  # task -> the benchmark whose selection it uses
 
 
 def split_task_arg(arg: str) -> list[str]:
@@ -154,8 +160,10 @@ def select_tasks(
     for item in items:
         bench = None if _looks_like_path(item) else _benchmark(item)
         found = None
+        objects: dict[str, Any] = {}
         if bench is not None:
             pairs = [(t.metadata.name, t.metadata.type) for t in bench.tasks]
+            objects = {t.metadata.name: t for t in bench.tasks}
         elif _looks_like_path(item):
             found = folder_task(item, data_dir)
         else:
@@ -181,6 +189,9 @@ def select_tasks(
                 sel.types[name] = ttype
                 if bench is not None:
                     sel.from_benchmark.add(name)
+                    # mteb hands out the same task instances on every call: copy, never load data into them.
+                    sel.task_objects[name] = copy.deepcopy(objects[name])
+                    sel.selected_by[name] = bench.name
                 subs = subtask_names(name) if name not in sel.folders else None
                 if subs:
                     sel.subtasks[name] = subs

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results import iter_results, main_score
+from ..results import iter_results, main_score, scored_selection
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
 
 MODE_ORDER = ("teacher", "student", "asymmetric")
@@ -76,8 +76,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
         raise ReportError(str(e)) from e
     for path, data in found:
         lb = data["leafbench"]
-        scores = data["scores"]
-        split = lb.get("split") if lb.get("split") in scores else next(iter(scores))
+        splits, hf_subsets = scored_selection(data)  # what the result records as evaluated, never a guess
         task = str(data.get("task_name") or path.stem.split("__")[0])
         ttype, metric = task_meta(task)
         if ttype == "Unknown" and lb.get("task_type"):  # a user's own folder: the result says what it is
@@ -92,13 +91,15 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "task": task,
                 "task_type": ttype,
                 "metric": metric or "main_score",
-                "split": split,
+                "split": ",".join(splits),
+                "hf_subsets": ",".join(hf_subsets) if hf_subsets else "",
                 "dim_label": _dim_label(lb),
                 "dim": lb.get("dim"),
                 "full_dim": lb.get("full_dim"),
                 # A variant (rescored binary, mteb/fixed calibration) is its own column, never merged with the default.
                 "dtype": (lb.get("dtype") or "float32") + (f" ({lb['variant']})" if lb.get("variant") else ""),
-                "score": main_score(data, split),
+                "score": main_score(data),
+                "scores_raw": {"scores": data["scores"], "task_name": task, "leafbench": {"eval_splits": splits}},
                 "student": st.get("name"),
                 "teacher": te.get("name"),
                 "query_model": lb.get("query_model") or st.get("name") or te.get("name"),
@@ -395,6 +396,32 @@ def benchmark_task_types(name: str) -> tuple[tuple[str, str], ...]:
         return ()
 
 
+@cache
+def benchmark_selection(name: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """task -> (eval splits, hf subsets) as an mteb benchmark configures its task objects (MTEB(eng, v2):
+    AmazonCounterfactualClassification = ("test",), ("en",)); empty if mteb cannot list the benchmark."""
+    try:
+        import mteb
+
+        return {t.metadata.name: (tuple(t.eval_splits), tuple(t.hf_subsets or ("default",)))
+                for t in mteb.get_benchmark(name).tasks}
+    except Exception:  # noqa: BLE001
+        return {}
+
+
+def benchmark_score(row: pd.Series, benchmark: str) -> float:
+    """A result's main score on the benchmark's own splits and subsets (NaN when the result lacks one of them:
+    it was not measured on what the benchmark scores)."""
+    sel = benchmark_selection(benchmark).get(row["task"])
+    raw = row.get("scores_raw")
+    if sel is None or not isinstance(raw, dict):
+        return float("nan")
+    try:
+        return main_score(raw, splits=list(sel[0]), hf_subsets=list(sel[1]))
+    except (ValueError, KeyError, TypeError):
+        return float("nan")
+
+
 def borda(scores: pd.DataFrame) -> pd.Series:
     """Borda count as the MTEB leaderboard ranks models: per task, a row earns one point per row it beats
     (ties split the points); points are summed over tasks. Rows are expected to share the task columns."""
@@ -416,7 +443,13 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     names = [t for t, _ in spec]
     types = dict(spec)
     sel = select_cell(df, cell)
-    sel = sel[(sel["subset"] == "") & sel["task"].isin(names)]
+    sel = sel[(sel["subset"] == "") & sel["task"].isin(names)].copy()
+    if sel.empty:
+        return pd.DataFrame()
+    # Each task's score on the benchmark's own splits and subsets (not the result's: a run of the plain task
+    # also holds other splits/subsets, which the benchmark does not average in).
+    sel["score"] = [benchmark_score(r, benchmark) for _, r in sel.iterrows()]
+    sel = sel[sel["score"].notna()]
     if sel.empty:
         return pd.DataFrame()
     wide = sel.pivot_table(index=["run", "mode"], columns="task", values="score", aggfunc="first") * 100
@@ -513,7 +546,7 @@ def reference_block(df: pd.DataFrame) -> pd.DataFrame:
 
 def data_protocol(df: pd.DataFrame) -> pd.DataFrame:
     """Per task: what our numbers were measured on (split, queries, documents, subset, source, mteb)."""
-    cols = ["task", "task_type", "metric", "split", "n_queries", "n_documents", "subset", "data_source", "mteb_version"]
+    cols = ["task", "task_type", "metric", "split", "hf_subsets", "n_queries", "n_documents", "subset", "data_source", "mteb_version"]
     d = df[cols].astype("object").where(df[cols].notna(), "")
     return d.drop_duplicates().sort_values(["task_type", "task"]).reset_index(drop=True)
 
@@ -678,9 +711,10 @@ def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
             frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
             full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
             notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
-                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call as mteb's "
-                     "CompressionWrapper does (other task types); binary scored by Hamming distance (retrieval) "
-                     "or as ±1 vectors (other task types)."]
+                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call's own "
+                     "per-dimension ranges (other task types); binary scored by Hamming distance (retrieval) or by the "
+                     "cosine of ±1 vectors, 1 - 2·Hamming/dim (other task types; mteb's CompressionWrapper uses 0/1 "
+                     "vectors and no re-normalisation: those cells carry the variant mteb)."]
             if full is not None:
                 ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
                 notes.append("full float32 reference: " + ", ".join(ret))
@@ -715,7 +749,7 @@ def throughput_table(df: pd.DataFrame) -> ReportTable | None:
 def protocol_table(df: pd.DataFrame) -> ReportTable:
     d = data_protocol(df)
     frame = d.rename(columns={"task": "Task", "task_type": "Type", "metric": "Main metric", "split": "Split",
-                              "n_queries": "Queries", "n_documents": "Documents", "subset": "Subset",
+                              "hf_subsets": "HF subsets", "n_queries": "Queries", "n_documents": "Documents", "subset": "Subset",
                               "data_source": "Data", "mteb_version": "mteb"})
     return make_table("data", "What our numbers were measured on", frame)
 

@@ -1,0 +1,142 @@
+"""The README's result tables, regenerated from the committed result JSONs (never typed by hand).
+
+Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``:
+
+- ``scifact-grid``: minilm-l6 on full SciFact, nDCG@10 x100 over dims x dtypes, plus the ``--rescore 4`` binary
+  column (``results/minilm-l6/student/SciFact*.json``);
+- ``mteb-eng-v2``: the MTEB(eng, v2) rows of minilm-l6 and mpnet-base, each task scored on the benchmark's own
+  splits and subsets, with per-type means, coverage and the Borda rank (leafbench's report code:
+  ``benchmark_board``);
+- ``sts-classification-cells``: minilm-l6's dims x dtypes means over its STS and classification tasks.
+
+    python scripts/readme_tables.py            # print the tables
+    python scripts/readme_tables.py --write    # rewrite them in README.md
+    python scripts/readme_tables.py --check    # exit 1 if README.md differs from the results (a test runs this)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results  # noqa: E402
+
+BENCHMARK = "MTEB(eng, v2)"
+RUNS = ("minilm-l6", "mpnet-base")
+
+
+def _runs(results: Path) -> pd.DataFrame:
+    return pd.concat([load_results(results / run) for run in RUNS if (results / run).is_dir()], ignore_index=True)
+
+
+def _dim(row: pd.Series) -> int:
+    return int(row["full_dim"] if row["dim_label"] == "full" else row["dim_label"])
+
+
+def _f(v: float) -> str:
+    return "–" if pd.isna(v) else f"{v:.2f}"
+
+
+def scifact_grid(df: pd.DataFrame) -> str:
+    g = df[(df["run"] == "minilm-l6") & (df["mode"] == "student") & (df["task"] == "SciFact") & (df["subset"] == "")].copy()
+    g["dim"] = g.apply(_dim, axis=1)
+    wide = g.pivot_table(index="dim", columns="dtype", values="score", aggfunc="first").sort_index(ascending=False) * 100
+    cols = [("float32", "float32"), ("float16", "float16"), ("int8", "int8"), ("uint8", "uint8"), ("binary", "binary"),
+            ("binary (rescore4)", "binary, rescore x4")]
+    lines = ["| dim | " + " | ".join(h for _, h in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for dim, r in wide.iterrows():
+        lines.append(f"| {dim} | " + " | ".join(_f(r.get(c)) for c, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def mteb_table(df: pd.DataFrame, results: Path) -> str:
+    board = benchmark_board(df, BENCHMARK)
+    spec = dict(benchmark_task_types(BENCHMARK))
+    rows = {run: board.loc[(run, "student")] for run in RUNS if (run, "student") in board.index}
+    tasks = sorted((c for c in board.columns if c in spec), key=lambda t: (spec[t], t))
+    skipped = {run: json.loads((results / run / "run.json").read_text()).get("skipped", {}) for run in rows}
+    n_type = {t: sum(1 for v in spec.values() if v == t) for t in set(spec.values())}
+    lines = ["| task | type | " + " | ".join(rows) + " |", "|---|---|" + "---:|" * len(rows)]
+    for t in tasks:
+        cells = [_f(r[t]) if not pd.isna(r[t]) else ("– (excluded)" if t in skipped[run] else "–") for run, r in rows.items()]
+        lines.append(f"| {t}{' (en-en)' if t == 'STS17' else ''} | {spec[t]} | " + " | ".join(cells) + " |")
+    types = sorted({spec[t] for t in tasks})
+    for ty in types:
+        have = {run: sum(1 for t in tasks if spec[t] == ty and not pd.isna(r[t])) for run, r in rows.items()}
+        lines.append(f"| **Mean({ty})** | | " + " | ".join(f"{_f(r[f'Mean({ty})'])} ({have[run]}/{n_type[ty]})" for run, r in rows.items()) + " |")
+    lines.append("| **Mean(Task)** | | " + " | ".join(f"{_f(r['Mean(Task)'])} ({int(r['n_tasks'])}/{int(r['n_benchmark'])})" for r in rows.values()) + " |")
+    lines.append("| **Mean(TaskType)** | | " + " | ".join(
+        f"{_f(r['Mean(TaskType)'])} ({sum(1 for ty in types if not pd.isna(r[f'Mean({ty})']))}/{len(n_type)} types)" for r in rows.values()) + " |")
+    lines.append("| **Borda (rank)** | | " + " | ".join(f"{r['Borda']:.1f} ({int(r['Rank'])})" for r in rows.values()) + " |")
+    return "\n".join(lines)
+
+
+def cells_table(df: pd.DataFrame) -> str:
+    g = df[(df["run"] == "minilm-l6") & (df["mode"] == "student") & df["task_type"].isin(["STS", "Classification"])
+           & df["dtype"].isin(["float32", "int8", "binary"]) & (df["subset"] == "")].copy()
+    g["dim"] = g.apply(_dim, axis=1)
+    g = g[g["dim"].isin([384, 256, 128, 64])]
+    cols = [(ty, dt) for ty in ("STS", "Classification") for dt in ("float32", "int8", "binary")]
+    means = {}
+    for ty in ("STS", "Classification"):
+        gt = g[g["task_type"] == ty]
+        n = gt.groupby("task").size()
+        full = n[n == len(gt[["dim", "dtype"]].drop_duplicates())].index  # tasks measured in every cell
+        means[ty] = gt[gt["task"].isin(full)].groupby(["dim", "dtype"])["score"].mean() * 100
+    lines = ["| dim | " + " | ".join(f"{ty} {dt}" for ty, dt in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for dim in (384, 256, 128, 64):
+        lines.append(f"| {dim} | " + " | ".join(_f(means[ty].get((dim, dt))) for ty, dt in cols) + " |")
+    return "\n".join(lines)
+
+
+def tables(results: Path) -> dict[str, str]:
+    df = _runs(results)
+    return {"scifact-grid": scifact_grid(df), "mteb-eng-v2": mteb_table(df, results),
+            "sts-classification-cells": cells_table(df)}
+
+
+def replace_tables(text: str, new: dict[str, str]) -> str:
+    for name, table in new.items():
+        pat = re.compile(rf"(<!-- table:{re.escape(name)} -->\n)(.*?)(<!-- /table:{re.escape(name)} -->)", re.S)
+        if not pat.search(text):
+            raise SystemExit(f"README has no <!-- table:{name} --> ... <!-- /table:{name} --> block")
+        text = pat.sub(lambda m: m.group(1) + table + "\n" + m.group(3), text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=ROOT / "results")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--write", action="store_true", help="rewrite the tables in the README")
+    what.add_argument("--check", action="store_true", help="exit 1 when the README's tables differ from the results")
+    args = ap.parse_args()
+    new = tables(args.results)
+    if not (args.write or args.check):
+        for name, table in new.items():
+            print(f"<!-- table:{name} -->\n{table}\n")
+        return 0
+    text = args.readme.read_text()
+    updated = replace_tables(text, new)
+    if args.check:
+        if updated != text:
+            print(f"{args.readme}: tables differ from {args.results}; run: python scripts/readme_tables.py --write", file=sys.stderr)
+            return 1
+        print(f"{args.readme}: tables match {args.results}")
+        return 0
+    args.readme.write_text(updated)
+    print(f"rewrote {len(new)} tables in {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
