@@ -7,7 +7,9 @@ Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:N
 - ``mteb-eng-v2``: the MTEB(eng, v2) rows of minilm-l6 and mpnet-base, each task scored on the benchmark's own
   splits and subsets, with per-type means, coverage and the Borda rank (leafbench's report code:
   ``benchmark_board``);
-- ``sts-classification-cells``: minilm-l6's dims x dtypes means over its STS and classification tasks.
+- ``sts-classification-cells``: minilm-l6's dims x dtypes means over its STS and classification tasks;
+- ``scale``: the scale evidence of ``benchmarks/results/scale.json`` (``benchmarks/scale.py``: reuse, scaling
+  curve, Ray, kill -9).
 
     python scripts/readme_tables.py            # print the tables
     python scripts/readme_tables.py --write    # rewrite them in README.md
@@ -97,9 +99,43 @@ def cells_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def scale_table(path: Path) -> str:
+    """Figures of one `benchmarks/scale.py` run (each part records the command that produced it)."""
+    d = json.loads(path.read_text())
+    rows = ["| figure | measured |", "|---|---|"]
+    if "reuse" in d:
+        r = d["reuse"]
+        rows.append(f"| full SciFact, minilm-l6, store already holding it | nDCG@10 {r['full']['ndcg_at_10']:.5f}, "
+                    f"{r['full']['encoded']} texts encoded |")
+        for name, label in (("100q-300d", "--max-queries 100 --max-docs 300"), ("1000d", "--max-docs 1000")):
+            x = r[name]
+            rows.append(f"| then `{label}` | {x['encoded_from_warm_store']} texts encoded; nDCG@10 {x['ndcg_warm']:.5f} "
+                        f"= cold store's {x['ndcg_cold']:.5f} (\\|diff\\| {x['abs_diff']:.0e}) |")
+    if "curve" in d:
+        for x in d["curve"]["sizes"]:
+            rows.append(f"| hash-768, {x['n_docs']:,} docs ({x['vectors_GB']:.2f} GB of vectors), {x['n_queries']:,} queries, "
+                        f"k = 1000 | eval {x['eval_seconds']:.0f} s = **{x['eval_seconds_per_M_docs']:.0f} s per M docs**; "
+                        f"peak RssAnon **{x['peak_rss_anon_eval_GB']:.2f} GB** (texts alone {x['rss_anon_after_loading_texts_GB']:.2f} GB) |")
+        rows.append(f"| seconds per M docs across sizes | within ±{d['curve']['s_per_M_docs_max_dev_from_mean']:.0%} of their mean |")
+    if "ray" in d:
+        x = d["ray"]
+        rows.append(f"| `--engine ray` (local cluster, 2 workers × 0.5 CPU) vs local, SciFact 100 q × 1,000 docs, minilm-l6 | "
+                    f"nDCG@10 {x['ndcg_ray']:.5f} vs {x['ndcg_local']:.5f}; min row-wise cosine {x['min_rowwise_cosine']:.7f}; "
+                    f"throughput ratio ray/local **{x['throughput_ratio_ray_over_local']:.2f}** (cluster start {x['ray_init_seconds']:.0f} s excluded) |")
+        rows.append(f"| one Ray worker killed (-9) mid-encoding | run completed, nDCG@10 {x['ndcg_after_worker_kill']:.5f} |")
+    if "kill" in d:
+        x = d["kill"]
+        rows.append(f"| mpnet-base (teacher) encoding SciFact documents, killed (-9) after {x['kill_after_seconds']:.0f} s | "
+                    f"{x['encoded_before_kill']} encoded, {x['committed']} committed: **{x['reencoded_on_resume']} re-encoded on "
+                    f"resume = {x['lost_seconds_of_encoding']:.0f} s of encoding** ({x['rate_texts_per_s']:.2f} texts/s) |")
+    return "\n".join(rows)
+
+
 def tables(results: Path) -> dict[str, str]:
     df = _runs(results)
+    scale = ROOT / "benchmarks" / "results" / "scale.json"
     return {"scifact-grid": scifact_grid(df), "mteb-eng-v2": mteb_table(df, results),
+            **({"scale": scale_table(scale)} if scale.exists() else {}),
             "sts-classification-cells": cells_table(df)}
 
 
