@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 
 from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores

@@ -28,6 +28,7 @@ is checked on first use in a process (shape, row count, crc32 of data and keys);
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import mkstemp
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -134,23 +135,15 @@ class EncodeStats:
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
 
 
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write through a temp file in the same folder (with the umask's mode), fsync, rename: readers see the old
-    file or the whole new one."""
-    fd, tmp = mkstemp(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    _atomic_write(path, lambda f: f.write(data))  # type: ignore[attr-defined]
+    """Temp file + fsync + rename, with the umask's mode: readers see the old file or the whole new one."""
+    atomic_write(path, data, fsync=True)
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
 
 
 def _crc(data: bytes | memoryview) -> str:
@@ -235,7 +228,7 @@ class ShardWriter:
         sid = f"{time.time_ns():x}-{os.getpid():x}-{secrets.token_hex(4)}"
         base = self.shards_dir / sid
         vecs = np.ascontiguousarray(vecs)
-        _atomic_write(base.with_suffix(".npy"), lambda f: np.save(f, vecs, allow_pickle=False))
+        _atomic_write_bytes(base.with_suffix(".npy"), _npy_bytes(vecs))
         _atomic_write_bytes(base.with_suffix(".keys"), np.ascontiguousarray(keys).tobytes())
         manifest = {
             "format": STORE_FORMAT,
