@@ -40,10 +40,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leafbench_distill import pipeline as pipeline_mod  # noqa: E402
-from leafbench_distill.pipeline import make_student, prepare  # noqa: E402
-from leafbench_distill.recipe import load_recipe  # noqa: E402
-from leafbench_distill.train import Trainer, epoch_batches, l2_loss  # noqa: E402
+from leafbench_distill import pipeline as pipeline_mod
+from leafbench_distill.pipeline import make_student, prepare
+from leafbench_distill.recipe import load_recipe
+from leafbench_distill.train import Trainer, epoch_batches, l2_loss
 
 
 def _sync(device: torch.device) -> None:
