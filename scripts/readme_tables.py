@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results  # noqa: E402
+from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results
 
 BENCHMARK = "MTEB(eng, v2)"
 RUNS = ("minilm-l6", "mpnet-base")
@@ -141,10 +141,10 @@ def tables(results: Path) -> dict[str, str]:
 
 def replace_tables(text: str, new: dict[str, str]) -> str:
     for name, table in new.items():
-        pat = re.compile(rf"(<!-- table:{re.escape(name)} -->\n)(.*?)(<!-- /table:{re.escape(name)} -->)", re.S)
+        pat = re.compile(rf"(<!-- table:{re.escape(name)} -->\n)(.*?)(<!-- /table:{re.escape(name)} -->)", re.DOTALL)
         if not pat.search(text):
             raise SystemExit(f"README has no <!-- table:{name} --> ... <!-- /table:{name} --> block")
-        text = pat.sub(lambda m: m.group(1) + table + "\n" + m.group(3), text)
+        text = pat.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(3), text)
     return text
 
 

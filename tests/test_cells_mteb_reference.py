@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leafbench.cells import Cell, cell_vectors, file_label, mteb_compress, truncate, variant
+from leafbench.cells import (
+    Cell,
+    cell_vectors,
+    file_label,
+    mteb_compress,
+    truncate,
+    variant,
+)
 from leafbench.encode import Encoder
 from leafbench.mteb_eval import evaluate_mteb_task
 
