@@ -159,6 +159,7 @@ class Encoder:
             # load (and export, for non-torch backends) only when something is missing; a failure stores nothing
             prepare=(lambda: self.model) if engine is None else None,
             engine=engine,
+            batch_size=self.batch_size,
         )
         return EncodeResult(rows, stats, side, self.spec.prompt(side))
 

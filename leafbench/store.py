@@ -514,6 +514,7 @@ class EmbeddingStore:
         piece_seconds: float = 5.0,
         prepare: Callable[[], object] | None = None,
         engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
+        batch_size: int = 1,
     ) -> tuple[StoredRows, EncodeStats]:
         """Rows for `texts`, encoding only the texts the space lacks (committed as it goes).
 
@@ -536,7 +537,7 @@ class EmbeddingStore:
         elif todo:
             if prepare is not None:
                 prepare()
-            n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds)
+            n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds, batch_size=batch_size)
         rows = self.rows(key, texts, keys)
         n_enc = len(todo)
         self.n_encoded += n_enc
@@ -549,28 +550,35 @@ class EmbeddingStore:
         todo: Sequence[str],
         encode: EncodeFn,
         piece_seconds: float = 5.0,
+        batch_size: int = 1,
     ) -> int:
         """Encode `todo` (texts known to be missing) into the space; returns the tokens processed.
 
+        Texts go in windows of `shard_size` of the list, each window longest first (as sentence-transformers
+        sorts a list), in pieces that are whole multiples of the encoder's `batch_size` while the model is fast
+        enough: a list of up to `shard_size` texts is batched exactly as `SentenceTransformer.encode` batches it
+        (so its floats match bit for bit), and a window's rows stay in a shard or two (reads stay local). A
+        slow model (a CPU teacher: <1 text/s) gets smaller pieces, so a kill loses seconds, not a batch.
         Rows buffered when an exception (e.g. Ctrl-C) interrupts are committed before it propagates.
         """
         writer = self.writer(key)
-        # Texts go in list order (the encoder sorts each piece by length), so a shard holds a run of the list
-        # and a later read of the list is a sequential slice of each shard, not a random gather.
-        n_tokens, start, piece = 0, 0, 16
+        n_tokens, piece = 0, max(1, batch_size)
         try:
-            while start < len(todo):
-                chunk = list(todo[start : start + piece])
-                ts = time.perf_counter()
-                emb, toks = encode(chunk)
-                dt = time.perf_counter() - ts
-                writer.add(text_keys(chunk), emb, dt, toks)
-                n_tokens += int(toks)
-                start += len(chunk)
-                # Next piece sized to take about piece_seconds at the rate just measured.
-                rate = len(chunk) / max(dt, 1e-6)
-                # A slow model (a CPU teacher: <1 text/s) gets pieces of a few texts, so a kill loses seconds.
-                piece = int(min(max(1, rate * piece_seconds), self.shard_size))
+            for w in range(0, len(todo), self.shard_size):
+                window = list(todo[w : w + self.shard_size])
+                order = sorted(range(len(window)), key=lambda i: -len(window[i]))
+                start = 0
+                while start < len(order):
+                    chunk = [window[i] for i in order[start : start + piece]]
+                    ts = time.perf_counter()
+                    emb, toks = encode(chunk)
+                    dt = time.perf_counter() - ts
+                    writer.add(text_keys(chunk), emb, dt, toks)
+                    n_tokens += int(toks)
+                    start += len(chunk)
+                    # Next piece sized to take about piece_seconds at the rate just measured.
+                    want = len(chunk) / max(dt, 1e-6) * piece_seconds
+                    piece = int(min(want // batch_size * batch_size if want >= batch_size else max(1, want), self.shard_size))
         finally:
             writer.flush()
         return n_tokens
