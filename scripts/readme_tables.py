@@ -119,7 +119,7 @@ def scale_table(path: Path) -> str:
         rows.append(f"| seconds per M docs across sizes | within ±{d['curve']['s_per_M_docs_max_dev_from_mean']:.0%} of their mean |")
     if "ray" in d:
         x = d["ray"]
-        rows.append(f"| `--engine ray` (local cluster, 2 workers × 0.5 CPU) vs local, SciFact 100 q × 1,000 docs, minilm-l6 | "
+        rows.append(f"| `--engine ray` (local cluster, 2 workers × 0.5 CPU) vs local, SciFact 100 q × {x['texts'] - 100:,} docs, minilm-l6, end to end | "
                     f"nDCG@10 {x['ndcg_ray']:.5f} vs {x['ndcg_local']:.5f}; min row-wise cosine {x['min_rowwise_cosine']:.7f}; "
                     f"throughput ratio ray/local **{x['throughput_ratio_ray_over_local']:.2f}** (cluster start {x['ray_init_seconds']:.0f} s excluded) |")
         rows.append(f"| one Ray worker killed (-9) mid-encoding | run completed, nDCG@10 {x['ndcg_after_worker_kill']:.5f} |")
