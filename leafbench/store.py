@@ -465,9 +465,10 @@ class EmbeddingStore:
 
     # ------------------------------------------------------------------------------------------ reads
 
-    def missing(self, key: EncodingKey, texts: Sequence[str]) -> list[str]:
-        """The distinct texts of `texts` that have no row in the key's space yet (in first-seen order)."""
-        keys = text_keys(texts)
+    def missing(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> list[str]:
+        """The distinct texts of `texts` that have no row in the key's space yet (in first-seen order); `keys`:
+        their `text_keys`, when the caller has them already."""
+        keys = text_keys(texts) if keys is None else keys
         shard_no, _ = self.index(key).lookup(keys)
         out, seen = [], set()
         for i in np.nonzero(shard_no < 0)[0]:
@@ -476,9 +477,6 @@ class EmbeddingStore:
                 seen.add(k)
                 out.append(texts[i])
         return out
-
-    def is_complete(self, key: EncodingKey, texts: Sequence[str]) -> bool:
-        return not self.missing(key, texts)
 
     def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> StoredRows:
         """The stored rows of `texts`, in order; StoreError naming the count if any text has none."""
@@ -528,7 +526,7 @@ class EmbeddingStore:
         texts = list(texts)
         keys = text_keys(texts)
         self._import_v1(key, texts, keys)
-        todo = self.missing(key, texts)
+        todo = self.missing(key, texts, keys)  # the list is hashed once per call
         if progress:
             progress(len(texts) - len(todo) if todo else len(texts))
         n_tokens = 0

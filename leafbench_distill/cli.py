@@ -220,7 +220,7 @@ def run_distill(
           + (" (resuming)" if resuming else ""))
     t0 = time.perf_counter()
     state = trainer.fit()
-    _echo(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s this session")
+    _echo(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s in this run")
     # A bundle's student sits in the bundle folder; name the student it was copied from.
     init_label = bundled_init_from(prep.info) or r.student.init_from
     start = next((h for h in state.history if h.get("tag") == "start"), {})
