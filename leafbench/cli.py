@@ -56,8 +56,7 @@ MODE_HELP = (
 )
 
 
-class UserError(Exception):
-    """Bad input: printed as one line, exit code 2."""
+from .errors import UserError  # noqa: E402  (re-exported: the CLI's bad-input error)
 
 
 def _fail(msg: str) -> None:
@@ -68,9 +67,6 @@ def _fail(msg: str) -> None:
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input (data, model, task, option, recipe): one line, exit 2."""
-    from leafbench_distill.recipe import RecipeError
-    from leafbench_distill.texts import TextSourceError
-
     from .backends import BackendError
     from .cells import CellError
     from .data import DataError
@@ -81,8 +77,9 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from .store import StoreError
     from .tasks import TaskSelectionError
 
-    return (UserError, DataError, LocalDataError, ModelError, TaskSelectionError, CellError, BackendError, RecipeError,
-            TextSourceError, OutputPathError, EngineError, StoreError)
+    # Plugins (leafbench distill) raise subclasses of leafbench.errors.UserError.
+    return (UserError, DataError, LocalDataError, ModelError, TaskSelectionError, CellError, BackendError,
+            OutputPathError, EngineError, StoreError)
 
 
 def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:
@@ -645,11 +642,25 @@ def models_install(
     out.print(f"{name}: {path}")
 
 
-def _register_commands() -> None:
-    """Commands that live with their own layer (reports, distillation); their modules import lazily."""
-    from leafbench_distill.cli import distill as distill_command
-    from leafbench_distill.cli import soup as soup_command
+PLUGIN_GROUP = "leafbench.commands"
 
+
+def _register_plugins() -> None:
+    """Commands other packages add through the `leafbench.commands` entry-point group: each entry point is a
+    callable taking the typer app (leafbench_distill registers `distill` and `soup` this way), so the harness
+    never imports them. A plugin that fails to load is named on stderr; the harness's own commands still work."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            ep.load()(app)
+        except Exception as e:  # noqa: BLE001 - one broken plugin must not take the harness down
+            console.print(f"[yellow]warning:[/] plugin {ep.name} ({ep.value}) not loaded: {escape(str(e))}",
+                          highlight=False, soft_wrap=True)
+
+
+def _register_commands() -> None:
+    """Commands that live with their own layer (reports, cache, latency); their modules import lazily."""
     from .cache_cli import cache_app
     from .latency_cli import latency as latency_command
     from .report.cli import baseline as baseline_command
@@ -659,13 +670,12 @@ def _register_commands() -> None:
     app.command("report")(report_command)
     app.command("check")(check_command)
     app.command("baseline")(baseline_command)
-    app.command("distill")(distill_command)
-    app.command("soup")(soup_command)
     app.command("latency")(latency_command)
     app.add_typer(cache_app, name="cache")
 
 
 _register_commands()
+_register_plugins()
 
 
 def main() -> None:

@@ -17,19 +17,17 @@ from typing import Any, Protocol
 
 from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
+from .modes import ALL_MODES as ALL_MODES, Mode, parse_modes  # ALL_MODES re-exported
 from .results import build_result, result_path, write_result
 from .cells import Cell, file_label, variant
 from .scoring import score_cell
 
 log = logging.getLogger(__name__)
 
-# Which encoder serves each side, per mode.
+# Which encoder serves each side, per mode (derived from leafbench.modes, the one definition).
 MODE_ROUTES: dict[str, dict[str, str]] = {
-    "student": {"query": "student", "document": "student"},
-    "teacher": {"query": "teacher", "document": "teacher"},
-    "asymmetric": {"query": "student", "document": "teacher"},
+    m.value: {"query": m.route.query, "document": m.route.document} for m in Mode
 }
-ALL_MODES = tuple(MODE_ROUTES)
 
 
 class EncoderLike(Protocol):
@@ -45,14 +43,7 @@ class EncoderLike(Protocol):
     def encode(self, texts: Sequence[str], side: str, progress: Callable[[int], None] | None = None) -> Any: ...
 
 
-def expand_modes(mode: str) -> list[str]:
-    if mode == "all":
-        return list(ALL_MODES)
-    modes = [m.strip() for m in mode.split(",") if m.strip()]
-    bad = [m for m in modes if m not in MODE_ROUTES]
-    if bad or not modes:
-        raise ValueError(f"unknown mode {', '.join(bad) or mode!r}: choose from student, teacher, asymmetric, all")
-    return modes
+expand_modes = parse_modes
 
 
 def needed_encodings(modes: Sequence[str]) -> list[tuple[str, str]]:

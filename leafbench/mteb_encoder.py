@@ -19,13 +19,10 @@ from typing import Any
 import numpy as np
 
 from .cells import Cell, cell_vectors
+from .modes import Mode
 
 # mode -> (role for prompt_type query, role for prompt_type document, role for texts with no role)
-ROUTES: dict[str, tuple[str, str, str]] = {
-    "student": ("student", "student", "student"),
-    "teacher": ("teacher", "teacher", "teacher"),
-    "asymmetric": ("student", "teacher", "student"),
-}
+ROUTES: dict[str, tuple[str, str, str]] = {m.value: (m.route.query, m.route.document, m.route.text) for m in Mode}
 ASYMMETRIC_POLICY = (
     "asymmetric: the teacher encodes only document-role texts (retrieval corpora, reranking candidates); "
     "the student encodes queries and every text without a query/document role (STS, classification, "

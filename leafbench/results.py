@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-MODES = ("student", "teacher", "asymmetric")
 
 
 def result_path(output: Path, run_slug: str, mode: str, task_name: str, cell: str | None = None) -> Path:

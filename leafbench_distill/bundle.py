@@ -18,6 +18,8 @@ under `<name>.partial` and renamed when complete, so an interrupted export never
 
 from __future__ import annotations
 
+from leafbench.errors import UserError
+
 import json
 import shutil
 from dataclasses import asdict
@@ -31,7 +33,7 @@ TARGET_DTYPES = ("float32", "float16", "int8")
 STUDENT_DTYPES = ("float32", "float16")
 
 
-class BundleError(ValueError):
+class BundleError(UserError, ValueError):
     """A bundle folder that is missing files or does not match this version."""
 
 

@@ -1,4 +1,5 @@
-"""`leafbench distill`: a typer-ready command (registered by leafbench/cli.py) plus a standalone app."""
+"""`leafbench distill` and `leafbench soup`: added to the harness CLI through the `leafbench.commands` entry point
+(`register`), plus a standalone app."""
 
 from __future__ import annotations
 
@@ -382,6 +383,12 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
+
+
+def register(app: typer.Typer) -> None:
+    """Entry point of the `leafbench.commands` group: adds `distill` and `soup` to the `leafbench` app."""
+    app.command("distill")(distill)
+    app.command("soup")(soup)
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Distil LEAF students.")

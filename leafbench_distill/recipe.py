@@ -6,6 +6,8 @@ caught before an hour of teacher labelling, not after.
 
 from __future__ import annotations
 
+from leafbench.errors import UserError
+
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ RECIPE_DIR = Path(__file__).parent / "recipes"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class RecipeError(Exception):
+class RecipeError(UserError):
     """A recipe that cannot be used; the message names the file and the field."""
 
 

@@ -9,6 +9,8 @@ student, its manifest naming the ingredients.
 
 from __future__ import annotations
 
+from leafbench.errors import UserError
+
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 from .export import MANIFEST_NAME, export_student
 
 
-class SoupError(ValueError):
+class SoupError(UserError, ValueError):
     """Students that cannot be averaged; the message names the folder at fault."""
 
 

@@ -7,6 +7,8 @@ documents together beats queries alone, so recipes mix both.
 
 from __future__ import annotations
 
+from leafbench.errors import UserError
+
 import csv
 import hashlib
 import json
@@ -30,7 +32,7 @@ PACK_BY = ("rank", "topic")
 _WS = re.compile(r"\s+")
 
 
-class TextSourceError(Exception):
+class TextSourceError(UserError):
     """A training-text source that cannot be read; the message is for the user."""
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from ..results import iter_results, main_score, scored_selection
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
 
-MODE_ORDER = ("teacher", "student", "asymmetric")
+from ..modes import MODE_ORDER  # noqa: E402
 MAIN_CELL = ("full", "float32")
 PER_QUERY_KEY = "per_query"  # proposed leafbench block: {"ndcg_at_10": {query_id: value}}
 MISSING = "–"
