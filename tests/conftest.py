@@ -7,6 +7,17 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures that bring real data or real models: a test using one is an integration test.
+INTEGRATION_FIXTURES = {"shared_data", "scifact_dir", "scifact_small", "minilm_spec", "session_store", "env"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Two layers: `-m "not integration"` is the fast unit layer (fake encoder, synthetic data, seconds);
+    integration tests (real data from ../shared, real models) are marked by their fixtures or explicitly."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
