@@ -1,6 +1,6 @@
-"""The README's result tables, regenerated from the committed result JSONs (never typed by hand).
+"""The documentation's result tables, regenerated from the committed result JSONs (never typed by hand).
 
-Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``:
+Each table sits in its page (``PAGES``) between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``:
 
 - ``scifact-grid``: minilm-l6 on full SciFact, nDCG@10 x100 over dims x dtypes, plus the ``--rescore 4`` binary
   column (``results/minilm-l6/student/SciFact*.json``);
@@ -11,9 +11,9 @@ Each table sits in README.md between ``<!-- table:NAME -->`` and ``<!-- /table:N
 - ``scale``: the scale evidence of ``benchmarks/results/scale.json`` (``benchmarks/scale.py``: reuse, scaling
   curve, Ray, kill -9).
 
-    python scripts/readme_tables.py            # print the tables
-    python scripts/readme_tables.py --write    # rewrite them in README.md
-    python scripts/readme_tables.py --check    # exit 1 if README.md differs from the results (a test runs this)
+    python scripts/doc_tables.py            # print the tables
+    python scripts/doc_tables.py --write    # rewrite them in their pages
+    python scripts/doc_tables.py --check    # exit 1 if a page differs from the results (a test runs this)
 """
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ sys.path.insert(0, str(ROOT))
 from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results
 
 BENCHMARK = "MTEB(eng, v2)"
+# Which page holds each table.
+PAGES = {
+    "scifact-grid": ROOT / "docs" / "results.md",
+    "mteb-eng-v2": ROOT / "docs" / "results.md",
+    "sts-classification-cells": ROOT / "docs" / "results.md",
+    "scale": ROOT / "docs" / "scale.md",
+}
 RUNS = ("minilm-l6", "mpnet-base")
 
 
@@ -143,35 +150,42 @@ def replace_tables(text: str, new: dict[str, str]) -> str:
     for name, table in new.items():
         pat = re.compile(rf"(<!-- table:{re.escape(name)} -->\n)(.*?)(<!-- /table:{re.escape(name)} -->)", re.DOTALL)
         if not pat.search(text):
-            raise SystemExit(f"README has no <!-- table:{name} --> ... <!-- /table:{name} --> block")
+            raise SystemExit(f"page has no <!-- table:{name} --> ... <!-- /table:{name} --> block")
         text = pat.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(3), text)
     return text
+
+
+def pages(new: dict[str, str]) -> dict[Path, tuple[str, str]]:
+    """{page: (current text, text with its tables regenerated)}."""
+    out = {}
+    for page in sorted({PAGES[n] for n in new}):
+        text = page.read_text()
+        out[page] = (text, replace_tables(text, {n: t for n, t in new.items() if PAGES[n] == page}))
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=ROOT / "results")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
     what = ap.add_mutually_exclusive_group()
-    what.add_argument("--write", action="store_true", help="rewrite the tables in the README")
-    what.add_argument("--check", action="store_true", help="exit 1 when the README's tables differ from the results")
+    what.add_argument("--write", action="store_true", help="rewrite the tables in their pages")
+    what.add_argument("--check", action="store_true", help="exit 1 when a page's tables differ from the results")
     args = ap.parse_args()
     new = tables(args.results)
     if not (args.write or args.check):
         for name, table in new.items():
             print(f"<!-- table:{name} -->\n{table}\n")
         return 0
-    text = args.readme.read_text()
-    updated = replace_tables(text, new)
-    if args.check:
-        if updated != text:
-            print(f"{args.readme}: tables differ from {args.results}; run: python scripts/readme_tables.py --write", file=sys.stderr)
-            return 1
-        print(f"{args.readme}: tables match {args.results}")
-        return 0
-    args.readme.write_text(updated)
-    print(f"rewrote {len(new)} tables in {args.readme}")
-    return 0
+    stale = 0
+    for page, (text, updated) in pages(new).items():
+        if args.check:
+            if updated != text:
+                stale += 1
+                print(f"{page}: tables differ from {args.results}; run: python scripts/doc_tables.py --write", file=sys.stderr)
+            continue
+        page.write_text(updated)
+        print(f"rewrote the tables of {page}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
