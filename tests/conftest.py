@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # Fixtures that bring real data or real models: a test using one is an integration test.
-INTEGRATION_FIXTURES = {"shared_data", "scifact_dir", "scifact_small", "minilm_spec", "session_store", "env"}
+INTEGRATION_FIXTURES = {"shared_data", "scifact_dir", "scifact_small", "minilm_spec", "session_store", "env", "ray_local"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

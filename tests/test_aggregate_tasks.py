@@ -115,6 +115,7 @@ def test_main_score_is_the_mean_over_subsets() -> None:
     assert main_score(data) == pytest.approx(0.3)
 
 
+@pytest.mark.integration
 def test_custom_task_result_is_an_mteb_task_result(tmp_path: Path) -> None:
     from mteb.results import TaskResult
 
@@ -155,6 +156,7 @@ def test_incomplete_aggregate_is_named(tmp_path: Path) -> None:
     assert set(aggregate_local_folders("CQADupstackRetrieval", tmp_path / "other", CQA_SUBTASKS).values()) == {None}
 
 
+@pytest.mark.integration
 def test_folder_task_resolution(tmp_path: Path) -> None:
     from leafbench.tasks import TaskSelectionError, select_tasks
 

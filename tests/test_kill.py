@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # real SciFact data, killed subprocesses: minutes
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ARGS = ["run", "--model", "hash-256-1ms", "--tasks", "SciFact", "--data-dir", str(DATA), "--max-queries", "200",
         "--max-docs", "3000", "--dims", "full,64", "--dtypes", "float32,int8,binary"]

@@ -75,6 +75,7 @@ def test_describe_aliases_lists_every_alias_without_loading() -> None:
     assert leaf_ir["teacher"] == "arctic-embed-m-v1.5" and "MongoDB/mdbr-leaf-ir" in leaf_ir["model"]
 
 
+@pytest.mark.integration
 def test_mpnet_assembles_from_the_five_wheel_parts(tmp_path: Path) -> None:
     pytest.importorskip("sentence_transformers")
     from leafbench.registry import _mpnet_part_files, install_mpnet
