@@ -84,6 +84,10 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
         st, te = lb.get("student") or {}, lb.get("teacher") or {}
         q, d = _side(lb, "query"), _side(lb, "document")
         sub = lb.get("subset")
+        qm = lb.get("query_model") or st.get("name") or te.get("name")
+        dm = lb.get("document_model") or te.get("name") or st.get("name")
+        qrec = st if qm == st.get("name") else te
+        drec = te if dm == te.get("name") and te else st
         rows.append(
             {
                 "run": path.parent.parent.name,
@@ -102,11 +106,21 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "scores_raw": {"scores": data["scores"], "task_name": task, "leafbench": {"eval_splits": splits}},
                 "student": st.get("name"),
                 "teacher": te.get("name"),
-                "query_model": lb.get("query_model") or st.get("name") or te.get("name"),
-                "document_model": lb.get("document_model") or te.get("name") or st.get("name"),
+                "query_model": qm,
+                "document_model": dm,
+                # Who encoded each side, as an identity (two folders evaluating one model share it) and as the
+                # name a reader knows (a registry name, or a local checkpoint's folder: runs/x/final -> x).
+                "query_id": qrec.get("identity") or qm,
+                "document_id": drec.get("identity") or dm,
+                "query_name": display_name(qm, qrec),
+                "document_name": display_name(dm, drec),
+                "query_revision": qrec.get("revision"),
+                "query_hf_id": qrec.get("hf_id"),
+                "distilled": is_distilled(path, root, lb, qrec),
                 "n_queries": lb.get("n_queries"),
                 "n_documents": lb.get("n_documents"),
                 "subset": _subset_label(sub),
+                "protocol": protocol_label(sub),
                 "data_source": lb.get("data_source"),
                 "q_model": q.get("model"),
                 "q_texts_per_s": q.get("texts_per_s"),
@@ -133,6 +147,38 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
 
 
+GENERIC_PARTS = {"final", "best", "last", "model", "output", "outputs", "checkpoint", "student", "merged"}
+
+
+def display_name(name: str | None, rec: dict[str, Any] | None = None) -> str | None:
+    """What a reader calls a model: its registry/hub name, or for a local checkpoint path the folder's last
+    meaningful part (``runs/leaf-mpnet-stage9/final`` -> ``leaf-mpnet-stage9``)."""
+    if not name:
+        return name
+    rec = rec or {}
+    if rec.get("hf_id") or "/" not in name.strip("/") and "\\" not in name:
+        return name
+    parts = [p for p in Path(name).parts if p not in ("/", ".", "..")]
+    for p in reversed(parts):
+        if p.lower() not in GENERIC_PARTS and not p.lower().startswith(("checkpoint-", "step-", "epoch-")):
+            return p
+    return parts[-1] if parts else name
+
+
+def is_distilled(path: Path, root: Path, lb: dict[str, Any], qrec: dict[str, Any]) -> bool:
+    """A student/asymmetric result whose student comes from a distillation: a local checkpoint (no hub id,
+    named by a path) or a run folder inside a ``distill`` results tree. Teacher results never are."""
+    if (lb.get("mode") or path.parent.name) == "teacher":
+        return False
+    name = str(qrec.get("name") or "")
+    local_ckpt = not qrec.get("hf_id") and "/" in name.strip("/")
+    try:
+        rel = path.relative_to(root).parts
+    except ValueError:
+        rel = path.parts
+    return local_ckpt or "distill" in rel[:-3]
+
+
 def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
     """Two run folders with one name (the same pair on two subsets, in two parent folders) stay two runs in
     reports: they are named by their path under `root`, so neither overwrites the other in a table. Unique
@@ -147,6 +193,18 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
                 r["run"] = run_dir.relative_to(root).as_posix()
             except ValueError:
                 r["run"] = run_dir.as_posix()
+
+
+def protocol_label(sub: Any) -> str:
+    """Short name of the data a score was measured on: "full", or the subset ("100q/300d")."""
+    if not sub:
+        return "full"
+    if isinstance(sub, dict):
+        q, d = sub.get("max_queries"), sub.get("max_docs")
+        parts = ([f"{q}q"] if q else []) + ([f"{d}d"] if d else [])
+        rest = [f"{k}={v}" for k, v in sub.items() if k not in ("max_queries", "max_docs") and v is not None]
+        return "/".join(parts + rest) or "subset"
+    return str(sub)
 
 
 def _subset_label(sub: Any) -> str:
@@ -566,6 +624,8 @@ class ReportTable:
     row_class: list[str] = field(default_factory=list)  # "", "incomplete", "reference", "ours", "mean"
     notes: list[str] = field(default_factory=list)
     numeric: set[str] = field(default_factory=set)  # right-aligned columns
+    section: str = ""  # the report section (## heading) the table belongs to
+    collapsed: bool = False  # rendered folded (<details>) after the section's open tables
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
