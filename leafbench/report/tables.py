@@ -110,8 +110,8 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "document_model": dm,
                 # Who encoded each side, as an identity (two folders evaluating one model share it) and as the
                 # name a reader knows (a registry name, or a local checkpoint's folder: runs/x/final -> x).
-                "query_id": qrec.get("identity") or qm,
-                "document_id": drec.get("identity") or dm,
+                "query_id": _encoder_id(qrec, qm),
+                "document_id": _encoder_id(drec, dm),
                 "query_name": display_name(qm, qrec),
                 "document_name": display_name(dm, drec),
                 "query_revision": qrec.get("revision"),
@@ -163,6 +163,16 @@ def display_name(name: str | None, rec: dict[str, Any] | None = None) -> str | N
         if p.lower() not in GENERIC_PARTS and not p.lower().startswith(("checkpoint-", "step-", "epoch-")):
             return p
     return parts[-1] if parts else name
+
+
+def _encoder_id(rec: dict[str, Any], name: str | None) -> str | None:
+    """The model's identity plus the settings that change its vectors (a teacher run with a shorter
+    max_seq_length is another encoder, even with the same weights)."""
+    base = rec.get("identity") or name
+    extra = [f"len={rec['max_seq_length']}" if rec.get("max_seq_length") else "",
+             f"prec={rec['precision']}" if rec.get("precision") not in (None, "fp32") else ""]
+    extra = [e for e in extra if e]
+    return f"{base}@{','.join(extra)}" if base and extra else base
 
 
 def is_distilled(path: Path, root: Path, lb: dict[str, Any], qrec: dict[str, Any]) -> bool:
