@@ -147,3 +147,35 @@ def test_mteb_export_is_read_by_mteb_result_cache(tmp_path: Path) -> None:
     got = {t.task_name: t.get_score() for t in m.task_results}
     want = json.loads((src / "STS12.json").read_text())["scores"]["test"][0]["main_score"]
     assert m.model_name == "sentence-transformers/all-MiniLM-L6-v2" and got["STS12"] == pytest.approx(want)
+
+
+def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.2, 0.8, 300)
+    rows = []
+    for name, shift in (("G", 0.2), ("B", 0.0)):
+        v = np.clip(base + shift, 0, 1)
+        rows += [_row(name, "student", "SciFact", v.mean(), name, name, pq=_pq(v)),
+                 _row(name, "student", "STS12", 0.7, name, name, ttype="STS")]  # no per-query scores
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    assert b.method == "partial" and b.tested == ["SciFact"]
+    assert [b.ranks[k] for k in b.ranked] == [(1, 1), (2, 2)]
+
+
+def test_export_command_through_typer(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from leafbench.report.cli import export_mteb as export_cmd
+
+    src = tmp_path / "results" / "minilm-l6" / "student"
+    src.mkdir(parents=True)
+    shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12.json", src / "STS12.json")
+    app = typer.Typer()
+    app.command("export-mteb")(export_cmd)
+    app.command("noop")(lambda: None)
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c" / "results")])
+    assert r.exit_code == 0, r.output
+    assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")])
+    assert r.exit_code == 2 and "results folder not found" in r.output

@@ -176,7 +176,9 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
 def _board_notes(b: cmp.Board) -> list[str]:
     how = {"queries": "resampling each task's queries", "tasks": "resampling tasks (per-query scores missing)",
            "mixed": "resampling queries where per-query scores exist for both rows, else tasks",
-           "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks"}[b.method]
+           "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks",
+           "partial": f"resampling the queries of {', '.join(b.tested)} only: the other shared tasks store no "
+                      "per-query scores and are too few to resample"}[b.method]
     notes = [f"Rank a–b: a = 1 + rows significantly better, b = n − rows significantly worse (95% paired bootstrap "
              f"of the difference of Mean over the shared tasks, {how}); rows whose intervals include 0 share ranks."]
     extra = [c for c in b.scores.columns if c not in b.shared]

@@ -266,6 +266,7 @@ class Board:
     method: str  # "queries", "tasks", "mixed" or "none": what the rank ranges resampled
     missing: dict[str, list[str]] = field(default_factory=dict)
     per_query: dict[tuple[str, str], dict] = field(default_factory=dict)
+    tested: list[str] = field(default_factory=list)  # method "partial": the columns the test resampled
 
 
 def column_key(task: str, protocol: str) -> str:
@@ -319,16 +320,20 @@ def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
     mean[~ranked_mask] = wide.loc[~ranked_mask].mean(axis=1)
     ranked = sorted(wide.index[ranked_mask], key=lambda k: (-mean[k], labels[k]))
     unranked = sorted(wide.index[~ranked_mask], key=lambda k: (-n[k], -mean[k], labels[k]))
-    better, methods = _significance(wide, pq, ranked, shared, seed)
+    # Columns every ranked row has per-query scores for: the fallback test when others lack them (STS).
+    pq_cols = [col for col in shared if all((k, col) in pq for k in ranked)]
+    better, methods = _significance(wide, pq, ranked, shared, seed, pq_cols)
     rr = rank_ranges([mean[k] for k in ranked], better) if ranked else []
+    order = sorted(range(len(ranked)), key=lambda i: (rr[i], -mean[ranked[i]]))
+    ranked, rr = [ranked[i] for i in order], [rr[i] for i in order]
     missing = {k: [col for col in wide.columns if pd.isna(wide.at[k, col])] for k in wide.index}
     method = methods.pop() if len(methods) == 1 else ("mixed" if methods else "none")
     return Board(wide, inherited, labels, types, ranked, unranked, shared, mean, dict(zip(ranked, rr)), method,
-                 missing, pq)
+                 missing, pq, pq_cols if method == "partial" else [])
 
 
 def _significance(
-    wide: pd.DataFrame, pq: dict, ranked: list, shared: list[str], seed: int
+    wide: pd.DataFrame, pq: dict, ranked: list, shared: list[str], seed: int, pq_cols: Sequence[str] = ()
 ) -> tuple[np.ndarray, set[str]]:
     """better[i, j]: row i's mean over `shared` is above row j's with a 95% paired bootstrap interval of the
     difference excluding 0. Queries are resampled where every shared column has per-query scores for both
@@ -340,6 +345,10 @@ def _significance(
         for j in range(i + 1, n):
             a, b = ranked[i], ranked[j]
             iv = pairwise_interval(wide, pq, a, b, shared, seed)
+            if iv is None and pq_cols:
+                # Too few tasks to resample and some without per-query scores: test the columns that have them.
+                got = pairwise_interval(wide, pq, a, b, pq_cols, seed)
+                iv = (got[0], "partial") if got is not None else None
             if iv is None:
                 methods.add("none")
                 continue
