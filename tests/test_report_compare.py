@@ -179,3 +179,34 @@ def test_export_command_through_typer(tmp_path: Path) -> None:
     assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
     r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")])
     assert r.exit_code == 2 and "results folder not found" in r.output
+
+
+def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
+    from leafbench.report.tables import is_distilled
+
+    ckpt = {"name": "runs/my-model/final", "hf_id": None}
+    alone = tmp_path / "my-model" / "student" / "SciFact.json"
+    alone.parent.mkdir(parents=True)
+    assert not is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)  # a user's own model: leaderboard
+    (tmp_path / "my-model" / "teacher").mkdir()
+    assert is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)
+    assert not is_distilled(alone, tmp_path, {"mode": "teacher"}, {"name": "mpnet-base", "hf_id": "x/y"})
+    hub = tmp_path / "distill" / "r" / "student" / "SciFact.json"
+    assert is_distilled(hub, tmp_path, {"mode": "student"}, {"name": "minilm-l6", "hf_id": "x/y"})
+
+
+def test_committed_results_answer_the_questions() -> None:
+    """The committed results: SciFact in a pair's Table 1 first, one mpnet-base row in the leaderboard."""
+    from leafbench.report.build import build_report
+
+    rep = build_report(REPO / "results")
+    first = rep.tables[0]
+    assert first.key == "pair-1" and "vs its teacher mpnet-base" in first.title
+    sci = first.text[(first.text["Dataset"] == "SciFact") & (first.text["Data"] == "full")].iloc[0]
+    assert all(sci[c] not in ("–", "") for c in ("Student", "Asymmetric", "Teacher", "Student % of teacher"))
+    board = next(t for t in rep.tables if t.key == "leaderboard")
+    assert list(board.text["Model"]) == ["mpnet-base", "minilm-l6"]  # the teacher from 12 folders: one row
+    assert list(board.text["Rank"]) == ["1", "2"]
+    assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
+    md = rep.to_markdown()
+    assert md.index("vs its teacher") < md.index("## Leaderboard: full-protocol runs") < md.index("## Distillation")

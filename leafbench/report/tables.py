@@ -122,12 +122,12 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "subset": _subset_label(sub),
                 "protocol": protocol_label(sub),
                 "data_source": lb.get("data_source"),
-                "q_model": q.get("model"),
+                "q_model": _side_name(q.get("model"), st, te),
                 "q_texts_per_s": q.get("texts_per_s"),
                 "q_tokens_per_s": q.get("tokens_per_s"),
                 "q_n_texts": q.get("n_texts"),
                 "q_entry": q.get("store_entry"),
-                "d_model": d.get("model"),
+                "d_model": _side_name(d.get("model"), st, te),
                 "d_texts_per_s": d.get("texts_per_s"),
                 "d_tokens_per_s": d.get("tokens_per_s"),
                 "d_n_texts": d.get("n_texts"),
@@ -165,6 +165,11 @@ def display_name(name: str | None, rec: dict[str, Any] | None = None) -> str | N
     return parts[-1] if parts else name
 
 
+def _side_name(name: str | None, st: dict[str, Any], te: dict[str, Any]) -> str | None:
+    rec = st if name == st.get("name") else te if name == te.get("name") else {}
+    return display_name(name, rec)
+
+
 def _encoder_id(rec: dict[str, Any], name: str | None) -> str | None:
     """The model's identity plus the settings that change its vectors (a teacher run with a shorter
     max_seq_length is another encoder, even with the same weights)."""
@@ -176,12 +181,15 @@ def _encoder_id(rec: dict[str, Any], name: str | None) -> str | None:
 
 
 def is_distilled(path: Path, root: Path, lb: dict[str, Any], qrec: dict[str, Any]) -> bool:
-    """A student/asymmetric result whose student comes from a distillation: a local checkpoint (no hub id,
-    named by a path) or a run folder inside a ``distill`` results tree. Teacher results never are."""
+    """A student/asymmetric result whose student comes from a distillation: a run folder inside a ``distill``
+    results tree, or a local checkpoint (no hub id, named by a path) evaluated against a teacher (a local
+    model evaluated on its own is a user's model: it belongs on the leaderboard). Teacher results never are."""
     if (lb.get("mode") or path.parent.name) == "teacher":
         return False
     name = str(qrec.get("name") or "")
-    local_ckpt = not qrec.get("hf_id") and "/" in name.strip("/")
+    run_dir = path.parent.parent
+    paired = bool(lb.get("teacher")) or (run_dir / "teacher").is_dir() or (run_dir / "asymmetric").is_dir()
+    local_ckpt = not qrec.get("hf_id") and "/" in name.strip("/") and paired
     try:
         rel = path.relative_to(root).parts
     except ValueError:
