@@ -210,3 +210,14 @@ def test_committed_results_answer_the_questions() -> None:
     assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
     md = rep.to_markdown()
     assert md.index("vs its teacher") < md.index("## Leaderboard: full-protocol runs") < md.index("## Distillation")
+
+
+def test_disagreeing_copies_become_one_row_per_run() -> None:
+    rows = [_row("a", "student", "STS12", 0.70, "M", "M", ttype="STS"),
+            _row("b", "student", "STS12", 0.75, "M", "M", ttype="STS"),
+            _row("a", "student", "STS13", 0.60, "M", "M", ttype="STS"),
+            _row("b", "student", "STS13", 0.60, "M", "M", ttype="STS")]
+    df = cmp.split_conflicts(pd.DataFrame(rows))
+    b = cmp.board(cmp.cells(df))
+    assert sorted(lbl for lbl, _ in b.labels.values()) == ["M (a)", "M (b)"]
+    assert b.scores.loc[cmp.system_key("M#b", "M#b"), "STS12"] == pytest.approx(75.0)

@@ -207,15 +207,26 @@ def build_report(
     results: Path, title: str = "leafbench report", figures_dir: Path | None = None, subtasks: bool = False
 ) -> Report:
     """Load `results`, compute every table (and figures into `figures_dir` when given)."""
-    from .latency import latency_tables, load_latency
+    from .latency import load_latency
 
-    df_all = load_results(results)
+    return report_from_frame(load_results(results), title, str(results), load_latency(results), figures_dir,
+                             subtasks)
+
+
+def report_from_frame(
+    df_all: pd.DataFrame, title: str = "leafbench report", source: str = "", latency: Sequence[Any] = (),
+    figures_dir: Path | None = None, subtasks: bool = False,
+) -> Report:
+    """The report of an already loaded frame (`load_results`); `build_report` is this plus loading."""
+    from .latency import latency_tables
+
+    latency = list(latency)
     sub = df_all[df_all["aggregate"].notna()]
     df = df_all[df_all["aggregate"].isna()]
     if df.empty:
         raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
     cell = pick_main_cell(df)
-    sel = select_cell(df, cell)
+    sel = cmp.split_conflicts(select_cell(df, cell))
     try:
         c = cmp.cells(sel)
     except cmp.ConflictingResults as e:
@@ -230,7 +241,6 @@ def build_report(
     b = cmp.board(main)
     if b is not None:
         tables.append(board_report_table(b, "leaderboard", f"Leaderboard ({where})", S_BOARD))
-    latency = load_latency(results)
     for t in latency_tables(latency, df):
         t.section = S_BOARD
         tables.append(t)
@@ -262,7 +272,7 @@ def build_report(
     figs: list[Any] = []
     if figures_dir is not None:
         figs = _figures(df, latency, Path(figures_dir))
-    return Report(title, str(results), len(df), df["run"].nunique(), df["task"].nunique(), tables, figs, df)
+    return Report(title, source, len(df), df["run"].nunique(), df["task"].nunique(), tables, figs, df)
 
 
 def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path) -> list[Any]:

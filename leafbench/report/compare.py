@@ -94,6 +94,26 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
     return c
 
 
+def split_conflicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Encoders whose results disagree across run folders (same identity, task and protocol, another score:
+    other prompts, another mteb, a nondeterministic GPU) become one encoder per run, named "model (run)", so
+    the report shows every number instead of failing or picking one. Agreeing copies still collapse."""
+    if df.empty:
+        return df
+    keys = ["query_id", "document_id", "task", "protocol"]
+    spread = df.groupby(keys, dropna=False)["score"].transform(lambda s: s.max() - s.min())
+    bad = df[spread > SAME]
+    bad_ids = set(bad["query_id"]) | set(bad["document_id"])
+    if not bad_ids:
+        return df
+    df = df.copy()
+    for col, name in (("query_id", "query_name"), ("document_id", "document_name")):
+        m = df[col].isin(bad_ids)
+        df.loc[m, col] = df.loc[m, col].astype(str) + "#" + df.loc[m, "run"]
+        df.loc[m, name] = df.loc[m, name].astype(str) + " (" + df.loc[m, "run"] + ")"
+    return df
+
+
 def system_key(q: str, d: str) -> str:
     """One string per system (DataFrame index labels must not be tuples: .loc reads those as row, column)."""
     return f"{q}\t{d}"

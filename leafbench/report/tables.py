@@ -876,25 +876,13 @@ def subtask_table(sub: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> Repor
 
 
 def build_tables(df: pd.DataFrame, subtasks: bool = False) -> list[ReportTable]:
-    """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out).
+    """All report tables in reading order for a loaded frame (what `leafbench report` renders; see build.py).
 
     Sub-task results of aggregate tasks stay out of every table (the aggregate is one column, as on mteb's
     leaderboard); with `subtasks` a last table lists them."""
-    sub = df[df["aggregate"].notna()]
-    df = df[df["aggregate"].isna()]
-    if df.empty:
-        raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
-    cell = pick_main_cell(df)
-    benchmarks = [benchmark_table(df, name, cell) for name in REPORT_BENCHMARKS]
-    full, subs = df[df["subset"] == ""], df[df["subset"] != ""]
-    if len(full) and len(subs):  # a subset score must never sit in the same column as a full-data one
-        boards = [leaderboard_table(full, cell),
-                  leaderboard_table(subs, cell, "leaderboard-subsets", f"Subset runs ({cell[0]} dim, {cell[1]}): query/document subsets, not comparable to the table above")]
-    else:
-        boards = [leaderboard_table(df, cell)]
-    tables = [*boards, *benchmarks, deltas_table(df, cell), reference_table(df), *cell_tables(df),
-              throughput_table(df), protocol_table(df), subtask_table(sub, cell) if subtasks and len(sub) else None]
-    return [t for t in tables if t is not None]
+    from .build import report_from_frame
+
+    return report_from_frame(df, subtasks=subtasks).tables
 
 
 def to_markdown(t: ReportTable) -> str:
