@@ -128,3 +128,87 @@ def format_interval(iv: Interval | None, scale: float = 100.0) -> str:
     if iv is None or math.isnan(iv.delta):
         return "n/a"
     return iv.format(scale)
+
+
+# ------------------------------------------------------------------ ratios, task-level resampling, ranks
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """mean(a) / mean(b) with its percentile bootstrap interval (a fraction: 0.95 = 95% of b)."""
+
+    ratio: float
+    low: float
+    high: float
+    n: int
+    level: float = 0.95
+
+    def format(self, digits: int = 1) -> str:
+        """``95.2 [93.0, 97.1]`` in percent."""
+        return f"{100 * self.ratio:.{digits}f} [{100 * self.low:.{digits}f}, {100 * self.high:.{digits}f}]"
+
+
+def paired_bootstrap_ratio_tasks(
+    pairs: Sequence[tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
+) -> RatioInterval | None:
+    """Interval for (mean over tasks of mean a) / (mean over tasks of mean b), e.g. student % of teacher.
+
+    Each task's queries are resampled on their own (same indices for a and b, so the pairing is kept); None
+    when the denominator can be zero (a teacher scoring 0 everywhere gives no percentage)."""
+    if not pairs:
+        raise ValueError("paired_bootstrap_ratio_tasks needs at least one (a, b) pair")
+    rng = np.random.default_rng(seed)
+    num, den = np.zeros(n_resamples), np.zeros(n_resamples)
+    pa, pb, n_total = [], [], 0
+    for a, b in pairs:
+        a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a_.shape != b_.shape or a_.ndim != 1 or a_.size == 0:
+            raise ValueError(f"paired scores need equal non-empty 1-d shapes, got {a_.shape} and {b_.shape}")
+        if not (np.isfinite(a_).all() and np.isfinite(b_).all()):
+            raise ValueError("per-query scores contain NaN or inf")
+        n = a_.size
+        for start in range(0, n_resamples, _BLOCK):
+            k = min(_BLOCK, n_resamples - start)
+            idx = rng.integers(0, n, size=(k, n))
+            num[start : start + k] += a_[idx].mean(axis=1)
+            den[start : start + k] += b_[idx].mean(axis=1)
+        pa.append(a_.mean())
+        pb.append(b_.mean())
+        n_total += n
+    if np.mean(pb) <= 0 or (den <= 0).any():
+        return None
+    alpha = (1 - level) / 2
+    low, high = np.quantile(num / den, [alpha, 1 - alpha])
+    return RatioInterval(float(np.mean(pa) / np.mean(pb)), float(low), float(high), n_total, level)
+
+
+def bootstrap_over_tasks(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+    n_resamples: int = DEFAULT_RESAMPLES, level: float = 0.95, seed: int = 0,
+) -> Interval:
+    """Interval for mean(a − b) resampling *tasks* (paired): used where per-query scores are missing.
+
+    It asks whether the ranking would hold on another draw of tasks like these, a weaker statement than the
+    query-level interval (which holds the task set fixed)."""
+    return paired_bootstrap(a, b, n_resamples=n_resamples, level=level, seed=seed)
+
+
+def rank_ranges(scores: Sequence[float], better: np.ndarray) -> list[tuple[int, int]]:
+    """(best, worst) rank per row from a significance matrix: better[i, j] = row i is significantly above j.
+
+    Best rank = 1 + rows significantly above it; worst = n − rows significantly below it. Rows whose
+    differences are not resolved share ranks, so "1–2" reads: the data cannot order this row and its
+    neighbour. `scores` only breaks nothing; it is accepted so callers pass rows in display order."""
+    better = np.asarray(better, dtype=bool)
+    n = len(scores)
+    if better.shape != (n, n):
+        raise ValueError(f"significance matrix must be {n}x{n}, got {better.shape}")
+    return [(1 + int(better[:, i].sum()), n - int(better[i, :].sum())) for i in range(n)]
+
+
+def format_rank(r: tuple[int, int]) -> str:
+    """``1`` or ``1–2``."""
+    return str(r[0]) if r[0] == r[1] else f"{r[0]}–{r[1]}"

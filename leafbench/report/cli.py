@@ -150,3 +150,29 @@ def baseline(
         return
     runs = sorted({e["run"] for e in data["entries"]})
     stdout.print(f"wrote {out}: {len(data['entries'])} cells from {results} (runs: {', '.join(runs)})", highlight=False)
+
+
+def export_mteb(
+    results: Annotated[Path, typer.Argument(help="Results folder to export.")] = Path("results"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="mteb results folder: <out>/<model>/<revision>/<Task>.json.")
+    ] = Path("mteb-cache/results"),
+) -> None:
+    """Write full-protocol results in mteb's results-folder layout (read them with mteb.ResultCache)."""
+    from ..files import OutputPathError, check_writable_dir
+    from .mteb_export import export_mteb as run_export
+    from .tables import ReportError
+
+    try:
+        check_writable_dir(out, "--out")
+        s = run_export(results, out)
+    except (ReportError, OutputPathError) as e:
+        _fail(str(e))
+        return
+    skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
+    stdout.print(f"wrote {len(s.written)} results for {len(s.models)} models under {out}"
+                 + (f" (not exported: {skipped})" if skipped else ""), highlight=False)
+    cache = out.parent if out.name == "results" else None
+    hint = f"mteb.ResultCache({str(cache)!r}).load_results(include_remote=False)" if cache else \
+        "mteb.ResultCache(<folder holding it as results/>)"
+    stdout.print(f"read with: {hint}", highlight=False)

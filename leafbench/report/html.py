@@ -25,7 +25,9 @@ CSS = """
 :root{--fg:#1b1b1b;--muted:#6b6b6b;--line:#dcdcdc;--head:#f2f4f7;--best:#fff1b8;--ref:#f5f8fc;--ours:#f3faf3}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);margin:0 auto;max-width:1280px;padding:1rem 1.25rem}
-h1{font-size:1.5rem;margin:.2rem 0 .4rem}h2{font-size:1.15rem;margin:1.6rem 0 .5rem}
+h1{font-size:1.5rem;margin:.2rem 0 .4rem}h2{font-size:1.3rem;margin:2rem 0 .4rem;border-bottom:2px solid var(--line)}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem}.intro{max-width:75rem;margin:.3rem 0 .6rem}
+details>summary{cursor:pointer;margin:1rem 0;font-weight:600}
 .meta,.note{color:var(--muted);font-size:.85rem;margin:.35rem 0}
 nav ul{display:flex;flex-wrap:wrap;gap:.3rem 1rem;padding:0;margin:.5rem 0;list-style:none;font-size:.9rem}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%;border:1px solid var(--line);border-radius:4px}
@@ -124,23 +126,57 @@ def table_html(t: ReportTable) -> str:
         body.append(f"<tr{rca}>{''.join(cells)}</tr>")
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in t.notes)
     return (
-        f'<section id="{html.escape(t.key)}"><h2>{html.escape(t.title)}</h2>'
+        f'<section id="{html.escape(t.key)}"><h3>{html.escape(t.title)}</h3>'
         f'<div class="scroll"><table class="sortable" id="{table_id(t.key)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>{notes}</section>"
     )
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn Markdown `code` spans into <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def figure_html(f: Figure) -> str:
     return f'<figure id="fig-{html.escape(f.key)}">{f.svg_text()}<figcaption>{html.escape(f.title)}</figcaption></figure>'
 
 
-def render_html(title: str, tables: Sequence[ReportTable], figures: Sequence[Figure], source: str = "", n_files: int = 0) -> str:
-    """The whole page as one string; figures follow the table named in their `after`."""
-    nav = "".join(f'<li><a href="#{html.escape(t.key)}">{html.escape(t.title)}</a></li>' for t in tables)
-    parts = []
-    for t in tables:
+def _sid(section: str) -> str:
+    return "s-" + re.sub(r"[^A-Za-z0-9]+", "-", section).strip("-").lower()
+
+
+def render_html(
+    title: str, tables: Sequence[ReportTable], figures: Sequence[Figure], source: str = "", n_files: int = 0,
+    intros: dict[str, str] | None = None,
+) -> str:
+    """The whole page as one string: a heading per section (nav links to sections), its tables, folded
+    tables in one <details>, figures after the table named in their `after`."""
+    intros = intros or {}
+    sections = list(dict.fromkeys(t.section for t in tables if t.section))
+    if sections:
+        nav = "".join(f'<li><a href="#{_sid(s)}">{html.escape(s)}</a></li>' for s in sections)
+    else:
+        nav = "".join(f'<li><a href="#{html.escape(t.key)}">{html.escape(t.title)}</a></li>' for t in tables)
+    parts: list[str] = []
+    section, folded = None, False
+    for i, t in enumerate(tables):
+        if t.section != section:
+            if folded:
+                parts.append("</details>")
+                folded = False
+            section = t.section
+            if section:
+                parts.append(f'<h2 class="section" id="{_sid(section)}">{html.escape(section)}</h2>')
+                if section in intros:
+                    parts.append(f'<p class="intro">{_inline(intros[section])}</p>')
+        if t.collapsed and not folded:
+            n = sum(1 for u in tables[i:] if u.section == section and u.collapsed)
+            parts.append(f"<details><summary>{n} more in this section</summary>")
+            folded = True
         parts.append(table_html(t))
         parts += [figure_html(f) for f in figures if f.after == t.key]
+    if folded:
+        parts.append("</details>")
     placed = {t.key for t in tables}
     parts += [figure_html(f) for f in figures if f.after not in placed]
     meta = f"Results: {html.escape(source)}" + (f" — {n_files} result files" if n_files else "")

@@ -37,6 +37,10 @@ def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> floa
     run = model if backend == "torch" else f"{model}@{backend}"
     rows = df[(df["run"] == run) & (df["task"] == task) & (df["mode"] == "student") & (df["subset"] == "")
               & (df["dim_label"] == "full") & (df["dtype"] == "float32")]
+    if not len(rows) and backend == "torch" and "query_name" in df:
+        # The model's own full-data result from any folder (e.g. as the teacher of a pair): same encoder, both sides.
+        rows = df[(df["query_name"] == model) & (df["document_name"] == model) & (df["task"] == task)
+                  & (df["subset"] == "") & (df["dim_label"] == "full") & (df["dtype"] == "float32")]
     return float(rows["score"].iloc[0]) if len(rows) else None
 
 

@@ -122,7 +122,7 @@ def plot_asym_vs_sym(df: pd.DataFrame, out_dir: Path, cell: tuple[str, str] = MA
     """Per task and run: teacher, student and asymmetric side by side (main cell)."""
     sel = select_cell(df, cell)
     runs = [r for r, g in sel.groupby("run") if g["mode"].nunique() >= 2]
-    if not runs:
+    if not runs or len(runs) > 3:  # more pairs than this are read from the Table-1 tables, not bars
         return None
     sel = sel[sel["run"].isin(runs)]
     tasks = task_order(sel)
@@ -144,7 +144,7 @@ def plot_asym_vs_sym(df: pd.DataFrame, out_dir: Path, cell: tuple[str, str] = MA
     ax.grid(axis="y", alpha=0.3)
     key = "asym-vs-sym"
     svg, png = _save(fig, out_dir, key)
-    return Figure(key, "Asymmetric vs symmetric per task", svg, png, after="deltas")
+    return Figure(key, "Asymmetric vs symmetric per task", svg, png, after="pair-1")
 
 
 def make_figures(df: pd.DataFrame, out_dir: Path) -> list[Figure]:

@@ -84,6 +84,10 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
         st, te = lb.get("student") or {}, lb.get("teacher") or {}
         q, d = _side(lb, "query"), _side(lb, "document")
         sub = lb.get("subset")
+        qm = lb.get("query_model") or st.get("name") or te.get("name")
+        dm = lb.get("document_model") or te.get("name") or st.get("name")
+        qrec = st if qm == st.get("name") else te
+        drec = te if dm == te.get("name") and te else st
         rows.append(
             {
                 "run": path.parent.parent.name,
@@ -102,18 +106,28 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "scores_raw": {"scores": data["scores"], "task_name": task, "leafbench": {"eval_splits": splits}},
                 "student": st.get("name"),
                 "teacher": te.get("name"),
-                "query_model": lb.get("query_model") or st.get("name") or te.get("name"),
-                "document_model": lb.get("document_model") or te.get("name") or st.get("name"),
+                "query_model": qm,
+                "document_model": dm,
+                # Who encoded each side, as an identity (two folders evaluating one model share it) and as the
+                # name a reader knows (a registry name, or a local checkpoint's folder: runs/x/final -> x).
+                "query_id": _encoder_id(qrec, qm),
+                "document_id": _encoder_id(drec, dm),
+                "query_name": display_name(qm, qrec),
+                "document_name": display_name(dm, drec),
+                "query_revision": qrec.get("revision"),
+                "query_hf_id": qrec.get("hf_id"),
+                "distilled": is_distilled(path, root, lb, qrec),
                 "n_queries": lb.get("n_queries"),
                 "n_documents": lb.get("n_documents"),
                 "subset": _subset_label(sub),
+                "protocol": protocol_label(sub),
                 "data_source": lb.get("data_source"),
-                "q_model": q.get("model"),
+                "q_model": _side_name(q.get("model"), st, te),
                 "q_texts_per_s": q.get("texts_per_s"),
                 "q_tokens_per_s": q.get("tokens_per_s"),
                 "q_n_texts": q.get("n_texts"),
                 "q_entry": q.get("store_entry"),
-                "d_model": d.get("model"),
+                "d_model": _side_name(d.get("model"), st, te),
                 "d_texts_per_s": d.get("texts_per_s"),
                 "d_tokens_per_s": d.get("tokens_per_s"),
                 "d_n_texts": d.get("n_texts"),
@@ -133,6 +147,56 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
 
 
+GENERIC_PARTS = {"final", "best", "last", "model", "output", "outputs", "checkpoint", "student", "merged"}
+
+
+def display_name(name: str | None, rec: dict[str, Any] | None = None) -> str | None:
+    """What a reader calls a model: its registry/hub name, or for a local checkpoint path the folder's last
+    meaningful part (``runs/leaf-mpnet-stage9/final`` -> ``leaf-mpnet-stage9``)."""
+    if not name:
+        return name
+    rec = rec or {}
+    if rec.get("hf_id") or "/" not in name.strip("/") and "\\" not in name:
+        return name
+    parts = [p for p in Path(name).parts if p not in ("/", ".", "..")]
+    for p in reversed(parts):
+        if p.lower() not in GENERIC_PARTS and not p.lower().startswith(("checkpoint-", "step-", "epoch-")):
+            return p
+    return parts[-1] if parts else name
+
+
+def _side_name(name: str | None, st: dict[str, Any], te: dict[str, Any]) -> str | None:
+    rec = st if name == st.get("name") else te if name == te.get("name") else {}
+    return display_name(name, rec)
+
+
+def _encoder_id(rec: dict[str, Any], name: str | None) -> str | None:
+    """The model's identity plus the settings that change its vectors (a teacher run with a shorter
+    max_seq_length is another encoder, even with the same weights)."""
+    base = rec.get("identity") or name
+    extra = [f"len={rec['max_seq_length']}" if rec.get("max_seq_length") else "",
+             f"prec={rec['precision']}" if rec.get("precision") not in (None, "fp32") else ""]
+    extra = [e for e in extra if e]
+    return f"{base}@{','.join(extra)}" if base and extra else base
+
+
+def is_distilled(path: Path, root: Path, lb: dict[str, Any], qrec: dict[str, Any]) -> bool:
+    """A student/asymmetric result whose student comes from a distillation: a run folder inside a ``distill``
+    results tree, or a local checkpoint (no hub id, named by a path) evaluated against a teacher (a local
+    model evaluated on its own is a user's model: it belongs on the leaderboard). Teacher results never are."""
+    if (lb.get("mode") or path.parent.name) == "teacher":
+        return False
+    name = str(qrec.get("name") or "")
+    run_dir = path.parent.parent
+    paired = bool(lb.get("teacher")) or (run_dir / "teacher").is_dir() or (run_dir / "asymmetric").is_dir()
+    local_ckpt = not qrec.get("hf_id") and "/" in name.strip("/") and paired
+    try:
+        rel = path.relative_to(root).parts
+    except ValueError:
+        rel = path.parts
+    return local_ckpt or "distill" in rel[:-3]
+
+
 def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
     """Two run folders with one name (the same pair on two subsets, in two parent folders) stay two runs in
     reports: they are named by their path under `root`, so neither overwrites the other in a table. Unique
@@ -147,6 +211,18 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
                 r["run"] = run_dir.relative_to(root).as_posix()
             except ValueError:
                 r["run"] = run_dir.as_posix()
+
+
+def protocol_label(sub: Any) -> str:
+    """Short name of the data a score was measured on: "full", or the subset ("100q/300d")."""
+    if not sub:
+        return "full"
+    if isinstance(sub, dict):
+        q, d = sub.get("max_queries"), sub.get("max_docs")
+        parts = ([f"{q}q"] if q else []) + ([f"{d}d"] if d else [])
+        rest = [f"{k}={v}" for k, v in sub.items() if k not in ("max_queries", "max_docs") and v is not None]
+        return "/".join(parts + rest) or "subset"
+    return str(sub)
 
 
 def _subset_label(sub: Any) -> str:
@@ -566,6 +642,8 @@ class ReportTable:
     row_class: list[str] = field(default_factory=list)  # "", "incomplete", "reference", "ours", "mean"
     notes: list[str] = field(default_factory=list)
     numeric: set[str] = field(default_factory=set)  # right-aligned columns
+    section: str = ""  # the report section (## heading) the table belongs to
+    collapsed: bool = False  # rendered folded (<details>) after the section's open tables
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -681,6 +759,15 @@ def deltas_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportT
 
 def reference_table(df: pd.DataFrame) -> ReportTable:
     ref = reference_block(df)
+    # Our rows only where they carry a comparable number; partial coverage is one line per protocol below.
+    partial = ref[ref["ours"] & ref["value"].isna()]
+    ref = ref[~ref["ours"] | ref["value"].notna()].drop_duplicates(subset=["model", "mode", "protocol", "value"])
+    cover = []
+    for key, g in partial.groupby("protocol", sort=False):
+        n = g["note"].str.extract(r"^(\d+)/(\d+)").astype(float)
+        best = f"{int(n[0].max())}/{int(n[1].max())} tasks" if n[0].notna().any() else "partial"
+        cover.append(f"{PROTOCOLS[key].label}: {g['source'].nunique()} of our runs cover at most {best}"
+                     + (" (some on query/document subsets)" if g["note"].str.contains("subset").any() else ""))
     frame = pd.DataFrame({
         "Model": ref["model"], "Mode": ref["mode"], "Score": ref["value"], "Protocol": ref["protocol_label"],
         "Note": ref["note"], "Source": ref["source"], "Teacher": ref["teacher"], "Params": ref["params"],
@@ -691,7 +778,8 @@ def reference_table(df: pd.DataFrame) -> ReportTable:
         "reference", "Reference: published numbers and ours, by protocol", frame, row_class=classes,
         formatters={"Dim": lambda v: _fmt(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and not pd.isna(v) else _fmt(v)},
         notes=["Published numbers from DESIGN.md §2 (full test sets, prompts as on the model cards). Ours get a "
-               "score only where they cover every task of the protocol on full data."],
+               "score only where they cover every task of the protocol on full data."]
+        + (["Not comparable yet: " + "; ".join(cover) + "."] if cover else []),
     )
 
 
@@ -788,25 +876,13 @@ def subtask_table(sub: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> Repor
 
 
 def build_tables(df: pd.DataFrame, subtasks: bool = False) -> list[ReportTable]:
-    """All report tables in reading order (absent ones, e.g. deltas without a teacher, are left out).
+    """All report tables in reading order for a loaded frame (what `leafbench report` renders; see build.py).
 
     Sub-task results of aggregate tasks stay out of every table (the aggregate is one column, as on mteb's
     leaderboard); with `subtasks` a last table lists them."""
-    sub = df[df["aggregate"].notna()]
-    df = df[df["aggregate"].isna()]
-    if df.empty:
-        raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
-    cell = pick_main_cell(df)
-    benchmarks = [benchmark_table(df, name, cell) for name in REPORT_BENCHMARKS]
-    full, subs = df[df["subset"] == ""], df[df["subset"] != ""]
-    if len(full) and len(subs):  # a subset score must never sit in the same column as a full-data one
-        boards = [leaderboard_table(full, cell),
-                  leaderboard_table(subs, cell, "leaderboard-subsets", f"Subset runs ({cell[0]} dim, {cell[1]}): query/document subsets, not comparable to the table above")]
-    else:
-        boards = [leaderboard_table(df, cell)]
-    tables = [*boards, *benchmarks, deltas_table(df, cell), reference_table(df), *cell_tables(df),
-              throughput_table(df), protocol_table(df), subtask_table(sub, cell) if subtasks and len(sub) else None]
-    return [t for t in tables if t is not None]
+    from .build import report_from_frame
+
+    return report_from_frame(df, subtasks=subtasks).tables
 
 
 def to_markdown(t: ReportTable) -> str:

@@ -1,0 +1,289 @@
+"""Compute a report once, render it twice: `build_report` → `Report` → `to_markdown` / `to_html` / `save`.
+
+Reading order follows the questions a reader brings: (1) how close is each student to its teacher, per
+dataset (the LEAF paper's Table 1 layout); (2) which full-protocol models are really better (a deduplicated
+leaderboard whose ranks are bootstrap rank ranges); (3) distillation runs and subset protocols, kept apart
+so a 100-query score never sits in a column next to a full one; (4) dims x dtypes, speed, provenance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import compare as cmp
+from .bootstrap import RatioInterval
+from .tables import (
+    MISSING,
+    ReportError,
+    ReportTable,
+    _fmt,
+    benchmark_table,
+    cell_tables,
+    load_results,
+    make_table,
+    pick_main_cell,
+    protocol_table,
+    reference_table,
+    select_cell,
+    subtask_table,
+    throughput_table,
+    to_markdown,
+)
+
+S_PAIRS = "How close is each student to its teacher"
+S_BOARD = "Leaderboard: full-protocol runs"
+S_DISTILL = "Distillation runs and subset protocols"
+S_CELLS = "Dims x dtypes"
+S_MORE = "Speed, references and provenance"
+OPEN_PAIRS = 3  # pair tables shown open; the rest fold away (<details>)
+
+INTROS = {
+    S_PAIRS: "Rows = datasets, columns = student | asymmetric (student queries, teacher documents) | teacher, and "
+             "each as % of the teacher, as in the LEAF paper's Table 1. [95% CI]: paired bootstrap over queries "
+             "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
+             "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
+             "subset (not comparable to published numbers).",
+    S_DISTILL: "Distilled students (local checkpoints, results/distill/) and subset protocols, each column one "
+               "task on one data protocol. Not mixed into the leaderboard above.",
+}
+
+
+@dataclass
+class Report:
+    """Everything a report shows, computed once; the renderers only format it."""
+
+    title: str
+    source: str
+    n_files: int
+    n_runs: int
+    n_tasks: int
+    tables: list[ReportTable]
+    figures: list[Any] = field(default_factory=list)  # plots.Figure
+    df: pd.DataFrame | None = None
+
+    def to_markdown(self) -> str:
+        md = [f"# {self.title}", "", f"Results: `{self.source}` — {self.n_files} result files, {self.n_runs} runs, "
+              f"{self.n_tasks} tasks. Interactive version: [index.html](index.html).", ""]
+        section, folded = None, False
+        for i, t in enumerate(self.tables):
+            if t.section != section:
+                if folded:
+                    md += ["</details>", ""]
+                    folded = False
+                section = t.section
+                md += [f"## {section}", ""]
+                if section in INTROS:
+                    md += [INTROS[section], ""]
+            if t.collapsed and not folded:
+                n = sum(1 for u in self.tables[i:] if u.section == section and u.collapsed)
+                md += ["<details><summary>" + f"{n} more in this section</summary>", ""]
+                folded = True
+            md.append(to_markdown(t))
+            md += [f"![{f.title}](figures/{f.png.name})\n" for f in self.figures if f.after == t.key]
+        if folded:
+            md += ["</details>", ""]
+        return "\n".join(md)
+
+    def to_html(self) -> str:
+        from .html import render_html
+
+        return render_html(self.title, self.tables, self.figures, source=self.source, n_files=self.n_files,
+                           intros=INTROS)
+
+    def save(self, out: Path) -> dict[str, Any]:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "index.md").write_text(self.to_markdown())
+        (out / "index.html").write_text(self.to_html())
+        return {"markdown": out / "index.md", "html": out / "index.html",
+                "figures": [f.svg for f in self.figures] + [f.png for f in self.figures],
+                "tables": [t.key for t in self.tables], "n_results": self.n_files}
+
+
+# --------------------------------------------------------------------------------------- Table 1
+
+
+def _pct(v: float, iv: RatioInterval | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return MISSING
+    return iv.format() if iv is not None else f"{v:.1f}"
+
+
+def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> ReportTable:
+    r = pt.rows
+    frame = pd.DataFrame({
+        "Benchmark": r["benchmark"], "Dataset": r["task"], "Data": r["protocol"],
+        "Student": r["student"], "Asymmetric": r["asymmetric"], "Teacher": r["teacher"],
+        "Student % of teacher": r["student_pct"], "Asym % of teacher": r["asym_pct"],
+    })
+    text_pct_s = [_pct(v, iv) for v, iv in zip(r["student_pct"], r["student_ci"])]
+    text_pct_a = [MISSING if same else _pct(v, iv) for v, iv, same in zip(r["asym_pct"], r["asym_ci"], r["asym_same"])]
+    t = make_table(
+        key, f"{pt.pair.student} vs its teacher {pt.pair.teacher}", frame,
+        sort_keys={"Student % of teacher": r["student_pct"], "Asym % of teacher": r["asym_pct"].where(~r["asym_same"])},
+        row_class=["mean" if m else "" for m in r["is_mean"]],
+        notes=["Runs: " + ", ".join(pt.pair.runs)],
+    )
+    t.text["Student % of teacher"] = text_pct_s
+    t.text["Asym % of teacher"] = text_pct_a
+    t.text["Asymmetric"] = ["= student" if same else _fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
+    t.section, t.collapsed = S_PAIRS, collapsed
+    return t
+
+
+# --------------------------------------------------------------------------------------- boards
+
+
+def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> ReportTable:
+    shared = b.shared
+    types = sorted({b.types[c] for c in shared})
+    other = [c for c in b.scores.columns if c not in shared]
+    rows, classes = [], []
+    for k in [*b.ranked, *b.unranked]:
+        label, mode = b.labels[k]
+        ranked = k in b.ranks
+        sh = b.scores.loc[k, shared]
+        row = {"Rank": b.ranks[k][0] if ranked else np.nan, "Model": label, "Mode": mode,
+               f"Mean ({len(shared)} shared)": b.mean[k] if ranked else np.nan}
+        for t in types:
+            row[f"Mean({t})"] = sh[[c for c in shared if b.types[c] == t]].mean() if ranked else np.nan
+        row.update({c: b.scores.at[k, c] for c in [*shared, *other]})
+        row["Tasks"] = f"{int(b.scores.loc[k].notna().sum())}/{len(b.scores.columns)}"
+        rows.append(row)
+        classes.append("" if ranked else "incomplete")
+    frame = pd.DataFrame(rows)
+    score_cols = [c for c in frame.columns if c not in ("Rank", "Model", "Mode", "Tasks")]
+    ranks = {i: cmp.rank_text(b, k) for i, k in enumerate([*b.ranked, *b.unranked])}
+    eligible = pd.Series([k in b.ranks for k in [*b.ranked, *b.unranked]])
+    t = make_table(key, title, frame, best_max=score_cols, eligible=eligible, row_class=classes,
+                   notes=_board_notes(b))
+    t.text["Rank"] = [ranks[i] for i in range(len(frame))]
+    for i, k in enumerate([*b.ranked, *b.unranked]):
+        for c in [*shared, *other]:
+            if b.inherited.at[k, c]:
+                t.text.at[i, c] = "="
+    t.section = section
+    return t
+
+
+def _board_notes(b: cmp.Board) -> list[str]:
+    how = {"queries": "resampling each task's queries", "tasks": "resampling tasks (per-query scores missing)",
+           "mixed": "resampling queries where per-query scores exist for both rows, else tasks",
+           "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks",
+           "partial": f"resampling the queries of {', '.join(b.tested)} only: the other shared tasks store no "
+                      "per-query scores and are too few to resample"}[b.method]
+    notes = [f"Rank a–b: a = 1 + rows significantly better, b = n − rows significantly worse (95% paired bootstrap "
+             f"of the difference of Mean over the shared tasks, {how}); rows whose intervals include 0 share ranks."]
+    extra = [c for c in b.scores.columns if c not in b.shared]
+    notes.append(f"Scores x100 (each task's main metric). Ranked on the {len(b.shared)} tasks every ranked row has"
+                 + (f"; {', '.join(extra)}: not in every row (shown, not averaged)." if extra else "."))
+    if b.inherited.to_numpy().any():
+        notes.append("= : asymmetric equals symmetric on this task (no document side); counted in the mean.")
+    if b.unranked:
+        notes.append("Not ranked (under half the tasks of the best-covered row): " + "; ".join(
+            f"{b.labels[k][0]} ({b.labels[k][1]}) misses {', '.join(b.missing[k])}" for k in b.unranked))
+    return notes
+
+
+def _dedup_for_benchmark(c: pd.DataFrame) -> pd.DataFrame:
+    """Cells as a run/mode frame for the benchmark-coverage tables (one row per system)."""
+    d = c.copy()
+    d["run"] = [cmp.system_label(q, dn) for q, dn in zip(d["query_name"], d["document_name"])]
+    d["mode"] = ["symmetric" if s else "asymmetric" for s in d["symmetric"]]
+    return d
+
+
+# --------------------------------------------------------------------------------------- assembly
+
+
+def build_report(
+    results: Path, title: str = "leafbench report", figures_dir: Path | None = None, subtasks: bool = False
+) -> Report:
+    """Load `results`, compute every table (and figures into `figures_dir` when given)."""
+    from .latency import load_latency
+
+    return report_from_frame(load_results(results), title, str(results), load_latency(results), figures_dir,
+                             subtasks)
+
+
+def report_from_frame(
+    df_all: pd.DataFrame, title: str = "leafbench report", source: str = "", latency: Sequence[Any] = (),
+    figures_dir: Path | None = None, subtasks: bool = False,
+) -> Report:
+    """The report of an already loaded frame (`load_results`); `build_report` is this plus loading."""
+    from .latency import latency_tables
+
+    latency = list(latency)
+    sub = df_all[df_all["aggregate"].notna()]
+    df = df_all[df_all["aggregate"].isna()]
+    if df.empty:
+        raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
+    cell = pick_main_cell(df)
+    sel = cmp.split_conflicts(select_cell(df, cell))
+    try:
+        c = cmp.cells(sel)
+    except cmp.ConflictingResults as e:
+        raise ReportError(str(e)) from e
+    tables: list[ReportTable] = []
+    for i, pt in enumerate(cmp.pair_tables(sel, c)):
+        tables.append(pair_report_table(pt, f"pair-{i + 1}", collapsed=i >= OPEN_PAIRS))
+    # Leaderboard: full protocol, not distilled (teacher results from pair folders count: same model).
+    main = c[(c["protocol"] == "full") & ~c["distilled"]]
+    rest = c[(c["protocol"] != "full") | c["distilled"]]
+    where = f"{cell[0]} dim, {cell[1]}"
+    b = cmp.board(main)
+    if b is not None:
+        tables.append(board_report_table(b, "leaderboard", f"Leaderboard ({where})", S_BOARD))
+    for t in latency_tables(latency, df):
+        t.section = S_BOARD
+        tables.append(t)
+    if len(main):
+        d = _dedup_for_benchmark(main)
+        for name in ("MTEB(eng, v2)", "BEIR"):
+            bt = benchmark_table(d, name, cell)
+            if bt is not None:
+                bt.section = S_BOARD
+                tables.append(bt)
+    if len(rest):
+        # Teachers' numbers on the same columns, so each distilled row has its reference in the table.
+        cols = set(zip(rest["task"], rest["protocol"]))
+        teachers = {p.teacher_id for p in cmp.pairs(sel)}
+        on_cols = pd.Series([(t, p) in cols for t, p in zip(c["task"], c["protocol"])], index=c.index)
+        ref = c[c["query_id"].isin(teachers) & c["symmetric"] & on_cols]
+        rb = cmp.board(pd.concat([rest, ref]).drop_duplicates(subset=["query_id", "document_id", "task", "protocol"]))
+        if rb is not None:
+            tables.append(board_report_table(rb, "distill", f"Distillation runs and subsets ({where})", S_DISTILL))
+    for t in cell_tables(df):
+        t.section = S_CELLS
+        tables.append(t)
+    more = [reference_table(df), throughput_table(df), protocol_table(df),
+            subtask_table(sub, cell) if subtasks and len(sub) else None]
+    for t in more:
+        if t is not None:
+            t.section = S_MORE
+            tables.append(t)
+    figs: list[Any] = []
+    if figures_dir is not None:
+        figs = _figures(df, latency, Path(figures_dir))
+    return Report(title, source, len(df), df["run"].nunique(), df["task"].nunique(), tables, figs, df)
+
+
+def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path) -> list[Any]:
+    from .latency import plot_latency
+    from .plots import make_figures
+
+    for pattern in ("asym-vs-sym.*", "dims-*.*", "quant-*.*", "latency-quality.*"):
+        for old in fig_dir.glob(pattern):  # figures of runs no longer in the results must not linger
+            if old.suffix in (".svg", ".png"):
+                old.unlink()
+    figs = make_figures(df, fig_dir)
+    if latency:
+        figs += [f for f in [plot_latency(latency, df, fig_dir)] if f is not None]
+    return figs

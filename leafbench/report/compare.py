@@ -1,0 +1,400 @@
+"""The report's questions, computed once: how close is each student to its teacher (the LEAF paper's Table 1
+layout), and which full-protocol systems are really better than which (ranks with bootstrap rank ranges).
+
+Everything here starts from `cells`: one row per *system* (who encodes queries, who encodes documents),
+task and data protocol, so a teacher evaluated in twelve pair folders is one set of numbers, and an
+"asymmetric" result on a task without a document side (STS, classification: both sides are the student)
+is the student's own number, not a second row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .bootstrap import (
+    Interval,
+    RatioInterval,
+    bootstrap_over_tasks,
+    format_rank,
+    paired_bootstrap_ratio_tasks,
+    paired_bootstrap_tasks,
+    rank_ranges,
+)
+
+# Benchmarks a dataset is filed under in the Table-1 view, first match wins (SciFact: BEIR, not MTEB).
+BENCHMARK_ORDER = ("BEIR", "NanoBEIR", "MTEB(eng, v2)")
+OTHER_MTEB, USER = "Other mteb tasks", "Your datasets"
+# Below this many shared tasks a bootstrap over tasks says nothing (2 tasks: any same-sign pair "differs").
+MIN_TASKS_FOR_TASK_BOOTSTRAP = 5
+SAME = 1e-9
+
+
+class ConflictingResults(ValueError):
+    """Two result files claim different scores for one system, task and protocol."""
+
+
+@cache
+def _benchmark_tasks(name: str) -> frozenset[str]:
+    try:
+        import mteb
+
+        return frozenset(t.metadata.name for t in mteb.get_benchmark(name).tasks)
+    except Exception:  # noqa: BLE001 - mteb without this benchmark: nothing is filed under it
+        return frozenset()
+
+
+def benchmark_of(task: str, task_type: str) -> str:
+    """The benchmark a dataset's Table-1 row is filed under (user folders: "Your datasets")."""
+    for b in BENCHMARK_ORDER:
+        if task in _benchmark_tasks(b):
+            return b
+    from .tables import task_meta
+
+    return OTHER_MTEB if task_meta(task)[0] != "Unknown" else USER
+
+
+# ------------------------------------------------------------------------------------------ cells
+
+
+def cells(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (query_id, document_id, task, protocol) of an already selected (dim, dtype) cell.
+
+    Identical scores from several run folders collapse to one (the per-query block of any copy that has
+    one is kept); different scores for one key raise ConflictingResults naming both files, since picking
+    one would print a number the other file contradicts.
+    """
+    if df.empty:
+        return df.assign(runs=[], no_doc_side=[])
+    keys = ["query_id", "document_id", "task", "protocol"]
+    out = []
+    for _, g in df.groupby(keys, sort=False, dropna=False):
+        s = g["score"].to_numpy(dtype=float)
+        if np.nanmax(s) - np.nanmin(s) > SAME:
+            a, b = g.iloc[int(np.nanargmin(s))], g.iloc[int(np.nanargmax(s))]
+            raise ConflictingResults(
+                f"{a['path']} and {b['path']}: {a['task']} ({a['protocol']}) by {a['query_name']} -> "
+                f"{a['document_name']} scores {a['score']:.5f} vs {b['score']:.5f}; remove or move the stale one")
+        has_pq = g["per_query"].map(lambda v: isinstance(v, dict) and bool(v))
+        row = (g[has_pq] if has_pq.any() else g).iloc[0].copy()
+        row["runs"] = tuple(sorted(set(g["run"])))
+        out.append(row)
+    c = pd.DataFrame(out).reset_index(drop=True)
+    # Tasks where an asymmetric-mode run encoded both sides with one model: asymmetric = symmetric there.
+    asym_same = df[(df["mode"] == "asymmetric") & (df["query_id"] == df["document_id"])]
+    no_doc = set(asym_same["task"])
+    c["no_doc_side"] = c["task"].isin(no_doc)
+    c["symmetric"] = c["query_id"] == c["document_id"]
+    return c
+
+
+def split_conflicts(df: pd.DataFrame) -> pd.DataFrame:
+    """Encoders whose results disagree across run folders (same identity, task and protocol, another score:
+    other prompts, another mteb, a nondeterministic GPU) become one encoder per run, named "model (run)", so
+    the report shows every number instead of failing or picking one. Agreeing copies still collapse."""
+    if df.empty:
+        return df
+    keys = ["query_id", "document_id", "task", "protocol"]
+    spread = df.groupby(keys, dropna=False)["score"].transform(lambda s: s.max() - s.min())
+    bad = df[spread > SAME]
+    bad_ids = set(bad["query_id"]) | set(bad["document_id"])
+    if not bad_ids:
+        return df
+    df = df.copy()
+    for col, name in (("query_id", "query_name"), ("document_id", "document_name")):
+        m = df[col].isin(bad_ids)
+        df.loc[m, col] = df.loc[m, col].astype(str) + "#" + df.loc[m, "run"]
+        df.loc[m, name] = df.loc[m, name].astype(str) + " (" + df.loc[m, "run"] + ")"
+    return df
+
+
+def system_key(q: str, d: str) -> str:
+    """One string per system (DataFrame index labels must not be tuples: .loc reads those as row, column)."""
+    return f"{q}\t{d}"
+
+
+def split_key(k: str) -> tuple[str, str]:
+    q, d = k.split("\t", 1)
+    return q, d
+
+
+def system_label(q: str, d: str) -> str:
+    return q if q == d else f"{q} → {d}"
+
+
+# ------------------------------------------------------------------------------- Table 1 (pairs)
+
+
+@dataclass
+class Pair:
+    """A distilled (or any) student and the teacher it was compared with in one or more run folders."""
+
+    student_id: str
+    teacher_id: str
+    student: str
+    teacher: str
+    runs: tuple[str, ...]
+
+
+def pairs(df: pd.DataFrame) -> list[Pair]:
+    """(student, teacher) pairs: run folders holding a student-mode result and a teacher (teacher-mode
+    result or an asymmetric result's document model). Folders of one pair merge into one Pair."""
+    found: dict[tuple[str, str], Pair] = {}
+    for run, g in df.groupby("run", sort=True):
+        st = g[g["mode"] == "student"]
+        te = g[g["mode"] == "teacher"]
+        asym = g[(g["mode"] == "asymmetric") & (g["query_id"] != g["document_id"])]
+        if st.empty:
+            continue
+        s_id, s_name = st["query_id"].iloc[0], st["query_name"].iloc[0]
+        if len(te):
+            t_id, t_name = te["query_id"].iloc[0], te["query_name"].iloc[0]
+        elif len(asym):
+            t_id, t_name = asym["document_id"].iloc[0], asym["document_name"].iloc[0]
+        else:
+            continue
+        if s_id == t_id:
+            continue
+        p = found.get((s_id, t_id))
+        found[(s_id, t_id)] = Pair(s_id, t_id, s_name, t_name, tuple(sorted({*(p.runs if p else ()), run})))
+    return list(found.values())
+
+
+def _pq(row: pd.Series | None) -> dict | None:
+    if row is None:
+        return None
+    v = row.get("per_query")
+    return v if isinstance(v, dict) and v else None
+
+
+def _aligned(a: dict | None, b: dict | None) -> tuple[list[float], list[float]] | None:
+    if not a or not b:
+        return None
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    return [a[q] for q in common], [b[q] for q in common]
+
+
+def _ratio(rows_a: Sequence[pd.Series | None], rows_b: Sequence[pd.Series | None], seed: int = 0) -> RatioInterval | None:
+    pairs_ = [_aligned(_pq(a), _pq(b)) for a, b in zip(rows_a, rows_b)]
+    if not pairs_ or any(p is None for p in pairs_):
+        return None
+    return paired_bootstrap_ratio_tasks(pairs_, seed=seed)  # type: ignore[arg-type]
+
+
+@dataclass
+class PairTable:
+    pair: Pair
+    rows: pd.DataFrame  # benchmark, task, protocol, student, asymmetric, teacher, *_pct, *_ci, asym_same, is_mean
+    has_full: bool
+    mean_student_pct: float
+
+
+def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
+    """The LEAF paper's Table 1 for one pair: rows = datasets (filed by benchmark, one row per data protocol),
+    student | asymmetric | teacher scores x100, student and asymmetric as % of teacher with a paired
+    bootstrap interval over queries where per-query scores exist, and a mean row per (benchmark, protocol)."""
+    idx = c.set_index(["query_id", "document_id", "task", "protocol"])
+    idx = idx[~idx.index.duplicated()]
+
+    def get(q: str, d: str, task: str, proto: str) -> pd.Series | None:
+        k = (q, d, task, proto)
+        return idx.loc[k] if k in idx.index else None
+
+    mine = c[((c["query_id"] == p.student_id) & c["document_id"].isin([p.student_id, p.teacher_id]))]
+    rows: list[dict[str, Any]] = []
+    for (task, proto), g in mine.groupby(["task", "protocol"], sort=False):
+        s = get(p.student_id, p.student_id, task, proto)
+        t = get(p.teacher_id, p.teacher_id, task, proto)
+        a = get(p.student_id, p.teacher_id, task, proto)
+        if s is None or t is None:
+            continue
+        same = bool(g["no_doc_side"].any()) and a is None
+        a_eff = s if same else a
+        rows.append({
+            "benchmark": benchmark_of(task, str(s["task_type"])), "task": task, "protocol": proto,
+            "n_queries": s.get("n_queries"), "_s": s, "_t": t, "_a": a_eff, "asym_same": same,
+        })
+    if not rows:
+        return None
+    order = {b: i for i, b in enumerate((*BENCHMARK_ORDER, OTHER_MTEB, USER))}
+    rows.sort(key=lambda r: (order.get(r["benchmark"], 99), r["protocol"] != "full", r["protocol"], r["task"]))
+    out: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["benchmark"], r["protocol"]), []).append(r)
+    for (bench, proto), rs in groups.items():
+        for r in rs:
+            out.append(_t1_row(bench, r["task"], proto, [r["_s"]], [r["_a"]], [r["_t"]], r["asym_same"], False))
+        if len(rs) > 1:
+            out.append(_t1_row(bench, f"Mean ({len(rs)} datasets)", proto, [r["_s"] for r in rs],
+                               [r["_a"] for r in rs], [r["_t"] for r in rs], all(r["asym_same"] for r in rs), True))
+    frame = pd.DataFrame(out)
+    # Full-data rows where the document side matters (retrieval) are what the LEAF table is about: those pairs
+    # come first, ordered by how close the student gets there.
+    core = (frame["protocol"] == "full") & ~frame["asym_same"] & ~frame["is_mean"]
+    has_full = bool(core.any())
+    pct = frame.loc[core if has_full else ~frame["is_mean"], "student_pct"]
+    return PairTable(p, frame, has_full, float(pct.mean()) if len(pct) else float("nan"))
+
+
+def _t1_row(bench: str, task: str, proto: str, s: list, a: list, t: list, same: bool, is_mean: bool) -> dict[str, Any]:
+    sv = float(np.mean([x["score"] for x in s])) * 100
+    tv = float(np.mean([x["score"] for x in t])) * 100
+    av = float(np.mean([x["score"] for x in a])) * 100 if all(x is not None for x in a) else float("nan")
+    return {
+        "benchmark": bench, "task": task, "protocol": proto, "student": sv, "asymmetric": av, "teacher": tv,
+        "student_pct": 100 * sv / tv if tv else float("nan"),
+        "asym_pct": 100 * av / tv if tv and not math.isnan(av) else float("nan"),
+        "student_ci": _ratio(s, t), "asym_ci": None if same or any(x is None for x in a) else _ratio(a, t),
+        "asym_same": same, "is_mean": is_mean,
+    }
+
+
+def pair_tables(df: pd.DataFrame, c: pd.DataFrame | None = None) -> list[PairTable]:
+    """Every pair's Table 1, full-protocol pairs first, then by mean student % of teacher (best first)."""
+    c = cells(df) if c is None else c
+    out = [t for t in (pair_table(c, p) for p in pairs(df)) if t is not None]
+    out.sort(key=lambda t: (not t.has_full, -(t.mean_student_pct if not math.isnan(t.mean_student_pct) else -1e9),
+                            t.pair.student))
+    return out
+
+
+# ---------------------------------------------------------------------------------- leaderboards
+
+
+@dataclass
+class Board:
+    """A ranked table of systems over columns (tasks, or task [protocol] for subsets)."""
+
+    scores: pd.DataFrame  # index: system_key(query_id, document_id); columns: column keys; x100
+    inherited: pd.DataFrame  # bool, same shape: asymmetric = symmetric there (shown as "=")
+    labels: dict[str, tuple[str, str]]  # system key -> (model label, mode)
+    types: dict[str, str]  # column -> task type
+    ranked: list[str]  # in display order
+    unranked: list[str]
+    shared: list[str]
+    mean: pd.Series  # Mean over shared columns (ranked rows), over own columns otherwise
+    ranks: dict[str, tuple[int, int]]
+    method: str  # "queries", "tasks", "mixed" or "none": what the rank ranges resampled
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    per_query: dict[tuple[str, str], dict] = field(default_factory=dict)
+    tested: list[str] = field(default_factory=list)  # method "partial": the columns the test resampled
+
+
+def column_key(task: str, protocol: str) -> str:
+    return task if protocol == "full" else f"{task} [{protocol}]"
+
+
+def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
+    """Rows = systems; an asymmetric system only where it differs from its student somewhere, and on tasks
+    without a document side it carries the student's own score (flagged, shown as "="). Rows with at least
+    half the columns of the best-covered row are ranked, over the columns all of them share; the others are
+    listed unranked with what they miss, so a row cannot win by skipping a hard task."""
+    if c.empty:
+        return None
+    c = c.assign(col=[column_key(t, p) for t, p in zip(c["task"], c["protocol"])])
+    c = c.assign(key=[system_key(q, d) for q, d in zip(c["query_id"], c["document_id"])])
+    types = dict(zip(c["col"], c["task_type"]))
+    wide = c.pivot_table(index="key", columns="col", values="score", aggfunc="first") * 100
+    pq = {(k, col): v for k, col, v in zip(c["key"], c["col"], c["per_query"]) if isinstance(v, dict) and v}
+    inherited = pd.DataFrame(False, index=wide.index, columns=wide.columns)
+    no_doc_cols = set(c.loc[c["no_doc_side"], "col"])
+    labels: dict = {}
+    for k, g in c.groupby("key", sort=False):
+        r = g.iloc[0]
+        labels[k] = (system_label(r["query_name"], r["document_name"]), "symmetric" if r["symmetric"] else "asymmetric")
+    keep = []
+    for k in wide.index:
+        q, d = split_key(k)
+        if q == d:
+            keep.append(k)
+            continue
+        sym = system_key(q, q)
+        for col in wide.columns:
+            if pd.isna(wide.at[k, col]) and col in no_doc_cols and sym in wide.index and pd.notna(wide.at[sym, col]):
+                wide.at[k, col] = wide.at[sym, col]
+                inherited.at[k, col] = True
+                if (sym, col) in pq:
+                    pq[(k, col)] = pq[(sym, col)]
+        if (~inherited.loc[k] & wide.loc[k].notna()).any():
+            keep.append(k)
+    wide, inherited = wide.loc[keep], inherited.loc[keep]
+    order = sorted(wide.columns, key=lambda col: (types.get(col, ""), col))
+    wide, inherited = wide[order], inherited[order]
+    n = wide.notna().sum(axis=1)
+    ranked_mask = n >= max(1, n.max() / 2)
+    shared = [col for col in wide.columns if wide.loc[ranked_mask, col].notna().all()]
+    if not shared:  # no column every candidate has: rank the best-covered rows only
+        ranked_mask = n == n.max()
+        shared = [col for col in wide.columns if wide.loc[ranked_mask, col].notna().all()]
+    mean = pd.Series(np.nan, index=wide.index)
+    mean[ranked_mask] = wide.loc[ranked_mask, shared].mean(axis=1)
+    mean[~ranked_mask] = wide.loc[~ranked_mask].mean(axis=1)
+    ranked = sorted(wide.index[ranked_mask], key=lambda k: (-mean[k], labels[k]))
+    unranked = sorted(wide.index[~ranked_mask], key=lambda k: (-n[k], -mean[k], labels[k]))
+    # Columns every ranked row has per-query scores for: the fallback test when others lack them (STS).
+    pq_cols = [col for col in shared if all((k, col) in pq for k in ranked)]
+    better, methods = _significance(wide, pq, ranked, shared, seed, pq_cols)
+    rr = rank_ranges([mean[k] for k in ranked], better) if ranked else []
+    order = sorted(range(len(ranked)), key=lambda i: (rr[i], -mean[ranked[i]]))
+    ranked, rr = [ranked[i] for i in order], [rr[i] for i in order]
+    missing = {k: [col for col in wide.columns if pd.isna(wide.at[k, col])] for k in wide.index}
+    method = methods.pop() if len(methods) == 1 else ("mixed" if methods else "none")
+    return Board(wide, inherited, labels, types, ranked, unranked, shared, mean, dict(zip(ranked, rr)), method,
+                 missing, pq, pq_cols if method == "partial" else [])
+
+
+def _significance(
+    wide: pd.DataFrame, pq: dict, ranked: list, shared: list[str], seed: int, pq_cols: Sequence[str] = ()
+) -> tuple[np.ndarray, set[str]]:
+    """better[i, j]: row i's mean over `shared` is above row j's with a 95% paired bootstrap interval of the
+    difference excluding 0. Queries are resampled where every shared column has per-query scores for both
+    rows; otherwise tasks are, given enough of them; otherwise the pair is left unresolved."""
+    n = len(ranked)
+    better = np.zeros((n, n), dtype=bool)
+    methods: set[str] = set()
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = ranked[i], ranked[j]
+            iv = pairwise_interval(wide, pq, a, b, shared, seed)
+            if iv is None and pq_cols:
+                # Too few tasks to resample and some without per-query scores: test the columns that have them.
+                got = pairwise_interval(wide, pq, a, b, pq_cols, seed)
+                iv = (got[0], "partial") if got is not None else None
+            if iv is None:
+                methods.add("none")
+                continue
+            methods.add(iv[1])
+            if iv[0].low > 0:
+                better[i, j] = True
+            elif iv[0].high < 0:
+                better[j, i] = True
+    return better, methods
+
+
+def pairwise_interval(
+    wide: pd.DataFrame, pq: dict, a: Any, b: Any, shared: Sequence[str], seed: int = 0
+) -> tuple[Interval, str] | None:
+    """Interval of mean_a − mean_b over `shared` (score units x100 / 100: 0..1) and what was resampled."""
+    if not shared:
+        return None
+    per_task = [_aligned(pq.get((a, col)), pq.get((b, col))) for col in shared]
+    if all(p is not None for p in per_task):
+        return paired_bootstrap_tasks(per_task, seed=seed), "queries"  # type: ignore[arg-type]
+    if len(shared) >= MIN_TASKS_FOR_TASK_BOOTSTRAP:
+        x = wide.loc[[a], shared].to_numpy(dtype=float).ravel() / 100
+        y = wide.loc[[b], shared].to_numpy(dtype=float).ravel() / 100
+        return bootstrap_over_tasks(x, y, seed=seed), "tasks"
+    return None
+
+
+def rank_text(b: Board, k: Any) -> str:
+    return format_rank(b.ranks[k]) if k in b.ranks else "–"

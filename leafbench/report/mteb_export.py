@@ -1,0 +1,123 @@
+"""Export results into mteb's results-folder layout, so mteb's own tooling (``mteb.ResultCache``, the
+leaderboard code) reads leafbench numbers next to published ones.
+
+Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/<model name, "/" -> "__">/<revision>/<Task>.json``
+plus ``model_meta.json`` in each revision folder. ``ResultCache(cache)`` reads ``<cache>/results/...``, so
+export to ``<cache>/results``. Only full-protocol, full-dim float32 results are exported: a subset or a
+compressed cell would sit in mteb's tables as if it were the model's published number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .compare import ConflictingResults, cells
+from .tables import MAIN_CELL, ReportError, load_results, select_cell
+
+NO_REVISION = "no_revision_available"  # mteb's own name for an unknown revision
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    written: list[Path] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)  # "<mteb model name>@<revision>" -> revision
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> number of results
+
+
+def _s(v: Any) -> str | None:
+    """A string field of a frame row, None for missing (NaN is truthy, so `or` chains need this)."""
+    return str(v) if isinstance(v, str) and v else None
+
+
+def mteb_model_name(row: pd.Series) -> str:
+    """The hub id when the model has one (mteb knows it), else the display name; asymmetric systems are
+    named ``<student>_asym_<teacher>`` since mteb has no notion of two encoders."""
+    q = _s(row.get("query_hf_id")) or str(row["query_name"])
+    if row["query_id"] == row["document_id"]:
+        return str(q)
+    d = str(row["document_name"]).split("/")[-1]
+    return f"{str(q).split('/')[-1]}_asym_{d}"
+
+
+def mteb_revision(row: pd.Series) -> str:
+    """The recorded revision; for a local checkpoint its content identity (two retrainings stay apart)."""
+    rev = _s(row.get("query_revision"))
+    if rev:
+        return rev
+    ident = _s(row.get("query_id")) or ""
+    if ident.startswith("local:") and not _s(row.get("query_hf_id")):
+        return "local-" + re.sub(r"[^A-Za-z0-9._-]", "-", ident.split(":", 1)[1])
+    return NO_REVISION
+
+
+def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
+    """model_meta.json as mteb writes it (``ModelMeta.to_dict()``): mteb's registry entry for a hub model
+    (revision set to ours), else a minimal ModelMeta naming the checkpoint."""
+    import mteb
+    from mteb.models.model_meta import ModelMeta, ScoringFunction
+
+    meta = None
+    if _s(row.get("query_hf_id")) and row["query_id"] == row["document_id"]:
+        try:
+            meta = mteb.get_model_meta(str(row["query_hf_id"])).model_copy(update={"revision": revision})
+        except Exception:  # noqa: BLE001 - not in mteb's registry: build a minimal one
+            meta = None
+    if meta is None:
+        fields: dict[str, Any] = {
+            "loader": None, "name": name, "revision": revision, "release_date": None, "languages": None,
+            "n_parameters": None, "memory_usage_mb": None, "max_tokens": None,
+            "embed_dim": int(row["full_dim"]) if pd.notna(row.get("full_dim")) else None, "license": None,
+            "open_weights": None, "public_training_code": None, "public_training_data": None,
+            "framework": ["Sentence Transformers"], "similarity_fn_name": ScoringFunction.COSINE, "use_instructions": False,
+            "training_datasets": None,
+        }
+        try:
+            meta = ModelMeta(**fields)
+        except Exception:  # noqa: BLE001 - a stricter mteb: same fields, unvalidated, as mteb itself reads them
+            meta = ModelMeta.model_construct(**fields)
+    return json.loads(json.dumps(meta.to_dict(), default=str))
+
+
+def export_mteb(results: Path, out: Path) -> ExportSummary:
+    """Write every full-protocol full-dim float32 result under `results` into mteb's layout under `out`.
+
+    Identical results from several run folders are written once; two files disagreeing on one model, task
+    and revision raise ReportError (exit 2) instead of one silently overwriting the other."""
+    from mteb import TaskResult
+
+    df = load_results(Path(results))
+    summary = ExportSummary(Path(out))
+    sel = select_cell(df, MAIN_CELL)
+    if len(df) > len(sel):
+        summary.skipped["other dims/dtypes"] = len(df) - len(sel)
+    full = sel[sel["protocol"] == "full"]
+    if len(sel) > len(full):
+        summary.skipped["query/document subsets"] = len(sel) - len(full)
+    if full.empty:
+        raise ReportError(f"{results}: no full-protocol full-dim float32 result to export")
+    try:
+        c = cells(full)
+    except ConflictingResults as e:
+        raise ReportError(str(e)) from e
+    out = Path(out)
+    for _, row in c.iterrows():
+        name, rev = mteb_model_name(row), mteb_revision(row)
+        folder = out / name.replace("/", "__").replace(" ", "_") / rev
+        folder.mkdir(parents=True, exist_ok=True)
+        result = TaskResult.from_disk(Path(row["path"]))
+        target = folder / f"{result.task_name}.json"
+        if target in summary.written:  # two systems mapped to one name and revision: refuse, never overwrite
+            raise ReportError(f"{row['path']}: {target} was already written from another result")
+        result.to_disk(target)
+        summary.written.append(target)
+        if summary.models.get(f"{name}@{rev}") is None:
+            (folder / "model_meta.json").write_text(json.dumps(model_meta_dict(name, rev, row), indent=4))
+            summary.models[f"{name}@{rev}"] = rev
+    return summary

@@ -1,0 +1,223 @@
+"""Fast tests (no models) of the report's comparisons: Table 1 per pair, deduplicated leaderboard, rank
+ranges from bootstrap intervals, and the mteb results-folder export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leafbench.report import compare as cmp
+from leafbench.report.bootstrap import paired_bootstrap_ratio_tasks, rank_ranges
+from leafbench.report.tables import display_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _row(run, mode, task, score, q, d, ttype="Retrieval", protocol="full", pq=None, distilled=False):
+    return {"run": run, "mode": mode, "task": task, "score": score, "query_id": q, "document_id": d,
+            "query_name": q, "document_name": d, "task_type": ttype, "protocol": protocol, "per_query": pq,
+            "path": f"{run}/{mode}/{task}.json", "n_queries": None, "distilled": distilled}
+
+
+def _pq(values, prefix="q"):
+    return {f"{prefix}{i}": float(v) for i, v in enumerate(values)}
+
+
+def test_display_name_uses_checkpoint_folder_not_path() -> None:
+    assert display_name("runs/leaf-mpnet-stage9/final") == "leaf-mpnet-stage9"
+    assert display_name("runs/untrained-ortho") == "untrained-ortho"
+    assert display_name("minilm-l6") == "minilm-l6"
+    assert display_name("org/model", {"hf_id": "org/model"}) == "org/model"
+
+
+def test_table1_numbers_percent_and_interval() -> None:
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0.4, 0.8, 200)
+    s, a = t * 0.9, t * 0.95
+    rows = []
+    for run in ("pair-a", "pair-b"):  # the same pair in two folders: one table, teacher once
+        rows += [_row(run, "teacher", "SciFact", t.mean(), "T", "T", pq=_pq(t)),
+                 _row(run, "student", "SciFact", s.mean(), "S", "S", pq=_pq(s)),
+                 _row(run, "asymmetric", "SciFact", a.mean(), "S", "T", pq=_pq(a)),
+                 _row(run, "teacher", "STS12", 0.80, "T", "T", ttype="STS"),
+                 _row(run, "student", "STS12", 0.72, "S", "S", ttype="STS"),
+                 _row(run, "asymmetric", "STS12", 0.72, "S", "S", ttype="STS")]
+    df = pd.DataFrame(rows)
+    tables = cmp.pair_tables(df)
+    assert len(tables) == 1 and tables[0].pair.runs == ("pair-a", "pair-b")
+    r = tables[0].rows.set_index("task")
+    assert r.loc["SciFact", "student_pct"] == pytest.approx(90.0)
+    assert r.loc["SciFact", "asym_pct"] == pytest.approx(95.0)
+    ci = r.loc["SciFact", "student_ci"]
+    assert ci.low <= 0.9 <= ci.high and ci.high - ci.low < 1e-9  # an exact 0.9 ratio per query: no spread
+    assert r.loc["STS12", "asym_same"] and r.loc["STS12", "student_pct"] == pytest.approx(90.0)
+    assert r.loc["STS12", "student_ci"] is None  # no per-query scores for STS here
+
+
+def test_ratio_interval_covers_a_noisy_ratio() -> None:
+    rng = np.random.default_rng(1)
+    t = rng.uniform(0.3, 0.9, 300)
+    s = np.clip(t * 0.8 + rng.normal(0, 0.05, 300), 0, 1)
+    iv = paired_bootstrap_ratio_tasks([(s, t)])
+    assert iv.low < s.mean() / t.mean() < iv.high and iv.high - iv.low < 0.1
+
+
+def test_identical_teacher_results_are_one_row_and_conflicts_raise() -> None:
+    rows = [_row(f"pair-{i}", "teacher", "SICK-R", 0.8059, "T", "T", ttype="STS") for i in range(12)]
+    c = cmp.cells(pd.DataFrame(rows))
+    assert len(c) == 1 and len(c["runs"].iloc[0]) == 12
+    b = cmp.board(c)
+    assert list(b.scores.index) == [cmp.system_key("T", "T")]
+    rows.append(_row("pair-x", "teacher", "SICK-R", 0.70, "T", "T", ttype="STS"))
+    with pytest.raises(cmp.ConflictingResults, match="0.70000 vs 0.80590"):
+        cmp.cells(pd.DataFrame(rows))
+
+
+def test_asymmetric_rows_only_where_the_mode_changes_something() -> None:
+    rows = [_row("r", "student", "STS12", 0.7, "S", "S", ttype="STS"),
+            _row("r", "asymmetric", "STS12", 0.7, "S", "S", ttype="STS"),
+            _row("r", "teacher", "STS12", 0.8, "T", "T", ttype="STS")]
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    assert sorted(b.labels[k][0] for k in b.scores.index) == ["S", "T"]  # no "S → T" row: it would repeat S
+    rows += [_row("r", "student", "SciFact", 0.5, "S", "S"), _row("r", "asymmetric", "SciFact", 0.55, "S", "T"),
+             _row("r", "teacher", "SciFact", 0.6, "T", "T")]
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    k = cmp.system_key("S", "T")
+    assert b.labels[k] == ("S → T", "asymmetric")
+    assert bool(b.inherited.at[k, "STS12"]) and b.scores.at[k, "STS12"] == pytest.approx(70.0)
+    assert not b.inherited.at[k, "SciFact"]
+
+
+def test_ranks_only_over_shared_tasks_and_incomplete_rows_listed() -> None:
+    tasks = ["A", "B", "C", "D"]
+    rows = [_row("m1", "student", t, 0.5, "M1", "M1", ttype="STS") for t in tasks]
+    rows += [_row("m2", "student", t, 0.6, "M2", "M2", ttype="STS") for t in tasks[:3]]  # misses D
+    rows += [_row("m3", "student", "A", 0.9, "M3", "M3", ttype="STS")]  # one task: would "win" on it
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    assert b.shared == ["A", "B", "C"]
+    assert [b.labels[k][0] for k in b.ranked] == ["M2", "M1"]  # M2 better on every shared task
+    assert [b.labels[k][0] for k in b.unranked] == ["M3"]
+    assert b.missing[cmp.system_key("M3", "M3")] == ["B", "C", "D"]
+    assert b.mean[cmp.system_key("M1", "M1")] == pytest.approx(50.0)
+
+
+def test_rank_groups_from_paired_bootstrap() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0.2, 0.8, 300)
+    good, bad = np.clip(base + 0.2, 0, 1), base
+    twin = bad.copy()
+    rows = [_row("g", "student", "SciFact", good.mean(), "G", "G", pq=_pq(good)),
+            _row("b", "student", "SciFact", bad.mean(), "B", "B", pq=_pq(bad)),
+            _row("t", "student", "SciFact", twin.mean(), "W", "W", pq=_pq(twin))]
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    assert b.method == "queries"
+    ranks = {b.labels[k][0]: b.ranks[k] for k in b.ranked}
+    assert ranks["G"] == (1, 1)
+    assert ranks["B"] == ranks["W"] == (2, 3)  # identical rows: one rank group
+    assert cmp.rank_text(b, cmp.system_key("B", "B")) == "2–3"
+
+
+def test_rank_ranges_from_a_significance_matrix() -> None:
+    better = np.array([[False, True, True], [False, False, False], [False, False, False]])
+    assert rank_ranges([3, 2, 1], better) == [(1, 1), (2, 3), (2, 3)]
+
+
+def test_mteb_export_is_read_by_mteb_result_cache(tmp_path: Path) -> None:
+    mteb = pytest.importorskip("mteb")
+    from leafbench.report.mteb_export import export_mteb
+
+    src = tmp_path / "results" / "minilm-l6" / "student"
+    src.mkdir(parents=True)
+    for task in ("SciFact", "STS12"):
+        shutil.copy(REPO / "results" / "minilm-l6" / "student" / f"{task}.json", src / f"{task}.json")
+    shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12__64d-int8.json", src / "STS12__64d-int8.json")
+    s = export_mteb(tmp_path / "results", tmp_path / "cache" / "results")
+    model = tmp_path / "cache" / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
+    assert sorted(p.name for p in model.iterdir()) == ["STS12.json", "SciFact.json", "model_meta.json"]
+    assert s.skipped == {"other dims/dtypes": 1}
+    meta = json.loads((model / "model_meta.json").read_text())
+    assert meta["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    res = mteb.ResultCache(tmp_path / "cache").load_results(include_remote=False)
+    [m] = res.model_results
+    got = {t.task_name: t.get_score() for t in m.task_results}
+    want = json.loads((src / "STS12.json").read_text())["scores"]["test"][0]["main_score"]
+    assert m.model_name == "sentence-transformers/all-MiniLM-L6-v2" and got["STS12"] == pytest.approx(want)
+
+
+def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.2, 0.8, 300)
+    rows = []
+    for name, shift in (("G", 0.2), ("B", 0.0)):
+        v = np.clip(base + shift, 0, 1)
+        rows += [_row(name, "student", "SciFact", v.mean(), name, name, pq=_pq(v)),
+                 _row(name, "student", "STS12", 0.7, name, name, ttype="STS")]  # no per-query scores
+    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    assert b.method == "partial" and b.tested == ["SciFact"]
+    assert [b.ranks[k] for k in b.ranked] == [(1, 1), (2, 2)]
+
+
+def test_export_command_through_typer(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from leafbench.report.cli import export_mteb as export_cmd
+
+    src = tmp_path / "results" / "minilm-l6" / "student"
+    src.mkdir(parents=True)
+    shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12.json", src / "STS12.json")
+    app = typer.Typer()
+    app.command("export-mteb")(export_cmd)
+    app.command("noop")(lambda: None)
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c" / "results")])
+    assert r.exit_code == 0, r.output
+    assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")])
+    assert r.exit_code == 2 and "results folder not found" in r.output
+
+
+def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
+    from leafbench.report.tables import is_distilled
+
+    ckpt = {"name": "runs/my-model/final", "hf_id": None}
+    alone = tmp_path / "my-model" / "student" / "SciFact.json"
+    alone.parent.mkdir(parents=True)
+    assert not is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)  # a user's own model: leaderboard
+    (tmp_path / "my-model" / "teacher").mkdir()
+    assert is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)
+    assert not is_distilled(alone, tmp_path, {"mode": "teacher"}, {"name": "mpnet-base", "hf_id": "x/y"})
+    hub = tmp_path / "distill" / "r" / "student" / "SciFact.json"
+    assert is_distilled(hub, tmp_path, {"mode": "student"}, {"name": "minilm-l6", "hf_id": "x/y"})
+
+
+def test_committed_results_answer_the_questions() -> None:
+    """The committed results: SciFact in a pair's Table 1 first, one mpnet-base row in the leaderboard."""
+    from leafbench.report.build import build_report
+
+    rep = build_report(REPO / "results")
+    first = rep.tables[0]
+    assert first.key == "pair-1" and "vs its teacher mpnet-base" in first.title
+    sci = first.text[(first.text["Dataset"] == "SciFact") & (first.text["Data"] == "full")].iloc[0]
+    assert all(sci[c] not in ("–", "") for c in ("Student", "Asymmetric", "Teacher", "Student % of teacher"))
+    board = next(t for t in rep.tables if t.key == "leaderboard")
+    assert list(board.text["Model"]) == ["mpnet-base", "minilm-l6"]  # the teacher from 12 folders: one row
+    assert list(board.text["Rank"]) == ["1", "2"]
+    assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
+    md = rep.to_markdown()
+    assert md.index("vs its teacher") < md.index("## Leaderboard: full-protocol runs") < md.index("## Distillation")
+
+
+def test_disagreeing_copies_become_one_row_per_run() -> None:
+    rows = [_row("a", "student", "STS12", 0.70, "M", "M", ttype="STS"),
+            _row("b", "student", "STS12", 0.75, "M", "M", ttype="STS"),
+            _row("a", "student", "STS13", 0.60, "M", "M", ttype="STS"),
+            _row("b", "student", "STS13", 0.60, "M", "M", ttype="STS")]
+    df = cmp.split_conflicts(pd.DataFrame(rows))
+    b = cmp.board(cmp.cells(df))
+    assert sorted(lbl for lbl, _ in b.labels.values()) == ["M (a)", "M (b)"]
+    assert b.scores.loc[cmp.system_key("M#b", "M#b"), "STS12"] == pytest.approx(75.0)
