@@ -15,7 +15,7 @@ What it measures (each figure lands in the JSON with the settings that produced 
    then `--repeats` (>= 5) timed pairs whose order alternates (trainer first, then bare first, ...); the
    figure is the median of the per-pair ratios trainer/bare (`statistics.median`).
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/distill.py --json results/distill/benchmark_distill.json
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/distill.py --json experiments/mpnet-offline/results/benchmark_distill.json
     python benchmarks/distill.py --bundle bundles/stage3 --device cuda --texts 8192   # a GPU box, from a bundle
 
 With --bundle there is no teacher on the machine (texts and targets come from the bundle), so part 1 is skipped

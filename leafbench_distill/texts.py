@@ -281,16 +281,13 @@ def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
 
 def split_queries(folder: Path, split: str) -> list[str]:
     """Texts of a BEIR folder's queries judged in one split (queries.jsonl holds every split's queries)."""
-    from leafbench.data import (  # the harness's validated BEIR readers
-        _read_qrels,
-        _read_queries,
-    )
+    from leafbench.data import read_qrels, read_queries  # the harness's validated BEIR readers
 
     qrels = folder / "qrels" / f"{split}.tsv"
     if not qrels.exists():
         raise TextSourceError(f"{qrels}: split {split!r} not found")
-    ids = {row[0] for row in _read_qrels(qrels)}
-    out = [text for qid, text in _read_queries(folder / "queries.jsonl").items() if qid in ids]
+    ids = {row[0] for row in read_qrels(qrels)}
+    out = [text for qid, text in read_queries(folder / "queries.jsonl").items() if qid in ids]
     if not out:
         raise TextSourceError(f"{folder}: no queries of split {split!r}")
     return out

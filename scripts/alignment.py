@@ -13,8 +13,8 @@ a gap that grows with length (truncation, position) shows apart from one that do
 mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 128-256 tokens, 0.763 over 384.
 
 Model selection without the test set: `--recipe R --source NAME` scores the texts one source of a recipe selects
-(e.g. `validation/mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
-`--append results/distill/validation/<recipe>.jsonl` adds the printed line to the committed table of such scores.
+(e.g. `experiments/mpnet-offline/recipes/validation/mpnet-offline-holdout.yaml`: in-domain documents no stage was trained on) instead of a BEIR split.
+`--append experiments/mpnet-offline/results/validation/<recipe>.jsonl` adds the printed line to the committed table of such scores.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main() -> None:
                     help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--append", type=Path, metavar="FILE",
-                    help="also append the JSON line to FILE (e.g. results/distill/validation/<recipe>.jsonl), "
+                    help="also append the JSON line to FILE (e.g. experiments/mpnet-offline/results/validation/<recipe>.jsonl), "
                          "so each committed row comes from one command")
     a = ap.parse_args()
     if a.recipe is not None:

@@ -4,7 +4,7 @@ What a run starts from decides much of where it ends: the ridge map starts minil
 asymmetric nDCG@10 on the 100 × 300 SciFact subset, the Procrustes isometry at 0.750. Exported like any
 student (manifest, prompts, `export_max_seq_length`), so `leafbench run --mode all` scores it on any protocol:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/untrained_student.py --recipe mpnet-offline-ortho \
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/untrained_student.py --recipe experiments/mpnet-offline/recipes/mpnet-offline-ortho.yaml \
         --output runs/untrained-ortho --cache-dir .cache/leafbench
     leafbench run --model runs/untrained-ortho --mode all --tasks SciFact --data-dir ../shared/data
 
