@@ -72,7 +72,7 @@ def source_texts(recipe_name: str, source: str) -> tuple[list[str], str]:
     names = [s.name for s in recipe.data.sources]
     if source not in names:
         raise SystemExit(f"recipe {recipe.name} has no source {source!r}; its sources: {names}")
-    tt = load_texts(recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words)
+    tt = load_texts(recipe.resolved_sources(), recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words)
     texts = [t for t, s in zip(tt.texts, tt.sources) if s == source]
     return texts, recipe.data.sources[names.index(source)].role
 
