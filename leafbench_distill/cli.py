@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ def _echo(msg: str) -> None:
 
 def distill(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl; a multi-stage recipe: stage-N/ per stage.")] = None,
-    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, leaf-mpnet-offline, mini) or a YAML file.")] = None,
+    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mini, mpnet-offline-staged) or a YAML file.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Open every source of the recipe and read its first rows (hub datasets streamed), print one line per source and stop: a wrong dataset id, config, split or field fails in seconds.")] = False,
     max_texts: Annotated[int | None, typer.Option(min=1, help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).")] = None,
     init_from: Annotated[

@@ -219,7 +219,7 @@ def _iter_hf(spec: SourceSpec) -> Iterator[str]:
     except Exception as e:
         raise TextSourceError(
             f"source {spec.name}: could not load HF dataset {spec.hf!r} ({type(e).__name__}: {e}); "
-            "offline, use a recipe with local sources (e.g. mpnet-offline)"
+            "offline, use a recipe with local sources (e.g. mini or mpnet-offline-staged with --training-dir)"
         ) from e
     for i, row in enumerate(ds):
         val = row.get(spec.field)
