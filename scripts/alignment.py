@@ -63,12 +63,19 @@ def alignment(student: str, teacher: str | None, beir: Path, split: str, max_que
     return {**text_alignment(student, teacher, texts, side, cache_dir), "data": str(beir), "split": split}
 
 
-def source_texts(recipe_name: str, source: str) -> tuple[list[str], str]:
+def source_texts(recipe_name: str, source: str, training_dir: Path | None = None,
+                 data_dir: Path | None = None) -> tuple[list[str], str]:
     """The texts (and their role) that one source of a recipe selects, after the recipe's dedupe across sources."""
+    from dataclasses import replace
+
     from leafbench_distill.recipe import load_recipe
     from leafbench_distill.texts import load_texts
 
     recipe = load_recipe(recipe_name)
+    if training_dir is not None:
+        recipe.data = replace(recipe.data, training_dir=str(training_dir))
+    if data_dir is not None:
+        recipe.eval = replace(recipe.eval, data_dir=str(data_dir))
     names = [s.name for s in recipe.data.sources]
     if source not in names:
         raise SystemExit(f"recipe {recipe.name} has no source {source!r}; its sources: {names}")
@@ -105,6 +112,8 @@ def main() -> None:
     where.add_argument("--beir", type=Path, help="a BEIR folder (queries.jsonl, qrels/)")
     where.add_argument("--recipe", help="a recipe (built-in name or YAML) whose --source texts to score")
     ap.add_argument("--source", help="with --recipe: the source whose texts are scored (its role is the side)")
+    ap.add_argument("--training-dir", type=Path, help="with --recipe: its local training files (as `leafbench distill`)")
+    ap.add_argument("--data-dir", type=Path, help="with --recipe: local evaluation data (as `leafbench distill`)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-queries", type=int)
     ap.add_argument("--max-docs", type=int)
@@ -118,7 +127,7 @@ def main() -> None:
     if a.recipe is not None:
         if not a.source:
             ap.error("--recipe needs --source")
-        texts, role = source_texts(a.recipe, a.source)
+        texts, role = source_texts(a.recipe, a.source, a.training_dir, a.data_dir)
         out = {**text_alignment(a.student, a.teacher, texts, role, a.cache_dir), "recipe": a.recipe, "source": a.source}
     else:
         out = alignment(a.student, a.teacher, a.beir, a.split, a.max_queries, a.max_docs, a.cache_dir, a.side)
