@@ -99,6 +99,8 @@ def distill(
                          init_from=paths["init_from"], bundle=paths["bundle"], **common)
         return _result(output, summary)
     stages = [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
+    for stage in stages:  # every stage's overrides, sizes and folders, before hours go into the first stage
+        _load_and_override(stage, paths["training_dir"], paths["data_dir"], None, max_texts, batch_size).resolved_sources()
     if len(stages) == 1:
         summary = _train(stages[0], output, results=paths["results"], router=router, final_eval=final_eval,
                          init_from=paths["init_from"], **common)

@@ -117,3 +117,11 @@ def test_the_library_says_nothing_without_a_progress_callback(tmp_path: Path, ca
     captured = capsys.readouterr()  # (model loading in transformers draws its own bars on stderr)
     assert captured.out == ""
     assert not any(w in captured.err for w in ("recipe tiny", "training:", "trained ", "student:", "distill:"))
+
+
+def test_a_later_stage_that_cannot_run_fails_before_the_first_stage_starts(tmp_path: Path) -> None:
+    later = STAGE_1 + "  - data: {add_sources: [{name: s, beir: $data_dir/beir/scifact, split: train, role: query}]}\n"
+    recipe = _write(tmp_path, later)
+    with pytest.raises(RecipeError, match="give --data-dir"):  # stage 2 needs it; nothing was trained
+        distill(str(recipe), tmp_path / "run", training_dir=tmp_path, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "run").exists()
