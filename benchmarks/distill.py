@@ -2,8 +2,8 @@
 
 What it measures (each figure lands in the JSON with the settings that produced it):
 
-1. **Teacher forward passes during training, through the real training path.** `run_distill` - the body of
-   `leafbench distill` - runs the recipe with its in-training evaluator (held-out alignment + asymmetric nDCG@10
+1. **Teacher forward passes during training, through the real training path.** `leafbench_distill.distill` - the
+   library call behind `leafbench distill` - runs the recipe with its in-training evaluator (held-out alignment + asymmetric nDCG@10
    every `--eval-every` steps, and at the start and end) and its checkpoints. Before training starts the teacher's
    weights are loaded on purpose and a forward hook counts every teacher forward pass while `Trainer.fit` runs
    (the teacher encoder's `encode` calls are counted too). The student's forward passes are counted by the same
@@ -15,7 +15,7 @@ What it measures (each figure lands in the JSON with the settings that produced 
    then `--repeats` (>= 5) timed pairs whose order alternates (trainer first, then bare first, ...); the
    figure is the median of the per-pair ratios trainer/bare (`statistics.median`).
 
-    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/distill.py --json results/distill/benchmark_distill.json
+    HF_HUB_OFFLINE=1 nice -n 10 .venv/bin/python benchmarks/distill.py --json experiments/mpnet-offline/results/benchmark_distill.json
     python benchmarks/distill.py --bundle bundles/stage3 --device cuda --texts 8192   # a GPU box, from a bundle
 
 With --bundle there is no teacher on the machine (texts and targets come from the bundle), so part 1 is skipped
@@ -72,9 +72,10 @@ def bare_loop(model, inputs: list[str], targets: torch.Tensor, batches: list[np.
     return n / (time.perf_counter() - t0)
 
 
-def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: int, eval_every: int, device: str) -> dict:
-    """Part 1: `run_distill` (the `leafbench distill` body) with its evaluator; count forward passes inside fit()."""
-    from leafbench_distill import cli as distill_cli
+def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: int, eval_every: int, device: str,
+                         training_dir: Path | None = None, data_dir: Path | None = None) -> dict:
+    """Part 1: `leafbench_distill.distill` (the `leafbench distill` body) with its evaluator; count forward passes inside fit()."""
+    from leafbench_distill import distill
 
     counts = {"teacher_forward": 0, "teacher_encode_calls": 0, "student_forward": 0, "evaluations": 0, "checkpoints": 0}
     state = {"in_fit": False, "prep": None}
@@ -115,13 +116,14 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
     pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = prepare_and_arm, fit, evaluate, save_checkpoint
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            summary = distill_cli.run_distill(recipe, Path(tmp) / "run", max_texts=max_texts, cache_dir=cache_dir, max_steps=steps,
-                                              eval_every=eval_every, device=device, router=False, final_eval=False)
+            summary = distill(recipe, Path(tmp) / "run", max_texts=max_texts, cache_dir=cache_dir, max_steps=steps,
+                              eval_every=eval_every, device=device, router=False, final_eval=False,
+                              training_dir=training_dir, data_dir=data_dir).summary
     finally:
         pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = real_prepare, real_fit, real_eval, real_ckpt
     prep = state["prep"]
     return {
-        "path": "leafbench_distill.cli.run_distill (the `leafbench distill` body), --no-final-eval --no-router",
+        "path": "leafbench_distill.distill (the `leafbench distill` body), --no-final-eval --no-router",
         "steps": summary["steps"],
         "eval_every": eval_every,
         "evaluator": {"heldout_texts": len(prep.heldout_idx),
@@ -138,12 +140,14 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="mini")
+    ap.add_argument("--training-dir", type=Path, default=Path("../shared/data/training"), help="the recipe's local training files")
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"), help="local evaluation data")
     ap.add_argument("--texts", type=int, default=768, help="training texts per timed run (one epoch)")
     ap.add_argument("--max-texts", type=int, default=2000, help="texts to prepare (labelled once, then cached)")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--repeats", type=int, default=5, help="timed trainer/bare pairs after one warm-up of each (>= 5)")
     ap.add_argument("--checkpoint-every", type=int, default=None, help="trainer checkpoint interval in steps (default: one checkpoint, mid-run)")
-    ap.add_argument("--count-steps", type=int, default=24, help="part 1: training steps of the counted run_distill")
+    ap.add_argument("--count-steps", type=int, default=24, help="part 1: training steps of the counted distill run")
     ap.add_argument("--eval-every", type=int, default=8, help="part 1: in-training evaluation interval")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--bundle", type=Path, help="read texts and targets from a training bundle instead of a recipe")
@@ -154,7 +158,8 @@ def main() -> None:
 
     counted = None
     if not args.bundle:
-        counted = count_teacher_passes(args.recipe, args.cache_dir, args.max_texts, args.count_steps, args.eval_every, args.device)
+        counted = count_teacher_passes(args.recipe, args.cache_dir, args.max_texts, args.count_steps, args.eval_every, args.device,
+                                       args.training_dir, args.data_dir)
         print(f"part 1: {json.dumps(counted)}", flush=True)
 
     torch.manual_seed(0)
@@ -165,6 +170,8 @@ def main() -> None:
         r = prep.recipe
     else:
         r = load_recipe(args.recipe)
+        r.data = replace(r.data, training_dir=str(args.training_dir))
+        r.eval = replace(r.eval, data_dir=str(args.data_dir))
         prep = prepare(r, args.cache_dir, max_texts=args.max_texts)
     idx = prep.train_idx[: args.texts]
     inputs = [prep.inputs[i] for i in idx]

@@ -38,6 +38,8 @@ __all__ = [
     "load_beir_folder",
     "load_retrieval_parts",
     "load_retrieval_task",
+    "read_qrels",
+    "read_queries",
     "resolve_task_name",
     "retrieval_data_from_mteb_split",
 ]
@@ -487,7 +489,7 @@ def _read_corpus(path: Path, empty: dict[str, int] | None = None) -> tuple[list[
     return ids, texts
 
 
-def _read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, str]:
+def read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, str]:
     """All queries of the file (every split), id -> text, in file order; empty ones (id -> line) go to `empty`."""
     queries: dict[str, str] = {}
     first_line: dict[str, int] = {}
@@ -508,7 +510,7 @@ def _read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, 
 _QrelRow = tuple[str, str, int, int | None]
 
 
-def _read_qrels(path: Path) -> list[_QrelRow]:
+def read_qrels(path: Path) -> list[_QrelRow]:
     """Rows of a BEIR qrels TSV (header required, as BEIR always skips line 1)."""
     rows: list[_QrelRow] = []
     header_seen = False
@@ -550,6 +552,10 @@ def _read_qrels(path: Path) -> list[_QrelRow]:
 
 # --------------------------------------------------------------------------- assembly
 
+
+# The old private names, kept for callers that still use them.
+_read_queries = read_queries
+_read_qrels = read_qrels
 
 def _at(lineno: int | None) -> str:
     """' at line N' for file-backed rows; nothing for rows from an in-memory dataset."""
@@ -718,8 +724,8 @@ def load_beir_folder(
     empty_docs: dict[str, int] = {}
     empty_queries: dict[str, int] = {}
     corpus_ids, corpus_texts = _read_corpus(corpus_path, empty_docs)
-    all_queries = _read_queries(queries_path, empty_queries)
-    rows = _read_qrels(qrels_path)
+    all_queries = read_queries(queries_path, empty_queries)
+    rows = read_qrels(qrels_path)
     qrels, qrels_warnings = _build_qrels(rows, set(corpus_ids), all_queries, str(qrels_path))
     query_ids, query_texts = _keep_judged_queries(all_queries.items(), qrels)
     if not query_ids:  # unreachable unless qrels were all filtered; kept as a guard

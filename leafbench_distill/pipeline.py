@@ -51,50 +51,76 @@ def prepare(
     echo: Callable[[str], None] | None = None,
     teacher_batch_size: int = 32,
     engine: Any = None,
+    bars: bool = True,
 ) -> Prepared:
     from leafbench.data import load_beir_folder, resolve_task_name
 
     from .targets import compute_targets
-    from .texts import check_overlap, eval_texts, load_texts
+    from .texts import check_overlap, eval_texts, load_texts, norm_text
     from .train import progress_bar
 
     teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size, engine=engine)
     t0 = time.perf_counter()
-    texts = load_texts(
-        recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words, max_texts
-    )
-    eval_dir = recipe.resolve_path(recipe.eval.data_dir)
-    guard = [eval_dir / p for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else []) + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts] + recipe.eval.overlap_check]
-    splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
-    overlap = check_overlap(texts, eval_texts(guard, splits), drop=recipe.data.drop_eval_overlap)
+    sources = recipe.resolved_sources()
+    texts = load_texts(sources, recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words, max_texts)
+    eval_dir = recipe.eval_dir()
+    guard_sets: dict[str, set[str]] = {}
+    hub_eval = None
+    if eval_dir is not None:
+        guard = [eval_dir / p for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else []) + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts] + recipe.eval.overlap_check]
+        splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
+        guard_sets = eval_texts(guard, splits)
+    elif recipe.eval.retrieval:
+        hub_eval = hub_retrieval_data(recipe, echo)
+        if hub_eval is not None:
+            guard_sets = {f"mteb:{hub_eval.task_name}": {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]} - {""}}
+    overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap)
     _say(f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]", echo)
     from .recipe import check_sizes
 
     check_sizes(recipe, len(texts), f"{len(texts)} training texts found")  # before the teacher labels any
 
     t0 = time.perf_counter()
-    with progress_bar(len(texts), 0, "teacher targets", unit="text") as bar:  # cached chunks jump ahead at once
-        tg = compute_targets(texts, teacher, progress=bar.update)
+    if bars:
+        with progress_bar(len(texts), 0, "teacher targets", unit="text") as bar:  # cached chunks jump ahead at once
+            tg = compute_targets(texts, teacher, progress=bar.update)
+    else:
+        tg = compute_targets(texts, teacher)
     _say(f"teacher targets ready: {tg.embeddings.shape} in {time.perf_counter() - t0:.1f}s ({tg.stats})", echo)
     qp, dp = teacher.spec.query_prompt, teacher.spec.document_prompt
     inputs = [(qp if r == "query" else dp) + t for t, r in zip(texts.texts, texts.roles)]
     train_idx, held_idx = texts.split(recipe.data.heldout, recipe.data.seed)
 
-    eval_data, teacher_docs = None, None
-    if recipe.eval.retrieval:
+    eval_data, teacher_docs = hub_eval, None
+    if recipe.eval.retrieval and eval_dir is not None:
         folder = eval_dir / recipe.eval.retrieval
         if folder.exists():
             eval_data = load_beir_folder(folder, recipe.eval.split, task_name=resolve_task_name(folder.name))
-            if recipe.eval.n_queries or recipe.eval.n_docs:
-                eval_data = eval_data.subset(recipe.eval.n_queries, recipe.eval.n_docs, seed=recipe.eval.subset_seed)
-            t0 = time.perf_counter()
-            teacher_docs = teacher.encode(eval_data.corpus_texts, "document").embeddings
-            _say(f"teacher documents for in-training eval: {eval_data} [{time.perf_counter() - t0:.1f}s]", echo)
         else:
             _say(f"no retrieval evaluation: {folder} not found", echo)
+    if eval_data is not None:
+        if recipe.eval.n_queries or recipe.eval.n_docs:
+            eval_data = eval_data.subset(recipe.eval.n_queries, recipe.eval.n_docs, seed=recipe.eval.subset_seed)
+        t0 = time.perf_counter()
+        teacher_docs = teacher.encode(eval_data.corpus_texts, "document").embeddings
+        _say(f"teacher documents for in-training eval: {eval_data} [{time.perf_counter() - t0:.1f}s]", echo)
     return Prepared(recipe, texts, train_idx, held_idx, inputs, tg.embeddings, teacher, tg.stats, eval_data, teacher_docs,
                     info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(),
                           "selection": texts.selection})
+
+
+def hub_retrieval_data(recipe: Recipe, echo: Callable[[str], None] | None = None):
+    """The recipe's retrieval task through mteb (no local data folder), or None - said, not raised - when it
+    cannot be loaded (offline): training does not need it, and a missing evaluation writes no number."""
+    from leafbench.data import load_retrieval_task, resolve_task_name
+
+    name = resolve_task_name(Path(recipe.eval.retrieval).name)
+    try:
+        return load_retrieval_task(name, None, recipe.eval.split)
+    except Exception as e:  # offline, hub errors, mteb missing: all mean "no in-training retrieval check"
+        _say(f"no retrieval evaluation: {name} through mteb failed ({type(e).__name__}: {str(e)[:200]}); "
+             "a local copy: --data-dir", echo)
+        return None
 
 
 def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32, engine: Any = None):
@@ -201,8 +227,10 @@ def final_evaluation(
                       "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000)}
         out["retrieval"][data.task_name] = scores
         _say(f"final {data.task_name} nDCG@10: {scores}", echo)
-    eval_dir = r.resolve_path(r.eval.data_dir)
-    for task in r.eval.sts:
+    eval_dir = r.eval_dir()
+    if eval_dir is None and r.eval.sts:
+        _say(f"STS {', '.join(r.eval.sts)}: no --data-dir, skipped (score them with `leafbench run --tasks ...`)", echo)
+    for task in (r.eval.sts if eval_dir is not None else []):
         path = eval_dir / "mteb" / "sts" / task / "test.jsonl"
         if not path.exists():
             _say(f"STS {task}: {path} not found, skipped", echo)

@@ -17,6 +17,8 @@ import yaml
 from .texts import SourceSpec, TextSourceError
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
+# In a source's path/beir (and its domain reference): the evaluation data folder (`eval.data_dir`/`--data-dir`).
+DATA_DIR_VAR = "$data_dir"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -56,7 +58,9 @@ class StudentCfg:
 @dataclass
 class DataCfg:
     sources: list[SourceSpec]
-    training_dir: str = "../shared/data/training"
+    # Folder that relative `path`/`beir` sources are read from. None: the recipe reads no local files (hub
+    # sources only), or the user names the folder (`--training-dir`).
+    training_dir: str | None = None
     seed: int = 0
     max_words: int | None = 96
     heldout: int = 500
@@ -85,8 +89,10 @@ class TrainCfg:
 
 @dataclass
 class EvalCfg:
-    data_dir: str = "../shared/data"
-    retrieval: str | None = "beir/scifact"  # BEIR folder under data_dir, for the asymmetric check
+    # Local evaluation data (BEIR folders, mteb/sts/...). None: the retrieval task is loaded through mteb (the
+    # hub), and STS is left to `leafbench run`; `--data-dir` names a local copy.
+    data_dir: str | None = None
+    retrieval: str | None = "beir/scifact"  # BEIR folder under data_dir (or its mteb task), for the asymmetric check
     split: str = "test"
     n_queries: int | None = None  # None: all (teacher documents are cached once, queries are cheap)
     n_docs: int | None = None
@@ -112,12 +118,51 @@ class Recipe:
     path: str | None = None
     raw: dict = field(default_factory=dict, repr=False)
 
-    def resolve_path(self, p: str) -> Path:
+    def resolve_path(self, p: str | Path) -> Path:
         """Relative paths are relative to the working directory if they exist there, else to the repo root."""
         path = Path(p).expanduser()
         if path.is_absolute() or path.exists():
             return path
         return REPO_ROOT / path
+
+    def eval_dir(self) -> Path | None:
+        """The local evaluation data folder, or None (evaluation data through mteb)."""
+        return self.resolve_path(self.eval.data_dir) if self.eval.data_dir else None
+
+    def training_base(self) -> Path | None:
+        return self.resolve_path(self.data.training_dir) if self.data.training_dir else None
+
+    def resolved_sources(self) -> list[SourceSpec]:
+        """Sources as a run reads them: a hub source with a `local` copy reads that copy when a training folder
+        is named; `$data_dir/...` expanded to the evaluation data folder (a recipe that selects training
+        texts by an evaluation set's train split names that set once, wherever the data lives); fails, naming
+        the source and the option, when a source needs a folder the recipe and the command leave unset."""
+        from dataclasses import replace as _replace
+
+        def expand(value: str | None, src: SourceSpec) -> str | None:
+            if value is None or not value.startswith(DATA_DIR_VAR):
+                return value
+            if self.eval.data_dir is None:
+                raise RecipeError(f"{self.path or self.name}: source {src.name} reads {value}: give --data-dir "
+                                  "(the folder with the evaluation data)")
+            return str(self.eval_dir().resolve()) + value[len(DATA_DIR_VAR):]
+
+        out = []
+        for src in self.data.sources:
+            if src.local is not None and self.data.training_dir is not None:
+                src = _replace(src, hf=None, hf_config=None, path=src.local["path"], field=src.local.get("field", "text"), local=None)
+            domain = dict(src.domain) if src.domain else None
+            if domain:
+                for k in ("beir", "path"):
+                    if k in domain:
+                        domain[k] = expand(domain[k], src)
+            src = _replace(src, path=expand(src.path, src), beir=expand(src.beir, src), domain=domain)
+            local = [v for v in (src.path, src.beir, *((domain or {}).get(k) for k in ("beir", "path"))) if v]
+            if self.data.training_dir is None and any(not Path(v).is_absolute() for v in local):
+                raise RecipeError(f"{self.path or self.name}: source {src.name} reads local files "
+                                  f"({', '.join(v for v in local if not Path(v).is_absolute())}): give --training-dir")
+            out.append(src)
+        return out
 
     @property
     def total_epochs(self) -> int:
@@ -228,8 +273,11 @@ def list_recipes() -> list[str]:
 
 
 def _recipe_file(name_or_path: str, near: Path | None = None) -> Path:
-    """A path (next to the recipe that names it first, then as given) or a built-in recipe's name."""
-    for path in (*((near / name_or_path,) if near else ()), Path(name_or_path), RECIPE_DIR / f"{name_or_path}.yaml"):
+    """A path (next to the recipe that names it first, then as given; `.yaml` may be left off) or a built-in
+    recipe's name."""
+    tries = [*((near / name_or_path, near / f"{name_or_path}.yaml") if near else ()), Path(name_or_path),
+             RECIPE_DIR / f"{name_or_path}.yaml"]
+    for path in tries:
         if path.is_file():
             return path
     raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
@@ -248,6 +296,21 @@ def _merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def _extend(base: dict, raw: dict, path: Path) -> dict:
+    """`raw`'s keys merged over `base`, and `raw`'s `data.add_sources` appended to base's sources."""
+    data = raw.get("data")
+    adds = data.get("add_sources") if isinstance(data, dict) else None
+    over = {k: v for k, v in raw.items() if k != "extends"}
+    if isinstance(data, dict):
+        over["data"] = {k: v for k, v in data.items() if k != "add_sources"}
+    merged = _merge(base, over)
+    if adds is not None:
+        if not isinstance(adds, list):
+            raise RecipeError(f"{path}: data.add_sources must be a list of sources")
+        merged["data"] = {**merged.get("data", {}), "sources": [*merged.get("data", {}).get("sources", []), *adds]}
+    return merged
 
 
 def _resolve_extends(raw: Any, path: Path, chain: tuple[Path, ...] = ()) -> Any:
@@ -270,21 +333,84 @@ def _resolve_extends(raw: Any, path: Path, chain: tuple[Path, ...] = ()) -> Any:
     base = _resolve_extends(_read_yaml(base_path), base_path, (*chain, base_path.resolve()))
     if not isinstance(base, dict):
         raise RecipeError(f"{base_path}: a recipe is a mapping")
-    over = {k: v for k, v in raw.items() if k != "extends"}
-    if isinstance(data, dict):
-        over["data"] = {k: v for k, v in data.items() if k != "add_sources"}
-    merged = _merge(base, over)
-    if adds is not None:
-        if not isinstance(adds, list):
-            raise RecipeError(f"{path}: data.add_sources must be a list of sources")
-        merged["data"] = {**merged.get("data", {}), "sources": [*merged.get("data", {}).get("sources", []), *adds]}
-    return merged
+    if "stages" in base:
+        raise RecipeError(f"{path}: extends {base_path}, a multi-stage recipe; extend one of its stage files instead")
+    return _extend(base, raw, path)
+
+
+STAGED_KEYS = {"name", "description", "notes", "stages"}
+
+
+def is_staged(name_or_path: str) -> bool:
+    """Whether a recipe is multi-stage (`stages:`): one command runs its stages in order."""
+    raw = _read_yaml(_recipe_file(name_or_path))
+    return isinstance(raw, dict) and "stages" in raw
 
 
 def load_recipe(name_or_path: str) -> Recipe:
-    """A built-in recipe name (leaf-ir, leaf-mt, mpnet-offline, mini) or a path to a YAML file."""
+    """A built-in recipe name (leaf-ir, leaf-mt, mini, ...) or a path to a YAML file: one training run.
+
+    A multi-stage recipe is several runs; load it with :func:`load_stages`."""
     path = _recipe_file(name_or_path)
-    raw = _resolve_extends(_read_yaml(path), path, (path.resolve(),))
+    raw = _read_yaml(path)
+    if isinstance(raw, dict) and "stages" in raw:
+        raise RecipeError(f"{path}: a multi-stage recipe ({len(raw['stages'] or [])} stages); load it with load_stages")
+    raw = _resolve_extends(raw, path, (path.resolve(),))
     r = parse_recipe(raw, str(path))
     r.path = str(path)
     return r
+
+
+def load_stages(name_or_path: str) -> list[Recipe]:
+    """Every run a recipe asks for, in order: one for a plain recipe, one per entry of a multi-stage recipe.
+
+    A stage is a recipe body or the name of a stage file (next to the recipe, `.yaml` optional). A body
+    without teacher/student/data continues the previous stage's recipe: its keys are merged over it and its
+    `data.add_sources` appended, as `extends:` does. Stage N > 1 always starts from stage N-1's exported
+    student (set when the stages run), so no stage may name `student.init_from` of its own.
+    """
+    path = _recipe_file(name_or_path)
+    raw = _read_yaml(path)
+    if not (isinstance(raw, dict) and "stages" in raw):
+        return [load_recipe(str(path))]
+    unknown = set(raw) - STAGED_KEYS
+    if unknown:
+        raise RecipeError(f"{path}: unknown keys {sorted(unknown)} next to `stages` (allowed: {sorted(STAGED_KEYS)})")
+    if "name" not in raw:
+        raise RecipeError(f"{path}: missing 'name'")
+    entries = raw["stages"]
+    if not isinstance(entries, list) or not entries:
+        raise RecipeError(f"{path}: stages must be a non-empty list (recipe bodies or stage file names)")
+    out: list[Recipe] = []
+    prev: dict | None = None
+    for i, entry in enumerate(entries, 1):
+        where = f"{path}: stages[{i}]"
+        if isinstance(entry, str):
+            stage_path = _recipe_file(entry, path.parent)
+            body = _read_yaml(stage_path)
+            if isinstance(body, dict) and "stages" in body:
+                raise RecipeError(f"{where}: {stage_path} is itself multi-stage")
+            stage_raw = _resolve_extends(body, stage_path, (stage_path.resolve(),))
+            where = f"{where} ({stage_path})"
+        elif isinstance(entry, dict):
+            if "extends" in entry:
+                stage_raw = _resolve_extends({"name": f"{raw['name']}-stage{i}", **entry}, path, (path.resolve(),))
+            elif prev is not None and not {"teacher", "student", "data"} <= set(entry):
+                stage_raw = _extend(prev, {"name": f"{raw['name']}-stage{i}", **entry}, path)
+            else:
+                stage_raw = _resolve_extends({"name": f"{raw['name']}-stage{i}", **entry}, path, (path.resolve(),))
+        else:
+            raise RecipeError(f"{where}: a stage is a recipe body (mapping) or a stage file name")
+        if not isinstance(stage_raw, dict):
+            raise RecipeError(f"{where}: a recipe is a mapping")
+        if i > 1 and (stage_raw.get("student") or {}).get("init_from"):
+            raise RecipeError(f"{where}: student.init_from - a stage starts from the previous stage's student "
+                              "(<output>/stage-N/final) by itself; drop init_from")
+        r = parse_recipe(stage_raw, where)
+        if r.purpose != "training":
+            raise RecipeError(f"{where}: purpose: {r.purpose} - every stage trains")
+        r.path = str(path)
+        out.append(r)
+        # The next inline stage continues this one's recipe, without its init_from (set when it runs).
+        prev = {**stage_raw, "student": {k: v for k, v in (stage_raw.get("student") or {}).items() if k != "init_from"}}
+    return out

@@ -2,7 +2,7 @@
 
 Students of one lineage - a stage continued from another at a low LR - sit in one loss basin, so their average
 is a student of the same size and speed that is often better aligned than each. Choose which students to average
-on a validation set (`scripts/alignment.py --recipe validation/mpnet-offline-holdout ...`), not on the test split.
+on a validation set (`scripts/alignment.py --recipe experiments/mpnet-offline/recipes/validation/mpnet-offline-holdout.yaml ...`), not on the test split.
 Only students with the same modules, shapes and teacher can be averaged; the result is exported like a distilled
 student, its manifest naming the ingredients.
 """

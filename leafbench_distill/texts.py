@@ -80,6 +80,9 @@ class SourceSpec:
     # unrelated topics); "topic" seeds each document with the best-ranked unused text and fills it with that
     # text's nearest TF-IDF neighbours, so a document stays on one subject as a real abstract does.
     pack_by: str = "rank"
+    # A hub source's local copy: {path: file under the training folder, field: its key (default: `field`)}.
+    # Read instead of the hub when the run names a training folder (`--training-dir`), e.g. offline.
+    local: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
@@ -92,6 +95,11 @@ class SourceSpec:
             raise TextSourceError(f"source {spec.name}: role must be query or document, not {spec.role!r}")
         if sum(x is not None for x in (spec.path, spec.beir, spec.hf)) != 1:
             raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
+        if spec.local is not None:
+            if spec.hf is None:
+                raise TextSourceError(f"source {spec.name}: local names a hub source's local copy; it needs hf")
+            if not isinstance(spec.local, dict) or "path" not in spec.local or set(spec.local) - {"path", "field"}:
+                raise TextSourceError(f"source {spec.name}: local must be {{path: FILE, field: KEY}} (field optional)")
         if spec.limit is not None and spec.limit < 1:
             raise TextSourceError(f"source {spec.name}: limit must be >= 1")
         if spec.max_words is not None and spec.max_words < spec.min_words:
@@ -211,10 +219,13 @@ def _iter_hf(spec: SourceSpec) -> Iterator[str]:
     except Exception as e:
         raise TextSourceError(
             f"source {spec.name}: could not load HF dataset {spec.hf!r} ({type(e).__name__}: {e}); "
-            "offline, use a recipe with local sources (e.g. mpnet-offline)"
+            "offline, use a recipe with local sources (e.g. mini or mpnet-offline-staged with --training-dir)"
         ) from e
-    for row in ds:
+    for i, row in enumerate(ds):
         val = row.get(spec.field)
+        if i == 0 and spec.field not in row:  # a wrong field would otherwise stream the whole dataset for nothing
+            raise TextSourceError(f"source {spec.name}: HF dataset {spec.hf!r} has no field {spec.field!r} "
+                                  f"(fields: {', '.join(map(str, row))})")
         if isinstance(val, str):
             yield val
 
@@ -281,16 +292,13 @@ def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
 
 def split_queries(folder: Path, split: str) -> list[str]:
     """Texts of a BEIR folder's queries judged in one split (queries.jsonl holds every split's queries)."""
-    from leafbench.data import (  # the harness's validated BEIR readers
-        _read_qrels,
-        _read_queries,
-    )
+    from leafbench.data import read_qrels, read_queries  # the harness's validated BEIR readers
 
     qrels = folder / "qrels" / f"{split}.tsv"
     if not qrels.exists():
         raise TextSourceError(f"{qrels}: split {split!r} not found")
-    ids = {row[0] for row in _read_qrels(qrels)}
-    out = [text for qid, text in _read_queries(folder / "queries.jsonl").items() if qid in ids]
+    ids = {row[0] for row in read_qrels(qrels)}
+    out = [text for qid, text in read_queries(folder / "queries.jsonl").items() if qid in ids]
     if not out:
         raise TextSourceError(f"{folder}: no queries of split {split!r}")
     return out

@@ -13,8 +13,8 @@ a gap that grows with length (truncation, position) shows apart from one that do
 mpnet-offline stage 4 on all 5,183 SciFact abstracts: 0.768 overall, 0.774 at 128-256 tokens, 0.763 over 384.
 
 Model selection without the test set: `--recipe R --source NAME` scores the texts one source of a recipe selects
-(e.g. `validation/mpnet-offline-holdout`: in-domain documents no stage was trained on) instead of a BEIR split.
-`--append results/distill/validation/<recipe>.jsonl` adds the printed line to the committed table of such scores.
+(e.g. `experiments/mpnet-offline/recipes/validation/mpnet-offline-holdout.yaml`: in-domain documents no stage was trained on) instead of a BEIR split.
+`--append experiments/mpnet-offline/results/validation/<recipe>.jsonl` adds the printed line to the committed table of such scores.
 """
 
 from __future__ import annotations
@@ -63,16 +63,23 @@ def alignment(student: str, teacher: str | None, beir: Path, split: str, max_que
     return {**text_alignment(student, teacher, texts, side, cache_dir), "data": str(beir), "split": split}
 
 
-def source_texts(recipe_name: str, source: str) -> tuple[list[str], str]:
+def source_texts(recipe_name: str, source: str, training_dir: Path | None = None,
+                 data_dir: Path | None = None) -> tuple[list[str], str]:
     """The texts (and their role) that one source of a recipe selects, after the recipe's dedupe across sources."""
+    from dataclasses import replace
+
     from leafbench_distill.recipe import load_recipe
     from leafbench_distill.texts import load_texts
 
     recipe = load_recipe(recipe_name)
+    if training_dir is not None:
+        recipe.data = replace(recipe.data, training_dir=str(training_dir))
+    if data_dir is not None:
+        recipe.eval = replace(recipe.eval, data_dir=str(data_dir))
     names = [s.name for s in recipe.data.sources]
     if source not in names:
         raise SystemExit(f"recipe {recipe.name} has no source {source!r}; its sources: {names}")
-    tt = load_texts(recipe.data.sources, recipe.resolve_path(recipe.data.training_dir), recipe.data.seed, recipe.data.max_words)
+    tt = load_texts(recipe.resolved_sources(), recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words)
     texts = [t for t, s in zip(tt.texts, tt.sources) if s == source]
     return texts, recipe.data.sources[names.index(source)].role
 
@@ -105,6 +112,8 @@ def main() -> None:
     where.add_argument("--beir", type=Path, help="a BEIR folder (queries.jsonl, qrels/)")
     where.add_argument("--recipe", help="a recipe (built-in name or YAML) whose --source texts to score")
     ap.add_argument("--source", help="with --recipe: the source whose texts are scored (its role is the side)")
+    ap.add_argument("--training-dir", type=Path, help="with --recipe: its local training files (as `leafbench distill`)")
+    ap.add_argument("--data-dir", type=Path, help="with --recipe: local evaluation data (as `leafbench distill`)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-queries", type=int)
     ap.add_argument("--max-docs", type=int)
@@ -112,13 +121,13 @@ def main() -> None:
                     help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--append", type=Path, metavar="FILE",
-                    help="also append the JSON line to FILE (e.g. results/distill/validation/<recipe>.jsonl), "
+                    help="also append the JSON line to FILE (e.g. experiments/mpnet-offline/results/validation/<recipe>.jsonl), "
                          "so each committed row comes from one command")
     a = ap.parse_args()
     if a.recipe is not None:
         if not a.source:
             ap.error("--recipe needs --source")
-        texts, role = source_texts(a.recipe, a.source)
+        texts, role = source_texts(a.recipe, a.source, a.training_dir, a.data_dir)
         out = {**text_alignment(a.student, a.teacher, texts, role, a.cache_dir), "recipe": a.recipe, "source": a.source}
     else:
         out = alignment(a.student, a.teacher, a.beir, a.split, a.max_queries, a.max_docs, a.cache_dir, a.side)

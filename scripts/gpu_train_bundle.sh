@@ -40,9 +40,10 @@ bundle=$1 out=$2 budget=$3 pack=${4:-} max_epochs=${5:-40}
 distill() {  # distill BUNDLE OUTPUT KEY=VALUE...
   "$py" - "$@" <<'EOF'
 import os, sys
-from leafbench_distill.cli import run_distill
+from leafbench_distill import distill
 kw = {k: int(v) for k, v in (a.split("=") for a in sys.argv[3:])}
-run_distill(None, sys.argv[2], bundle=sys.argv[1], device=os.environ.get("DEVICE", "cuda"), router=False, final_eval=False, **kw)
+distill(None, sys.argv[2], bundle=sys.argv[1], device=os.environ.get("DEVICE", "cuda"), router=False, final_eval=False,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True), **kw)
 EOF
 }
 

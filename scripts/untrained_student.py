@@ -4,7 +4,7 @@ What a run starts from decides much of where it ends: the ridge map starts minil
 asymmetric nDCG@10 on the 100 × 300 SciFact subset, the Procrustes isometry at 0.750. Exported like any
 student (manifest, prompts, `export_max_seq_length`), so `leafbench run --mode all` scores it on any protocol:
 
-    HF_HUB_OFFLINE=1 .venv/bin/python scripts/untrained_student.py --recipe mpnet-offline-ortho \
+    HF_HUB_OFFLINE=1 .venv/bin/python scripts/untrained_student.py --recipe experiments/mpnet-offline/recipes/mpnet-offline-ortho.yaml \
         --output runs/untrained-ortho --cache-dir .cache/leafbench
     leafbench run --model runs/untrained-ortho --mode all --tasks SciFact --data-dir ../shared/data
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -32,8 +33,14 @@ def main() -> None:
     ap.add_argument("--output", type=Path, required=True, help="the student folder to write")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--training-dir", type=Path, help="the recipe's local training files (as `leafbench distill --training-dir`)")
+    ap.add_argument("--data-dir", type=Path, help="local evaluation data (as `leafbench distill --data-dir`)")
     a = ap.parse_args()
     r = load_recipe(a.recipe)
+    if a.training_dir is not None:
+        r.data = replace(r.data, training_dir=str(a.training_dir))
+    if a.data_dir is not None:
+        r.eval = replace(r.eval, data_dir=str(a.data_dir))
     if r.student.init_from:
         ap.error(f"{a.recipe} continues {r.student.init_from}: its step 0 is that student, score it directly")
     import torch

@@ -42,9 +42,16 @@ from leafbench_distill.train import epoch_batches, l2_loss, lr_at
 
 # ---------------------------------------------------------------------------------------------- fast unit tests
 
+EXPERIMENT_RECIPES = Path(__file__).resolve().parents[1] / "experiments" / "mpnet-offline" / "recipes"
+
+
+def exp(name: str) -> str:
+    """An experiment recipe (experiments/mpnet-offline/recipes, not shipped in the package) by its path."""
+    return str(EXPERIMENT_RECIPES / f"{name}.yaml")
+
 
 def test_builtin_recipes_load_and_match_the_paper() -> None:
-    assert set(list_recipes()) >= {"leaf-ir", "leaf-mt", "mpnet-offline", "mini"}
+    assert set(list_recipes()) == {"leaf-ir", "leaf-mt", "mini", "mpnet-offline-staged"}
     ir = load_recipe("leaf-ir")
     assert ir.teacher.model == "Snowflake/snowflake-arctic-embed-m-v1.5" and ir.teacher.dim == 768
     assert ir.student.backbone == "nreimers/MiniLM-L6-H384-uncased"
@@ -54,7 +61,7 @@ def test_builtin_recipes_load_and_match_the_paper() -> None:
     assert roles == {"query", "document"} and any(s.hf for s in ir.data.sources)
     mt = load_recipe("leaf-mt")
     assert mt.teacher.model == "mixedbread-ai/mxbai-embed-large-v1" and mt.teacher.dim == 1024
-    off = load_recipe("mpnet-offline")
+    off = load_recipe(exp("mpnet-offline"))
     assert off.teacher.model == "mpnet-base" and off.teacher.dim == 768 and off.student.backbone == "minilm-l6"
     assert off.data.training_dir == "../shared/data/training" and all(s.path for s in off.data.sources)
     mini = load_recipe("mini")
@@ -92,27 +99,27 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     assert "extends" not in two.raw and two.raw["data"]["sources"][-1]["name"] == "extra"  # manifests get it resolved
 
     # the one-run recipe trains on exactly stage 3's texts, from the backbone, with an isometric projection
-    ortho, s3 = load_recipe("mpnet-offline-ortho"), load_recipe("mpnet-offline-stage3")
+    ortho, s3 = load_recipe(exp("mpnet-offline-ortho")), load_recipe(exp("mpnet-offline-stage3"))
     assert ortho.data == s3.data and ortho.student.init_from is None and ortho.student.projection_init == "procrustes"
     with pytest.raises(RecipeError, match="projection_init must be ridge, procrustes or random"):
         parse_recipe({**ortho.raw, "student": {**ortho.raw["student"], "projection_init": "pca"}}, "bad.yaml")
 
     # the shipped continuation stages are their base plus what they say
-    s4, s5, s6, s7 = (load_recipe(f"mpnet-offline-stage{n}") for n in (4, 5, 6, 7))
+    s4, s5, s6, s7 = (load_recipe(exp(f"mpnet-offline-stage{n}")) for n in (4, 5, 6, 7))
     assert [s.name for s in s5.data.sources] == [*(s.name for s in s4.data.sources), "glosses-sci-topic"]
     assert s6.data == s5.data and s6.train.epochs_per_cycle == 2 and s6.train.lr_max == 1e-5
     assert s7.data.sources[:-1] == s5.data.sources and s7.train == s5.train
     assert s7.student.init_from == "runs/leaf-mpnet-stage5/final"
-    s8 = load_recipe("mpnet-offline-stage8")
+    s8 = load_recipe(exp("mpnet-offline-stage8"))
     assert s8.data.sources[:-1] == s7.data.sources and s8.data.sources[-1].domain and s8.train.epochs_per_cycle == 2
-    hold = load_recipe("validation/mpnet-offline-holdout")  # a validation set: stage 7's texts come first, then unseen ones
+    hold = load_recipe(exp("validation/mpnet-offline-holdout"))  # a validation set: stage 7's texts come first, then unseen ones
     assert hold.purpose == "validation" and s7.purpose == "training"
     assert hold.data.sources[:-1] == s7.data.sources and hold.data.sources[-1].name == "glosses-sci-topic-holdout"
-    s9, hold_imdb = load_recipe("mpnet-offline-stage9"), load_recipe("validation/mpnet-offline-holdout-imdb")
+    s9, hold_imdb = load_recipe(exp("mpnet-offline-stage9")), load_recipe(exp("validation/mpnet-offline-holdout-imdb"))
     assert s9.data.sources[:-1] == s8.data.sources and s9.student.init_from == "runs/leaf-mpnet-stage8/final"
     assert hold_imdb.purpose == "validation" and hold_imdb.data.sources[:-1] == s9.data.sources
     assert s9.data.sources[-1].domain == hold_imdb.data.sources[-1].domain == s8.data.sources[-1].domain  # one ranking
-    res = CliRunner().invoke(_distill_app(), ["distill", "--recipe", "validation/mpnet-offline-holdout", "--output", str(tmp_path / "no")])
+    res = CliRunner().invoke(_distill_app(), ["distill", "--recipe", exp("validation/mpnet-offline-holdout"), "--output", str(tmp_path / "no")])
     assert res.exit_code == 2 and "not for training" in res.output and not (tmp_path / "no").exists()
 
     for text, match in [("extends: a.yaml\nname: b\n", "loops"),  # a extends itself
@@ -225,7 +232,7 @@ def test_domain_selection_on_real_training_texts_by_scifact_train_claims(shared_
     assert share(sci) > 0.3 and share(sci) > 4 * share(rest)  # measured: 0.38 vs 0.05 (the list is far from complete)
     info = t.selection["sci"]
     assert info["kept"] == 300 and info["n_reference"] == 809 and info["min_kept_score"] > 0 and "rest" not in t.selection
-    raw = load_recipe("mpnet-offline-sci").raw
+    raw = load_recipe(exp("mpnet-offline-sci")).raw
     bad = {**raw, "data": {**raw["data"], "sources": [{**raw["data"]["sources"][-1], "domain": {"beir": "../beir/scifact", "split": "test"}}]}}
     with pytest.raises(RecipeError, match="evaluation split"):
         parse_recipe(bad, "leak.yaml")
@@ -253,7 +260,7 @@ def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_eval
     assert len(eval_texts([folder])[str(folder)]) > len(guard)  # without a split every query counts, train claims too
     with pytest.raises(TextSourceError, match="needs beir and role query"):
         SourceSpec.from_dict({"name": "c", "beir": str(folder), "split": "train", "role": "document"})
-    raw = load_recipe("mpnet-offline-stage3").raw
+    raw = load_recipe(exp("mpnet-offline-stage3")).raw
     for leak in ({"split": "test"}, {"split": None}):
         srcs = [{**raw["data"]["sources"][0], **leak}, *raw["data"]["sources"][1:]]
         with pytest.raises(RecipeError, match="evaluation split"):
