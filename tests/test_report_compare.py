@@ -196,10 +196,11 @@ def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
 
 
 def test_committed_results_answer_the_questions() -> None:
-    """The committed results: SciFact in a pair's Table 1 first, one mpnet-base row in the leaderboard."""
+    """The committed results (the repo's and the offline experiment's, one report over both folders, as
+    reports/ is rendered): SciFact in a pair's Table 1 first, one mpnet-base row in the leaderboard."""
     from leafbench.report.build import build_report
 
-    rep = build_report(REPO / "results")
+    rep = build_report([REPO / "results", REPO / "experiments" / "mpnet-offline" / "results"])
     first = rep.tables[0]
     assert first.key == "pair-1" and "vs its teacher mpnet-base" in first.title
     sci = first.text[(first.text["Dataset"] == "SciFact") & (first.text["Data"] == "full")].iloc[0]
@@ -210,6 +211,14 @@ def test_committed_results_answer_the_questions() -> None:
     assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
     md = rep.to_markdown()
     assert md.index("vs its teacher") < md.index("## Leaderboard: full-protocol runs") < md.index("## Distillation")
+
+
+def test_a_missing_results_folder_is_named(tmp_path: Path) -> None:
+    from leafbench.report.build import build_report
+    from leafbench.report.tables import ReportError
+
+    with pytest.raises(ReportError, match="nowhere"):
+        build_report([REPO / "results", tmp_path / "nowhere"])
 
 
 def test_disagreeing_copies_become_one_row_per_run() -> None:

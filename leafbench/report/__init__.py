@@ -6,12 +6,13 @@ package stays cheap until a report is actually built.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 
 def write_report(
-    results: Path, out: Path, title: str = "leafbench report", figures: bool = True, subtasks: bool = False
+    results: Path | Sequence[Path], out: Path, title: str = "leafbench report", figures: bool = True, subtasks: bool = False
 ) -> dict[str, Any]:
     """Render ``out/index.md``, ``out/index.html`` and ``out/figures/*.{svg,png}``; returns what was written.
 

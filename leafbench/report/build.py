@@ -204,13 +204,20 @@ def _dedup_for_benchmark(c: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(
-    results: Path, title: str = "leafbench report", figures_dir: Path | None = None, subtasks: bool = False
+    results: Path | Sequence[Path], title: str = "leafbench report", figures_dir: Path | None = None,
+    subtasks: bool = False,
 ) -> Report:
-    """Load `results`, compute every table (and figures into `figures_dir` when given)."""
+    """Load `results` (one folder or several, e.g. the repo's results and an experiment's), compute every table
+    (and figures into `figures_dir` when given)."""
     from .latency import load_latency
 
-    return report_from_frame(load_results(results), title, str(results), load_latency(results), figures_dir,
-                             subtasks)
+    roots = [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
+    if not roots:
+        raise ReportError("no results folder given")
+    frames = [load_results(r) for r in roots]
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    latency = [x for r in roots for x in load_latency(r)]
+    return report_from_frame(df, title, ", ".join(str(r) for r in roots), latency, figures_dir, subtasks)
 
 
 def report_from_frame(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -30,7 +30,10 @@ def _fail(msg: str) -> None:
 
 
 def report(
-    results: Annotated[Path, typer.Argument(help="Results folder: <run>/<mode>/<Task>[__<dim>d-<dtype>].json.")] = Path("results"),
+    results: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Results folders (<run>/<mode>/<Task>[__<dim>d-<dtype>].json), one report over all. Default: results."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.md, index.html, figures/.")] = Path("reports"),
     title: Annotated[str, typer.Option(help="Page and Markdown title.")] = "leafbench report",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Render the matplotlib figures.")] = True,
@@ -48,7 +51,7 @@ def report(
 
     try:
         check_writable_dir(out, "--out")  # before reading every result
-        written = write_report(results, out, title=title, figures=figures, subtasks=subtasks)
+        written = write_report(results or [Path("results")], out, title=title, figures=figures, subtasks=subtasks)
     except (ReportError, OutputPathError) as e:
         _fail(str(e))
         return
