@@ -15,7 +15,8 @@ from typing import Any
 from .cells import Cell, file_label, variant
 from .data import RetrievalData
 from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
-from .results import combine_aggregate, main_score, read_result, result_path, write_result
+from .record import ResultRecord, result_path
+from .results import combine_aggregate, main_score, read_result, write_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
 _PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",
@@ -45,14 +46,19 @@ def _pooled_throughput(blocks: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _common_source(sources: Sequence[Any]) -> str:
-    """The sub-tasks' common parent folder (``…/cqadupstack``), or their hub sources joined."""
+    """The sub-tasks' common parent folder (``beir/cqadupstack``), or their hub sources joined."""
     flat = [str(s) for s in sources]
-    if all(os.path.isabs(s) for s in flat):
-        return os.path.commonpath(flat)
+    if flat and not any(s.startswith("hf:") for s in flat):
+        try:
+            common = os.path.commonpath(flat)
+        except ValueError:  # absolute and relative mixed
+            common = ""
+        if common:
+            return common
     return "; ".join(sorted(set(flat)))
 
 
-def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> ResultRecord:
     """The aggregate result's leafbench block: the shared fields of its sub-tasks (mode, models, cell, ...),
     totals, and each sub-task's main score and data fingerprint (provenance of every number averaged)."""
     first = next(iter(subs.values()))["leafbench"]
@@ -60,8 +66,8 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[
     fp = hashlib.blake2b(
         "\n".join(f"{n}:{lb.get('data_fingerprint')}" for n, lb in lbs.items()).encode(), digest_size=16
     ).hexdigest()
-    return {
-        **{k: v for k, v in first.items() if k not in _PER_TASK},
+    shared = ResultRecord.from_dict({k: v for k, v in first.items() if k not in _PER_TASK})
+    return shared.update({
         "data_source": _common_source([lb.get("data_source") for lb in lbs.values()]),
         "data_fingerprint": fp,
         "data_warnings": {n: lb["data_warnings"] for n, lb in lbs.items() if lb.get("data_warnings")},
@@ -79,7 +85,7 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[
             for n, lb in lbs.items()
         },
         "aggregation": "mean of the sub-tasks' main scores (mteb AbsTaskAggregate.combine_task_results)",
-    }
+    })
 
 
 def evaluate_aggregate(
