@@ -269,7 +269,7 @@ def evaluate_retrieval(
                     main_metric=main_metric,
                 )
             score_time = time.perf_counter() - t0
-            roots = data_roots(data_dir)
+            roots = data_roots(data_dir, [d.source for d in parts.values()])
             lb = ResultRecord(
                 mode=m,
                 task_type="Retrieval",

@@ -105,21 +105,28 @@ def relativize(obj: Any, roots: Mapping[str, str] | None = None) -> Any:
         return {k: relativize(v, roots) for k, v in obj.items()}
     if isinstance(obj, list):
         return [relativize(v, roots) for v in obj]
-    if isinstance(obj, str) and is_absolute_path(obj):
-        if "/" in obj and not any(c.isspace() for c in obj) and (obj.startswith("/") or _WIN_ABS.match(obj)):
+    if isinstance(obj, str):
+        if (obj.startswith("/") or _WIN_ABS.match(obj)) and not any(c.isspace() for c in obj):
             # A bare path, possibly with a ":line" suffix (data warnings name file:line).
             m = re.match(r"^(.*?)(:\d+)?$", obj)
             assert m is not None
             return portable_path(m.group(1), roots) + (m.group(2) or "")
-        return _ABS_IN_TEXT.sub(lambda m: portable_path(m.group(0), roots), obj)
+        if "/" in obj or "\\" in obj:  # a message naming a path ("no local copy of X under /data; ...")
+            return _ABS_IN_TEXT.sub(lambda m: portable_path(m.group(0), roots), obj)
     return obj
 
 
-def data_roots(data_dir: Path | str | None) -> dict[str, str]:
-    """`relativize` roots for a run: paths under --data-dir become relative to it (itself: "--data-dir")."""
-    if data_dir is None:
-        return {}
-    return {os.path.abspath(os.fspath(data_dir)): "--data-dir", os.path.realpath(os.fspath(data_dir)): "--data-dir"}
+def data_roots(data_dir: Path | str | None, folders: Iterable[str] = ()) -> dict[str, str]:
+    """`relativize` roots for a run: paths under --data-dir become relative to it (itself: "--data-dir"); paths
+    in a data `folders` outside it are named from that folder (``my-corpus/qrels/test.tsv:4``)."""
+    roots: dict[str, str] = {}
+    if data_dir is not None:
+        for d in (os.path.abspath(os.fspath(data_dir)), os.path.realpath(os.fspath(data_dir))):
+            roots[d] = "--data-dir"
+    for f in folders:
+        if os.path.isabs(f):
+            roots.setdefault(os.path.dirname(os.path.abspath(f)), ".")
+    return roots
 
 
 # ------------------------------------------------------------------------------------------ records

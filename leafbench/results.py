@@ -156,11 +156,17 @@ def main_score(
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every leafbench result under `root` (JSON files without a `leafbench` block, such as run manifests, are
-    skipped). A file that cannot be read or parsed raises ValueError naming it: a report or check must never
-    show a damaged result as missing."""
+    skipped). A file that cannot be read or parsed, or has a newer schema_version, raises ValueError naming it:
+    a report or check must never show a damaged result as missing."""
+    from .record import SchemaError
+
     for p in sorted(Path(root).rglob("*.json")):
         data = read_result(p)
         if isinstance(data, dict) and "leafbench" in data and "scores" in data:
+            try:  # a newer schema than this code reads is refused, never half-read
+                ResultRecord.from_dict(data["leafbench"], where=str(p))
+            except SchemaError as e:
+                raise ValueError(str(e)) from None
             try:
                 main_score(data)
             except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
