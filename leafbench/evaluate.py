@@ -147,9 +147,13 @@ def _stored_provenance(path: Path) -> str | None:
     from .results import read_result
 
     try:
-        return (read_result(path).get("leafbench") or {}).get("provenance")
+        block = read_result(path).get("leafbench") or {}
     except (OSError, ValueError, AttributeError):
         return None
+    if not isinstance(block, Mapping):
+        return None
+    # A file of a newer schema is refused (SchemaError naming it), never overwritten as if it were stale.
+    return ResultRecord.from_dict(block, where=str(path)).provenance
 
 
 def pending_cells(

@@ -65,9 +65,11 @@ def run_manifest_path(output: Path | str, run: str) -> Path:
 # ------------------------------------------------------------------------------------- portable paths
 
 _WIN_ABS = re.compile(r"^[A-Za-z]:[\\/]")
-# An absolute path inside a longer string (a message, "file:line"): POSIX "/a/b" not preceded by a word
-# character, a dot or a slash (so "hf:org/name" and "a/b" are left alone), or a drive-letter path.
-_ABS_IN_TEXT = re.compile(r"(?<![\w./:-])/(?:[^\s:;,'\"()\[\]{}<>]+)|\b[A-Za-z]:[\\/][^\s:;,'\"()\[\]{}<>]*")
+# An absolute path inside a longer string (a message, "file:line"): "/a/b" at the start or after a space, quote,
+# bracket or "=" (so "hf:org/name", "a/b" and "mteb/<type>/<task>" are left alone), or a drive-letter path.
+_ABS_IN_TEXT = re.compile(
+    r"""(?:^|(?<=[\s('"=\[]))(?:/|[A-Za-z]:[\\/])[^\s:;,'"()\[\]{}<>]*"""
+)
 
 
 def is_absolute_path(s: str) -> bool:

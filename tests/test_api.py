@@ -135,6 +135,16 @@ def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
         list(iter_results(tmp_path))
 
 
+def test_a_run_never_overwrites_a_newer_schema_result(tiny) -> None:
+    (path,) = _run(tiny).paths
+    data = json.loads(path.read_text())
+    data["leafbench"]["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(SchemaError, match=f"{path.name}: result schema_version"):
+        _run(tiny)
+    assert json.loads(path.read_text())["leafbench"]["schema_version"] == SCHEMA_VERSION + 1
+
+
 def test_run_manifest_merges_and_refuses_newer_or_damaged(tmp_path: Path) -> None:
     assert RunManifest.read(tmp_path, "r") is None
     first = RunManifest().merged(source="--tasks A", tasks=["A", "B"], types={"A": "STS", "B": "STS"}, evaluated=["A"],
