@@ -68,7 +68,7 @@ _WIN_ABS = re.compile(r"^[A-Za-z]:[\\/]")
 # An absolute path inside a longer string (a message, "file:line"): "/a/b" at the start or after a space, quote,
 # bracket or "=" (so "hf:org/name", "a/b" and "mteb/<type>/<task>" are left alone), or a drive-letter path.
 _ABS_IN_TEXT = re.compile(
-    r"""(?:^|(?<=[\s('"=\[]))(?:/|[A-Za-z]:[\\/])[^\s:;,'"()\[\]{}<>]*"""
+    r"""(?:^|(?<=[\s('"=\[]))(?:/|[A-Za-z]:[\\/])[^\s:;,'"()\[\]{}<>]+"""
 )
 
 
