@@ -23,6 +23,7 @@ the deterministic test encoder ``hash-64`` (no download, a few seconds)::
     [('tiny', '32', 'float32'), ('tiny', 'full', 'float32')]
     >>> all(0.0 <= r.main_score <= 1.0 and r.data_fingerprint for r in records)
     True
+    >>> import shutil; shutil.rmtree(tmp)
 
 ``report.summary_table()`` is the table the CLI prints; ``leafbench.results_frame(folder)`` gives a pandas
 frame; ``leafbench.record`` holds the result schema (``ResultRecord``, ``RunManifest``, ``SCHEMA_VERSION``).

@@ -175,3 +175,11 @@ def test_public_api_is_exported() -> None:
     for name in ("run_benchmark", "RunReport", "load_results", "ResultRecord", "RunManifest", "Mode", "UserError",
                  "__version__", "SCHEMA_VERSION"):
         assert name in leafbench.__all__ and hasattr(leafbench, name)
+
+
+def test_the_package_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = doctest.testmod(leafbench, verbose=False)
+    assert result.attempted > 5 and result.failed == 0
