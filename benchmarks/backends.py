@@ -31,6 +31,13 @@ sys.path.insert(0, str(ROOT))
 ALL = "torch,torch-bf16,torch-int8,onnx,onnx-int8,openvino,openvino-bf16"
 
 
+def _dumps(record: dict) -> str:
+    """Committed JSON names folders without the machine's absolute paths (temp caches, the data folder)."""
+    from leafbench.record import relativize
+
+    return json.dumps(relativize(record), indent=1) + "\n"
+
+
 def split(b: str) -> tuple[str, str]:
     """benchmark label -> (backend, precision)."""
     return ("torch", "bf16") if b == "torch-bf16" else (b, "fp32")
@@ -62,7 +69,7 @@ def publish(record: dict, results: Path = ROOT / "results") -> Path:
     d["threads_note"] = f"all runtimes at {record['threads']} thread(s); load average at start {record['loadavg_start'][0]:.1f}"
     path = results / "latency" / "minilm-l6+mpnet-base.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(d, indent=1) + "\n")
+    path.write_text(_dumps(d))
     return path
 
 
@@ -133,7 +140,7 @@ def main() -> None:
         print(f"  {b:14s} ratio {s.get('mpnet_over_minilm_p50', float('nan')):5.2f}x   bulk minilm {mi.get('bulk_vs_torch') or float('nan'):5.2f}x"
               f"  mpnet {mp.get('bulk_vs_torch') or float('nan'):5.2f}x", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    args.out.write_text(_dumps(record))
 
     if not args.no_ndcg:
         record["ndcg"] = {}
@@ -146,9 +153,9 @@ def main() -> None:
                 d = r["ndcg_at_10"] - record["ndcg"].get("torch", {}).get("ndcg_at_10", r["ndcg_at_10"])
                 r["diff_to_torch"] = d
                 print(f"nDCG@10 {b:14s} {r['ndcg_at_10']:.5f}  diff {d:+.5f}  docs/s {r['docs_per_s'] or 0:.1f}  ({r['wall_s']:.0f} s)", flush=True)
-            args.out.write_text(json.dumps(record, indent=1) + "\n")
+            args.out.write_text(_dumps(record))
     record["loadavg_end"] = os.getloadavg()
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    args.out.write_text(_dumps(record))
     print(f"wrote {args.out}" + ("" if args.no_publish else f" and {publish(record)}"))
 
 

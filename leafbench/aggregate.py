@@ -15,7 +15,8 @@ from typing import Any
 from .cells import Cell, file_label, variant
 from .data import RetrievalData
 from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
-from .results import combine_aggregate, main_score, read_result, result_path, write_result
+from .record import ResultRecord, result_path
+from .results import combine_aggregate, main_score, read_result, write_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
 _PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",
@@ -45,41 +46,46 @@ def _pooled_throughput(blocks: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _common_source(sources: Sequence[Any]) -> str:
-    """The sub-tasks' common parent folder (``…/cqadupstack``), or their hub sources joined."""
+    """The sub-tasks' common parent folder (``beir/cqadupstack``), or their hub sources joined."""
     flat = [str(s) for s in sources]
-    if all(os.path.isabs(s) for s in flat):
-        return os.path.commonpath(flat)
+    if flat and not any(s.startswith("hf:") for s in flat):
+        try:
+            common = os.path.commonpath(flat)
+        except ValueError:  # absolute and relative mixed
+            common = ""
+        if common:
+            return common
     return "; ".join(sorted(set(flat)))
 
 
-def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> ResultRecord:
     """The aggregate result's leafbench block: the shared fields of its sub-tasks (mode, models, cell, ...),
     totals, and each sub-task's main score and data fingerprint (provenance of every number averaged)."""
+    recs = {name: ResultRecord.from_dict(r["leafbench"], where=name) for name, r in subs.items()}
     first = next(iter(subs.values()))["leafbench"]
-    lbs = {name: r["leafbench"] for name, r in subs.items()}
     fp = hashlib.blake2b(
-        "\n".join(f"{n}:{lb.get('data_fingerprint')}" for n, lb in lbs.items()).encode(), digest_size=16
+        "\n".join(f"{n}:{r.data_fingerprint}" for n, r in recs.items()).encode(), digest_size=16
     ).hexdigest()
-    return {
-        **{k: v for k, v in first.items() if k not in _PER_TASK},
-        "data_source": _common_source([lb.get("data_source") for lb in lbs.values()]),
+    shared = ResultRecord.from_dict({k: v for k, v in first.items() if k not in _PER_TASK})
+    return shared.update({
+        "data_source": _common_source([r.data_source for r in recs.values()]),
         "data_fingerprint": fp,
-        "data_warnings": {n: lb["data_warnings"] for n, lb in lbs.items() if lb.get("data_warnings")},
-        "n_queries": sum(lb.get("n_queries") or 0 for lb in lbs.values()),
-        "n_documents": sum(lb.get("n_documents") or 0 for lb in lbs.values()),
+        "data_warnings": {n: r.data_warnings for n, r in recs.items() if r.data_warnings},
+        "n_queries": sum(r.n_queries or 0 for r in recs.values()),
+        "n_documents": sum(r.n_documents or 0 for r in recs.values()),
         "throughput": {
-            side: _pooled_throughput([(lb.get("throughput") or {}).get(side) or {} for lb in lbs.values()])
+            side: _pooled_throughput([(r.throughput or {}).get(side) or {} for r in recs.values()])
             for side in ("query", "document")
         },
-        "encode_seconds": sum(lb.get("encode_seconds") or 0 for lb in lbs.values()),
-        "score_seconds": sum(lb.get("score_seconds") or 0 for lb in lbs.values()),
+        "encode_seconds": sum(r.encode_seconds or 0 for r in recs.values()),
+        "score_seconds": sum(r.score_seconds or 0 for r in recs.values()),
         "sub_tasks": {
-            n: {"main_score": main_score(subs[n]), "data_fingerprint": lb.get("data_fingerprint"),
-                "n_queries": lb.get("n_queries"), "n_documents": lb.get("n_documents")}
-            for n, lb in lbs.items()
+            n: {"main_score": main_score(subs[n]), "data_fingerprint": r.data_fingerprint,
+                "n_queries": r.n_queries, "n_documents": r.n_documents}
+            for n, r in recs.items()
         },
         "aggregation": "mean of the sub-tasks' main scores (mteb AbsTaskAggregate.combine_task_results)",
-    }
+    })
 
 
 def evaluate_aggregate(
@@ -124,7 +130,7 @@ def evaluate_aggregate(
                         raise AggregateError(f"{sr.task_name}: no result for {key}")
                     path = result_path(output, run_slug, m, sr.task_name, label)
                     res = read_result(path)
-                    got = (res.get("leafbench") or {}).get("data_fingerprint")
+                    got = ResultRecord.from_dict(res.get("leafbench") or {}, where=str(path)).data_fingerprint
                     if got != sr.data_fingerprint:
                         raise AggregateError(
                             f"{path}: measured on other data than {sr.task_name} has now (data fingerprint "

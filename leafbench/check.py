@@ -21,6 +21,7 @@ import pandas as pd
 
 from .report.bootstrap import Interval, interval_from_per_query
 from .report.tables import ReportError, load_results
+from .record import portable_path
 from .results import write_result
 
 BASELINE_FORMAT = "leafbench-baseline/1"
@@ -103,7 +104,7 @@ def write_baseline(results: Path, out: Path, per_query: bool = True, subtasks: b
     data = {
         "format": BASELINE_FORMAT,
         "metric": "main_score",
-        "source": str(results),
+        "source": portable_path(str(results)),  # the folder as given, never an absolute machine path
         "note": "Written by `leafbench baseline`; refresh deliberately and commit with the reason.",
         "entries": rows,
     }

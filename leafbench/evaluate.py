@@ -18,7 +18,8 @@ from typing import Any, Protocol
 from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .modes import ALL_MODES as ALL_MODES, Mode, parse_modes  # ALL_MODES re-exported
-from .results import build_result, result_path, write_result
+from .record import ResultRecord, data_roots, model_block, relativize, result_path
+from .results import build_result, write_result
 from .cells import Cell, file_label, variant
 from .scoring import score_cell
 
@@ -146,9 +147,13 @@ def _stored_provenance(path: Path) -> str | None:
     from .results import read_result
 
     try:
-        return (read_result(path).get("leafbench") or {}).get("provenance")
+        block = read_result(path).get("leafbench") or {}
     except (OSError, ValueError, AttributeError):
         return None
+    if not isinstance(block, Mapping):
+        return None
+    # A file of a newer schema is refused (SchemaError naming it), never overwritten as if it were stale.
+    return ResultRecord.from_dict(block, where=str(path)).provenance
 
 
 def pending_cells(
@@ -197,6 +202,7 @@ def evaluate_retrieval(
     force: bool = True,
     task_info: dict[str, Any] | None = None,
     search: str = "torch",
+    data_dir: Path | None = None,
 ) -> TaskRun:
     """Evaluate one retrieval task in every requested mode x cell; one result JSON per (mode, cell).
 
@@ -204,7 +210,8 @@ def evaluate_retrieval(
     result holds one score entry per subset, as mteb writes multi-subset tasks; the main score is their
     mean). Encodings are planned from the cells still missing: each needed (role, side) is encoded once at
     full dimension (through the store) and every cell is derived from it. `task_info` adds fields to the
-    result's leafbench block and, with "revision", names a custom task's data revision.
+    result's leafbench block and, with "revision", names a custom task's data revision. `data_dir`: data sources
+    (and data warnings' file:line) are recorded relative to it.
     """
     t_start = time.perf_counter()
     parts: dict[str, RetrievalData] = dict(data) if isinstance(data, Mapping) else {"default": data}
@@ -266,47 +273,46 @@ def evaluate_retrieval(
                     main_metric=main_metric,
                 )
             score_time = time.perf_counter() - t0
-            lb = {
-                "mode": m,
-                "student": _model_block(encoders.get("student")) if "student" in MODE_ROUTES[m].values() else None,
-                "teacher": _model_block(encoders.get("teacher")) if "teacher" in MODE_ROUTES[m].values() else None,
-                "query_model": encoders[q_role].spec.name,
-                "document_model": encoders[d_role].spec.name,
-                "prompts": {"query": q_res.prompt, "document": d_res.prompt},
-                "full_dim": int(ddim),
-                "dim": info["dim"],
-                "dtype": cell.dtype,
-                "cell": label or "full-float32",
-                "variant": var,
-                "calibration": info["calibration"],
-                "rescore": info["rescore"],
-                "similarity": "cosine",
-                "scoring": info["scoring"],
-                "search": search,
-                "top_k": top_k,
-                "task_type": "Retrieval",
-                "main_metric": main_metric,
-                "data_source": first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()},
-                "data_fingerprint": fingerprint,
-                "data_warnings": warnings_,
-                "provenance": provenance(m, label),
-                "split": split,
-                **({"hf_subsets": list(parts)} if len(parts) > 1 else {}),
-                "n_queries": sum(d.n_queries for d in parts.values()),
-                "n_documents": sum(d.n_docs for d in parts.values()),
-                "ignore_identical_ids": first.ignore_identical_ids,
-                "throughput": {
+            roots = data_roots(data_dir, [d.source for d in parts.values()])
+            lb = ResultRecord(
+                mode=m,
+                task_type="Retrieval",
+                student=model_block(encoders.get("student"), roots) if "student" in MODE_ROUTES[m].values() else None,
+                teacher=model_block(encoders.get("teacher"), roots) if "teacher" in MODE_ROUTES[m].values() else None,
+                query_model=encoders[q_role].spec.name,
+                document_model=encoders[d_role].spec.name,
+                prompts={"query": q_res.prompt, "document": d_res.prompt},
+                full_dim=int(ddim),
+                dim=info["dim"],
+                dtype=cell.dtype,
+                cell=label or "full-float32",
+                variant=var,
+                calibration=info["calibration"],
+                rescore=info["rescore"],
+                similarity="cosine",
+                scoring=info["scoring"],
+                search=search,
+                top_k=top_k,
+                main_metric=main_metric,
+                data_source=relativize(first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()}, roots),
+                data_fingerprint=fingerprint,
+                data_warnings=relativize(warnings_, roots),
+                provenance=provenance(m, label),
+                split=split,
+                hf_subsets=list(parts) if len(parts) > 1 else None,
+                n_queries=sum(d.n_queries for d in parts.values()),
+                n_documents=sum(d.n_docs for d in parts.values()),
+                ignore_identical_ids=first.ignore_identical_ids,
+                throughput={
                     "query": _throughput(q_all, encoders[q_role].spec),
                     "document": _throughput(d_all, encoders[d_role].spec),
                 },
-                "encode_seconds": encode_time,
-                "score_seconds": score_time,
+                encode_seconds=encode_time,
+                score_seconds=score_time,
                 # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
-                "per_query": per_query,
-                **({"subset": first.subset_spec} if first.subset_spec else {}),
-                **info_extra,
-                **(extra or {}),
-            }
+                per_query=per_query,
+                subset=first.subset_spec or None,
+            ).update(info_extra).update(extra)
             result = build_result(
                 task_name, split, None, evaluation_time=encode_time + score_time, leafbench=lb,
                 by_subset=by_subset, revision=revision,
@@ -321,23 +327,3 @@ def evaluate_retrieval(
         (f"{r}/{side}" if sub == "default" else f"{sub}/{r}/{side}"): res.stats for (sub, r, side), res in encoded.items()
     }
     return run
-
-
-def _model_block(enc: EncoderLike | None) -> dict[str, Any] | None:
-    if enc is None:
-        return None
-    spec = enc.spec
-    return {
-        "name": spec.name,
-        "source": spec.source,
-        "hf_id": spec.hf_id,
-        "revision": spec.revision,
-        # False: a hub model whose commit could not be resolved (offline, not in the cache): a moving target.
-        "pinned": getattr(spec, "pinned", True) if not spec.local else None,
-        **({"revision_from": spec.extra["revision_from"]} if (spec.extra or {}).get("revision_from") else {}),
-        "identity": enc.identity,
-        "max_seq_length": spec.max_seq_length,
-        "precision": spec.precision,
-        "backend": spec.backend,
-        **({"backend_info": enc.backend_info} if getattr(enc, "backend_info", None) else {}),
-    }

@@ -101,9 +101,10 @@ class LatencyReport:
         )
 
     def write(self, path: Path) -> Path:
+        from .record import relativize
         from .results import write_result
 
-        write_result(Path(path), self.to_dict())
+        write_result(Path(path), relativize(self.to_dict()))  # no machine paths (data folder, export folder)
         return Path(path)
 
     @classmethod

@@ -56,7 +56,9 @@ def latency(
 
         console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    slug = student.slug + (f"+{tspec.slug}" if tspec else "")
+    from .record import run_folder_name
+
+    slug = run_folder_name(student.slug, tspec.slug if tspec else None)  # every backend measured: one file
     path = report.write(Path(output) / "latency" / f"{slug}.json")
     out.print(latency_table(report))
     console.print(f"wrote {path}", highlight=False)

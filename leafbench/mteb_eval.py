@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .cells import Cell, file_label, variant
-from .evaluate import TaskRun, _model_block, _stored_provenance
+from .evaluate import TaskRun, _stored_provenance
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
-from .results import result_path, write_result
+from .record import ResultRecord, data_roots, model_block, relativize, result_path
+from .results import write_result
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,14 @@ def evaluate_mteb_task(
     data_source: str = "",
     progress: Callable[[str], None] | None = None,
     selected_by: str = "",
+    data_dir: Path | None = None,
 ) -> TaskRun:
     """Run one mteb task object for every mode x cell; write mteb TaskResult JSON + a leafbench block.
 
     The task object is evaluated as configured (its ``eval_splits`` and ``hf_subsets``: a benchmark's object
     restricts them), and the leafbench block records both, with ``selected_by`` saying whose selection it is, so
-    a report reads the main score of exactly those splits and subsets.
+    a report reads the main score of exactly those splits and subsets. `data_source` is recorded relative to
+    `data_dir` (never as an absolute path).
     """
     import mteb
 
@@ -126,33 +129,33 @@ def evaluate_mteb_task(
             tr = res.task_results[0]
             data = json.loads(tr.model_dump_json())
             used_roles = sorted({c["role"] for c in enc.calls})
-            data["leafbench"] = {
-                "mode": m,
-                "task_type": task.metadata.type,
-                "student": _model_block(encoders.get("student")) if "student" in used_roles or m != "teacher" else None,
-                "teacher": _model_block(encoders.get("teacher")) if "teacher" in used_roles else None,
-                "roles_used": used_roles,
-                "asymmetric_policy": ASYMMETRIC_POLICY if m == "asymmetric" else None,
-                "full_dim": enc.calls[0]["full_dim"] if enc.calls else None,
-                "dim": cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
-                "dtype": cell.dtype,
-                "cell": label or "full-float32",
-                "variant": var,
-                "calibration": "mteb" if calibration == "mteb" else ("per-call" if cell.dtype in ("int8", "uint8") else None),
-                "similarity": "cosine",
-                "scoring": f"mteb {task.metadata.type} evaluator",
-                "data_source": data_source,
-                "data_fingerprint": fingerprint,
-                "provenance": provenance,
-                "split": eval_splits[0] if len(eval_splits) == 1 else None,
-                "eval_splits": eval_splits,
-                "hf_subsets": hf_subsets,
-                "selected_by": selected_by or None,
-                "encode_calls": enc.calls,
-                "n_encoded_now": sum(c["n_encoded"] for c in enc.calls),
-                "evaluation_seconds": time.perf_counter() - t0,
-                **(extra or {}),
-            }
+            roots = data_roots(data_dir)
+            data["leafbench"] = ResultRecord(
+                mode=m,
+                task_type=task.metadata.type,
+                student=model_block(encoders.get("student"), roots) if "student" in used_roles or m != "teacher" else None,
+                teacher=model_block(encoders.get("teacher"), roots) if "teacher" in used_roles else None,
+                roles_used=used_roles,
+                asymmetric_policy=ASYMMETRIC_POLICY if m == "asymmetric" else None,
+                full_dim=enc.calls[0]["full_dim"] if enc.calls else None,
+                dim=cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
+                dtype=cell.dtype,
+                cell=label or "full-float32",
+                variant=var,
+                calibration="mteb" if calibration == "mteb" else ("per-call" if cell.dtype in ("int8", "uint8") else None),
+                similarity="cosine",
+                scoring=f"mteb {task.metadata.type} evaluator",
+                data_source=relativize(data_source, roots),
+                data_fingerprint=fingerprint,
+                provenance=provenance,
+                split=eval_splits[0] if len(eval_splits) == 1 else None,
+                eval_splits=eval_splits,
+                hf_subsets=hf_subsets,
+                selected_by=selected_by or None,
+                encode_calls=enc.calls,
+                n_encoded_now=sum(c["n_encoded"] for c in enc.calls),
+                evaluation_seconds=time.perf_counter() - t0,
+            ).update(extra).to_dict()
             key = m if label is None else f"{m}/{label}"
             run.results[key] = data
             if path is not None:

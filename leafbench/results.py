@@ -1,7 +1,8 @@
 """Result records: mteb's TaskResult JSON plus a `leafbench` block; read/write, atomically.
 
 Files are valid mteb TaskResult JSON (mteb.TaskResult.from_disk reads them; the extra block is ignored), so
-the mteb ecosystem can consume them. Layout: ``<output>/<run_slug>/<mode>/<TaskName>.json``.
+the mteb ecosystem can consume them. Layout and the block's schema: leafbench.record (the one place that names
+result files and defines the block).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .record import ResultRecord, result_path as result_path  # noqa: F401  (re-exported: the one naming rule)
 
 
-def result_path(output: Path, run_slug: str, mode: str, task_name: str, cell: str | None = None) -> Path:
-    name = task_name if not cell else f"{task_name}__{cell}"
-    return Path(output) / run_slug / mode / f"{name}.json"
+def _block(leafbench: ResultRecord | dict[str, Any]) -> dict[str, Any]:
+    return leafbench.to_dict() if isinstance(leafbench, ResultRecord) else leafbench
 
 
 def _mteb_task_or_none(task_name: str) -> Any:
@@ -32,7 +33,7 @@ def build_result(
     split: str,
     scores: dict[str, Any] | None,
     evaluation_time: float,
-    leafbench: dict[str, Any],
+    leafbench: ResultRecord | dict[str, Any],
     *,
     by_subset: Mapping[str, dict[str, Any]] | None = None,
     revision: str | None = None,
@@ -60,11 +61,13 @@ def build_result(
             evaluation_time=evaluation_time,
         )
     data = json.loads(tr.model_dump_json())
-    data["leafbench"] = leafbench
+    data["leafbench"] = _block(leafbench)
     return data
 
 
-def combine_aggregate(task_name: str, sub_results: list[dict[str, Any]], leafbench: dict[str, Any]) -> dict[str, Any]:
+def combine_aggregate(
+    task_name: str, sub_results: list[dict[str, Any]], leafbench: ResultRecord | dict[str, Any],
+) -> dict[str, Any]:
     """An mteb aggregate task's result (CQADupstackRetrieval) from its sub-tasks' result dicts, combined by
     mteb's own `combine_task_results` (main score = mean of the sub-tasks' main scores)."""
     import mteb
@@ -74,7 +77,7 @@ def combine_aggregate(task_name: str, sub_results: list[dict[str, Any]], leafben
     trs = [TaskResult.model_validate({k: v for k, v in r.items() if k != "leafbench"}) for r in sub_results]
     combined = task.combine_task_results(trs)
     data = json.loads(combined.model_dump_json())
-    data["leafbench"] = leafbench
+    data["leafbench"] = _block(leafbench)
     return data
 
 
@@ -153,11 +156,17 @@ def main_score(
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every leafbench result under `root` (JSON files without a `leafbench` block, such as run manifests, are
-    skipped). A file that cannot be read or parsed raises ValueError naming it: a report or check must never
-    show a damaged result as missing."""
+    skipped). A file that cannot be read or parsed, or has a newer schema_version, raises ValueError naming it:
+    a report or check must never show a damaged result as missing."""
+    from .record import SchemaError
+
     for p in sorted(Path(root).rglob("*.json")):
         data = read_result(p)
         if isinstance(data, dict) and "leafbench" in data and "scores" in data:
+            try:  # a newer schema than this code reads is refused, never half-read
+                ResultRecord.from_dict(data["leafbench"], where=str(p))
+            except SchemaError as e:
+                raise ValueError(str(e)) from None
             try:
                 main_score(data)
             except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:

@@ -380,7 +380,8 @@ def test_data_warnings_are_printed_once_recorded_and_leave_the_score_as_clean(of
     assert "strict=True" not in res.output and "UserWarning" not in res.output
     score, lb = _score(offline / "b")
     assert score == ref
-    assert lb["data_warnings"]["qrels_unknown_queries"]["where"] == f"{warned / 'qrels' / 'test.tsv'}:4"
+    # Named from the task's folder, never by the machine's absolute path.
+    assert lb["data_warnings"]["qrels_unknown_queries"]["where"] == "mine/qrels/test.tsv:4"
     assert lb["data_warnings"]["qrels_unknown_documents"]["count"] == 1
     assert _score(offline / "a")[1]["data_warnings"]["qrels_unknown_documents"]["count"] == 1
 

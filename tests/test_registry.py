@@ -146,7 +146,7 @@ def test_unreachable_hub_falls_back_to_the_cached_commit(hub, tmp_path: Path) ->
 
 
 def test_offline_unpinned_hub_model_is_recorded_as_unpinned(hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from leafbench.evaluate import _model_block
+    from leafbench.record import model_block as _model_block
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     spec = resolve_model("someorg/some-model")

@@ -1,0 +1,185 @@
+"""The library API (run_benchmark → RunReport, load_results → ResultRecord) and the one result schema, on the
+deterministic `hash-64` encoder and a tiny BEIR folder written here: no shared data, no model, seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import leafbench
+from leafbench import ResultRecord, RunManifest, RunReport, SchemaError, UserError, load_results, run_benchmark
+from leafbench.record import SCHEMA_VERSION, is_absolute_path, read_record, result_path, run_folder_name
+
+DOCS = {f"d{i}": f"document {i} about topic {i % 4}" for i in range(12)}
+QUERIES = {f"q{i}": f"topic {i % 4} question {i}" for i in range(6)}
+
+
+def _beir(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items()))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in QUERIES.items()))
+    (folder / "qrels").mkdir()
+    rows = "".join(f"q{i}\td{i}\t1\nq{i}\td{i + 6}\t1\n" for i in range(6))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    return folder
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "data"
+    _beir(data / "tiny")
+    return {"data": data, "out": tmp_path / "results", "cache": tmp_path / "cache"}
+
+
+def _run(tiny: dict[str, Path], **kw) -> RunReport:
+    return run_benchmark("hash-64", tasks="tiny", data_dir=tiny["data"], output=tiny["out"], cache_dir=tiny["cache"], **kw)
+
+
+def test_run_benchmark_reports_what_it_did_and_never_prints(tiny, capsys: pytest.CaptureFixture[str]) -> None:
+    events: list[tuple[str, str]] = []
+    bars: dict[str, int] = {}
+
+    def progress(desc: str, total: int):
+        bars[desc] = 0
+
+        def advance(n: int) -> None:
+            bars[desc] += n
+
+        return advance
+
+    report = _run(tiny, dims=[32, None], dtypes="float32,int8", progress=progress, on_event=lambda k, t: events.append((k, t)))
+    assert capsys.readouterr().out == ""
+    assert (report.run, report.tasks, report.modes, report.missing) == ("hash-64", ["tiny"], ["student"], {})
+    assert report.n_scored == 4 and report.n_reused == 0 and len(report.paths) == 4
+    assert all(p.is_file() and p.parent.parent == report.run_dir for p in report.paths)
+    assert report.n_encoded == len(DOCS) + len(QUERIES) and report.store_root == tiny["cache"] / "embeddings"
+    assert ("tasks", "tasks (--tasks tiny): tiny; modes: student") in events
+    assert bars and all(n > 0 for n in bars.values())
+    assert report.manifest_path == tiny["out"] / "hash-64" / "run.json"
+    # The summary is read back from the files: one row per (mode, cell).
+    title, columns, rows = report.summary_rows()
+    assert columns[:4] == ["mode", "dim", "dtype", "tiny"] and len(rows) == 4
+    assert report.summary_table().row_count == 4
+    assert len(report.to_frame()) == 4
+    # Same request again: every cell is reused, nothing encoded.
+    again = _run(tiny, dims=[32, None], dtypes="float32,int8")
+    assert (again.n_scored, again.n_reused, again.n_encoded) == (0, 4, 0)
+
+
+def test_bad_options_are_user_errors_before_any_work(tiny) -> None:
+    with pytest.raises(UserError, match="--calibration: unknown"):
+        _run(tiny, calibration="nope")
+    with pytest.raises(UserError, match="needs a teacher"):
+        _run(tiny, mode="asymmetric")
+    assert not (tiny["out"] / "hash-64").exists()
+
+
+def test_results_round_trip_as_records_and_stay_mteb_task_results(tiny) -> None:
+    from mteb import TaskResult
+
+    report = _run(tiny, max_queries=4)
+    path = report.paths[0]
+    assert TaskResult.from_disk(path).task_name == "tiny"
+    raw = json.loads(path.read_text())
+    lb = raw["leafbench"]
+    assert lb["schema_version"] == SCHEMA_VERSION and lb["subset"] == {"max_queries": 4, "max_docs": None}
+    rec = ResultRecord.from_dict(lb)
+    assert rec.to_dict() == lb  # the block is exactly what the record writes
+    (got,) = load_results(tiny["out"])
+    assert (got.task_name, got.run, got.mode, got.dim_label, got.dtype_label) == ("tiny", "hash-64", "student", "full", "float32")
+    assert got.main_score == raw["scores"]["test"][0]["main_score"] and got.path == path
+    assert got.data_source == "tiny" and got.n_queries == 4 and got.query_model_name == "hash-64"
+    assert leafbench.results_frame(tiny["out"])["score"].tolist() == [got.main_score]
+
+
+def test_results_hold_no_absolute_paths(tiny) -> None:
+    _run(tiny)
+    for p in tiny["out"].rglob("*.json"):
+        text = p.read_text()
+        assert str(tiny["data"]) not in text and str(tiny["cache"]) not in text, p
+        stack = [json.loads(text)]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, dict):
+                stack += list(v.values())
+            elif isinstance(v, list):
+                stack += v
+            elif isinstance(v, str):
+                assert not is_absolute_path(v), (p, v)
+
+
+def test_unknown_keys_survive_and_first_format_files_read() -> None:
+    block = {"mode": "student", "task_type": "STS", "cell": "full-float32", "dtype": "float32", "dim": 384,
+             "full_dim": 384, "some_plugin_key": {"x": 1}}
+    rec = ResultRecord.from_dict(block)  # no schema_version: the first format
+    assert rec.extra == {"some_plugin_key": {"x": 1}} and rec.to_dict()["some_plugin_key"] == {"x": 1}
+    assert rec.to_dict()["schema_version"] == SCHEMA_VERSION and rec.dim_label == "full"
+    committed = Path(__file__).resolve().parents[1] / "results" / "minilm-l6" / "student" / "SciFact.json"
+    if committed.exists():
+        old = read_record(committed)
+        assert old.task_name == "SciFact" and old.main_score and old.student["name"] == "minilm-l6"
+
+
+def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
+    from leafbench.results import build_result, iter_results, write_result
+
+    path = result_path(tmp_path, "m", "student", "STS12")
+    write_result(path, build_result("STS12", "test", {"main_score": 0.5}, 1.0,
+                                    {"mode": "student", "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(SchemaError, match=r"STS12\.json: result schema_version 2 is newer"):
+        load_results(tmp_path)
+    with pytest.raises(ValueError, match=r"STS12\.json: result schema_version"):
+        list(iter_results(tmp_path))
+
+
+def test_a_run_never_overwrites_a_newer_schema_result(tiny) -> None:
+    (path,) = _run(tiny).paths
+    data = json.loads(path.read_text())
+    data["leafbench"]["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(SchemaError, match=f"{path.name}: result schema_version"):
+        _run(tiny)
+    assert json.loads(path.read_text())["leafbench"]["schema_version"] == SCHEMA_VERSION + 1
+
+
+def test_run_manifest_merges_and_refuses_newer_or_damaged(tmp_path: Path) -> None:
+    assert RunManifest.read(tmp_path, "r") is None
+    first = RunManifest().merged(source="--tasks A", tasks=["A", "B"], types={"A": "STS", "B": "STS"}, evaluated=["A"],
+                                 missing={"B": "no local copy of B under /data/x"}, skipped={}, modes=["student"],
+                                 cells=["full-float32"])
+    path = first.write(tmp_path, "r", {"/data": "--data-dir"})
+    assert json.loads(path.read_text())["missing"] == {"B": "no local copy of B under x"}
+    second = RunManifest.read(tmp_path, "r").merged(source="--tasks B", tasks=["B"], types={"B": "STS"}, evaluated=["B"],
+                                                   missing={}, skipped={}, modes=["teacher"], cells=["full-float32"])
+    assert (second.evaluated, second.missing, second.modes) == (["A", "B"], {}, ["student", "teacher"])
+    path.write_text(json.dumps({**first.to_dict(), "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(SchemaError, match="run.json: run manifest schema_version"):
+        RunManifest.read(tmp_path, "r")
+    path.write_text("{")
+    with pytest.raises(UserError, match=r"run.json:1: invalid run manifest JSON"):
+        RunManifest.read(tmp_path, "r")
+
+
+def test_one_naming_rule() -> None:
+    assert run_folder_name("s") == "s"
+    assert run_folder_name("s", "t") == "s+t"
+    assert run_folder_name("s", "t", "onnx") == "s+t@onnx"
+    assert result_path("out", "s+t", "asymmetric", "SciFact", "256d-int8") == Path("out/s+t/asymmetric/SciFact__256d-int8.json")
+    assert result_path("out", "s", "student", "SciFact") == Path("out/s/student/SciFact.json")
+
+
+def test_public_api_is_exported() -> None:
+    for name in ("run_benchmark", "RunReport", "load_results", "ResultRecord", "RunManifest", "Mode", "UserError",
+                 "__version__", "SCHEMA_VERSION"):
+        assert name in leafbench.__all__ and hasattr(leafbench, name)
+
+
+def test_the_package_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = doctest.testmod(leafbench, verbose=False)
+    assert result.attempted > 5 and result.failed == 0
