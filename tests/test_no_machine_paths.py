@@ -14,8 +14,6 @@ from leafbench.record import is_absolute_path, portable_path, relativize
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("results", "experiments", "benchmarks/results")
-# Being moved out of results/ (with its own path clean-up) on another branch; drop this entry once it is.
-PENDING = ("results/distill",)
 
 
 def _paths(obj: Any, key: str = "") -> Iterator[tuple[str, str]]:
@@ -33,8 +31,7 @@ def _committed_json() -> list[Path]:
     files = []
     for root in ROOTS:
         if (REPO / root).is_dir():
-            files += [p for p in sorted((REPO / root).rglob("*.json"))
-                      if not any(p.relative_to(REPO).as_posix().startswith(x + "/") for x in PENDING)]
+            files += sorted((REPO / root).rglob("*.json"))
     return files
 
 
