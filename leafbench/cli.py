@@ -376,11 +376,13 @@ def _register_commands() -> None:
     from .latency_cli import latency as latency_command
     from .report.cli import baseline as baseline_command
     from .report.cli import check as check_command
+    from .report.cli import export_mteb as export_mteb_command
     from .report.cli import report as report_command
 
     app.command("report")(report_command)
     app.command("check")(check_command)
     app.command("baseline")(baseline_command)
+    app.command("export-mteb")(export_mteb_command)
     app.command("latency")(latency_command)
     app.add_typer(cache_app, name="cache")
 

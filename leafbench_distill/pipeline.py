@@ -202,6 +202,8 @@ def final_evaluation(
     """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS."""
     from leafbench.encode import Encoder
     from leafbench.evaluate import evaluate_retrieval
+    from leafbench.modes import ALL_MODES
+    from leafbench.record import run_folder_name
     from leafbench.registry import resolve_model
 
     from .evaluation import load_sts, sts_spearman
@@ -212,10 +214,10 @@ def final_evaluation(
     out: dict[str, Any] = {"retrieval": {}, "sts": {}}
     if prep.eval_data is not None:
         data = prep.eval_data
-        modes = ["student", "teacher", "asymmetric"]
+        modes = list(ALL_MODES)
         try:  # the harness writes its result JSONs (mteb format + leafbench block)
             run = evaluate_retrieval(data, {"student": enc_s, "teacher": prep.teacher}, modes, results_dir,
-                                     run_slug=f"{spec.slug}+{prep.teacher.spec.slug}")  # = `leafbench run`'s folder
+                                     run_slug=run_folder_name(spec.slug, prep.teacher.spec.slug))  # = `leafbench run`'s folder
             scores = {m: float(run.results[m]["scores"]["test"][0]["ndcg_at_10"]) for m in modes}
         except ImportError as e:  # a box without mteb: the same metric through pytrec_eval alone (parity-tested)
             _say(f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo)

@@ -512,6 +512,7 @@ def test_training_never_runs_the_teacher(mini_run: dict, shared_data: Path, monk
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
