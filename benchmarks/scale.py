@@ -71,7 +71,7 @@ class AnonPeak:
 
 
 def _ndcg(result: dict) -> float:
-    from leafbench.results import main_score
+    from leafbench.record import main_score
 
     return float(main_score(result))
 

@@ -29,7 +29,7 @@ the deterministic test encoder ``hash-64`` (no download, a few seconds)::
 frame; ``leafbench.record`` holds the result schema (``ResultRecord``, ``RunManifest``, ``SCHEMA_VERSION``).
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .errors import UserError  # noqa: E402
 from .modes import Mode  # noqa: E402

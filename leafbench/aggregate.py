@@ -16,7 +16,7 @@ from .cells import Cell, file_label, variant
 from .data import RetrievalData
 from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
 from .record import ResultRecord, result_path
-from .results import combine_aggregate, main_score, read_result, write_result
+from .record import combine_aggregate, main_score, read_result, write_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
 _PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",

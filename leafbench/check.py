@@ -22,7 +22,7 @@ import pandas as pd
 from .report.bootstrap import Interval, interval_from_per_query
 from .report.tables import ReportError, load_results
 from .record import portable_path
-from .results import write_result
+from .record import write_result
 
 BASELINE_FORMAT = "leafbench-baseline/1"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2

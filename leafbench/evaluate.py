@@ -19,7 +19,7 @@ from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .modes import ALL_MODES as ALL_MODES, Mode, parse_modes  # ALL_MODES re-exported
 from .record import ResultRecord, data_roots, model_block, relativize, result_path
-from .results import build_result, write_result
+from .record import build_result, write_result
 from .cells import Cell, file_label, variant
 from .scoring import score_cell
 
@@ -129,7 +129,7 @@ def cell_provenance(
     import json
     from importlib.metadata import version
 
-    from . import __version__
+    from .version import __version__
 
     ranges = hashlib.blake2b(Path(ranges_file).read_bytes(), digest_size=16).hexdigest() if ranges_file else None
     payload = {
@@ -144,7 +144,7 @@ def cell_provenance(
 
 def _stored_provenance(path: Path) -> str | None:
     """The provenance a result file was written with; None when it has none or cannot be read (recompute)."""
-    from .results import read_result
+    from .record import read_result
 
     try:
         block = read_result(path).get("leafbench") or {}

@@ -102,7 +102,7 @@ class LatencyReport:
 
     def write(self, path: Path) -> Path:
         from .record import relativize
-        from .results import write_result
+        from .record import write_result
 
         write_result(Path(path), relativize(self.to_dict()))  # no machine paths (data folder, export folder)
         return Path(path)

@@ -20,7 +20,7 @@ from .cells import Cell, file_label, variant
 from .evaluate import TaskRun, _stored_provenance
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
 from .record import ResultRecord, data_roots, model_block, relativize, result_path
-from .results import write_result
+from .record import write_result
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def mteb_cell_provenance(
     retrieval). A result file is reused only when its provenance equals this."""
     from importlib.metadata import version
 
-    from . import __version__
+    from .version import __version__
 
     q_role, d_role, t_role = ROUTES[mode]
     keys = {side: asdict(encoders[role].key(side)) for role, side in ((q_role, "query"), (d_role, "document"), (t_role, "text"))

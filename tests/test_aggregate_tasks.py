@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from leafbench.cli import app
 from leafbench.data import DataError, subtask_folder, aggregate_local_folders, load_retrieval_parts
-from leafbench.results import build_result, combine_aggregate, main_score
+from leafbench.record import build_result, combine_aggregate, main_score
 
 runner = CliRunner()
 

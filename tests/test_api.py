@@ -124,7 +124,7 @@ def test_unknown_keys_survive_and_first_format_files_read() -> None:
 
 
 def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
-    from leafbench.results import build_result, iter_results, write_result
+    from leafbench.record import build_result, iter_results, write_result
 
     path = result_path(tmp_path, "m", "student", "STS12")
     write_result(path, build_result("STS12", "test", {"main_score": 0.5}, 1.0,

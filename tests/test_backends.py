@@ -112,7 +112,7 @@ def test_failed_export_names_model_and_reason_and_caches_nothing(tmp_path: Path,
 def _ndcg(data, spec, store) -> float:
     from leafbench.encode import Encoder
     from leafbench.evaluate import evaluate_retrieval
-    from leafbench.results import main_score
+    from leafbench.record import main_score
 
     run = evaluate_retrieval(data, {"student": Encoder(spec, store)}, ["student"], None, "x")
     return main_score(run.results["student"])

@@ -289,7 +289,7 @@ def test_unexpected_error_is_one_line_and_a_hint_traceback_only_with_debug(offli
 
 
 def _result(path: Path, score: float = 0.5) -> None:
-    from leafbench.results import build_result, write_result
+    from leafbench.record import build_result, write_result
 
     write_result(path, build_result("SciFact", "test", {"ndcg_at_10": score, "main_score": score}, 1.0,
                                     {"mode": "student", "split": "test"}))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from leafbench.cli import app
 from leafbench.report.tables import ReportError, benchmark_board, load_results
-from leafbench.results import main_score
+from leafbench.record import main_score
 
 TASK = "AmazonCounterfactualClassification"
 

@@ -135,7 +135,7 @@ def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path)
 
     from leafbench.cells import Cell
     from leafbench.api import summary_table
-    from leafbench.results import build_result, result_path, write_result
+    from leafbench.record import build_result, result_path, write_result
 
     sts = {"STS12": 0.70, "STS13": 0.80, "STS14": 0.75, "STSBenchmark": 0.85}
     clf = {"Banking77Classification": 0.80, "ImdbClassification": 0.60}

@@ -28,7 +28,7 @@ def test_current_umask_reads_without_changing(umask_027) -> None:
 
 
 def test_results_and_manifests_follow_the_umask(tmp_path: Path, umask_027) -> None:
-    from leafbench.results import build_result, write_result
+    from leafbench.record import build_result, write_result
 
     path = tmp_path / "r" / "m" / "student" / "SciFact.json"
     write_result(path, build_result("SciFact", "test", {"main_score": 0.5}, 1.0, {"mode": "student"}))

@@ -142,9 +142,9 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
 
 
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
-    """An STS result in the same layout (written by leafbench.results.build_result) adds Mean(STS)."""
+    """An STS result in the same layout (written by leafbench.record.build_result) adds Mean(STS)."""
     from leafbench.report.tables import leaderboard, leaderboard_table, load_results
-    from leafbench.results import build_result, write_result
+    from leafbench.record import build_result, write_result
 
     sts = {"student": 0.80, "teacher": 0.86, "asymmetric": 0.80}
     for mode, value in sts.items():
@@ -168,7 +168,7 @@ def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> 
 
 
 def _sts_result(root: Path, run: str, task: str, value: float, template: dict, subset: bool = False) -> None:
-    from leafbench.results import build_result, write_result
+    from leafbench.record import build_result, write_result
 
     lb = {k: v for k, v in template["leafbench"].items() if k not in ("n_documents", "per_query", "subset")}
     lb.update(n_queries=None, data_source=f"/work/shared/data/mteb/sts/{task}", mode="student")

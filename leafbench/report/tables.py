@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..results import iter_results, main_score, scored_selection
+from ..record import iter_results, main_score, scored_selection
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
 
 from ..modes import MODE_ORDER  # noqa: E402
