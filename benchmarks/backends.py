@@ -45,8 +45,26 @@ def split(b: str) -> tuple[str, str]:
 
 def ndcg(backend: str, threads: int, data_dir: Path, cache: Path, out: Path) -> dict:
     be, prec = split(backend)
-    cmd = [str(ROOT / ".venv/bin/leafbench"), "run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(data_dir),
-           "--output", str(out), "--cache-dir", str(cache), "--backend", be, "--precision", prec, "--threads", str(threads)]
+    cmd = [
+        str(ROOT / ".venv/bin/leafbench"),
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(data_dir),
+        "--output",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--backend",
+        be,
+        "--precision",
+        prec,
+        "--threads",
+        str(threads),
+    ]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - t
@@ -56,17 +74,27 @@ def ndcg(backend: str, threads: int, data_dir: Path, cache: Path, out: Path) -> 
     res = json.loads(path.read_text())
     path.unlink()  # the next precision of the same backend writes the same path
     thr = res["leafbench"].get("throughput", {})
-    return {"ndcg_at_10": res["scores"]["test"][0]["ndcg_at_10"], "wall_s": wall,
-            "docs_per_s": (thr.get("document") or {}).get("texts_per_s"), "queries_per_s": (thr.get("query") or {}).get("texts_per_s")}
+    return {
+        "ndcg_at_10": res["scores"]["test"][0]["ndcg_at_10"],
+        "wall_s": wall,
+        "docs_per_s": (thr.get("document") or {}).get("texts_per_s"),
+        "queries_per_s": (thr.get("query") or {}).get("texts_per_s"),
+    }
 
 
 def publish(record: dict, results: Path = ROOT / "results") -> Path:
     """The latency part as `leafbench latency` writes it, plus the per-backend SciFact nDCG@10 of minilm-l6 as its
     quality block, so `leafbench report results/` shows quality next to latency."""
     d = dict(record["latency"])
-    d["quality"] = {b: {"minilm-l6": r["ndcg_at_10"]} for b, r in (record.get("ndcg") or {}).items() if "ndcg_at_10" in r}
-    d["quality_source"] = "benchmarks/backends.py: leafbench run --model minilm-l6 --tasks SciFact --backend B (full corpus)"
-    d["threads_note"] = f"all runtimes at {record['threads']} thread(s); load average at start {record['loadavg_start'][0]:.1f}"
+    d["quality"] = {
+        b: {"minilm-l6": r["ndcg_at_10"]} for b, r in (record.get("ndcg") or {}).items() if "ndcg_at_10" in r
+    }
+    d["quality_source"] = (
+        "benchmarks/backends.py: leafbench run --model minilm-l6 --tasks SciFact --backend B (full corpus)"
+    )
+    d["threads_note"] = (
+        f"all runtimes at {record['threads']} thread(s); load average at start {record['loadavg_start'][0]:.1f}"
+    )
     path = results / "latency" / "minilm-l6+mpnet-base.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_dumps(d))
@@ -97,10 +125,18 @@ def main() -> None:
     cache = tmp / "cache"
     install_mpnet(cache)
     backends = [b for b in args.backends.split(",") if b]
-    record: dict = {"threads": args.threads, "machine": machine_info(), "loadavg_start": os.getloadavg(), "backends": backends}
+    record: dict = {
+        "threads": args.threads,
+        "machine": machine_info(),
+        "loadavg_start": os.getloadavg(),
+        "backends": backends,
+    }
     peaks = gemm_peaks(args.threads)
     record["gemm_peaks_gflops"] = peaks
-    print(f"GEMM peaks ({args.threads} threads, {peaks['m']}x{peaks['k']}x{peaks['n']}): fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f}, int8 {peaks.get('int8', float('nan')):.0f} GFLOP/s", flush=True)
+    print(
+        f"GEMM peaks ({args.threads} threads, {peaks['m']}x{peaks['k']}x{peaks['n']}): fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f}, int8 {peaks.get('int8', float('nan')):.0f} GFLOP/s",
+        flush=True,
+    )
 
     queries, passages, info = benchmark_texts(args.data_dir / "scifact", args.queries, args.passages)
     record["data"] = info
@@ -118,8 +154,11 @@ def main() -> None:
                 continue
             r.backend = b  # torch-bf16 keeps its label
             results.append(r)
-            print(f"{b:14s} {spec.name:11s} p50 {r.latency_ms['p50']:7.2f} ms  p95 {r.latency_ms['p95']:7.2f}  p99 {r.latency_ms['p99']:7.2f}"
-                  f"  bulk {r.bulk['texts_per_s']:6.2f} texts/s  {r.bulk['gflops_per_s']:5.0f} GFLOP/s  (load {r.load_seconds:.1f} s)", flush=True)
+            print(
+                f"{b:14s} {spec.name:11s} p50 {r.latency_ms['p50']:7.2f} ms  p95 {r.latency_ms['p95']:7.2f}  p99 {r.latency_ms['p99']:7.2f}"
+                f"  bulk {r.bulk['texts_per_s']:6.2f} texts/s  {r.bulk['gflops_per_s']:5.0f} GFLOP/s  (load {r.load_seconds:.1f} s)",
+                flush=True,
+            )
     rep = LatencyReport(results, "minilm-l6", "mpnet-base", record["machine"], info)
     record["latency"] = rep.to_dict()
     base = {r.model: r for r in results if r.backend == "torch"}
@@ -127,7 +166,9 @@ def main() -> None:
     for r in results:
         t = base.get(r.model)
         summary.setdefault(r.backend, {})[r.model] = {
-            "p50_ms": r.latency_ms["p50"], "bulk_texts_per_s": r.bulk["texts_per_s"], "gflops_per_s": r.bulk["gflops_per_s"],
+            "p50_ms": r.latency_ms["p50"],
+            "bulk_texts_per_s": r.bulk["texts_per_s"],
+            "gflops_per_s": r.bulk["gflops_per_s"],
             "bulk_vs_torch": r.bulk["texts_per_s"] / t.bulk["texts_per_s"] if t else None,
             "p50_speedup_vs_torch": t.latency_ms["p50"] / r.latency_ms["p50"] if t else None,
         }
@@ -137,8 +178,11 @@ def main() -> None:
     print("\nper backend: mpnet/minilm p50 ratio; bulk throughput vs torch fp32 (minilm, mpnet)")
     for b, s in summary.items():
         mi, mp = s.get("minilm-l6", {}), s.get("mpnet-base", {})
-        print(f"  {b:14s} ratio {s.get('mpnet_over_minilm_p50', float('nan')):5.2f}x   bulk minilm {mi.get('bulk_vs_torch') or float('nan'):5.2f}x"
-              f"  mpnet {mp.get('bulk_vs_torch') or float('nan'):5.2f}x", flush=True)
+        print(
+            f"  {b:14s} ratio {s.get('mpnet_over_minilm_p50', float('nan')):5.2f}x   bulk minilm {mi.get('bulk_vs_torch') or float('nan'):5.2f}x"
+            f"  mpnet {mp.get('bulk_vs_torch') or float('nan'):5.2f}x",
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(_dumps(record))
 
@@ -152,7 +196,10 @@ def main() -> None:
             else:
                 d = r["ndcg_at_10"] - record["ndcg"].get("torch", {}).get("ndcg_at_10", r["ndcg_at_10"])
                 r["diff_to_torch"] = d
-                print(f"nDCG@10 {b:14s} {r['ndcg_at_10']:.5f}  diff {d:+.5f}  docs/s {r['docs_per_s'] or 0:.1f}  ({r['wall_s']:.0f} s)", flush=True)
+                print(
+                    f"nDCG@10 {b:14s} {r['ndcg_at_10']:.5f}  diff {d:+.5f}  docs/s {r['docs_per_s'] or 0:.1f}  ({r['wall_s']:.0f} s)",
+                    flush=True,
+                )
             args.out.write_text(_dumps(record))
     record["loadavg_end"] = os.getloadavg()
     args.out.write_text(_dumps(record))

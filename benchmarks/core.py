@@ -25,8 +25,28 @@ ROOT = Path(__file__).resolve().parents[1]
 LEAFBENCH = [str(ROOT / ".venv" / "bin" / "leafbench")]
 
 
-def leafbench_run(cache: Path, out: Path, data_dir: Path, extra: list[str] | None = None) -> tuple[float, subprocess.CompletedProcess]:
-    cmd = LEAFBENCH + ["run", "--model", "minilm-l6", "--mode", "student", "--tasks", "SciFact", "--data-dir", str(data_dir), "--output", str(out), "--cache-dir", str(cache)] + (extra or [])
+def leafbench_run(
+    cache: Path, out: Path, data_dir: Path, extra: list[str] | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
+    cmd = (
+        LEAFBENCH
+        + [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--mode",
+            "student",
+            "--tasks",
+            "SciFact",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--cache-dir",
+            str(cache),
+        ]
+        + (extra or [])
+    )
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     dt = time.perf_counter() - t0
@@ -61,7 +81,9 @@ def mteb_reference(data_dir: Path) -> float:
     task.dataset = {
         "default": {
             "test": {
-                "corpus": Dataset.from_list([{"id": r["_id"], "title": r.get("title") or "", "text": r["text"]} for r in corpus]),
+                "corpus": Dataset.from_list(
+                    [{"id": r["_id"], "title": r.get("title") or "", "text": r["text"]} for r in corpus]
+                ),
                 "queries": Dataset.from_dict({"id": qids, "text": [queries[q] for q in qids]}),
                 "relevant_docs": qrels,
                 "top_ranked": None,
@@ -78,12 +100,35 @@ def kill_and_resume(data_dir: Path, tmp: Path, max_docs: int | None = None) -> t
     """Kill `leafbench run` once 2 document shards exist; rerun; return (shards before kill, docs re-encoded, total docs)."""
     cache, out = tmp / "kill-cache", tmp / "kill-out"
     subset = ["--max-queries", "300", "--max-docs", str(max_docs)] if max_docs else []
-    cmd = LEAFBENCH + ["run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(data_dir), "--output", str(out), "--cache-dir", str(cache), "--shard-size", "512"] + subset
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    cmd = (
+        LEAFBENCH
+        + [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--tasks",
+            "SciFact",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            "--shard-size",
+            "512",
+        ]
+        + subset
+    )
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     shards: list[Path] = []
     while proc.poll() is None:
-        spaces = [p for p in (cache / "embeddings" / "spaces").glob("*") if (p / "space.json").exists()
-                  and json.loads((p / "space.json").read_text())["key"]["side"] == "document"]
+        spaces = [
+            p
+            for p in (cache / "embeddings" / "spaces").glob("*")
+            if (p / "space.json").exists() and json.loads((p / "space.json").read_text())["key"]["side"] == "document"
+        ]
         shards = [s for e in spaces for s in (e / "shards").glob("*.json")]  # committed shards (manifests)
         if len(shards) >= 2:
             proc.send_signal(signal.SIGINT)
@@ -128,7 +173,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "beir")
     ap.add_argument("--docs", type=int, default=1000, help="documents for the throughput comparison")
-    ap.add_argument("--resume-docs", type=int, default=None, help="corpus size for the kill/resume check (default: all)")
+    ap.add_argument(
+        "--resume-docs", type=int, default=None, help="corpus size for the kill/resume check (default: all)"
+    )
     ap.add_argument("--only", choices=["resume", "throughput"], default=None, help="run one part only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as t:
@@ -139,20 +186,31 @@ def main() -> None:
             skip, _ = leafbench_run(tmp / "cache", tmp / "out", args.data_dir)  # result exists: nothing to do
             warm, proc = leafbench_run(tmp / "cache", tmp / "out", args.data_dir, ["--force"])  # rescore from the store
             warm_doc = result(tmp / "out")["leafbench"]["throughput"]
-            print(f"[2] cold run {cold:.1f}s; same command again (result exists) {skip:.1f}s, ratio {cold / skip:.1f}x; "
-                  f"with --force (every embedding from the store, re-scored) {warm:.1f}s, ratio {cold / warm:.1f}x; "
-                  f"--force run encoded {warm_doc['query']['n_encoded_now'] + warm_doc['document']['n_encoded_now']} texts", flush=True)
+            print(
+                f"[2] cold run {cold:.1f}s; same command again (result exists) {skip:.1f}s, ratio {cold / skip:.1f}x; "
+                f"with --force (every embedding from the store, re-scored) {warm:.1f}s, ratio {cold / warm:.1f}x; "
+                f"--force run encoded {warm_doc['query']['n_encoded_now'] + warm_doc['document']['n_encoded_now']} texts",
+                flush=True,
+            )
             print(f"[1] SciFact nDCG@10 minilm-l6 student: leafbench {lb_score:.5f}", flush=True)
             ref = mteb_reference(args.data_dir)
-            print(f"[1] SciFact nDCG@10 minilm-l6: mteb.evaluate {ref:.5f}  |diff| {abs(ref - lb_score):.2e}", flush=True)
+            print(
+                f"[1] SciFact nDCG@10 minilm-l6: mteb.evaluate {ref:.5f}  |diff| {abs(ref - lb_score):.2e}", flush=True
+            )
         if args.only in (None, "resume"):
             n_before, re_enc, total = kill_and_resume(args.data_dir, tmp, args.resume_docs)
-            print(f"[3] killed after {n_before} document shards of 512; resume re-encoded {re_enc} of {total} documents "
-                  f"(saved {total - re_enc})", flush=True)
+            print(
+                f"[3] killed after {n_before} document shards of 512; resume re-encoded {re_enc} of {total} documents "
+                f"(saved {total - re_enc})",
+                flush=True,
+            )
         if args.only in (None, "throughput"):
             lb_tps, st_tps = throughput(args.data_dir, args.docs, tmp)
-            print(f"[4] encode throughput on {args.docs} SciFact docs (median of 3, alternating): leafbench {lb_tps:.1f} texts/s, "
-                  f"SentenceTransformer.encode {st_tps:.1f} texts/s, ratio {lb_tps / st_tps:.2f}", flush=True)
+            print(
+                f"[4] encode throughput on {args.docs} SciFact docs (median of 3, alternating): leafbench {lb_tps:.1f} texts/s, "
+                f"SentenceTransformer.encode {st_tps:.1f} texts/s, ratio {lb_tps / st_tps:.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

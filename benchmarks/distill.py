@@ -72,8 +72,16 @@ def bare_loop(model, inputs: list[str], targets: torch.Tensor, batches: list[np.
     return n / (time.perf_counter() - t0)
 
 
-def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: int, eval_every: int, device: str,
-                         training_dir: Path | None = None, data_dir: Path | None = None) -> dict:
+def count_teacher_passes(
+    recipe: str,
+    cache_dir: Path,
+    max_texts: int,
+    steps: int,
+    eval_every: int,
+    device: str,
+    training_dir: Path | None = None,
+    data_dir: Path | None = None,
+) -> dict:
     """Part 1: `leafbench_distill.distill` (the `leafbench distill` body) with its evaluator; count forward passes inside fit()."""
     from leafbench_distill import distill
 
@@ -86,7 +94,9 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
         prep = real_prepare(*a, **kw)
         teacher = prep.teacher
         model = teacher.model  # load the weights now (a cached run never would), so a forward pass can be seen
-        model.register_forward_hook(lambda *_: counts.__setitem__("teacher_forward", counts["teacher_forward"] + state["in_fit"]))
+        model.register_forward_hook(
+            lambda *_: counts.__setitem__("teacher_forward", counts["teacher_forward"] + state["in_fit"])
+        )
         real_encode = teacher.encode
 
         def encode(*ea, **ekw):
@@ -98,7 +108,9 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
         return prep
 
     def fit(self, *a, **kw):
-        self.model.register_forward_hook(lambda *_: counts.__setitem__("student_forward", counts["student_forward"] + state["in_fit"]))
+        self.model.register_forward_hook(
+            lambda *_: counts.__setitem__("student_forward", counts["student_forward"] + state["in_fit"])
+        )
         state["in_fit"] = True
         try:
             return real_fit(self, *a, **kw)
@@ -113,21 +125,43 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
         counts["checkpoints"] += state["in_fit"]
         return real_ckpt(self)
 
-    pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = prepare_and_arm, fit, evaluate, save_checkpoint
+    pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = (
+        prepare_and_arm,
+        fit,
+        evaluate,
+        save_checkpoint,
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            summary = distill(recipe, Path(tmp) / "run", max_texts=max_texts, cache_dir=cache_dir, max_steps=steps,
-                              eval_every=eval_every, device=device, router=False, final_eval=False,
-                              training_dir=training_dir, data_dir=data_dir).summary
+            summary = distill(
+                recipe,
+                Path(tmp) / "run",
+                max_texts=max_texts,
+                cache_dir=cache_dir,
+                max_steps=steps,
+                eval_every=eval_every,
+                device=device,
+                router=False,
+                final_eval=False,
+                training_dir=training_dir,
+                data_dir=data_dir,
+            ).summary
     finally:
-        pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = real_prepare, real_fit, real_eval, real_ckpt
+        pipeline_mod.prepare, Trainer.fit, Trainer.evaluate, Trainer.save_checkpoint = (
+            real_prepare,
+            real_fit,
+            real_eval,
+            real_ckpt,
+        )
     prep = state["prep"]
     return {
         "path": "leafbench_distill.distill (the `leafbench distill` body), --no-final-eval --no-router",
         "steps": summary["steps"],
         "eval_every": eval_every,
-        "evaluator": {"heldout_texts": len(prep.heldout_idx),
-                      "retrieval": str(prep.eval_data) if prep.eval_data is not None else None},
+        "evaluator": {
+            "heldout_texts": len(prep.heldout_idx),
+            "retrieval": str(prep.eval_data) if prep.eval_data is not None else None,
+        },
         "evaluations_during_fit": counts["evaluations"],
         "checkpoints_during_fit": counts["checkpoints"],
         "teacher_weights_loaded": prep.teacher._model is not None,
@@ -140,13 +174,20 @@ def count_teacher_passes(recipe: str, cache_dir: Path, max_texts: int, steps: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="mini")
-    ap.add_argument("--training-dir", type=Path, default=Path("../shared/data/training"), help="the recipe's local training files")
+    ap.add_argument(
+        "--training-dir", type=Path, default=Path("../shared/data/training"), help="the recipe's local training files"
+    )
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"), help="local evaluation data")
     ap.add_argument("--texts", type=int, default=768, help="training texts per timed run (one epoch)")
     ap.add_argument("--max-texts", type=int, default=2000, help="texts to prepare (labelled once, then cached)")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--repeats", type=int, default=5, help="timed trainer/bare pairs after one warm-up of each (>= 5)")
-    ap.add_argument("--checkpoint-every", type=int, default=None, help="trainer checkpoint interval in steps (default: one checkpoint, mid-run)")
+    ap.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        help="trainer checkpoint interval in steps (default: one checkpoint, mid-run)",
+    )
     ap.add_argument("--count-steps", type=int, default=24, help="part 1: training steps of the counted distill run")
     ap.add_argument("--eval-every", type=int, default=8, help="part 1: in-training evaluation interval")
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -158,8 +199,16 @@ def main() -> None:
 
     counted = None
     if not args.bundle:
-        counted = count_teacher_passes(args.recipe, args.cache_dir, args.max_texts, args.count_steps, args.eval_every, args.device,
-                                       args.training_dir, args.data_dir)
+        counted = count_teacher_passes(
+            args.recipe,
+            args.cache_dir,
+            args.max_texts,
+            args.count_steps,
+            args.eval_every,
+            args.device,
+            args.training_dir,
+            args.data_dir,
+        )
         print(f"part 1: {json.dumps(counted)}", flush=True)
 
     torch.manual_seed(0)
@@ -201,7 +250,9 @@ def main() -> None:
                 tr.fit(eval_at_start=False)
         finally:
             Trainer.save_checkpoint = real_save
-        assert len(timed) - 1 == steps // ckpt_every >= 1, timed  # checkpoint(s) inside the timed steps, + the final one
+        assert len(timed) - 1 == steps // ckpt_every >= 1, (
+            timed
+        )  # checkpoint(s) inside the timed steps, + the final one
         ckpt_seconds.append(sum(timed[:-1]) / tr.session["wall_seconds"])
         return tr.texts_per_s_wall
 
@@ -220,7 +271,10 @@ def main() -> None:
         trainer_tps.append(t)
         bare_tps.append(b)
         order.append(first)
-        print(f"repeat {rep} ({first} first): trainer {t:.1f} texts/s, bare {b:.1f} texts/s, ratio {t / b:.3f}", flush=True)
+        print(
+            f"repeat {rep} ({first} first): trainer {t:.1f} texts/s, bare {b:.1f} texts/s, ratio {t / b:.3f}",
+            flush=True,
+        )
     ratios = [t / b for t, b in zip(trainer_tps, bare_tps)]
     res = {
         "command": "python benchmarks/distill.py " + " ".join(sys.argv[1:]),
@@ -242,14 +296,22 @@ def main() -> None:
         "warm_up": warm,
         "teacher_count": counted if counted is not None else "skipped: --bundle, no teacher on this machine",
         "teacher_on_this_machine": not args.bundle,
-        "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(0)
+        if args.device.startswith("cuda")
+        else f"cpu ({platform.processor() or platform.machine()})",
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(res, indent=1))
-    tc = f"{counted['teacher_forward_passes_during_training']} teacher forward passes in {counted['steps']} steps with " \
-         f"{counted['evaluations_during_fit']} evaluations" if counted else "teacher count skipped (bundle)"
-    print(f"trainer/bare = {res['ratio']:.3f} (median of {args.repeats} alternated pairs; {steps // ckpt_every} checkpoint(s) in "
-          f"{steps} timed steps, {100 * res['checkpoint_share_of_trainer_time']:.0f}% of the trainer's time); {tc}")
+    tc = (
+        f"{counted['teacher_forward_passes_during_training']} teacher forward passes in {counted['steps']} steps with "
+        f"{counted['evaluations_during_fit']} evaluations"
+        if counted
+        else "teacher count skipped (bundle)"
+    )
+    print(
+        f"trainer/bare = {res['ratio']:.3f} (median of {args.repeats} alternated pairs; {steps // ckpt_every} checkpoint(s) in "
+        f"{steps} timed steps, {100 * res['checkpoint_share_of_trainer_time']:.0f}% of the trainer's time); {tc}"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1) + "\n")

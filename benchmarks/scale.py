@@ -93,22 +93,37 @@ def part_reuse(data_dir: Path, warm_cache: Path | None) -> dict:
     enc = Encoder(spec, warm)
     t0 = time.perf_counter()
     run = evaluate_retrieval(full, {"student": enc}, ["student"], None, "reuse")
-    out: dict = {"full": {"ndcg_at_10": _ndcg(run.results["student"]), "encoded": warm.n_encoded,
-                          "seconds": time.perf_counter() - t0}}
-    print(f"reuse: full SciFact nDCG@10 {out['full']['ndcg_at_10']:.5f}, {warm.n_encoded} texts encoded "
-          f"({'warm store' if warm_cache else 'cold store'})", flush=True)
+    out: dict = {
+        "full": {
+            "ndcg_at_10": _ndcg(run.results["student"]),
+            "encoded": warm.n_encoded,
+            "seconds": time.perf_counter() - t0,
+        }
+    }
+    print(
+        f"reuse: full SciFact nDCG@10 {out['full']['ndcg_at_10']:.5f}, {warm.n_encoded} texts encoded "
+        f"({'warm store' if warm_cache else 'cold store'})",
+        flush=True,
+    )
     for name, (nq, nd) in {"100q-300d": (100, 300), "1000d": (None, 1000)}.items():
         sub = full.subset(nq, nd)
         before = warm.n_encoded
         w = evaluate_retrieval(sub, {"student": enc}, ["student"], None, "reuse")
         cold_store = EmbeddingStore(tmp / f"cold-{name}" / "embeddings")
         c = evaluate_retrieval(sub, {"student": Encoder(spec, cold_store)}, ["student"], None, "reuse")
-        row = {"encoded_from_warm_store": warm.n_encoded - before, "ndcg_warm": _ndcg(w.results["student"]),
-               "ndcg_cold": _ndcg(c.results["student"]), "encoded_cold": cold_store.n_encoded}
+        row = {
+            "encoded_from_warm_store": warm.n_encoded - before,
+            "ndcg_warm": _ndcg(w.results["student"]),
+            "ndcg_cold": _ndcg(c.results["student"]),
+            "encoded_cold": cold_store.n_encoded,
+        }
         row["abs_diff"] = abs(row["ndcg_warm"] - row["ndcg_cold"])
         out[name] = row
-        print(f"reuse: {name}: {row['encoded_from_warm_store']} texts encoded after the full run; nDCG@10 "
-              f"{row['ndcg_warm']:.5f} vs cold store {row['ndcg_cold']:.5f} (|diff| {row['abs_diff']:.1e})", flush=True)
+        print(
+            f"reuse: {name}: {row['encoded_from_warm_store']} texts encoded after the full run; nDCG@10 "
+            f"{row['ndcg_warm']:.5f} vs cold store {row['ndcg_cold']:.5f} (|diff| {row['abs_diff']:.1e})",
+            flush=True,
+        )
     return out
 
 
@@ -121,7 +136,8 @@ def synthetic(n_docs: int, n_queries: int):
 
     step = max(1, n_docs // n_queries)
     return RetrievalData(
-        task_name="Synthetic", split="test",
+        task_name="Synthetic",
+        split="test",
         corpus_ids=[f"d{i}" for i in range(n_docs)],
         corpus_texts=[f"synthetic document {i} on topic {i % 997}" for i in range(n_docs)],
         query_ids=[f"q{j}" for j in range(n_queries)],
@@ -155,10 +171,17 @@ def one_size(n_docs: int, store_dir: Path, n_queries: int, repeats: int = 2) -> 
                 times.append(time.perf_counter() - t0)
             t_eval = min(times)
     return {
-        "n_docs": n_docs, "n_queries": n_queries, "docs_encoded_now": n_new,
-        "encode_seconds": t_encode, "eval_seconds": t_eval, "eval_seconds_all": times, "eval_seconds_per_M_docs": t_eval / (n_docs / 1e6),
-        "rss_anon_after_loading_texts_GB": after_data / 1e9, "peak_rss_anon_eval_GB": ev.peak / 1e9,
-        "peak_rss_anon_process_GB": total.peak / 1e9, "vectors_GB": n_docs * 768 * 4 / 1e9,
+        "n_docs": n_docs,
+        "n_queries": n_queries,
+        "docs_encoded_now": n_new,
+        "encode_seconds": t_encode,
+        "eval_seconds": t_eval,
+        "eval_seconds_all": times,
+        "eval_seconds_per_M_docs": t_eval / (n_docs / 1e6),
+        "rss_anon_after_loading_texts_GB": after_data / 1e9,
+        "peak_rss_anon_eval_GB": ev.peak / 1e9,
+        "peak_rss_anon_process_GB": total.peak / 1e9,
+        "vectors_GB": n_docs * 768 * 4 / 1e9,
         "ndcg_at_10": _ndcg(run.results["student"]),
     }
 
@@ -166,20 +189,28 @@ def one_size(n_docs: int, store_dir: Path, n_queries: int, repeats: int = 2) -> 
 def part_curve(sizes: list[int], store_dir: Path, n_queries: int) -> dict:
     rows = []
     for n in sizes:
-        proc = subprocess.run([sys.executable, __file__, "--one-size", str(n), "--store", str(store_dir),
-                               "--queries", str(n_queries)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one-size", str(n), "--store", str(store_dir), "--queries", str(n_queries)],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             sys.exit(f"size {n} failed:\n{proc.stderr[-3000:]}")
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"curve: {n:>9,} docs ({row['vectors_GB']:.2f} GB of vectors): eval {row['eval_seconds']:.1f} s = "
-              f"{row['eval_seconds_per_M_docs']:.1f} s per M docs; peak RssAnon eval {row['peak_rss_anon_eval_GB']:.2f} GB, "
-              f"process {row['peak_rss_anon_process_GB']:.2f} GB (texts alone {row['rss_anon_after_loading_texts_GB']:.2f} GB); "
-              f"encode {row['docs_encoded_now']:,} new docs in {row['encode_seconds']:.1f} s", flush=True)
+        print(
+            f"curve: {n:>9,} docs ({row['vectors_GB']:.2f} GB of vectors): eval {row['eval_seconds']:.1f} s = "
+            f"{row['eval_seconds_per_M_docs']:.1f} s per M docs; peak RssAnon eval {row['peak_rss_anon_eval_GB']:.2f} GB, "
+            f"process {row['peak_rss_anon_process_GB']:.2f} GB (texts alone {row['rss_anon_after_loading_texts_GB']:.2f} GB); "
+            f"encode {row['docs_encoded_now']:,} new docs in {row['encode_seconds']:.1f} s",
+            flush=True,
+        )
     per_m = [r["eval_seconds_per_M_docs"] for r in rows]
     mean = sum(per_m) / len(per_m)
     summary = {"sizes": rows, "s_per_M_docs_max_dev_from_mean": max(abs(p - mean) / mean for p in per_m)}
-    print(f"curve: seconds per M docs within ±{summary['s_per_M_docs_max_dev_from_mean']:.0%} of their mean", flush=True)
+    print(
+        f"curve: seconds per M docs within ±{summary['s_per_M_docs_max_dev_from_mean']:.0%} of their mean", flush=True
+    )
     return summary
 
 
@@ -223,12 +254,22 @@ def part_ray(data_dir: Path, n_docs: int = 2000) -> dict:
     for side, tx in texts.items():
         a, b = local.encode(tx, side).embeddings, remote.encode(tx, side).embeddings
         cos.append(float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min()))
-    out = {"texts": n, "ray_init_seconds": t_init, "local_seconds": t_local, "ray_seconds": t_ray,
-           "throughput_ratio_ray_over_local": t_local / t_ray, "ndcg_local": nd_local, "ndcg_ray": nd_ray,
-           "min_rowwise_cosine": min(cos)}
-    print(f"ray: {n} texts: local {t_local:.1f} s, ray (2 workers x 0.5 CPU) {t_ray:.1f} s -> throughput ratio "
-          f"ray/local {out['throughput_ratio_ray_over_local']:.2f} (cluster start {t_init:.1f} s, not included); "
-          f"nDCG@10 {nd_local:.5f} vs {nd_ray:.5f}; min row-wise cosine {min(cos):.7f}", flush=True)
+    out = {
+        "texts": n,
+        "ray_init_seconds": t_init,
+        "local_seconds": t_local,
+        "ray_seconds": t_ray,
+        "throughput_ratio_ray_over_local": t_local / t_ray,
+        "ndcg_local": nd_local,
+        "ndcg_ray": nd_ray,
+        "min_rowwise_cosine": min(cos),
+    }
+    print(
+        f"ray: {n} texts: local {t_local:.1f} s, ray (2 workers x 0.5 CPU) {t_ray:.1f} s -> throughput ratio "
+        f"ray/local {out['throughput_ratio_ray_over_local']:.2f} (cluster start {t_init:.1f} s, not included); "
+        f"nDCG@10 {nd_local:.5f} vs {nd_ray:.5f}; min row-wise cosine {min(cos):.7f}",
+        flush=True,
+    )
 
     # One worker killed (-9) while the documents are being encoded: the run completes with the same score.
     killed_store = EmbeddingStore(tmp / "killed")
@@ -245,7 +286,10 @@ def part_ray(data_dir: Path, n_docs: int = 2000) -> dict:
     th.join()
     nd_killed = _ndcg(evaluate_retrieval(sub, {"student": enc}, ["student"], None, "x").results["student"])
     out.update({"killed_worker_pid": pids[0] if pids else None, "ndcg_after_worker_kill": nd_killed})
-    print(f"ray: worker {pids[0] if pids else '(none found)'} killed mid-encoding; run completed, nDCG@10 {nd_killed:.5f}", flush=True)
+    print(
+        f"ray: worker {pids[0] if pids else '(none found)'} killed mid-encoding; run completed, nDCG@10 {nd_killed:.5f}",
+        flush=True,
+    )
     ray.shutdown()
     return out
 
@@ -280,8 +324,13 @@ def part_kill(data_dir: Path, kill_after: float) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="scale-kill-"))
     child = tmp / "child.py"
     child.write_text(KILL_CHILD)
-    proc = subprocess.Popen([sys.executable, str(child), str(tmp / "store"), str(data_dir)], stdout=subprocess.PIPE,
-                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, str(child), str(tmp / "store"), str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None
     last, first_t = (0.0, 0), None
     t_start = time.monotonic()
@@ -300,11 +349,20 @@ def part_kill(data_dir: Path, kill_after: float) -> dict:
     encoded, seconds = last[1], last[0]
     rate = encoded / seconds if seconds else float("nan")
     lost = encoded - committed
-    out = {"kill_after_seconds": kill_after, "encoded_before_kill": encoded, "committed": committed,
-           "reencoded_on_resume": lost, "rate_texts_per_s": rate, "lost_seconds_of_encoding": lost / rate if rate else None,
-           "wall_seconds": time.monotonic() - t_start}
-    print(f"kill: mpnet-base encoded {encoded} SciFact documents in {seconds:.0f} s, killed -9; {committed} committed, "
-          f"{lost} to re-encode on resume = {out['lost_seconds_of_encoding']:.1f} s of encoding at {rate:.2f} texts/s", flush=True)
+    out = {
+        "kill_after_seconds": kill_after,
+        "encoded_before_kill": encoded,
+        "committed": committed,
+        "reencoded_on_resume": lost,
+        "rate_texts_per_s": rate,
+        "lost_seconds_of_encoding": lost / rate if rate else None,
+        "wall_seconds": time.monotonic() - t_start,
+    }
+    print(
+        f"kill: mpnet-base encoded {encoded} SciFact documents in {seconds:.0f} s, killed -9; {committed} committed, "
+        f"{lost} to re-encode on resume = {out['lost_seconds_of_encoding']:.1f} s of encoding at {rate:.2f} texts/s",
+        flush=True,
+    )
     return out
 
 

@@ -60,8 +60,13 @@ def build_student(folder: Path) -> Path:
 
 def cli(args: list[str]) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run([*leafbench_cmd(), *args], capture_output=True, text=True, check=False,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [*leafbench_cmd(), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+    )
     if proc.returncode != 0:
         sys.exit(proc.stderr[-3000:])
     return time.perf_counter() - t0
@@ -71,14 +76,42 @@ def part_a(data_dir: Path, tmp: Path, student: Path, max_docs: int | None) -> di
     base = ["run", "--tasks", "SciFact", "--data-dir", str(data_dir)]
     if max_docs:
         base += ["--max-docs", str(max_docs), "--max-queries", "300"]
-    t_student = cli(base + ["--model", str(student), "--mode", "student", "--output", str(tmp / "a1"), "--cache-dir", str(tmp / "c1")])
-    t_teacher = cli(base + ["--model", TEACHER, "--mode", "student", "--output", str(tmp / "a2"), "--cache-dir", str(tmp / "c2")])
-    t_grid = cli(base + ["--model", str(student), "--teacher", TEACHER, "--mode", "all", "--dims", DIMS, "--dtypes", DTYPES,
-                         "--output", str(tmp / "a3"), "--cache-dir", str(tmp / "c3")])
+    t_student = cli(
+        base
+        + ["--model", str(student), "--mode", "student", "--output", str(tmp / "a1"), "--cache-dir", str(tmp / "c1")]
+    )
+    t_teacher = cli(
+        base + ["--model", TEACHER, "--mode", "student", "--output", str(tmp / "a2"), "--cache-dir", str(tmp / "c2")]
+    )
+    t_grid = cli(
+        base
+        + [
+            "--model",
+            str(student),
+            "--teacher",
+            TEACHER,
+            "--mode",
+            "all",
+            "--dims",
+            DIMS,
+            "--dtypes",
+            DTYPES,
+            "--output",
+            str(tmp / "a3"),
+            "--cache-dir",
+            str(tmp / "c3"),
+        ]
+    )
     n = len(list((tmp / "a3").glob("*/*/*.json")))  # run.json manifests are not cells
-    return {"student_cell_s": t_student, "teacher_cell_s": t_teacher, "grid_s": t_grid, "grid_cells": n,
-            "ratio": t_grid / (t_student + t_teacher), "target": "<= 1.3",
-            "data": f"SciFact, 300 queries / {max_docs} docs" if max_docs else "full SciFact"}
+    return {
+        "student_cell_s": t_student,
+        "teacher_cell_s": t_teacher,
+        "grid_s": t_grid,
+        "grid_cells": n,
+        "ratio": t_grid / (t_student + t_teacher),
+        "target": "<= 1.3",
+        "data": f"SciFact, 300 queries / {max_docs} docs" if max_docs else "full SciFact",
+    }
 
 
 class Routed:
@@ -88,9 +121,13 @@ class Routed:
         self.student, self.teacher = student, teacher
         self.mteb_model_meta = student.mteb_model_meta
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kw: Any):
+    def encode(
+        self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kw: Any
+    ):
         side = self.teacher if getattr(prompt_type, "value", prompt_type) == "document" else self.student
-        return side.encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kw)
+        return side.encode(
+            inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kw
+        )
 
     def similarity(self, a: Any, b: Any) -> Any:
         return self.student.similarity(a, b)
@@ -120,12 +157,21 @@ def part_b(data_dir: Path, tmp: Path, student: Path, n_queries: int, n_docs: int
 
     def task():
         t = mteb.get_task("SciFact")
-        t.dataset = {"default": {"test": {
-            "corpus": Dataset.from_list([{"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]} for i in data.corpus_ids]),
-            "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-            "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
-            "top_ranked": None,
-        }}}
+        t.dataset = {
+            "default": {
+                "test": {
+                    "corpus": Dataset.from_list(
+                        [
+                            {"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]}
+                            for i in data.corpus_ids
+                        ]
+                    ),
+                    "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
+                    "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
+                    "top_ranked": None,
+                }
+            }
+        }
         t.data_loaded = True
         return t
 
@@ -133,8 +179,12 @@ def part_b(data_dir: Path, tmp: Path, student: Path, n_queries: int, n_docs: int
         warnings.simplefilter("ignore")
         # Outside the clock: every mteb model (one per model and dim) and every task object.
         t0 = time.perf_counter()
-        wrappers = {(role, c.dim): SentenceTransformerEncoderWrapper(spec.source, device="cpu", embed_dim=c.dim)
-                    for role, spec in (("student", s_spec), ("teacher", t_spec)) for c in cells if c.dtype == "float32"}
+        wrappers = {
+            (role, c.dim): SentenceTransformerEncoderWrapper(spec.source, device="cpu", embed_dim=c.dim)
+            for role, spec in (("student", s_spec), ("teacher", t_spec))
+            for c in cells
+            if c.dtype == "float32"
+        }
         mteb_load_s = time.perf_counter() - t0
         tasks = [task() for _ in range(len(modes) * len(cells))]
         t0 = time.perf_counter()
@@ -155,9 +205,15 @@ def part_b(data_dir: Path, tmp: Path, student: Path, n_queries: int, n_docs: int
     t0 = time.perf_counter()
     run = evaluate_retrieval(data, encoders, modes, tmp / "b-out", "x", cells=cells)
     t_lb = time.perf_counter() - t0
-    return {"mteb_s": t_mteb, "leafbench_s": t_lb, "cells": len(run.results), "ratio": t_mteb / t_lb, "target": ">= 20",
-            "model_loads_outside_timing_s": {"mteb": mteb_load_s, "leafbench": lb_load_s, "mteb_wrappers": len(wrappers)},
-            "data": f"SciFact subset {n_queries} queries / {n_docs} docs"}
+    return {
+        "mteb_s": t_mteb,
+        "leafbench_s": t_lb,
+        "cells": len(run.results),
+        "ratio": t_mteb / t_lb,
+        "target": ">= 20",
+        "model_loads_outside_timing_s": {"mteb": mteb_load_s, "leafbench": lb_load_s, "mteb_wrappers": len(wrappers)},
+        "data": f"SciFact subset {n_queries} queries / {n_docs} docs",
+    }
 
 
 def main() -> None:
@@ -166,24 +222,36 @@ def main() -> None:
     ap.add_argument("--subset-queries", type=int, default=30)
     ap.add_argument("--subset-docs", type=int, default=200)
     ap.add_argument("--only", choices=["a", "b"], default=None)
-    ap.add_argument("--a-max-docs", type=int, default=None, help="(a) on a SciFact subset of this many docs (default: full)")
+    ap.add_argument(
+        "--a-max-docs", type=int, default=None, help="(a) on a SciFact subset of this many docs (default: full)"
+    )
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
-    res: dict[str, Any] = {"command": "python benchmarks/sweep.py " + " ".join(sys.argv[1:]),
-                           "pair": {"student": "mini architecture (minilm-l6 layers [0, 3, 5] + Dense 384->384, 128 tokens, untrained, seed 0)",
-                                    "teacher": f"{TEACHER} (256 tokens)"},
-                           "grid": {"modes": 3, "dims": DIMS, "dtypes": DTYPES}}
+    res: dict[str, Any] = {
+        "command": "python benchmarks/sweep.py " + " ".join(sys.argv[1:]),
+        "pair": {
+            "student": "mini architecture (minilm-l6 layers [0, 3, 5] + Dense 384->384, 128 tokens, untrained, seed 0)",
+            "teacher": f"{TEACHER} (256 tokens)",
+        },
+        "grid": {"modes": 3, "dims": DIMS, "dtypes": DTYPES},
+    }
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         student = build_student(tmp / "mini-student")
         if args.only != "b":
             a = res["a"] = part_a(args.data_dir, tmp, student, args.a_max_docs)
-            print(f"(a) {a['data']}: student cell {a['student_cell_s']:.1f}s + teacher cell {a['teacher_cell_s']:.1f}s, "
-                  f"{a['grid_cells']}-cell grid {a['grid_s']:.1f}s, ratio {a['ratio']:.2f} (target <= 1.3)", flush=True)
+            print(
+                f"(a) {a['data']}: student cell {a['student_cell_s']:.1f}s + teacher cell {a['teacher_cell_s']:.1f}s, "
+                f"{a['grid_cells']}-cell grid {a['grid_s']:.1f}s, ratio {a['ratio']:.2f} (target <= 1.3)",
+                flush=True,
+            )
         if args.only != "a":
             b = res["b"] = part_b(args.data_dir, tmp, student, args.subset_queries, args.subset_docs)
-            print(f"(b) {b['data']}, {b['cells']} cells, models loaded before timing: mteb.evaluate per cell {b['mteb_s']:.1f}s, "
-                  f"leafbench grid {b['leafbench_s']:.1f}s, ratio {b['ratio']:.1f}x (target >= 20)", flush=True)
+            print(
+                f"(b) {b['data']}, {b['cells']} cells, models loaded before timing: mteb.evaluate per cell {b['mteb_s']:.1f}s, "
+                f"leafbench grid {b['leafbench_s']:.1f}s, ratio {b['ratio']:.1f}x (target >= 20)",
+                flush=True,
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=1) + "\n")

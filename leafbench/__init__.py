@@ -29,14 +29,22 @@ the deterministic test encoder ``hash-64`` (no download, a few seconds)::
 frame; ``leafbench.record`` holds the result schema (``ResultRecord``, ``RunManifest``, ``SCHEMA_VERSION``).
 """
 
-from .version import __version__  # noqa: E402
-
+from .api import RunReport, load_results, results_frame, run_benchmark  # noqa: E402
 from .errors import UserError  # noqa: E402
 from .modes import Mode  # noqa: E402
 from .record import SCHEMA_VERSION, ResultRecord, RunManifest, SchemaError  # noqa: E402
-from .api import RunReport, load_results, results_frame, run_benchmark  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = [
-    "Mode", "ResultRecord", "RunManifest", "RunReport", "SCHEMA_VERSION", "SchemaError", "UserError", "__version__",
-    "load_results", "results_frame", "run_benchmark",
+    "Mode",
+    "ResultRecord",
+    "RunManifest",
+    "RunReport",
+    "SCHEMA_VERSION",
+    "SchemaError",
+    "UserError",
+    "__version__",
+    "load_results",
+    "results_frame",
+    "run_benchmark",
 ]

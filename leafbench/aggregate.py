@@ -15,12 +15,22 @@ from typing import Any
 from .cells import Cell, file_label, variant
 from .data import RetrievalData
 from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
-from .record import ResultRecord, result_path
-from .record import combine_aggregate, main_score, read_result, write_result
+from .record import ResultRecord, combine_aggregate, main_score, read_result, result_path, write_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
-_PER_TASK = ("per_query", "aggregate", "data_source", "data_fingerprint", "n_queries", "n_documents", "throughput",
-             "encode_seconds", "score_seconds", "hf_subsets", "data_warnings")
+_PER_TASK = (
+    "per_query",
+    "aggregate",
+    "data_source",
+    "data_fingerprint",
+    "n_queries",
+    "n_documents",
+    "throughput",
+    "encode_seconds",
+    "score_seconds",
+    "hf_subsets",
+    "data_warnings",
+)
 
 
 class AggregateError(ValueError):
@@ -67,25 +77,31 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> Resul
         "\n".join(f"{n}:{r.data_fingerprint}" for n, r in recs.items()).encode(), digest_size=16
     ).hexdigest()
     shared = ResultRecord.from_dict({k: v for k, v in first.items() if k not in _PER_TASK})
-    return shared.update({
-        "data_source": _common_source([r.data_source for r in recs.values()]),
-        "data_fingerprint": fp,
-        "data_warnings": {n: r.data_warnings for n, r in recs.items() if r.data_warnings},
-        "n_queries": sum(r.n_queries or 0 for r in recs.values()),
-        "n_documents": sum(r.n_documents or 0 for r in recs.values()),
-        "throughput": {
-            side: _pooled_throughput([(r.throughput or {}).get(side) or {} for r in recs.values()])
-            for side in ("query", "document")
-        },
-        "encode_seconds": sum(r.encode_seconds or 0 for r in recs.values()),
-        "score_seconds": sum(r.score_seconds or 0 for r in recs.values()),
-        "sub_tasks": {
-            n: {"main_score": main_score(subs[n]), "data_fingerprint": r.data_fingerprint,
-                "n_queries": r.n_queries, "n_documents": r.n_documents}
-            for n, r in recs.items()
-        },
-        "aggregation": "mean of the sub-tasks' main scores (mteb AbsTaskAggregate.combine_task_results)",
-    })
+    return shared.update(
+        {
+            "data_source": _common_source([r.data_source for r in recs.values()]),
+            "data_fingerprint": fp,
+            "data_warnings": {n: r.data_warnings for n, r in recs.items() if r.data_warnings},
+            "n_queries": sum(r.n_queries or 0 for r in recs.values()),
+            "n_documents": sum(r.n_documents or 0 for r in recs.values()),
+            "throughput": {
+                side: _pooled_throughput([(r.throughput or {}).get(side) or {} for r in recs.values()])
+                for side in ("query", "document")
+            },
+            "encode_seconds": sum(r.encode_seconds or 0 for r in recs.values()),
+            "score_seconds": sum(r.score_seconds or 0 for r in recs.values()),
+            "sub_tasks": {
+                n: {
+                    "main_score": main_score(subs[n]),
+                    "data_fingerprint": r.data_fingerprint,
+                    "n_queries": r.n_queries,
+                    "n_documents": r.n_documents,
+                }
+                for n, r in recs.items()
+            },
+            "aggregation": "mean of the sub-tasks' main scores (mteb AbsTaskAggregate.combine_task_results)",
+        }
+    )
 
 
 def evaluate_aggregate(
@@ -112,8 +128,17 @@ def evaluate_aggregate(
     for data in sub_data.values():
         sub_runs.append(
             evaluate_retrieval(
-                data, encoders, modes, output, run_slug, progress_factory=progress_factory, cells=cells,
-                calibration=calibration, rescore=rescore, force=force, task_info={"aggregate": task_name},
+                data,
+                encoders,
+                modes,
+                output,
+                run_slug,
+                progress_factory=progress_factory,
+                cells=cells,
+                calibration=calibration,
+                rescore=rescore,
+                force=force,
+                task_info={"aggregate": task_name},
                 **retrieval_kwargs,
             )
         )

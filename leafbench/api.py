@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
 from .record import (
-    ResultRecord, RunManifest, SchemaError, cell_names, data_roots, read_record, relativize, result_path,
+    ResultRecord,
+    RunManifest,
+    SchemaError,
+    cell_names,
+    data_roots,
+    read_record,
+    relativize,
+    result_path,
     run_folder_name,
 )
 
@@ -26,8 +33,18 @@ if TYPE_CHECKING:
 
     from .cells import Cell
 
-__all__ = ["ProgressFactory", "EventSink", "RunReport", "load_results", "results_frame", "run_benchmark",
-           "summary_rows", "summary_table", "load_mteb_task", "local_task_source"]
+__all__ = [
+    "ProgressFactory",
+    "EventSink",
+    "RunReport",
+    "load_results",
+    "results_frame",
+    "run_benchmark",
+    "summary_rows",
+    "summary_table",
+    "load_mteb_task",
+    "local_task_source",
+]
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 # on_event(kind, text): kind is "warning" (unpinned model, data warning), "skipped" (a task left out),
@@ -83,12 +100,30 @@ class RunReport:
         return pd.DataFrame([r.to_row() for r in self.records()])
 
     def summary_rows(self, max_task_columns: int = 6) -> tuple[str, list[str], list[list[str]]]:
-        return summary_rows(self.output, self.run, self.tasks, self.modes, self.cells, self.calibration,
-                            self.rescore, self.types, max_task_columns)
+        return summary_rows(
+            self.output,
+            self.run,
+            self.tasks,
+            self.modes,
+            self.cells,
+            self.calibration,
+            self.rescore,
+            self.types,
+            max_task_columns,
+        )
 
     def summary_table(self, max_task_columns: int = 6) -> "Table":
-        return summary_table(self.output, self.run, self.tasks, self.modes, self.cells, self.calibration,
-                             self.rescore, self.types, max_task_columns)
+        return summary_table(
+            self.output,
+            self.run,
+            self.tasks,
+            self.modes,
+            self.cells,
+            self.calibration,
+            self.rescore,
+            self.types,
+            max_task_columns,
+        )
 
 
 def run_benchmark(
@@ -137,7 +172,7 @@ def run_benchmark(
     from .aggregate import evaluate_aggregate
     from .backends import check_backend
     from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
-    from .data import aggregate_local_folders, load_aggregate_parts, load_beir_folder, load_retrieval_parts, NoDataError
+    from .data import NoDataError, aggregate_local_folders, load_aggregate_parts, load_beir_folder, load_retrieval_parts
     from .encode import Encoder, embedding_dim
     from .engine import make_engine
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
@@ -175,7 +210,9 @@ def run_benchmark(
     student = resolve_model(model, cache).with_overrides(max_seq_length, precision, backend, threads)
     roles = {r for m in modes for r in MODE_ROUTES[m].values()}
     if teacher_max_seq_length is not None and "teacher" not in roles:
-        raise UserError(f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode_arg}")
+        raise UserError(
+            f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode_arg}"
+        )
     specs = {"student": student}
     if "teacher" in roles:
         tname = teacher or student.teacher
@@ -195,15 +232,20 @@ def run_benchmark(
                 )
     for spec in specs.values():
         if not spec.local and not spec.pinned:
-            emit("warning", f"{spec.name}: no commit known for {spec.hf_id or spec.source}@{spec.revision or 'main'} "
-                            "(offline, not in the Hugging Face cache): its results record it as unpinned "
-                            "(revision null, pinned false)")
+            emit(
+                "warning",
+                f"{spec.name}: no commit known for {spec.hf_id or spec.source}@{spec.revision or 'main'} "
+                "(offline, not in the Hugging Face cache): its results record it as unpinned "
+                "(revision null, pinned false)",
+            )
     for role in roles:
         full = embedding_dim(specs[role])
         too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
-    encoders = {role: Encoder(specs[role], store, device=device, batch_size=batch_size, engine=runner) for role in roles}
+    encoders = {
+        role: Encoder(specs[role], store, device=device, batch_size=batch_size, engine=runner) for role in roles
+    }
     selection = select_tasks(_csv(tasks), default_benchmark(student), _csv(task_types), _csv(exclude_tasks), data_dir)
     for name, why in selection.skipped.items():
         emit("skipped", f"{name}: {why}")
@@ -224,8 +266,15 @@ def run_benchmark(
     runs: list[Any] = []
     missing: dict[str, str] = {}
     retrieval_args = dict(
-        progress_factory=progress, extra=subset, cells=cells, calibration=calibration, ranges_file=ranges_file,
-        rescore=rescore, force=force, search=search, data_dir=data_dir,
+        progress_factory=progress,
+        extra=subset,
+        cells=cells,
+        calibration=calibration,
+        ranges_file=ranges_file,
+        rescore=rescore,
+        force=force,
+        search=search,
+        data_dir=data_dir,
     )
     for task_name in selection.tasks:
         try:
@@ -234,16 +283,25 @@ def run_benchmark(
                 sub_data = {s: _cut(p, max_queries, max_docs) for s, p in parts.items()}
                 for sub, p in sub_data.items():
                     data_warnings(sub, p)
-                agg_run, sub_runs = evaluate_aggregate(task_name, sub_data, encoders, modes, output, run, **retrieval_args)
+                agg_run, sub_runs = evaluate_aggregate(
+                    task_name, sub_data, encoders, modes, output, run, **retrieval_args
+                )
                 runs += [*sub_runs, agg_run]
             elif task_name in selection.folders:
                 data = load_beir_folder(selection.folders[task_name], split or "test", task_name, strict=strict)
                 data = _cut({"default": data}, max_queries, max_docs)
                 data_warnings(task_name, data)
-                runs.append(evaluate_retrieval(
-                    data, encoders, modes, output, run, task_info={"revision": data["default"].fingerprint()},
-                    **retrieval_args,
-                ))
+                runs.append(
+                    evaluate_retrieval(
+                        data,
+                        encoders,
+                        modes,
+                        output,
+                        run,
+                        task_info={"revision": data["default"].fingerprint()},
+                        **retrieval_args,
+                    )
+                )
             elif selection.types[task_name] == "Retrieval":
                 data = _cut(load_retrieval_parts(task_name, data_dir, split, strict=strict), max_queries, max_docs)
                 data_warnings(task_name, data)
@@ -252,9 +310,19 @@ def run_benchmark(
                 task, source = load_mteb_task(task_name, data_dir, selection.task_objects.get(task_name))
                 runs.append(
                     evaluate_mteb_task(
-                        task, encoders, modes, output, run, cells=cells, calibration=calibration,
-                        force=force, data_source=source, data_dir=data_dir,
-                        selected_by=selection.selected_by.get(task_name, "mteb.get_task (the task's own splits and subsets)"),
+                        task,
+                        encoders,
+                        modes,
+                        output,
+                        run,
+                        cells=cells,
+                        calibration=calibration,
+                        force=force,
+                        data_source=source,
+                        data_dir=data_dir,
+                        selected_by=selection.selected_by.get(
+                            task_name, "mteb.get_task (the task's own splits and subsets)"
+                        ),
                         progress=lambda what: emit("evaluating", what),
                     )
                 )
@@ -267,18 +335,37 @@ def run_benchmark(
     if not done:
         raise UserError(_nothing_evaluated(selection, missing, data_dir))
     manifest = previous.merged(
-        source=selection.source, tasks=selection.tasks, types=selection.types, evaluated=done, missing=missing,
-        skipped=selection.skipped, modes=modes, cells=cell_names(cells),
+        source=selection.source,
+        tasks=selection.tasks,
+        types=selection.types,
+        evaluated=done,
+        missing=missing,
+        skipped=selection.skipped,
+        modes=modes,
+        cells=cell_names(cells),
     )
     manifest_path = manifest.write(output, run, data_roots(data_dir))
     return RunReport(
-        run=run, output=output, tasks=done, selected=list(selection.tasks), source=selection.source,
-        types=dict(selection.types), missing=missing, skipped=dict(selection.skipped), modes=list(modes),
-        cells=list(cells), calibration=calibration, rescore=rescore,
+        run=run,
+        output=output,
+        tasks=done,
+        selected=list(selection.tasks),
+        source=selection.source,
+        types=dict(selection.types),
+        missing=missing,
+        skipped=dict(selection.skipped),
+        modes=list(modes),
+        cells=list(cells),
+        calibration=calibration,
+        rescore=rescore,
         paths=[p for r in runs for p in r.paths.values()],
-        n_scored=sum(len(r.paths) for r in runs), n_reused=sum(r.skipped for r in runs),
-        n_encoded=store.n_encoded, n_served=store.n_served, store_root=store.root,
-        store_warnings=list(store.warnings), manifest_path=manifest_path,
+        n_scored=sum(len(r.paths) for r in runs),
+        n_reused=sum(r.skipped for r in runs),
+        n_encoded=store.n_encoded,
+        n_served=store.n_served,
+        store_root=store.root,
+        store_warnings=list(store.warnings),
+        manifest_path=manifest_path,
     )
 
 
@@ -370,8 +457,15 @@ def results_frame(folder: Path | str) -> "pd.DataFrame":
 
 
 def summary_rows(
-    output: Path, run: str, tasks: list[str], modes: list[str], cells: list[Any], calibration: str = "corpus",
-    rescore: int | None = None, types: dict[str, str] | None = None, max_task_columns: int = 6,
+    output: Path,
+    run: str,
+    tasks: list[str],
+    modes: list[str],
+    cells: list[Any],
+    calibration: str = "corpus",
+    rescore: int | None = None,
+    types: dict[str, str] | None = None,
+    max_task_columns: int = 6,
 ) -> tuple[str, list[str], list[list[str]]]:
     """(title, columns, rows) of the leaderboard-style summary, read back from the result files: one row per
     (mode, cell), main score x100 per task; with more than `max_task_columns` tasks, per-type means instead
@@ -400,24 +494,40 @@ def summary_rows(
                 if rec.throughput:
                     qps, dps = rec.texts_per_s("query"), rec.texts_per_s("document")
                 dim = rec.dim
-            row = [m] + ([str(dim or cell.dim or "full"), cell.dtype + (f" ({var})" if var else "")] if len(cells) > 1 else [])
+            row = [m] + (
+                [str(dim or cell.dim or "full"), cell.dtype + (f" ({var})" if var else "")] if len(cells) > 1 else []
+            )
             if by_type:
                 for tn in type_names:
                     got = [vals[t] for t in tasks if types.get(t, "?") == tn and t in vals]
                     n = sum(1 for t in tasks if types.get(t, "?") == tn)
-                    row.append(f"{sum(got) / len(got):.2f}" + ("" if len(got) == n else f" ({len(got)}/{n})") if got else "-")
+                    row.append(
+                        f"{sum(got) / len(got):.2f}" + ("" if len(got) == n else f" ({len(got)}/{n})") if got else "-"
+                    )
             else:
                 row += [f"{vals[t]:.2f}" if t in vals else "-" for t in tasks]
             done = list(vals.values())
-            row.append(f"{sum(done) / len(done):.2f}" + ("" if len(done) == len(tasks) else f" ({len(done)}/{len(tasks)} tasks)") if done else "-")
+            row.append(
+                f"{sum(done) / len(done):.2f}"
+                + ("" if len(done) == len(tasks) else f" ({len(done)}/{len(tasks)} tasks)")
+                if done
+                else "-"
+            )
             row += [_fmt_rate(qps), _fmt_rate(dps)]
             rows.append(row)
     return title, columns, rows
 
 
 def summary_table(
-    output: Path, run: str, tasks: list[str], modes: list[str], cells: list[Any], calibration: str = "corpus",
-    rescore: int | None = None, types: dict[str, str] | None = None, max_task_columns: int = 6,
+    output: Path,
+    run: str,
+    tasks: list[str],
+    modes: list[str],
+    cells: list[Any],
+    calibration: str = "corpus",
+    rescore: int | None = None,
+    types: dict[str, str] | None = None,
+    max_task_columns: int = 6,
 ) -> "Table":
     """`summary_rows` as a rich Table (what `leafbench run` prints)."""
     from rich.table import Table

@@ -197,12 +197,19 @@ def export_onnx(model, spec_name: str, folder: Path, quantize: bool = False) -> 
                     with torch.no_grad(), warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # tracer warnings; the probe below checks the graph
                         torch.onnx.export(
-                            _TracedBody.make(tm.model, names), args, str(tmp / f"transformer_{i}.onnx"),
-                            input_names=names, output_names=["last_hidden_state"], dynamic_axes=dyn,
-                            opset_version=EXPORT_OPSET, dynamo=False,
+                            _TracedBody.make(tm.model, names),
+                            args,
+                            str(tmp / f"transformer_{i}.onnx"),
+                            input_names=names,
+                            output_names=["last_hidden_state"],
+                            dynamic_axes=dyn,
+                            opset_version=EXPORT_OPSET,
+                            dynamo=False,
                         )
                 except Exception as e:  # noqa: BLE001 - the exporter's reason goes to the user
-                    raise BackendError(f"cannot export {spec_name} to ONNX: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+                    raise BackendError(
+                        f"cannot export {spec_name} to ONNX: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    ) from e
                 _verify(tm, tmp / f"transformer_{i}.onnx", names, spec_name)
         finally:
             model.train(was_training)
@@ -212,12 +219,18 @@ def export_onnx(model, spec_name: str, folder: Path, quantize: bool = False) -> 
     for i, tm in enumerate(tms):
         path = target / f"transformer_{i}.onnx"
         if not path.exists():
-            raise BackendError(f"export of {spec_name} in {target} is incomplete: {path.name} is missing (delete the folder)")
+            raise BackendError(
+                f"export of {spec_name} in {target} is incomplete: {path.name} is missing (delete the folder)"
+            )
         out.append((path, _input_names(tm)))
     return out
 
 
-PROBE = ["a probe sentence that is longer than the export example, with more tokens in it than before", "x", "two words"]
+PROBE = [
+    "a probe sentence that is longer than the export example, with more tokens in it than before",
+    "x",
+    "two words",
+]
 
 
 def _verify(tm, path: Path, names: list[str], spec_name: str, atol: float = 1e-3) -> None:
@@ -237,7 +250,9 @@ def _verify(tm, path: Path, names: list[str], spec_name: str, atol: float = 1e-3
     mask = enc["attention_mask"].numpy().astype(bool)
     diff = float(np.abs(got - ref)[mask].max())
     if not diff <= atol:
-        raise BackendError(f"cannot export {spec_name} to ONNX: the exported graph differs from torch by {diff:.3g} on a probe batch")
+        raise BackendError(
+            f"cannot export {spec_name} to ONNX: the exported graph differs from torch by {diff:.3g} on a probe batch"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ runtimes
@@ -281,7 +296,8 @@ def _openvino_runner(path: Path, threads: int, precision: str):
 
     core = ov.Core()
     compiled = core.compile_model(
-        str(path), "CPU",
+        str(path),
+        "CPU",
         {"INFERENCE_PRECISION_HINT": precision, "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
     )
     request = compiled.create_infer_request()
@@ -300,7 +316,13 @@ def apply_backend(model, name: str, spec_name: str, identity: str, cache_dir: Pa
     """
     b = check_backend(name)
     n = set_threads(threads)
-    info = {"backend": name, "runtime": b.runtime, "quantization": b.quantization, "threads": n, "versions": runtime_versions(name)}
+    info = {
+        "backend": name,
+        "runtime": b.runtime,
+        "quantization": b.quantization,
+        "threads": n,
+        "versions": runtime_versions(name),
+    }
     if name == "torch":
         return info
     if name == "torch-int8":

@@ -10,13 +10,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-cache_app = typer.Typer(help="Inspect, verify and prune the embedding store (<cache-dir>/embeddings).", no_args_is_help=True)
+cache_app = typer.Typer(
+    help="Inspect, verify and prune the embedding store (<cache-dir>/embeddings).", no_args_is_help=True
+)
 console = Console(stderr=True, emoji=False)
 out = Console(emoji=False, width=None if Console().is_terminal else 160)
 
 CacheDir = Annotated[
     Optional[Path],
-    typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Cache dir holding embeddings/. Default: user cache dir."),
+    typer.Option(
+        "--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Cache dir holding embeddings/. Default: user cache dir."
+    ),
 ]
 
 
@@ -41,7 +45,10 @@ def _size(n: float) -> str:
 
 
 @cache_app.command("ls")
-def ls(cache_dir: CacheDir = None, json_out: Annotated[bool, typer.Option("--json", help="One JSON object per space.")] = False) -> None:
+def ls(
+    cache_dir: CacheDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per space.")] = False,
+) -> None:
     """One row per encoding space (model, side, prompt, max length, precision, backend): rows, shards, size."""
     import json
 
@@ -52,20 +59,47 @@ def ls(cache_dir: CacheDir = None, json_out: Annotated[bool, typer.Option("--jso
             out.print(json.dumps(s), highlight=False, soft_wrap=True)
         return
     t = Table(title=f"embedding store {store.root}")
-    for col in ("space", "model", "side", "prompt", "max len", "precision", "backend", "dim", "rows", "shards", "size", "quarantined"):
+    for col in (
+        "space",
+        "model",
+        "side",
+        "prompt",
+        "max len",
+        "precision",
+        "backend",
+        "dim",
+        "rows",
+        "shards",
+        "size",
+        "quarantined",
+    ):
         t.add_column(col, justify="right" if col in ("dim", "rows", "shards", "size", "quarantined") else "left")
     for s in spaces:
         k = s["key"]
-        t.add_row(s["space"][:12], escape(str(k.get("model_id", "?"))), k.get("side", "?"), escape(repr(k.get("prompt", ""))),
-                  str(k.get("max_seq_length") or "-"), k.get("precision", "?"), k.get("backend", "torch"),
-                  str(s["dim"] or "-"), f"{s['rows']:,}", str(s["shards"]), _size(s["bytes"]), str(s["quarantined"] or ""))
+        t.add_row(
+            s["space"][:12],
+            escape(str(k.get("model_id", "?"))),
+            k.get("side", "?"),
+            escape(repr(k.get("prompt", ""))),
+            str(k.get("max_seq_length") or "-"),
+            k.get("precision", "?"),
+            k.get("backend", "torch"),
+            str(s["dim"] or "-"),
+            f"{s['rows']:,}",
+            str(s["shards"]),
+            _size(s["bytes"]),
+            str(s["quarantined"] or ""),
+        )
     out.print(t)
     old = store.old_entries()
     total = sum(s["bytes"] for s in spaces)
     out.print(f"{len(spaces)} spaces, {sum(s['rows'] for s in spaces):,} rows, {_size(total)}", highlight=False)
     if old:
-        out.print(f"{len(old)} entries in the previous store format: imported the first time their text list is "
-                  "evaluated again (`leafbench cache prune --old-format` deletes them)", highlight=False)
+        out.print(
+            f"{len(old)} entries in the previous store format: imported the first time their text list is "
+            "evaluated again (`leafbench cache prune --old-format` deletes them)",
+            highlight=False,
+        )
 
 
 @cache_app.command("verify")
@@ -83,9 +117,16 @@ def verify(cache_dir: CacheDir = None) -> None:
 @cache_app.command("prune")
 def prune(
     cache_dir: CacheDir = None,
-    space: Annotated[Optional[list[str]], typer.Option("--space", help="Delete this space (full id or the prefix `ls` shows); repeatable.")] = None,
-    older_than: Annotated[Optional[float], typer.Option("--older-than", min=0, help="Delete spaces not written for this many days.")] = None,
-    old_format: Annotated[bool, typer.Option("--old-format", help="Delete entries of the previous store format.")] = False,
+    space: Annotated[
+        Optional[list[str]],
+        typer.Option("--space", help="Delete this space (full id or the prefix `ls` shows); repeatable."),
+    ] = None,
+    older_than: Annotated[
+        Optional[float], typer.Option("--older-than", min=0, help="Delete spaces not written for this many days.")
+    ] = None,
+    old_format: Annotated[
+        bool, typer.Option("--old-format", help="Delete entries of the previous store format.")
+    ] = False,
 ) -> None:
     """Delete quarantined shards, leftovers of killed writers (older than an hour) and, when asked, whole spaces."""
     store = _store(cache_dir)
@@ -94,9 +135,15 @@ def prune(
     for prefix in space or []:
         hits = [i for i in ids if i.startswith(prefix)]
         if len(hits) != 1:
-            console.print(f"[bold red]error:[/] --space {escape(prefix)}: matches {len(hits)} spaces (see `leafbench cache ls`)", highlight=False)
+            console.print(
+                f"[bold red]error:[/] --space {escape(prefix)}: matches {len(hits)} spaces (see `leafbench cache ls`)",
+                highlight=False,
+            )
             raise typer.Exit(2)
         chosen += hits
     removed = store.prune(older_than_days=older_than, spaces=chosen, old_format=old_format)
-    out.print(f"removed {removed['spaces']} spaces, {removed['files']} files, {removed['old_entries']} old-format entries "
-              f"({_size(removed['bytes'])})", highlight=False)
+    out.print(
+        f"removed {removed['spaces']} spaces, {removed['files']} files, {removed['old_entries']} old-format entries "
+        f"({_size(removed['bytes'])})",
+        highlight=False,
+    )

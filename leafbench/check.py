@@ -19,10 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from .record import portable_path, write_result
 from .report.bootstrap import Interval, interval_from_per_query
 from .report.tables import ReportError, load_results
-from .record import portable_path
-from .record import write_result
 
 BASELINE_FORMAT = "leafbench-baseline/1"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
@@ -76,16 +75,24 @@ def current_entries(results: Path, subtasks: bool = False) -> dict[Key, dict[str
     out: dict[Key, dict[str, Any]] = {}
     for r in df.to_dict("records"):
         e = {
-            "run": r["run"], "mode": r["mode"], "task": r["task"], "dim": r["dim_label"], "dtype": r["dtype"],
-            "score": _clean(r["score"]), "metric": r["metric"],
+            "run": r["run"],
+            "mode": r["mode"],
+            "task": r["task"],
+            "dim": r["dim_label"],
+            "dtype": r["dtype"],
+            "score": _clean(r["score"]),
+            "metric": r["metric"],
             **{f: _clean(r[f]) for f in PROTOCOL_FIELDS},
-            "mteb_version": r["mteb_version"], "path": r["path"],
+            "mteb_version": r["mteb_version"],
+            "path": r["path"],
         }
         if isinstance(r["per_query"], dict) and r["per_query"]:
             e["per_query"] = {str(q): float(v) for q, v in r["per_query"].items()}
         k = _key(e)
         if k in out:
-            raise CheckInputError(f"{e['path']}: same cell {'/'.join(k)} as {out[k]['path']}; one results folder per comparison")
+            raise CheckInputError(
+                f"{e['path']}: same cell {'/'.join(k)} as {out[k]['path']}; one results folder per comparison"
+            )
         out[k] = e
     return out
 
@@ -177,7 +184,8 @@ def compare(
                 status = "DATA MISMATCH"
                 messages.append(
                     f"{'/'.join(k)}: measured on different data than the baseline ("
-                    + ", ".join(f"{f} {b.get(f)!r} → {c.get(f)!r}" for f in diff) + ")"
+                    + ", ".join(f"{f} {b.get(f)!r} → {c.get(f)!r}" for f in diff)
+                    + ")"
                 )
             elif math.isnan(cur) or cur < base - allowed:
                 status = "REGRESSION"
@@ -186,8 +194,14 @@ def compare(
             else:
                 status = "ok"
             iv = interval_from_per_query(c.get("per_query"), b.get("per_query"))
-        row.update(baseline=base, current=cur, delta=cur - base, allowed_drop=allowed, status=status,
-                   ci95=iv.format(scale=1.0, digits=4) if iv else "n/a")
+        row.update(
+            baseline=base,
+            current=cur,
+            delta=cur - base,
+            allowed_drop=allowed,
+            status=status,
+            ci95=iv.format(scale=1.0, digits=4) if iv else "n/a",
+        )
         rows.append(row)
     table = pd.DataFrame(rows, columns=[*KEY_FIELDS, "baseline", "current", "delta", "allowed_drop", "ci95", "status"])
     counts = table["status"].value_counts().to_dict()
@@ -208,7 +222,11 @@ def compare(
 
 
 def check(
-    results: Path, baseline: Path, tolerance: float = 0.005, rel_tolerance: float = 0.0, allow_missing: bool = False,
+    results: Path,
+    baseline: Path,
+    tolerance: float = 0.005,
+    rel_tolerance: float = 0.0,
+    allow_missing: bool = False,
     subtasks: bool = False,
 ) -> CheckResult:
     """Read both sides and compare; bad input comes back as exit code 2 with the message, never as a raise."""
@@ -217,4 +235,6 @@ def check(
         cur = current_entries(results, subtasks)
         return compare(cur, base, tolerance, rel_tolerance, allow_missing)
     except CheckInputError as e:
-        return CheckResult(pd.DataFrame(columns=[*KEY_FIELDS, "status"]), EXIT_BAD_INPUT, f"check BAD INPUT: {e}", [str(e)])
+        return CheckResult(
+            pd.DataFrame(columns=[*KEY_FIELDS, "status"]), EXIT_BAD_INPUT, f"check BAD INPUT: {e}", [str(e)]
+        )

@@ -71,15 +71,25 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     from .cells import CellError
     from .data import DataError
     from .engine import EngineError
-    from .mteb_local import LocalDataError
     from .files import OutputPathError
+    from .mteb_local import LocalDataError
     from .registry import ModelError
     from .store import StoreError
     from .tasks import TaskSelectionError
 
     # Plugins (leafbench distill) raise subclasses of leafbench.errors.UserError.
-    return (UserError, DataError, LocalDataError, ModelError, TaskSelectionError, CellError, BackendError,
-            OutputPathError, EngineError, StoreError)
+    return (
+        UserError,
+        DataError,
+        LocalDataError,
+        ModelError,
+        TaskSelectionError,
+        CellError,
+        BackendError,
+        OutputPathError,
+        EngineError,
+        StoreError,
+    )
 
 
 def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:
@@ -99,10 +109,15 @@ def handle_error(e: BaseException, debug: bool = False, user: bool | None = None
     if user or (user is None and isinstance(e, user_error_types())):
         _fail(str(e))
     first = (str(e).strip().splitlines() or [""])[0][:300]
-    console.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(first)}", highlight=False, soft_wrap=True)
+    console.print(
+        f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(first)}", highlight=False, soft_wrap=True
+    )
     if not debug:
-        console.print(f"hint: rerun with --debug (or {DEBUG_ENV}=1) for the full traceback, and please report it",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"hint: rerun with --debug (or {DEBUG_ENV}=1) for the full traceback, and please report it",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(1)
 
 
@@ -138,7 +153,9 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @app.command()
 def run(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")
+    ],
     teacher: Annotated[
         Optional[str],
         typer.Option("--teacher", "-t", help="Teacher alias/id/folder. Default: the model's own (alias or manifest)."),
@@ -150,8 +167,8 @@ def run(
             "--tasks",
             help='Task names as mteb spells them (SciFact,NFCorpus), a benchmark ("BEIR", "NanoBEIR", '
             '"MTEB(eng, v2)"), or your own BEIR-layout folder (./my-corpus, or a folder name under --data-dir; '
-            'named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. '
-            'Default: the model\'s benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.',
+            "named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. "
+            "Default: the model's benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.",
         ),
     ] = None,
     task_types: Annotated[
@@ -174,66 +191,130 @@ def run(
     ] = None,
     split: Annotated[
         Optional[str],
-        typer.Option(help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."),
+        typer.Option(
+            help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."
+        ),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")] = Path("results"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")
+    ] = Path("results"),
     cache_dir: Annotated[
         Optional[Path],
-        typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store and assembled models. Default: user cache dir."),
+        typer.Option(
+            "--cache-dir",
+            envvar="LEAFBENCH_CACHE_DIR",
+            help="Embedding store and assembled models. Default: user cache dir.",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
-    max_seq_length: Annotated[Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")] = None,
+    max_seq_length: Annotated[
+        Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")
+    ] = None,
     teacher_max_seq_length: Annotated[
         Optional[int],
-        typer.Option(min=1, help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).")
+        typer.Option(
+            min=1,
+            help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).",
+        ),
     ] = None,
-    precision: Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")] = "fp32",
-    backend: Annotated[str, typer.Option(help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'.")] = "torch",
-    threads: Annotated[Optional[int], typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's.")] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")
+    ] = "fp32",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'."
+        ),
+    ] = "torch",
+    threads: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's."),
+    ] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
-    max_queries: Annotated[Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")] = None,
+    max_queries: Annotated[
+        Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")
+    ] = None,
     max_docs: Annotated[
-        Optional[int], typer.Option(min=1, help="With a subset: keep the relevant docs plus random distractors up to this many.")
+        Optional[int],
+        typer.Option(min=1, help="With a subset: keep the relevant docs plus random distractors up to this many."),
     ] = None,
     dims: Annotated[
         Optional[str], typer.Option(help="Matryoshka dims, e.g. full,512,256,128 (truncate, then re-normalise).")
     ] = None,
     dtypes: Annotated[
         Optional[str],
-        typer.Option(help="Output dtypes: float32,float16,bfloat16,int8,uint8,binary,ubinary. Every dims x dtypes cell comes from one encoding pass."),
+        typer.Option(
+            help="Output dtypes: float32,float16,bfloat16,int8,uint8,binary,ubinary. Every dims x dtypes cell comes from one encoding pass."
+        ),
     ] = None,
     calibration: Annotated[
         str,
-        typer.Option(help="int8/uint8 ranges: corpus (document min/max, shared by queries) | fixed (--ranges-file) | mteb (mteb CompressionWrapper parity)."),
+        typer.Option(
+            help="int8/uint8 ranges: corpus (document min/max, shared by queries) | fixed (--ranges-file) | mteb (mteb CompressionWrapper parity)."
+        ),
     ] = "corpus",
-    ranges_file: Annotated[Optional[Path], typer.Option(help="Fixed int8 ranges: .npy [2, dim] or JSON {min, max}.")] = None,
+    ranges_file: Annotated[
+        Optional[Path], typer.Option(help="Fixed int8 ranges: .npy [2, dim] or JSON {min, max}.")
+    ] = None,
     rescore: Annotated[
         Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
-    shard_size: Annotated[int, typer.Option(min=1, help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).")] = 4096,
-    search: Annotated[str, typer.Option(help="Exact top-k over the streamed corpus by torch | faiss (faiss.knn; GPU when faiss has one). Same scores.")] = "torch",
-    engine: Annotated[str, typer.Option(help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray]).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one.")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")] = None,
+    shard_size: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).",
+        ),
+    ] = 4096,
+    search: Annotated[
+        str,
+        typer.Option(
+            help="Exact top-k over the streamed corpus by torch | faiss (faiss.knn; GPU when faiss has one). Same scores."
+        ),
+    ] = "torch",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray])."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one."
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")
+    ] = None,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Data warnings (empty texts, qrels naming unknown ids, conflicting qrels) are errors, exit 2."),
+        typer.Option(
+            "--strict",
+            help="Data warnings (empty texts, qrels naming unknown ids, conflicting qrels) are errors, exit 2.",
+        ),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")
+    ] = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
     args = dict(locals())
     del args["debug"], args["ctx"], args["verbose"]
     debug = _debug(ctx, debug)
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         _run(**args)
     except ValueError as e:  # option values checked deep down (modes, precision, ...) are user errors too
         handle_error(e, debug, user=True)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished store shards and result files are kept; rerun the same command to resume")
+        console.print(
+            "[yellow]interrupted[/]: finished store shards and result files are kept; rerun the same command to resume"
+        )
         raise typer.Exit(130)
     except Exception as e:  # noqa: BLE001
         handle_error(e, debug)
@@ -259,8 +340,11 @@ def _run(**options: Any) -> None:
         report = run_benchmark(**options, progress=factory, on_event=_print_event)
     out.print(report.summary_table())
     if report.missing:
-        console.print(f"[yellow]missing[/] ({len(report.missing)} of {len(report.selected)} tasks, no data here): "
-                      f"{escape(', '.join(report.missing))}", highlight=False)
+        console.print(
+            f"[yellow]missing[/] ({len(report.missing)} of {len(report.selected)} tasks, no data here): "
+            f"{escape(', '.join(report.missing))}",
+            highlight=False,
+        )
     console.print(
         f"encoded {report.n_encoded:,} texts now, {report.n_served:,} served from the store ({report.store_root}); "
         f"{report.n_scored} cells scored, {report.n_reused} already in {report.output} (--force recomputes)",
@@ -274,7 +358,9 @@ def _run(**options: Any) -> None:
 
 @app.command("tasks")
 def tasks_cmd(
-    benchmark: Annotated[str, typer.Option(help='Benchmark as mteb names it: "MTEB(eng, v2)", BEIR, NanoBEIR.')] = "MTEB(eng, v2)",
+    benchmark: Annotated[
+        str, typer.Option(help='Benchmark as mteb names it: "MTEB(eng, v2)", BEIR, NanoBEIR.')
+    ] = "MTEB(eng, v2)",
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
@@ -298,7 +384,11 @@ def tasks_cmd(
         local = "yes" if r["local"] else "-"
         if "subtasks" in r:
             n = sum(x["local"] for x in r["subtasks"])
-            local = f"yes ({n}/{len(r['subtasks'])})" if r["local"] else (f"incomplete ({n}/{len(r['subtasks'])})" if n else "-")
+            local = (
+                f"yes ({n}/{len(r['subtasks'])})"
+                if r["local"]
+                else (f"incomplete ({n}/{len(r['subtasks'])})" if n else "-")
+            )
         table.add_row(r["task"], r["type"], r["main_score"], ",".join(r["splits"]), local, r["leafbench"])
         for sub in r.get("subtasks", []):
             short = (subtask_folder(sub["task"]) or sub["task"]).rsplit("/", 1)[-1]
@@ -366,8 +456,11 @@ def _register_plugins() -> None:
         try:
             ep.load()(app)
         except Exception as e:  # noqa: BLE001 - one broken plugin must not take the harness down
-            console.print(f"[yellow]warning:[/] plugin {ep.name} ({ep.value}) not loaded: {escape(str(e))}",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"[yellow]warning:[/] plugin {ep.name} ({ep.value}) not loaded: {escape(str(e))}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _register_commands() -> None:

@@ -114,13 +114,11 @@ class RetrievalData:
         """Catch mismatched parallel lists early: they would silently mis-score later."""
         if len(self.corpus_ids) != len(self.corpus_texts):
             raise ValueError(
-                f"corpus_ids ({len(self.corpus_ids)}) and corpus_texts "
-                f"({len(self.corpus_texts)}) differ in length"
+                f"corpus_ids ({len(self.corpus_ids)}) and corpus_texts ({len(self.corpus_texts)}) differ in length"
             )
         if len(self.query_ids) != len(self.query_texts):
             raise ValueError(
-                f"query_ids ({len(self.query_ids)}) and query_texts "
-                f"({len(self.query_texts)}) differ in length"
+                f"query_ids ({len(self.query_ids)}) and query_texts ({len(self.query_texts)}) differ in length"
             )
 
     def fingerprint(self) -> str:
@@ -142,8 +140,10 @@ class RetrievalData:
         """What is odd about the data evaluated: empty query / document texts (counted over the texts scored, so
         a subset counts its own) and the qrels' warnings. Keys and fields: see :data:`WARNING_KINDS`."""
         warns: dict[str, dict[str, Any]] = {}
-        for kind, ids, texts in (("empty_queries", self.query_ids, self.query_texts),
-                                 ("empty_documents", self.corpus_ids, self.corpus_texts)):
+        for kind, ids, texts in (
+            ("empty_queries", self.query_ids, self.query_texts),
+            ("empty_documents", self.corpus_ids, self.corpus_texts),
+        ):
             hits = [i for i, t in zip(ids, texts) if not t.strip()]
             if hits:
                 where = self.empty_where.get(kind, {}).get(hits[0], self.source)
@@ -172,9 +172,7 @@ class RetrievalData:
             f"{self.n_qrels} qrels ({self.source})"
         )
 
-    def subset(
-        self, n_queries: int | None, n_docs: int | None, seed: int = 0
-    ) -> RetrievalData:
+    def subset(self, n_queries: int | None, n_docs: int | None, seed: int = 0) -> RetrievalData:
         """A small but meaningful, deterministic subset for tests and CI.
 
         Keeps up to ``n_queries`` seeded-random queries, *all* documents judged for them
@@ -210,9 +208,7 @@ class RetrievalData:
             d_indices = sorted(judged.union(distractors))
 
         kept_docs = {self.corpus_ids[i] for i in d_indices}
-        qrels = {
-            qid: {d: s for d, s in rels.items() if d in kept_docs} for qid, rels in qrels.items()
-        }
+        qrels = {qid: {d: s for d, s in rels.items() if d in kept_docs} for qid, rels in qrels.items()}
         return RetrievalData(
             task_name=self.task_name,
             split=self.split,
@@ -225,7 +221,8 @@ class RetrievalData:
             ignore_identical_ids=self.ignore_identical_ids,
             subset_spec=(
                 {"max_queries": n_queries, "max_docs": n_docs, **({"seed": seed} if seed else {})}
-                if n_queries is not None or n_docs is not None else self.subset_spec
+                if n_queries is not None or n_docs is not None
+                else self.subset_spec
             ),
             qrels_warnings=self.qrels_warnings,
             empty_where=self.empty_where,
@@ -272,9 +269,7 @@ def resolve_task_name(name: str) -> str:
         if _ALIASES[alias] not in ordered:
             ordered.append(_ALIASES[alias])
     ordered += [t for t in TASKS if t not in ordered]
-    raise DataError(
-        f"unknown task {name!r}; known tasks (closest first): {', '.join(ordered)}"
-    )
+    raise DataError(f"unknown task {name!r}; known tasks (closest first): {', '.join(ordered)}")
 
 
 #: Aggregate tasks whose sub-tasks BEIR ships as sub-folders of one folder: mteb sub-task
@@ -289,7 +284,7 @@ def subtask_folder(task_name: str) -> str | None:
     """``cqadupstack/android`` for ``CQADupstackAndroidRetrieval``; None for other names."""
     for folder, prefix, suffix in AGGREGATE_FOLDERS.values():
         if task_name.startswith(prefix) and task_name.endswith(suffix) and len(task_name) > len(prefix + suffix):
-            return f"{folder}/{task_name[len(prefix):-len(suffix)].lower()}"
+            return f"{folder}/{task_name[len(prefix) : -len(suffix)].lower()}"
     return None
 
 
@@ -411,15 +406,11 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(
-                    f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
-                ) from None
+                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
             except RecursionError:
                 raise DataError(f"{path}:{lineno}: invalid JSON (nested too deeply)") from None
             if type(obj) is not dict:
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}"
-                )
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
 
 
@@ -430,7 +421,9 @@ def _check_unicode(value: str, key: str, path: Path, lineno: int) -> str:
     """JSON may spell an unpaired surrogate (``"\\ud800"``); such a string is not text any tokenizer or hash
     can take, so it is refused here, naming the line, instead of failing later without one."""
     if _SURROGATE.search(value):
-        raise DataError(f"{path}:{lineno}: field '{key}' holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode")
+        raise DataError(
+            f"{path}:{lineno}: field '{key}' holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode"
+        )
     return value
 
 
@@ -442,9 +435,7 @@ def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
     if type(value) is int:
         value = str(value)
     elif type(value) is not str:
-        raise DataError(
-            f"{path}:{lineno}: field '_id' must be a string, got {type(value).__name__}"
-        )
+        raise DataError(f"{path}:{lineno}: field '_id' must be a string, got {type(value).__name__}")
     if not value:
         raise DataError(f"{path}:{lineno}: field '_id' is empty")
     return _check_unicode(value, "_id", path, lineno)
@@ -459,9 +450,7 @@ def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional
         what = "missing field" if key not in obj else "null field"
         raise DataError(f"{path}:{lineno}: {what} '{key}'")
     if type(value) is not str:
-        raise DataError(
-            f"{path}:{lineno}: field '{key}' must be a string, got {type(value).__name__}"
-        )
+        raise DataError(f"{path}:{lineno}: field '{key}' must be a string, got {type(value).__name__}")
     return _check_unicode(value, key, path, lineno)
 
 
@@ -473,10 +462,7 @@ def _read_corpus(path: Path, empty: dict[str, int] | None = None) -> tuple[list[
     for lineno, obj in _iter_jsonl(path):
         doc_id = _get_id(obj, path, lineno)
         if doc_id in first_line:
-            raise DataError(
-                f"{path}:{lineno}: duplicate _id {doc_id!r} (first seen at line "
-                f"{first_line[doc_id]})"
-            )
+            raise DataError(f"{path}:{lineno}: duplicate _id {doc_id!r} (first seen at line {first_line[doc_id]})")
         first_line[doc_id] = lineno
         text = _get_str(obj, "text", path, lineno, optional=False)
         title = _get_str(obj, "title", path, lineno, optional=True)
@@ -496,9 +482,7 @@ def read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, s
     for lineno, obj in _iter_jsonl(path):
         qid = _get_id(obj, path, lineno)
         if qid in first_line:
-            raise DataError(
-                f"{path}:{lineno}: duplicate _id {qid!r} (first seen at line {first_line[qid]})"
-            )
+            raise DataError(f"{path}:{lineno}: duplicate _id {qid!r} (first seen at line {first_line[qid]})")
         first_line[qid] = lineno
         queries[qid] = _get_str(obj, "text", path, lineno, optional=False)
         if empty is not None and not queries[qid].strip():
@@ -522,14 +506,12 @@ def read_qrels(path: Path) -> list[_QrelRow]:
             cols = line.split("\t")
             if len(cols) != 3:
                 hint = (
-                    " (TREC format 'qid 0 docid score'? BEIR needs "
-                    "'query-id<TAB>corpus-id<TAB>score')"
+                    " (TREC format 'qid 0 docid score'? BEIR needs 'query-id<TAB>corpus-id<TAB>score')"
                     if len(cols) == 1 and len(line.split()) == 4
                     else ""
                 )
                 raise DataError(
-                    f"{path}:{lineno}: expected 3 tab-separated columns, got "
-                    f"{len(cols)}: {_short(line)}{hint}"
+                    f"{path}:{lineno}: expected 3 tab-separated columns, got {len(cols)}: {_short(line)}{hint}"
                 )
             # ids are used verbatim (as BEIR and mteb do); only the score is trimmed
             qid, doc_id, score = cols[0], cols[1], cols[2].strip()
@@ -557,6 +539,7 @@ def read_qrels(path: Path) -> list[_QrelRow]:
 _read_queries = read_queries
 _read_qrels = read_qrels
 
+
 def _at(lineno: int | None) -> str:
     """' at line N' for file-backed rows; nothing for rows from an in-memory dataset."""
     return f" at line {lineno}" if lineno is not None else ""
@@ -569,10 +552,14 @@ WARNING_KINDS: dict[str, tuple[str, str]] = {
     "empty_queries": ("queries with an empty text", "encoded and scored as they are, as mteb does"),
     "empty_documents": ("documents with an empty text", "encoded and scored as they are, as mteb does"),
     "qrels_unknown_documents": (
-        "qrels rows naming unknown document ids", "kept as misses no model can retrieve, as mteb does"),
+        "qrels rows naming unknown document ids",
+        "kept as misses no model can retrieve, as mteb does",
+    ),
     "qrels_unknown_queries": ("qrels rows naming unknown query ids", "dropped"),
     "qrels_conflicting_duplicates": (
-        "conflicting duplicate qrels rows", "the last row's score kept, as mteb and BEIR do"),
+        "conflicting duplicate qrels rows",
+        "the last row's score kept, as mteb and BEIR do",
+    ),
 }
 
 
@@ -624,9 +611,7 @@ def _build_qrels(
         prev = seen_at.get((qid, doc_id))
         if prev is not None and prev[0] != score:
             where = f" (lines {prev[1]} and {lineno})" if lineno is not None else ""
-            conflicts.append(
-                (f"query {qid!r} / doc {doc_id!r} has scores {prev[0]} and {score}{where}", lineno)
-            )
+            conflicts.append((f"query {qid!r} / doc {doc_id!r} has scores {prev[0]} and {score}{where}", lineno))
         seen_at[(qid, doc_id)] = (score, lineno)
         qrels.setdefault(qid, {})[doc_id] = score  # last row wins, as in mteb and BEIR
 
@@ -638,10 +623,7 @@ def _build_qrels(
             for ids, kind in ((unknown_queries, "query"), (unknown_docs, "corpus"))
             if ids
         ]
-        raise DataError(
-            f"{origin}: no queries left: none of the {n_rows} qrels rows is usable "
-            f"({'; '.join(parts)})"
-        )
+        raise DataError(f"{origin}: no queries left: none of the {n_rows} qrels rows is usable ({'; '.join(parts)})")
 
     warns: dict[str, dict[str, Any]] = {}
     for ids, kind in ((unknown_docs, "qrels_unknown_documents"), (unknown_queries, "qrels_unknown_queries")):
@@ -649,7 +631,8 @@ def _build_qrels(
             warns[kind] = _warning(kind, len(ids), repr(ids[0][0]), _where(origin, ids[0][1]))
     if conflicts:
         warns["qrels_conflicting_duplicates"] = _warning(
-            "qrels_conflicting_duplicates", len(conflicts), conflicts[0][0], _where(origin, conflicts[0][1]))
+            "qrels_conflicting_duplicates", len(conflicts), conflicts[0][0], _where(origin, conflicts[0][1])
+        )
     return qrels, warns
 
 
@@ -710,8 +693,7 @@ def load_beir_folder(
         if (folder / "qrels").is_dir():
             splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
             raise DataError(
-                f"{qrels_path}: missing qrels for split {split!r} (available splits: "
-                f"{', '.join(splits) or 'none'})"
+                f"{qrels_path}: missing qrels for split {split!r} (available splits: {', '.join(splits) or 'none'})"
             )
         _require_file(folder, f"qrels/{split}.tsv")
 
@@ -778,9 +760,7 @@ def retrieval_data_from_mteb_split(
     origin = f"{source} [{split}]"
     for key in ("corpus", "queries", "relevant_docs"):
         if key not in split_data:
-            raise DataError(
-                f"{origin}: mteb split data has no {key!r} (keys: {sorted(split_data)})"
-            )
+            raise DataError(f"{origin}: mteb split data has no {key!r} (keys: {sorted(split_data)})")
     if split_data.get("top_ranked"):
         raise DataError(f"{origin}: reranking tasks (with top_ranked) are not supported")
 
@@ -788,14 +768,12 @@ def retrieval_data_from_mteb_split(
     c_ids = _column(corpus, "id")
     c_texts = _column(corpus, "text")
     if c_ids is None or c_texts is None:
-        raise DataError(f"{origin}: corpus needs columns 'id' and 'text' "
-                        f"(has {getattr(corpus, 'column_names', '?')})")
+        raise DataError(f"{origin}: corpus needs columns 'id' and 'text' (has {getattr(corpus, 'column_names', '?')})")
     c_titles = _column(corpus, "title") or [None] * len(c_ids)
     q_ids = _column(queries, "id")
     q_texts = _column(queries, "text")
     if q_ids is None or q_texts is None:
-        raise DataError(f"{origin}: queries need columns 'id' and 'text' "
-                        f"(has {getattr(queries, 'column_names', '?')})")
+        raise DataError(f"{origin}: queries need columns 'id' and 'text' (has {getattr(queries, 'column_names', '?')})")
     q_instr = _column(queries, "instruction")
 
     corpus_ids: list[str] = []
@@ -808,8 +786,9 @@ def retrieval_data_from_mteb_split(
         if doc_id in seen:
             raise DataError(f"{origin}: duplicate corpus id {doc_id!r} (row {i})")
         if not isinstance(text, str):
-            raise DataError(f"{origin}: corpus row {i} has non-text 'text' "
-                            f"({type(text).__name__}); only text tasks are supported")
+            raise DataError(
+                f"{origin}: corpus row {i} has non-text 'text' ({type(text).__name__}); only text tasks are supported"
+            )
         seen.add(doc_id)
         corpus_ids.append(doc_id)
         corpus_texts.append(doc_text(title, text))
@@ -824,8 +803,9 @@ def retrieval_data_from_mteb_split(
         if qid in query_pairs:
             raise DataError(f"{origin}: duplicate query id {qid!r} (row {i})")
         if not isinstance(text, str):
-            raise DataError(f"{origin}: query row {i} is not plain text "
-                            f"({type(text).__name__}); conversations are not supported")
+            raise DataError(
+                f"{origin}: query row {i} is not plain text ({type(text).__name__}); conversations are not supported"
+            )
         instruction = q_instr[i] if q_instr is not None else None
         # mteb._create_dataloaders._combine_queries_with_instruction_text
         query_pairs[qid] = text + " " + instruction if instruction is not None else text
@@ -964,7 +944,9 @@ def load_retrieval_parts(
         if split not in dataset[s]:
             raise DataError(f"{source}: no split {split!r} (available: {', '.join(sorted(dataset[s]))})")
         origin = source if s == "default" else f"{source} [{s}]"
-        parts[s] = retrieval_data_from_mteb_split(task_name, split, dataset[s][split], origin, ignore_identical_ids, strict)
+        parts[s] = retrieval_data_from_mteb_split(
+            task_name, split, dataset[s][split], origin, ignore_identical_ids, strict
+        )
     return parts
 
 

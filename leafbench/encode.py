@@ -6,9 +6,9 @@ The model is loaded only when some shard actually has to be encoded, so a cached
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,9 @@ class Encoder:
 
         check_backend(spec.backend)
         if spec.backend != "torch" and spec.precision != "fp32":
-            raise ValueError(f"precision {spec.precision} applies to the torch backend only; backend {spec.backend} runs its own precision")
+            raise ValueError(
+                f"precision {spec.precision} applies to the torch backend only; backend {spec.backend} runs its own precision"
+            )
         self.spec = spec
         self.store = store
         self.device = device
@@ -88,7 +90,10 @@ class Encoder:
         """The SentenceTransformer, loaded on first use."""
         if self._model is None:
             self._model = load_sentence_transformer(
-                self.spec, self.device, identity=self.identity, info=self.backend_info,
+                self.spec,
+                self.device,
+                identity=self.identity,
+                info=self.backend_info,
                 # exports live in the cache dir beside the store (<cache>/embeddings, <cache>/exports)
                 cache_dir=self.store.root.parent if self.store is not None else None,
             )
@@ -104,7 +109,9 @@ class Encoder:
             backend=self.spec.backend,
         )
 
-    def encode_batchwise(self, texts: list[str], side: str, on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    def encode_batchwise(
+        self, texts: list[str], side: str, on_batch: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, int]:
         """Encode without the store: longest texts first so each batch pads little; returns (emb, n_tokens)."""
         model = self.model
         prompt = self.spec.prompt(side)
@@ -174,7 +181,10 @@ def count_tokens(model, texts: list[str]) -> int:
 
 
 def load_sentence_transformer(
-    spec: ModelSpec, device: str | None = None, identity: str | None = None, info: dict | None = None,
+    spec: ModelSpec,
+    device: str | None = None,
+    identity: str | None = None,
+    info: dict | None = None,
     cache_dir: Path | None = None,
 ):
     """A SentenceTransformer on `spec.backend` (torch, or an export in `cache_dir`/exports run by ONNX Runtime or
@@ -209,7 +219,14 @@ def load_sentence_transformer(
         model.max_seq_length = spec.max_seq_length
     from .registry import default_cache_dir
 
-    ran = apply_backend(model, spec.backend, spec.name, identity or spec.identity(), Path(cache_dir or default_cache_dir()), spec.threads)
+    ran = apply_backend(
+        model,
+        spec.backend,
+        spec.name,
+        identity or spec.identity(),
+        Path(cache_dir or default_cache_dir()),
+        spec.threads,
+    )
     if info is not None:
         info.update(ran)
     return model

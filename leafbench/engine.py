@@ -32,11 +32,15 @@ def _import_ray() -> Any:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise EngineError(f"--engine ray needs Ray Data, which is not installed ({e.name}); install it with: {RAY_EXTRA}") from None
+        raise EngineError(
+            f"--engine ray needs Ray Data, which is not installed ({e.name}); install it with: {RAY_EXTRA}"
+        ) from None
     return ray
 
 
-def make_engine(name: str, address: str | None = None, workers: int | None = None, batch_size: int | None = None) -> "RayEngine | None":
+def make_engine(
+    name: str, address: str | None = None, workers: int | None = None, batch_size: int | None = None
+) -> "RayEngine | None":
     """The engine object for `--engine` (None: encode in this process); checks what can be checked before any work."""
     if name not in ENGINES:
         raise EngineError(f"--engine: unknown engine {name!r}; choose from {', '.join(ENGINES)}")
@@ -70,7 +74,9 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 class _EncodeActor:
     """One Ray actor: loads the model once, encodes a batch, commits it as a shard of the store space."""
 
-    def __init__(self, spec: Any, side: str, store_root: str, device: str | None, model_batch: int, threads: int | None) -> None:
+    def __init__(
+        self, spec: Any, side: str, store_root: str, device: str | None, model_batch: int, threads: int | None
+    ) -> None:
         import torch
 
         from .encode import Encoder
@@ -116,7 +122,9 @@ class RayEngine:
                 else:
                     ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise EngineError(f"--ray-address {self.address or '(local)'}: cannot start or reach a Ray cluster ({e})") from None
+                raise EngineError(
+                    f"--ray-address {self.address or '(local)'}: cannot start or reach a Ray cluster ({e})"
+                ) from None
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # leafbench's own progress bars count the rows coming back
         if not log.isEnabledFor(logging.INFO):  # Ray Data's per-dataset INFO lines only with --verbose

@@ -14,21 +14,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-
+from .cells import Cell, file_label, variant
 from .data import RetrievalData, task_data_warnings
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
-from .modes import ALL_MODES as ALL_MODES, Mode, parse_modes  # ALL_MODES re-exported
-from .record import ResultRecord, data_roots, model_block, relativize, result_path
-from .record import build_result, write_result
-from .cells import Cell, file_label, variant
+from .modes import ALL_MODES as ALL_MODES  # ALL_MODES re-exported
+from .modes import Mode, parse_modes
+from .record import ResultRecord, build_result, data_roots, model_block, relativize, result_path, write_result
 from .scoring import score_cell
 
 log = logging.getLogger(__name__)
 
 # Which encoder serves each side, per mode (derived from leafbench.modes, the one definition).
-MODE_ROUTES: dict[str, dict[str, str]] = {
-    m.value: {"query": m.route.query, "document": m.route.document} for m in Mode
-}
+MODE_ROUTES: dict[str, dict[str, str]] = {m.value: {"query": m.route.query, "document": m.route.document} for m in Mode}
 
 
 class EncoderLike(Protocol):
@@ -133,11 +130,17 @@ def cell_provenance(
 
     ranges = hashlib.blake2b(Path(ranges_file).read_bytes(), digest_size=16).hexdigest() if ranges_file else None
     payload = {
-        "data": fingerprint, "subset": subset_spec,
+        "data": fingerprint,
+        "subset": subset_spec,
         "query": asdict(encoders[MODE_ROUTES[mode]["query"]].key("query")),
         "document": asdict(encoders[MODE_ROUTES[mode]["document"]].key("document")),
-        "cell": label or "full-float32", "calibration": calibration, "ranges": ranges, "rescore": rescore,
-        "top_k": top_k, "leafbench": __version__, "mteb": version("mteb"),
+        "cell": label or "full-float32",
+        "calibration": calibration,
+        "ranges": ranges,
+        "rescore": rescore,
+        "top_k": top_k,
+        "leafbench": __version__,
+        "mteb": version("mteb"),
     }
     return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
@@ -226,8 +229,9 @@ def evaluate_retrieval(
     fingerprint = data_fingerprint(parts)
 
     def provenance(mode: str, label: str | None) -> str:
-        return cell_provenance(encoders, mode, label, fingerprint, first.subset_spec, calibration, ranges_file,
-                               rescore, top_k)
+        return cell_provenance(
+            encoders, mode, label, fingerprint, first.subset_spec, calibration, ranges_file, rescore, top_k
+        )
 
     todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore, provenance)
     run = TaskRun(task_name=task_name, data_fingerprint=fingerprint)
@@ -263,10 +267,15 @@ def evaluate_retrieval(
             by_subset: dict[str, dict[str, Any]] = {}
             per_query: dict[str, dict[str, float]] = {}
             for (subset, part), qr, dr in zip(parts.items(), q_all, d_all):
-                scores_, idx, info = score_cell(qr.embeddings, dr.rows, cell, top_k, calibration, ranges_file, rescore,
-                                                 search=search)
+                scores_, idx, info = score_cell(
+                    qr.embeddings, dr.rows, cell, top_k, calibration, ranges_file, rescore, search=search
+                )
                 by_subset[subset] = topk_retrieval_scores(
-                    part.query_ids, part.corpus_ids, scores_, idx, part.qrels,
+                    part.query_ids,
+                    part.corpus_ids,
+                    scores_,
+                    idx,
+                    part.qrels,
                     ignore_identical_ids=part.ignore_identical_ids,
                     # Per-query scores (for paired bootstraps) only where the main score is their plain mean.
                     per_query_out=per_query if len(parts) == 1 else None,
@@ -274,48 +283,63 @@ def evaluate_retrieval(
                 )
             score_time = time.perf_counter() - t0
             roots = data_roots(data_dir, [d.source for d in parts.values()])
-            lb = ResultRecord(
-                mode=m,
-                task_type="Retrieval",
-                student=model_block(encoders.get("student"), roots) if "student" in MODE_ROUTES[m].values() else None,
-                teacher=model_block(encoders.get("teacher"), roots) if "teacher" in MODE_ROUTES[m].values() else None,
-                query_model=encoders[q_role].spec.name,
-                document_model=encoders[d_role].spec.name,
-                prompts={"query": q_res.prompt, "document": d_res.prompt},
-                full_dim=int(ddim),
-                dim=info["dim"],
-                dtype=cell.dtype,
-                cell=label or "full-float32",
-                variant=var,
-                calibration=info["calibration"],
-                rescore=info["rescore"],
-                similarity="cosine",
-                scoring=info["scoring"],
-                search=search,
-                top_k=top_k,
-                main_metric=main_metric,
-                data_source=relativize(first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()}, roots),
-                data_fingerprint=fingerprint,
-                data_warnings=relativize(warnings_, roots),
-                provenance=provenance(m, label),
-                split=split,
-                hf_subsets=list(parts) if len(parts) > 1 else None,
-                n_queries=sum(d.n_queries for d in parts.values()),
-                n_documents=sum(d.n_docs for d in parts.values()),
-                ignore_identical_ids=first.ignore_identical_ids,
-                throughput={
-                    "query": _throughput(q_all, encoders[q_role].spec),
-                    "document": _throughput(d_all, encoders[d_role].spec),
-                },
-                encode_seconds=encode_time,
-                score_seconds=score_time,
-                # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
-                per_query=per_query,
-                subset=first.subset_spec or None,
-            ).update(info_extra).update(extra)
+            lb = (
+                ResultRecord(
+                    mode=m,
+                    task_type="Retrieval",
+                    student=model_block(encoders.get("student"), roots)
+                    if "student" in MODE_ROUTES[m].values()
+                    else None,
+                    teacher=model_block(encoders.get("teacher"), roots)
+                    if "teacher" in MODE_ROUTES[m].values()
+                    else None,
+                    query_model=encoders[q_role].spec.name,
+                    document_model=encoders[d_role].spec.name,
+                    prompts={"query": q_res.prompt, "document": d_res.prompt},
+                    full_dim=int(ddim),
+                    dim=info["dim"],
+                    dtype=cell.dtype,
+                    cell=label or "full-float32",
+                    variant=var,
+                    calibration=info["calibration"],
+                    rescore=info["rescore"],
+                    similarity="cosine",
+                    scoring=info["scoring"],
+                    search=search,
+                    top_k=top_k,
+                    main_metric=main_metric,
+                    data_source=relativize(
+                        first.source if len(parts) == 1 else {s: d.source for s, d in parts.items()}, roots
+                    ),
+                    data_fingerprint=fingerprint,
+                    data_warnings=relativize(warnings_, roots),
+                    provenance=provenance(m, label),
+                    split=split,
+                    hf_subsets=list(parts) if len(parts) > 1 else None,
+                    n_queries=sum(d.n_queries for d in parts.values()),
+                    n_documents=sum(d.n_docs for d in parts.values()),
+                    ignore_identical_ids=first.ignore_identical_ids,
+                    throughput={
+                        "query": _throughput(q_all, encoders[q_role].spec),
+                        "document": _throughput(d_all, encoders[d_role].spec),
+                    },
+                    encode_seconds=encode_time,
+                    score_seconds=score_time,
+                    # Main metric per query (pytrec_eval), for paired-bootstrap intervals in reports and checks.
+                    per_query=per_query,
+                    subset=first.subset_spec or None,
+                )
+                .update(info_extra)
+                .update(extra)
+            )
             result = build_result(
-                task_name, split, None, evaluation_time=encode_time + score_time, leafbench=lb,
-                by_subset=by_subset, revision=revision,
+                task_name,
+                split,
+                None,
+                evaluation_time=encode_time + score_time,
+                leafbench=lb,
+                by_subset=by_subset,
+                revision=revision,
             )
             key = m if label is None else f"{m}/{label}"
             run.results[key] = result
@@ -324,6 +348,7 @@ def evaluate_retrieval(
                 write_result(path, result)
                 run.paths[key] = path
     run.encode_stats = {
-        (f"{r}/{side}" if sub == "default" else f"{sub}/{r}/{side}"): res.stats for (sub, r, side), res in encoded.items()
+        (f"{r}/{side}" if sub == "default" else f"{sub}/{r}/{side}"): res.stats
+        for (sub, r, side), res in encoded.items()
     }
     return run

@@ -13,8 +13,15 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
-    "OutputPathError", "apply_umask", "atomic_write", "check_writable_dir", "check_writable_file", "current_umask",
-    "dir_mode", "file_mode", "mkstemp",
+    "OutputPathError",
+    "apply_umask",
+    "atomic_write",
+    "check_writable_dir",
+    "check_writable_file",
+    "current_umask",
+    "dir_mode",
+    "file_mode",
+    "mkstemp",
 ]
 
 

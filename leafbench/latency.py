@@ -30,8 +30,12 @@ from .registry import ModelSpec
 LATENCY_FORMAT = 1
 PAPER_REFERENCE = {
     "source": "LEAF (arXiv 2509.12539): batch-1 query latency, CPU, ONNX Runtime",
-    "leaf-ir_ms": 11.4, "arctic-embed-m-v1.5_ms": 73.2, "ratio_ir": 6.4,
-    "leaf-mt_ms": 11.5, "mxbai-embed-large-v1_ms": 236.0, "ratio_mt": 20.5,
+    "leaf-ir_ms": 11.4,
+    "arctic-embed-m-v1.5_ms": 73.2,
+    "ratio_ir": 6.4,
+    "leaf-mt_ms": 11.5,
+    "mxbai-embed-large-v1_ms": 236.0,
+    "ratio_mt": 20.5,
 }
 
 
@@ -86,8 +90,14 @@ class LatencyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "format": self.format, "kind": "leafbench-latency", "student": self.student, "teacher": self.teacher,
-            "machine": self.machine, "data": self.data, "ratios": self.ratios(), "paper_reference": PAPER_REFERENCE,
+            "format": self.format,
+            "kind": "leafbench-latency",
+            "student": self.student,
+            "teacher": self.teacher,
+            "machine": self.machine,
+            "data": self.data,
+            "ratios": self.ratios(),
+            "paper_reference": PAPER_REFERENCE,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -96,13 +106,16 @@ class LatencyReport:
         if d.get("kind") != "leafbench-latency":
             raise ValueError("not a leafbench latency result (kind != leafbench-latency)")
         return cls(
-            results=[LatencyResult.from_dict(r) for r in d["results"]], student=d["student"], teacher=d.get("teacher"),
-            machine=d.get("machine", {}), data=d.get("data", {}), format=d.get("format", LATENCY_FORMAT),
+            results=[LatencyResult.from_dict(r) for r in d["results"]],
+            student=d["student"],
+            teacher=d.get("teacher"),
+            machine=d.get("machine", {}),
+            data=d.get("data", {}),
+            format=d.get("format", LATENCY_FORMAT),
         )
 
     def write(self, path: Path) -> Path:
-        from .record import relativize
-        from .record import write_result
+        from .record import relativize, write_result
 
         write_result(Path(path), relativize(self.to_dict()))  # no machine paths (data folder, export folder)
         return Path(path)
@@ -117,8 +130,11 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     if a.size == 0:
         raise ValueError("no latency samples")
     return {
-        "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "p99": float(np.percentile(a, 99)),
-        "mean": float(a.mean()), "min": float(a.min()),
+        "p50": float(np.percentile(a, 50)),
+        "p95": float(np.percentile(a, 95)),
+        "p99": float(np.percentile(a, 99)),
+        "mean": float(a.mean()),
+        "min": float(a.min()),
     }
 
 
@@ -152,8 +168,13 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "flags": [f for f in wanted if f in flags],
-            "loadavg_1m": os.getloadavg()[0], "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "flags": [f for f in wanted if f in flags],
+        "loadavg_1m": os.getloadavg()[0],
+        "python": platform.python_version(),
+    }
 
 
 def measure_latency(
@@ -199,13 +220,28 @@ def measure_latency(
         seconds = time.perf_counter() - t
         padded, flops = _padded_work(model, spec.prompt("document"), passages, batch_size)
         bulk.update(
-            seconds=seconds, texts_per_s=len(passages) / seconds, tokens=n_tokens, tokens_per_s=n_tokens / seconds,
-            padded_tokens=padded, gflop=flops / 1e9, gflops_per_s=flops / 1e9 / seconds,
+            seconds=seconds,
+            texts_per_s=len(passages) / seconds,
+            tokens=n_tokens,
+            tokens_per_s=n_tokens / seconds,
+            padded_tokens=padded,
+            gflop=flops / 1e9,
+            gflops_per_s=flops / 1e9 / seconds,
         )
     return LatencyResult(
-        model=spec.name, identity=enc.identity, backend=spec.backend, threads=int(enc.backend_info.get("threads", 0)),
-        precision=spec.precision, max_seq_length=model.max_seq_length, prompt=prompt, latency_ms=percentiles(samples),
-        n_queries=len(queries), warmup=warmup, bulk=bulk, load_seconds=load_seconds, backend_info=enc.backend_info,
+        model=spec.name,
+        identity=enc.identity,
+        backend=spec.backend,
+        threads=int(enc.backend_info.get("threads", 0)),
+        precision=spec.precision,
+        max_seq_length=model.max_seq_length,
+        prompt=prompt,
+        latency_ms=percentiles(samples),
+        n_queries=len(queries),
+        warmup=warmup,
+        bulk=bulk,
+        load_seconds=load_seconds,
+        backend_info=enc.backend_info,
     )
 
 
@@ -216,7 +252,9 @@ def _padded_work(model, prompt: str, texts: list[str], batch_size: int) -> tuple
     padded, flops = 0, 0.0
     for start in range(0, len(texts), batch_size):
         batch = [(prompt + texts[i]) if prompt else texts[i] for i in order[start : start + batch_size]]
-        ids = model.tokenizer(batch, truncation=True, max_length=model.max_seq_length, add_special_tokens=True)["input_ids"]
+        ids = model.tokenizer(batch, truncation=True, max_length=model.max_seq_length, add_special_tokens=True)[
+            "input_ids"
+        ]
         seq = max(len(x) for x in ids)
         padded += seq * len(batch)
         if config is not None:
@@ -224,7 +262,9 @@ def _padded_work(model, prompt: str, texts: list[str], batch_size: int) -> tuple
     return padded, flops
 
 
-def gemm_peaks(threads: int | None = None, m: int = 2048, k: int = 1024, n: int = 1024, repeats: int = 5) -> dict[str, float]:
+def gemm_peaks(
+    threads: int | None = None, m: int = 2048, k: int = 1024, n: int = 1024, repeats: int = 5
+) -> dict[str, float]:
     """Measured GEMM GFLOP/s of this machine: torch fp32 and bf16 matmul, and int8 (u8 x s8 -> s32
     MatMulInteger in ONNX Runtime, the kernel its int8 models use; absent without onnxruntime)."""
     import torch
@@ -253,8 +293,12 @@ def gemm_peaks(threads: int | None = None, m: int = 2048, k: int = 1024, n: int 
         from onnx import TensorProto, helper
 
         g = helper.make_graph(
-            [helper.make_node("MatMulInteger", ["A", "B"], ["Y"])], "mmi",
-            [helper.make_tensor_value_info("A", TensorProto.UINT8, [m, k]), helper.make_tensor_value_info("B", TensorProto.INT8, [k, n])],
+            [helper.make_node("MatMulInteger", ["A", "B"], ["Y"])],
+            "mmi",
+            [
+                helper.make_tensor_value_info("A", TensorProto.UINT8, [m, k]),
+                helper.make_tensor_value_info("B", TensorProto.INT8, [k, n]),
+            ],
             [helper.make_tensor_value_info("Y", TensorProto.INT32, [m, n])],
         )
         proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
@@ -270,7 +314,9 @@ def gemm_peaks(threads: int | None = None, m: int = 2048, k: int = 1024, n: int 
     return out
 
 
-def benchmark_texts(folder: Path, n_queries: int | None = None, n_passages: int = 500, seed: int = 0) -> tuple[list[str], list[str], dict[str, Any]]:
+def benchmark_texts(
+    folder: Path, n_queries: int | None = None, n_passages: int = 500, seed: int = 0
+) -> tuple[list[str], list[str], dict[str, Any]]:
     """Real queries and passages from a BEIR folder (e.g. SciFact): the test queries in file order (first
     `n_queries`), and a seeded sample of `n_passages` corpus texts (title + text, as retrieval encodes them)."""
     from .data import load_beir_folder
@@ -281,14 +327,27 @@ def benchmark_texts(folder: Path, n_queries: int | None = None, n_passages: int 
     n = min(n_passages, len(data.corpus_texts))
     idx = sorted(rng.choice(len(data.corpus_texts), n, replace=False).tolist()) if n else []
     passages = [data.corpus_texts[i] for i in idx]
-    info = {"folder": str(Path(folder).resolve()), "task": data.task_name, "split": "test", "n_queries": len(queries),
-            "n_passages": len(passages), "passage_seed": seed}
+    info = {
+        "folder": str(Path(folder).resolve()),
+        "task": data.task_name,
+        "split": "test",
+        "n_queries": len(queries),
+        "n_passages": len(passages),
+        "passage_seed": seed,
+    }
     return queries, passages, info
 
 
 def run_latency(
-    student: ModelSpec, teacher: ModelSpec | None, backends: list[str], queries: list[str], passages: list[str],
-    data_info: dict[str, Any] | None = None, warmup: int = 10, batch_size: int = 32, cache_dir: Path | None = None,
+    student: ModelSpec,
+    teacher: ModelSpec | None,
+    backends: list[str],
+    queries: list[str],
+    passages: list[str],
+    data_info: dict[str, Any] | None = None,
+    warmup: int = 10,
+    batch_size: int = 32,
+    cache_dir: Path | None = None,
     progress=None,
 ) -> LatencyReport:
     """Student (and teacher) on every backend, one after the other, into one LatencyReport."""
@@ -299,5 +358,7 @@ def run_latency(
         for spec in [student] + ([teacher] if teacher else []):
             if progress:
                 progress(f"{spec.name} on {backend}")
-            results.append(measure_latency(replace(spec, backend=backend), queries, passages, warmup, batch_size, cache_dir))
+            results.append(
+                measure_latency(replace(spec, backend=backend), queries, passages, warmup, batch_size, cache_dir)
+            )
     return LatencyReport(results, student.name, teacher.name if teacher else None, machine_info(), data_info or {})

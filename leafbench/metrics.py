@@ -120,8 +120,8 @@ def topk_retrieval_scores(
     per_query = pytrec_eval.RelevanceEvaluator(dict(qrels), strings).evaluate(run)
     if per_query_out is not None and main_metric == MAIN_SCORE:
         per_query_out[MAIN_SCORE] = {q: round(float(v["ndcg_cut_10"]), 6) for q, v in per_query.items()}
-    ndcg, _map, recall, precision, all_ndcgs, all_aps, all_recalls, all_precisions, hit_rate = parse_metrics_from_scores(
-        per_query, k_values
+    ndcg, _map, recall, precision, all_ndcgs, all_aps, all_recalls, all_precisions, hit_rate = (
+        parse_metrics_from_scores(per_query, k_values)
     )
 
     # Rank order exactly as mteb's mrr(): score descending, ties by doc id descending.
@@ -131,9 +131,10 @@ def topk_retrieval_scores(
     order = np.lexsort((-id_rank[indices], -key_score), axis=1)
     ranked = np.take_along_axis(hit_ids, order, 1)
     ranked_valid = np.take_along_axis(valid, order, 1)
-    rel = np.array(
-        [[qrels[q].get(d, 0) > 0 for d in row] for q, row in zip(query_ids, ranked.tolist())], dtype=bool
-    ) & ranked_valid
+    rel = (
+        np.array([[qrels[q].get(d, 0) > 0 for d in row] for q, row in zip(query_ids, ranked.tolist())], dtype=bool)
+        & ranked_valid
+    )
     first = np.where(rel.any(axis=1), rel.argmax(axis=1), np.iinfo(np.int64).max)
     mrr_lists = {f"MRR@{kk}": np.where(first < kk, 1.0 / (first + 1.0), 0.0) for kk in k_values}
     mrr = {name: float(sum(v.tolist()) / len(v)) for name, v in mrr_lists.items()}
@@ -155,7 +156,9 @@ def topk_retrieval_scores(
         for fct in ("max", "std", "diff1")
     }
     naucs_mrr = {
-        f"nAUC_{name}_{fct}": nauc(conf[fct], vals) for name, vals in mrr_lists.items() for fct in ("max", "std", "diff1")
+        f"nAUC_{name}_{fct}": nauc(conf[fct], vals)
+        for name, vals in mrr_lists.items()
+        for fct in ("max", "std", "diff1")
     }
     out = make_score_dict(
         ndcg=ndcg,
@@ -169,6 +172,8 @@ def topk_retrieval_scores(
         task_scores={},
     )
     if main_metric not in out:
-        raise ValueError(f"main metric {main_metric!r} is not among the retrieval scores ({', '.join(sorted(out)[:8])}, ...)")
+        raise ValueError(
+            f"main metric {main_metric!r} is not among the retrieval scores ({', '.join(sorted(out)[:8])}, ...)"
+        )
     out["main_score"] = out[main_metric]
     return out

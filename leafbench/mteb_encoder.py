@@ -53,7 +53,15 @@ def _texts(inputs: Iterable[dict[str, Any]]) -> list[str]:
 class StoreEncoder:
     """Implements mteb's EncoderProtocol (encode / similarity / similarity_pairwise) over leafbench encoders."""
 
-    def __init__(self, encoders: dict[str, Any], mode: str, cell: Cell = Cell(None), calibration: str = "corpus", name: str = "leafbench/model", revision: str = "local") -> None:
+    def __init__(
+        self,
+        encoders: dict[str, Any],
+        mode: str,
+        cell: Cell = Cell(None),
+        calibration: str = "corpus",
+        name: str = "leafbench/model",
+        revision: str = "local",
+    ) -> None:
         from mteb.models import ModelMeta
 
         self.encoders = encoders
@@ -65,13 +73,23 @@ class StoreEncoder:
             overwrites={"name": name, "revision": revision, "similarity_fn_name": "cosine", "modalities": ["text"]}
         )
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
+    def encode(
+        self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         texts = _texts(inputs)
         role, side = route(self.mode, prompt_type)
         res = self.encoders[role].encode(texts, side)
-        self.calls.append({"role": role, "side": side, "n_texts": len(texts), "n_encoded": res.stats.n_encoded,
-                           "texts_per_s": res.stats.texts_per_s, "prompt": res.prompt,
-                           "full_dim": int(res.embeddings.shape[1])})
+        self.calls.append(
+            {
+                "role": role,
+                "side": side,
+                "n_texts": len(texts),
+                "n_encoded": res.stats.n_encoded,
+                "texts_per_s": res.stats.texts_per_s,
+                "prompt": res.prompt,
+                "full_dim": int(res.embeddings.shape[1]),
+            }
+        )
         return cell_vectors(res.embeddings, self.cell, self.calibration)
 
     @staticmethod

@@ -19,8 +19,7 @@ from typing import Any
 from .cells import Cell, file_label, variant
 from .evaluate import TaskRun, _stored_provenance
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
-from .record import ResultRecord, data_roots, model_block, relativize, result_path
-from .record import write_result
+from .record import ResultRecord, data_roots, model_block, relativize, result_path, write_result
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,11 @@ def task_data_fingerprint(task: Any, data_source: str = "") -> str:
         elif hasattr(obj, "to_dict") and hasattr(obj, "column_names"):
             h.update(prefix.encode())
             cols = obj.to_dict()
-            h.update(json.dumps({c: cols[c] for c in sorted(cols)}, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+            h.update(
+                json.dumps({c: cols[c] for c in sorted(cols)}, ensure_ascii=False, default=str).encode(
+                    "utf-8", "surrogatepass"
+                )
+            )
         else:
             h.update(f"{prefix}={obj!r}".encode("utf-8", "surrogatepass"))
 
@@ -50,7 +53,12 @@ def task_data_fingerprint(task: Any, data_source: str = "") -> str:
 
 
 def mteb_cell_provenance(
-    task: Any, fingerprint: str, encoders: Mapping[str, Any], mode: str, label: str | None, calibration: str,
+    task: Any,
+    fingerprint: str,
+    encoders: Mapping[str, Any],
+    mode: str,
+    label: str | None,
+    calibration: str,
 ) -> str:
     """Hash of everything that determines one non-retrieval cell: the task (name, subsets, splits), its data
     fingerprint, the encoders this mode routes each kind of text to (identity/revision, prompt, max_seq_length,
@@ -61,12 +69,20 @@ def mteb_cell_provenance(
     from .version import __version__
 
     q_role, d_role, t_role = ROUTES[mode]
-    keys = {side: asdict(encoders[role].key(side)) for role, side in ((q_role, "query"), (d_role, "document"), (t_role, "text"))
-            if role in encoders}
+    keys = {
+        side: asdict(encoders[role].key(side))
+        for role, side in ((q_role, "query"), (d_role, "document"), (t_role, "text"))
+        if role in encoders
+    }
     payload = {
-        "task": task.metadata.name, "hf_subsets": list(getattr(task, "hf_subsets", None) or []),
-        "eval_splits": list(getattr(task, "eval_splits", None) or task.metadata.eval_splits), "data": fingerprint,
-        "encoders": keys, "cell": label or "full-float32", "calibration": calibration, "leafbench": __version__,
+        "task": task.metadata.name,
+        "hf_subsets": list(getattr(task, "hf_subsets", None) or []),
+        "eval_splits": list(getattr(task, "eval_splits", None) or task.metadata.eval_splits),
+        "data": fingerprint,
+        "encoders": keys,
+        "cell": label or "full-float32",
+        "calibration": calibration,
+        "leafbench": __version__,
         "mteb": version("mteb"),
     }
     return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
@@ -130,32 +146,40 @@ def evaluate_mteb_task(
             data = json.loads(tr.model_dump_json())
             used_roles = sorted({c["role"] for c in enc.calls})
             roots = data_roots(data_dir)
-            data["leafbench"] = ResultRecord(
-                mode=m,
-                task_type=task.metadata.type,
-                student=model_block(encoders.get("student"), roots) if "student" in used_roles or m != "teacher" else None,
-                teacher=model_block(encoders.get("teacher"), roots) if "teacher" in used_roles else None,
-                roles_used=used_roles,
-                asymmetric_policy=ASYMMETRIC_POLICY if m == "asymmetric" else None,
-                full_dim=enc.calls[0]["full_dim"] if enc.calls else None,
-                dim=cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
-                dtype=cell.dtype,
-                cell=label or "full-float32",
-                variant=var,
-                calibration="mteb" if calibration == "mteb" else ("per-call" if cell.dtype in ("int8", "uint8") else None),
-                similarity="cosine",
-                scoring=f"mteb {task.metadata.type} evaluator",
-                data_source=relativize(data_source, roots),
-                data_fingerprint=fingerprint,
-                provenance=provenance,
-                split=eval_splits[0] if len(eval_splits) == 1 else None,
-                eval_splits=eval_splits,
-                hf_subsets=hf_subsets,
-                selected_by=selected_by or None,
-                encode_calls=enc.calls,
-                n_encoded_now=sum(c["n_encoded"] for c in enc.calls),
-                evaluation_seconds=time.perf_counter() - t0,
-            ).update(extra).to_dict()
+            data["leafbench"] = (
+                ResultRecord(
+                    mode=m,
+                    task_type=task.metadata.type,
+                    student=model_block(encoders.get("student"), roots)
+                    if "student" in used_roles or m != "teacher"
+                    else None,
+                    teacher=model_block(encoders.get("teacher"), roots) if "teacher" in used_roles else None,
+                    roles_used=used_roles,
+                    asymmetric_policy=ASYMMETRIC_POLICY if m == "asymmetric" else None,
+                    full_dim=enc.calls[0]["full_dim"] if enc.calls else None,
+                    dim=cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
+                    dtype=cell.dtype,
+                    cell=label or "full-float32",
+                    variant=var,
+                    calibration="mteb"
+                    if calibration == "mteb"
+                    else ("per-call" if cell.dtype in ("int8", "uint8") else None),
+                    similarity="cosine",
+                    scoring=f"mteb {task.metadata.type} evaluator",
+                    data_source=relativize(data_source, roots),
+                    data_fingerprint=fingerprint,
+                    provenance=provenance,
+                    split=eval_splits[0] if len(eval_splits) == 1 else None,
+                    eval_splits=eval_splits,
+                    hf_subsets=hf_subsets,
+                    selected_by=selected_by or None,
+                    encode_calls=enc.calls,
+                    n_encoded_now=sum(c["n_encoded"] for c in enc.calls),
+                    evaluation_seconds=time.perf_counter() - t0,
+                )
+                .update(extra)
+                .to_dict()
+            )
             key = m if label is None else f"{m}/{label}"
             run.results[key] = data
             if path is not None:

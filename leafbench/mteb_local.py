@@ -103,24 +103,82 @@ class LocalSpec:
 # Hugging Face `banking77` ClassLabel names (ids 0..76): the intents sorted case-insensitively. mteb/banking77 keeps
 # these ids; the per-id train counts of mteb's descriptive statistics match this order for all 77 ids.
 BANKING77_LABELS: tuple[str, ...] = (
-    "activate_my_card", "age_limit", "apple_pay_or_google_pay", "atm_support", "automatic_top_up",
-    "balance_not_updated_after_bank_transfer", "balance_not_updated_after_cheque_or_cash_deposit",
-    "beneficiary_not_allowed", "cancel_transfer", "card_about_to_expire", "card_acceptance", "card_arrival",
-    "card_delivery_estimate", "card_linking", "card_not_working", "card_payment_fee_charged",
-    "card_payment_not_recognised", "card_payment_wrong_exchange_rate", "card_swallowed", "cash_withdrawal_charge",
-    "cash_withdrawal_not_recognised", "change_pin", "compromised_card", "contactless_not_working", "country_support",
-    "declined_card_payment", "declined_cash_withdrawal", "declined_transfer", "direct_debit_payment_not_recognised",
-    "disposable_card_limits", "edit_personal_details", "exchange_charge", "exchange_rate", "exchange_via_app",
-    "extra_charge_on_statement", "failed_transfer", "fiat_currency_support", "get_disposable_virtual_card",
-    "get_physical_card", "getting_spare_card", "getting_virtual_card", "lost_or_stolen_card", "lost_or_stolen_phone",
-    "order_physical_card", "passcode_forgotten", "pending_card_payment", "pending_cash_withdrawal", "pending_top_up",
-    "pending_transfer", "pin_blocked", "receiving_money", "Refund_not_showing_up", "request_refund",
-    "reverted_card_payment?", "supported_cards_and_currencies", "terminate_account",
-    "top_up_by_bank_transfer_charge", "top_up_by_card_charge", "top_up_by_cash_or_cheque", "top_up_failed",
-    "top_up_limits", "top_up_reverted", "topping_up_by_card", "transaction_charged_twice", "transfer_fee_charged",
-    "transfer_into_account", "transfer_not_received_by_recipient", "transfer_timing", "unable_to_verify_identity",
-    "verify_my_identity", "verify_source_of_funds", "verify_top_up", "virtual_card_not_working",
-    "visa_or_mastercard", "why_verify_identity", "wrong_amount_of_cash_received",
+    "activate_my_card",
+    "age_limit",
+    "apple_pay_or_google_pay",
+    "atm_support",
+    "automatic_top_up",
+    "balance_not_updated_after_bank_transfer",
+    "balance_not_updated_after_cheque_or_cash_deposit",
+    "beneficiary_not_allowed",
+    "cancel_transfer",
+    "card_about_to_expire",
+    "card_acceptance",
+    "card_arrival",
+    "card_delivery_estimate",
+    "card_linking",
+    "card_not_working",
+    "card_payment_fee_charged",
+    "card_payment_not_recognised",
+    "card_payment_wrong_exchange_rate",
+    "card_swallowed",
+    "cash_withdrawal_charge",
+    "cash_withdrawal_not_recognised",
+    "change_pin",
+    "compromised_card",
+    "contactless_not_working",
+    "country_support",
+    "declined_card_payment",
+    "declined_cash_withdrawal",
+    "declined_transfer",
+    "direct_debit_payment_not_recognised",
+    "disposable_card_limits",
+    "edit_personal_details",
+    "exchange_charge",
+    "exchange_rate",
+    "exchange_via_app",
+    "extra_charge_on_statement",
+    "failed_transfer",
+    "fiat_currency_support",
+    "get_disposable_virtual_card",
+    "get_physical_card",
+    "getting_spare_card",
+    "getting_virtual_card",
+    "lost_or_stolen_card",
+    "lost_or_stolen_phone",
+    "order_physical_card",
+    "passcode_forgotten",
+    "pending_card_payment",
+    "pending_cash_withdrawal",
+    "pending_top_up",
+    "pending_transfer",
+    "pin_blocked",
+    "receiving_money",
+    "Refund_not_showing_up",
+    "request_refund",
+    "reverted_card_payment?",
+    "supported_cards_and_currencies",
+    "terminate_account",
+    "top_up_by_bank_transfer_charge",
+    "top_up_by_card_charge",
+    "top_up_by_cash_or_cheque",
+    "top_up_failed",
+    "top_up_limits",
+    "top_up_reverted",
+    "topping_up_by_card",
+    "transaction_charged_twice",
+    "transfer_fee_charged",
+    "transfer_into_account",
+    "transfer_not_received_by_recipient",
+    "transfer_timing",
+    "unable_to_verify_identity",
+    "verify_my_identity",
+    "verify_source_of_funds",
+    "verify_top_up",
+    "virtual_card_not_working",
+    "visa_or_mastercard",
+    "why_verify_identity",
+    "wrong_amount_of_cash_received",
     "wrong_exchange_rate_for_cash_withdrawal",
 )
 
@@ -181,8 +239,9 @@ LOCAL_TASKS: dict[str, LocalSpec] = {
     "BIOSSES": _sts("BIOSSES", 100),
     "Banking77Classification": LocalSpec(
         kind="classification",
-        files={"default": {"train": "classification/Banking77/train.jsonl",
-                           "test": "classification/Banking77/test.jsonl"}},
+        files={
+            "default": {"train": "classification/Banking77/train.jsonl", "test": "classification/Banking77/test.jsonl"}
+        },
         sizes={"default": {"train": 10003, "test": 3080}},
         label_names=BANKING77_LABELS,
         note="intent strings mapped to the hub's integer ids (HF banking77 ClassLabel order)",
@@ -190,15 +249,22 @@ LOCAL_TASKS: dict[str, LocalSpec] = {
     "AmazonCounterfactualClassification": LocalSpec(
         kind="classification",
         files={
-            "en-ext": {split: f"classification/AmazonCounterfactual/en-ext_{split}.jsonl"
-                       for split in ("train", "validation", "test")},
-            "en": {split: f"classification/AmazonCounterfactual/en_{split}.jsonl"
-                   for split in ("train", "validation", "test")},
+            "en-ext": {
+                split: f"classification/AmazonCounterfactual/en-ext_{split}.jsonl"
+                for split in ("train", "validation", "test")
+            },
+            "en": {
+                split: f"classification/AmazonCounterfactual/en_{split}.jsonl"
+                for split in ("train", "validation", "test")
+            },
         },
-        sizes={"en-ext": {"train": 8000, "validation": 666, "test": 1334},
-               "en": {"train": 4018, "validation": 335, "test": 670}},
-        fixups={(subset, split): _csv_unquote
-                for subset in ("en-ext", "en") for split in ("train", "validation", "test")},
+        sizes={
+            "en-ext": {"train": 8000, "validation": 666, "test": 1334},
+            "en": {"train": 4018, "validation": 335, "test": 670},
+        },
+        fixups={
+            (subset, split): _csv_unquote for subset in ("en-ext", "en") for split in ("train", "validation", "test")
+        },
         note="English subsets en and en-ext only (de, ja are not local); one level of CSV quoting undone",
     ),
     "ImdbClassification": LocalSpec(
@@ -208,8 +274,12 @@ LOCAL_TASKS: dict[str, LocalSpec] = {
     ),
     "TweetSentimentExtractionClassification": LocalSpec(
         kind="classification",
-        files={"default": {"train": "classification/TweetSentimentExtraction/train.jsonl",
-                           "test": "classification/TweetSentimentExtraction/test.jsonl"}},
+        files={
+            "default": {
+                "train": "classification/TweetSentimentExtraction/train.jsonl",
+                "test": "classification/TweetSentimentExtraction/test.jsonl",
+            }
+        },
         sizes={"default": {"train": 27481, "test": 3534}},
         fixups={("default", "train"): _restore_empty_tweet},
         note="the Kaggle train row with an empty text is restored (hub train split: 27,481 rows)",
@@ -267,7 +337,9 @@ def _get_text(row: Row, key: str, where: str) -> str:
         problem = "missing" if key not in row else f"not a string ({type(value).__name__})"
         raise LocalDataError(f"{where}: field {key!r} {problem}")
     if _SURROGATE.search(value):  # JSON can spell one ("\ud800"); no tokenizer or Arrow column takes it
-        raise LocalDataError(f"{where}: field {key!r} holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode")
+        raise LocalDataError(
+            f"{where}: field {key!r} holds an unpaired surrogate (\\ud800-\\udfff escape): not valid Unicode"
+        )
     return value
 
 

@@ -34,10 +34,26 @@ RUN_MANIFEST_NAME = "run.json"
 DEFAULT_CELL = "full-float32"
 
 __all__ = [
-    "SCHEMA_VERSION", "RUN_MANIFEST_NAME", "ResultRecord", "RunManifest", "SchemaError", "build_result",
-    "combine_aggregate", "is_absolute_path", "iter_results", "main_score", "model_block", "portable_path",
-    "read_record", "read_result", "relativize", "result_path", "run_folder_name", "run_manifest_path",
-    "scored_selection", "write_result",
+    "SCHEMA_VERSION",
+    "RUN_MANIFEST_NAME",
+    "ResultRecord",
+    "RunManifest",
+    "SchemaError",
+    "build_result",
+    "combine_aggregate",
+    "is_absolute_path",
+    "iter_results",
+    "main_score",
+    "model_block",
+    "portable_path",
+    "read_record",
+    "read_result",
+    "relativize",
+    "result_path",
+    "run_folder_name",
+    "run_manifest_path",
+    "scored_selection",
+    "write_result",
 ]
 
 
@@ -70,9 +86,7 @@ def run_manifest_path(output: Path | str, run: str) -> Path:
 _WIN_ABS = re.compile(r"^[A-Za-z]:[\\/]")
 # An absolute path inside a longer string (a message, "file:line"): "/a/b" at the start or after a space, quote,
 # bracket or "=" (so "hf:org/name", "a/b" and "mteb/<type>/<task>" are left alone), or a drive-letter path.
-_ABS_IN_TEXT = re.compile(
-    r"""(?:^|(?<=[\s('"=\[]))(?:/|[A-Za-z]:[\\/])[^\s:;,'"()\[\]{}<>]+"""
-)
+_ABS_IN_TEXT = re.compile(r"""(?:^|(?<=[\s('"=\[]))(?:/|[A-Za-z]:[\\/])[^\s:;,'"()\[\]{}<>]+""")
 
 
 def is_absolute_path(s: str) -> bool:
@@ -96,7 +110,7 @@ def portable_path(path: str | os.PathLike[str], roots: Mapping[str, str] | None 
     for root, label in (roots or {}).items():
         rparts = _parts(os.fspath(root).rstrip("/\\") or "/")
         if parts[: len(rparts)] == rparts:
-            rest = parts[len(rparts):]
+            rest = parts[len(rparts) :]
             return "/".join(rest) if rest else label
     if not parts:
         return "."
@@ -160,8 +174,25 @@ def model_block(enc: Any, roots: Mapping[str, str] | None = None) -> dict[str, A
 
 
 # Fields always written (null when not applicable), in this order; every other field is written only when set.
-_ALWAYS = ("schema_version", "mode", "task_type", "student", "teacher", "full_dim", "dim", "dtype", "cell", "variant",
-           "calibration", "similarity", "scoring", "data_source", "data_fingerprint", "provenance", "split")
+_ALWAYS = (
+    "schema_version",
+    "mode",
+    "task_type",
+    "student",
+    "teacher",
+    "full_dim",
+    "dim",
+    "dtype",
+    "cell",
+    "variant",
+    "calibration",
+    "similarity",
+    "scoring",
+    "data_source",
+    "data_fingerprint",
+    "provenance",
+    "split",
+)
 
 
 @dataclass
@@ -288,8 +319,10 @@ class ResultRecord:
 
     @property
     def dim_label(self) -> str:
-        """"full", or the truncated dimension."""
-        if self.cell.startswith("full") or (self.dim is not None and self.full_dim is not None and int(self.dim) == int(self.full_dim)):
+        """ "full", or the truncated dimension."""
+        if self.cell.startswith("full") or (
+            self.dim is not None and self.full_dim is not None and int(self.dim) == int(self.full_dim)
+        ):
             return "full"
         return str(self.dim if self.dim is not None else self.cell.split("d-", 1)[0])
 
@@ -304,14 +337,24 @@ class ResultRecord:
     def to_row(self) -> dict[str, Any]:
         """One flat row (for :func:`leafbench.api.load_results` frames and tables)."""
         return {
-            "run": self.run, "mode": self.mode, "task": self.task_name, "task_type": self.task_type,
-            "dim": self.dim_label, "dtype": self.dtype_label, "score": self.main_score,
-            "query_model": self.query_model_name, "document_model": self.document_model_name,
+            "run": self.run,
+            "mode": self.mode,
+            "task": self.task_name,
+            "task_type": self.task_type,
+            "dim": self.dim_label,
+            "dtype": self.dtype_label,
+            "score": self.main_score,
+            "query_model": self.query_model_name,
+            "document_model": self.document_model_name,
             "split": ",".join(self.eval_splits or ([self.split] if self.split else [])),
-            "n_queries": self.n_queries, "n_documents": self.n_documents,
-            "q_texts_per_s": self.texts_per_s("query"), "d_texts_per_s": self.texts_per_s("document"),
-            "data_source": self.data_source, "data_fingerprint": self.data_fingerprint,
-            "aggregate": self.aggregate, "schema_version": self.schema_version,
+            "n_queries": self.n_queries,
+            "n_documents": self.n_documents,
+            "q_texts_per_s": self.texts_per_s("query"),
+            "d_texts_per_s": self.texts_per_s("document"),
+            "data_source": self.data_source,
+            "data_fingerprint": self.data_fingerprint,
+            "aggregate": self.aggregate,
+            "schema_version": self.schema_version,
             "path": str(self.path) if self.path else None,
         }
 
@@ -359,8 +402,14 @@ class RunManifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": self.schema_version, "source": self.source, "tasks": self.tasks, "types": self.types,
-            "evaluated": self.evaluated, "missing": self.missing, "skipped": self.skipped, "modes": self.modes,
+            "schema_version": self.schema_version,
+            "source": self.source,
+            "tasks": self.tasks,
+            "types": self.types,
+            "evaluated": self.evaluated,
+            "missing": self.missing,
+            "skipped": self.skipped,
+            "modes": self.modes,
             "cells": self.cells,
         }
 
@@ -373,27 +422,47 @@ class RunManifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: invalid run manifest JSON ({e.msg}); delete it (it only lists what "
-                            "earlier runs asked for) or restore it") from None
+            raise UserError(
+                f"{path}:{e.lineno}: invalid run manifest JSON ({e.msg}); delete it (it only lists what "
+                "earlier runs asked for) or restore it"
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: cannot read the run manifest ({e})") from None
         lists = ("tasks", "evaluated", "modes", "cells")
         maps = ("missing", "types", "skipped")
         if not isinstance(data, dict) or not all(isinstance(data.get(k, []), (list, dict)) for k in (*lists, *maps)):
-            raise UserError(f"{path}: not a leafbench run manifest; delete it (it only lists what earlier runs asked for)")
+            raise UserError(
+                f"{path}: not a leafbench run manifest; delete it (it only lists what earlier runs asked for)"
+            )
         version = data.get("schema_version", 1)
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise SchemaError(f"{path}: run manifest schema_version {version!r} is newer than this leafbench reads "
-                              f"({SCHEMA_VERSION}); upgrade leafbench to read it")
+            raise SchemaError(
+                f"{path}: run manifest schema_version {version!r} is newer than this leafbench reads "
+                f"({SCHEMA_VERSION}); upgrade leafbench to read it"
+            )
         return cls(
-            source=str(data.get("source", "")), tasks=list(data.get("tasks", [])), types=dict(data.get("types", {})),
-            evaluated=list(data.get("evaluated", [])), missing=dict(data.get("missing", {})),
-            skipped=dict(data.get("skipped", {})), modes=list(data.get("modes", [])), cells=list(data.get("cells", [])),
+            source=str(data.get("source", "")),
+            tasks=list(data.get("tasks", [])),
+            types=dict(data.get("types", {})),
+            evaluated=list(data.get("evaluated", [])),
+            missing=dict(data.get("missing", {})),
+            skipped=dict(data.get("skipped", {})),
+            modes=list(data.get("modes", [])),
+            cells=list(data.get("cells", [])),
         )
 
-    def merged(self, *, source: str, tasks: Iterable[str], types: Mapping[str, str], evaluated: Iterable[str],
-               missing: Mapping[str, str], skipped: Mapping[str, str], modes: Iterable[str],
-               cells: Iterable[str]) -> "RunManifest":
+    def merged(
+        self,
+        *,
+        source: str,
+        tasks: Iterable[str],
+        types: Mapping[str, str],
+        evaluated: Iterable[str],
+        missing: Mapping[str, str],
+        skipped: Mapping[str, str],
+        modes: Iterable[str],
+        cells: Iterable[str],
+    ) -> "RunManifest":
         """This manifest plus one more run's selection and outcome (a task evaluated now is no longer missing)."""
         done = set(evaluated)
         return RunManifest(
@@ -465,7 +534,11 @@ def build_result(
             dataset_revision=revision or "local",
             task_name=task_name,
             mteb_version=version,
-            scores={split: [{**sc, "hf_subset": sub, "languages": [], "mteb_version": version} for sub, sc in subsets.items()]},
+            scores={
+                split: [
+                    {**sc, "hf_subset": sub, "languages": [], "mteb_version": version} for sub, sc in subsets.items()
+                ]
+            },
             evaluation_time=evaluation_time,
         )
     data = json.loads(tr.model_dump_json())
@@ -474,7 +547,9 @@ def build_result(
 
 
 def combine_aggregate(
-    task_name: str, sub_results: list[dict[str, Any]], leafbench: ResultRecord | dict[str, Any],
+    task_name: str,
+    sub_results: list[dict[str, Any]],
+    leafbench: ResultRecord | dict[str, Any],
 ) -> dict[str, Any]:
     """An mteb aggregate task's result (CQADupstackRetrieval) from its sub-tasks' result dicts, combined by
     mteb's own `combine_task_results` (main score = mean of the sub-tasks' main scores)."""
@@ -533,7 +608,11 @@ def scored_selection(data: dict[str, Any]) -> tuple[list[str], list[str] | None]
 
 
 def main_score(
-    data: dict[str, Any], split: str | None = None, *, splits: list[str] | None = None, hf_subsets: list[str] | None = None,
+    data: dict[str, Any],
+    split: str | None = None,
+    *,
+    splits: list[str] | None = None,
+    hf_subsets: list[str] | None = None,
 ) -> float:
     """A result's main score, the mean over its (split, hf subset) entries as mteb's TaskResult.get_score
     aggregates them, over the splits and subsets the result records as evaluated (``scored_selection``).

@@ -39,8 +39,10 @@ def model_load_error(spec: "ModelSpec", error: BaseException) -> ModelLoadError:
     where = spec.source if spec.source == spec.name else f"{spec.name} = {spec.source}"
     hint = ""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") and not spec.local:
-        hint = ("; HF_HUB_OFFLINE=1 is set, so only local folders, offline aliases (minilm-l6, mpnet-base) and models "
-                "already in the Hugging Face cache load: unset HF_HUB_OFFLINE to download it, or pass a model folder")
+        hint = (
+            "; HF_HUB_OFFLINE=1 is set, so only local folders, offline aliases (minilm-l6, mpnet-base) and models "
+            "already in the Hugging Face cache load: unset HF_HUB_OFFLINE to download it, or pass a model folder"
+        )
     return ModelLoadError(f"could not load model {where}: {type(error).__name__}: {first}{hint}")
 
 
@@ -141,7 +143,10 @@ class ModelSpec:
         return f"{self.hf_id or self.source}@{self.revision}"
 
     def with_overrides(
-        self, max_seq_length: int | None = None, precision: str | None = None, backend: str | None = None,
+        self,
+        max_seq_length: int | None = None,
+        precision: str | None = None,
+        backend: str | None = None,
         threads: int | None = None,
     ) -> "ModelSpec":
         return replace(
@@ -158,7 +163,11 @@ _HASH_CACHE: dict[tuple, str] = {}
 
 def weights_hash(folder: Path) -> str:
     """sha256 over every weight/config file of a model folder (path-independent, content-only)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name not in (MANIFEST_NAME, "README.md"))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in WEIGHT_SUFFIXES and p.name not in (MANIFEST_NAME, "README.md")
+    )
     sig = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     if sig in _HASH_CACHE:
         return _HASH_CACHE[sig]
@@ -337,7 +346,10 @@ def _hub_spec(name: str, hf_id: str, teacher: str | None, revision: str | None =
         document_prompt=prompts.get("document", "") or "",
         teacher=teacher,
         pinned=pinned,
-        extra={"revision_from": source, **({"requested_revision": requested} if requested and requested != revision else {})},
+        extra={
+            "revision_from": source,
+            **({"requested_revision": requested} if requested and requested != revision else {}),
+        },
     )
 
 
@@ -367,8 +379,14 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> ModelSpec:
         dim = int(fake.group(1))
         if not 1 <= dim <= 65536:
             raise ModelError(f"{name}: the fake encoder's dim must be between 1 and 65536")
-        return ModelSpec(name=name, source=f"hash:{dim}", revision=VERSION, query_prompt="query: ",
-                         document_prompt="", extra={"hash_dim": dim, "ms_per_text": float(fake.group(2) or 0)})
+        return ModelSpec(
+            name=name,
+            source=f"hash:{dim}",
+            revision=VERSION,
+            query_prompt="query: ",
+            document_prompt="",
+            extra={"hash_dim": dim, "ms_per_text": float(fake.group(2) or 0)},
+        )
     if name in ALIASES:
         alias = ALIASES[name]
         if alias.offline:

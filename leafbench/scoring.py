@@ -18,8 +18,17 @@ import numpy as np
 import torch
 
 from .cells import (
-    BIT_DTYPES, CALIBRATIONS, FLOAT_DTYPES, INT_DTYPES, Cell, CellError, cast_float, load_ranges, mteb_compress,
-    quantize, truncate,
+    BIT_DTYPES,
+    CALIBRATIONS,
+    FLOAT_DTYPES,
+    INT_DTYPES,
+    Cell,
+    CellError,
+    cast_float,
+    load_ranges,
+    mteb_compress,
+    quantize,
+    truncate,
 )
 from .search import faiss_stream_topk, normalize_rows, stream_topk
 
@@ -162,7 +171,9 @@ def score_cell(
     return scores, idx, info
 
 
-def _rescore(query_float: np.ndarray, rows: Rows, candidates: np.ndarray, dim: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _rescore(
+    query_float: np.ndarray, rows: Rows, candidates: np.ndarray, dim: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank Hamming candidates by float query · 0/1 document bits (sentence-transformers' rescore), reading
     only the candidates' rows, ~64 MB of them at a time."""
     nq, nc = candidates.shape

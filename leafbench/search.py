@@ -57,7 +57,7 @@ def faiss_stream_topk(
     try:
         import faiss
     except ImportError:
-        raise ValueError('--search faiss needs faiss: pip install faiss-cpu (or faiss-gpu)') from None
+        raise ValueError("--search faiss needs faiss: pip install faiss-cpu (or faiss-gpu)") from None
     q = np.ascontiguousarray(queries, dtype=np.float32)
     gpu = hasattr(faiss, "knn_gpu") and faiss.get_num_gpus() > 0
     res = faiss.StandardGpuResources() if gpu else None

@@ -174,7 +174,9 @@ class ShardWriter:
     Used by the single-process engine and by every Ray actor: writers never share a file name.
     """
 
-    def __init__(self, space_dir: Path, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
+    def __init__(
+        self, space_dir: Path, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    ) -> None:
         self.shards_dir = space_dir / "shards"
         self.shard_size = shard_size
         self.flush_seconds = flush_seconds
@@ -316,7 +318,9 @@ class SpaceIndex:
                 os.replace(base.with_suffix(suffix), qdir / (base.name + suffix))
             except FileNotFoundError:
                 pass
-        self.warn(f"{base.with_suffix('.npy')}: corrupt shard ({why}); moved to {qdir}, its texts will be encoded again")
+        self.warn(
+            f"{base.with_suffix('.npy')}: corrupt shard ({why}); moved to {qdir}, its texts will be encoded again"
+        )
 
     @property
     def n_rows(self) -> int:
@@ -404,7 +408,9 @@ class StoredRows:
 class EmbeddingStore:
     """Per-text float32 embeddings on disk, one space per EncodingKey (see the module docstring)."""
 
-    def __init__(self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
+    def __init__(
+        self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    ) -> None:
         self.root = Path(root)
         self.shard_size = shard_size
         self.flush_seconds = flush_seconds
@@ -437,11 +443,16 @@ class EmbeddingStore:
             if not (self.root / "FORMAT").exists():
                 _atomic_write_bytes(self.root / "FORMAT", f"{STORE_FORMAT}\n".encode())
             if not (space_dir / "space.json").exists():
-                _atomic_write_bytes(space_dir / "space.json", json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode())
+                _atomic_write_bytes(
+                    space_dir / "space.json",
+                    json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode(),
+                )
             probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
             probe.close()
         except OSError as e:
-            raise StoreError(f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir") from None
+            raise StoreError(
+                f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir"
+            ) from None
 
     def space_dir(self, key: EncodingKey) -> Path:
         return self.root / "spaces" / key.space()
@@ -497,8 +508,14 @@ class EmbeddingStore:
             enc_s += frac * float(m.get("encode_seconds", 0.0))
             tokens += frac * float(m.get("tokens", 0))
         return EncodeStats(
-            n_texts=len(rows), n_encoded=n_encoded, seconds=seconds, n_tokens=n_tokens, cached=n_encoded == 0,
-            digest=key.space(), encode_seconds_total=enc_s, tokens_total=int(round(tokens)),
+            n_texts=len(rows),
+            n_encoded=n_encoded,
+            seconds=seconds,
+            n_tokens=n_tokens,
+            cached=n_encoded == 0,
+            digest=key.space(),
+            encode_seconds_total=enc_s,
+            tokens_total=int(round(tokens)),
         )
 
     # ------------------------------------------------------------------------------------------ encode
@@ -576,7 +593,9 @@ class EmbeddingStore:
                     start += len(chunk)
                     # Next piece sized to take about piece_seconds at the rate just measured.
                     want = len(chunk) / max(dt, 1e-6) * piece_seconds
-                    piece = int(min(want // batch_size * batch_size if want >= batch_size else max(1, want), self.shard_size))
+                    piece = int(
+                        min(want // batch_size * batch_size if want >= batch_size else max(1, want), self.shard_size)
+                    )
         finally:
             writer.flush()
         return n_tokens
@@ -612,7 +631,9 @@ class EmbeddingStore:
                 continue
             k = keys[i * ss : (i + 1) * ss]
             if arr.ndim != 2 or arr.shape[0] != len(k):
-                self._warn(f"{p}: format-1 shard holds {arr.shape[0] if arr.ndim else 0} rows, expected {len(k)}; encoded again")
+                self._warn(
+                    f"{p}: format-1 shard holds {arr.shape[0] if arr.ndim else 0} rows, expected {len(k)}; encoded again"
+                )
                 continue
             writer.add(k, arr, per_row * len(k), int(tok_row * len(k)))
             imported += len(k)
@@ -638,9 +659,12 @@ class EmbeddingStore:
                     manifests.append({"rows": 0, "unreadable": str(m)})
             size = sum(p.stat().st_size for p in (sdir / "shards").glob("*") if p.is_file())
             yield {
-                "space": sdir.name, "key": key, "shards": len(manifests),
+                "space": sdir.name,
+                "key": key,
+                "shards": len(manifests),
                 "rows": sum(int(m.get("rows", 0)) for m in manifests),
-                "dim": next((m["dim"] for m in manifests if "dim" in m), None), "bytes": size,
+                "dim": next((m["dim"] for m in manifests if "dim" in m), None),
+                "bytes": size,
                 "quarantined": len(list((sdir / "quarantine").glob("*.npy"))) if (sdir / "quarantine").exists() else 0,
                 "path": str(sdir),
             }
@@ -660,8 +684,14 @@ class EmbeddingStore:
             ok += len(idx.shards)
         return ok, self.warnings[before:]
 
-    def prune(self, older_than_days: float | None = None, spaces: Sequence[str] = (), orphans: bool = True,
-              old_format: bool = False, quarantine: bool = True) -> dict[str, int]:
+    def prune(
+        self,
+        older_than_days: float | None = None,
+        spaces: Sequence[str] = (),
+        orphans: bool = True,
+        old_format: bool = False,
+        quarantine: bool = True,
+    ) -> dict[str, int]:
         """Delete what is safe to delete: temp files and uncommitted shard parts older than an hour, quarantined
         shards, whole spaces (named, or unused for `older_than_days`), format-1 entries when asked."""
         removed = {"files": 0, "spaces": 0, "old_entries": 0, "bytes": 0}
@@ -675,7 +705,10 @@ class EmbeddingStore:
         sroot = self.root / "spaces"
         for sdir in sorted(sroot.iterdir()) if sroot.exists() else []:
             shards = sdir / "shards"
-            newest = max((p.stat().st_mtime for p in shards.glob("*.json")), default=(sdir / "space.json").stat().st_mtime if (sdir / "space.json").exists() else now)
+            newest = max(
+                (p.stat().st_mtime for p in shards.glob("*.json")),
+                default=(sdir / "space.json").stat().st_mtime if (sdir / "space.json").exists() else now,
+            )
             if sdir.name in spaces or (older_than_days is not None and now - newest > older_than_days * 86400):
                 removed["bytes"] += sum(p.stat().st_size for p in sdir.rglob("*") if p.is_file())
                 shutil.rmtree(sdir)

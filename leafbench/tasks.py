@@ -10,10 +10,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-BENCHMARK_ALIASES = {"beir": "BEIR", "nanobeir": "NanoBEIR", "mteb(eng, v2)": "MTEB(eng, v2)", "mteb(eng,v2)": "MTEB(eng, v2)"}
+BENCHMARK_ALIASES = {
+    "beir": "BEIR",
+    "nanobeir": "NanoBEIR",
+    "mteb(eng, v2)": "MTEB(eng, v2)",
+    "mteb(eng,v2)": "MTEB(eng, v2)",
+}
 DEFAULT_BENCHMARK = "NanoBEIR"
 # Text task types leafbench evaluates: Retrieval on its fast path, the rest through mteb's evaluators.
-SUPPORTED_TYPES = ("Retrieval", "STS", "Classification", "Clustering", "PairClassification", "Reranking", "Summarization")
+SUPPORTED_TYPES = (
+    "Retrieval",
+    "STS",
+    "Classification",
+    "Clustering",
+    "PairClassification",
+    "Reranking",
+    "Summarization",
+)
 
 
 class TaskSelectionError(ValueError):
@@ -93,7 +106,7 @@ def resolve_task(name: str) -> tuple[str, str]:
     if canonical is None:
         names = list(_all_task_names().values())
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
-        hint = f"; closest: {', '.join(close)}" if close else "; see `leafbench tasks --benchmark \"MTEB(eng, v2)\"`"
+        hint = f"; closest: {', '.join(close)}" if close else '; see `leafbench tasks --benchmark "MTEB(eng, v2)"`'
         raise TaskSelectionError(f"unknown task {name!r}{hint}")
     return canonical, mteb.get_task(canonical).metadata.type
 
@@ -120,7 +133,9 @@ def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Pat
     else:
         return None
     if not folder.is_dir():
-        raise TaskSelectionError(f"{item}: no such folder (a BEIR folder needs corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+        raise TaskSelectionError(
+            f"{item}: no such folder (a BEIR folder needs corpus.jsonl, queries.jsonl, qrels/<split>.tsv)"
+        )
     lacks = [f for f in ("corpus.jsonl", "queries.jsonl") if not (folder / f).is_file()]
     if not (folder / "qrels").is_dir():
         lacks.append("qrels/")
@@ -154,7 +169,9 @@ def select_tasks(
     if keep_types:
         unknown = keep_types - {t.lower() for t in SUPPORTED_TYPES}
         if unknown:
-            raise TaskSelectionError(f"--task-types: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SUPPORTED_TYPES)}")
+            raise TaskSelectionError(
+                f"--task-types: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SUPPORTED_TYPES)}"
+            )
     source = f"--tasks {arg}" if arg else f"default for this model: {items[0]}"
     sel = Selection(tasks=[], types={}, skipped={}, source=source)
     for item in items:
@@ -221,7 +238,7 @@ def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
 
     bench = _benchmark(benchmark)
     if bench is None:
-        raise TaskSelectionError(f"unknown benchmark {benchmark!r}; e.g. \"MTEB(eng, v2)\", BEIR, NanoBEIR")
+        raise TaskSelectionError(f'unknown benchmark {benchmark!r}; e.g. "MTEB(eng, v2)", BEIR, NanoBEIR')
     local = set(local_task_names(Path(data_dir))) if data_dir else set()
     rows = []
     for t in bench.tasks:
@@ -235,15 +252,22 @@ def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
             "main_score": m.main_score,
             "splits": list(m.eval_splits),
             "local": has_local,
-            "leafbench": "fast path" if m.type == "Retrieval" else ("mteb evaluator" if m.type in SUPPORTED_TYPES else "not supported"),
+            "leafbench": "fast path"
+            if m.type == "Retrieval"
+            else ("mteb evaluator" if m.type in SUPPORTED_TYPES else "not supported"),
         }
         if getattr(t, "is_aggregate", False):
             subs = [
-                {"task": st.metadata.name,
-                 "local": bool(data_dir) and find_local_folder(st.metadata.name, Path(data_dir)) is not None}
+                {
+                    "task": st.metadata.name,
+                    "local": bool(data_dir) and find_local_folder(st.metadata.name, Path(data_dir)) is not None,
+                }
                 for st in m.tasks
             ]
-            row.update(local=bool(subs) and all(s["local"] for s in subs), subtasks=subs,
-                       leafbench=f"mean of {len(subs)} sub-tasks")
+            row.update(
+                local=bool(subs) and all(s["local"] for s in subs),
+                subtasks=subs,
+                leafbench=f"mean of {len(subs)} sub-tasks",
+            )
         rows.append(row)
     return rows

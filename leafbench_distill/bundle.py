@@ -18,8 +18,6 @@ under `<name>.partial` and renamed when complete, so an interrupted export never
 
 from __future__ import annotations
 
-from leafbench.errors import UserError
-
 import json
 import shutil
 from dataclasses import asdict
@@ -27,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from leafbench.errors import UserError
 
 BUNDLE_FORMAT = 1
 TARGET_DTYPES = ("float32", "float16", "int8")
@@ -69,16 +69,21 @@ def _save_student(src: Path, dst: Path, dtype: str) -> None:
 
     for f in dst.rglob("*.safetensors"):
         tensors = load_file(str(f))
-        save_file({k: (v.to(torch.float16) if v.is_floating_point() else v) for k, v in tensors.items()}, str(f),
-                  metadata={"format": "pt"})
+        save_file(
+            {k: (v.to(torch.float16) if v.is_floating_point() else v) for k, v in tensors.items()},
+            str(f),
+            metadata={"format": "pt"},
+        )
 
 
 def write_bundle(prep, out: Path, targets_dtype: str = "float32", student_dtype: str = "float32") -> dict[str, Any]:
     """Write everything `Trainer` and the in-training evaluation need; returns meta (also in meta.json)."""
     out = Path(out)
     if targets_dtype not in TARGET_DTYPES or student_dtype not in STUDENT_DTYPES:
-        raise BundleError(f"bundle precision: targets one of {TARGET_DTYPES}, student one of {STUDENT_DTYPES} "
-                          f"(got {targets_dtype!r}, {student_dtype!r})")
+        raise BundleError(
+            f"bundle precision: targets one of {TARGET_DTYPES}, student one of {STUDENT_DTYPES} "
+            f"(got {targets_dtype!r}, {student_dtype!r})"
+        )
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out} exists and is not empty; choose a new folder")
     final, out = out, out.with_name(out.name + ".partial")
@@ -98,8 +103,15 @@ def write_bundle(prep, out: Path, targets_dtype: str = "float32", student_dtype:
     meta: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "recipe": r.raw | {"name": r.name},
-        "teacher": {"model": r.teacher.model, "source": spec.source, "revision": spec.revision, "identity": prep.teacher.identity,
-                    "slug": spec.slug, "query_prompt": spec.query_prompt, "document_prompt": spec.document_prompt},
+        "teacher": {
+            "model": r.teacher.model,
+            "source": spec.source,
+            "revision": spec.revision,
+            "identity": prep.teacher.identity,
+            "slug": spec.slug,
+            "query_prompt": spec.query_prompt,
+            "document_prompt": spec.document_prompt,
+        },
         "info": prep.info,
         "target_stats": prep.target_stats,
         "targets_dtype": targets_dtype,
@@ -137,13 +149,20 @@ class BundledTeacher:
 
         t = meta["teacher"]
         self.identity = t["identity"]
-        self.spec = SimpleNamespace(source=t["source"], revision=t["revision"], slug=t["slug"],
-                                    query_prompt=t["query_prompt"], document_prompt=t["document_prompt"])
+        self.spec = SimpleNamespace(
+            source=t["source"],
+            revision=t["revision"],
+            slug=t["slug"],
+            query_prompt=t["query_prompt"],
+            document_prompt=t["document_prompt"],
+        )
         self.store = None
 
     def encode(self, *_: Any, **__: Any):
-        raise BundleError("this run was loaded from a bundle: the teacher is not available here "
-                          "(finish the run where the teacher is: leafbench distill --bundle B --output RUN --finish)")
+        raise BundleError(
+            "this run was loaded from a bundle: the teacher is not available here "
+            "(finish the run where the teacher is: leafbench distill --bundle B --output RUN --finish)"
+        )
 
 
 def read_bundle(folder: Path):
@@ -174,8 +193,13 @@ def read_bundle(folder: Path):
     targets = dequantize_targets(np.load(folder / "targets.npy"), np.load(scale_path) if scale_path.exists() else None)
     if len(targets) != len(rows):
         raise BundleError(f"{folder}: {len(rows)} texts but {len(targets)} targets")
-    texts = TrainingTexts([r["text"] for r in rows], [r["role"] for r in rows], [r["source"] for r in rows],
-                          counts=meta.get("counts", {}), selection=meta.get("selection", {}))
+    texts = TrainingTexts(
+        [r["text"] for r in rows],
+        [r["role"] for r in rows],
+        [r["source"] for r in rows],
+        counts=meta.get("counts", {}),
+        selection=meta.get("selection", {}),
+    )
     recipe = parse_recipe(meta["recipe"], str(meta_path))
     if meta.get("student"):
         recipe.student = replace(recipe.student, init_from=str((folder / "student").resolve()))
@@ -188,5 +212,16 @@ def read_bundle(folder: Path):
         teacher_docs = np.load(folder / "teacher_docs.npy")
     info = dict(meta.get("info", {}))
     info["bundle"] = {"path": str(folder), "targets_dtype": meta.get("targets_dtype"), "student": meta.get("student")}
-    return Prepared(recipe, texts, meta["train_idx"], meta["heldout_idx"], inputs, targets, teacher,
-                    meta.get("target_stats", {}), eval_data, teacher_docs, info=info)
+    return Prepared(
+        recipe,
+        texts,
+        meta["train_idx"],
+        meta["heldout_idx"],
+        inputs,
+        targets,
+        teacher,
+        meta.get("target_stats", {}),
+        eval_data,
+        teacher_docs,
+        info=info,
+    )

@@ -125,7 +125,19 @@ def check_recipe(
         base = r.training_base() or Path(".")
         for spec in r.resolved_sources():
             # What is opened and read; a source's limit or length caps do not change its first rows.
-            key = repr((spec.hf, spec.hf_config, spec.hf_split, spec.path, spec.beir, spec.split, spec.role, spec.field, spec.domain))
+            key = repr(
+                (
+                    spec.hf,
+                    spec.hf_config,
+                    spec.hf_split,
+                    spec.path,
+                    spec.beir,
+                    spec.split,
+                    spec.role,
+                    spec.field,
+                    spec.domain,
+                )
+            )
             if key in seen:
                 continue
             seen.add(key)

@@ -19,39 +19,130 @@ def _echo(msg: str) -> None:
 
 
 def distill(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl; a multi-stage recipe: stage-N/ per stage.")] = None,
-    recipe: Annotated[str | None, typer.Option("--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mini, mpnet-offline-staged) or a YAML file.")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Open every source of the recipe and read its first rows (hub datasets streamed), print one line per source and stop: a wrong dataset id, config, split or field fails in seconds.")] = False,
-    max_texts: Annotated[int | None, typer.Option(min=1, help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl; a multi-stage recipe: stage-N/ per stage.",
+        ),
+    ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mini, mpnet-offline-staged) or a YAML file."
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Open every source of the recipe and read its first rows (hub datasets streamed), print one line per source and stop: a wrong dataset id, config, split or field fails in seconds.",
+        ),
+    ] = False,
+    max_texts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).",
+        ),
+    ] = None,
     init_from: Annotated[
-        Path | None, typer.Option("--init-from", help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection (a multi-stage recipe: its first stage).")
+        Path | None,
+        typer.Option(
+            "--init-from",
+            help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection (a multi-stage recipe: its first stage).",
+        ),
     ] = None,
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models.")
+        Path | None,
+        typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models."),
     ] = None,
-    results: Annotated[Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")] = None,
-    training_dir: Annotated[Path | None, typer.Option(help="Folder of the recipe's local training files (a recipe with local sources needs it).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Local evaluation data (BEIR folders, mteb/sts); default: the retrieval task through mteb, no STS.")] = None,
-    cycles: Annotated[int | None, typer.Option(min=1, help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.")] = None,
+    results: Annotated[
+        Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")
+    ] = None,
+    training_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the recipe's local training files (a recipe with local sources needs it)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Local evaluation data (BEIR folders, mteb/sts); default: the retrieval task through mteb, no STS.",
+        ),
+    ] = None,
+    cycles: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.",
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Override epochs per cycle.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Override the batch size (paper: 32).")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Cap the schedule at this many optimizer steps.")] = None,
     eval_every: Annotated[int | None, typer.Option(min=0, help="Evaluate every N steps (0: every epoch).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")] = None,
-    router: Annotated[bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")] = True,
-    final_eval: Annotated[bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")] = True,
-    export_bundle: Annotated[Path | None, typer.Option("--export-bundle", help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).")] = None,
-    bundle: Annotated[Path | None, typer.Option("--bundle", help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.")] = None,
-    finish: Annotated[bool, typer.Option("--finish", help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.")] = False,
-    bundle_targets: Annotated[str, typer.Option(help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size).")] = "float32",
-    bundle_student: Annotated[str, typer.Option(help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32).")] = "float32",
-    engine: Annotated[str, typer.Option(help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray]).")] = "local",
-    ray_address: Annotated[str | None, typer.Option(help="--engine ray: an existing cluster's address. Default: a local cluster.")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")
+    ] = None,
+    router: Annotated[
+        bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")
+    ] = True,
+    final_eval: Annotated[
+        bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")
+    ] = True,
+    export_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-bundle",
+            help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).",
+        ),
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.",
+        ),
+    ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish",
+            help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.",
+        ),
+    ] = False,
+    bundle_targets: Annotated[
+        str,
+        typer.Option(
+            help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size)."
+        ),
+    ] = "float32",
+    bundle_student: Annotated[
+        str,
+        typer.Option(
+            help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32)."
+        ),
+    ] = "float32",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray])."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="--engine ray: an existing cluster's address. Default: a local cluster.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from leafbench.engine import EngineError, make_engine
     from leafbench.errors import UserError
 
@@ -71,26 +162,61 @@ def distill(
             if path is not None:
                 check_writable_dir(path, option)
         if (recipe is None) == (bundle is None):
-            raise ValueError("give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)")
+            raise ValueError(
+                "give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)"
+            )
         if export_bundle is not None:
             if bundle is not None:
                 raise ValueError("--export-bundle needs --recipe, not --bundle")
-            meta = run.export_bundle(recipe, export_bundle, max_texts, cache_dir, training_dir, data_dir, init_from, device,
-                                     bundle_targets, bundle_student, engine=runner, progress=_echo)
-            _echo(f"bundle: {export_bundle} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
-                  f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {export_bundle} --output RUN --device cuda")
+            meta = run.export_bundle(
+                recipe,
+                export_bundle,
+                max_texts,
+                cache_dir,
+                training_dir,
+                data_dir,
+                init_from,
+                device,
+                bundle_targets,
+                bundle_student,
+                engine=runner,
+                progress=_echo,
+            )
+            _echo(
+                f"bundle: {export_bundle} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
+                f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {export_bundle} --output RUN --device cuda"
+            )
             return
         if finish:
             if bundle is None:
                 raise ValueError("--finish needs --bundle: the bundle the run in --output was trained from")
             run.finish_bundle(bundle, output, cache_dir, results, data_dir, device, router, progress=_echo)
             return
-        res = run.distill(recipe, output, max_texts=max_texts, cache_dir=cache_dir, results=results, training_dir=training_dir,
-                          data_dir=data_dir, cycles=cycles, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
-                          eval_every=eval_every, device=device, router=router, final_eval=final_eval, init_from=init_from,
-                          bundle=bundle, engine=runner, progress=_echo)
+        res = run.distill(
+            recipe,
+            output,
+            max_texts=max_texts,
+            cache_dir=cache_dir,
+            results=results,
+            training_dir=training_dir,
+            data_dir=data_dir,
+            cycles=cycles,
+            epochs=epochs,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            eval_every=eval_every,
+            device=device,
+            router=router,
+            final_eval=final_eval,
+            init_from=init_from,
+            bundle=bundle,
+            engine=runner,
+            progress=_echo,
+        )
         if res.stages:
-            _echo(f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}")
+            _echo(
+                f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}"
+            )
     except (UserError, ValueError, RuntimeError, EngineError) as e:
         from rich.markup import escape
 
@@ -109,8 +235,10 @@ def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None)
     checks = check_recipe(recipe, training_dir=training_dir, data_dir=data_dir)
     for c in checks:
         if c.ok:
-            _echo(f"ok   stage {c.stage} {escape(c.source)}: {escape(c.where)}; fields {escape(', '.join(c.fields) or '-')}; "
-                  f"first text: {escape(repr(c.preview))}")
+            _echo(
+                f"ok   stage {c.stage} {escape(c.source)}: {escape(c.where)}; fields {escape(', '.join(c.fields) or '-')}; "
+                f"first text: {escape(repr(c.preview))}"
+            )
         else:
             _echo(f"FAIL stage {c.stage} {escape(c.source)}: {escape(c.where)}: {escape(c.error)}")
     bad = [c.source for c in checks if not c.ok]
@@ -120,8 +248,16 @@ def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None)
 
 
 def soup(
-    students: Annotated[list[Path], typer.Argument(help="Two or more distilled student folders of one teacher (e.g. runs/leaf-mpnet-stage5/final runs/leaf-mpnet-stage7/final).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="New student folder (weights, manifest naming the ingredients, README).")],
+    students: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Two or more distilled student folders of one teacher (e.g. runs/leaf-mpnet-stage5/final runs/leaf-mpnet-stage7/final)."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="New student folder (weights, manifest naming the ingredients, README)."),
+    ],
     name: Annotated[str | None, typer.Option(help="Model name in results (default: soup-<ingredient names>).")] = None,
 ) -> None:
     """Average students' weights into one (a model soup): same size and speed; choose ingredients on validation data."""

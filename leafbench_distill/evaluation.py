@@ -55,7 +55,9 @@ def ndcg10(data, query_emb: np.ndarray, doc_emb: np.ndarray, top_k: int = 100) -
     run = to_run(data.query_ids, data.corpus_ids, scores, idx)
     if data.ignore_identical_ids:
         run = drop_identical_ids(run)
-    per_query = pytrec_eval.RelevanceEvaluator({q: dict(r) for q, r in data.qrels.items()}, {"ndcg_cut.10"}).evaluate(run)
+    per_query = pytrec_eval.RelevanceEvaluator({q: dict(r) for q, r in data.qrels.items()}, {"ndcg_cut.10"}).evaluate(
+        run
+    )
     return float(np.mean([v["ndcg_cut_10"] for v in per_query.values()])) if per_query else 0.0
 
 

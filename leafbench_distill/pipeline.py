@@ -67,15 +67,26 @@ def prepare(
     guard_sets: dict[str, set[str]] = {}
     hub_eval = None
     if eval_dir is not None:
-        guard = [eval_dir / p for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else []) + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts] + recipe.eval.overlap_check]
+        guard = [
+            eval_dir / p
+            for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else [])
+            + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts]
+            + recipe.eval.overlap_check
+        ]
         splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
         guard_sets = eval_texts(guard, splits)
     elif recipe.eval.retrieval:
         hub_eval = hub_retrieval_data(recipe, echo)
         if hub_eval is not None:
-            guard_sets = {f"mteb:{hub_eval.task_name}": {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]} - {""}}
+            guard_sets = {
+                f"mteb:{hub_eval.task_name}": {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]}
+                - {""}
+            }
     overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap)
-    _say(f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]", echo)
+    _say(
+        f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]",
+        echo,
+    )
     from .recipe import check_sizes
 
     check_sizes(recipe, len(texts), f"{len(texts)} training texts found")  # before the teacher labels any
@@ -104,9 +115,19 @@ def prepare(
         t0 = time.perf_counter()
         teacher_docs = teacher.encode(eval_data.corpus_texts, "document").embeddings
         _say(f"teacher documents for in-training eval: {eval_data} [{time.perf_counter() - t0:.1f}s]", echo)
-    return Prepared(recipe, texts, train_idx, held_idx, inputs, tg.embeddings, teacher, tg.stats, eval_data, teacher_docs,
-                    info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(),
-                          "selection": texts.selection})
+    return Prepared(
+        recipe,
+        texts,
+        train_idx,
+        held_idx,
+        inputs,
+        tg.embeddings,
+        teacher,
+        tg.stats,
+        eval_data,
+        teacher_docs,
+        info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(), "selection": texts.selection},
+    )
 
 
 def hub_retrieval_data(recipe: Recipe, echo: Callable[[str], None] | None = None):
@@ -118,12 +139,17 @@ def hub_retrieval_data(recipe: Recipe, echo: Callable[[str], None] | None = None
     try:
         return load_retrieval_task(name, None, recipe.eval.split)
     except Exception as e:  # offline, hub errors, mteb missing: all mean "no in-training retrieval check"
-        _say(f"no retrieval evaluation: {name} through mteb failed ({type(e).__name__}: {str(e)[:200]}); "
-             "a local copy: --data-dir", echo)
+        _say(
+            f"no retrieval evaluation: {name} through mteb failed ({type(e).__name__}: {str(e)[:200]}); "
+            "a local copy: --data-dir",
+            echo,
+        )
         return None
 
 
-def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32, engine: Any = None):
+def recipe_teacher(
+    recipe: Recipe, cache_dir: Path, device: str | None = None, batch_size: int = 32, engine: Any = None
+):
     """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed;
     with a Ray `engine`, missing targets are labelled by its actors)."""
     from leafbench.store import EmbeddingStore
@@ -131,8 +157,16 @@ def recipe_teacher(recipe: Recipe, cache_dir: Path, device: str | None = None, b
     from .targets import teacher_encoder
 
     store = EmbeddingStore(cache_dir / "embeddings")
-    enc = teacher_encoder(recipe.teacher.model, store, cache_dir, recipe.teacher.precision,
-                          device, batch_size, recipe.teacher.max_seq_length, recipe.teacher.backend)
+    enc = teacher_encoder(
+        recipe.teacher.model,
+        store,
+        cache_dir,
+        recipe.teacher.precision,
+        device,
+        batch_size,
+        recipe.teacher.max_seq_length,
+        recipe.teacher.backend,
+    )
     enc.engine = engine
     return enc
 
@@ -154,15 +188,25 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
     r = prep.recipe
     if r.student.init_from:
         return load_student(r.resolve_path(r.student.init_from), r.teacher.dim, r.student.max_seq_length, device)
-    model = build_student(r.student.backbone, r.teacher.dim, r.student.layers, r.student.max_seq_length, r.student.bias,
-                          r.student.normalize, cache_dir, device)
+    model = build_student(
+        r.student.backbone,
+        r.teacher.dim,
+        r.student.layers,
+        r.student.max_seq_length,
+        r.student.bias,
+        r.student.normalize,
+        cache_dir,
+        device,
+    )
     info: dict[str, Any] = {}
     idx = prep.train_idx[: r.student.ridge_texts]
     if init and r.student.projection_init == "ridge":
         info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
     elif init and r.student.projection_init == "procrustes":
-        info = {"method": "procrustes",
-                **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx])}
+        info = {
+            "method": "procrustes",
+            **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx]),
+        }
     return model, info
 
 
@@ -186,9 +230,19 @@ def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, devic
 def make_evaluator(prep: Prepared):
     from .evaluation import Evaluator, HeldOut
 
-    held = HeldOut([prep.inputs[i] for i in prep.heldout_idx], [prep.texts.roles[i] for i in prep.heldout_idx], prep.targets[prep.heldout_idx])
-    return Evaluator(held, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt,
-                     student_mode=prep.recipe.eval.student_mode)
+    held = HeldOut(
+        [prep.inputs[i] for i in prep.heldout_idx],
+        [prep.texts.roles[i] for i in prep.heldout_idx],
+        prep.targets[prep.heldout_idx],
+    )
+    return Evaluator(
+        held,
+        prep.eval_data,
+        prep.teacher_docs,
+        prep.teacher.spec.query_prompt,
+        prep.teacher.spec.document_prompt,
+        student_mode=prep.recipe.eval.student_mode,
+    )
 
 
 def final_evaluation(
@@ -216,23 +270,39 @@ def final_evaluation(
         data = prep.eval_data
         modes = list(ALL_MODES)
         try:  # the harness writes its result JSONs (mteb format + leafbench block)
-            run = evaluate_retrieval(data, {"student": enc_s, "teacher": prep.teacher}, modes, results_dir,
-                                     run_slug=run_folder_name(spec.slug, prep.teacher.spec.slug))  # = `leafbench run`'s folder
+            run = evaluate_retrieval(
+                data,
+                {"student": enc_s, "teacher": prep.teacher},
+                modes,
+                results_dir,
+                run_slug=run_folder_name(spec.slug, prep.teacher.spec.slug),
+            )  # = `leafbench run`'s folder
             scores = {m: float(run.results[m]["scores"]["test"][0]["ndcg_at_10"]) for m in modes}
         except ImportError as e:  # a box without mteb: the same metric through pytrec_eval alone (parity-tested)
-            _say(f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo)
-            q = {role: enc.encode(data.query_texts, "query").embeddings for role, enc in (("student", enc_s), ("teacher", prep.teacher))}
-            d = {role: enc.encode(data.corpus_texts, "document").embeddings for role, enc in (("student", enc_s), ("teacher", prep.teacher))}
+            _say(
+                f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo
+            )
+            q = {
+                role: enc.encode(data.query_texts, "query").embeddings
+                for role, enc in (("student", enc_s), ("teacher", prep.teacher))
+            }
+            d = {
+                role: enc.encode(data.corpus_texts, "document").embeddings
+                for role, enc in (("student", enc_s), ("teacher", prep.teacher))
+            }
             from .evaluation import ndcg10
 
-            scores = {"student": ndcg10(data, q["student"], d["student"], 1000), "teacher": ndcg10(data, q["teacher"], d["teacher"], 1000),
-                      "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000)}
+            scores = {
+                "student": ndcg10(data, q["student"], d["student"], 1000),
+                "teacher": ndcg10(data, q["teacher"], d["teacher"], 1000),
+                "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000),
+            }
         out["retrieval"][data.task_name] = scores
         _say(f"final {data.task_name} nDCG@10: {scores}", echo)
     eval_dir = r.eval_dir()
     if eval_dir is None and r.eval.sts:
         _say(f"STS {', '.join(r.eval.sts)}: no --data-dir, skipped (score them with `leafbench run --tasks ...`)", echo)
-    for task in (r.eval.sts if eval_dir is not None else []):
+    for task in r.eval.sts if eval_dir is not None else []:
         path = eval_dir / "mteb" / "sts" / task / "test.jsonl"
         if not path.exists():
             _say(f"STS {task}: {path} not found, skipped", echo)
@@ -247,10 +317,17 @@ def final_evaluation(
         _say(f"final {task} Spearman (direct): {row}", echo)
     if results_dir is not None and out["sts"]:
         results_dir.mkdir(parents=True, exist_ok=True)
-        (results_dir / "sts_direct.json").write_text(json.dumps({
-            "protocol": "Spearman of cosine(sentence1, sentence2) vs gold on mteb/sts/<task>/test.jsonl, computed directly "
-                        "(not mteb's evaluator); no prompts; student and teacher each encode both sentences",
-            "scores": out["sts"]}, indent=1) + "\n")
+        (results_dir / "sts_direct.json").write_text(
+            json.dumps(
+                {
+                    "protocol": "Spearman of cosine(sentence1, sentence2) vs gold on mteb/sts/<task>/test.jsonl, computed directly "
+                    "(not mteb's evaluator); no prompts; student and teacher each encode both sentences",
+                    "scores": out["sts"],
+                },
+                indent=1,
+            )
+            + "\n"
+        )
     return out
 
 

@@ -6,13 +6,13 @@ caught before an hour of teacher labelling, not after.
 
 from __future__ import annotations
 
-from leafbench.errors import UserError
-
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from leafbench.errors import UserError
 
 from .texts import SourceSpec, TextSourceError
 
@@ -143,14 +143,23 @@ class Recipe:
             if value is None or not value.startswith(DATA_DIR_VAR):
                 return value
             if self.eval.data_dir is None:
-                raise RecipeError(f"{self.path or self.name}: source {src.name} reads {value}: give --data-dir "
-                                  "(the folder with the evaluation data)")
-            return str(self.eval_dir().resolve()) + value[len(DATA_DIR_VAR):]
+                raise RecipeError(
+                    f"{self.path or self.name}: source {src.name} reads {value}: give --data-dir "
+                    "(the folder with the evaluation data)"
+                )
+            return str(self.eval_dir().resolve()) + value[len(DATA_DIR_VAR) :]
 
         out = []
         for src in self.data.sources:
             if src.local is not None and self.data.training_dir is not None:
-                src = _replace(src, hf=None, hf_config=None, path=src.local["path"], field=src.local.get("field", "text"), local=None)
+                src = _replace(
+                    src,
+                    hf=None,
+                    hf_config=None,
+                    path=src.local["path"],
+                    field=src.local.get("field", "text"),
+                    local=None,
+                )
             domain = dict(src.domain) if src.domain else None
             if domain:
                 for k in ("beir", "path"):
@@ -159,8 +168,10 @@ class Recipe:
             src = _replace(src, path=expand(src.path, src), beir=expand(src.beir, src), domain=domain)
             local = [v for v in (src.path, src.beir, *((domain or {}).get(k) for k in ("beir", "path"))) if v]
             if self.data.training_dir is None and any(not Path(v).is_absolute() for v in local):
-                raise RecipeError(f"{self.path or self.name}: source {src.name} reads local files "
-                                  f"({', '.join(v for v in local if not Path(v).is_absolute())}): give --training-dir")
+                raise RecipeError(
+                    f"{self.path or self.name}: source {src.name} reads local files "
+                    f"({', '.join(v for v in local if not Path(v).is_absolute())}): give --training-dir"
+                )
             out.append(src)
         return out
 
@@ -240,16 +251,33 @@ def validate(r: Recipe, where: str) -> None:
     if r.teacher.backend not in BACKENDS:
         problems.append(f"teacher.backend must be one of {', '.join(BACKENDS)}, not {r.teacher.backend!r}")
     elif r.teacher.backend != "torch" and r.teacher.precision != "fp32":
-        problems.append(f"teacher.precision {r.teacher.precision} applies to the torch backend only (teacher.backend {r.teacher.backend})")
+        problems.append(
+            f"teacher.precision {r.teacher.precision} applies to the torch backend only (teacher.backend {r.teacher.backend})"
+        )
     if r.student.projection_init not in ("ridge", "procrustes", "random"):
         problems.append("student.projection_init must be ridge, procrustes or random")
     for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it
         ref = (s.domain or {}).get("beir")
-        if ref and r.eval.retrieval and Path(ref).name == Path(r.eval.retrieval).name and s.domain.get("split") == r.eval.split:
-            problems.append(f"data.sources {s.name}: domain reference {ref} split {r.eval.split!r} is the evaluation split")
-        if s.beir and r.eval.retrieval and Path(s.beir).name == Path(r.eval.retrieval).name and s.role == "query" and s.split in (None, r.eval.split):
-            problems.append(f"data.sources {s.name}: trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
-                            + ("" if s.split else " (name a split, e.g. split: train)"))
+        if (
+            ref
+            and r.eval.retrieval
+            and Path(ref).name == Path(r.eval.retrieval).name
+            and s.domain.get("split") == r.eval.split
+        ):
+            problems.append(
+                f"data.sources {s.name}: domain reference {ref} split {r.eval.split!r} is the evaluation split"
+            )
+        if (
+            s.beir
+            and r.eval.retrieval
+            and Path(s.beir).name == Path(r.eval.retrieval).name
+            and s.role == "query"
+            and s.split in (None, r.eval.split)
+        ):
+            problems.append(
+                f"data.sources {s.name}: trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
+                + ("" if s.split else " (name a split, e.g. split: train)")
+            )
     if problems:
         raise RecipeError(f"{where}: " + "; ".join(problems))
 
@@ -275,12 +303,17 @@ def list_recipes() -> list[str]:
 def _recipe_file(name_or_path: str, near: Path | None = None) -> Path:
     """A path (next to the recipe that names it first, then as given; `.yaml` may be left off) or a built-in
     recipe's name."""
-    tries = [*((near / name_or_path, near / f"{name_or_path}.yaml") if near else ()), Path(name_or_path),
-             RECIPE_DIR / f"{name_or_path}.yaml"]
+    tries = [
+        *((near / name_or_path, near / f"{name_or_path}.yaml") if near else ()),
+        Path(name_or_path),
+        RECIPE_DIR / f"{name_or_path}.yaml",
+    ]
     for path in tries:
         if path.is_file():
             return path
-    raise RecipeError(f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}")
+    raise RecipeError(
+        f"unknown recipe {name_or_path!r}: not a file, and built-in recipes are {', '.join(list_recipes())}"
+    )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -404,8 +437,10 @@ def load_stages(name_or_path: str) -> list[Recipe]:
         if not isinstance(stage_raw, dict):
             raise RecipeError(f"{where}: a recipe is a mapping")
         if i > 1 and (stage_raw.get("student") or {}).get("init_from"):
-            raise RecipeError(f"{where}: student.init_from - a stage starts from the previous stage's student "
-                              "(<output>/stage-N/final) by itself; drop init_from")
+            raise RecipeError(
+                f"{where}: student.init_from - a stage starts from the previous stage's student "
+                "(<output>/stage-N/final) by itself; drop init_from"
+            )
         r = parse_recipe(stage_raw, where)
         if r.purpose != "training":
             raise RecipeError(f"{where}: purpose: {r.purpose} - every stage trains")

@@ -43,8 +43,9 @@ class DistillResult:
 
 def _result(output: Path, summary: dict[str, Any], skipped: bool = False) -> DistillResult:
     router = output / "router"
-    return DistillResult(output, output / "final", router if (router / "modules.json").is_file() else None, summary,
-                         skipped=skipped)
+    return DistillResult(
+        output, output / "final", router if (router / "modules.json").is_file() else None, summary, skipped=skipped
+    )
 
 
 def stage_finished(folder: Path) -> bool:
@@ -86,24 +87,63 @@ def distill(
     say = progress or _quiet
     bars = progress is not None
     output = Path(output)
-    paths = {k: (Path(v) if v is not None else None) for k, v in
-             {"cache_dir": cache_dir, "results": results, "training_dir": training_dir, "data_dir": data_dir,
-              "init_from": init_from, "bundle": bundle}.items()}
-    common = dict(max_texts=max_texts, cycles=cycles, epochs=epochs, batch_size=batch_size, max_steps=max_steps,
-                  eval_every=eval_every, device=device, engine=engine, say=say, bars=bars,
-                  cache_dir=paths["cache_dir"], training_dir=paths["training_dir"], data_dir=paths["data_dir"])
+    paths = {
+        k: (Path(v) if v is not None else None)
+        for k, v in {
+            "cache_dir": cache_dir,
+            "results": results,
+            "training_dir": training_dir,
+            "data_dir": data_dir,
+            "init_from": init_from,
+            "bundle": bundle,
+        }.items()
+    }
+    common = dict(
+        max_texts=max_texts,
+        cycles=cycles,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        device=device,
+        engine=engine,
+        say=say,
+        bars=bars,
+        cache_dir=paths["cache_dir"],
+        training_dir=paths["training_dir"],
+        data_dir=paths["data_dir"],
+    )
     if (recipe is None) == (bundle is None):
-        raise ValueError("give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)")
+        raise ValueError(
+            "give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)"
+        )
     if bundle is not None:
-        summary = _train(None, output, results=paths["results"], router=router, final_eval=final_eval,
-                         init_from=paths["init_from"], bundle=paths["bundle"], **common)
+        summary = _train(
+            None,
+            output,
+            results=paths["results"],
+            router=router,
+            final_eval=final_eval,
+            init_from=paths["init_from"],
+            bundle=paths["bundle"],
+            **common,
+        )
         return _result(output, summary)
     stages = [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
     for stage in stages:  # every stage's overrides, sizes and folders, before hours go into the first stage
-        _load_and_override(stage, paths["training_dir"], paths["data_dir"], None, max_texts, batch_size).resolved_sources()
+        _load_and_override(
+            stage, paths["training_dir"], paths["data_dir"], None, max_texts, batch_size
+        ).resolved_sources()
     if len(stages) == 1:
-        summary = _train(stages[0], output, results=paths["results"], router=router, final_eval=final_eval,
-                         init_from=paths["init_from"], **common)
+        summary = _train(
+            stages[0],
+            output,
+            results=paths["results"],
+            router=router,
+            final_eval=final_eval,
+            init_from=paths["init_from"],
+            **common,
+        )
         return _result(output, summary)
     done: list[DistillResult] = []
     previous: Path | None = paths["init_from"]
@@ -116,24 +156,49 @@ def distill(
             done.append(_result(folder, _read_json(folder / "summary.json"), skipped=True))
         else:
             say(f"stage {i}/{len(stages)} ({stage.name}) -> {folder}" + (f", from {previous}" if previous else ""))
-            summary = _train(stage, folder, results=paths["results"] if last else None, router=router and last,
-                             final_eval=final_eval and last, init_from=previous, **common)
+            summary = _train(
+                stage,
+                folder,
+                results=paths["results"] if last else None,
+                router=router and last,
+                final_eval=final_eval and last,
+                init_from=previous,
+                **common,
+            )
             done.append(_result(folder, summary))
         previous = folder / "final"
-    (output / "stages.json").write_text(json.dumps({
-        "recipe": str(recipe), "stages": [{"stage": i, "name": s.name, "output": str(r.output), "skipped": r.skipped}
-                                          for i, (s, r) in enumerate(zip(stages, done), 1)]}, indent=1) + "\n")
+    (output / "stages.json").write_text(
+        json.dumps(
+            {
+                "recipe": str(recipe),
+                "stages": [
+                    {"stage": i, "name": s.name, "output": str(r.output), "skipped": r.skipped}
+                    for i, (s, r) in enumerate(zip(stages, done), 1)
+                ],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     final = done[-1]
     return DistillResult(output, final.student, final.router, final.summary, stages=done)
 
 
-def _load_and_override(recipe: str | Recipe, training_dir: Path | None, data_dir: Path | None, init_from: Path | None,
-                       max_texts: int | None = None, batch_size: int | None = None) -> Recipe:
+def _load_and_override(
+    recipe: str | Recipe,
+    training_dir: Path | None,
+    data_dir: Path | None,
+    init_from: Path | None,
+    max_texts: int | None = None,
+    batch_size: int | None = None,
+) -> Recipe:
     """The recipe with the command's overrides applied (a copy: a loaded Recipe is not changed)."""
     r = copy.deepcopy(recipe) if isinstance(recipe, Recipe) else load_recipe(recipe)
     if r.purpose != "training":
-        raise RecipeError(f"{r.path}: purpose: {r.purpose} - a set of texts for choosing between students "
-                          "(scripts/alignment.py --recipe ... --source ...), not for training")
+        raise RecipeError(
+            f"{r.path}: purpose: {r.purpose} - a set of texts for choosing between students "
+            "(scripts/alignment.py --recipe ... --source ...), not for training"
+        )
     if training_dir is not None:
         r.data = replace(r.data, training_dir=str(training_dir))
     if data_dir is not None:
@@ -144,7 +209,6 @@ def _load_and_override(recipe: str | Recipe, training_dir: Path | None, data_dir
         r.train = replace(r.train, batch_size=batch_size)
     check_sizes(r, max_texts, f"--max-texts {max_texts}")
     return r
-
 
 
 def export_bundle(
@@ -174,9 +238,16 @@ def export_bundle(
     r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts)
     if r.student.init_from:
         check_student_folder(r.resolve_path(r.student.init_from))
-    prep = prepare(r, Path(cache_dir or default_cache_dir()), max_texts, device or "cpu", echo=say, engine=engine, bars=progress is not None)
+    prep = prepare(
+        r,
+        Path(cache_dir or default_cache_dir()),
+        max_texts,
+        device or "cpu",
+        echo=say,
+        engine=engine,
+        bars=progress is not None,
+    )
     return write_bundle(prep, Path(folder), targets_dtype, student_dtype)
-
 
 
 def _train(
@@ -219,25 +290,40 @@ def _train(
         from .bundle import read_bundle
 
         if init_from is not None or max_texts is not None or training_dir is not None:
-            raise ValueError("--bundle fixes texts, targets and the starting student: drop --init-from/--max-texts/--training-dir")
+            raise ValueError(
+                "--bundle fixes texts, targets and the starting student: drop --init-from/--max-texts/--training-dir"
+            )
         prep = read_bundle(bundle)
         r = prep.recipe
         if final_eval or router:
-            say("bundle run: no teacher here, so no final evaluation and no Router export "
-                  "(where the teacher is: leafbench distill --bundle <bundle> --output <output> --finish)")
+            say(
+                "bundle run: no teacher here, so no final evaluation and no Router export "
+                "(where the teacher is: leafbench distill --bundle <bundle> --output <output> --finish)"
+            )
         final_eval = router = False
     else:
         assert recipe is not None
         r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts, batch_size)
-    overrides = {k: v for k, v in {"cycles": cycles, "epochs_per_cycle": epochs, "batch_size": batch_size, "max_steps": max_steps,
-                                   "eval_every": eval_every}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "cycles": cycles,
+            "epochs_per_cycle": epochs,
+            "batch_size": batch_size,
+            "max_steps": max_steps,
+            "eval_every": eval_every,
+        }.items()
+        if v is not None
+    }
     r.train = replace(r.train, **overrides)
     cache_dir = Path(cache_dir or default_cache_dir())
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     device = device or "cpu"
-    say(f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
-          f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}")
+    say(
+        f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
+        f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}"
+    )
     if bundle is None:
         prep = prepare(r, cache_dir, max_texts, device, echo=say, engine=engine, bars=bars)
     resuming = (output / "checkpoints" / "last.pt").exists()
@@ -255,16 +341,27 @@ def _train(
         if prep.eval_data is not None:  # the random projection, for contrast with what training achieves
             from .evaluation import Evaluator
 
-            untrained["asym_random_projection"] = Evaluator(None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt)(model)["asym_ndcg_at_10"]
+            untrained["asym_random_projection"] = Evaluator(
+                None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt
+            )(model)["asym_ndcg_at_10"]
         if r.student.projection_init in ("ridge", "procrustes"):
             model, ridge = make_student(prep, cache_dir, device, init=True)
         # Written before training, so a resumed run still reports where it started from.
         (output / "untrained.json").write_text(json.dumps(untrained))
         (output / "ridge.json").write_text(json.dumps(ridge))
-    trainer = Trainer(model, [prep.inputs[i] for i in prep.train_idx], prep.targets[prep.train_idx], r.train, output, evaluator,
-                      progress=bars)
-    say(f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"
-          + (" (resuming)" if resuming else ""))
+    trainer = Trainer(
+        model,
+        [prep.inputs[i] for i in prep.train_idx],
+        prep.targets[prep.train_idx],
+        r.train,
+        output,
+        evaluator,
+        progress=bars,
+    )
+    say(
+        f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"
+        + (" (resuming)" if resuming else "")
+    )
     t0 = time.perf_counter()
     state = trainer.fit()
     say(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s in this run")
@@ -285,9 +382,16 @@ def _train(
         "query_prompt": qp,
         "document_prompt": dp,
         "dims": {"student_hidden": model[0].get_embedding_dimension(), "output": r.teacher.dim},
-        "recipe": r.raw | {"name": r.name, "train": {**r.raw.get("train", {}), **overrides},
-                           "student": {**r.raw.get("student", {}), "init_from": init_label}},
-        "data_hashes": {"training_texts": prep.info["data_hash"], "targets": {k: v["store_entries"] for k, v in prep.target_stats.items()}},
+        "recipe": r.raw
+        | {
+            "name": r.name,
+            "train": {**r.raw.get("train", {}), **overrides},
+            "student": {**r.raw.get("student", {}), "init_from": init_label},
+        },
+        "data_hashes": {
+            "training_texts": prep.info["data_hash"],
+            "targets": {k: v["store_entries"] for k, v in prep.target_stats.items()},
+        },
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
     }
@@ -322,8 +426,9 @@ def _train(
         "history": [h for h in state.history if h.get("kind") == "eval"],
     }
     metrics: dict[str, Any] = {"in_training": manifest["final_metrics"]["in_training"], "untrained": untrained_rec}
-    return finish_run(output, final_dir, prep, summary, manifest, metrics, cache_dir, results, device, router, final_eval, say)
-
+    return finish_run(
+        output, final_dir, prep, summary, manifest, metrics, cache_dir, results, device, router, final_eval, say
+    )
 
 
 def finish_run(
@@ -351,7 +456,9 @@ def finish_run(
         res = final_evaluation(final_dir, prep, cache_dir, results or output / "results", device, echo=say)
         metrics.update(res)
         if prep.eval_data is not None:
-            summary["retrieval_protocol"] = f"{prep.eval_data.task_name} {prep.eval_data.split}: {prep.eval_data.n_queries} queries x {prep.eval_data.n_docs} docs"
+            summary["retrieval_protocol"] = (
+                f"{prep.eval_data.task_name} {prep.eval_data.split}: {prep.eval_data.n_queries} queries x {prep.eval_data.n_docs} docs"
+            )
     manifest["final_metrics"] = metrics
     summary["final_metrics"] = metrics
     write_manifest(final_dir, manifest)
@@ -367,7 +474,6 @@ def finish_run(
         (results / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     say(f"student: {final_dir}")
     return summary
-
 
 
 def finish_bundle(
@@ -396,18 +502,32 @@ def finish_bundle(
     r = prep.recipe
     if data_dir is not None:
         r.eval = replace(r.eval, data_dir=str(data_dir))
-    if (manifest.get("data_hashes", {}).get("training_texts") != prep.info.get("data_hash")
-            or manifest.get("recipe", {}).get("student", {}).get("init_from") != bundled_init_from(prep.info)):
+    if manifest.get("data_hashes", {}).get("training_texts") != prep.info.get("data_hash") or manifest.get(
+        "recipe", {}
+    ).get("student", {}).get("init_from") != bundled_init_from(prep.info):
         raise BundleError(f"{output} was not trained from {bundle} (training texts or starting student differ)")
     cache_dir = cache_dir or default_cache_dir()
     teacher = recipe_teacher(r, cache_dir, device)
     if teacher.identity != prep.teacher.identity:
-        raise BundleError(f"teacher {r.teacher.model} here is {teacher.identity}, the bundle was labelled by {prep.teacher.identity}")
+        raise BundleError(
+            f"teacher {r.teacher.model} here is {teacher.identity}, the bundle was labelled by {prep.teacher.identity}"
+        )
     prep.teacher = teacher
     say(f"finishing {output} (trained on: {summary.get('hardware')}) with the teacher here")
-    return finish_run(output, final_dir, prep, summary, manifest, manifest.get("final_metrics", {}), Path(cache_dir), results,
-                      device or "cpu", router, final_eval=True, say=say)
-
+    return finish_run(
+        output,
+        final_dir,
+        prep,
+        summary,
+        manifest,
+        manifest.get("final_metrics", {}),
+        Path(cache_dir),
+        results,
+        device or "cpu",
+        router,
+        final_eval=True,
+        say=say,
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -415,5 +535,3 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-
-

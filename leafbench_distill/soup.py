@@ -9,12 +9,12 @@ student, its manifest naming the ingredients.
 
 from __future__ import annotations
 
-from leafbench.errors import UserError
-
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from leafbench.errors import UserError
 
 from .export import MANIFEST_NAME, export_student
 
@@ -28,7 +28,9 @@ def _manifest(folder: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise SoupError(f"{folder}: no {MANIFEST_NAME} - not a distilled student (leafbench distill writes one)") from None
+        raise SoupError(
+            f"{folder}: no {MANIFEST_NAME} - not a distilled student (leafbench distill writes one)"
+        ) from None
     except json.JSONDecodeError as e:
         raise SoupError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
 
@@ -47,8 +49,10 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
     teacher = manifests[0].get("teacher")
     for f, m in zip(folders[1:], manifests[1:]):
         if m.get("teacher") != teacher:
-            raise SoupError(f"{f}: distilled from teacher {m.get('teacher')!r}, {folders[0]} from {teacher!r}; "
-                            "only students of one teacher share a space")
+            raise SoupError(
+                f"{f}: distilled from teacher {m.get('teacher')!r}, {folders[0]} from {teacher!r}; "
+                "only students of one teacher share a space"
+            )
     models = []
     for f in folders:
         try:
@@ -60,11 +64,15 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
         if [type(x).__name__ for x in m] != [type(x).__name__ for x in models[0]]:
             raise SoupError(f"{f}: modules {[type(x).__name__ for x in m]} differ from {folders[0]}'s")
         if m.max_seq_length != models[0].max_seq_length:
-            raise SoupError(f"{f}: max_seq_length {m.max_seq_length} differs from {folders[0]}'s {models[0].max_seq_length}")
+            raise SoupError(
+                f"{f}: max_seq_length {m.max_seq_length} differs from {folders[0]}'s {models[0].max_seq_length}"
+            )
         for k, v in states[0].items():
             if k not in sd or sd[k].shape != v.shape:
-                raise SoupError(f"{f}: weight {k} {'is missing' if k not in sd else f'has shape {tuple(sd[k].shape)}'}"
-                                f", {folders[0]} has {tuple(v.shape)}")
+                raise SoupError(
+                    f"{f}: weight {k} {'is missing' if k not in sd else f'has shape {tuple(sd[k].shape)}'}"
+                    f", {folders[0]} has {tuple(v.shape)}"
+                )
         if set(sd) - set(states[0]):
             raise SoupError(f"{f}: extra weights {sorted(set(sd) - set(states[0]))[:3]}")
     avg = {}
@@ -89,7 +97,9 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
         "data_hashes": hashes,
         "final_metrics": {},  # not measured: `leafbench run` measures the soup like any model
     }
-    export_student(soup, Path(output), manifest, manifests[0].get("query_prompt", ""), manifests[0].get("document_prompt", ""))
+    export_student(
+        soup, Path(output), manifest, manifests[0].get("query_prompt", ""), manifests[0].get("document_prompt", "")
+    )
     ingredients = "\n".join(f"- `{n}` ({f})" for n, f in zip(names, folders))
     (Path(output) / "README.md").write_text(
         f"# {manifest['name']}\n\nA LEAF student that is the uniform weight average (model soup) of:\n\n{ingredients}\n\n"

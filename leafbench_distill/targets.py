@@ -28,12 +28,23 @@ class TeacherTargets:
     encoder: object
 
 
-def teacher_encoder(teacher: str, store, cache_dir: Path | None = None, precision: str = "fp32", device: str | None = None, batch_size: int = 32, max_seq_length: int | None = None, backend: str = "torch"):
+def teacher_encoder(
+    teacher: str,
+    store,
+    cache_dir: Path | None = None,
+    precision: str = "fp32",
+    device: str | None = None,
+    batch_size: int = 32,
+    max_seq_length: int | None = None,
+    backend: str = "torch",
+):
     """The harness Encoder for a teacher alias / HF id / folder (lazy: loads weights only if something is missing)."""
     from leafbench.encode import Encoder
     from leafbench.registry import resolve_model
 
-    spec = resolve_model(teacher, cache_dir).with_overrides(max_seq_length=max_seq_length, precision=precision, backend=backend)
+    spec = resolve_model(teacher, cache_dir).with_overrides(
+        max_seq_length=max_seq_length, precision=precision, backend=backend
+    )
     return Encoder(spec, store, device=device, batch_size=batch_size)
 
 
@@ -59,10 +70,16 @@ def compute_targets(
         out[idx] = emb
         st = res.stats
         stats[role] = {
-            "n_texts": st.n_texts, "n_encoded_now": st.n_encoded, "cached": st.cached,
-            "encode_seconds": st.encode_seconds_total, "store_entries": [st.digest], "prompt": res.prompt,
+            "n_texts": st.n_texts,
+            "n_encoded_now": st.n_encoded,
+            "cached": st.cached,
+            "encode_seconds": st.encode_seconds_total,
+            "store_entries": [st.digest],
+            "prompt": res.prompt,
             "texts_per_s": st.texts_per_s,
         }
-        log.info("teacher %s targets: %d texts (%s)", role, st.n_texts, "cached" if st.cached else f"{st.n_encoded} encoded")
+        log.info(
+            "teacher %s targets: %d texts (%s)", role, st.n_texts, "cached" if st.cached else f"{st.n_encoded} encoded"
+        )
     assert out is not None, "no training texts"
     return TeacherTargets(out, stats, encoder)

@@ -7,8 +7,6 @@ documents together beats queries alone, so recipes mix both.
 
 from __future__ import annotations
 
-from leafbench.errors import UserError
-
 import csv
 import hashlib
 import json
@@ -24,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from leafbench.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,9 @@ class SourceSpec:
             if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
                 raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
             if set(spec.domain) - {"beir", "split", "path", "field"}:
-                raise TextSourceError(f"source {spec.name}: domain: unknown keys {sorted(set(spec.domain) - {'beir', 'split', 'path', 'field'})}")
+                raise TextSourceError(
+                    f"source {spec.name}: domain: unknown keys {sorted(set(spec.domain) - {'beir', 'split', 'path', 'field'})}"
+                )
             if "beir" in spec.domain and "split" not in spec.domain:
                 raise TextSourceError(f"source {spec.name}: domain: a BEIR reference needs a split (e.g. train)")
             if spec.limit is None:
@@ -150,8 +152,12 @@ class TrainingTexts:
         return h.hexdigest()[:16]
 
     def select(self, idx: Sequence[int]) -> TrainingTexts:
-        return TrainingTexts([self.texts[i] for i in idx], [self.roles[i] for i in idx], [self.sources[i] for i in idx],
-                             ranks=[self.ranks[i] for i in idx] if self.ranks else [])
+        return TrainingTexts(
+            [self.texts[i] for i in idx],
+            [self.roles[i] for i in idx],
+            [self.sources[i] for i in idx],
+            ranks=[self.ranks[i] for i in idx] if self.ranks else [],
+        )
 
     def split(self, n_heldout: int, seed: int = 0) -> tuple[list[int], list[int]]:
         """(train, held-out) indices; held-out is drawn per role so both roles are measured."""
@@ -224,8 +230,10 @@ def _iter_hf(spec: SourceSpec) -> Iterator[str]:
     for i, row in enumerate(ds):
         val = row.get(spec.field)
         if i == 0 and spec.field not in row:  # a wrong field would otherwise stream the whole dataset for nothing
-            raise TextSourceError(f"source {spec.name}: HF dataset {spec.hf!r} has no field {spec.field!r} "
-                                  f"(fields: {', '.join(map(str, row))})")
+            raise TextSourceError(
+                f"source {spec.name}: HF dataset {spec.hf!r} has no field {spec.field!r} "
+                f"(fields: {', '.join(map(str, row))})"
+            )
         if isinstance(val, str):
             yield val
 
@@ -278,7 +286,9 @@ def domain_scores(pool: Sequence[str], reference: Sequence[str], min_tokens: int
             cache[w] = math.log(p_ref / p_pool)
         return cache[w]
 
-    return [sum(word(w) for w in toks) / len(toks) if len(toks) >= max(1, min_tokens) else -math.inf for toks in pool_tokens]
+    return [
+        sum(word(w) for w in toks) / len(toks) if len(toks) >= max(1, min_tokens) else -math.inf for toks in pool_tokens
+    ]
 
 
 def reference_texts(domain: dict[str, str], base: Path) -> list[str]:
@@ -429,9 +439,14 @@ def load_texts(
                 top = [score_of[t] for t in pieces]
             else:
                 top = [scores[i] for i in order[: spec.limit]]
-            selection[spec.name] = {"reference": dict(spec.domain), "n_reference": len(ref), "pool": len(order),
-                                    "kept": len(top), "pool_in_domain": sum(x > 0 for x in scores),
-                                    "min_kept_score": min(top) if top else None}
+            selection[spec.name] = {
+                "reference": dict(spec.domain),
+                "n_reference": len(ref),
+                "pool": len(order),
+                "kept": len(top),
+                "pool_in_domain": sum(x > 0 for x in scores),
+                "min_kept_score": min(top) if top else None,
+            }
         if spec.limit is not None:
             kept = kept[: spec.limit]
         seen.update(norm_text(t) for t in kept + pieces)  # a packed text is not reused alone by a later source
@@ -445,8 +460,9 @@ def load_texts(
     if max_texts is not None:
         rows = rows[:max_texts]
     counts = {s.name: len(k) for s, k in per_source}
-    out = TrainingTexts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], counts=counts,
-                        ranks=[r[3] for r in rows])
+    out = TrainingTexts(
+        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], counts=counts, ranks=[r[3] for r in rows]
+    )
     if dropped_eval:
         out.overlap["dropped"] = dropped_eval
     out.selection = selection

@@ -89,7 +89,15 @@ def progress_bar(total: int, initial: int, desc: str, unit: str = "step"):
     from tqdm.auto import tqdm
 
     tty = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5 if tty else 30.0, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        dynamic_ncols=True,
+        mininterval=0.5 if tty else 30.0,
+        file=sys.stderr,
+    )
 
 
 @dataclass
@@ -135,8 +143,11 @@ class Trainer:
                     m.p = cfg.dropout
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
         self.device = next(model.parameters()).device
-        self._targets_on_device = (self.targets.to(self.device) if self.device.type != "cpu"
-                                   and self.targets.nbytes <= TARGETS_ON_DEVICE_MAX_BYTES else None)
+        self._targets_on_device = (
+            self.targets.to(self.device)
+            if self.device.type != "cpu" and self.targets.nbytes <= TARGETS_ON_DEVICE_MAX_BYTES
+            else None
+        )
         self._eval_seconds = 0.0
         self.session: dict[str, float] = {"texts": 0, "wall_seconds": 0.0}
 
@@ -155,7 +166,9 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "state": asdict(self.state),
                 "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,  # dropout on the GPU
+                "cuda_rng": torch.cuda.get_rng_state(self.device)
+                if self.device.type == "cuda"
+                else None,  # dropout on the GPU
                 "n_inputs": len(self.inputs),
                 "total_steps": self.total_steps,
                 "cfg": asdict(self.cfg),
@@ -171,7 +184,9 @@ class Trainer:
         ck = torch.load(path, map_location="cpu", weights_only=False)
         ck["cfg"] = {**asdict(TrainCfg()), **ck["cfg"]}  # fields added since the checkpoint: their defaults
         extended = self._extends(ck)
-        if ck["n_inputs"] != len(self.inputs) or not (extended or (ck["total_steps"] == self.total_steps and ck["cfg"] == asdict(self.cfg))):
+        if ck["n_inputs"] != len(self.inputs) or not (
+            extended or (ck["total_steps"] == self.total_steps and ck["cfg"] == asdict(self.cfg))
+        ):
             raise RuntimeError(
                 f"{path} belongs to a different run (texts, schedule or config differ); "
                 "use a new --output or delete the checkpoint to start over"
@@ -188,7 +203,9 @@ class Trainer:
                     row["tag"] = f"step{row['step']}"
         if self.output is not None:  # rows written after the checkpoint would otherwise appear twice
             (self.output / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.state.history))
-        log.info("%s from %s at step %d/%d", "extended" if extended else "resumed", path, self.state.step, self.total_steps)
+        log.info(
+            "%s from %s at step %d/%d", "extended" if extended else "resumed", path, self.state.step, self.total_steps
+        )
         return True
 
     def _extends(self, ck: dict) -> bool:
@@ -219,8 +236,14 @@ class Trainer:
         metrics = self.evaluator(self.model)
         self.model.train()
         self._eval_seconds += time.perf_counter() - t0
-        row = {"kind": "eval", "tag": tag, "step": self.state.step, "epoch": self.state.step / self.steps_per_epoch,
-               "seconds": time.perf_counter() - t0, **metrics}
+        row = {
+            "kind": "eval",
+            "tag": tag,
+            "step": self.state.step,
+            "epoch": self.state.step / self.steps_per_epoch,
+            "seconds": time.perf_counter() - t0,
+            **metrics,
+        }
         self._record(row)
         log.info("eval %s: %s", tag, {k: v for k, v in metrics.items() if isinstance(v, float)})
         return row
@@ -239,7 +262,9 @@ class Trainer:
         loss = l2_loss(out, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf"))
+        gnorm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        )
         self.optimizer.step()
         return loss.detach(), gnorm.detach()
 
@@ -253,7 +278,7 @@ class Trainer:
         """
         if not pending:
             return []
-        vals = torch.stack([torch.stack([l.float(), g.float()]) for l, g in pending]).cpu().tolist()
+        vals = torch.stack([torch.stack([loss.float(), g.float()]) for loss, g in pending]).cpu().tolist()
         first = self.state.step - len(pending)
         for i, (loss, _) in enumerate(vals):
             if not math.isfinite(loss):
@@ -271,7 +296,9 @@ class Trainer:
                 self.evaluate("start")
         self.model.train()
         eval_every = self.cfg.eval_every or self.steps_per_epoch
-        stop_at = self.total_steps if stop_after_steps is None else min(self.total_steps, self.state.step + stop_after_steps)
+        stop_at = (
+            self.total_steps if stop_after_steps is None else min(self.total_steps, self.state.step + stop_after_steps)
+        )
         bar = progress_bar(self.total_steps, self.state.step, "distill") if self.progress else None
         ema: float | None = None
         fit_t0, eval0, step0 = time.perf_counter(), self._eval_seconds, self.state.step
@@ -310,8 +337,16 @@ class Trainer:
                             tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
                             bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
                     if log_due and loss_n:
-                        self._record({"kind": "train", "step": step, "loss": loss_sum / loss_n, "lr": lr,
-                                      "grad_norm": gnorm, "texts_per_s": self.state.texts_seen / self.state.train_seconds})
+                        self._record(
+                            {
+                                "kind": "train",
+                                "step": step,
+                                "loss": loss_sum / loss_n,
+                                "lr": lr,
+                                "grad_norm": gnorm,
+                                "texts_per_s": self.state.texts_seen / self.state.train_seconds,
+                            }
+                        )
                         loss_sum, loss_n = 0.0, 0
                     if eval_due:
                         self.evaluate(f"step{step}")
@@ -323,9 +358,14 @@ class Trainer:
                 bar.close()
             # Wall clock of the loop minus evaluations: everything the trainer adds (schedule, clipping,
             # progress, logging, checkpoints) counts against its throughput.
-            self.session = {"texts": self.state.texts_seen - texts0, "steps": self.state.step - step0,
-                            "wall_seconds": time.perf_counter() - fit_t0 - (self._eval_seconds - eval0)}
-        if self.state.step >= self.total_steps and not (self.state.history and self.state.history[-1].get("tag") == "final"):
+            self.session = {
+                "texts": self.state.texts_seen - texts0,
+                "steps": self.state.step - step0,
+                "wall_seconds": time.perf_counter() - fit_t0 - (self._eval_seconds - eval0),
+            }
+        if self.state.step >= self.total_steps and not (
+            self.state.history and self.state.history[-1].get("tag") == "final"
+        ):
             self.evaluate("final")
         self.save_checkpoint()
         return self.state

@@ -46,13 +46,26 @@ def _length_buckets(cos: np.ndarray, n_tokens: np.ndarray) -> list[dict]:
     for lo, hi in itertools.pairwise(edges):
         m = (n_tokens >= lo) & (n_tokens < hi) if hi is not None else n_tokens >= lo
         if m.any():
-            out.append({"tokens": f"{lo}-{hi}" if hi is not None else f">={lo}", "n": int(m.sum()),
-                        "mean_cosine": round(float(cos[m].mean()), 4)})
+            out.append(
+                {
+                    "tokens": f"{lo}-{hi}" if hi is not None else f">={lo}",
+                    "n": int(m.sum()),
+                    "mean_cosine": round(float(cos[m].mean()), 4),
+                }
+            )
     return out
 
 
-def alignment(student: str, teacher: str | None, beir: Path, split: str, max_queries: int | None,
-              max_docs: int | None, cache_dir: Path, side: str = "query") -> dict:
+def alignment(
+    student: str,
+    teacher: str | None,
+    beir: Path,
+    split: str,
+    max_queries: int | None,
+    max_docs: int | None,
+    cache_dir: Path,
+    side: str = "query",
+) -> dict:
     """Cosine of student(x) and teacher(x) on one side's texts; documents also get per-length buckets."""
     if side not in ("query", "document"):
         raise SystemExit(f"--side must be query or document, not {side!r}")
@@ -63,8 +76,9 @@ def alignment(student: str, teacher: str | None, beir: Path, split: str, max_que
     return {**text_alignment(student, teacher, texts, side, cache_dir), "data": str(beir), "split": split}
 
 
-def source_texts(recipe_name: str, source: str, training_dir: Path | None = None,
-                 data_dir: Path | None = None) -> tuple[list[str], str]:
+def source_texts(
+    recipe_name: str, source: str, training_dir: Path | None = None, data_dir: Path | None = None
+) -> tuple[list[str], str]:
     """The texts (and their role) that one source of a recipe selects, after the recipe's dedupe across sources."""
     from dataclasses import replace
 
@@ -79,7 +93,9 @@ def source_texts(recipe_name: str, source: str, training_dir: Path | None = None
     names = [s.name for s in recipe.data.sources]
     if source not in names:
         raise SystemExit(f"recipe {recipe.name} has no source {source!r}; its sources: {names}")
-    tt = load_texts(recipe.resolved_sources(), recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words)
+    tt = load_texts(
+        recipe.resolved_sources(), recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words
+    )
     texts = [t for t, s in zip(tt.texts, tt.sources) if s == source]
     return texts, recipe.data.sources[names.index(source)].role
 
@@ -95,9 +111,14 @@ def text_alignment(student: str, teacher: str | None, texts: Sequence[str], side
     s = s_enc.encode(texts, side).embeddings
     t = Encoder(resolve_model(t_name, cache_dir), store).encode(texts, side).embeddings
     cos = np.sum(normalize_rows(s) * normalize_rows(t), axis=1)
-    out = {"student": student, "teacher": t_name, "side": side,
-           "n_queries" if side == "query" else "n_documents": len(cos),
-           "mean_cosine": round(float(cos.mean()), 4), "p10_cosine": round(float(np.percentile(cos, 10)), 4)}
+    out = {
+        "student": student,
+        "teacher": t_name,
+        "side": side,
+        "n_queries" if side == "query" else "n_documents": len(cos),
+        "mean_cosine": round(float(cos.mean()), 4),
+        "p10_cosine": round(float(np.percentile(cos, 10)), 4),
+    }
     if side == "document":
         ids = s_enc.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         out["by_length"] = _length_buckets(cos, np.array([len(x) for x in ids]))
@@ -112,17 +133,27 @@ def main() -> None:
     where.add_argument("--beir", type=Path, help="a BEIR folder (queries.jsonl, qrels/)")
     where.add_argument("--recipe", help="a recipe (built-in name or YAML) whose --source texts to score")
     ap.add_argument("--source", help="with --recipe: the source whose texts are scored (its role is the side)")
-    ap.add_argument("--training-dir", type=Path, help="with --recipe: its local training files (as `leafbench distill`)")
+    ap.add_argument(
+        "--training-dir", type=Path, help="with --recipe: its local training files (as `leafbench distill`)"
+    )
     ap.add_argument("--data-dir", type=Path, help="with --recipe: local evaluation data (as `leafbench distill`)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-queries", type=int)
     ap.add_argument("--max-docs", type=int)
-    ap.add_argument("--side", choices=["query", "document"], default="query",
-                    help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets")
+    ap.add_argument(
+        "--side",
+        choices=["query", "document"],
+        default="query",
+        help="document: the corpus (from the store when `leafbench run` encoded it), with per-length buckets",
+    )
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
-    ap.add_argument("--append", type=Path, metavar="FILE",
-                    help="also append the JSON line to FILE (e.g. experiments/mpnet-offline/results/validation/<recipe>.jsonl), "
-                         "so each committed row comes from one command")
+    ap.add_argument(
+        "--append",
+        type=Path,
+        metavar="FILE",
+        help="also append the JSON line to FILE (e.g. experiments/mpnet-offline/results/validation/<recipe>.jsonl), "
+        "so each committed row comes from one command",
+    )
     a = ap.parse_args()
     if a.recipe is not None:
         if not a.source:

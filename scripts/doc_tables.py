@@ -29,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results
+from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results  # noqa: E402 (after sys.path)
 
 BENCHMARK = "MTEB(eng, v2)"
 # Which page holds each table.
@@ -55,11 +55,21 @@ def _f(v: float) -> str:
 
 
 def scifact_grid(df: pd.DataFrame) -> str:
-    g = df[(df["run"] == "minilm-l6") & (df["mode"] == "student") & (df["task"] == "SciFact") & (df["subset"] == "")].copy()
+    g = df[
+        (df["run"] == "minilm-l6") & (df["mode"] == "student") & (df["task"] == "SciFact") & (df["subset"] == "")
+    ].copy()
     g["dim"] = g.apply(_dim, axis=1)
-    wide = g.pivot_table(index="dim", columns="dtype", values="score", aggfunc="first").sort_index(ascending=False) * 100
-    cols = [("float32", "float32"), ("float16", "float16"), ("int8", "int8"), ("uint8", "uint8"), ("binary", "binary"),
-            ("binary (rescore4)", "binary, rescore x4")]
+    wide = (
+        g.pivot_table(index="dim", columns="dtype", values="score", aggfunc="first").sort_index(ascending=False) * 100
+    )
+    cols = [
+        ("float32", "float32"),
+        ("float16", "float16"),
+        ("int8", "int8"),
+        ("uint8", "uint8"),
+        ("binary", "binary"),
+        ("binary (rescore4)", "binary, rescore x4"),
+    ]
     lines = ["| dim | " + " | ".join(h for _, h in cols) + " |", "|---:|" + "---:|" * len(cols)]
     for dim, r in wide.iterrows():
         lines.append(f"| {dim} | " + " | ".join(_f(r.get(c)) for c, _ in cols) + " |")
@@ -75,22 +85,45 @@ def mteb_table(df: pd.DataFrame, results: Path) -> str:
     n_type = {t: sum(1 for v in spec.values() if v == t) for t in set(spec.values())}
     lines = ["| task | type | " + " | ".join(rows) + " |", "|---|---|" + "---:|" * len(rows)]
     for t in tasks:
-        cells = [_f(r[t]) if not pd.isna(r[t]) else ("– (excluded)" if t in skipped[run] else "–") for run, r in rows.items()]
+        cells = [
+            _f(r[t]) if not pd.isna(r[t]) else ("– (excluded)" if t in skipped[run] else "–") for run, r in rows.items()
+        ]
         lines.append(f"| {t}{' (en-en)' if t == 'STS17' else ''} | {spec[t]} | " + " | ".join(cells) + " |")
     types = sorted({spec[t] for t in tasks})
     for ty in types:
         have = {run: sum(1 for t in tasks if spec[t] == ty and not pd.isna(r[t])) for run, r in rows.items()}
-        lines.append(f"| **Mean({ty})** | | " + " | ".join(f"{_f(r[f'Mean({ty})'])} ({have[run]}/{n_type[ty]})" for run, r in rows.items()) + " |")
-    lines.append("| **Mean(Task)** | | " + " | ".join(f"{_f(r['Mean(Task)'])} ({int(r['n_tasks'])}/{int(r['n_benchmark'])})" for r in rows.values()) + " |")
-    lines.append("| **Mean(TaskType)** | | " + " | ".join(
-        f"{_f(r['Mean(TaskType)'])} ({sum(1 for ty in types if not pd.isna(r[f'Mean({ty})']))}/{len(n_type)} types)" for r in rows.values()) + " |")
-    lines.append("| **Borda (rank)** | | " + " | ".join(f"{r['Borda']:.1f} ({int(r['Rank'])})" for r in rows.values()) + " |")
+        lines.append(
+            f"| **Mean({ty})** | | "
+            + " | ".join(f"{_f(r[f'Mean({ty})'])} ({have[run]}/{n_type[ty]})" for run, r in rows.items())
+            + " |"
+        )
+    lines.append(
+        "| **Mean(Task)** | | "
+        + " | ".join(f"{_f(r['Mean(Task)'])} ({int(r['n_tasks'])}/{int(r['n_benchmark'])})" for r in rows.values())
+        + " |"
+    )
+    lines.append(
+        "| **Mean(TaskType)** | | "
+        + " | ".join(
+            f"{_f(r['Mean(TaskType)'])} ({sum(1 for ty in types if not pd.isna(r[f'Mean({ty})']))}/{len(n_type)} types)"
+            for r in rows.values()
+        )
+        + " |"
+    )
+    lines.append(
+        "| **Borda (rank)** | | " + " | ".join(f"{r['Borda']:.1f} ({int(r['Rank'])})" for r in rows.values()) + " |"
+    )
     return "\n".join(lines)
 
 
 def cells_table(df: pd.DataFrame) -> str:
-    g = df[(df["run"] == "minilm-l6") & (df["mode"] == "student") & df["task_type"].isin(["STS", "Classification"])
-           & df["dtype"].isin(["float32", "int8", "binary"]) & (df["subset"] == "")].copy()
+    g = df[
+        (df["run"] == "minilm-l6")
+        & (df["mode"] == "student")
+        & df["task_type"].isin(["STS", "Classification"])
+        & df["dtype"].isin(["float32", "int8", "binary"])
+        & (df["subset"] == "")
+    ].copy()
     g["dim"] = g.apply(_dim, axis=1)
     g = g[g["dim"].isin([384, 256, 128, 64])]
     cols = [(ty, dt) for ty in ("STS", "Classification") for dt in ("float32", "int8", "binary")]
@@ -112,38 +145,55 @@ def scale_table(path: Path) -> str:
     rows = ["| figure | measured |", "|---|---|"]
     if "reuse" in d:
         r = d["reuse"]
-        rows.append(f"| full SciFact, minilm-l6, store already holding it | nDCG@10 {r['full']['ndcg_at_10']:.5f}, "
-                    f"{r['full']['encoded']} texts encoded |")
+        rows.append(
+            f"| full SciFact, minilm-l6, store already holding it | nDCG@10 {r['full']['ndcg_at_10']:.5f}, "
+            f"{r['full']['encoded']} texts encoded |"
+        )
         for name, label in (("100q-300d", "--max-queries 100 --max-docs 300"), ("1000d", "--max-docs 1000")):
             x = r[name]
-            rows.append(f"| then `{label}` | {x['encoded_from_warm_store']} texts encoded; nDCG@10 {x['ndcg_warm']:.5f} "
-                        f"= cold store's {x['ndcg_cold']:.5f} (\\|diff\\| {x['abs_diff']:.0e}) |")
+            rows.append(
+                f"| then `{label}` | {x['encoded_from_warm_store']} texts encoded; nDCG@10 {x['ndcg_warm']:.5f} "
+                f"= cold store's {x['ndcg_cold']:.5f} (\\|diff\\| {x['abs_diff']:.0e}) |"
+            )
     if "curve" in d:
         for x in d["curve"]["sizes"]:
-            rows.append(f"| hash-768, {x['n_docs']:,} docs ({x['vectors_GB']:.2f} GB of vectors), {x['n_queries']:,} queries, "
-                        f"k = 1000 | eval {x['eval_seconds']:.0f} s = **{x['eval_seconds_per_M_docs']:.0f} s per M docs**; "
-                        f"peak RssAnon **{x['peak_rss_anon_eval_GB']:.2f} GB** (texts alone {x['rss_anon_after_loading_texts_GB']:.2f} GB) |")
-        rows.append(f"| seconds per M docs across sizes | within ±{d['curve']['s_per_M_docs_max_dev_from_mean']:.0%} of their mean |")
+            rows.append(
+                f"| hash-768, {x['n_docs']:,} docs ({x['vectors_GB']:.2f} GB of vectors), {x['n_queries']:,} queries, "
+                f"k = 1000 | eval {x['eval_seconds']:.0f} s = **{x['eval_seconds_per_M_docs']:.0f} s per M docs**; "
+                f"peak RssAnon **{x['peak_rss_anon_eval_GB']:.2f} GB** (texts alone {x['rss_anon_after_loading_texts_GB']:.2f} GB) |"
+            )
+        rows.append(
+            f"| seconds per M docs across sizes | within ±{d['curve']['s_per_M_docs_max_dev_from_mean']:.0%} of their mean |"
+        )
     if "ray" in d:
         x = d["ray"]
-        rows.append(f"| `--engine ray` (local cluster, 2 workers × 0.5 CPU) vs local, SciFact 100 q × {x['texts'] - 100:,} docs, minilm-l6, end to end | "
-                    f"nDCG@10 {x['ndcg_ray']:.5f} vs {x['ndcg_local']:.5f}; min row-wise cosine {x['min_rowwise_cosine']:.7f}; "
-                    f"throughput ratio ray/local **{x['throughput_ratio_ray_over_local']:.2f}** (cluster start {x['ray_init_seconds']:.0f} s excluded) |")
-        rows.append(f"| one Ray worker killed (-9) mid-encoding | run completed, nDCG@10 {x['ndcg_after_worker_kill']:.5f} |")
+        rows.append(
+            f"| `--engine ray` (local cluster, 2 workers × 0.5 CPU) vs local, SciFact 100 q × {x['texts'] - 100:,} docs, minilm-l6, end to end | "
+            f"nDCG@10 {x['ndcg_ray']:.5f} vs {x['ndcg_local']:.5f}; min row-wise cosine {x['min_rowwise_cosine']:.7f}; "
+            f"throughput ratio ray/local **{x['throughput_ratio_ray_over_local']:.2f}** (cluster start {x['ray_init_seconds']:.0f} s excluded) |"
+        )
+        rows.append(
+            f"| one Ray worker killed (-9) mid-encoding | run completed, nDCG@10 {x['ndcg_after_worker_kill']:.5f} |"
+        )
     if "kill" in d:
         x = d["kill"]
-        rows.append(f"| mpnet-base (teacher) encoding SciFact documents, killed (-9) after {x['kill_after_seconds']:.0f} s | "
-                    f"{x['encoded_before_kill']} encoded, {x['committed']} committed: **{x['reencoded_on_resume']} re-encoded on "
-                    f"resume = {x['lost_seconds_of_encoding']:.0f} s of encoding** ({x['rate_texts_per_s']:.2f} texts/s) |")
+        rows.append(
+            f"| mpnet-base (teacher) encoding SciFact documents, killed (-9) after {x['kill_after_seconds']:.0f} s | "
+            f"{x['encoded_before_kill']} encoded, {x['committed']} committed: **{x['reencoded_on_resume']} re-encoded on "
+            f"resume = {x['lost_seconds_of_encoding']:.0f} s of encoding** ({x['rate_texts_per_s']:.2f} texts/s) |"
+        )
     return "\n".join(rows)
 
 
 def tables(results: Path) -> dict[str, str]:
     df = _runs(results)
     scale = ROOT / "benchmarks" / "results" / "scale.json"
-    return {"scifact-grid": scifact_grid(df), "mteb-eng-v2": mteb_table(df, results),
-            **({"scale": scale_table(scale)} if scale.exists() else {}),
-            "sts-classification-cells": cells_table(df)}
+    return {
+        "scifact-grid": scifact_grid(df),
+        "mteb-eng-v2": mteb_table(df, results),
+        **({"scale": scale_table(scale)} if scale.exists() else {}),
+        "sts-classification-cells": cells_table(df),
+    }
 
 
 def replace_tables(text: str, new: dict[str, str]) -> str:
@@ -181,7 +231,10 @@ def main() -> int:
         if args.check:
             if updated != text:
                 stale += 1
-                print(f"{page}: tables differ from {args.results}; run: python scripts/doc_tables.py --write", file=sys.stderr)
+                print(
+                    f"{page}: tables differ from {args.results}; run: python scripts/doc_tables.py --write",
+                    file=sys.stderr,
+                )
             continue
         page.write_text(updated)
         print(f"rewrote the tables of {page}")

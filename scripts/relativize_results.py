@@ -39,7 +39,11 @@ def _fix_local_task_source(data: Any, data_dir: str) -> None:
     if not isinstance(lb, dict) or not isinstance(lb.get("data_source"), str):
         return
     src = lb["data_source"]
-    if os.path.isabs(src) and os.path.realpath(src) == os.path.realpath(data_dir) and data.get("task_name") in LOCAL_TASKS:
+    if (
+        os.path.isabs(src)
+        and os.path.realpath(src) == os.path.realpath(data_dir)
+        and data.get("task_name") in LOCAL_TASKS
+    ):
         lb["data_source"] = local_task_source(data["task_name"], data_dir)
 
 
@@ -74,7 +78,9 @@ def _strings(obj: Any) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("roots", nargs="+", type=Path, help="Folders (or files) of JSON to rewrite in place.")
-    ap.add_argument("--data-dir", help="The --data-dir the results were measured with (paths under it become relative).")
+    ap.add_argument(
+        "--data-dir", help="The --data-dir the results were measured with (paths under it become relative)."
+    )
     args = ap.parse_args(argv)
     changed = 0
     for root in args.roots:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,11 +29,15 @@ from leafbench_distill.recipe import load_recipe
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipe", required=True, help="a recipe (built-in name or YAML) that builds its student from a backbone")
+    ap.add_argument(
+        "--recipe", required=True, help="a recipe (built-in name or YAML) that builds its student from a backbone"
+    )
     ap.add_argument("--output", type=Path, required=True, help="the student folder to write")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/leafbench"))
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--training-dir", type=Path, help="the recipe's local training files (as `leafbench distill --training-dir`)")
+    ap.add_argument(
+        "--training-dir", type=Path, help="the recipe's local training files (as `leafbench distill --training-dir`)"
+    )
     ap.add_argument("--data-dir", type=Path, help="local evaluation data (as `leafbench distill --data-dir`)")
     a = ap.parse_args()
     r = load_recipe(a.recipe)

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 # Fixtures that bring real data or real models: a test using one is an integration test.
-INTEGRATION_FIXTURES = {"shared_data", "scifact_dir", "scifact_small", "minilm_spec", "session_store", "env", "ray_local"}
+INTEGRATION_FIXTURES = {
+    "shared_data",
+    "scifact_dir",
+    "scifact_small",
+    "minilm_spec",
+    "session_store",
+    "env",
+    "ray_local",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -89,12 +97,16 @@ def mteb_scifact_task(scifact_small, scifact_dir: Path):
         import mteb
 
         task = mteb.get_task("SciFact")
-        task.dataset = {"default": {"test": {
-            "corpus": Dataset.from_list(corpus),
-            "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-            "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
-            "top_ranked": None,
-        }}}
+        task.dataset = {
+            "default": {
+                "test": {
+                    "corpus": Dataset.from_list(corpus),
+                    "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
+                    "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
+                    "top_ranked": None,
+                }
+            }
+        }
         task.data_loaded = True
         return task
 
@@ -115,8 +127,12 @@ def mteb_reference():
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = mteb.evaluate(SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")), [task],
-                                cache=None, show_progress_bar=False)
+            res = mteb.evaluate(
+                SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")),
+                [task],
+                cache=None,
+                show_progress_bar=False,
+            )
         return res.task_results[0].get_score()
 
     return score

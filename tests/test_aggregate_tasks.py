@@ -12,13 +12,25 @@ import pytest
 from typer.testing import CliRunner
 
 from leafbench.cli import app
-from leafbench.data import DataError, subtask_folder, aggregate_local_folders, load_retrieval_parts
+from leafbench.data import DataError, aggregate_local_folders, load_retrieval_parts, subtask_folder
 from leafbench.record import build_result, combine_aggregate, main_score
 
 runner = CliRunner()
 
-FORUMS = ("android", "english", "gaming", "gis", "mathematica", "physics", "programmers", "stats", "tex", "unix",
-          "webmasters", "wordpress")
+FORUMS = (
+    "android",
+    "english",
+    "gaming",
+    "gis",
+    "mathematica",
+    "physics",
+    "programmers",
+    "stats",
+    "tex",
+    "unix",
+    "webmasters",
+    "wordpress",
+)
 CQA_SUBTASKS = [f"CQADupstack{f.capitalize()}Retrieval" for f in FORUMS]
 
 
@@ -26,8 +38,9 @@ def _run(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def write_beir_folder(folder: Path, docs: dict[str, dict], queries: dict[str, str], qrels: dict[str, dict[str, int]],
-                      split: str = "test") -> None:
+def write_beir_folder(
+    folder: Path, docs: dict[str, dict], queries: dict[str, str], qrels: dict[str, dict[str, int]], split: str = "test"
+) -> None:
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     with (folder / "corpus.jsonl").open("w") as f:
         for i, d in docs.items():
@@ -55,12 +68,13 @@ def cut_scifact(scifact_dir: Path, root: Path, names: list[str], n_queries: int,
     rng = random.Random(0)
     all_ids = sorted(docs)
     for i, name in enumerate(names):
-        mine = qids[i * n_queries:(i + 1) * n_queries]
+        mine = qids[i * n_queries : (i + 1) * n_queries]
         keep = {d for q in mine for d in qrels[q]}
         while len(keep) < n_docs:
             keep.add(rng.choice(all_ids))
-        write_beir_folder(root / name, {d: docs[d] for d in sorted(keep)}, {q: queries[q] for q in mine},
-                          {q: qrels[q] for q in mine})
+        write_beir_folder(
+            root / name, {d: docs[d] for d in sorted(keep)}, {q: queries[q] for q in mine}, {q: qrels[q] for q in mine}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +112,12 @@ def _mteb_evaluate(task, model_path: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mteb.evaluate(SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")), [task],
-                             cache=None, show_progress_bar=False)
+        return mteb.evaluate(
+            SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")),
+            [task],
+            cache=None,
+            show_progress_bar=False,
+        )
 
 
 # ------------------------------------------------------------------------------------------ fast layer
@@ -119,8 +137,9 @@ def test_main_score_is_the_mean_over_subsets() -> None:
 def test_custom_task_result_is_an_mteb_task_result(tmp_path: Path) -> None:
     from mteb.results import TaskResult
 
-    res = build_result("my-corpus", "test", {"ndcg_at_10": 0.5, "main_score": 0.5}, 1.0, {"mode": "student"},
-                       revision="abc123")
+    res = build_result(
+        "my-corpus", "test", {"ndcg_at_10": 0.5, "main_score": 0.5}, 1.0, {"mode": "student"}, revision="abc123"
+    )
     path = tmp_path / "my-corpus.json"
     path.write_text(json.dumps(res))
     tr = TaskResult.from_disk(path)
@@ -131,8 +150,10 @@ def test_custom_task_result_is_an_mteb_task_result(tmp_path: Path) -> None:
 def test_combine_aggregate_is_mtebs_mean_of_subtasks() -> None:
     """Sub-task results built by mteb's TaskResult, combined by mteb's combine_task_results."""
     values = [0.1 * (i + 1) for i in range(12)]
-    subs = [build_result(name, "test", {"ndcg_at_10": v, "main_score": v}, 1.0, {"mode": "student"})
-            for name, v in zip(CQA_SUBTASKS, values)]
+    subs = [
+        build_result(name, "test", {"ndcg_at_10": v, "main_score": v}, 1.0, {"mode": "student"})
+        for name, v in zip(CQA_SUBTASKS, values)
+    ]
     agg = combine_aggregate("CQADupstackRetrieval", subs, {"mode": "student"})
     assert agg["task_name"] == "CQADupstackRetrieval"
     assert main_score(agg) == pytest.approx(sum(values) / 12, abs=1e-12)
@@ -167,7 +188,9 @@ def test_folder_task_resolution(tmp_path: Path) -> None:
     sel = select_tasks("my-corpus,SciFact", None, data_dir=tmp_path)  # a name under --data-dir
     assert sel.tasks == ["my-corpus", "SciFact"] and "SciFact" not in sel.folders
     (tmp_path / "empty").mkdir()
-    with pytest.raises(TaskSelectionError, match=r"empty: not a BEIR folder: missing corpus.jsonl, queries.jsonl, qrels/"):
+    with pytest.raises(
+        TaskSelectionError, match=r"empty: not a BEIR folder: missing corpus.jsonl, queries.jsonl, qrels/"
+    ):
         select_tasks(str(tmp_path / "empty"), None)
     with pytest.raises(TaskSelectionError, match="no such folder"):
         select_tasks("./does-not-exist", None)
@@ -214,8 +237,17 @@ def test_cqadupstack_equals_mteb_evaluate(env, cqadupstack: Path, minilm_spec, t
     import mteb
     from mteb.results import TaskResult
 
-    res = _run("run", "--model", "minilm-l6", "--tasks", "CQADupstackRetrieval", "--data-dir", str(cqadupstack),
-               "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "CQADupstackRetrieval",
+        "--data-dir",
+        str(cqadupstack),
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 0, res.output
     folder = env["out"] / "minilm-l6" / "student"
     agg_path = folder / "CQADupstackRetrieval.json"
@@ -229,14 +261,27 @@ def test_cqadupstack_equals_mteb_evaluate(env, cqadupstack: Path, minilm_spec, t
 
     task = mteb.get_task("CQADupstackRetrieval")
     for sub in task.metadata.tasks:
-        sub.dataset = {"default": {"test": _mteb_split(cqadupstack / "cqadupstack" / subtask_folder(sub.metadata.name).split("/")[1])}}
+        sub.dataset = {
+            "default": {
+                "test": _mteb_split(cqadupstack / "cqadupstack" / subtask_folder(sub.metadata.name).split("/")[1])
+            }
+        }
         sub.data_loaded = True
     ref = _mteb_evaluate(task, str(minilm_spec.source))
     ref_agg = next(tr for tr in ref.task_results if tr.task_name == "CQADupstackRetrieval")
     assert main_score(agg) == pytest.approx(ref_agg.get_score(), abs=1e-6)
     # A second run reuses every sub-task cell and writes the same aggregate.
-    res = _run("run", "--model", "minilm-l6", "--tasks", "CQADupstack", "--data-dir", str(cqadupstack),
-               "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "CQADupstack",
+        "--data-dir",
+        str(cqadupstack),
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 0 and "12 already in" in res.output.replace("\n", " ")
     assert main_score(json.loads(agg_path.read_text())) == main_score(agg)
 
@@ -264,10 +309,13 @@ def test_cqadupstack_missing_forum_fails_before_encoding(env, cqadupstack: Path,
     shutil.copytree(cqadupstack, data)
     shutil.rmtree(data / "cqadupstack" / "gis")
     for tasks in ("CQADupstackRetrieval", "BEIR"):
-        res = runner.invoke(app, ["run", "--model", "minilm-l6", "--tasks", tasks, "--data-dir", str(data),
-                                  "--output", str(env["out"])])
+        res = runner.invoke(
+            app, ["run", "--model", "minilm-l6", "--tasks", tasks, "--data-dir", str(data), "--output", str(env["out"])]
+        )
         assert res.exit_code == 2, res.output
-        assert "CQADupstackRetrieval is incomplete: 1 of 12 sub-task folders missing (gis" in " ".join(res.output.split())
+        assert "CQADupstackRetrieval is incomplete: 1 of 12 sub-task folders missing (gis" in " ".join(
+            res.output.split()
+        )
         assert not env["out"].exists()
 
 
@@ -280,8 +328,19 @@ def test_lotte_subsets_equal_mteb(env, tmp_path: Path, scifact_dir: Path, minilm
     task = mteb.get_task("LoTTE", eval_splits=["test"])
     subsets = list(task.hf_subsets)
     cut_scifact(scifact_dir, tmp_path / "data" / "LoTTE", subsets, n_queries=3, n_docs=12)
-    res = _run("run", "--model", "minilm-l6", "--tasks", "LoTTE", "--data-dir", str(tmp_path / "data"),
-               "--split", "test", "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "LoTTE",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--split",
+        "test",
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 0, res.output
     path = env["out"] / "minilm-l6" / "student" / "LoTTE.json"
     data = json.loads(path.read_text())
@@ -302,8 +361,24 @@ def test_scifact_copy_as_folder_task_scores_like_scifact(env, tmp_path: Path, sc
     copy.mkdir()
     for f in ("corpus.jsonl", "queries.jsonl", "qrels"):
         (copy / f).symlink_to(scifact_dir / f)
-    common = ["--model", "minilm-l6", "--teacher", "minilm-l6", "--mode", "all", "--max-queries", "20",
-              "--max-docs", "120", "--dims", "full,128", "--dtypes", "float32,binary", "--output", str(env["out"])]
+    common = [
+        "--model",
+        "minilm-l6",
+        "--teacher",
+        "minilm-l6",
+        "--mode",
+        "all",
+        "--max-queries",
+        "20",
+        "--max-docs",
+        "120",
+        "--dims",
+        "full,128",
+        "--dtypes",
+        "float32,binary",
+        "--output",
+        str(env["out"]),
+    ]
     assert _run("run", "--tasks", "SciFact", "--data-dir", str(scifact_dir.parent), *common).exit_code == 0
     res = _run("run", "--tasks", str(copy), *common)
     assert res.exit_code == 0, res.output
@@ -326,8 +401,21 @@ def test_scifact_copy_as_folder_task_scores_like_scifact(env, tmp_path: Path, sc
 
 @pytest.mark.slow
 def test_beir_offline_runs_scifact_and_lists_the_rest_missing(env, shared_data: Path) -> None:
-    res = _run("run", "--model", "minilm-l6", "--tasks", "BEIR", "--data-dir", str(shared_data),
-               "--max-queries", "10", "--max-docs", "60", "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "BEIR",
+        "--data-dir",
+        str(shared_data),
+        "--max-queries",
+        "10",
+        "--max-docs",
+        "60",
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "missing (14 of 15 tasks, no data here)" in text and "CQADupstackRetrieval" in text
@@ -347,15 +435,24 @@ def test_aggregate_online_loads_each_subtask_through_mteb(tmp_path: Path, monkey
 
     class Sub:
         def __init__(self, name: str) -> None:
-            self.metadata = type("M", (), {"name": name, "eval_splits": ["test"],
-                                           "dataset": {"path": f"mteb/{name}", "revision": "r1"}})()
+            self.metadata = type(
+                "M", (), {"name": name, "eval_splits": ["test"], "dataset": {"path": f"mteb/{name}", "revision": "r1"}}
+            )()
             self.hf_subsets, self.is_aggregate, self.dataset = ["default"], False, {}
 
         def load_data(self, **kwargs) -> None:
-            self.dataset = {"default": {"test": {
-                "corpus": Dataset.from_dict({"id": ["d1", "d2"], "title": ["", ""], "text": [self.metadata.name, "x"]}),
-                "queries": Dataset.from_dict({"id": ["q1"], "text": ["y"]}),
-                "relevant_docs": {"q1": {"d1": 1}}, "top_ranked": None}}}
+            self.dataset = {
+                "default": {
+                    "test": {
+                        "corpus": Dataset.from_dict(
+                            {"id": ["d1", "d2"], "title": ["", ""], "text": [self.metadata.name, "x"]}
+                        ),
+                        "queries": Dataset.from_dict({"id": ["q1"], "text": ["y"]}),
+                        "relevant_docs": {"q1": {"d1": 1}},
+                        "top_ranked": None,
+                    }
+                }
+            }
 
     loaded: list[str] = []
 
@@ -367,5 +464,7 @@ def test_aggregate_online_loads_each_subtask_through_mteb(tmp_path: Path, monkey
     parts = load_aggregate_parts("CQADupstackRetrieval", CQA_SUBTASKS, tmp_path, offline=False)
     assert list(parts) == CQA_SUBTASKS and loaded == CQA_SUBTASKS
     assert parts["CQADupstackTexRetrieval"]["default"].source == "hf:mteb/CQADupstackTexRetrieval@r1"
-    with pytest.raises(DataError, match=r"no local copy of CQADupstackRetrieval under .*cqadupstack/<sub-task>/corpus.jsonl"):
+    with pytest.raises(
+        DataError, match=r"no local copy of CQADupstackRetrieval under .*cqadupstack/<sub-task>/corpus.jsonl"
+    ):
         load_aggregate_parts("CQADupstackRetrieval", CQA_SUBTASKS, tmp_path, offline=True)

@@ -18,7 +18,9 @@ QUERIES = {f"q{i}": f"topic {i % 4} question {i}" for i in range(6)}
 
 def _beir(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items()))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in DOCS.items())
+    )
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in QUERIES.items()))
     (folder / "qrels").mkdir()
     rows = "".join(f"q{i}\td{i}\t1\nq{i}\td{i + 6}\t1\n" for i in range(6))
@@ -35,7 +37,9 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def _run(tiny: dict[str, Path], **kw) -> RunReport:
-    return run_benchmark("hash-64", tasks="tiny", data_dir=tiny["data"], output=tiny["out"], cache_dir=tiny["cache"], **kw)
+    return run_benchmark(
+        "hash-64", tasks="tiny", data_dir=tiny["data"], output=tiny["out"], cache_dir=tiny["cache"], **kw
+    )
 
 
 def test_run_benchmark_reports_what_it_did_and_never_prints(tiny, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,7 +54,9 @@ def test_run_benchmark_reports_what_it_did_and_never_prints(tiny, capsys: pytest
 
         return advance
 
-    report = _run(tiny, dims=[32, None], dtypes="float32,int8", progress=progress, on_event=lambda k, t: events.append((k, t)))
+    report = _run(
+        tiny, dims=[32, None], dtypes="float32,int8", progress=progress, on_event=lambda k, t: events.append((k, t))
+    )
     assert capsys.readouterr().out == ""
     assert (report.run, report.tasks, report.modes, report.missing) == ("hash-64", ["tiny"], ["student"], {})
     assert report.n_scored == 4 and report.n_reused == 0 and len(report.paths) == 4
@@ -89,7 +95,13 @@ def test_results_round_trip_as_records_and_stay_mteb_task_results(tiny) -> None:
     rec = ResultRecord.from_dict(lb)
     assert rec.to_dict() == lb  # the block is exactly what the record writes
     (got,) = load_results(tiny["out"])
-    assert (got.task_name, got.run, got.mode, got.dim_label, got.dtype_label) == ("tiny", "hash-64", "student", "full", "float32")
+    assert (got.task_name, got.run, got.mode, got.dim_label, got.dtype_label) == (
+        "tiny",
+        "hash-64",
+        "student",
+        "full",
+        "float32",
+    )
     assert got.main_score == raw["scores"]["test"][0]["main_score"] and got.path == path
     assert got.data_source == "tiny" and got.n_queries == 4 and got.query_model_name == "hash-64"
     assert leafbench.results_frame(tiny["out"])["score"].tolist() == [got.main_score]
@@ -112,8 +124,15 @@ def test_results_hold_no_absolute_paths(tiny) -> None:
 
 
 def test_unknown_keys_survive_and_first_format_files_read() -> None:
-    block = {"mode": "student", "task_type": "STS", "cell": "full-float32", "dtype": "float32", "dim": 384,
-             "full_dim": 384, "some_plugin_key": {"x": 1}}
+    block = {
+        "mode": "student",
+        "task_type": "STS",
+        "cell": "full-float32",
+        "dtype": "float32",
+        "dim": 384,
+        "full_dim": 384,
+        "some_plugin_key": {"x": 1},
+    }
     rec = ResultRecord.from_dict(block)  # no schema_version: the first format
     assert rec.extra == {"some_plugin_key": {"x": 1}} and rec.to_dict()["some_plugin_key"] == {"x": 1}
     assert rec.to_dict()["schema_version"] == SCHEMA_VERSION and rec.dim_label == "full"
@@ -127,8 +146,12 @@ def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:
     from leafbench.record import build_result, iter_results, write_result
 
     path = result_path(tmp_path, "m", "student", "STS12")
-    write_result(path, build_result("STS12", "test", {"main_score": 0.5}, 1.0,
-                                    {"mode": "student", "schema_version": SCHEMA_VERSION + 1}))
+    write_result(
+        path,
+        build_result(
+            "STS12", "test", {"main_score": 0.5}, 1.0, {"mode": "student", "schema_version": SCHEMA_VERSION + 1}
+        ),
+    )
     with pytest.raises(SchemaError, match=r"STS12\.json: result schema_version 2 is newer"):
         load_results(tmp_path)
     with pytest.raises(ValueError, match=r"STS12\.json: result schema_version"):
@@ -147,13 +170,28 @@ def test_a_run_never_overwrites_a_newer_schema_result(tiny) -> None:
 
 def test_run_manifest_merges_and_refuses_newer_or_damaged(tmp_path: Path) -> None:
     assert RunManifest.read(tmp_path, "r") is None
-    first = RunManifest().merged(source="--tasks A", tasks=["A", "B"], types={"A": "STS", "B": "STS"}, evaluated=["A"],
-                                 missing={"B": "no local copy of B under /data/x"}, skipped={}, modes=["student"],
-                                 cells=["full-float32"])
+    first = RunManifest().merged(
+        source="--tasks A",
+        tasks=["A", "B"],
+        types={"A": "STS", "B": "STS"},
+        evaluated=["A"],
+        missing={"B": "no local copy of B under /data/x"},
+        skipped={},
+        modes=["student"],
+        cells=["full-float32"],
+    )
     path = first.write(tmp_path, "r", {"/data": "--data-dir"})
     assert json.loads(path.read_text())["missing"] == {"B": "no local copy of B under x"}
-    second = RunManifest.read(tmp_path, "r").merged(source="--tasks B", tasks=["B"], types={"B": "STS"}, evaluated=["B"],
-                                                   missing={}, skipped={}, modes=["teacher"], cells=["full-float32"])
+    second = RunManifest.read(tmp_path, "r").merged(
+        source="--tasks B",
+        tasks=["B"],
+        types={"B": "STS"},
+        evaluated=["B"],
+        missing={},
+        skipped={},
+        modes=["teacher"],
+        cells=["full-float32"],
+    )
     assert (second.evaluated, second.missing, second.modes) == (["A", "B"], {}, ["student", "teacher"])
     path.write_text(json.dumps({**first.to_dict(), "schema_version": SCHEMA_VERSION + 1}))
     with pytest.raises(SchemaError, match="run.json: run manifest schema_version"):
@@ -167,13 +205,24 @@ def test_one_naming_rule() -> None:
     assert run_folder_name("s") == "s"
     assert run_folder_name("s", "t") == "s+t"
     assert run_folder_name("s", "t", "onnx") == "s+t@onnx"
-    assert result_path("out", "s+t", "asymmetric", "SciFact", "256d-int8") == Path("out/s+t/asymmetric/SciFact__256d-int8.json")
+    assert result_path("out", "s+t", "asymmetric", "SciFact", "256d-int8") == Path(
+        "out/s+t/asymmetric/SciFact__256d-int8.json"
+    )
     assert result_path("out", "s", "student", "SciFact") == Path("out/s/student/SciFact.json")
 
 
 def test_public_api_is_exported() -> None:
-    for name in ("run_benchmark", "RunReport", "load_results", "ResultRecord", "RunManifest", "Mode", "UserError",
-                 "__version__", "SCHEMA_VERSION"):
+    for name in (
+        "run_benchmark",
+        "RunReport",
+        "load_results",
+        "ResultRecord",
+        "RunManifest",
+        "Mode",
+        "UserError",
+        "__version__",
+        "SCHEMA_VERSION",
+    ):
         assert name in leafbench.__all__ and hasattr(leafbench, name)
 
 

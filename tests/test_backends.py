@@ -34,8 +34,20 @@ def test_torch_keys_are_unchanged_and_other_backends_get_their_own() -> None:
     key = EncodingKey("m@1", "document", "", 256, "fp32")
     # The format-1 digest a store written before backends existed used (no backend field): old entries of
     # torch encodings are still found and imported.
-    old = hashlib.sha256(json.dumps({"model_id": "m@1", "side": "document", "prompt": "", "max_seq_length": 256,
-                                     "precision": "fp32", "texts": "t", "format": 1}, sort_keys=True).encode()).hexdigest()
+    old = hashlib.sha256(
+        json.dumps(
+            {
+                "model_id": "m@1",
+                "side": "document",
+                "prompt": "",
+                "max_seq_length": 256,
+                "precision": "fp32",
+                "texts": "t",
+                "format": 1,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     assert key.digest("t") == old
     spaces = {EncodingKey("m@1", "document", "", 256, "fp32", backend=b).space() for b in BACKENDS}
     assert len(spaces) == len(BACKENDS)
@@ -73,7 +85,16 @@ def test_encoder_refuses_a_bad_backend_before_touching_the_store(tmp_path: Path,
 )
 def test_bad_backend_input_is_one_line_exit_2(tmp_path: Path, monkeypatch, command, args, expected) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    base = ["--model", "minilm-l6", "--data-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    base = [
+        "--model",
+        "minilm-l6",
+        "--data-dir",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "out"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     res = runner.invoke(app, [command, *base, *args], catch_exceptions=False)
     assert res.exit_code == 2, res.output
     assert expected in res.output and "Traceback" not in res.output
@@ -83,8 +104,23 @@ def test_bad_backend_input_is_one_line_exit_2(tmp_path: Path, monkeypatch, comma
 def test_missing_backend_package_exits_2_naming_the_extra(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _hide(monkeypatch, "onnxruntime")
-    res = runner.invoke(app, ["latency", "--model", "minilm-l6", "--backend", "onnx", "--data-dir", str(tmp_path),
-                              "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")], catch_exceptions=False)
+    res = runner.invoke(
+        app,
+        [
+            "latency",
+            "--model",
+            "minilm-l6",
+            "--backend",
+            "onnx",
+            "--data-dir",
+            str(tmp_path),
+            "--output",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 2 and "leafbench[onnx]" in res.output, res.output
 
 
@@ -92,7 +128,9 @@ def test_missing_backend_package_exits_2_naming_the_extra(tmp_path: Path, monkey
 
 
 @pytest.mark.slow
-def test_failed_export_names_model_and_reason_and_caches_nothing(tmp_path: Path, minilm_spec, scifact_small, monkeypatch) -> None:
+def test_failed_export_names_model_and_reason_and_caches_nothing(
+    tmp_path: Path, minilm_spec, scifact_small, monkeypatch
+) -> None:
     import torch
 
     from leafbench.encode import Encoder
@@ -103,7 +141,9 @@ def test_failed_export_names_model_and_reason_and_caches_nothing(tmp_path: Path,
     monkeypatch.setattr(torch.onnx, "export", boom)
     store = EmbeddingStore(tmp_path / "embeddings")
     enc = Encoder(minilm_spec.with_overrides(backend="onnx"), store)
-    with pytest.raises(BackendError, match=r"cannot export minilm-l6 to ONNX: RuntimeError: Unsupported operator aten::fancy_op$"):
+    with pytest.raises(
+        BackendError, match=r"cannot export minilm-l6 to ONNX: RuntimeError: Unsupported operator aten::fancy_op$"
+    ):
         enc.encode(scifact_small.query_texts, "query")
     assert not list((tmp_path / "exports").rglob("*.onnx")), "no half export"
     assert not list(store.spaces()) and not list((tmp_path / "embeddings").rglob("*.npy")), "nothing cached"
@@ -120,7 +160,9 @@ def _ndcg(data, spec, store) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
-def test_fp32_backends_score_like_torch_and_keep_their_own_cache_entries(backend, scifact_small, minilm_spec, session_store) -> None:
+def test_fp32_backends_score_like_torch_and_keep_their_own_cache_entries(
+    backend, scifact_small, minilm_spec, session_store
+) -> None:
     torch_ndcg = _ndcg(scifact_small, minilm_spec, session_store)
     spec = minilm_spec.with_overrides(backend=backend, threads=1)
     assert abs(_ndcg(scifact_small, spec, session_store) - torch_ndcg) <= 1e-4
@@ -132,7 +174,12 @@ def test_fp32_backends_score_like_torch_and_keep_their_own_cache_entries(backend
 def test_int8_backend_runs_and_stays_close(scifact_small, minilm_spec, session_store) -> None:
     torch_ndcg = _ndcg(scifact_small, minilm_spec, session_store)
     # Quantized: not equal, reported as measured by benchmarks/backends.py; here only "not broken".
-    assert abs(_ndcg(scifact_small, minilm_spec.with_overrides(backend="onnx-int8", threads=1), session_store) - torch_ndcg) < 0.05
+    assert (
+        abs(
+            _ndcg(scifact_small, minilm_spec.with_overrides(backend="onnx-int8", threads=1), session_store) - torch_ndcg
+        )
+        < 0.05
+    )
 
 
 def test_recipe_teacher_backend_labels_through_that_backend(tmp_path: Path) -> None:

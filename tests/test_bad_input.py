@@ -64,10 +64,13 @@ def _one_error_line(res) -> str:
 # --------------------------------------------------------------------------- options (checked at parse time)
 
 
-@pytest.mark.parametrize("option", ["--batch-size", "--shard-size", "--max-queries", "--max-docs", "--max-seq-length", "--threads"])
+@pytest.mark.parametrize(
+    "option", ["--batch-size", "--shard-size", "--max-queries", "--max-docs", "--max-seq-length", "--threads"]
+)
 def test_zero_sizes_are_refused_at_parse_time(offline: Path, option: str) -> None:
-    res = runner.invoke(app, ["run", "--model", "minilm-l6", "--tasks", "SciFact", option, "0",
-                              "--output", str(offline / "out")])
+    res = runner.invoke(
+        app, ["run", "--model", "minilm-l6", "--tasks", "SciFact", option, "0", "--output", str(offline / "out")]
+    )
     assert res.exit_code == 2 and f"Invalid value for '{option}'" in _out(res), res.output
     assert not (offline / "out").exists() and not (offline / "cache").exists()
 
@@ -127,7 +130,9 @@ def _local_mteb(tmp: Path, rel: str, content: bytes, more: dict[str, bytes] | No
 
 
 def _sts_rows(n: int) -> bytes:
-    return b"".join(json.dumps({"sentence1": f"a {i}", "sentence2": f"b {i}", "score": 1.0}).encode() + b"\n" for i in range(n))
+    return b"".join(
+        json.dumps({"sentence1": f"a {i}", "sentence2": f"b {i}", "score": 1.0}).encode() + b"\n" for i in range(n)
+    )
 
 
 def _args(tmp: Path, model: str = "minilm-l6", tasks: str | None = None, *extra: str) -> list[str]:
@@ -144,93 +149,240 @@ def _corrupt_run_json(tmp: Path) -> list[str]:
 QRELS = "qrels/test.tsv"
 CASES = [
     # Output and cache folders: checked before any model, data or encoding.
-    Case("output-is-a-file", lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", str(_touch(t, "f"))],
-         lambda t: f"error: --output {t / 'f'}: is a file, not a folder"),
-    Case("output-under-a-file", lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", str(_touch(t, "f") / "x")],
-         lambda t: f"{t / 'f'} is a file, not a folder"),
-    Case("output-not-writable", lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", "/sys/leafbench-out"],
-         lambda t: "error: --output /sys/leafbench-out: cannot write in /sys (Permission denied)"),
-    Case("cache-dir-is-a-file", lambda t: _args(t, "minilm-l6", "SciFact", "--cache-dir", str(_touch(t, "c"))),
-         lambda t: f"error: --cache-dir {t / 'c'}: is a file, not a folder"),
-    Case("corrupt-run-json", _corrupt_run_json,
-         lambda t: f"error: {t / 'out' / 'minilm-l6' / 'run.json'}:2: invalid run manifest JSON (Expecting value)"),
+    Case(
+        "output-is-a-file",
+        lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", str(_touch(t, "f"))],
+        lambda t: f"error: --output {t / 'f'}: is a file, not a folder",
+    ),
+    Case(
+        "output-under-a-file",
+        lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", str(_touch(t, "f") / "x")],
+        lambda t: f"{t / 'f'} is a file, not a folder",
+    ),
+    Case(
+        "output-not-writable",
+        lambda t: _args(t, "minilm-l6", "SciFact")[:-2] + ["--output", "/sys/leafbench-out"],
+        lambda t: "error: --output /sys/leafbench-out: cannot write in /sys (Permission denied)",
+    ),
+    Case(
+        "cache-dir-is-a-file",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--cache-dir", str(_touch(t, "c"))),
+        lambda t: f"error: --cache-dir {t / 'c'}: is a file, not a folder",
+    ),
+    Case(
+        "corrupt-run-json",
+        _corrupt_run_json,
+        lambda t: f"error: {t / 'out' / 'minilm-l6' / 'run.json'}:2: invalid run manifest JSON (Expecting value)",
+    ),
     # Models.
-    Case("model-manifest-bad-json", lambda t: _args(t, str(_model_folder(t, "{oops")), "SciFact"),
-         lambda t: f"error: {t / 'model[v2]' / 'leafbench.json'}:1: invalid JSON"),
-    Case("model-folder-without-model", lambda t: _args(t, str(_model_folder(t, modules=False)), "SciFact"),
-         lambda t: f"{t / 'model[v2]'}: not a model folder (no modules.json or config.json)"),
-    Case("model-is-a-file", lambda t: _args(t, str(_touch(t, "weights.bin")), "SciFact"),
-         lambda t: "a model must be a folder, not a file"),
+    Case(
+        "model-manifest-bad-json",
+        lambda t: _args(t, str(_model_folder(t, "{oops")), "SciFact"),
+        lambda t: f"error: {t / 'model[v2]' / 'leafbench.json'}:1: invalid JSON",
+    ),
+    Case(
+        "model-folder-without-model",
+        lambda t: _args(t, str(_model_folder(t, modules=False)), "SciFact"),
+        lambda t: f"{t / 'model[v2]'}: not a model folder (no modules.json or config.json)",
+    ),
+    Case(
+        "model-is-a-file",
+        lambda t: _args(t, str(_touch(t, "weights.bin")), "SciFact"),
+        lambda t: "a model must be a folder, not a file",
+    ),
     Case("model-unknown", lambda t: _args(t, "no-such-model", "SciFact"), lambda t: "unknown model 'no-such-model'"),
-    Case("hub-model-not-loadable-offline", lambda t: _args(t, "someorg/no-model", str(_beir(t / "data" / "mine"))),
-         lambda t: "error: could not load model someorg/no-model: OSError: "),
+    Case(
+        "hub-model-not-loadable-offline",
+        lambda t: _args(t, "someorg/no-model", str(_beir(t / "data" / "mine"))),
+        lambda t: "error: could not load model someorg/no-model: OSError: ",
+    ),
     # BEIR folders: file:line for every damaged line.
-    Case("corpus-bad-bytes", _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": "\xff"}\n')),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: not valid UTF-8 (invalid start byte at byte 22)"),
-    Case("corpus-bad-json", _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": }\n')),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: invalid JSON (Expecting value at column 22)"),
-    Case("corpus-duplicate-id", _run_beir(_append("corpus.jsonl", b'{"_id": "d0", "text": "again"}\n')),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: duplicate _id 'd0' (first seen at line 1)"),
-    Case("corpus-missing-text", _run_beir(_append("corpus.jsonl", b'{"_id": "x"}\n')),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: missing field 'text'"),
-    Case("corpus-unpaired-surrogate", _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": "a\\ud800"}\n')),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: field 'text' holds an unpaired surrogate"),
-    Case("queries-file-missing", _run_beir(lambda f: (f / "queries.jsonl").unlink()),
-         lambda t: f"{t / 'data/mine'}: not a BEIR folder: missing queries.jsonl"),
-    Case("qrels-no-header", _run_beir(_write(QRELS, b"q1\td0\t1\n")),
-         lambda t: f"{t / 'data/mine' / QRELS}:1: missing header line"),
-    Case("qrels-score-not-integer", _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\td0\thigh\n")),
-         lambda t: f"{t / 'data/mine' / QRELS}:2: score 'high' is not an integer"),
-    Case("qrels-bad-bytes", _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\td\xe90\t1\n")),
-         lambda t: f"{t / 'data/mine' / QRELS}:2: not valid UTF-8"),
-    Case("qrels-trec-format", _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1 0 d0 1\n")),
-         lambda t: "TREC format 'qid 0 docid score'?"),
-    Case("qrels-split-missing", _run_beir(lambda f: None, "--split", "dev"),
-         lambda t: f"{t / 'data/mine/qrels/dev.tsv'}: missing qrels for split 'dev' (available splits: test)"),
-    Case("qrels-all-unknown-docs", _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\tzz\t1\n")),
-         lambda t: f"{t / 'data/mine' / QRELS}: no queries left: none of the 1 qrels rows is usable"),
+    Case(
+        "corpus-bad-bytes",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": "\xff"}\n')),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: not valid UTF-8 (invalid start byte at byte 22)",
+    ),
+    Case(
+        "corpus-bad-json",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": }\n')),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: invalid JSON (Expecting value at column 22)",
+    ),
+    Case(
+        "corpus-duplicate-id",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "d0", "text": "again"}\n')),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: duplicate _id 'd0' (first seen at line 1)",
+    ),
+    Case(
+        "corpus-missing-text",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "x"}\n')),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: missing field 'text'",
+    ),
+    Case(
+        "corpus-unpaired-surrogate",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "x", "text": "a\\ud800"}\n')),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: field 'text' holds an unpaired surrogate",
+    ),
+    Case(
+        "queries-file-missing",
+        _run_beir(lambda f: (f / "queries.jsonl").unlink()),
+        lambda t: f"{t / 'data/mine'}: not a BEIR folder: missing queries.jsonl",
+    ),
+    Case(
+        "qrels-no-header",
+        _run_beir(_write(QRELS, b"q1\td0\t1\n")),
+        lambda t: f"{t / 'data/mine' / QRELS}:1: missing header line",
+    ),
+    Case(
+        "qrels-score-not-integer",
+        _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\td0\thigh\n")),
+        lambda t: f"{t / 'data/mine' / QRELS}:2: score 'high' is not an integer",
+    ),
+    Case(
+        "qrels-bad-bytes",
+        _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\td\xe90\t1\n")),
+        lambda t: f"{t / 'data/mine' / QRELS}:2: not valid UTF-8",
+    ),
+    Case(
+        "qrels-trec-format",
+        _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1 0 d0 1\n")),
+        lambda t: "TREC format 'qid 0 docid score'?",
+    ),
+    Case(
+        "qrels-split-missing",
+        _run_beir(lambda f: None, "--split", "dev"),
+        lambda t: f"{t / 'data/mine/qrels/dev.tsv'}: missing qrels for split 'dev' (available splits: test)",
+    ),
+    Case(
+        "qrels-all-unknown-docs",
+        _run_beir(_write(QRELS, b"query-id\tcorpus-id\tscore\nq1\tzz\t1\n")),
+        lambda t: f"{t / 'data/mine' / QRELS}: no queries left: none of the 1 qrels rows is usable",
+    ),
     # --strict: data warnings are errors (without it they are printed once and recorded, see below).
-    Case("strict-qrels-unknown-doc", _run_beir(_append(QRELS, b"q1\tgone\t1\n"), "--strict"),
-         lambda t: f"{t / 'data/mine' / QRELS}:3: 1 qrels rows naming unknown document ids (e.g. 'gone'); strict mode"),
-    Case("strict-qrels-unknown-query", _run_beir(_append(QRELS, b"q9\td1\t1\n"), "--strict"),
-         lambda t: f"{t / 'data/mine' / QRELS}:3: 1 qrels rows naming unknown query ids (e.g. 'q9')"),
-    Case("strict-empty-query", _run_beir(_write("queries.jsonl", b'{"_id": "q1", "text": " "}\n'), "--strict"),
-         lambda t: f"{t / 'data/mine/queries.jsonl'}:1: 1 queries with an empty text (e.g. 'q1')"),
-    Case("strict-empty-document", _run_beir(_append("corpus.jsonl", b'{"_id": "e", "title": "", "text": ""}\n'), "--strict"),
-         lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: 1 documents with an empty text (e.g. 'e')"),
+    Case(
+        "strict-qrels-unknown-doc",
+        _run_beir(_append(QRELS, b"q1\tgone\t1\n"), "--strict"),
+        lambda t: f"{t / 'data/mine' / QRELS}:3: 1 qrels rows naming unknown document ids (e.g. 'gone'); strict mode",
+    ),
+    Case(
+        "strict-qrels-unknown-query",
+        _run_beir(_append(QRELS, b"q9\td1\t1\n"), "--strict"),
+        lambda t: f"{t / 'data/mine' / QRELS}:3: 1 qrels rows naming unknown query ids (e.g. 'q9')",
+    ),
+    Case(
+        "strict-empty-query",
+        _run_beir(_write("queries.jsonl", b'{"_id": "q1", "text": " "}\n'), "--strict"),
+        lambda t: f"{t / 'data/mine/queries.jsonl'}:1: 1 queries with an empty text (e.g. 'q1')",
+    ),
+    Case(
+        "strict-empty-document",
+        _run_beir(_append("corpus.jsonl", b'{"_id": "e", "title": "", "text": ""}\n'), "--strict"),
+        lambda t: f"{t / 'data/mine/corpus.jsonl'}:4: 1 documents with an empty text (e.g. 'e')",
+    ),
     # Local MTEB files (STS / classification).
-    Case("sts-bad-bytes", lambda t: _args(t, "minilm-l6", "STS12", "--data-dir", str(_local_mteb(
-        t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "\xff"}\n').parents[3])),
-         lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: not valid UTF-8"),
-    Case("sts-bad-json", lambda t: _args(t, "minilm-l6", "STS12", "--data-dir", str(_local_mteb(
-        t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "a",\n').parents[3])),
-         lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: invalid JSON"),
-    Case("sts-score-not-a-number", lambda t: _args(t, "minilm-l6", "STS12", "--data-dir", str(_local_mteb(
-        t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "a", "sentence2": "b", "score": "5"}\n').parents[3])),
-         lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: field 'score' must be a finite number, got '5'"),
-    Case("sts-truncated-copy", lambda t: _args(t, "minilm-l6", "STS12", "--data-dir", str(_local_mteb(
-        t, "sts/STS12/test.jsonl", _sts_rows(3)).parents[3])),
-         lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}: 3 rows, expected 3108 (mteb's default/test size)"),
-    Case("classification-bad-label", lambda t: _args(t, "minilm-l6", "ImdbClassification", "--data-dir", str(_local_mteb(
-        t, "classification/Imdb/train.jsonl", b'{"text": "ok", "label": "pos"}\n',
-        {"classification/Imdb/test.jsonl": b'{"text": "ok", "label": 1}\n'}).parents[3])),
-         lambda t: f"{t / 'data/mteb/classification/Imdb/train.jsonl'}:1: field 'label' must be an integer class id, got 'pos'"),
+    Case(
+        "sts-bad-bytes",
+        lambda t: _args(
+            t,
+            "minilm-l6",
+            "STS12",
+            "--data-dir",
+            str(_local_mteb(t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "\xff"}\n').parents[3]),
+        ),
+        lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: not valid UTF-8",
+    ),
+    Case(
+        "sts-bad-json",
+        lambda t: _args(
+            t,
+            "minilm-l6",
+            "STS12",
+            "--data-dir",
+            str(_local_mteb(t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "a",\n').parents[3]),
+        ),
+        lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: invalid JSON",
+    ),
+    Case(
+        "sts-score-not-a-number",
+        lambda t: _args(
+            t,
+            "minilm-l6",
+            "STS12",
+            "--data-dir",
+            str(
+                _local_mteb(
+                    t, "sts/STS12/test.jsonl", _sts_rows(1) + b'{"sentence1": "a", "sentence2": "b", "score": "5"}\n'
+                ).parents[3]
+            ),
+        ),
+        lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}:2: field 'score' must be a finite number, got '5'",
+    ),
+    Case(
+        "sts-truncated-copy",
+        lambda t: _args(
+            t, "minilm-l6", "STS12", "--data-dir", str(_local_mteb(t, "sts/STS12/test.jsonl", _sts_rows(3)).parents[3])
+        ),
+        lambda t: f"{t / 'data/mteb/sts/STS12/test.jsonl'}: 3 rows, expected 3108 (mteb's default/test size)",
+    ),
+    Case(
+        "classification-bad-label",
+        lambda t: _args(
+            t,
+            "minilm-l6",
+            "ImdbClassification",
+            "--data-dir",
+            str(
+                _local_mteb(
+                    t,
+                    "classification/Imdb/train.jsonl",
+                    b'{"text": "ok", "label": "pos"}\n',
+                    {"classification/Imdb/test.jsonl": b'{"text": "ok", "label": 1}\n'},
+                ).parents[3]
+            ),
+        ),
+        lambda t: (
+            f"{t / 'data/mteb/classification/Imdb/train.jsonl'}:1: field 'label' must be an integer class id, got 'pos'"
+        ),
+    ),
     # Tasks, data folders, options checked before any work.
-    Case("data-dir-missing", lambda t: _args(t, "minilm-l6", "SciFact", "--data-dir", str(t / "nowhere")),
-         lambda t: f"{t / 'nowhere'}: data dir does not exist"),
-    Case("nothing-evaluated-offline", lambda t: ["--model", "leaf-ir", "--mode", "asymmetric", "--output", str(t / "out")],
-         lambda t: "error: no task evaluated: none of the 15 selected tasks (default for this model: BEIR) has data "
-                   "here (HF_HUB_OFFLINE=1, and no --data-dir given); pass --data-dir"),
+    Case(
+        "data-dir-missing",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--data-dir", str(t / "nowhere")),
+        lambda t: f"{t / 'nowhere'}: data dir does not exist",
+    ),
+    Case(
+        "nothing-evaluated-offline",
+        lambda t: ["--model", "leaf-ir", "--mode", "asymmetric", "--output", str(t / "out")],
+        lambda t: (
+            "error: no task evaluated: none of the 15 selected tasks (default for this model: BEIR) has data "
+            "here (HF_HUB_OFFLINE=1, and no --data-dir given); pass --data-dir"
+        ),
+    ),
     Case("unknown-task", lambda t: _args(t, "minilm-l6", "SciFakt"), lambda t: "unknown task 'SciFakt'"),
-    Case("unknown-mode", lambda t: _args(t, "minilm-l6", "SciFact", "--mode", "both"), lambda t: "error: unknown mode 'both': choose from student, teacher, asymmetric, all"),
-    Case("asymmetric-without-teacher", lambda t: _args(t, "minilm-l6", "SciFact", "--mode", "asymmetric"),
-         lambda t: "mode asymmetric needs a teacher"),
-    Case("dims-larger-than-model", lambda t: _args(t, "minilm-l6", "SciFact", "--dims", "512"),
-         lambda t: "--dims 512 is larger than minilm-l6's embedding dim 384"),
-    Case("calibration-fixed-without-ranges", lambda t: _args(t, "minilm-l6", "SciFact", "--dtypes", "int8", "--calibration", "fixed"),
-         lambda t: "--calibration fixed needs --ranges-file"),
-    Case("precision-unknown", lambda t: _args(t, "minilm-l6", str(_beir(t / "data" / "mine")), "--precision", "fp8"),
-         lambda t: "precision must be one of ['bf16', 'fp16', 'fp32'], not 'fp8'"),
+    Case(
+        "unknown-mode",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--mode", "both"),
+        lambda t: "error: unknown mode 'both': choose from student, teacher, asymmetric, all",
+    ),
+    Case(
+        "asymmetric-without-teacher",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--mode", "asymmetric"),
+        lambda t: "mode asymmetric needs a teacher",
+    ),
+    Case(
+        "dims-larger-than-model",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--dims", "512"),
+        lambda t: "--dims 512 is larger than minilm-l6's embedding dim 384",
+    ),
+    Case(
+        "calibration-fixed-without-ranges",
+        lambda t: _args(t, "minilm-l6", "SciFact", "--dtypes", "int8", "--calibration", "fixed"),
+        lambda t: "--calibration fixed needs --ranges-file",
+    ),
+    Case(
+        "precision-unknown",
+        lambda t: _args(t, "minilm-l6", str(_beir(t / "data" / "mine")), "--precision", "fp8"),
+        lambda t: "precision must be one of ['bf16', 'fp16', 'fp32'], not 'fp8'",
+    ),
     Case("backend-unknown", lambda t: _args(t, "minilm-l6", "SciFact", "--backend", "tpu"), lambda t: "tpu"),
 ]
 
@@ -291,8 +443,12 @@ def test_unexpected_error_is_one_line_and_a_hint_traceback_only_with_debug(offli
 def _result(path: Path, score: float = 0.5) -> None:
     from leafbench.record import build_result, write_result
 
-    write_result(path, build_result("SciFact", "test", {"ndcg_at_10": score, "main_score": score}, 1.0,
-                                    {"mode": "student", "split": "test"}))
+    write_result(
+        path,
+        build_result(
+            "SciFact", "test", {"ndcg_at_10": score, "main_score": score}, 1.0, {"mode": "student", "split": "test"}
+        ),
+    )
 
 
 def test_truncated_result_fails_report_and_check_naming_it(offline: Path) -> None:
@@ -301,9 +457,11 @@ def test_truncated_result_fails_report_and_check_naming_it(offline: Path) -> Non
     assert runner.invoke(app, ["baseline", str(results), "--out", str(offline / "b.json")]).exit_code == 0
     bad = results / "m" / "student" / "SciFact.json"
     bad.write_text(bad.read_text()[:200])
-    for args in (["report", str(results), "--out", str(offline / "rep"), "--no-figures"],
-                 ["check", str(results), "--baseline", str(offline / "b.json")],
-                 ["check", str(results), "--baseline", str(offline / "b.json"), "--allow-missing"]):
+    for args in (
+        ["report", str(results), "--out", str(offline / "rep"), "--no-figures"],
+        ["check", str(results), "--baseline", str(offline / "b.json")],
+        ["check", str(results), "--baseline", str(offline / "b.json"), "--allow-missing"],
+    ):
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert f"{bad}:" in _out(res) and "invalid result JSON" in _out(res)
@@ -343,8 +501,10 @@ def test_baseline_out_is_a_folder(offline: Path) -> None:
 def test_distill_held_out_split_larger_than_the_texts_fails_before_labelling(offline: Path) -> None:
     res = runner.invoke(app, ["distill", "--recipe", "mini", "--max-texts", "50", "--output", str(offline / "run")])
     assert res.exit_code == 2
-    assert ("error: --max-texts 50: recipe mini holds out data.heldout=200 texts for validation, leaving 0 for "
-            "training, fewer than one batch of 32; use at least 232 texts") in _one_error_line(res)
+    assert (
+        "error: --max-texts 50: recipe mini holds out data.heldout=200 texts for validation, leaving 0 for "
+        "training, fewer than one batch of 32; use at least 232 texts"
+    ) in _one_error_line(res)
     assert not (offline / "cache").exists() and not (offline / "run").exists()  # nothing labelled, nothing written
 
 
@@ -388,8 +548,20 @@ def test_data_warnings_are_printed_once_recorded_and_leave_the_score_as_clean(of
 
 def test_partial_benchmark_exits_0_and_names_what_is_missing(offline: Path) -> None:
     _beir(offline / "data" / "scifact")
-    res = runner.invoke(app, ["run", "--model", "minilm-l6", "--tasks", "BEIR", "--data-dir", str(offline / "data"),
-                              "--output", str(offline / "out")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--tasks",
+            "BEIR",
+            "--data-dir",
+            str(offline / "data"),
+            "--output",
+            str(offline / "out"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "missing (14 of 15 tasks, no data here)" in _out(res)
     manifest = json.loads((offline / "out" / "minilm-l6" / "run.json").read_text())
@@ -400,8 +572,19 @@ def test_damaged_file_in_a_benchmark_run_is_an_error_not_missing(offline: Path) 
     folder = _beir(offline / "data" / "scifact")
     with (folder / "corpus.jsonl").open("a") as f:
         f.write("{broken\n")
-    res = runner.invoke(app, ["run", "--model", "minilm-l6", "--tasks", "BEIR", "--data-dir", str(offline / "data"),
-                              "--output", str(offline / "out")])
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--tasks",
+            "BEIR",
+            "--data-dir",
+            str(offline / "data"),
+            "--output",
+            str(offline / "out"),
+        ],
+    )
     assert res.exit_code == 2 and f"{folder / 'corpus.jsonl'}:4: invalid JSON" in _one_error_line(res)
     _no_number(offline, res)
-

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from leafbench.cli import app
-from leafbench.report.tables import ReportError, benchmark_board, load_results
 from leafbench.record import main_score
+from leafbench.report.tables import ReportError, benchmark_board, load_results
 
 TASK = "AmazonCounterfactualClassification"
 
@@ -25,7 +25,8 @@ def _only_amazon(shared_data: Path, tmp_path: Path) -> Path:
     root = tmp_path / "data"
     (root / "mteb" / "classification").mkdir(parents=True)
     (root / "mteb" / "classification" / "AmazonCounterfactual").symlink_to(
-        shared_data / "mteb" / "classification" / "AmazonCounterfactual")
+        shared_data / "mteb" / "classification" / "AmazonCounterfactual"
+    )
     return root
 
 
@@ -39,8 +40,23 @@ def test_benchmark_run_scores_the_benchmarks_split_and_subset_as_mteb_does(
     from leafbench.mteb_local import load_local_task
 
     data_dir = _only_amazon(shared_data, tmp_path)
-    res = CliRunner().invoke(app, ["run", "--model", "minilm-l6", "--tasks", "MTEB(eng, v2)", "--task-types", "Classification",
-                                   "--data-dir", str(data_dir), "--output", str(env["out"])], catch_exceptions=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--tasks",
+            "MTEB(eng, v2)",
+            "--task-types",
+            "Classification",
+            "--data-dir",
+            str(data_dir),
+            "--output",
+            str(env["out"]),
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
     assert manifest["evaluated"] == [TASK]
@@ -49,7 +65,12 @@ def test_benchmark_run_scores_the_benchmarks_split_and_subset_as_mteb_does(
     assert list(data["scores"]) == ["test"]
     assert [e["hf_subset"] for e in data["scores"]["test"]] == ["en"]
     lb = data["leafbench"]
-    assert (lb["eval_splits"], lb["hf_subsets"], lb["split"], lb["selected_by"]) == (["test"], ["en"], "test", "MTEB(eng, v2)")
+    assert (lb["eval_splits"], lb["hf_subsets"], lb["split"], lb["selected_by"]) == (
+        ["test"],
+        ["en"],
+        "test",
+        "MTEB(eng, v2)",
+    )
 
     # As mteb scores it: mteb.evaluate on the benchmark's own task object, same local data, plain SentenceTransformer.
     bench = next(t for t in mteb.get_benchmark("MTEB(eng, v2)").tasks if t.metadata.name == TASK)
@@ -63,9 +84,21 @@ def test_benchmark_run_scores_the_benchmarks_split_and_subset_as_mteb_does(
 
 
 def _result(scores: dict, leafbench: dict) -> dict:
-    return {"task_name": TASK, "dataset_revision": "x", "mteb_version": "2.26.24", "evaluation_time": 1.0,
-            "scores": scores, "leafbench": {"mode": "student", "dim": 384, "full_dim": 384, "dtype": "float32",
-                                            "cell": "full-float32", **leafbench}}
+    return {
+        "task_name": TASK,
+        "dataset_revision": "x",
+        "mteb_version": "2.26.24",
+        "evaluation_time": 1.0,
+        "scores": scores,
+        "leafbench": {
+            "mode": "student",
+            "dim": 384,
+            "full_dim": 384,
+            "dtype": "float32",
+            "cell": "full-float32",
+            **leafbench,
+        },
+    }
 
 
 def _entry(subset: str, score: float) -> dict:
@@ -90,7 +123,9 @@ def test_report_reads_the_recorded_selection_and_the_benchmark_reads_its_own(tmp
     assert benchmark_board(df, "MTEB(eng, v2)")[TASK].iloc[0] == pytest.approx(70.0)
 
     # A result holding only another subset is not the benchmark's task: absent from its table, not misread.
-    path.write_text(json.dumps(_result({"test": [_entry("en-ext", 0.62)]}, {"eval_splits": ["test"], "hf_subsets": ["en-ext"]})))
+    path.write_text(
+        json.dumps(_result({"test": [_entry("en-ext", 0.62)]}, {"eval_splits": ["test"], "hf_subsets": ["en-ext"]}))
+    )
     assert benchmark_board(load_results(tmp_path / "res"), "MTEB(eng, v2)").empty
 
     # Several splits and no record of which were evaluated: refused, naming the file, never "the first one".

@@ -64,8 +64,12 @@ def test_binary_cell_matches_sentence_transformers_faiss_hamming(real_embeddings
     assert info["scoring"].startswith("hamming")
     qt, dt = truncate(q, 128), truncate(d, 128)
     hits = semantic_search_faiss(
-        quantize_embeddings(qt, "ubinary"), quantize_embeddings(dt, "ubinary"), corpus_precision="ubinary",
-        top_k=k, rescore=False, exact=True,
+        quantize_embeddings(qt, "ubinary"),
+        quantize_embeddings(dt, "ubinary"),
+        corpus_precision="ubinary",
+        top_k=k,
+        rescore=False,
+        exact=True,
     )[0]
     ref_ids, ref_scores = _ids_scores(hits)
     # faiss reports Hamming distances; leafbench reports -distance. Distances per rank must be identical.
@@ -86,8 +90,13 @@ def test_binary_rescore_matches_sentence_transformers_usearch(real_embeddings) -
     assert info["rescore"] == mult
     qt, dt = truncate(q, q.shape[1]), truncate(d, d.shape[1])
     hits = semantic_search_usearch(
-        qt, quantize_embeddings(dt, "binary"), corpus_precision="binary", top_k=k, rescore=True,
-        rescore_multiplier=mult, exact=True,
+        qt,
+        quantize_embeddings(dt, "binary"),
+        corpus_precision="binary",
+        top_k=k,
+        rescore=True,
+        rescore_multiplier=mult,
+        exact=True,
     )[0]
     ref_ids, ref_scores = _ids_scores(hits)
     close = np.isclose(scores, np.array(ref_scores), rtol=1e-5, atol=1e-5).all(axis=1)
@@ -163,7 +172,9 @@ def test_mteb_compress_equals_compression_wrapper(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dim,dtype", [(None, "int8"), (128, "int8"), (None, "binary")])
-def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, mteb_scifact_task, minilm_spec, session_store, dim, dtype) -> None:
+def test_mteb_calibration_reproduces_mteb_compression_wrapper(
+    scifact_small, mteb_scifact_task, minilm_spec, session_store, dim, dtype
+) -> None:
     """mteb.evaluate(CompressionWrapper(model, dtype), embed_dim=dim) on the same subset = leafbench's mteb cell."""
     import warnings
 
@@ -181,8 +192,13 @@ def test_mteb_calibration_reproduces_mteb_compression_wrapper(scifact_small, mte
         )
         ref = mteb.evaluate(model, [task], cache=None, show_progress_bar=False).task_results[0].scores["test"][0]
     run = evaluate_retrieval(
-        data, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x",
-        cells=[Cell(dim, dtype)], calibration="mteb",
+        data,
+        {"student": Encoder(minilm_spec, session_store)},
+        ["student"],
+        None,
+        "x",
+        cells=[Cell(dim, dtype)],
+        calibration="mteb",
     )
     ours = next(iter(run.results.values()))["scores"]["test"][0]
     for key in ("ndcg_at_10", "map_at_10", "recall_at_100", "mrr_at_10"):

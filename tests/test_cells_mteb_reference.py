@@ -61,14 +61,21 @@ def mteb_scores(biosses, minilm_spec) -> dict[tuple[int | None, str], float]:
 
 def _ours(task, spec, store, calibration: str) -> dict[tuple[int | None, str], float]:
     cells = [Cell(d, t) for d in DIMS for t in DTYPES]
-    run = evaluate_mteb_task(task, {"student": Encoder(spec, store)}, ["student"], None, "x", cells=cells,
-                             calibration=calibration)
+    run = evaluate_mteb_task(
+        task, {"student": Encoder(spec, store)}, ["student"], None, "x", cells=cells, calibration=calibration
+    )
     keys = {c: file_label(c, variant(c, calibration)) for c in cells}
-    return {(c.dim, c.dtype): float(run.results[f"student/{keys[c]}" if keys[c] else "student"]["scores"]["test"][0]["main_score"])
-            for c in cells}
+    return {
+        (c.dim, c.dtype): float(
+            run.results[f"student/{keys[c]}" if keys[c] else "student"]["scores"]["test"][0]["main_score"]
+        )
+        for c in cells
+    }
 
 
-def test_mteb_calibration_equals_compression_wrapper_for_every_dim_and_dtype(biosses, minilm_spec, session_store, mteb_scores) -> None:
+def test_mteb_calibration_equals_compression_wrapper_for_every_dim_and_dtype(
+    biosses, minilm_spec, session_store, mteb_scores
+) -> None:
     ours = _ours(biosses, minilm_spec, session_store, "mteb")
     for key, ref in mteb_scores.items():
         # The store keeps one row per text, encoded in whatever batch first needed it: padding changes the last
@@ -77,7 +84,9 @@ def test_mteb_calibration_equals_compression_wrapper_for_every_dim_and_dtype(bio
     assert len({round(v, 4) for v in ours.values()}) > 6  # the cells really differ: not one number compared 12 times
 
 
-def test_default_path_floats_equal_mteb_and_bits_are_plus_minus_one(biosses, minilm_spec, session_store, mteb_scores) -> None:
+def test_default_path_floats_equal_mteb_and_bits_are_plus_minus_one(
+    biosses, minilm_spec, session_store, mteb_scores
+) -> None:
     ours = _ours(biosses, minilm_spec, session_store, "corpus")
     for dim in DIMS:
         for dtype in ("float32", "float16", "bfloat16"):

@@ -36,11 +36,20 @@ def results(tmp_path_factory: pytest.TempPathFactory, scifact_small, minilm_spec
     from leafbench.evaluate import ALL_MODES, evaluate_retrieval
 
     out = tmp_path_factory.mktemp("check-results")
-    encoders = {"student": Encoder(minilm_spec, session_store),
-                "teacher": Encoder(minilm_spec.with_overrides(max_seq_length=16), session_store)}
+    encoders = {
+        "student": Encoder(minilm_spec, session_store),
+        "teacher": Encoder(minilm_spec.with_overrides(max_seq_length=16), session_store),
+    }
     cells = [Cell(None, "float32"), Cell(None, "int8"), Cell(32, "binary")]
-    evaluate_retrieval(scifact_small.subset(16, 64), encoders, list(ALL_MODES), out, RUN, cells=cells,
-                       extra={"subset": {"max_queries": 16, "max_docs": 64}})
+    evaluate_retrieval(
+        scifact_small.subset(16, 64),
+        encoders,
+        list(ALL_MODES),
+        out,
+        RUN,
+        cells=cells,
+        extra={"subset": {"max_queries": 16, "max_docs": 64}},
+    )
     return out
 
 
@@ -76,7 +85,13 @@ def test_baseline_file_round_trips(results: Path, work: dict[str, Path]) -> None
     e = next(x for x in data["entries"] if (x["mode"], x["dim"], x["dtype"]) == ("asymmetric", "full", "float32"))
     real = json.loads((results / RUN / "asymmetric" / "SciFact.json").read_text())
     assert e["score"] == real["scores"]["test"][0]["main_score"]
-    assert (e["run"], e["task"], e["n_queries"], e["n_documents"], e["split"]) == (RUN, "SciFact", 16, real["leafbench"]["n_documents"], "test")
+    assert (e["run"], e["task"], e["n_queries"], e["n_documents"], e["split"]) == (
+        RUN,
+        "SciFact",
+        16,
+        real["leafbench"]["n_documents"],
+        "test",
+    )
     keys = read_baseline(work["baseline"])
     assert (RUN, "teacher", "SciFact", "32", "binary") in keys and len(keys) == 9
 
@@ -101,7 +116,9 @@ def test_worsened_result_fails_with_exit_1(work: dict[str, Path]) -> None:
     assert bad["delta"].iloc[0] == pytest.approx(-0.02)
     assert (res.table.drop(bad.index)["status"] == "ok").all()
     # Same through the command: exit code 1 and the delta table names the cell.
-    r = runner.invoke(_app(), ["check", str(work["results"]), "--baseline", str(work["baseline"]), "--tolerance", "0.005"])
+    r = runner.invoke(
+        _app(), ["check", str(work["results"]), "--baseline", str(work["baseline"]), "--tolerance", "0.005"]
+    )
     assert r.exit_code == 1, r.output
     assert "REGRESSION" in r.output and "-0.02000" in r.output and "1 regressions" in r.output
     # A tolerance wider than the drop (absolute, or relative to the baseline) lets it pass.
@@ -152,14 +169,38 @@ def test_different_data_is_bad_input_not_a_regression(work: dict[str, Path]) -> 
         ("{not json", ":1: invalid baseline JSON"),
         ('{"entries": []}', "not a leafbench baseline"),
         (json.dumps({"format": BASELINE_FORMAT, "entries": []}), "baseline has no entries"),
-        (json.dumps({"format": BASELINE_FORMAT, "entries": [{"run": "r", "mode": "student", "task": "SciFact",
-                                                             "dim": "full", "dtype": "float32"}]}), "entry 0 lacks score"),
-        (json.dumps({"format": BASELINE_FORMAT, "entries": [{"run": "r", "mode": "student", "task": "SciFact",
-                                                             "dim": "full", "dtype": "float32", "score": "high"}]}),
-         "non-numeric score"),
+        (
+            json.dumps(
+                {
+                    "format": BASELINE_FORMAT,
+                    "entries": [{"run": "r", "mode": "student", "task": "SciFact", "dim": "full", "dtype": "float32"}],
+                }
+            ),
+            "entry 0 lacks score",
+        ),
+        (
+            json.dumps(
+                {
+                    "format": BASELINE_FORMAT,
+                    "entries": [
+                        {
+                            "run": "r",
+                            "mode": "student",
+                            "task": "SciFact",
+                            "dim": "full",
+                            "dtype": "float32",
+                            "score": "high",
+                        }
+                    ],
+                }
+            ),
+            "non-numeric score",
+        ),
     ],
 )
-def test_bad_baseline_exits_2_naming_the_file(work: dict[str, Path], tmp_path: Path, content: str | None, message: str) -> None:
+def test_bad_baseline_exits_2_naming_the_file(
+    work: dict[str, Path], tmp_path: Path, content: str | None, message: str
+) -> None:
     bad = tmp_path / "bad-baseline.json"
     if content is not None:
         bad.write_text(content)
@@ -174,7 +215,11 @@ def test_bad_results_folder_exits_2(work: dict[str, Path], tmp_path: Path) -> No
     empty = tmp_path / "empty"
     empty.mkdir()
     res = check(empty, work["baseline"])
-    assert res.exit_code == EXIT_BAD_INPUT and "no leafbench result JSON" in res.messages[0] and str(empty) in res.messages[0]
+    assert (
+        res.exit_code == EXIT_BAD_INPUT
+        and "no leafbench result JSON" in res.messages[0]
+        and str(empty) in res.messages[0]
+    )
     r = runner.invoke(_app(), ["baseline", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b.json")])
     assert r.exit_code == 2 and "nowhere: results folder not found" in r.output
     # Two files claiming one cell (the same run copied twice under one root) cannot be compared.
@@ -195,11 +240,15 @@ def test_baseline_command_and_per_query_interval(work: dict[str, Path], tmp_path
     r = runner.invoke(_app(), ["baseline", str(work["results"]), "--out", str(out)])
     assert r.exit_code == 0 and "9 cells" in r.output
     entries = json.loads(out.read_text())["entries"]
-    assert "per_query" in next(e for e in entries if (e["mode"], e["dim"], e["dtype"]) == ("student", "full", "float32"))
+    assert "per_query" in next(
+        e for e in entries if (e["mode"], e["dim"], e["dtype"]) == ("student", "full", "float32")
+    )
     d["leafbench"]["per_query"]["ndcg_at_10"] = {f"q{i}": 0.5 + 0.01 * (i % 5) - 0.001 for i in range(50)}
     p.write_text(json.dumps(d))
     res = check(work["results"], out)
-    row = res.table[(res.table["mode"] == "student") & (res.table["dim"] == "full") & (res.table["dtype"] == "float32")].iloc[0]
+    row = res.table[
+        (res.table["mode"] == "student") & (res.table["dim"] == "full") & (res.table["dtype"] == "float32")
+    ].iloc[0]
     assert row["ci95"] == "-0.0010 [-0.0010, -0.0010]"
     # Other cells: "n/a" without stored per-query scores, a zero-width interval when they are stored and unchanged.
     assert res.table.drop(row.name)["ci95"].isin(["n/a", "+0.0000 [+0.0000, +0.0000]"]).all()

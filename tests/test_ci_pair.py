@@ -29,9 +29,29 @@ def test_ci_baseline_modes_differ_where_the_teacher_encodes() -> None:
 
 
 def test_teacher_max_seq_length_gives_the_teacher_its_own_length(env, shared_data: Path) -> None:
-    args = ["run", "--model", "minilm-l6", "--max-seq-length", "32", "--teacher", "minilm-l6", "--teacher-max-seq-length", "256",
-            "--mode", "all", "--tasks", "SciFact", "--data-dir", str(shared_data / "beir"), "--max-queries", "40",
-            "--max-docs", "300", "--output", str(env["out"])]
+    args = [
+        "run",
+        "--model",
+        "minilm-l6",
+        "--max-seq-length",
+        "32",
+        "--teacher",
+        "minilm-l6",
+        "--teacher-max-seq-length",
+        "256",
+        "--mode",
+        "all",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(shared_data / "beir"),
+        "--max-queries",
+        "40",
+        "--max-docs",
+        "300",
+        "--output",
+        str(env["out"]),
+    ]
     res = CliRunner().invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     run = env["out"] / "minilm-l6+minilm-l6"
@@ -46,6 +66,22 @@ def test_teacher_max_seq_length_gives_the_teacher_its_own_length(env, shared_dat
             assert lb["teacher"]["max_seq_length"] == 256
     assert len(set(scores.values())) == 3, scores
 
-    bad = CliRunner().invoke(app, ["run", "--model", "minilm-l6", "--teacher-max-seq-length", "256", "--mode", "student",
-                                   "--tasks", "SciFact", "--data-dir", str(shared_data / "beir"), "--output", str(env["out"])])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            "minilm-l6",
+            "--teacher-max-seq-length",
+            "256",
+            "--mode",
+            "student",
+            "--tasks",
+            "SciFact",
+            "--data-dir",
+            str(shared_data / "beir"),
+            "--output",
+            str(env["out"]),
+        ],
+    )
     assert bad.exit_code == 2 and "--teacher-max-seq-length needs a mode that runs the teacher" in bad.output

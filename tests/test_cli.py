@@ -21,9 +21,21 @@ def test_run_student_mode_writes_mteb_readable_results(env, shared_data: Path) -
     from mteb.results import TaskResult
 
     res = _run(
-        "run", "--model", "minilm-l6", "--mode", "student", "--tasks", "SciFact",
-        "--data-dir", str(shared_data / "beir"), "--max-queries", "40", "--max-docs", "300",
-        "--output", str(env["out"]),
+        "run",
+        "--model",
+        "minilm-l6",
+        "--mode",
+        "student",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(shared_data / "beir"),
+        "--max-queries",
+        "40",
+        "--max-docs",
+        "300",
+        "--output",
+        str(env["out"]),
     )
     assert res.exit_code == 0, res.output
     assert "nDCG@10" in res.output and "student" in res.output
@@ -43,12 +55,28 @@ def test_pair_from_manifest_runs_all_modes(env, shared_data: Path, tmp_path: Pat
     shutil.copytree(minilm_spec.source, student)
     (student / "leafbench.json").write_text(json.dumps({"teacher": "minilm-l6"}))
     res = _run(
-        "run", "--model", str(student), "--mode", "all", "--tasks", "scifact",
-        "--data-dir", str(shared_data), "--max-queries", "40", "--max-docs", "300", "--output", str(env["out"]),
+        "run",
+        "--model",
+        str(student),
+        "--mode",
+        "all",
+        "--tasks",
+        "scifact",
+        "--data-dir",
+        str(shared_data),
+        "--max-queries",
+        "40",
+        "--max-docs",
+        "300",
+        "--output",
+        str(env["out"]),
     )
     assert res.exit_code == 0, res.output
     folder = env["out"] / "my-student+minilm-l6"
-    scores = {m: json.loads((folder / m / "SciFact.json").read_text())["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric")}
+    scores = {
+        m: json.loads((folder / m / "SciFact.json").read_text())["scores"]["test"][0]["main_score"]
+        for m in ("student", "teacher", "asymmetric")
+    }
     # Student and teacher have identical weights, so all three modes agree exactly.
     assert scores["student"] == scores["teacher"] == scores["asymmetric"]
 
@@ -58,7 +86,9 @@ def test_models_lists_aliases() -> None:
     assert res.exit_code == 0 and "leaf-ir" in res.output and "minilm-l6" in res.output
     rows = json.loads(_run("models", "--json").output)
     by_alias = {r["alias"]: r for r in rows}
-    assert {"leaf-ir", "leaf-mt", "minilm-l6", "mpnet-base", "arctic-embed-m-v1.5", "mxbai-embed-large-v1"} <= set(by_alias)
+    assert {"leaf-ir", "leaf-mt", "minilm-l6", "mpnet-base", "arctic-embed-m-v1.5", "mxbai-embed-large-v1"} <= set(
+        by_alias
+    )
     assert by_alias["leaf-mt"]["teacher"] == "mxbai-embed-large-v1"
     assert by_alias["minilm-l6"]["resolves to"].endswith("model")
 
@@ -83,9 +113,27 @@ def test_bad_input_is_one_clear_line_and_exit_2(env, shared_data: Path, args: li
 
 def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, shared_data: Path) -> None:
     args = [
-        "run", "--model", "minilm-l6", "--mode", "all", "--teacher", "minilm-l6", "--tasks", "SciFact",
-        "--data-dir", str(shared_data / "beir"), "--max-queries", "40", "--max-docs", "300",
-        "--dims", "full,128", "--dtypes", "float32,int8,binary", "--output", str(env["out"]),
+        "run",
+        "--model",
+        "minilm-l6",
+        "--mode",
+        "all",
+        "--teacher",
+        "minilm-l6",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(shared_data / "beir"),
+        "--max-queries",
+        "40",
+        "--max-docs",
+        "300",
+        "--dims",
+        "full,128",
+        "--dtypes",
+        "float32,int8,binary",
+        "--output",
+        str(env["out"]),
     ]
     res = _run(*args)
     assert res.exit_code == 0, res.output
@@ -94,7 +142,12 @@ def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, share
     assert len(files) == 3 * 2 * 3
     assert "asymmetric/SciFact__128d-binary.json" in files and "teacher/SciFact.json" in files
     cell = json.loads((folder / "student" / "SciFact__128d-int8.json").read_text())["leafbench"]
-    assert (cell["dim"], cell["dtype"], cell["calibration"], cell["scoring"]) == (128, "int8", "corpus", "inner-product")
+    assert (cell["dim"], cell["dtype"], cell["calibration"], cell["scoring"]) == (
+        128,
+        "int8",
+        "corpus",
+        "inner-product",
+    )
     binary = json.loads((folder / "student" / "SciFact__full-binary.json").read_text())["leafbench"]
     assert binary["scoring"].startswith("hamming") and binary["dim"] == 384
     # Same command again: every cell exists, so nothing is encoded or scored.
@@ -105,18 +158,46 @@ def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, share
 
 
 def test_dim_larger_than_model_fails_before_encoding(env, shared_data: Path) -> None:
-    res = _run("run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(shared_data / "beir"),
-               "--dims", "full,512", "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(shared_data / "beir"),
+        "--dims",
+        "full,512",
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 2 and "512 is larger than minilm-l6's embedding dim 384" in res.output
 
 
 def test_benchmark_offline_runs_what_is_local_and_lists_the_rest_as_missing(env, shared_data: Path) -> None:
-    res = _run("run", "--model", "minilm-l6", "--tasks", "BEIR", "--data-dir", str(shared_data / "beir"),
-               "--max-queries", "40", "--max-docs", "300", "--output", str(env["out"]))
+    res = _run(
+        "run",
+        "--model",
+        "minilm-l6",
+        "--tasks",
+        "BEIR",
+        "--data-dir",
+        str(shared_data / "beir"),
+        "--max-queries",
+        "40",
+        "--max-docs",
+        "300",
+        "--output",
+        str(env["out"]),
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
     assert manifest["evaluated"] == ["SciFact"]
-    assert len(manifest["missing"]) == 14 and "NFCorpus" in manifest["missing"] and "--data-dir" in manifest["missing"]["NFCorpus"]
+    assert (
+        len(manifest["missing"]) == 14
+        and "NFCorpus" in manifest["missing"]
+        and "--data-dir" in manifest["missing"]["NFCorpus"]
+    )
     assert "missing" in res.output and "NFCorpus" in res.output.replace("\n", "")
 
 
@@ -133,15 +214,22 @@ def test_exclude_tasks_are_recorded_as_skipped_not_dropped() -> None:
 def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from leafbench.cells import Cell
     from leafbench.api import summary_table
+    from leafbench.cells import Cell
     from leafbench.record import build_result, result_path, write_result
 
     sts = {"STS12": 0.70, "STS13": 0.80, "STS14": 0.75, "STSBenchmark": 0.85}
     clf = {"Banking77Classification": 0.80, "ImdbClassification": 0.60}
-    types = {**{t: "STS" for t in sts}, **{t: "Classification" for t in clf}, "TweetSentimentExtractionClassification": "Classification"}
+    types = {
+        **{t: "STS" for t in sts},
+        **{t: "Classification" for t in clf},
+        "TweetSentimentExtractionClassification": "Classification",
+    }
     for t, v in {**sts, **clf}.items():
-        write_result(result_path(tmp_path, "m", "student", t), build_result(t, "test", {"main_score": v}, 1.0, {"mode": "student"}))
+        write_result(
+            result_path(tmp_path, "m", "student", t),
+            build_result(t, "test", {"main_score": v}, 1.0, {"mode": "student"}),
+        )
     table = summary_table(tmp_path, "m", list(types), ["student"], [Cell(None, "float32")], types=types)
     console = Console(width=200, record=True)
     console.print(table)

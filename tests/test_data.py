@@ -155,9 +155,7 @@ def test_scifact_doc_text_matches_mteb(scifact: RetrievalData, scifact_dir: Path
             rows.append({"id": r["_id"], "title": r["title"], "text": r["text"]})
     for i, row in enumerate(rows[:5]):
         assert _corpus_to_dict(row)["text"] == scifact.corpus_texts[i]
-    assert _retrieval_texts(Dataset.from_list(rows), PromptType.document) == (
-        scifact.corpus_texts[:40]
-    )
+    assert _retrieval_texts(Dataset.from_list(rows), PromptType.document) == (scifact.corpus_texts[:40])
 
 
 def test_doc_text_rules() -> None:
@@ -248,9 +246,7 @@ def test_query_filter_mirrors_mteb(tmp_path: Path) -> None:
     from mteb.abstasks.retrieval import _filter_queries_without_positives
 
     d = load_beir_folder(make_folder(tmp_path))
-    queries = Dataset.from_dict(
-        {"id": ["q1", "q2", "q3", "q4"], "text": ["a", "b", "c", "d"]}
-    )
+    queries = Dataset.from_dict({"id": ["q1", "q2", "q3", "q4"], "text": ["a", "b", "c", "d"]})
     relevant = {"q1": {"d1": 1, "d3": 2}, "q2": {"d2": 1}, "q4": {"d5": 0}, "q9": {}}
     # mteb's loader first keeps only queries named in the qrels, then filters
     queries = queries.select([i for i, q in enumerate(queries["id"]) if q in relevant])
@@ -418,12 +414,19 @@ def test_unknown_docs_are_recorded_or_raise(tmp_path: Path) -> None:
     folder = make_folder(tmp_path, qrels=rows)
     d = _no_python_warning(load_beir_folder, folder)
     qrels = folder / "qrels" / "test.tsv"
-    assert d.data_warnings() == {"qrels_unknown_documents": {
-        "count": 3, "what": "qrels rows naming unknown document ids", "example": "'abc'", "where": f"{qrels}:3",
-        "action": "kept as misses no model can retrieve, as mteb does"}}
+    assert d.data_warnings() == {
+        "qrels_unknown_documents": {
+            "count": 3,
+            "what": "qrels rows naming unknown document ids",
+            "example": "'abc'",
+            "where": f"{qrels}:3",
+            "action": "kept as misses no model can retrieve, as mteb does",
+        }
+    }
     assert describe_warnings(d.data_warnings()) == [
         f"3 qrels rows naming unknown document ids (e.g. 'abc' at {qrels}:3): kept as misses no model can retrieve, "
-        "as mteb does"]
+        "as mteb does"
+    ]
     # Kept, as mteb keeps them: unretrievable misses that lower recall, so scores stay comparable.
     assert d.qrels == {"q1": {"d1": 1, "abc": 1}, "q2": {"d2": 1, "abd": 1}, "q3": {"abe": 1}}
     assert d.subset(2, None).data_warnings() == d.data_warnings()  # about the files read
@@ -461,7 +464,9 @@ def test_empty_texts_are_counted_over_what_is_scored(tmp_path: Path) -> None:
         f.write(json.dumps({"_id": "blank", "title": "", "text": ""}) + "\n")
     d = _no_python_warning(load_beir_folder, folder)
     w = d.data_warnings()
-    assert w["empty_documents"]["count"] == 1 and w["empty_documents"]["where"].endswith("corpus.jsonl:" + str(d.n_docs))
+    assert w["empty_documents"]["count"] == 1 and w["empty_documents"]["where"].endswith(
+        "corpus.jsonl:" + str(d.n_docs)
+    )
     assert w["empty_queries"]["count"] == 1 and w["empty_queries"]["where"] == f"{folder / 'queries.jsonl'}:1"
     assert "empty_documents" not in d.subset(None, 1).data_warnings()  # the subset does not score it
     assert "empty" in error_of(folder, strict=True) and "--strict" in error_of(folder, strict=True)
@@ -551,9 +556,7 @@ def test_load_retrieval_task_local_scifact(shared_data: Path) -> None:
     assert (d.task_name, d.split, d.n_docs, d.n_queries) == ("SciFact", "test", 5183, 300)
 
 
-def test_load_retrieval_task_env_data_dir(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_retrieval_task_env_data_dir(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEAFBENCH_DATA_DIR", str(shared_data / "beir"))
     d = load_retrieval_task("SciFact", offline=True)
     assert d.source == str(shared_data / "beir" / "scifact")
@@ -636,12 +639,8 @@ def test_mteb_split_instructions_and_none_title() -> None:
     from mteb.types import PromptType
 
     split = _mteb_split()
-    split["corpus"] = Dataset.from_dict(
-        {"id": ["d1", "d2"], "title": [None, "T"], "text": ["a", "b"]}
-    )
-    split["queries"] = Dataset.from_dict(
-        {"id": ["q1", "q2"], "text": ["one?", "two?"], "instruction": ["inst", None]}
-    )
+    split["corpus"] = Dataset.from_dict({"id": ["d1", "d2"], "title": [None, "T"], "text": ["a", "b"]})
+    split["queries"] = Dataset.from_dict({"id": ["q1", "q2"], "text": ["one?", "two?"], "instruction": ["inst", None]})
     split["relevant_docs"] = {"q1": {"d1": 1}, "q2": {"d2": 1}}
     d = retrieval_data_from_mteb_split("X", "test", split, "hf:x@y", False)
     assert d.corpus_texts == ["a", "T b"]
@@ -666,9 +665,7 @@ def test_mteb_split_unknown_doc_and_reranking() -> None:
 class FakeTask:
     """Stands in for an mteb AbsTaskRetrieval: metadata, hf_subsets, load_data, dataset."""
 
-    def __init__(
-        self, name: str, subsets: tuple[str, ...] = ("default",), fail: bool = False
-    ) -> None:
+    def __init__(self, name: str, subsets: tuple[str, ...] = ("default",), fail: bool = False) -> None:
         self.metadata = SimpleNamespace(
             name=name,
             eval_splits=["test"],
@@ -719,9 +716,7 @@ def test_online_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         load_retrieval_task("NQ", data_dir=tmp_path, offline=False)
     msg = str(exc.value)
     assert "\n" not in msg
-    assert msg.startswith(
-        "could not load NQ from hf:mteb/fake@rev123 (ConnectionError: Max retries"
-    )
+    assert msg.startswith("could not load NQ from hf:mteb/fake@rev123 (ConnectionError: Max retries")
 
     monkeypatch.setattr(mteb, "get_task", lambda name: FakeTask(name))
     with pytest.raises(DataError, match="no split 'dev'"):

@@ -88,7 +88,8 @@ def test_bad_recipes_fail_with_the_field_named(patch: dict, match: str) -> None:
 def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> None:
     (tmp_path / "more.yaml").write_text(
         "extends: mini\nname: mini-more\ntrain: {epochs_per_cycle: 7}\n"
-        "data:\n  add_sources:\n    - {name: extra, path: x.jsonl, role: query}\n")
+        "data:\n  add_sources:\n    - {name: extra, path: x.jsonl, role: query}\n"
+    )
     base, more = load_recipe("mini"), load_recipe(str(tmp_path / "more.yaml"))
     assert more.name == "mini-more" and more.train.epochs_per_cycle == 7
     assert more.train.lr_max == base.train.lr_max and more.teacher == base.teacher  # the rest is the base's
@@ -112,34 +113,49 @@ def test_a_recipe_extends_another_with_only_its_differences(tmp_path: Path) -> N
     assert s7.student.init_from == "runs/leaf-mpnet-stage5/final"
     s8 = load_recipe(exp("mpnet-offline-stage8"))
     assert s8.data.sources[:-1] == s7.data.sources and s8.data.sources[-1].domain and s8.train.epochs_per_cycle == 2
-    hold = load_recipe(exp("validation/mpnet-offline-holdout"))  # a validation set: stage 7's texts come first, then unseen ones
+    hold = load_recipe(
+        exp("validation/mpnet-offline-holdout")
+    )  # a validation set: stage 7's texts come first, then unseen ones
     assert hold.purpose == "validation" and s7.purpose == "training"
     assert hold.data.sources[:-1] == s7.data.sources and hold.data.sources[-1].name == "glosses-sci-topic-holdout"
     s9, hold_imdb = load_recipe(exp("mpnet-offline-stage9")), load_recipe(exp("validation/mpnet-offline-holdout-imdb"))
     assert s9.data.sources[:-1] == s8.data.sources and s9.student.init_from == "runs/leaf-mpnet-stage8/final"
     assert hold_imdb.purpose == "validation" and hold_imdb.data.sources[:-1] == s9.data.sources
     assert s9.data.sources[-1].domain == hold_imdb.data.sources[-1].domain == s8.data.sources[-1].domain  # one ranking
-    res = CliRunner().invoke(_distill_app(), ["distill", "--recipe", exp("validation/mpnet-offline-holdout"), "--output", str(tmp_path / "no")])
+    res = CliRunner().invoke(
+        _distill_app(),
+        ["distill", "--recipe", exp("validation/mpnet-offline-holdout"), "--output", str(tmp_path / "no")],
+    )
     assert res.exit_code == 2 and "not for training" in res.output and not (tmp_path / "no").exists()
 
-    for text, match in [("extends: a.yaml\nname: b\n", "loops"),  # a extends itself
-                        ("name: a\nteacher: {}\ndata: {add_sources: []}\n", "needs `extends:`"),
-                        ("extends: no-such-recipe\nname: a\n", "unknown recipe 'no-such-recipe'"),
-                        ("extends: mini\n", "needs a name of its own")]:
+    for text, match in [
+        ("extends: a.yaml\nname: b\n", "loops"),  # a extends itself
+        ("name: a\nteacher: {}\ndata: {add_sources: []}\n", "needs `extends:`"),
+        ("extends: no-such-recipe\nname: a\n", "unknown recipe 'no-such-recipe'"),
+        ("extends: mini\n", "needs a name of its own"),
+    ]:
         (tmp_path / "a.yaml").write_text(text)
         with pytest.raises(RecipeError, match=match):
             load_recipe(str(tmp_path / "a.yaml"))
 
 
 def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
-    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["What is X?", "what  is x?", "why Y", "a claim"]))
-    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["why y", "one two three four five six", "doc"]))
-    sources = [SourceSpec.from_dict({"name": "q", "path": "q.jsonl", "role": "query"}),
-               SourceSpec.from_dict({"name": "d", "path": "d.jsonl", "role": "document"})]
+    (tmp_path / "q.jsonl").write_text(
+        "\n".join(json.dumps({"text": t}) for t in ["What is X?", "what  is x?", "why Y", "a claim"])
+    )
+    (tmp_path / "d.jsonl").write_text(
+        "\n".join(json.dumps({"text": t}) for t in ["why y", "one two three four five six", "doc"])
+    )
+    sources = [
+        SourceSpec.from_dict({"name": "q", "path": "q.jsonl", "role": "query"}),
+        SourceSpec.from_dict({"name": "d", "path": "d.jsonl", "role": "document"}),
+    ]
     a = load_texts(sources, tmp_path, seed=1, max_words=3)
     b = load_texts(sources, tmp_path, seed=1, max_words=3)
     assert a.texts == b.texts and a.digest() == b.digest()  # seeded
-    assert sorted(a.texts) == sorted(["What is X?", "why Y", "a claim", "one two three", "doc"])  # dedupe across sources, cap
+    assert sorted(a.texts) == sorted(
+        ["What is X?", "why Y", "a claim", "one two three", "doc"]
+    )  # dedupe across sources, cap
     assert dict(zip(a.texts, a.roles))["why Y"] == "query"
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "A CLAIM"}) + "\n")
@@ -150,16 +166,25 @@ def test_texts_dedupe_roles_seed_and_overlap_guard(tmp_path: Path) -> None:
 
 def test_a_source_can_keep_long_documents_under_a_short_global_cap(tmp_path: Path) -> None:
     long_text = " ".join(f"w{i}" for i in range(300))
-    (tmp_path / "d.jsonl").write_text(json.dumps({"text": long_text}) + "\n" + json.dumps({"text": "short one two"}) + "\n")
+    (tmp_path / "d.jsonl").write_text(
+        json.dumps({"text": long_text}) + "\n" + json.dumps({"text": "short one two"}) + "\n"
+    )
     spec = {"name": "long", "path": "d.jsonl", "role": "document", "min_words": 100, "max_words": 200}
     t = load_texts([SourceSpec.from_dict(spec)], tmp_path, seed=0, max_words=64)
     assert [len(x.split()) for x in t.texts] == [200]  # the short text is below min_words, the long one capped at 200
-    assert [len(x.split()) for x in load_texts([SourceSpec.from_dict({**spec, "max_words": None, "min_words": 1})], tmp_path, max_words=64).texts] in ([64, 3], [3, 64])
+    assert [
+        len(x.split())
+        for x in load_texts(
+            [SourceSpec.from_dict({**spec, "max_words": None, "min_words": 1})], tmp_path, max_words=64
+        ).texts
+    ] in ([64, 3], [3, 64])
     with pytest.raises(TextSourceError, match="max_words"):
         SourceSpec.from_dict({**spec, "min_words": 10, "max_words": 5})
 
 
-def test_packed_source_joins_short_texts_into_long_documents_and_later_sources_do_not_reuse_them(tmp_path: Path) -> None:
+def test_packed_source_joins_short_texts_into_long_documents_and_later_sources_do_not_reuse_them(
+    tmp_path: Path,
+) -> None:
     rows = [" ".join(f"t{i}w{j}" for j in range(3 + i % 4)) for i in range(60)]  # 60 distinct texts of 3-6 words
     (tmp_path / "g.jsonl").write_text("\n".join(json.dumps({"text": r}) for r in rows) + "\n")
     packed = {"name": "packed", "path": "g.jsonl", "role": "document", "limit": 4, "pack_words": 20}
@@ -179,8 +204,16 @@ def test_packed_source_joins_short_texts_into_long_documents_and_later_sources_d
 
 def test_topic_packing_keeps_each_document_on_one_subject(tmp_path: Path) -> None:
     # Three subjects interleaved in rank order: rank packing mixes them, topic packing must not.
-    subjects = {"protein": "protein enzyme amino folding", "river": "river water flood valley", "court": "court judge trial verdict"}
-    rows = [f"{name} {words.split()[i % 4]} text{i} {words.split()[(i + 1) % 4]}" for i in range(30) for name, words in subjects.items()]
+    subjects = {
+        "protein": "protein enzyme amino folding",
+        "river": "river water flood valley",
+        "court": "court judge trial verdict",
+    }
+    rows = [
+        f"{name} {words.split()[i % 4]} text{i} {words.split()[(i + 1) % 4]}"
+        for i in range(30)
+        for name, words in subjects.items()
+    ]
     docs = pack_by_topic(rows, pack_words=12, limit=4)
     assert len(docs) == 4
     for doc, pieces in docs:
@@ -192,7 +225,10 @@ def test_topic_packing_keeps_each_document_on_one_subject(tmp_path: Path) -> Non
     # Through a source: pieces come from the best-ranked pool and are not reused by a later source.
     (tmp_path / "g.jsonl").write_text("\n".join(json.dumps({"text": r}) for r in rows) + "\n")
     spec = {"name": "topic", "path": "g.jsonl", "role": "document", "limit": 3, "pack_words": 12, "pack_by": "topic"}
-    t = load_texts([SourceSpec.from_dict(spec), SourceSpec.from_dict({"name": "rest", "path": "g.jsonl", "role": "document"})], tmp_path)
+    t = load_texts(
+        [SourceSpec.from_dict(spec), SourceSpec.from_dict({"name": "rest", "path": "g.jsonl", "role": "document"})],
+        tmp_path,
+    )
     packed = [x for x, src in zip(t.texts, t.sources) if src == "topic"]
     assert len(packed) == 3 and len(t.texts) == 3 + 90 - sum(len(d.split()) // 4 for d in packed)
     with pytest.raises(TextSourceError, match="pack_by"):
@@ -219,28 +255,70 @@ def test_domain_selection_on_real_training_texts_by_scifact_train_claims(shared_
     ref = reference_texts({"beir": str(shared_data / "beir" / "scifact"), "split": "train"}, tmp_path)
     assert len(ref) == 809
     dom = {"beir": str(shared_data / "beir" / "scifact"), "split": "train"}
-    sources = [SourceSpec.from_dict({"name": "sci", "path": "q.jsonl", "role": "query", "limit": 300, "min_words": 2, "domain": dom}),
-               SourceSpec.from_dict({"name": "rest", "path": "q.jsonl", "role": "query", "limit": 300})]
+    sources = [
+        SourceSpec.from_dict(
+            {"name": "sci", "path": "q.jsonl", "role": "query", "limit": 300, "min_words": 2, "domain": dom}
+        ),
+        SourceSpec.from_dict({"name": "rest", "path": "q.jsonl", "role": "query", "limit": 300}),
+    ]
     t = load_texts(sources, tmp_path, seed=0)
     sci = [x for x, src in zip(t.texts, t.sources) if src == "sci"]
     rest = [x for x, src in zip(t.texts, t.sources) if src == "rest"]
     assert len(sci) == 300 and len(rest) == 300 and not set(sci) & set(rest)  # the same file feeds both, no duplicate
-    bio = ("cell", "cancer", "disease", "protein", "gene", "blood", "infection", "syndrome", "drug", "tumor", "dna",
-           "virus", "vitamin", "heart", "brain", "symptoms", "treatment", "insulin", "bacteria", "immune")
+    bio = (
+        "cell",
+        "cancer",
+        "disease",
+        "protein",
+        "gene",
+        "blood",
+        "infection",
+        "syndrome",
+        "drug",
+        "tumor",
+        "dna",
+        "virus",
+        "vitamin",
+        "heart",
+        "brain",
+        "symptoms",
+        "treatment",
+        "insulin",
+        "bacteria",
+        "immune",
+    )
+
     def share(xs: list[str]) -> float:
         return sum(any(w in x.lower() for w in bio) for x in xs) / len(xs)
+
     assert share(sci) > 0.3 and share(sci) > 4 * share(rest)  # measured: 0.38 vs 0.05 (the list is far from complete)
     info = t.selection["sci"]
-    assert info["kept"] == 300 and info["n_reference"] == 809 and info["min_kept_score"] > 0 and "rest" not in t.selection
+    assert (
+        info["kept"] == 300 and info["n_reference"] == 809 and info["min_kept_score"] > 0 and "rest" not in t.selection
+    )
     raw = load_recipe(exp("mpnet-offline-sci")).raw
-    bad = {**raw, "data": {**raw["data"], "sources": [{**raw["data"]["sources"][-1], "domain": {"beir": "../beir/scifact", "split": "test"}}]}}
+    bad = {
+        **raw,
+        "data": {
+            **raw["data"],
+            "sources": [{**raw["data"]["sources"][-1], "domain": {"beir": "../beir/scifact", "split": "test"}}],
+        },
+    }
     with pytest.raises(RecipeError, match="evaluation split"):
         parse_recipe(bad, "leak.yaml")
     with pytest.raises(RecipeError, match="needs a limit"):
-        parse_recipe({**raw, "data": {**raw["data"], "sources": [{"name": "x", "path": "q.jsonl", "role": "query", "domain": dom}]}}, "x.yaml")
+        parse_recipe(
+            {
+                **raw,
+                "data": {**raw["data"], "sources": [{"name": "x", "path": "q.jsonl", "role": "query", "domain": dom}]},
+            },
+            "x.yaml",
+        )
 
 
-def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_evaluation_split(shared_data: Path, tmp_path: Path) -> None:
+def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_evaluation_split(
+    shared_data: Path, tmp_path: Path
+) -> None:
     """SciFact's train claims are legitimate training text for a test-split evaluation; its test claims are not."""
     from leafbench.data import load_beir_folder
 
@@ -256,7 +334,11 @@ def test_beir_query_source_by_split_trains_on_train_claims_and_never_on_the_eval
         found = check_overlap(t, {str(folder): guard}, drop=True)
     # Every kept text keeps its own sample rank: target chunks (store keys) must not shift with what was dropped.
     assert t.ranks == [rank_of[x] for x in t.texts]
-    assert found == {str(folder): 2} and len(t) == 805 and not {norm(x) for x in t.texts} & {norm(q) for q in test.query_texts}
+    assert (
+        found == {str(folder): 2}
+        and len(t) == 805
+        and not {norm(x) for x in t.texts} & {norm(q) for q in test.query_texts}
+    )
     assert len(eval_texts([folder])[str(folder)]) > len(guard)  # without a split every query counts, train claims too
     with pytest.raises(TextSourceError, match="needs beir and role query"):
         SourceSpec.from_dict({"name": "c", "beir": str(folder), "split": "train", "role": "document"})
@@ -272,11 +354,17 @@ def test_teacher_targets_are_cached_per_text_and_reused_when_a_source_grows(tmp_
     from leafbench.store import EmbeddingStore
     from leafbench_distill.targets import compute_targets
 
-    (tmp_path / "q.jsonl").write_text("".join(json.dumps({"text": f"what is thing number {i}"}) + "\n" for i in range(30)))
-    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": f"a sentence about item {i} and more"}) + "\n" for i in range(30)))
+    (tmp_path / "q.jsonl").write_text(
+        "".join(json.dumps({"text": f"what is thing number {i}"}) + "\n" for i in range(30))
+    )
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"text": f"a sentence about item {i} and more"}) + "\n" for i in range(30))
+    )
 
     def texts(nq: int, nd: int):
-        return load_texts([SourceSpec("q", "query", "q.jsonl", limit=nq), SourceSpec("d", "document", "d.jsonl", limit=nd)], tmp_path)
+        return load_texts(
+            [SourceSpec("q", "query", "q.jsonl", limit=nq), SourceSpec("d", "document", "d.jsonl", limit=nd)], tmp_path
+        )
 
     small, big = texts(5, 3), texts(9, 3)
     enc = Encoder(minilm_spec, EmbeddingStore(tmp_path / "store"))
@@ -350,11 +438,17 @@ def test_procrustes_projection_keeps_the_backbones_cosines(shared_data: Path) ->
     r, _ = orthogonal_procrustes(pad, targets)  # scipy's square solver on zero-padded inputs
     # the same map where the data determine it (a few near-null directions of the pooled outputs do not)
     np.testing.assert_allclose(x @ w.T / info["scale"], pad @ r, atol=1e-3 * float(np.abs(x).max()))
-    probe = ["insulin lowers blood glucose 2", "the cat sat on the mat 3", "a longer text about tumour suppressor genes"]
+    probe = [
+        "insulin lowers blood glucose 2",
+        "the cat sat on the mat 3",
+        "a longer text about tumour suppressor genes",
+    ]
     e = m.encode(probe)
     pooled = pooled_outputs(m, probe)
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
-    np.testing.assert_allclose(e @ e.T, pooled @ pooled.T, atol=1e-5)  # student mode = the backbone's mean-pooled geometry
+    np.testing.assert_allclose(
+        e @ e.T, pooled @ pooled.T, atol=1e-5
+    )  # student mode = the backbone's mean-pooled geometry
 
 
 # ---------------------------------------------------------------------------------------------- the mini run
@@ -385,27 +479,64 @@ def mini_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, sessio
     app = _distill_app()
     res = CliRunner().invoke(
         app,
-        ["distill", "--recipe", "mini", "--output", str(tmp / "run"), "--max-texts", "2000", "--cache-dir", str(cache),
-         "--data-dir", str(shared_data), "--training-dir", str(shared_data / "training")],
+        [
+            "distill",
+            "--recipe",
+            "mini",
+            "--output",
+            str(tmp / "run"),
+            "--max-texts",
+            "2000",
+            "--cache-dir",
+            str(cache),
+            "--data-dir",
+            str(shared_data),
+            "--training-dir",
+            str(shared_data / "training"),
+        ],
         catch_exceptions=False,
         env={"HF_HUB_OFFLINE": "1"},
     )
     assert res.exit_code == 0, res.output
     out = tmp / "run"
-    return {"out": out, "cache": cache, "summary": json.loads((out / "summary.json").read_text()),
-            "metrics": [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]}
+    return {
+        "out": out,
+        "cache": cache,
+        "summary": json.loads((out / "summary.json").read_text()),
+        "metrics": [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()],
+    }
 
 
 @pytest.mark.slow
 def test_init_from_continues_where_the_earlier_student_ended(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
     app = _distill_app()
-    args = ["distill", "--recipe", "mini", "--max-texts", "2000", "--cache-dir", str(mini_run["cache"]),
-            "--data-dir", str(shared_data), "--training-dir", str(shared_data / "training"), "--max-steps", "2",
-            "--no-router", "--no-final-eval"]
-    bad = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "bad"), "--init-from", str(tmp_path)], env={"HF_HUB_OFFLINE": "1"})
+    args = [
+        "distill",
+        "--recipe",
+        "mini",
+        "--max-texts",
+        "2000",
+        "--cache-dir",
+        str(mini_run["cache"]),
+        "--data-dir",
+        str(shared_data),
+        "--training-dir",
+        str(shared_data / "training"),
+        "--max-steps",
+        "2",
+        "--no-router",
+        "--no-final-eval",
+    ]
+    bad = CliRunner().invoke(
+        app, [*args, "--output", str(tmp_path / "bad"), "--init-from", str(tmp_path)], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert bad.exit_code == 2 and "not a SentenceTransformer folder" in bad.output
-    res = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "more"), "--init-from", str(mini_run["out"] / "final")],
-                             catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
+    res = CliRunner().invoke(
+        app,
+        [*args, "--output", str(tmp_path / "more"), "--init-from", str(mini_run["out"] / "final")],
+        catch_exceptions=False,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert res.exit_code == 0, res.output
     metrics = [json.loads(x) for x in (tmp_path / "more" / "metrics.jsonl").read_text().splitlines()]
     start = next(m for m in metrics if m.get("tag") == "start")
@@ -446,7 +577,16 @@ def test_export_roundtrip_manifest_and_prompts(mini_run: dict) -> None:
     spec = resolve_model(str(final))
     assert spec.teacher == "minilm-l6" and spec.slug == "leaf-mini"
     manifest = json.loads((final / "leafbench.json").read_text())
-    for key in ("teacher", "teacher_revision", "query_prompt", "document_prompt", "dims", "recipe", "data_hashes", "final_metrics"):
+    for key in (
+        "teacher",
+        "teacher_revision",
+        "query_prompt",
+        "document_prompt",
+        "dims",
+        "recipe",
+        "data_hashes",
+        "final_metrics",
+    ):
         assert key in manifest
     assert manifest["dims"]["output"] == 384 and manifest["recipe"]["name"] == "mini"
     assert manifest["final_metrics"]["retrieval"]["SciFact"]["asymmetric"] > 0.3
@@ -505,8 +645,15 @@ def test_training_never_runs_the_teacher(mini_run: dict, shared_data: Path, monk
     prep = prepare(r, mini_run["cache"], max_texts=2000)  # same texts as the mini run: everything is cached
     assert prep.teacher.calls == [] and prep.teacher._model is None  # teacher weights never even loaded
     model, _ = make_student(prep, mini_run["cache"])
-    trainer = Trainer(model, [prep.inputs[i] for i in prep.train_idx], prep.targets[prep.train_idx], r.train, None,
-                      make_evaluator(prep), progress=False)
+    trainer = Trainer(
+        model,
+        [prep.inputs[i] for i in prep.train_idx],
+        prep.targets[prep.train_idx],
+        r.train,
+        None,
+        make_evaluator(prep),
+        progress=False,
+    )
     state = trainer.fit()
     assert state.step == 5 and prep.teacher.calls == [] and prep.teacher._model is None
 
@@ -524,7 +671,9 @@ def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch
     inputs = [" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(48)]
     targets = rng.normal(size=(48, 384)).astype(np.float32)
     targets /= np.linalg.norm(targets, axis=1, keepdims=True)
-    cfg = replace(load_recipe("mini").train, batch_size=8, cycles=2, epochs_per_cycle=1, checkpoint_every=4, eval_every=0)
+    cfg = replace(
+        load_recipe("mini").train, batch_size=8, cycles=2, epochs_per_cycle=1, checkpoint_every=4, eval_every=0
+    )
 
     def fresh():
         torch.manual_seed(123)
@@ -575,7 +724,14 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
     model = build_student("minilm-l6", 384, layers=[0, 5], max_seq_length=32)
     drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
     assert drops and all(m.p == pytest.approx(0.1) for m in drops)  # the backbone's own, left alone by default
-    Trainer(model, ["a text"], np.ones((1, 384), np.float32), replace(load_recipe("mini").train, dropout=0.0), None, progress=False)
+    Trainer(
+        model,
+        ["a text"],
+        np.ones((1, 384), np.float32),
+        replace(load_recipe("mini").train, dropout=0.0),
+        None,
+        progress=False,
+    )
     assert all(m.p == 0.0 for m in drops)
     with pytest.raises(RecipeError, match="dropout"):
         raw = load_recipe("mini").raw
@@ -584,7 +740,8 @@ def test_train_dropout_override_reaches_every_dropout_layer() -> None:
 
 @pytest.mark.slow
 def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_documents(
-        mini_run: dict, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    mini_run: dict, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     import importlib.util
 
     from sentence_transformers import SentenceTransformer
@@ -621,8 +778,10 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_docum
 
     # a recipe source as the validation set: exactly the texts that source selects after the earlier sources
     recipe = tmp_path / "holdout.yaml"
-    recipe.write_text(f"extends: mini\nname: mini-holdout\ndata:\n  training_dir: {shared_data / 'training'}\n  add_sources:\n"
-                      "    - {name: held-glosses, path: wordnet_glosses.jsonl, role: document, limit: 60, min_words: 4}\n")
+    recipe.write_text(
+        f"extends: mini\nname: mini-holdout\ndata:\n  training_dir: {shared_data / 'training'}\n  add_sources:\n"
+        "    - {name: held-glosses, path: wordnet_glosses.jsonl, role: document, limit: 60, min_words: 4}\n"
+    )
     texts, role = mod.source_texts(str(recipe), "held-glosses")
     assert role == "document" and len(texts) == 60
     from leafbench_distill.recipe import load_recipe
@@ -634,14 +793,26 @@ def test_alignment_script_is_the_cosine_of_student_and_teacher_queries_and_docum
     held = mod.text_alignment(str(final), None, texts, role, mini_run["cache"])
     s = student.encode_document(texts, normalize_embeddings=True)
     t = teacher.encode_document(texts, normalize_embeddings=True)
-    assert held["n_documents"] == 60 and held["mean_cosine"] == pytest.approx(float(np.mean(np.sum(s * t, axis=1))), abs=1e-3)
+    assert held["n_documents"] == 60 and held["mean_cosine"] == pytest.approx(
+        float(np.mean(np.sum(s * t, axis=1))), abs=1e-3
+    )
     with pytest.raises(SystemExit, match="no source 'nope'"):
         mod.source_texts(str(recipe), "nope")
 
     # the command line: --append adds exactly the printed line, so a committed table row is one command
     table = tmp_path / "validation" / "mini-holdout.jsonl"
-    argv = ["alignment.py", str(final), "--recipe", str(recipe), "--source", "held-glosses",
-            "--cache-dir", str(mini_run["cache"]), "--append", str(table)]
+    argv = [
+        "alignment.py",
+        str(final),
+        "--recipe",
+        str(recipe),
+        "--source",
+        "held-glosses",
+        "--cache-dir",
+        str(mini_run["cache"]),
+        "--append",
+        str(table),
+    ]
     monkeypatch.setattr("sys.argv", argv)
     mod.main()
     mod.main()
@@ -666,10 +837,14 @@ def test_a_soup_is_the_mean_of_its_students_weights_and_refuses_other_teachers(m
     shutil.copytree(final, other)
     m = SentenceTransformer(str(other), device="cpu")
     with torch.no_grad():
-        dense_module(m).linear.weight.add_(0.05 * torch.randn(dense_module(m).linear.weight.shape, generator=torch.Generator().manual_seed(0)))
+        dense_module(m).linear.weight.add_(
+            0.05 * torch.randn(dense_module(m).linear.weight.shape, generator=torch.Generator().manual_seed(0))
+        )
     m.save(str(other))
     app = _distill_app()
-    res = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"})
+    res = CliRunner().invoke(
+        app, ["soup", str(final), str(other), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert res.exit_code == 0, res.output
     a, b = (SentenceTransformer(str(f), device="cpu").state_dict() for f in (final, other))
     out = SentenceTransformer(str(tmp_path / "soup"), device="cpu")
@@ -679,23 +854,36 @@ def test_a_soup_is_the_mean_of_its_students_weights_and_refuses_other_teachers(m
     assert manifest["teacher"] == "minilm-l6" and [x["folder"] for x in manifest["soup"]] == [str(final), str(other)]
     assert manifest["final_metrics"] == {} and len(manifest["recipe"]["ingredients"]) == 2
     spec = resolve_model(str(tmp_path / "soup"))
-    assert spec.teacher == "minilm-l6" and spec.slug == manifest["name"]  # `leafbench run --mode asymmetric` finds the pair
+    assert (
+        spec.teacher == "minilm-l6" and spec.slug == manifest["name"]
+    )  # `leafbench run --mode asymmetric` finds the pair
     assert out.max_seq_length == SentenceTransformer(str(final), device="cpu").max_seq_length
 
-    same = CliRunner().invoke(app, ["soup", str(final), str(final), "--output", str(tmp_path / "same")], env={"HF_HUB_OFFLINE": "1"})
+    same = CliRunner().invoke(
+        app, ["soup", str(final), str(final), "--output", str(tmp_path / "same")], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert same.exit_code == 0, same.output
     x = ["a claim about proteins", "a longer document about the immune system and how vaccines train it"]
-    np.testing.assert_allclose(SentenceTransformer(str(tmp_path / "same"), device="cpu").encode(x),
-                               SentenceTransformer(str(final), device="cpu").encode(x), atol=1e-6)
+    np.testing.assert_allclose(
+        SentenceTransformer(str(tmp_path / "same"), device="cpu").encode(x),
+        SentenceTransformer(str(final), device="cpu").encode(x),
+        atol=1e-6,
+    )
 
     manifest_b = json.loads((other / "leafbench.json").read_text())
     (other / "leafbench.json").write_text(json.dumps({**manifest_b, "teacher": "mpnet-base"}))
-    bad = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"})
+    bad = CliRunner().invoke(
+        app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert bad.exit_code == 2 and "only students of one teacher" in bad.output and str(other) in bad.output
     (other / "leafbench.json").unlink()
-    bad = CliRunner().invoke(app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"})
+    bad = CliRunner().invoke(
+        app, ["soup", str(final), str(other), "--output", str(tmp_path / "bad")], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert bad.exit_code == 2 and "no leafbench.json" in bad.output
-    bad = CliRunner().invoke(app, ["soup", str(final), str(final), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"})
+    bad = CliRunner().invoke(
+        app, ["soup", str(final), str(final), "--output", str(tmp_path / "soup")], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert bad.exit_code == 2 and "not empty" in bad.output
 
 
@@ -735,31 +923,60 @@ def test_in_training_ndcg_without_mteb_equals_the_harness_metric(scifact_small) 
     d = rng.normal(size=(scifact_small.n_docs, 32)).astype(np.float32)
     pos = {q: next(iter(r)) for q, r in scifact_small.qrels.items()}
     ids = {c: i for i, c in enumerate(scifact_small.corpus_ids)}
-    q = np.stack([d[ids[pos[qid]]] + rng.normal(scale=s, size=32) for qid, s in zip(scifact_small.query_ids, np.linspace(0.5, 8, scifact_small.n_queries))]).astype(np.float32)
+    q = np.stack(
+        [
+            d[ids[pos[qid]]] + rng.normal(scale=s, size=32)
+            for qid, s in zip(scifact_small.query_ids, np.linspace(0.5, 8, scifact_small.n_queries))
+        ]
+    ).astype(np.float32)
     sc, ix = dense_topk(normalize_rows(q), normalize_rows(d), 100)
-    expected = retrieval_scores(to_run(scifact_small.query_ids, scifact_small.corpus_ids, sc, ix), scifact_small.qrels)["ndcg_at_10"]
+    expected = retrieval_scores(to_run(scifact_small.query_ids, scifact_small.corpus_ids, sc, ix), scifact_small.qrels)[
+        "ndcg_at_10"
+    ]
     assert 0.1 < expected < 0.95
     assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=5e-6)  # mteb rounds to 5 decimals
 
 
 @pytest.mark.slow
-def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(mini_run: dict, shared_data: Path, tmp_path: Path) -> None:
+def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(
+    mini_run: dict, shared_data: Path, tmp_path: Path
+) -> None:
     """--export-bundle then --bundle (with no data dir and an empty cache) = one run of the recipe, bit for bit."""
     from safetensors.torch import load_file
 
     app = _distill_app()
+
     def run(*args: str) -> str:
         res = CliRunner().invoke(app, ["distill", *args], catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
         assert res.exit_code == 0, res.output
         return res.output
 
-    data = ["--recipe", "mini", "--max-texts", "2000", "--cache-dir", str(mini_run["cache"]), "--data-dir", str(shared_data),
-            "--training-dir", str(shared_data / "training")]
+    data = [
+        "--recipe",
+        "mini",
+        "--max-texts",
+        "2000",
+        "--cache-dir",
+        str(mini_run["cache"]),
+        "--data-dir",
+        str(shared_data),
+        "--training-dir",
+        str(shared_data / "training"),
+    ]
     run(*data, "--output", str(tmp_path / "direct"), "--max-steps", "3", "--no-router", "--no-final-eval")
     out = run(*data, "--output", str(tmp_path / "unused"), "--export-bundle", str(tmp_path / "b32"))
     assert "train with: leafbench distill --bundle" in out and not (tmp_path / "unused" / "final").exists()
     empty = tmp_path / "empty-cache"
-    out = run("--bundle", str(tmp_path / "b32"), "--output", str(tmp_path / "moved"), "--max-steps", "3", "--cache-dir", str(empty))
+    out = run(
+        "--bundle",
+        str(tmp_path / "b32"),
+        "--output",
+        str(tmp_path / "moved"),
+        "--max-steps",
+        "3",
+        "--cache-dir",
+        str(empty),
+    )
     assert "no final evaluation" in out and not (empty / "embeddings").exists()  # no store, no teacher touched
     a = load_file(str(tmp_path / "direct" / "final" / "model.safetensors"))
     b = load_file(str(tmp_path / "moved" / "final" / "model.safetensors"))
@@ -774,30 +991,80 @@ def test_bundle_exported_here_trains_elsewhere_to_the_same_weights(mini_run: dic
     assert hist["final"]["asym_ndcg_at_10"] == pytest.approx(direct_hist["final"]["asym_ndcg_at_10"], abs=1e-6)
 
     # Back where the teacher is: --finish evaluates the moved run, exports the Router, keeps the run's own record.
-    out = run("--bundle", str(tmp_path / "b32"), "--output", str(tmp_path / "moved"), "--finish", "--cache-dir", str(mini_run["cache"]),
-              "--data-dir", str(shared_data), "--results", str(tmp_path / "results"))
+    out = run(
+        "--bundle",
+        str(tmp_path / "b32"),
+        "--output",
+        str(tmp_path / "moved"),
+        "--finish",
+        "--cache-dir",
+        str(mini_run["cache"]),
+        "--data-dir",
+        str(shared_data),
+        "--results",
+        str(tmp_path / "results"),
+    )
     done = json.loads((tmp_path / "moved" / "summary.json").read_text())
     assert done["hardware"] == summary["hardware"] and done["history"] == summary["history"]
     asym = done["final_metrics"]["retrieval"]["SciFact"]["asymmetric"]
-    assert 0 < asym < 1 and done["final_metrics"]["in_training"]["asym_ndcg_at_10"] == pytest.approx(hist["final"]["asym_ndcg_at_10"])
-    assert (tmp_path / "moved" / "router" / "modules.json").exists() and (tmp_path / "results" / "summary.json").exists()
+    assert 0 < asym < 1 and done["final_metrics"]["in_training"]["asym_ndcg_at_10"] == pytest.approx(
+        hist["final"]["asym_ndcg_at_10"]
+    )
+    assert (tmp_path / "moved" / "router" / "modules.json").exists() and (
+        tmp_path / "results" / "summary.json"
+    ).exists()
 
     # A compact bundle continuing a student: int8 targets, float16 student copy; training restores float32.
-    run(*data, "--output", str(tmp_path / "unused2"), "--export-bundle", str(tmp_path / "b8"), "--init-from",
-        str(mini_run["out"] / "final"), "--bundle-targets", "int8", "--bundle-student", "float16")
+    run(
+        *data,
+        "--output",
+        str(tmp_path / "unused2"),
+        "--export-bundle",
+        str(tmp_path / "b8"),
+        "--init-from",
+        str(mini_run["out"] / "final"),
+        "--bundle-targets",
+        "int8",
+        "--bundle-student",
+        "float16",
+    )
     assert np.load(tmp_path / "b8" / "targets.npy").dtype == np.int8
-    assert all(v.dtype == torch.float16 for v in load_file(str(tmp_path / "b8" / "student" / "model.safetensors")).values() if v.is_floating_point())
+    assert all(
+        v.dtype == torch.float16
+        for v in load_file(str(tmp_path / "b8" / "student" / "model.safetensors")).values()
+        if v.is_floating_point()
+    )
     run("--bundle", str(tmp_path / "b8"), "--output", str(tmp_path / "moved8"), "--max-steps", "2")
-    start = next(json.loads(x) for x in (tmp_path / "moved8" / "metrics.jsonl").read_text().splitlines() if '"start"' in x)
+    start = next(
+        json.loads(x) for x in (tmp_path / "moved8" / "metrics.jsonl").read_text().splitlines() if '"start"' in x
+    )
     ended = next(m for m in reversed(mini_run["metrics"]) if m.get("tag") == "final")
     assert start["heldout_cosine"] == pytest.approx(ended["heldout_cosine"], abs=2e-3)  # float16 weights, int8 targets
-    assert all(v.dtype == torch.float32 for v in load_file(str(tmp_path / "moved8" / "final" / "model.safetensors")).values() if v.is_floating_point())
-    wrong = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path / "b8"), "--output", str(tmp_path / "moved"), "--finish",
-                                     "--cache-dir", str(mini_run["cache"])], env={"HF_HUB_OFFLINE": "1"})
+    assert all(
+        v.dtype == torch.float32
+        for v in load_file(str(tmp_path / "moved8" / "final" / "model.safetensors")).values()
+        if v.is_floating_point()
+    )
+    wrong = CliRunner().invoke(
+        app,
+        [
+            "distill",
+            "--bundle",
+            str(tmp_path / "b8"),
+            "--output",
+            str(tmp_path / "moved"),
+            "--finish",
+            "--cache-dir",
+            str(mini_run["cache"]),
+        ],
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert wrong.exit_code == 2 and "was not trained from" in wrong.output
     bad = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path), "--output", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "not a training bundle" in bad.output
-    both = CliRunner().invoke(app, ["distill", "--bundle", str(tmp_path / "b8"), "--recipe", "mini", "--output", str(tmp_path / "x")])
+    both = CliRunner().invoke(
+        app, ["distill", "--bundle", str(tmp_path / "b8"), "--recipe", "mini", "--output", str(tmp_path / "x")]
+    )
     assert both.exit_code == 2 and "exactly one of --recipe" in both.output
 
 
@@ -805,7 +1072,9 @@ def test_every_builtin_recipe_is_package_data() -> None:
     """A wheel carries only the files pyproject names: a recipe outside those globs works in a checkout only."""
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     root = Path(__file__).resolve().parents[1]
-    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["leafbench_distill"]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "leafbench_distill"
+    ]
     pkg = root / "leafbench_distill"
     carried = {p for g in globs for p in pkg.glob(g)}
     recipes = set((pkg / "recipes").rglob("*.yaml"))

@@ -53,7 +53,9 @@ def test_check_reads_first_rows_of_local_and_hub_sources(tmp_path: Path, hub: li
     assert local.preview == "query 0" and local.fields == ["text", "id"]
     assert remote.preview == "a long body text number 0" and remote.fields == ["title", "body"]
     assert remote.where == "hub some/dataset [cfg] split train"
-    assert hub == [{"path": "some/dataset", "name": "cfg", "split": "train", "streaming": True}]  # streamed, never downloaded
+    assert hub == [
+        {"path": "some/dataset", "name": "cfg", "split": "train", "streaming": True}
+    ]  # streamed, never downloaded
 
 
 def test_check_names_a_wrong_field_in_a_local_or_a_hub_source(tmp_path: Path, hub: list[dict]) -> None:
@@ -76,12 +78,22 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_check_command_prints_one_line_per_source_and_exits_2_naming_the_bad_ones(tmp_path: Path, hub: list[dict]) -> None:
-    good = CliRunner().invoke(_app(), ["distill", "--recipe", str(_recipe(tmp_path)), "--check", "--training-dir", str(tmp_path)])
+def test_check_command_prints_one_line_per_source_and_exits_2_naming_the_bad_ones(
+    tmp_path: Path, hub: list[dict]
+) -> None:
+    good = CliRunner().invoke(
+        _app(), ["distill", "--recipe", str(_recipe(tmp_path)), "--check", "--training-dir", str(tmp_path)]
+    )
     assert good.exit_code == 0, good.output
-    assert "ok   stage 1 local-q" in good.output and "ok   stage 1 hub-docs" in good.output and "2 sources ok" in good.output
-    bad = CliRunner().invoke(_app(), ["distill", "--recipe", str(_recipe(tmp_path, hub_field="text")), "--check",
-                                      "--training-dir", str(tmp_path)])
+    assert (
+        "ok   stage 1 local-q" in good.output
+        and "ok   stage 1 hub-docs" in good.output
+        and "2 sources ok" in good.output
+    )
+    bad = CliRunner().invoke(
+        _app(),
+        ["distill", "--recipe", str(_recipe(tmp_path, hub_field="text")), "--check", "--training-dir", str(tmp_path)],
+    )
     assert bad.exit_code == 2 and "FAIL stage 1 hub-docs" in bad.output and "cannot be read: hub-docs" in bad.output
     # a recipe with local sources and no folder for them: one line, exit 2, before any source is opened
     opened = len(hub)

@@ -27,23 +27,33 @@ STAGE_1 = """
 
 
 def _write(tmp_path: Path, stages: str) -> Path:
-    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps({"text": f"question number {i} about topic {i % 7}"}) for i in range(120)))
-    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps({"text": f"a document {i} on subject {i % 5} with words"}) for i in range(120)))
-    (tmp_path / "e.jsonl").write_text("\n".join(json.dumps({"text": f"extra passage {i} for the later stage"}) for i in range(60)))
+    (tmp_path / "q.jsonl").write_text(
+        "\n".join(json.dumps({"text": f"question number {i} about topic {i % 7}"}) for i in range(120))
+    )
+    (tmp_path / "d.jsonl").write_text(
+        "\n".join(json.dumps({"text": f"a document {i} on subject {i % 5} with words"}) for i in range(120))
+    )
+    (tmp_path / "e.jsonl").write_text(
+        "\n".join(json.dumps({"text": f"extra passage {i} for the later stage"}) for i in range(60))
+    )
     (tmp_path / "third.yaml").write_text(
         "name: tiny-third\nteacher: {model: hash-384, dim: 384}\nstudent: {backbone: minilm-l6, max_seq_length: 32}\n"
         "data: {heldout: 16, sources: [{name: d, path: d.jsonl, role: document}]}\n"
-        "train: {batch_size: 16, cycles: 1, epochs_per_cycle: 1, max_steps: 2}\neval: {retrieval: null}\n")
+        "train: {batch_size: 16, cycles: 1, epochs_per_cycle: 1, max_steps: 2}\neval: {retrieval: null}\n"
+    )
     recipe = tmp_path / "staged.yaml"
     recipe.write_text("name: tiny\nstages:\n" + stages)
     return recipe
 
 
-THREE = STAGE_1 + """
+THREE = (
+    STAGE_1
+    + """
   - data: {add_sources: [{name: e, path: e.jsonl, role: document}]}
     train: {max_steps: 2}
   - third
 """
+)
 
 
 def test_stages_continue_each_other_and_inherit_what_they_do_not_restate(tmp_path: Path) -> None:
@@ -54,12 +64,15 @@ def test_stages_continue_each_other_and_inherit_what_they_do_not_restate(tmp_pat
     assert all(s.student.init_from is None for s in (s1, s2, s3))  # set when the stages run
 
 
-@pytest.mark.parametrize("bad, match", [
-    (STAGE_1 + "  - student: {init_from: runs/x/final}\n", "drop init_from"),
-    ("  []\n", "non-empty list"),
-    (STAGE_1 + "  - no-such-stage-file\n", "unknown recipe"),
-    (STAGE_1 + "  - 3\n", "a recipe body"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (STAGE_1 + "  - student: {init_from: runs/x/final}\n", "drop init_from"),
+        ("  []\n", "non-empty list"),
+        (STAGE_1 + "  - no-such-stage-file\n", "unknown recipe"),
+        (STAGE_1 + "  - 3\n", "a recipe body"),
+    ],
+)
 def test_bad_stage_lists_fail_with_the_stage_named(tmp_path: Path, bad: str, match: str) -> None:
     with pytest.raises(RecipeError, match=match):
         load_stages(str(_write(tmp_path, bad)))
@@ -79,10 +92,22 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_one_command_runs_every_stage_from_the_previous_student_and_a_rerun_skips_finished_stages(tmp_path: Path) -> None:
+def test_one_command_runs_every_stage_from_the_previous_student_and_a_rerun_skips_finished_stages(
+    tmp_path: Path,
+) -> None:
     recipe, run, cache = _write(tmp_path, THREE), tmp_path / "run", tmp_path / "cache"
-    args = ["distill", "--recipe", str(recipe), "--output", str(run), "--training-dir", str(tmp_path),
-            "--cache-dir", str(cache), "--no-router"]
+    args = [
+        "distill",
+        "--recipe",
+        str(recipe),
+        "--output",
+        str(run),
+        "--training-dir",
+        str(tmp_path),
+        "--cache-dir",
+        str(cache),
+        "--no-router",
+    ]
     res = CliRunner().invoke(_app(), args, env={"HF_HUB_OFFLINE": "1"})
     assert res.exit_code == 0, res.output
     for n in (1, 2, 3):
@@ -92,7 +117,11 @@ def test_one_command_runs_every_stage_from_the_previous_student_and_a_rerun_skip
     assert summaries[1]["init_from"] == str(run / "stage-1" / "final")  # no hand-written path
     assert summaries[2]["init_from"] == str(run / "stage-2" / "final")
     assert summaries[1]["text_counts"] == {"q": 120, "d": 120, "e": 60} and summaries[1]["steps"] == 2
-    assert [s["name"] for s in json.loads((run / "stages.json").read_text())["stages"]] == ["tiny-stage1", "tiny-stage2", "tiny-third"]
+    assert [s["name"] for s in json.loads((run / "stages.json").read_text())["stages"]] == [
+        "tiny-stage1",
+        "tiny-stage2",
+        "tiny-third",
+    ]
 
     # rerun: nothing is trained again
     weights = run / "stage-3" / "final" / "model.safetensors"

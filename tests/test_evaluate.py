@@ -40,7 +40,11 @@ def test_expand_modes_and_minimal_encodings() -> None:
 def test_asymmetric_with_same_model_equals_symmetric(scifact_small, minilm_spec, session_store) -> None:
     enc = Encoder(minilm_spec, session_store)
     run = evaluate_retrieval(
-        scifact_small, {"student": enc, "teacher": Encoder(minilm_spec, session_store)}, ["student", "asymmetric"], None, "x"
+        scifact_small,
+        {"student": enc, "teacher": Encoder(minilm_spec, session_store)},
+        ["student", "asymmetric"],
+        None,
+        "x",
     )
     sym, asym = _scores(run, "student"), _scores(run, "asymmetric")
     for key, value in sym.items():
@@ -48,7 +52,9 @@ def test_asymmetric_with_same_model_equals_symmetric(scifact_small, minilm_spec,
             assert asym[key] == value, key
 
 
-def test_asymmetric_routes_queries_to_student_and_documents_to_teacher(scifact_small, minilm_spec, session_store) -> None:
+def test_asymmetric_routes_queries_to_student_and_documents_to_teacher(
+    scifact_small, minilm_spec, session_store
+) -> None:
     student = RecordingEncoder(minilm_spec, session_store)
     # Same weights, different max length: a distinct teacher with a distinct cache key.
     teacher = RecordingEncoder(minilm_spec.with_overrides(max_seq_length=64), session_store)
@@ -65,8 +71,12 @@ def test_asymmetric_routes_queries_to_student_and_documents_to_teacher(scifact_s
     assert lb["subset"] == {"max_queries": 40, "max_docs": 300}
 
 
-def test_second_run_hits_the_cache_and_never_loads_the_model(scifact_small, minilm_spec, session_store, tmp_path) -> None:
-    first = evaluate_retrieval(scifact_small, {"student": Encoder(minilm_spec, session_store)}, ["student"], tmp_path, "m")
+def test_second_run_hits_the_cache_and_never_loads_the_model(
+    scifact_small, minilm_spec, session_store, tmp_path
+) -> None:
+    first = evaluate_retrieval(
+        scifact_small, {"student": Encoder(minilm_spec, session_store)}, ["student"], tmp_path, "m"
+    )
     fresh = Encoder(minilm_spec, session_store)
     second = evaluate_retrieval(scifact_small, {"student": fresh}, ["student"], tmp_path, "m")
     assert fresh._model is None, "a fully cached run must not load the weights"

@@ -23,8 +23,17 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 # --------------------------------------------------------------------------- line strategies
 
-_scalars = st.none() | st.booleans() | st.integers() | st.integers(min_value=10**18, max_value=10**30) | st.floats() | st.text(max_size=8)
-json_values = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=5)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**18, max_value=10**30)
+    | st.floats()
+    | st.text(max_size=8)
+)
+json_values = st.recursive(
+    _scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3), max_leaves=5
+)
 surrogates = st.sampled_from(["\ud800", "a\udfffb", "\udc80"])
 texts = st.text(max_size=12) | surrogates | st.just("") | st.just("  ")
 
@@ -42,18 +51,29 @@ def json_line(fields: dict[str, st.SearchStrategy]) -> st.SearchStrategy[bytes]:
 garbage = st.one_of(
     st.binary(max_size=40),
     st.text(max_size=30).map(lambda t: t.encode("utf-8", "surrogatepass")),
-    st.sampled_from([
-        b"\xff\xfe{}", b'\xef\xbb\xbf{"_id": "x", "text": "bom"}', b'{"_id": "x", "text": NaN}', b"[" * 100_000,
-        b'{"score": 1e999, "sentence1": "a", "sentence2": "b"}', b'{"_id": "\\ud800", "text": "x"}', b"null", b"{",
-        b'{"label": [1], "text": "x"}', b'{"label": 99999999999999999999999, "text": "x"}',
-        b'{"score": ' + b"9" * 400 + b', "sentence1": "a", "sentence2": "b"}', b"\xed\xa0\x80",
-    ]),
+    st.sampled_from(
+        [
+            b"\xff\xfe{}",
+            b'\xef\xbb\xbf{"_id": "x", "text": "bom"}',
+            b'{"_id": "x", "text": NaN}',
+            b"[" * 100_000,
+            b'{"score": 1e999, "sentence1": "a", "sentence2": "b"}',
+            b'{"_id": "\\ud800", "text": "x"}',
+            b"null",
+            b"{",
+            b'{"label": [1], "text": "x"}',
+            b'{"label": 99999999999999999999999, "text": "x"}',
+            b'{"score": ' + b"9" * 400 + b', "sentence1": "a", "sentence2": "b"}',
+            b"\xed\xa0\x80",
+        ]
+    ),
     json_values.map(lambda v: _dump(v, True)),
 )
 
 
 def lines_with_damage(good: list[bytes], bad: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
     """A file: the good lines with one line replaced or inserted, a random tail, or random bytes only."""
+
     def build(args: tuple) -> bytes:
         op, i, line, tail = args
         rows = list(good)
@@ -70,8 +90,12 @@ def lines_with_damage(good: list[bytes], bad: st.SearchStrategy[bytes]) -> st.Se
             rows.append(line)
         return b"\n".join(rows) + b"\n" + (tail if op == "tail" else b"")
 
-    return st.tuples(st.sampled_from(["replace", "insert", "append", "tail", "only", "clean"]), st.integers(0, 10),
-                     bad, st.binary(max_size=30)).map(build)
+    return st.tuples(
+        st.sampled_from(["replace", "insert", "append", "tail", "only", "clean"]),
+        st.integers(0, 10),
+        bad,
+        st.binary(max_size=30),
+    ).map(build)
 
 
 # --------------------------------------------------------------------------- BEIR folders
@@ -80,11 +104,16 @@ CORPUS = [_dump({"_id": f"d{i}", "title": "t", "text": f"doc {i}"}, True) for i 
 QUERIES = [_dump({"_id": "q1", "text": "query one"}, True), _dump({"_id": "q2", "text": "query two"}, True)]
 QRELS = [b"query-id\tcorpus-id\tscore", b"q1\td0\t1", b"q2\td1\t2"]
 
-corpus_lines = garbage | json_line({"_id": st.sampled_from(["d0", "d1", "d9", ""]) | st.integers(-3, 3) | texts,
-                                    "text": texts, "title": texts})
+corpus_lines = garbage | json_line(
+    {"_id": st.sampled_from(["d0", "d1", "d9", ""]) | st.integers(-3, 3) | texts, "text": texts, "title": texts}
+)
 query_lines = garbage | json_line({"_id": st.sampled_from(["q1", "q2", "q9"]) | texts, "text": texts})
-qrels_cols = st.sampled_from(["q1", "q2", "q9", "d0", "d1", "d9", "", " ", "1", "-2", "x", "9" * 12, "0"]) | st.text(max_size=6)
-qrels_lines = garbage | st.lists(qrels_cols, min_size=1, max_size=4).map(lambda c: "\t".join(c).encode("utf-8", "surrogatepass"))
+qrels_cols = st.sampled_from(["q1", "q2", "q9", "d0", "d1", "d9", "", " ", "1", "-2", "x", "9" * 12, "0"]) | st.text(
+    max_size=6
+)
+qrels_lines = garbage | st.lists(qrels_cols, min_size=1, max_size=4).map(
+    lambda c: "\t".join(c).encode("utf-8", "surrogatepass")
+)
 
 
 def _data_error_names_a_file(msg: str, folder: Path) -> None:
@@ -98,8 +127,12 @@ def _data_error_names_a_file(msg: str, folder: Path) -> None:
 
 
 @FUZZ
-@given(lines_with_damage(CORPUS, corpus_lines), lines_with_damage(QUERIES, query_lines),
-       lines_with_damage(QRELS, qrels_lines), st.booleans())
+@given(
+    lines_with_damage(CORPUS, corpus_lines),
+    lines_with_damage(QUERIES, query_lines),
+    lines_with_damage(QRELS, qrels_lines),
+    st.booleans(),
+)
 def test_beir_folder_loads_or_names_file_and_line(corpus: bytes, queries: bytes, qrels: bytes, strict: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "fuzz"
@@ -122,15 +155,23 @@ def test_beir_folder_loads_or_names_file_and_line(corpus: bytes, queries: bytes,
 
 # --------------------------------------------------------------------------- local STS / classification files
 
-STS_GOOD = [_dump({"sentence1": "a b", "sentence2": "a c", "score": 3.5}, True),
-            _dump({"sentence1": "x", "sentence2": "y", "score": 0}, True)]
+STS_GOOD = [
+    _dump({"sentence1": "a b", "sentence2": "a c", "score": 3.5}, True),
+    _dump({"sentence1": "x", "sentence2": "y", "score": 0}, True),
+]
 CLS_GOOD = [_dump({"text": "good film", "label": 1}, True), _dump({"text": "bad film", "label": 0}, True)]
-NAMED_GOOD = [_dump({"text": "my card", "label": "card_arrival"}, True), _dump({"text": "pin", "label": "change_pin"}, True)]
+NAMED_GOOD = [
+    _dump({"text": "my card", "label": "card_arrival"}, True),
+    _dump({"text": "pin", "label": "change_pin"}, True),
+]
 
-sts_lines = garbage | json_line({"sentence1": texts, "sentence2": texts,
-                                 "score": st.floats() | st.integers() | st.sampled_from([1e308, -0.0])})
+sts_lines = garbage | json_line(
+    {"sentence1": texts, "sentence2": texts, "score": st.floats() | st.integers() | st.sampled_from([1e308, -0.0])}
+)
 cls_lines = garbage | json_line({"text": texts, "label": st.integers() | st.sampled_from([2**63, -(2**63) - 1, True])})
-named_lines = garbage | json_line({"text": texts, "label": st.sampled_from(["card_arrival", "nope", "Refund_not_showing_up"])})
+named_lines = garbage | json_line(
+    {"text": texts, "label": st.sampled_from(["card_arrival", "nope", "Refund_not_showing_up"])}
+)
 
 
 def _n_rows(content: bytes) -> int:
@@ -144,8 +185,12 @@ def _load_split(kind: str, content: bytes, label_names: tuple[str, ...] | None =
         (root / rel).parent.mkdir(parents=True)
         (root / rel).write_bytes(content)
         # The expected size is the file's own row count, so well-formed rows go on into an Arrow Dataset.
-        spec = LocalSpec(kind=kind, files={"default": {"test": rel}}, sizes={"default": {"test": _n_rows(content)}},
-                         label_names=label_names)
+        spec = LocalSpec(
+            kind=kind,
+            files={"default": {"test": rel}},
+            sizes={"default": {"test": _n_rows(content)}},
+            label_names=label_names,
+        )
         try:
             ds = _build_split(spec, "default", "test", root)
         except LocalDataError as e:

@@ -16,17 +16,46 @@ import pytest
 pytestmark = pytest.mark.integration  # real SciFact data, killed subprocesses: minutes
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ARGS = ["run", "--model", "hash-256-1ms", "--tasks", "SciFact", "--data-dir", str(DATA), "--max-queries", "200",
-        "--max-docs", "3000", "--dims", "full,64", "--dtypes", "float32,int8,binary"]
+ARGS = [
+    "run",
+    "--model",
+    "hash-256-1ms",
+    "--tasks",
+    "SciFact",
+    "--data-dir",
+    str(DATA),
+    "--max-queries",
+    "200",
+    "--max-docs",
+    "3000",
+    "--dims",
+    "full,64",
+    "--dtypes",
+    "float32,int8,binary",
+]
 RESULT = Path("hash-256-1ms") / "student" / "SciFact.json"
 
 
 def _cmd(out: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "leafbench.cli", *ARGS, "--output", str(out), "--cache-dir", str(cache), "--shard-size", "256"]
+    return [
+        sys.executable,
+        "-m",
+        "leafbench.cli",
+        *ARGS,
+        "--output",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--shard-size",
+        "256",
+    ]
 
 
 def _scores(out: Path) -> dict[str, float]:
-    return {p.name: json.loads(p.read_text())["scores"]["test"][0]["main_score"] for p in sorted((out / RESULT.parent).glob("*.json"))}
+    return {
+        p.name: json.loads(p.read_text())["scores"]["test"][0]["main_score"]
+        for p in sorted((out / RESULT.parent).glob("*.json"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +63,9 @@ def clean(tmp_path_factory) -> dict[str, float]:
     if not (DATA / "beir" / "scifact").exists():
         pytest.skip("needs ../shared/data")
     tmp = tmp_path_factory.mktemp("clean")
-    subprocess.run(_cmd(tmp / "out", tmp / "cache"), check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    subprocess.run(
+        _cmd(tmp / "out", tmp / "cache"), check=True, capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     scores = _scores(tmp / "out")
     assert len(scores) == 6
     return scores
@@ -46,7 +77,11 @@ def _first_shard(out: Path, cache: Path) -> bool:
 
 def _all_encoded(out: Path, cache: Path) -> bool:
     """Documents and queries both in the store: the run is scoring (or writing) now."""
-    return len(list((cache / "embeddings" / "spaces").glob("*/shards"))) >= 2 if (cache / "embeddings" / "spaces").exists() else False
+    return (
+        len(list((cache / "embeddings" / "spaces").glob("*/shards"))) >= 2
+        if (cache / "embeddings" / "spaces").exists()
+        else False
+    )
 
 
 def _some_results(out: Path, cache: Path) -> bool:

@@ -15,9 +15,18 @@ from leafbench.latency import LatencyReport, LatencyResult, percentiles, transfo
 
 def _result(model: str, backend: str, p50: float, tps: float) -> LatencyResult:
     return LatencyResult(
-        model=model, identity=f"{model}@x", backend=backend, threads=2, precision="fp32", max_seq_length=256, prompt="",
-        latency_ms={"p50": p50, "p95": p50 * 1.2, "p99": p50 * 1.5, "mean": p50, "min": p50 * 0.9}, n_queries=10,
-        warmup=2, bulk={"batch_size": 32, "n_texts": 64, "texts_per_s": tps, "gflops_per_s": 100.0}, load_seconds=1.0,
+        model=model,
+        identity=f"{model}@x",
+        backend=backend,
+        threads=2,
+        precision="fp32",
+        max_seq_length=256,
+        prompt="",
+        latency_ms={"p50": p50, "p95": p50 * 1.2, "p99": p50 * 1.5, "mean": p50, "min": p50 * 0.9},
+        n_queries=10,
+        warmup=2,
+        bulk={"batch_size": 32, "n_texts": 64, "texts_per_s": tps, "gflops_per_s": 100.0},
+        load_seconds=1.0,
     )
 
 
@@ -40,7 +49,10 @@ def test_transformer_flops_counts_gemms_and_attention() -> None:
 def test_report_round_trips_and_gives_teacher_over_student_ratios(tmp_path: Path) -> None:
     rep = LatencyReport(
         [_result("s", "torch", 10.0, 40.0), _result("t", "torch", 64.0, 4.0), _result("s", "onnx", 5.0, 50.0)],
-        student="s", teacher="t", machine={"cpu": "x"}, data={"task": "SciFact"},
+        student="s",
+        teacher="t",
+        machine={"cpu": "x"},
+        data={"task": "SciFact"},
     )
     assert rep.ratios() == {"torch": {"p50_latency": 6.4, "bulk_throughput": 10.0}}  # onnx has no teacher row
     back = LatencyReport.read(rep.write(tmp_path / "r.json"))
@@ -50,13 +62,37 @@ def test_report_round_trips_and_gives_teacher_over_student_ratios(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_latency_command_measures_student_and_teacher_per_backend(tmp_path: Path, scifact_dir: Path, monkeypatch) -> None:
+def test_latency_command_measures_student_and_teacher_per_backend(
+    tmp_path: Path, scifact_dir: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    res = CliRunner().invoke(app, [
-        "latency", "--model", "minilm-l6", "--teacher", "minilm-l6", "--backend", "torch,onnx", "--threads", "1",
-        "--data-dir", str(scifact_dir), "--queries", "5", "--passages", "8", "--warmup", "1",
-        "--output", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"),
-    ], catch_exceptions=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "latency",
+            "--model",
+            "minilm-l6",
+            "--teacher",
+            "minilm-l6",
+            "--backend",
+            "torch,onnx",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(scifact_dir),
+            "--queries",
+            "5",
+            "--passages",
+            "8",
+            "--warmup",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     rep = LatencyReport.read(tmp_path / "out" / "latency" / "minilm-l6+minilm-l6.json")
     assert [(r.backend, r.threads) for r in rep.results] == [("torch", 1)] * 2 + [("onnx", 1)] * 2
@@ -64,7 +100,10 @@ def test_latency_command_measures_student_and_teacher_per_backend(tmp_path: Path
         assert r.n_queries == 5 and 0 < r.latency_ms["p50"] <= r.latency_ms["p95"] <= r.latency_ms["p99"]
         assert r.bulk["n_texts"] == 8 and r.bulk["texts_per_s"] > 0 and r.bulk["gflops_per_s"] > 0
     assert set(rep.ratios()) == {"torch", "onnx"}
-    assert rep.results[2].backend_info["runtime"] == "onnxruntime" and "onnxruntime" in rep.results[2].backend_info["versions"]
+    assert (
+        rep.results[2].backend_info["runtime"] == "onnxruntime"
+        and "onnxruntime" in rep.results[2].backend_info["versions"]
+    )
     assert list((tmp_path / "cache" / "exports").rglob("transformer_0.onnx")), "the export lives in the model cache"
     assert not (tmp_path / "cache" / "embeddings").exists(), "latency runs write no embeddings"
 
@@ -76,9 +115,17 @@ def test_report_shows_latency_next_to_quality_with_a_scatter(tmp_path: Path) -> 
 
     results = tmp_path / "results"
     shutil.copytree(Path(__file__).resolve().parents[1] / "results" / "minilm-l6", results / "minilm-l6")
-    rep = LatencyReport([_result("minilm-l6", "torch", 10.0, 40.0), _result("mpnet-base", "torch", 64.0, 4.0),
-                         _result("minilm-l6", "onnx", 5.0, 50.0)],
-                        student="minilm-l6", teacher="mpnet-base", machine={"cpu": "x"}, data={"task": "SciFact"})
+    rep = LatencyReport(
+        [
+            _result("minilm-l6", "torch", 10.0, 40.0),
+            _result("mpnet-base", "torch", 64.0, 4.0),
+            _result("minilm-l6", "onnx", 5.0, 50.0),
+        ],
+        student="minilm-l6",
+        teacher="mpnet-base",
+        machine={"cpu": "x"},
+        data={"task": "SciFact"},
+    )
     d = rep.to_dict()
     d["quality"] = {"onnx": {"minilm-l6": 0.6451}}  # a backend's score recorded by the benchmark
     (results / "latency").mkdir()

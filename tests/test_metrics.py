@@ -26,7 +26,9 @@ def _assert_same(fast: dict, ref: dict) -> None:
 @pytest.fixture(scope="module")
 def embeddings(scifact_small, minilm_spec, session_store):
     enc = Encoder(minilm_spec, session_store)
-    return enc.encode(scifact_small.query_texts, "query").embeddings, enc.encode(scifact_small.corpus_texts, "document").embeddings
+    return enc.encode(scifact_small.query_texts, "query").embeddings, enc.encode(
+        scifact_small.corpus_texts, "document"
+    ).embeddings
 
 
 @pytest.mark.parametrize("cell", [Cell(None, "float32"), Cell(64, "binary"), Cell(128, "int8")])

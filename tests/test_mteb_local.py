@@ -66,8 +66,9 @@ class FakeEncoder:
         )
         self.calls: list[tuple[str, str, str, int]] = []
 
-    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None,
-               **kwargs: Any) -> np.ndarray:
+    def encode(
+        self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any
+    ) -> np.ndarray:
         texts = [t for batch in inputs for t in batch["text"]]
         self.calls.append((task_metadata.name, hf_split, hf_subset, len(texts)))
         out = np.ones((len(texts), self.dim), dtype=np.float32)
@@ -98,7 +99,6 @@ def loaded(shared_data: Path) -> dict[str, Any]:
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to open a connection or to load a hub dataset fails the test."""
     import datasets
-
     import mteb.abstasks.abstask as abstask_module
 
     def refuse(*args: Any, **kwargs: Any) -> None:
@@ -258,10 +258,16 @@ def _quick(task: Any, n_eval: int = 150, n_train: int = 1500, n_experiments: int
         return ds.select(range(0, len(ds), max(1, len(ds) // n)))
 
     def trim(dd: Any) -> Any:
-        return DatasetDict({
-            split: every(ds, n_eval) if split in task.eval_splits else every(ds, n_train) if split == "train" else ds
-            for split, ds in dd.items()
-        })
+        return DatasetDict(
+            {
+                split: every(ds, n_eval)
+                if split in task.eval_splits
+                else every(ds, n_train)
+                if split == "train"
+                else ds
+                for split, ds in dd.items()
+            }
+        )
 
     quick = copy.copy(task)
     if task.metadata.is_multilingual:
@@ -329,8 +335,11 @@ def test_benchmark_task_object_keeps_its_selection(shared_data: Path) -> None:
     assert list(task.dataset) == ["en"]
 
     with pytest.raises(LocalDataError, match="none of the selected subsets"):
-        load_local_task("AmazonCounterfactualClassification", shared_data,
-                        task=mteb.get_task("AmazonCounterfactualClassification", hf_subsets=["de"]))
+        load_local_task(
+            "AmazonCounterfactualClassification",
+            shared_data,
+            task=mteb.get_task("AmazonCounterfactualClassification", hf_subsets=["de"]),
+        )
 
 
 # ------------------------------------------------------------------------------------------------ errors

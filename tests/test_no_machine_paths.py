@@ -68,7 +68,10 @@ def test_relativize_rewrites_paths_in_messages_and_file_lines_only() -> None:
         "where": "/data/beir/s/queries.jsonl:12",
         "layout": "pass --data-dir pointing at a folder with cqadupstack/<sub-task>/corpus.jsonl (BEIR layout)",
         "in_text": "cannot read 'C:\\x\\y\\z.json' (/tmp/q/r/s.tsv:3)",
-        "score": 0.5, "n": 3, "hub": "hf:org/name@rev", "list": ["/tmp/a/b/c", "plain"],
+        "score": 0.5,
+        "n": 3,
+        "hub": "hf:org/name@rev",
+        "list": ["/tmp/a/b/c", "plain"],
     }
     out = relativize(obj, {"/data": "--data-dir"})
     assert out == {
@@ -76,6 +79,9 @@ def test_relativize_rewrites_paths_in_messages_and_file_lines_only() -> None:
         "where": "beir/s/queries.jsonl:12",
         "layout": "pass --data-dir pointing at a folder with cqadupstack/<sub-task>/corpus.jsonl (BEIR layout)",
         "in_text": "cannot read 'y/z.json' (r/s.tsv:3)",
-        "score": 0.5, "n": 3, "hub": "hf:org/name@rev", "list": ["b/c", "plain"],
+        "score": 0.5,
+        "n": 3,
+        "hub": "hf:org/name@rev",
+        "list": ["b/c", "plain"],
     }
     assert not list(_paths(out))

@@ -35,11 +35,15 @@ def _pairs(shared_data: Path) -> Callable[[], Any]:
         import mteb
 
         task = mteb.get_task("TwitterSemEval2015")
-        task.dataset = {"test": Dataset.from_dict({
-            "sentence1": [r["sentence1"] for r in rows],
-            "sentence2": [r["sentence2"] for r in rows],
-            "labels": [int(r["score"] >= 3.0) for r in rows],  # paraphrase-like pairs
-        })}
+        task.dataset = {
+            "test": Dataset.from_dict(
+                {
+                    "sentence1": [r["sentence1"] for r in rows],
+                    "sentence2": [r["sentence2"] for r in rows],
+                    "labels": [int(r["score"] >= 3.0) for r in rows],  # paraphrase-like pairs
+                }
+            )
+        }
         task.data_loaded = True
         return task
 
@@ -57,8 +61,11 @@ def _clusters(shared_data: Path) -> Callable[[], Any]:
         import mteb
 
         task = mteb.get_task("TwentyNewsgroupsClustering.v2")
-        task.dataset = {"test": Dataset.from_dict({"sentences": [r["text"] for r in rows],
-                                                   "labels": [labels.index(r["label"]) for r in rows]})}
+        task.dataset = {
+            "test": Dataset.from_dict(
+                {"sentences": [r["text"] for r in rows], "labels": [labels.index(r["label"]) for r in rows]}
+            )
+        }
         task.max_fraction_of_documents_to_embed = None
         task.max_document_to_embed = len(rows)
         task.n_clusters = 3
@@ -84,12 +91,16 @@ def _rerank(scifact_small, scifact_dir: Path) -> Callable[[], Any]:
         import mteb
 
         task = mteb.get_task("AskUbuntuDupQuestions")
-        task.dataset = {"default": {"test": {
-            "corpus": Dataset.from_list(corpus),
-            "queries": Dataset.from_dict({"id": qids, "text": [qtext[q] for q in qids]}),
-            "relevant_docs": {q: dict(data.qrels[q]) for q in qids},
-            "top_ranked": top,
-        }}}
+        task.dataset = {
+            "default": {
+                "test": {
+                    "corpus": Dataset.from_list(corpus),
+                    "queries": Dataset.from_dict({"id": qids, "text": [qtext[q] for q in qids]}),
+                    "relevant_docs": {q: dict(data.qrels[q]) for q in qids},
+                    "top_ranked": top,
+                }
+            }
+        }
         task.data_loaded = True
         return task
 
@@ -100,19 +111,23 @@ def _summaries(shared_data: Path) -> Callable[[], Any]:
     from datasets import Dataset
 
     rows = _jsonl(shared_data / "mteb" / "sts" / "STSBenchmark" / "test.jsonl", 240)
-    groups = [rows[i: i + 4] for i in range(0, len(rows), 4)]  # 60 "texts", 4 candidate "summaries" each
+    groups = [rows[i : i + 4] for i in range(0, len(rows), 4)]  # 60 "texts", 4 candidate "summaries" each
 
     def make():
         import mteb
 
         task = mteb.get_task("SummEvalSummarization.v2")
-        task.dataset = {"test": Dataset.from_dict({
-            "id": [str(i) for i in range(len(groups))],
-            "text": [" ".join(r["sentence1"] for r in g) for g in groups],
-            "human_summaries": [[g[0]["sentence1"], g[1]["sentence1"]] for g in groups],
-            "machine_summaries": [[r["sentence2"] for r in g] for g in groups],
-            "relevance": [[float(r["score"]) for r in g] for g in groups],
-        })}
+        task.dataset = {
+            "test": Dataset.from_dict(
+                {
+                    "id": [str(i) for i in range(len(groups))],
+                    "text": [" ".join(r["sentence1"] for r in g) for g in groups],
+                    "human_summaries": [[g[0]["sentence1"], g[1]["sentence1"]] for g in groups],
+                    "machine_summaries": [[r["sentence2"] for r in g] for g in groups],
+                    "relevance": [[float(r["score"]) for r in g] for g in groups],
+                }
+            )
+        }
         task.data_loaded = True
         return task
 
@@ -121,8 +136,12 @@ def _summaries(shared_data: Path) -> Callable[[], Any]:
 
 @pytest.fixture()
 def factories(shared_data: Path, scifact_small, scifact_dir: Path) -> dict[str, Callable[[], Any]]:
-    return {"PairClassification": _pairs(shared_data), "Clustering": _clusters(shared_data),
-            "Reranking": _rerank(scifact_small, scifact_dir), "Summarization": _summaries(shared_data)}
+    return {
+        "PairClassification": _pairs(shared_data),
+        "Clustering": _clusters(shared_data),
+        "Reranking": _rerank(scifact_small, scifact_dir),
+        "Summarization": _summaries(shared_data),
+    }
 
 
 @pytest.mark.parametrize("ttype", ["PairClassification", "Clustering", "Reranking", "Summarization"])
@@ -142,8 +161,9 @@ def test_reranking_candidates_are_documents_for_the_teacher(factories, minilm_sp
     """Asymmetric reranking: queries by the student, candidates (prompt_type document) by the teacher."""
     teacher = Encoder(minilm_spec.with_overrides(max_seq_length=48), session_store)
     student = Encoder(minilm_spec, session_store)
-    run = evaluate_mteb_task(factories["Reranking"](), {"student": student, "teacher": teacher},
-                             ["asymmetric", "student"], None, "x")
+    run = evaluate_mteb_task(
+        factories["Reranking"](), {"student": student, "teacher": teacher}, ["asymmetric", "student"], None, "x"
+    )
     lb = run.results["asymmetric"]["leafbench"]
     assert sorted(lb["roles_used"]) == ["student", "teacher"]
     assert {side for side, _ in teacher.calls} <= {"document"} and teacher.calls

@@ -22,8 +22,22 @@ def _score(out: Path) -> tuple[float, dict]:
 @pytest.mark.slow
 def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
     def run(*extra: str) -> str:
-        res = runner.invoke(app, ["run", "--model", "minilm-l6", "--tasks", "SciFact", "--data-dir",
-                                  str(scifact_dir.parent), "--output", str(env["out"]), *extra], catch_exceptions=False)
+        res = runner.invoke(
+            app,
+            [
+                "run",
+                "--model",
+                "minilm-l6",
+                "--tasks",
+                "SciFact",
+                "--data-dir",
+                str(scifact_dir.parent),
+                "--output",
+                str(env["out"]),
+                *extra,
+            ],
+            catch_exceptions=False,
+        )
         assert res.exit_code == 0, res.output
         return " ".join(res.output.split())
 
@@ -42,8 +56,9 @@ def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
     assert small != bigger and lb_small["n_queries"] == 5
 
 
-def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(shared_data: Path, minilm_spec, session_store,
-                                                                      tmp_path: Path) -> None:
+def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(
+    shared_data: Path, minilm_spec, session_store, tmp_path: Path
+) -> None:
     """STS / classification results (mteb's evaluators) follow the same rule as retrieval cells: a file measured
     on other data or another encoding is recomputed, not skipped."""
     from leafbench.encode import Encoder

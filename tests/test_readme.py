@@ -37,7 +37,9 @@ def test_docs_links_resolve() -> None:
     for page in [*(ROOT / "docs").glob("*.md"), *(ROOT / "experiments").glob("*/README.md")]:
         for target in re.findall(r"\]\(([^)#]+)\)", page.read_text(encoding="utf-8")):
             if not target.startswith("http"):
-                assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+                assert (page.parent / target).exists(), (
+                    f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+                )
 
 
 @pytest.mark.integration
@@ -47,8 +49,14 @@ def test_readme_python_example_runs(tmp_path: Path, shared_data: Path) -> None:
     work.mkdir()
     (tmp_path / "shared").symlink_to(shared_data.parent)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEAFBENCH_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", _block_after("readme:python-example")], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _block_after("readme:python-example")],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "minilm-l6 ['SciFact'] 4 cells scored"  # full/128 x float32/binary

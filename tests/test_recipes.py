@@ -19,7 +19,9 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*/recipes/**/*.yaml"))
 
 def test_the_package_ships_exactly_the_user_recipes() -> None:
     assert set(list_recipes()) == {"leaf-ir", "leaf-mt", "mini", "mpnet-offline-staged"}
-    assert {p.relative_to(RECIPE_DIR).as_posix() for p in SHIPPED} == {f"{n}.yaml" for n in list_recipes()}  # no subfolders
+    assert {p.relative_to(RECIPE_DIR).as_posix() for p in SHIPPED} == {
+        f"{n}.yaml" for n in list_recipes()
+    }  # no subfolders
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -54,23 +56,67 @@ def test_hub_recipes_need_no_local_folder() -> None:
 
 def test_the_staged_recipe_is_the_experiments_chain_to_the_best_student() -> None:
     stages = load_stages("mpnet-offline-staged")
-    chain = ["mpnet-offline", "mpnet-offline-sci", "mpnet-offline-stage3", "mpnet-offline-stage4", "mpnet-offline-stage5",
-             "mpnet-offline-stage7", "mpnet-offline-stage8"]
+    chain = [
+        "mpnet-offline",
+        "mpnet-offline-sci",
+        "mpnet-offline-stage3",
+        "mpnet-offline-stage4",
+        "mpnet-offline-stage5",
+        "mpnet-offline-stage7",
+        "mpnet-offline-stage8",
+    ]
     assert len(stages) == len(chain)
     for stage, name in zip(stages, chain):
         e = load_recipe(str(ROOT / "experiments" / "mpnet-offline" / "recipes" / f"{name}.yaml"))
-        same = [(s.name, s.path, s.field, s.role, s.limit, s.min_words, s.max_words, s.pack_words, s.pack_by, s.split,
-                 (s.beir or "").replace(DATA_DIR_VAR + "/", "../"),
-                 {k: v.replace(DATA_DIR_VAR + "/", "../") for k, v in (s.domain or {}).items()}) for s in stage.data.sources]
-        theirs = [(s.name, s.path, s.field, s.role, s.limit, s.min_words, s.max_words, s.pack_words, s.pack_by, s.split,
-                   s.beir or "", dict(s.domain or {})) for s in e.data.sources]
+        same = [
+            (
+                s.name,
+                s.path,
+                s.field,
+                s.role,
+                s.limit,
+                s.min_words,
+                s.max_words,
+                s.pack_words,
+                s.pack_by,
+                s.split,
+                (s.beir or "").replace(DATA_DIR_VAR + "/", "../"),
+                {k: v.replace(DATA_DIR_VAR + "/", "../") for k, v in (s.domain or {}).items()},
+            )
+            for s in stage.data.sources
+        ]
+        theirs = [
+            (
+                s.name,
+                s.path,
+                s.field,
+                s.role,
+                s.limit,
+                s.min_words,
+                s.max_words,
+                s.pack_words,
+                s.pack_by,
+                s.split,
+                s.beir or "",
+                dict(s.domain or {}),
+            )
+            for s in e.data.sources
+        ]
         assert same == theirs, name  # the same texts, drawn by the same source names
-        expected_train = e.train if name != "mpnet-offline-stage3" else type(e.train)(**{**e.train.__dict__, "epochs_per_cycle": 19})
+        expected_train = (
+            e.train if name != "mpnet-offline-stage3" else type(e.train)(**{**e.train.__dict__, "epochs_per_cycle": 19})
+        )
         assert stage.train == expected_train, name  # stage 3's measured run stopped at 19 of 20 epochs
-        assert (stage.student.backbone, stage.student.max_seq_length, stage.student.export_max_seq_length) == \
-               (e.student.backbone, e.student.max_seq_length, e.student.export_max_seq_length)
-        assert stage.teacher == e.teacher and (stage.data.seed, stage.data.max_words, stage.data.heldout) == \
-               (e.data.seed, e.data.max_words, e.data.heldout)
+        assert (stage.student.backbone, stage.student.max_seq_length, stage.student.export_max_seq_length) == (
+            e.student.backbone,
+            e.student.max_seq_length,
+            e.student.export_max_seq_length,
+        )
+        assert stage.teacher == e.teacher and (stage.data.seed, stage.data.max_words, stage.data.heldout) == (
+            e.data.seed,
+            e.data.max_words,
+            e.data.heldout,
+        )
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.relative_to(ROOT / "experiments").as_posix())

@@ -145,7 +145,9 @@ def test_unreachable_hub_falls_back_to_the_cached_commit(hub, tmp_path: Path) ->
     assert (spec.revision, spec.pinned, spec.extra["revision_from"]) == ("f" * 40, True, "local cache:main")
 
 
-def test_offline_unpinned_hub_model_is_recorded_as_unpinned(hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_offline_unpinned_hub_model_is_recorded_as_unpinned(
+    hub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from leafbench.record import model_block as _model_block
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -39,8 +39,9 @@ def evaluate_into(out: Path, data, spec, store) -> Path:
 
     encoders = {"student": Encoder(spec, store), "teacher": Encoder(spec.with_overrides(max_seq_length=16), store)}
     cells = [Cell(d, t) for d in DIMS for t in DTYPES]
-    evaluate_retrieval(data, encoders, list(ALL_MODES), out, RUN, cells=cells,
-                       extra={"subset": {"max_queries": 16, "max_docs": 64}})
+    evaluate_retrieval(
+        data, encoders, list(ALL_MODES), out, RUN, cells=cells, extra={"subset": {"max_queries": 16, "max_docs": 64}}
+    )
     return out
 
 
@@ -136,20 +137,26 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
     df = load_results(root)
     assert set(df["run"]) == {f"small/{RUN}", f"large/{RUN}", "solo-run"}  # unique names are left alone
     lb = leaderboard(df)
-    assert lb.loc[(f"small/{RUN}", "student"), "SciFact"] == pytest.approx(50) and lb.loc[(f"large/{RUN}", "student"), "SciFact"] == pytest.approx(40)
+    assert lb.loc[(f"small/{RUN}", "student"), "SciFact"] == pytest.approx(50) and lb.loc[
+        (f"large/{RUN}", "student"), "SciFact"
+    ] == pytest.approx(40)
     with pytest.raises(CheckInputError, match="same cell"):  # a regression check keys runs by name: ambiguous, refused
         current_entries(root)
 
 
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
     """An STS result in the same layout (written by leafbench.record.build_result) adds Mean(STS)."""
-    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
     from leafbench.record import build_result, write_result
+    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
 
     sts = {"student": 0.80, "teacher": 0.86, "asymmetric": 0.80}
     for mode, value in sts.items():
         _write(tmp_path / RUN / mode / "SciFact.json", _read(results, mode))
-        lb = {k: v for k, v in _read(results, mode)["leafbench"].items() if k not in ("n_documents", "per_query", "subset")}
+        lb = {
+            k: v
+            for k, v in _read(results, mode)["leafbench"].items()
+            if k not in ("n_documents", "per_query", "subset")
+        }
         lb.update(n_queries=None, data_source="/work/shared/data/mteb/sts/STSBenchmark")
         res = build_result("STSBenchmark", "test", {"cosine_spearman": value, "main_score": value}, 1.0, lb)
         write_result(tmp_path / RUN / mode / "STSBenchmark.json", res)
@@ -174,8 +181,10 @@ def _sts_result(root: Path, run: str, task: str, value: float, template: dict, s
     lb.update(n_queries=None, data_source=f"/work/shared/data/mteb/sts/{task}", mode="student")
     if subset:
         lb["subset"] = {"max_queries": 10}
-    write_result(root / run / "student" / f"{task}.json",
-                 build_result(task, "test", {"cosine_spearman": value, "main_score": value}, 1.0, lb))
+    write_result(
+        root / run / "student" / f"{task}.json",
+        build_result(task, "test", {"cosine_spearman": value, "main_score": value}, 1.0, lb),
+    )
 
 
 def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Path) -> None:
@@ -189,9 +198,11 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
     )
 
     tpl = _read(results, "student")
-    scores = {"run-a": {"STSBenchmark": 0.80, "SICK-R": 0.70, "BIOSSES": 0.90},
-              "run-b": {"STSBenchmark": 0.85, "SICK-R": 0.60},
-              "run-c": {"STSBenchmark": 0.75, "SICK-R": 0.65}}
+    scores = {
+        "run-a": {"STSBenchmark": 0.80, "SICK-R": 0.70, "BIOSSES": 0.90},
+        "run-b": {"STSBenchmark": 0.85, "SICK-R": 0.60},
+        "run-c": {"STSBenchmark": 0.75, "SICK-R": 0.65},
+    }
     for run, tasks in scores.items():
         for task, v in tasks.items():
             _sts_result(tmp_path, run, task, v, tpl)
@@ -224,14 +235,21 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
     assert tie.tolist() == [1.5, 1.5, 0.0]
     keys = [tb.key for tb in build_tables(df)]
     # Full-protocol runs on the leaderboard and its benchmark view; the subset run in its own section.
-    assert "leaderboard" in keys and "benchmark-mteb-eng--v2" in keys and "distill" in keys and "benchmark-beir" not in keys
+    assert (
+        "leaderboard" in keys
+        and "benchmark-mteb-eng--v2" in keys
+        and "distill" in keys
+        and "benchmark-beir" not in keys
+    )
 
 
 def test_deltas_percent_of_teacher_and_asym_minus_sym(df, results: Path) -> None:
     from leafbench.report.tables import deltas, deltas_table
 
     d = deltas(df).set_index("task").loc["SciFact"]
-    s, te, a = (100 * _read(results, m)["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric"))
+    s, te, a = (
+        100 * _read(results, m)["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric")
+    )
     assert d["student_pct"] == pytest.approx(100 * s / te)
     assert d["asym_pct"] == pytest.approx(100 * a / te)
     assert d["asym_minus_sym"] == pytest.approx(a - s)
@@ -282,7 +300,9 @@ def test_reference_block_labels_protocols_and_refuses_subset_comparisons(df) -> 
     assert got[("Snowflake/snowflake-arctic-embed-m-v1.5", "teacher", "beir15")] == 55.16
     assert got[("MongoDB/mdbr-leaf-ir", "asymmetric", "beir14")] == 54.8
     assert got[("MongoDB/mdbr-leaf-mt", "student", "mteb_eng_v2")] == 63.97
-    assert pub["protocol_label"].str.contains("15 tasks").any() and pub["protocol_label"].str.contains("no MSMARCO").any()
+    assert (
+        pub["protocol_label"].str.contains("15 tasks").any() and pub["protocol_label"].str.contains("no MSMARCO").any()
+    )
     ours = ref[ref["ours"]]
     assert len(ours) and ours["value"].isna().all()
     assert ours["note"].str.contains("1/15 tasks, query/doc subset").any()
@@ -320,10 +340,19 @@ def test_markdown_report(report_dir: Path) -> None:
     # never in the full-protocol leaderboard.
     assert md.index("## How close is each student to its teacher") < md.index("## Distillation runs and subset")
     assert "## Leaderboard: full-protocol runs" not in md
-    for title in ("vs its teacher", "Distillation runs and subsets", "Reference: published", "Dims x dtypes",
-                  "Encoding throughput", "What our numbers were measured on"):
+    for title in (
+        "vs its teacher",
+        "Distillation runs and subsets",
+        "Reference: published",
+        "Dims x dtypes",
+        "Encoding throughput",
+        "What our numbers were measured on",
+    ):
         assert title in md, title
-    assert "| Benchmark | Dataset | Data | Student | Asymmetric | Teacher | Student % of teacher | Asym % of teacher |" in md
+    assert (
+        "| Benchmark | Dataset | Data | Student | Asymmetric | Teacher | Student % of teacher | Asym % of teacher |"
+        in md
+    )
     assert re.search(r"\| BEIR \| SciFact \| 16q/64d \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \[[\d.]+, [\d.]+\] \|", md)
     assert re.search(r"\| \*\*\d+\.\d\d\*\* \|", md)  # a best cell in bold
     for png in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
@@ -335,7 +364,10 @@ def test_html_is_self_contained(report_dir: Path) -> None:
     assert page.count("<svg") == 3 and page.count('<table class="sortable"') >= 5
     assert "<link" not in page and "src=" not in page and "@import" not in page
     # The only URLs are XML namespaces inside the inline SVGs, never fetched.
-    assert set(re.findall(r"https?://[^\s\"')<]+", page)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert set(re.findall(r"https?://[^\s\"')<]+", page)) <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
     assert "@media print" in page and "@media (max-width:640px)" in page
 
 
@@ -410,8 +442,9 @@ def test_sorting_runs_in_chromium(chromium: str, report_dir: Path) -> None:
     # Column 3 (0-based) of the cells table is "int8"; #sort= applies the same function a header click calls.
     tid = f"t-cells-{RUN.replace('+', '-')}"
     for direction in ("asc", "desc"):
-        r = render_in_chromium(report_dir / "index.html", fragment=f"#sort={tid}:3:{direction}", binary=chromium,
-                               window=(400, 900))
+        r = render_in_chromium(
+            report_dir / "index.html", fragment=f"#sort={tid}:3:{direction}", binary=chromium, window=(400, 900)
+        )
         assert r.console == [], r.console
         vals = [float(row[3]) for row in _rows(r.dom, tid)]
         assert vals == sorted(vals, reverse=direction == "desc") and len(vals) == 9

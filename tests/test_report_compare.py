@@ -19,9 +19,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _row(run, mode, task, score, q, d, ttype="Retrieval", protocol="full", pq=None, distilled=False):
-    return {"run": run, "mode": mode, "task": task, "score": score, "query_id": q, "document_id": d,
-            "query_name": q, "document_name": d, "task_type": ttype, "protocol": protocol, "per_query": pq,
-            "path": f"{run}/{mode}/{task}.json", "n_queries": None, "distilled": distilled}
+    return {
+        "run": run,
+        "mode": mode,
+        "task": task,
+        "score": score,
+        "query_id": q,
+        "document_id": d,
+        "query_name": q,
+        "document_name": d,
+        "task_type": ttype,
+        "protocol": protocol,
+        "per_query": pq,
+        "path": f"{run}/{mode}/{task}.json",
+        "n_queries": None,
+        "distilled": distilled,
+    }
 
 
 def _pq(values, prefix="q"):
@@ -41,12 +54,14 @@ def test_table1_numbers_percent_and_interval() -> None:
     s, a = t * 0.9, t * 0.95
     rows = []
     for run in ("pair-a", "pair-b"):  # the same pair in two folders: one table, teacher once
-        rows += [_row(run, "teacher", "SciFact", t.mean(), "T", "T", pq=_pq(t)),
-                 _row(run, "student", "SciFact", s.mean(), "S", "S", pq=_pq(s)),
-                 _row(run, "asymmetric", "SciFact", a.mean(), "S", "T", pq=_pq(a)),
-                 _row(run, "teacher", "STS12", 0.80, "T", "T", ttype="STS"),
-                 _row(run, "student", "STS12", 0.72, "S", "S", ttype="STS"),
-                 _row(run, "asymmetric", "STS12", 0.72, "S", "S", ttype="STS")]
+        rows += [
+            _row(run, "teacher", "SciFact", t.mean(), "T", "T", pq=_pq(t)),
+            _row(run, "student", "SciFact", s.mean(), "S", "S", pq=_pq(s)),
+            _row(run, "asymmetric", "SciFact", a.mean(), "S", "T", pq=_pq(a)),
+            _row(run, "teacher", "STS12", 0.80, "T", "T", ttype="STS"),
+            _row(run, "student", "STS12", 0.72, "S", "S", ttype="STS"),
+            _row(run, "asymmetric", "STS12", 0.72, "S", "S", ttype="STS"),
+        ]
     df = pd.DataFrame(rows)
     tables = cmp.pair_tables(df)
     assert len(tables) == 1 and tables[0].pair.runs == ("pair-a", "pair-b")
@@ -79,13 +94,18 @@ def test_identical_teacher_results_are_one_row_and_conflicts_raise() -> None:
 
 
 def test_asymmetric_rows_only_where_the_mode_changes_something() -> None:
-    rows = [_row("r", "student", "STS12", 0.7, "S", "S", ttype="STS"),
-            _row("r", "asymmetric", "STS12", 0.7, "S", "S", ttype="STS"),
-            _row("r", "teacher", "STS12", 0.8, "T", "T", ttype="STS")]
+    rows = [
+        _row("r", "student", "STS12", 0.7, "S", "S", ttype="STS"),
+        _row("r", "asymmetric", "STS12", 0.7, "S", "S", ttype="STS"),
+        _row("r", "teacher", "STS12", 0.8, "T", "T", ttype="STS"),
+    ]
     b = cmp.board(cmp.cells(pd.DataFrame(rows)))
     assert sorted(b.labels[k][0] for k in b.scores.index) == ["S", "T"]  # no "S → T" row: it would repeat S
-    rows += [_row("r", "student", "SciFact", 0.5, "S", "S"), _row("r", "asymmetric", "SciFact", 0.55, "S", "T"),
-             _row("r", "teacher", "SciFact", 0.6, "T", "T")]
+    rows += [
+        _row("r", "student", "SciFact", 0.5, "S", "S"),
+        _row("r", "asymmetric", "SciFact", 0.55, "S", "T"),
+        _row("r", "teacher", "SciFact", 0.6, "T", "T"),
+    ]
     b = cmp.board(cmp.cells(pd.DataFrame(rows)))
     k = cmp.system_key("S", "T")
     assert b.labels[k] == ("S → T", "asymmetric")
@@ -111,9 +131,11 @@ def test_rank_groups_from_paired_bootstrap() -> None:
     base = rng.uniform(0.2, 0.8, 300)
     good, bad = np.clip(base + 0.2, 0, 1), base
     twin = bad.copy()
-    rows = [_row("g", "student", "SciFact", good.mean(), "G", "G", pq=_pq(good)),
-            _row("b", "student", "SciFact", bad.mean(), "B", "B", pq=_pq(bad)),
-            _row("t", "student", "SciFact", twin.mean(), "W", "W", pq=_pq(twin))]
+    rows = [
+        _row("g", "student", "SciFact", good.mean(), "G", "G", pq=_pq(good)),
+        _row("b", "student", "SciFact", bad.mean(), "B", "B", pq=_pq(bad)),
+        _row("t", "student", "SciFact", twin.mean(), "W", "W", pq=_pq(twin)),
+    ]
     b = cmp.board(cmp.cells(pd.DataFrame(rows)))
     assert b.method == "queries"
     ranks = {b.labels[k][0]: b.ranks[k] for k in b.ranked}
@@ -155,8 +177,10 @@ def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
     rows = []
     for name, shift in (("G", 0.2), ("B", 0.0)):
         v = np.clip(base + shift, 0, 1)
-        rows += [_row(name, "student", "SciFact", v.mean(), name, name, pq=_pq(v)),
-                 _row(name, "student", "STS12", 0.7, name, name, ttype="STS")]  # no per-query scores
+        rows += [
+            _row(name, "student", "SciFact", v.mean(), name, name, pq=_pq(v)),
+            _row(name, "student", "STS12", 0.7, name, name, ttype="STS"),
+        ]  # no per-query scores
     b = cmp.board(cmp.cells(pd.DataFrame(rows)))
     assert b.method == "partial" and b.tested == ["SciFact"]
     assert [b.ranks[k] for k in b.ranked] == [(1, 1), (2, 2)]
@@ -222,10 +246,12 @@ def test_a_missing_results_folder_is_named(tmp_path: Path) -> None:
 
 
 def test_disagreeing_copies_become_one_row_per_run() -> None:
-    rows = [_row("a", "student", "STS12", 0.70, "M", "M", ttype="STS"),
-            _row("b", "student", "STS12", 0.75, "M", "M", ttype="STS"),
-            _row("a", "student", "STS13", 0.60, "M", "M", ttype="STS"),
-            _row("b", "student", "STS13", 0.60, "M", "M", ttype="STS")]
+    rows = [
+        _row("a", "student", "STS12", 0.70, "M", "M", ttype="STS"),
+        _row("b", "student", "STS12", 0.75, "M", "M", ttype="STS"),
+        _row("a", "student", "STS13", 0.60, "M", "M", ttype="STS"),
+        _row("b", "student", "STS13", 0.60, "M", "M", ttype="STS"),
+    ]
     df = cmp.split_conflicts(pd.DataFrame(rows))
     b = cmp.board(cmp.cells(df))
     assert sorted(lbl for lbl, _ in b.labels.values()) == ["M (a)", "M (b)"]

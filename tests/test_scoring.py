@@ -41,14 +41,21 @@ def _reference(q: np.ndarray, d: np.ndarray, cell: Cell, k: int, calibration: st
 @pytest.mark.parametrize(
     "cell,calibration,rescore",
     [
-        (Cell(None, "float32"), "corpus", None), (Cell(16, "float16"), "corpus", None),
-        (Cell(16, "bfloat16"), "corpus", None), (Cell(None, "int8"), "corpus", None),
-        (Cell(16, "uint8"), "corpus", None), (Cell(None, "binary"), "corpus", None),
-        (Cell(16, "ubinary"), "corpus", 3), (Cell(None, "int8"), "mteb", None),
-        (Cell(16, "binary"), "mteb", None), (Cell(16, "float16"), "mteb", None),
+        (Cell(None, "float32"), "corpus", None),
+        (Cell(16, "float16"), "corpus", None),
+        (Cell(16, "bfloat16"), "corpus", None),
+        (Cell(None, "int8"), "corpus", None),
+        (Cell(16, "uint8"), "corpus", None),
+        (Cell(None, "binary"), "corpus", None),
+        (Cell(16, "ubinary"), "corpus", 3),
+        (Cell(None, "int8"), "mteb", None),
+        (Cell(16, "binary"), "mteb", None),
+        (Cell(16, "float16"), "mteb", None),
     ],
 )
-def test_streamed_cell_equals_in_memory_reference(tmp_path: Path, cell: Cell, calibration: str, rescore: int | None) -> None:
+def test_streamed_cell_equals_in_memory_reference(
+    tmp_path: Path, cell: Cell, calibration: str, rescore: int | None
+) -> None:
     rows = _rows(tmp_path)
     d = np.asarray(rows)
     np.testing.assert_array_equal(d, hash_vectors(DOCS, 32) * 3)

@@ -227,7 +227,9 @@ def test_kill_9_mid_encoding_loses_at_most_one_flush_interval(tmp_path: Path) ->
     kept = 400 - len(store.missing(key, texts))
     assert kept > 0, "committed shards survive kill -9"
     assert not store.warnings
-    rows, st = store.get_or_encode(key, texts, lambda c: (np.array([[len(t), 1.0, 2.0] for t in c], np.float32), len(c)))
+    rows, st = store.get_or_encode(
+        key, texts, lambda c: (np.array([[len(t), 1.0, 2.0] for t in c], np.float32), len(c))
+    )
     assert st.n_encoded == 400 - kept
     np.testing.assert_array_equal(np.asarray(rows)[:, 0], [len(t) for t in texts])
 
@@ -264,7 +266,9 @@ def test_a_format_1_entry_is_imported_on_first_use(tmp_path: Path) -> None:
     d = KEY.digest(hash_texts(texts))
     entry = tmp_path / d[:2] / d
     entry.mkdir(parents=True)
-    (entry / "meta.json").write_text(json.dumps({"format": 1, "shard_size": 10, "n_texts": 23, "encode_seconds": 2.3, "n_tokens": 99}))
+    (entry / "meta.json").write_text(
+        json.dumps({"format": 1, "shard_size": 10, "n_texts": 23, "encode_seconds": 2.3, "n_tokens": 99})
+    )
     ref = expected(texts)
     for i in range(3):
         np.save(entry / f"shard_{i:05d}.npy", ref[i * 10 : (i + 1) * 10])

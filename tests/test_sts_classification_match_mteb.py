@@ -22,7 +22,9 @@ def _cut(task, n: int):
     from datasets import Dataset
 
     # Monolingual tasks hold {split: Dataset}; multilingual ones {subset: {split: Dataset}}.
-    groups = [task.dataset] if all(isinstance(v, Dataset) for v in task.dataset.values()) else list(task.dataset.values())
+    groups = (
+        [task.dataset] if all(isinstance(v, Dataset) for v in task.dataset.values()) else list(task.dataset.values())
+    )
     for splits in groups:
         for split in list(splits):
             if split in task.metadata.eval_splits and len(splits[split]) > n:
@@ -31,7 +33,9 @@ def _cut(task, n: int):
 
 
 @pytest.mark.parametrize("name", list(N_TEST))
-def test_main_score_equals_mteb_evaluate(name: str, shared_data: Path, minilm_spec, session_store, mteb_reference) -> None:
+def test_main_score_equals_mteb_evaluate(
+    name: str, shared_data: Path, minilm_spec, session_store, mteb_reference
+) -> None:
     ours_task = _cut(load_local_task(name, shared_data), N_TEST[name])
     run = evaluate_mteb_task(ours_task, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x")
     ours = run.results["student"]
@@ -51,8 +55,9 @@ def test_asymmetric_policy_routes_roleless_texts_to_the_student(shared_data: Pat
     assert route("teacher", None) == ("teacher", "text")
     task = _cut(load_local_task("STSBenchmark", shared_data), 100)
     teacher = Encoder(minilm_spec.with_overrides(max_seq_length=64), session_store)
-    run = evaluate_mteb_task(task, {"student": Encoder(minilm_spec, session_store), "teacher": teacher},
-                             ["asymmetric"], None, "x")
+    run = evaluate_mteb_task(
+        task, {"student": Encoder(minilm_spec, session_store), "teacher": teacher}, ["asymmetric"], None, "x"
+    )
     lb = run.results["asymmetric"]["leafbench"]
     assert lb["roles_used"] == ["student"] and "teacher encodes only document-role" in lb["asymmetric_policy"]
     assert teacher.calls == []

@@ -12,7 +12,11 @@ from typing import Any
 
 
 def write_report(
-    results: Path | Sequence[Path], out: Path, title: str = "leafbench report", figures: bool = True, subtasks: bool = False
+    results: Path | Sequence[Path],
+    out: Path,
+    title: str = "leafbench report",
+    figures: bool = True,
+    subtasks: bool = False,
 ) -> dict[str, Any]:
     """Render ``out/index.md``, ``out/index.html`` and ``out/figures/*.{svg,png}``; returns what was written.
 

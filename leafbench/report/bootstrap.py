@@ -96,9 +96,7 @@ def paired_bootstrap_tasks(
     return Interval(float(np.mean(point)), float(low), float(high), n_total, level)
 
 
-def align(
-    a: Mapping[str, float], b: Mapping[str, float]
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def align(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Per-query dicts → paired arrays over the queries both contain (sorted ids, so runs are reproducible)."""
     common = sorted(set(a) & set(b))
     return (
@@ -186,8 +184,11 @@ def paired_bootstrap_ratio_tasks(
 
 
 def bootstrap_over_tasks(
-    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
-    n_resamples: int = DEFAULT_RESAMPLES, level: float = 0.95, seed: int = 0,
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> Interval:
     """Interval for mean(a − b) resampling *tasks* (paired): used where per-query scores are missing.
 

@@ -46,12 +46,12 @@ OPEN_PAIRS = 3  # pair tables shown open; the rest fold away (<details>)
 
 INTROS = {
     S_PAIRS: "Rows = datasets, columns = student | asymmetric (student queries, teacher documents) | teacher, and "
-             "each as % of the teacher, as in the LEAF paper's Table 1. [95% CI]: paired bootstrap over queries "
-             "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
-             "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
-             "subset (not comparable to published numbers).",
+    "each as % of the teacher, as in the LEAF paper's Table 1. [95% CI]: paired bootstrap over queries "
+    "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
+    "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
+    "subset (not comparable to published numbers).",
     S_DISTILL: "Distilled students (local checkpoints, results/distill/) and subset protocols, each column one "
-               "task on one data protocol. Not mixed into the leaderboard above.",
+    "task on one data protocol. Not mixed into the leaderboard above.",
 }
 
 
@@ -69,8 +69,13 @@ class Report:
     df: pd.DataFrame | None = None
 
     def to_markdown(self) -> str:
-        md = [f"# {self.title}", "", f"Results: `{self.source}` — {self.n_files} result files, {self.n_runs} runs, "
-              f"{self.n_tasks} tasks. Interactive version: [index.html](index.html).", ""]
+        md = [
+            f"# {self.title}",
+            "",
+            f"Results: `{self.source}` — {self.n_files} result files, {self.n_runs} runs, "
+            f"{self.n_tasks} tasks. Interactive version: [index.html](index.html).",
+            "",
+        ]
         section, folded = None, False
         for i, t in enumerate(self.tables):
             if t.section != section:
@@ -94,17 +99,22 @@ class Report:
     def to_html(self) -> str:
         from .html import render_html
 
-        return render_html(self.title, self.tables, self.figures, source=self.source, n_files=self.n_files,
-                           intros=INTROS)
+        return render_html(
+            self.title, self.tables, self.figures, source=self.source, n_files=self.n_files, intros=INTROS
+        )
 
     def save(self, out: Path) -> dict[str, Any]:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "index.md").write_text(self.to_markdown())
         (out / "index.html").write_text(self.to_html())
-        return {"markdown": out / "index.md", "html": out / "index.html",
-                "figures": [f.svg for f in self.figures] + [f.png for f in self.figures],
-                "tables": [t.key for t in self.tables], "n_results": self.n_files}
+        return {
+            "markdown": out / "index.md",
+            "html": out / "index.html",
+            "figures": [f.svg for f in self.figures] + [f.png for f in self.figures],
+            "tables": [t.key for t in self.tables],
+            "n_results": self.n_files,
+        }
 
 
 # --------------------------------------------------------------------------------------- Table 1
@@ -118,15 +128,24 @@ def _pct(v: float, iv: RatioInterval | None) -> str:
 
 def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> ReportTable:
     r = pt.rows
-    frame = pd.DataFrame({
-        "Benchmark": r["benchmark"], "Dataset": r["task"], "Data": r["protocol"],
-        "Student": r["student"], "Asymmetric": r["asymmetric"], "Teacher": r["teacher"],
-        "Student % of teacher": r["student_pct"], "Asym % of teacher": r["asym_pct"],
-    })
+    frame = pd.DataFrame(
+        {
+            "Benchmark": r["benchmark"],
+            "Dataset": r["task"],
+            "Data": r["protocol"],
+            "Student": r["student"],
+            "Asymmetric": r["asymmetric"],
+            "Teacher": r["teacher"],
+            "Student % of teacher": r["student_pct"],
+            "Asym % of teacher": r["asym_pct"],
+        }
+    )
     text_pct_s = [_pct(v, iv) for v, iv in zip(r["student_pct"], r["student_ci"])]
     text_pct_a = [MISSING if same else _pct(v, iv) for v, iv, same in zip(r["asym_pct"], r["asym_ci"], r["asym_same"])]
     t = make_table(
-        key, f"{pt.pair.student} vs its teacher {pt.pair.teacher}", frame,
+        key,
+        f"{pt.pair.student} vs its teacher {pt.pair.teacher}",
+        frame,
         sort_keys={"Student % of teacher": r["student_pct"], "Asym % of teacher": r["asym_pct"].where(~r["asym_same"])},
         row_class=["mean" if m else "" for m in r["is_mean"]],
         notes=["Runs: " + ", ".join(pt.pair.runs)],
@@ -150,8 +169,12 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
         label, mode = b.labels[k]
         ranked = k in b.ranks
         sh = b.scores.loc[k, shared]
-        row = {"Rank": b.ranks[k][0] if ranked else np.nan, "Model": label, "Mode": mode,
-               f"Mean ({len(shared)} shared)": b.mean[k] if ranked else np.nan}
+        row = {
+            "Rank": b.ranks[k][0] if ranked else np.nan,
+            "Model": label,
+            "Mode": mode,
+            f"Mean ({len(shared)} shared)": b.mean[k] if ranked else np.nan,
+        }
         for t in types:
             row[f"Mean({t})"] = sh[[c for c in shared if b.types[c] == t]].mean() if ranked else np.nan
         row.update({c: b.scores.at[k, c] for c in [*shared, *other]})
@@ -162,8 +185,7 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
     score_cols = [c for c in frame.columns if c not in ("Rank", "Model", "Mode", "Tasks")]
     ranks = {i: cmp.rank_text(b, k) for i, k in enumerate([*b.ranked, *b.unranked])}
     eligible = pd.Series([k in b.ranks for k in [*b.ranked, *b.unranked]])
-    t = make_table(key, title, frame, best_max=score_cols, eligible=eligible, row_class=classes,
-                   notes=_board_notes(b))
+    t = make_table(key, title, frame, best_max=score_cols, eligible=eligible, row_class=classes, notes=_board_notes(b))
     t.text["Rank"] = [ranks[i] for i in range(len(frame))]
     for i, k in enumerate([*b.ranked, *b.unranked]):
         for c in [*shared, *other]:
@@ -174,21 +196,30 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
 
 
 def _board_notes(b: cmp.Board) -> list[str]:
-    how = {"queries": "resampling each task's queries", "tasks": "resampling tasks (per-query scores missing)",
-           "mixed": "resampling queries where per-query scores exist for both rows, else tasks",
-           "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks",
-           "partial": f"resampling the queries of {', '.join(b.tested)} only: the other shared tasks store no "
-                      "per-query scores and are too few to resample"}[b.method]
-    notes = [f"Rank a–b: a = 1 + rows significantly better, b = n − rows significantly worse (95% paired bootstrap "
-             f"of the difference of Mean over the shared tasks, {how}); rows whose intervals include 0 share ranks."]
+    how = {
+        "queries": "resampling each task's queries",
+        "tasks": "resampling tasks (per-query scores missing)",
+        "mixed": "resampling queries where per-query scores exist for both rows, else tasks",
+        "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks",
+        "partial": f"resampling the queries of {', '.join(b.tested)} only: the other shared tasks store no "
+        "per-query scores and are too few to resample",
+    }[b.method]
+    notes = [
+        f"Rank a–b: a = 1 + rows significantly better, b = n − rows significantly worse (95% paired bootstrap "
+        f"of the difference of Mean over the shared tasks, {how}); rows whose intervals include 0 share ranks."
+    ]
     extra = [c for c in b.scores.columns if c not in b.shared]
-    notes.append(f"Scores x100 (each task's main metric). Ranked on the {len(b.shared)} tasks every ranked row has"
-                 + (f"; {', '.join(extra)}: not in every row (shown, not averaged)." if extra else "."))
+    notes.append(
+        f"Scores x100 (each task's main metric). Ranked on the {len(b.shared)} tasks every ranked row has"
+        + (f"; {', '.join(extra)}: not in every row (shown, not averaged)." if extra else ".")
+    )
     if b.inherited.to_numpy().any():
         notes.append("= : asymmetric equals symmetric on this task (no document side); counted in the mean.")
     if b.unranked:
-        notes.append("Not ranked (under half the tasks of the best-covered row): " + "; ".join(
-            f"{b.labels[k][0]} ({b.labels[k][1]}) misses {', '.join(b.missing[k])}" for k in b.unranked))
+        notes.append(
+            "Not ranked (under half the tasks of the best-covered row): "
+            + "; ".join(f"{b.labels[k][0]} ({b.labels[k][1]}) misses {', '.join(b.missing[k])}" for k in b.unranked)
+        )
     return notes
 
 
@@ -204,7 +235,9 @@ def _dedup_for_benchmark(c: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(
-    results: Path | Sequence[Path], title: str = "leafbench report", figures_dir: Path | None = None,
+    results: Path | Sequence[Path],
+    title: str = "leafbench report",
+    figures_dir: Path | None = None,
     subtasks: bool = False,
 ) -> Report:
     """Load `results` (one folder or several, e.g. the repo's results and an experiment's), compute every table
@@ -221,8 +254,12 @@ def build_report(
 
 
 def report_from_frame(
-    df_all: pd.DataFrame, title: str = "leafbench report", source: str = "", latency: Sequence[Any] = (),
-    figures_dir: Path | None = None, subtasks: bool = False,
+    df_all: pd.DataFrame,
+    title: str = "leafbench report",
+    source: str = "",
+    latency: Sequence[Any] = (),
+    figures_dir: Path | None = None,
+    subtasks: bool = False,
 ) -> Report:
     """The report of an already loaded frame (`load_results`); `build_report` is this plus loading."""
     from .latency import latency_tables
@@ -270,8 +307,12 @@ def report_from_frame(
     for t in cell_tables(df):
         t.section = S_CELLS
         tables.append(t)
-    more = [reference_table(df), throughput_table(df), protocol_table(df),
-            subtask_table(sub, cell) if subtasks and len(sub) else None]
+    more = [
+        reference_table(df),
+        throughput_table(df),
+        protocol_table(df),
+        subtask_table(sub, cell) if subtasks and len(sub) else None,
+    ]
     for t in more:
         if t is not None:
             t.section = S_MORE

@@ -32,13 +32,18 @@ def _fail(msg: str) -> None:
 def report(
     results: Annotated[
         Optional[list[Path]],
-        typer.Argument(help="Results folders (<run>/<mode>/<Task>[__<dim>d-<dtype>].json), one report over all. Default: results."),
+        typer.Argument(
+            help="Results folders (<run>/<mode>/<Task>[__<dim>d-<dtype>].json), one report over all. Default: results."
+        ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.md, index.html, figures/.")] = Path("reports"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.md, index.html, figures/.")] = Path(
+        "reports"
+    ),
     title: Annotated[str, typer.Option(help="Page and Markdown title.")] = "leafbench report",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Render the matplotlib figures.")] = True,
     screenshot: Annotated[
-        bool, typer.Option("--screenshot", help="Also save <out>/screenshot.png with headless Chromium (for the README).")
+        bool,
+        typer.Option("--screenshot", help="Also save <out>/screenshot.png with headless Chromium (for the README)."),
     ] = False,
     subtasks: Annotated[
         bool, typer.Option("--subtasks", help="Add a table of aggregate tasks' sub-task scores (CQADupstack forums).")
@@ -55,8 +60,11 @@ def report(
     except (ReportError, OutputPathError) as e:
         _fail(str(e))
         return
-    stdout.print(f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
-              f"{len(written['tables'])} tables, {len(written['figures']) // 2} figures)", highlight=False)
+    stdout.print(
+        f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
+        f"{len(written['tables'])} tables, {len(written['figures']) // 2} figures)",
+        highlight=False,
+    )
     if screenshot:
         from .html import render_in_chromium
 
@@ -78,17 +86,21 @@ def _num(v: float, digits: int = 5, sign: bool = False) -> str:
 
 def check(
     results: Annotated[Path, typer.Argument(help="Results folder to check.")] = Path("results"),
-    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="Baseline JSON (from `leafbench baseline`).")] = Path(
-        "results/baselines/ci.json"
-    ),
+    baseline: Annotated[
+        Path, typer.Option("--baseline", "-b", help="Baseline JSON (from `leafbench baseline`).")
+    ] = Path("results/baselines/ci.json"),
     tolerance: Annotated[
         float, typer.Option(help="Allowed absolute drop of a main score (0..1 scale: 0.005 = 0.5 nDCG@10 points).")
     ] = 0.005,
-    rel_tolerance: Annotated[float, typer.Option(help="Allowed drop relative to the baseline score, added to --tolerance.")] = 0.0,
+    rel_tolerance: Annotated[
+        float, typer.Option(help="Allowed drop relative to the baseline score, added to --tolerance.")
+    ] = 0.0,
     allow_missing: Annotated[
         bool, typer.Option("--allow-missing", help="Baseline cells without a current result do not fail the check.")
     ] = False,
-    show_all: Annotated[bool, typer.Option("--all", help="Print every cell, not only the ones that changed status.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Print every cell, not only the ones that changed status.")
+    ] = False,
     subtasks: Annotated[
         bool, typer.Option("--subtasks", help="Also compare aggregate tasks' sub-tasks (default: the aggregate only).")
     ] = False,
@@ -111,12 +123,22 @@ def check(
     for c in ("baseline", "current", "delta", "allowed drop") + (("95% CI (paired)",) if with_ci else ()):
         table.add_column(c, justify="right")
     table.add_column("status")
-    style = {"REGRESSION": "bold red", "MISSING": "bold red", "DATA MISMATCH": "bold red", "improved": "green", "new": "cyan"}
+    style = {
+        "REGRESSION": "bold red",
+        "MISSING": "bold red",
+        "DATA MISMATCH": "bold red",
+        "improved": "green",
+        "new": "cyan",
+    }
     for r in shown.to_dict("records"):
         st = r["status"]
         table.add_row(
-            *[str(r[c]) for c in keys], _num(r["baseline"]), _num(r["current"]),
-            _num(r["delta"], sign=True), _num(r["allowed_drop"]), *([r["ci95"]] if with_ci else []),
+            *[str(r[c]) for c in keys],
+            _num(r["baseline"]),
+            _num(r["current"]),
+            _num(r["delta"], sign=True),
+            _num(r["allowed_drop"]),
+            *([r["ci95"]] if with_ci else []),
             f"[{style[st]}]{st}[/]" if st in style else st,
         )
     if len(shown):
@@ -138,7 +160,8 @@ def baseline(
         bool, typer.Option("--per-query/--no-per-query", help="Keep per-query scores (bootstrap intervals in `check`).")
     ] = True,
     subtasks: Annotated[
-        bool, typer.Option("--subtasks", help="Also freeze aggregate tasks' sub-task cells (default: the aggregate only).")
+        bool,
+        typer.Option("--subtasks", help="Also freeze aggregate tasks' sub-task cells (default: the aggregate only)."),
     ] = False,
 ) -> None:
     """Write (or deliberately refresh) the baseline that `leafbench check` compares against."""
@@ -173,9 +196,15 @@ def export_mteb(
         _fail(str(e))
         return
     skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
-    stdout.print(f"wrote {len(s.written)} results for {len(s.models)} models under {out}"
-                 + (f" (not exported: {skipped})" if skipped else ""), highlight=False)
+    stdout.print(
+        f"wrote {len(s.written)} results for {len(s.models)} models under {out}"
+        + (f" (not exported: {skipped})" if skipped else ""),
+        highlight=False,
+    )
     cache = out.parent if out.name == "results" else None
-    hint = f"mteb.ResultCache({str(cache)!r}).load_results(include_remote=False)" if cache else \
-        "mteb.ResultCache(<folder holding it as results/>)"
+    hint = (
+        f"mteb.ResultCache({str(cache)!r}).load_results(include_remote=False)"
+        if cache
+        else "mteb.ResultCache(<folder holding it as results/>)"
+    )
     stdout.print(f"read with: {hint}", highlight=False)

@@ -80,7 +80,8 @@ def cells(df: pd.DataFrame) -> pd.DataFrame:
             a, b = g.iloc[int(np.nanargmin(s))], g.iloc[int(np.nanargmax(s))]
             raise ConflictingResults(
                 f"{a['path']} and {b['path']}: {a['task']} ({a['protocol']}) by {a['query_name']} -> "
-                f"{a['document_name']} scores {a['score']:.5f} vs {b['score']:.5f}; remove or move the stale one")
+                f"{a['document_name']} scores {a['score']:.5f} vs {b['score']:.5f}; remove or move the stale one"
+            )
         has_pq = g["per_query"].map(lambda v: isinstance(v, dict) and bool(v))
         row = (g[has_pq] if has_pq.any() else g).iloc[0].copy()
         row["runs"] = tuple(sorted(set(g["run"])))
@@ -182,7 +183,9 @@ def _aligned(a: dict | None, b: dict | None) -> tuple[list[float], list[float]] 
     return [a[q] for q in common], [b[q] for q in common]
 
 
-def _ratio(rows_a: Sequence[pd.Series | None], rows_b: Sequence[pd.Series | None], seed: int = 0) -> RatioInterval | None:
+def _ratio(
+    rows_a: Sequence[pd.Series | None], rows_b: Sequence[pd.Series | None], seed: int = 0
+) -> RatioInterval | None:
     pairs_ = [_aligned(_pq(a), _pq(b)) for a, b in zip(rows_a, rows_b)]
     if not pairs_ or any(p is None for p in pairs_):
         return None
@@ -218,10 +221,18 @@ def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
             continue
         same = bool(g["no_doc_side"].any()) and a is None
         a_eff = s if same else a
-        rows.append({
-            "benchmark": benchmark_of(task, str(s["task_type"])), "task": task, "protocol": proto,
-            "n_queries": s.get("n_queries"), "_s": s, "_t": t, "_a": a_eff, "asym_same": same,
-        })
+        rows.append(
+            {
+                "benchmark": benchmark_of(task, str(s["task_type"])),
+                "task": task,
+                "protocol": proto,
+                "n_queries": s.get("n_queries"),
+                "_s": s,
+                "_t": t,
+                "_a": a_eff,
+                "asym_same": same,
+            }
+        )
     if not rows:
         return None
     order = {b: i for i, b in enumerate((*BENCHMARK_ORDER, OTHER_MTEB, USER))}
@@ -234,8 +245,18 @@ def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
         for r in rs:
             out.append(_t1_row(bench, r["task"], proto, [r["_s"]], [r["_a"]], [r["_t"]], r["asym_same"], False))
         if len(rs) > 1:
-            out.append(_t1_row(bench, f"Mean ({len(rs)} datasets)", proto, [r["_s"] for r in rs],
-                               [r["_a"] for r in rs], [r["_t"] for r in rs], all(r["asym_same"] for r in rs), True))
+            out.append(
+                _t1_row(
+                    bench,
+                    f"Mean ({len(rs)} datasets)",
+                    proto,
+                    [r["_s"] for r in rs],
+                    [r["_a"] for r in rs],
+                    [r["_t"] for r in rs],
+                    all(r["asym_same"] for r in rs),
+                    True,
+                )
+            )
     frame = pd.DataFrame(out)
     # Full-data rows where the document side matters (retrieval) are what the LEAF table is about: those pairs
     # come first, ordered by how close the student gets there.
@@ -250,11 +271,18 @@ def _t1_row(bench: str, task: str, proto: str, s: list, a: list, t: list, same: 
     tv = float(np.mean([x["score"] for x in t])) * 100
     av = float(np.mean([x["score"] for x in a])) * 100 if all(x is not None for x in a) else float("nan")
     return {
-        "benchmark": bench, "task": task, "protocol": proto, "student": sv, "asymmetric": av, "teacher": tv,
+        "benchmark": bench,
+        "task": task,
+        "protocol": proto,
+        "student": sv,
+        "asymmetric": av,
+        "teacher": tv,
         "student_pct": 100 * sv / tv if tv else float("nan"),
         "asym_pct": 100 * av / tv if tv and not math.isnan(av) else float("nan"),
-        "student_ci": _ratio(s, t), "asym_ci": None if same or any(x is None for x in a) else _ratio(a, t),
-        "asym_same": same, "is_mean": is_mean,
+        "student_ci": _ratio(s, t),
+        "asym_ci": None if same or any(x is None for x in a) else _ratio(a, t),
+        "asym_same": same,
+        "is_mean": is_mean,
     }
 
 
@@ -262,8 +290,13 @@ def pair_tables(df: pd.DataFrame, c: pd.DataFrame | None = None) -> list[PairTab
     """Every pair's Table 1, full-protocol pairs first, then by mean student % of teacher (best first)."""
     c = cells(df) if c is None else c
     out = [t for t in (pair_table(c, p) for p in pairs(df)) if t is not None]
-    out.sort(key=lambda t: (not t.has_full, -(t.mean_student_pct if not math.isnan(t.mean_student_pct) else -1e9),
-                            t.pair.student))
+    out.sort(
+        key=lambda t: (
+            not t.has_full,
+            -(t.mean_student_pct if not math.isnan(t.mean_student_pct) else -1e9),
+            t.pair.student,
+        )
+    )
     return out
 
 
@@ -348,8 +381,21 @@ def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
     ranked, rr = [ranked[i] for i in order], [rr[i] for i in order]
     missing = {k: [col for col in wide.columns if pd.isna(wide.at[k, col])] for k in wide.index}
     method = methods.pop() if len(methods) == 1 else ("mixed" if methods else "none")
-    return Board(wide, inherited, labels, types, ranked, unranked, shared, mean, dict(zip(ranked, rr)), method,
-                 missing, pq, pq_cols if method == "partial" else [])
+    return Board(
+        wide,
+        inherited,
+        labels,
+        types,
+        ranked,
+        unranked,
+        shared,
+        mean,
+        dict(zip(ranked, rr)),
+        method,
+        missing,
+        pq,
+        pq_cols if method == "partial" else [],
+    )
 
 
 def _significance(

@@ -138,7 +138,9 @@ def _inline(text: str) -> str:
 
 
 def figure_html(f: Figure) -> str:
-    return f'<figure id="fig-{html.escape(f.key)}">{f.svg_text()}<figcaption>{html.escape(f.title)}</figcaption></figure>'
+    return (
+        f'<figure id="fig-{html.escape(f.key)}">{f.svg_text()}<figcaption>{html.escape(f.title)}</figcaption></figure>'
+    )
 
 
 def _sid(section: str) -> str:
@@ -146,7 +148,11 @@ def _sid(section: str) -> str:
 
 
 def render_html(
-    title: str, tables: Sequence[ReportTable], figures: Sequence[Figure], source: str = "", n_files: int = 0,
+    title: str,
+    tables: Sequence[ReportTable],
+    figures: Sequence[Figure],
+    source: str = "",
+    n_files: int = 0,
     intros: dict[str, str] | None = None,
 ) -> str:
     """The whole page as one string: a heading per section (nav links to sections), its tables, folded
@@ -181,7 +187,7 @@ def render_html(
     parts += [figure_html(f) for f in figures if f.after not in placed]
     meta = f"Results: {html.escape(source)}" + (f" — {n_files} result files" if n_files else "")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
         f'<header><h1>{html.escape(title)}</h1><p class="meta">{meta}. Click a column header to sort.</p>'
@@ -194,8 +200,15 @@ def render_html(
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-logging=stderr",
+    "--v=0",
 )
 
 
@@ -223,8 +236,12 @@ def _console_lines(stderr: str) -> list[str]:
 
 
 def render_in_chromium(
-    page: Path, screenshot: Path | None = None, window: tuple[int, int] = (1200, 1600), fragment: str = "",
-    timeout: float = 90.0, binary: str | None = None,
+    page: Path,
+    screenshot: Path | None = None,
+    window: tuple[int, int] = (1200, 1600),
+    fragment: str = "",
+    timeout: float = 90.0,
+    binary: str | None = None,
 ) -> Rendered:
     """Load `page` headless: `--dump-dom` for the scripted DOM, then optionally `--screenshot`.
 
@@ -245,8 +262,12 @@ def render_in_chromium(
         if screenshot is not None:
             screenshot = Path(screenshot).resolve()
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            s = subprocess.run([*base, "--hide-scrollbars", f"--screenshot={screenshot}", url],
-                               capture_output=True, text=True, timeout=timeout)
+            s = subprocess.run(
+                [*base, "--hide-scrollbars", f"--screenshot={screenshot}", url],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             logs.append(s.stderr)
             if s.returncode != 0 or not screenshot.exists():
                 raise RuntimeError(f"chromium --screenshot exited {s.returncode}: {s.stderr[-2000:]}")

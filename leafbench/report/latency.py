@@ -35,12 +35,24 @@ def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> floa
     if df is None or df.empty:
         return None
     run = model if backend == "torch" else f"{model}@{backend}"
-    rows = df[(df["run"] == run) & (df["task"] == task) & (df["mode"] == "student") & (df["subset"] == "")
-              & (df["dim_label"] == "full") & (df["dtype"] == "float32")]
+    rows = df[
+        (df["run"] == run)
+        & (df["task"] == task)
+        & (df["mode"] == "student")
+        & (df["subset"] == "")
+        & (df["dim_label"] == "full")
+        & (df["dtype"] == "float32")
+    ]
     if not len(rows) and backend == "torch" and "query_name" in df:
         # The model's own full-data result from any folder (e.g. as the teacher of a pair): same encoder, both sides.
-        rows = df[(df["query_name"] == model) & (df["document_name"] == model) & (df["task"] == task)
-                  & (df["subset"] == "") & (df["dim_label"] == "full") & (df["dtype"] == "float32")]
+        rows = df[
+            (df["query_name"] == model)
+            & (df["document_name"] == model)
+            & (df["task"] == task)
+            & (df["subset"] == "")
+            & (df["dim_label"] == "full")
+            & (df["dtype"] == "float32")
+        ]
     return float(rows["score"].iloc[0]) if len(rows) else None
 
 
@@ -51,13 +63,20 @@ def latency_frame(reports: list[dict], df: pd.DataFrame | None = None) -> pd.Dat
         quality = rep.get("quality") or {}
         for r in rep["results"]:
             q = (quality.get(r["backend"]) or {}).get(r["model"])
-            rows.append({
-                "Model": r["model"], "Backend": r["backend"], "Threads": r["threads"],
-                "p50 ms": r["latency_ms"]["p50"], "p95 ms": r["latency_ms"]["p95"], "p99 ms": r["latency_ms"]["p99"],
-                "Bulk texts/s": r["bulk"].get("texts_per_s"), "GFLOP/s": r["bulk"].get("gflops_per_s"),
-                f"{task} score": q if q is not None else _score(df, r["model"], r["backend"], task),
-                "_task": task,
-            })
+            rows.append(
+                {
+                    "Model": r["model"],
+                    "Backend": r["backend"],
+                    "Threads": r["threads"],
+                    "p50 ms": r["latency_ms"]["p50"],
+                    "p95 ms": r["latency_ms"]["p95"],
+                    "p99 ms": r["latency_ms"]["p99"],
+                    "Bulk texts/s": r["bulk"].get("texts_per_s"),
+                    "GFLOP/s": r["bulk"].get("gflops_per_s"),
+                    f"{task} score": q if q is not None else _score(df, r["model"], r["backend"], task),
+                    "_task": task,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -81,18 +100,28 @@ def latency_tables(reports: list[dict], df: pd.DataFrame | None = None) -> list[
                 continue
             m = rep.get("machine") or {}
             for b, ratio in (rep.get("ratios") or {}).items():
-                notes.append(f"{rep['teacher']} / {rep['student']} on {b}: p50 latency {ratio['p50_latency']:.1f}x, "
-                             f"bulk throughput {ratio['bulk_throughput']:.1f}x")
-            notes.append(f"Machine: {m.get('cpu', '?')}, {m.get('logical_cpus', '?')} logical CPUs, flags "
-                         f"{', '.join(m.get('flags', []))}. Batch-1 latency is end to end (tokenise, forward, pool) over "
-                         f"{(rep.get('data') or {}).get('n_queries', '?')} test queries after warm-up; bulk: "
-                         f"{(rep.get('data') or {}).get('n_passages', '?')} passages at batch 32. The paper's reference: "
-                         "leaf-ir 11.4 ms vs its teacher 73.2 ms (6.4x), ONNX Runtime, CPU.")
-        tables.append(make_table(
-            f"latency-{task or 'x'}", f"Quality vs query latency on CPU ({task}): the LEAF trade-off", g,
-            best_min=["p50 ms", "p95 ms", "p99 ms"], best_max=["Bulk texts/s"] + ([score_col] if score_col in g else []),
-            formatters=fmt, notes=notes,
-        ))
+                notes.append(
+                    f"{rep['teacher']} / {rep['student']} on {b}: p50 latency {ratio['p50_latency']:.1f}x, "
+                    f"bulk throughput {ratio['bulk_throughput']:.1f}x"
+                )
+            notes.append(
+                f"Machine: {m.get('cpu', '?')}, {m.get('logical_cpus', '?')} logical CPUs, flags "
+                f"{', '.join(m.get('flags', []))}. Batch-1 latency is end to end (tokenise, forward, pool) over "
+                f"{(rep.get('data') or {}).get('n_queries', '?')} test queries after warm-up; bulk: "
+                f"{(rep.get('data') or {}).get('n_passages', '?')} passages at batch 32. The paper's reference: "
+                "leaf-ir 11.4 ms vs its teacher 73.2 ms (6.4x), ONNX Runtime, CPU."
+            )
+        tables.append(
+            make_table(
+                f"latency-{task or 'x'}",
+                f"Quality vs query latency on CPU ({task}): the LEAF trade-off",
+                g,
+                best_min=["p50 ms", "p95 ms", "p99 ms"],
+                best_max=["Bulk texts/s"] + ([score_col] if score_col in g else []),
+                formatters=fmt,
+                notes=notes,
+            )
+        )
     return tables
 
 

@@ -71,11 +71,22 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
             meta = None
     if meta is None:
         fields: dict[str, Any] = {
-            "loader": None, "name": name, "revision": revision, "release_date": None, "languages": None,
-            "n_parameters": None, "memory_usage_mb": None, "max_tokens": None,
-            "embed_dim": int(row["full_dim"]) if pd.notna(row.get("full_dim")) else None, "license": None,
-            "open_weights": None, "public_training_code": None, "public_training_data": None,
-            "framework": ["Sentence Transformers"], "similarity_fn_name": ScoringFunction.COSINE, "use_instructions": False,
+            "loader": None,
+            "name": name,
+            "revision": revision,
+            "release_date": None,
+            "languages": None,
+            "n_parameters": None,
+            "memory_usage_mb": None,
+            "max_tokens": None,
+            "embed_dim": int(row["full_dim"]) if pd.notna(row.get("full_dim")) else None,
+            "license": None,
+            "open_weights": None,
+            "public_training_code": None,
+            "public_training_data": None,
+            "framework": ["Sentence Transformers"],
+            "similarity_fn_name": ScoringFunction.COSINE,
+            "use_instructions": False,
             "training_datasets": None,
         }
         try:

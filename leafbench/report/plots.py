@@ -21,8 +21,24 @@ import pandas as pd  # noqa: E402
 from .tables import MAIN_CELL, MODE_ORDER, pick_main_cell, select_cell, task_order, tasks_with_all_cells  # noqa: E402
 
 MODE_COLORS = {"teacher": "#1f77b4", "student": "#ff7f0e", "asymmetric": "#2ca02c"}
-DTYPE_STYLES = {"float32": "-", "float16": "-", "bfloat16": "-", "int8": "--", "uint8": "--", "binary": ":", "ubinary": ":"}
-DTYPE_MARKERS = {"float32": "o", "float16": "o", "bfloat16": "o", "int8": "s", "uint8": "s", "binary": "^", "ubinary": "^"}
+DTYPE_STYLES = {
+    "float32": "-",
+    "float16": "-",
+    "bfloat16": "-",
+    "int8": "--",
+    "uint8": "--",
+    "binary": ":",
+    "ubinary": ":",
+}
+DTYPE_MARKERS = {
+    "float32": "o",
+    "float16": "o",
+    "bfloat16": "o",
+    "int8": "s",
+    "uint8": "s",
+    "binary": "^",
+    "ubinary": "^",
+}
 
 
 @dataclass
@@ -72,8 +88,17 @@ def plot_dims(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | None:
     for mode in [m for m in MODE_ORDER if m in set(g["mode"])]:
         for dtype, sub in g[g["mode"] == mode].groupby("dtype", sort=False):
             s = sub.groupby("dimv")["score"].mean().sort_index() * 100
-            ax.plot(s.index, s.values, DTYPE_STYLES.get(dtype, "-"), marker=DTYPE_MARKERS.get(dtype, "o"),
-                    color=MODE_COLORS.get(mode), label=f"{mode} {dtype}", linewidth=1.6, markersize=4, alpha=0.9)
+            ax.plot(
+                s.index,
+                s.values,
+                DTYPE_STYLES.get(dtype, "-"),
+                marker=DTYPE_MARKERS.get(dtype, "o"),
+                color=MODE_COLORS.get(mode),
+                label=f"{mode} {dtype}",
+                linewidth=1.6,
+                markersize=4,
+                alpha=0.9,
+            )
     dims = sorted(g["dimv"].dropna().unique())
     ax.set_xscale("log", base=2)
     ax.set_xticks(dims, [str(int(d)) for d in dims])
@@ -103,8 +128,13 @@ def plot_quantization(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | Non
     x = np.arange(len(modes))
     for i, dt in enumerate(dtypes):
         vals = [m.get((mo, dt), np.nan) for mo in modes]
-        bars = ax.bar(x + (i - (len(dtypes) - 1) / 2) * width, vals, width, label=dt,
-                      color=plt.cm.viridis(i / max(1, len(dtypes) - 1)))
+        bars = ax.bar(
+            x + (i - (len(dtypes) - 1) / 2) * width,
+            vals,
+            width,
+            label=dt,
+            color=plt.cm.viridis(i / max(1, len(dtypes) - 1)),
+        )
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
     ax.set_xticks(x, modes)
     lo = np.nanmin(m.values)

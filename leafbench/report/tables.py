@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..modes import MODE_ORDER  # noqa: E402
 from ..record import iter_results, main_score, scored_selection
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
 
-from ..modes import MODE_ORDER  # noqa: E402
 MAIN_CELL = ("full", "float32")
 PER_QUERY_KEY = "per_query"  # proposed leafbench block: {"ndcg_at_10": {query_id: value}}
 MISSING = "–"
@@ -174,8 +174,10 @@ def _encoder_id(rec: dict[str, Any], name: str | None) -> str | None:
     """The model's identity plus the settings that change its vectors (a teacher run with a shorter
     max_seq_length is another encoder, even with the same weights)."""
     base = rec.get("identity") or name
-    extra = [f"len={rec['max_seq_length']}" if rec.get("max_seq_length") else "",
-             f"prec={rec['precision']}" if rec.get("precision") not in (None, "fp32") else ""]
+    extra = [
+        f"len={rec['max_seq_length']}" if rec.get("max_seq_length") else "",
+        f"prec={rec['precision']}" if rec.get("precision") not in (None, "fp32") else "",
+    ]
     extra = [e for e in extra if e]
     return f"{base}@{','.join(extra)}" if base and extra else base
 
@@ -289,9 +291,7 @@ def per_query_lookup(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> dic
     """(run, mode, task) → per-query main-metric dict, for the cells that stored one."""
     sel = select_cell(df, cell)
     return {
-        (r.run, r.mode, r.task): r.per_query
-        for r in sel.itertuples()
-        if isinstance(r.per_query, dict) and r.per_query
+        (r.run, r.mode, r.task): r.per_query for r in sel.itertuples() if isinstance(r.per_query, dict) and r.per_query
     }
 
 
@@ -385,8 +385,13 @@ def throughput(df: pd.DataFrame) -> pd.DataFrame:
     """
     parts = []
     for side, label in (("q", "query"), ("d", "document")):
-        cols = {f"{side}_model": "model", f"{side}_texts_per_s": "texts_per_s", f"{side}_tokens_per_s": "tokens_per_s",
-                f"{side}_n_texts": "n_texts", f"{side}_entry": "entry"}
+        cols = {
+            f"{side}_model": "model",
+            f"{side}_texts_per_s": "texts_per_s",
+            f"{side}_tokens_per_s": "tokens_per_s",
+            f"{side}_n_texts": "n_texts",
+            f"{side}_entry": "entry",
+        }
         p = df[list(cols)].rename(columns=cols).dropna(subset=["model", "texts_per_s", "n_texts"])
         p = p.drop_duplicates(subset=["model", "entry"])
         p = p.assign(side=label, seconds=p["n_texts"] / p["texts_per_s"])
@@ -395,8 +400,9 @@ def throughput(df: pd.DataFrame) -> pd.DataFrame:
     if allp.empty:
         return pd.DataFrame()
     allp["tokens"] = allp["tokens_per_s"].fillna(0) * allp["seconds"]
-    agg = allp.groupby(["model", "side"]).agg(n_texts=("n_texts", "sum"), seconds=("seconds", "sum"),
-                                              tokens=("tokens", "sum"), passes=("entry", "nunique"))
+    agg = allp.groupby(["model", "side"]).agg(
+        n_texts=("n_texts", "sum"), seconds=("seconds", "sum"), tokens=("tokens", "sum"), passes=("entry", "nunique")
+    )
     agg["texts_per_s"] = agg["n_texts"] / agg["seconds"]
     agg["tokens_per_s"] = agg["tokens"] / agg["seconds"]
     out = agg[["texts_per_s", "tokens_per_s", "n_texts", "passes"]].unstack("side")
@@ -426,25 +432,76 @@ REPORT_BENCHMARKS = ("MTEB(eng, v2)", "BEIR")
 
 # DESIGN.md §2: public numbers, each with the protocol it was measured under.
 REFERENCE: tuple[dict[str, Any], ...] = (
-    {"model": "MongoDB/mdbr-leaf-ir", "mode": "student", "params": "22.9M", "dim": 768,
-     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir15", "value": 53.55,
-     "source": "MTEB leaderboard / model card"},
-    {"model": "MongoDB/mdbr-leaf-ir", "mode": "asymmetric", "params": "22.9M", "dim": 768,
-     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir15", "value": 54.03,
-     "source": "model card"},
-    {"model": "Snowflake/snowflake-arctic-embed-m-v1.5", "mode": "teacher", "params": "109M", "dim": 768,
-     "teacher": "", "protocol": "beir15", "value": 55.16, "source": "MTEB leaderboard"},
-    {"model": "MongoDB/mdbr-leaf-ir", "mode": "student", "params": "22.9M", "dim": 768,
-     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir14", "value": 53.9,
-     "source": "arXiv 2509.12539"},
-    {"model": "MongoDB/mdbr-leaf-ir", "mode": "asymmetric", "params": "22.9M", "dim": 768,
-     "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5", "protocol": "beir14", "value": 54.8,
-     "source": "arXiv 2509.12539"},
-    {"model": "Snowflake/snowflake-arctic-embed-m-v1.5", "mode": "teacher", "params": "109M", "dim": 768,
-     "teacher": "", "protocol": "beir14", "value": 56.1, "source": "arXiv 2509.12539"},
-    {"model": "MongoDB/mdbr-leaf-mt", "mode": "student", "params": "23.0M", "dim": 1024,
-     "teacher": "mixedbread-ai/mxbai-embed-large-v1", "protocol": "mteb_eng_v2", "value": 63.97,
-     "source": "MTEB leaderboard / model card"},
+    {
+        "model": "MongoDB/mdbr-leaf-ir",
+        "mode": "student",
+        "params": "22.9M",
+        "dim": 768,
+        "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "protocol": "beir15",
+        "value": 53.55,
+        "source": "MTEB leaderboard / model card",
+    },
+    {
+        "model": "MongoDB/mdbr-leaf-ir",
+        "mode": "asymmetric",
+        "params": "22.9M",
+        "dim": 768,
+        "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "protocol": "beir15",
+        "value": 54.03,
+        "source": "model card",
+    },
+    {
+        "model": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "mode": "teacher",
+        "params": "109M",
+        "dim": 768,
+        "teacher": "",
+        "protocol": "beir15",
+        "value": 55.16,
+        "source": "MTEB leaderboard",
+    },
+    {
+        "model": "MongoDB/mdbr-leaf-ir",
+        "mode": "student",
+        "params": "22.9M",
+        "dim": 768,
+        "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "protocol": "beir14",
+        "value": 53.9,
+        "source": "arXiv 2509.12539",
+    },
+    {
+        "model": "MongoDB/mdbr-leaf-ir",
+        "mode": "asymmetric",
+        "params": "22.9M",
+        "dim": 768,
+        "teacher": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "protocol": "beir14",
+        "value": 54.8,
+        "source": "arXiv 2509.12539",
+    },
+    {
+        "model": "Snowflake/snowflake-arctic-embed-m-v1.5",
+        "mode": "teacher",
+        "params": "109M",
+        "dim": 768,
+        "teacher": "",
+        "protocol": "beir14",
+        "value": 56.1,
+        "source": "arXiv 2509.12539",
+    },
+    {
+        "model": "MongoDB/mdbr-leaf-mt",
+        "mode": "student",
+        "params": "23.0M",
+        "dim": 1024,
+        "teacher": "mixedbread-ai/mxbai-embed-large-v1",
+        "protocol": "mteb_eng_v2",
+        "value": 63.97,
+        "source": "MTEB leaderboard / model card",
+    },
 )
 
 
@@ -479,8 +536,10 @@ def benchmark_selection(name: str) -> dict[str, tuple[tuple[str, ...], tuple[str
     try:
         import mteb
 
-        return {t.metadata.name: (tuple(t.eval_splits), tuple(t.hf_subsets or ("default",)))
-                for t in mteb.get_benchmark(name).tasks}
+        return {
+            t.metadata.name: (tuple(t.eval_splits), tuple(t.hf_subsets or ("default",)))
+            for t in mteb.get_benchmark(name).tasks
+        }
     except Exception:  # noqa: BLE001
         return {}
 
@@ -544,8 +603,9 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     common = [c for c in wide.columns if wide.loc[ranked, c].notna().all()]
     out["Borda"] = borda(wide.loc[ranked, common]).reindex(out.index) if common else np.nan
     out["Rank"] = out["Borda"].rank(ascending=False, method="min") if common else np.nan
-    out.attrs.update(benchmark=benchmark, common=common, types=types,
-                     missing=[t for t in names if t not in wide.columns])
+    out.attrs.update(
+        benchmark=benchmark, common=common, types=types, missing=[t for t in names if t not in wide.columns]
+    )
     return out.sort_values(["Rank", "Mean(Task)"], ascending=[True, False])
 
 
@@ -559,8 +619,18 @@ def benchmark_table(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     rows = []
     for (run, mode), r in b.iterrows():
         name = row_label(run, mode, sel[(sel["run"] == run) & (sel["mode"] == mode)])
-        rows.append({"Rank": r["Rank"], "Model": name, "Mode": mode, "Tasks": f"{int(r['n_tasks'])}/{int(r['n_benchmark'])}",
-                     **{c: r[c] for c in mean_cols}, "Borda": r["Borda"], **{c: r[c] for c in tasks}, "Run": run})
+        rows.append(
+            {
+                "Rank": r["Rank"],
+                "Model": name,
+                "Mode": mode,
+                "Tasks": f"{int(r['n_tasks'])}/{int(r['n_benchmark'])}",
+                **{c: r[c] for c in mean_cols},
+                "Borda": r["Borda"],
+                **{c: r[c] for c in tasks},
+                "Run": run,
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["Rank"] = frame["Rank"].astype("Float64").astype(float)
     n = int(b["n_benchmark"].iloc[0])
@@ -577,13 +647,19 @@ def benchmark_table(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
         "Coverage by type: " + ", ".join(f"{t} {have_type[t]}/{per_type[t]}" for t in sorted(per_type)),
     ]
     if b.attrs["missing"]:
-        notes.append(f"Missing (no result in any row, {len(b.attrs['missing'])} of {n}): " + ", ".join(b.attrs["missing"]))
+        notes.append(
+            f"Missing (no result in any row, {len(b.attrs['missing'])} of {n}): " + ", ".join(b.attrs["missing"])
+        )
     incomplete = b["n_tasks"] < b["n_benchmark"]
     return make_table(
-        f"benchmark-{_slug(benchmark)}", f"{benchmark} (tasks with results here)", frame,
-        best_max=tasks + mean_cols + ["Borda"], best_min=["Rank"],
+        f"benchmark-{_slug(benchmark)}",
+        f"{benchmark} (tasks with results here)",
+        frame,
+        best_max=tasks + mean_cols + ["Borda"],
+        best_min=["Rank"],
         formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v)), "Borda": lambda v: _fmt(v, 1)},
-        row_class=["incomplete" if i else "" for i in incomplete], notes=notes,
+        row_class=["incomplete" if i else "" for i in incomplete],
+        notes=notes,
     )
 
 
@@ -610,19 +686,47 @@ def reference_block(df: pd.DataFrame) -> pd.DataFrame:
             full_data = (have["subset"] == "").all()
             complete = set(have["task"]) >= set(tasks)
             value = have["score"].mean() * 100 if complete and full_data else np.nan
-            note = "" if complete and full_data else (
-                f"{have['task'].nunique()}/{len(tasks)} tasks" + ("" if full_data else ", query/doc subset")
-                + "; not comparable"
+            note = (
+                ""
+                if complete and full_data
+                else (
+                    f"{have['task'].nunique()}/{len(tasks)} tasks"
+                    + ("" if full_data else ", query/doc subset")
+                    + "; not comparable"
+                )
             )
-            rows.append({"model": row_label(run, mode, g), "mode": mode, "params": "", "dim": g["full_dim"].iloc[0],
-                         "teacher": "" if mode == "teacher" else (g["teacher"].iloc[0] or ""), "protocol": key, "protocol_label": proto.label,
-                         "value": value, "source": f"ours: {run}", "ours": True, "note": note})
+            rows.append(
+                {
+                    "model": row_label(run, mode, g),
+                    "mode": mode,
+                    "params": "",
+                    "dim": g["full_dim"].iloc[0],
+                    "teacher": "" if mode == "teacher" else (g["teacher"].iloc[0] or ""),
+                    "protocol": key,
+                    "protocol_label": proto.label,
+                    "value": value,
+                    "source": f"ours: {run}",
+                    "ours": True,
+                    "note": note,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def data_protocol(df: pd.DataFrame) -> pd.DataFrame:
     """Per task: what our numbers were measured on (split, queries, documents, subset, source, mteb)."""
-    cols = ["task", "task_type", "metric", "split", "hf_subsets", "n_queries", "n_documents", "subset", "data_source", "mteb_version"]
+    cols = [
+        "task",
+        "task_type",
+        "metric",
+        "split",
+        "hf_subsets",
+        "n_queries",
+        "n_documents",
+        "subset",
+        "data_source",
+        "mteb_version",
+    ]
     d = df[cols].astype("object").where(df[cols].notna(), "")
     return d.drop_duplicates().sort_values(["task_type", "task"]).reset_index(drop=True)
 
@@ -711,23 +815,34 @@ def leaderboard_table(
             missing_notes.append(f"{name} ({mode}): missing {', '.join(missing)}")
             name += " *"
         # Run goes last: on a phone the scores should be what scrolls into view first.
-        rows.append({"Rank": r["Rank"], "Model": name, "Mode": mode, **{c: r[c] for c in tasks + mean_cols}, "Run": run})
+        rows.append(
+            {"Rank": r["Rank"], "Model": name, "Mode": mode, **{c: r[c] for c in tasks + mean_cols}, "Run": run}
+        )
         classes.append("" if r["complete"] else "incomplete")
     frame = pd.DataFrame(rows)
     frame["Rank"] = frame["Rank"].astype("Float64").astype(float)
-    notes = [f"Main score x100 ({', '.join(sorted(set(sel['metric'])))}) at {cell[0]} dim, {cell[1]}; "
-             "bold = best in column; Rank by Mean(Task) among complete rows."]
+    notes = [
+        f"Main score x100 ({', '.join(sorted(set(sel['metric'])))}) at {cell[0]} dim, {cell[1]}; "
+        "bold = best in column; Rank by Mean(Task) among complete rows."
+    ]
     if missing_notes:
         notes.append("* incomplete (means over the tasks it has; not ranked): " + "; ".join(missing_notes))
     subs = sel[sel["subset"] != ""]
     if not subs.empty:
-        notes.append("Subset runs (not comparable to published numbers): "
-                     + "; ".join(sorted({f"{t}: {s}" for t, s in zip(subs["task"], subs["subset"])})))
+        notes.append(
+            "Subset runs (not comparable to published numbers): "
+            + "; ".join(sorted({f"{t}: {s}" for t, s in zip(subs["task"], subs["subset"])}))
+        )
     return make_table(
-        key, title or f"Leaderboard ({cell[0]} dim, {cell[1]})", frame,
-        best_max=tasks + mean_cols, best_min=["Rank"],
-        eligible=None, formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v))},
-        row_class=classes, notes=notes,
+        key,
+        title or f"Leaderboard ({cell[0]} dim, {cell[1]})",
+        frame,
+        best_max=tasks + mean_cols,
+        best_min=["Rank"],
+        eligible=None,
+        formatters={"Rank": lambda v: _fmt(v if pd.isna(v) else int(v))},
+        row_class=classes,
+        notes=notes,
     )
 
 
@@ -735,25 +850,47 @@ def deltas_table(df: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> ReportT
     d = deltas(df, cell)
     if d.empty:
         return None
-    frame = pd.DataFrame({
-        "Run": d["run"], "Task": d["task"], "Teacher": d["teacher"], "Student": d["student"],
-        "Asymmetric": d["asymmetric"], "Student % of teacher": d["student_pct"], "Asym % of teacher": d["asym_pct"],
-        "Asym − sym": d["asym_minus_sym"], "Asym − sym 95% CI": d["asym_minus_sym_ci"],
-        "Student − teacher": d["student_minus_teacher"], "Student − teacher 95% CI": d["student_minus_teacher_ci"],
-    })
+    frame = pd.DataFrame(
+        {
+            "Run": d["run"],
+            "Task": d["task"],
+            "Teacher": d["teacher"],
+            "Student": d["student"],
+            "Asymmetric": d["asymmetric"],
+            "Student % of teacher": d["student_pct"],
+            "Asym % of teacher": d["asym_pct"],
+            "Asym − sym": d["asym_minus_sym"],
+            "Asym − sym 95% CI": d["asym_minus_sym_ci"],
+            "Student − teacher": d["student_minus_teacher"],
+            "Student − teacher 95% CI": d["student_minus_teacher_ci"],
+        }
+    )
     sign = lambda v: MISSING if pd.isna(v) else f"{v:+.2f}"  # noqa: E731
     ci = lambda iv: format_interval(iv)  # noqa: E731
-    ci_sort = {c: frame[c].map(lambda iv: iv.delta * 100 if isinstance(iv, Interval) else np.nan)
-               for c in ("Asym − sym 95% CI", "Student − teacher 95% CI")}
+    ci_sort = {
+        c: frame[c].map(lambda iv: iv.delta * 100 if isinstance(iv, Interval) else np.nan)
+        for c in ("Asym − sym 95% CI", "Student − teacher 95% CI")
+    }
     any_ci = frame[list(ci_sort)].map(lambda v: isinstance(v, Interval)).to_numpy().any()
-    notes = ["Scores x100. asym − sym = asymmetric (student queries, teacher documents) − student (symmetric). "
-             "95% CI: paired bootstrap over queries (2,000 resamples; Mean(Task) resamples each task)."]
+    notes = [
+        "Scores x100. asym − sym = asymmetric (student queries, teacher documents) − student (symmetric). "
+        "95% CI: paired bootstrap over queries (2,000 resamples; Mean(Task) resamples each task)."
+    ]
     if not any_ci:
         notes.append("CI n/a: these results hold no per-query scores (leafbench block `per_query`).")
     return make_table(
-        "deltas", "Student, teacher and asymmetric: % of teacher and deltas", frame,
-        formatters={"Asym − sym": sign, "Student − teacher": sign, "Asym − sym 95% CI": ci, "Student − teacher 95% CI": ci},
-        sort_keys=ci_sort, row_class=["mean" if t == "Mean(Task)" else "" for t in frame["Task"]], notes=notes,
+        "deltas",
+        "Student, teacher and asymmetric: % of teacher and deltas",
+        frame,
+        formatters={
+            "Asym − sym": sign,
+            "Student − teacher": sign,
+            "Asym − sym 95% CI": ci,
+            "Student − teacher 95% CI": ci,
+        },
+        sort_keys=ci_sort,
+        row_class=["mean" if t == "Mean(Task)" else "" for t in frame["Task"]],
+        notes=notes,
     )
 
 
@@ -766,19 +903,38 @@ def reference_table(df: pd.DataFrame) -> ReportTable:
     for key, g in partial.groupby("protocol", sort=False):
         n = g["note"].str.extract(r"^(\d+)/(\d+)").astype(float)
         best = f"{int(n[0].max())}/{int(n[1].max())} tasks" if n[0].notna().any() else "partial"
-        cover.append(f"{PROTOCOLS[key].label}: {g['source'].nunique()} of our runs cover at most {best}"
-                     + (" (some on query/document subsets)" if g["note"].str.contains("subset").any() else ""))
-    frame = pd.DataFrame({
-        "Model": ref["model"], "Mode": ref["mode"], "Score": ref["value"], "Protocol": ref["protocol_label"],
-        "Note": ref["note"], "Source": ref["source"], "Teacher": ref["teacher"], "Params": ref["params"],
-        "Dim": ref["dim"],
-    })
+        cover.append(
+            f"{PROTOCOLS[key].label}: {g['source'].nunique()} of our runs cover at most {best}"
+            + (" (some on query/document subsets)" if g["note"].str.contains("subset").any() else "")
+        )
+    frame = pd.DataFrame(
+        {
+            "Model": ref["model"],
+            "Mode": ref["mode"],
+            "Score": ref["value"],
+            "Protocol": ref["protocol_label"],
+            "Note": ref["note"],
+            "Source": ref["source"],
+            "Teacher": ref["teacher"],
+            "Params": ref["params"],
+            "Dim": ref["dim"],
+        }
+    )
     classes = ["ours" if o else "reference" for o in ref["ours"]]
     return make_table(
-        "reference", "Reference: published numbers and ours, by protocol", frame, row_class=classes,
-        formatters={"Dim": lambda v: _fmt(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and not pd.isna(v) else _fmt(v)},
-        notes=["Published numbers from DESIGN.md §2 (full test sets, prompts as on the model cards). Ours get a "
-               "score only where they cover every task of the protocol on full data."]
+        "reference",
+        "Reference: published numbers and ours, by protocol",
+        frame,
+        row_class=classes,
+        formatters={
+            "Dim": lambda v: (
+                _fmt(int(v)) if isinstance(v, (int, float, np.integer, np.floating)) and not pd.isna(v) else _fmt(v)
+            )
+        },
+        notes=[
+            "Published numbers from DESIGN.md §2 (full test sets, prompts as on the model cards). Ours get a "
+            "score only where they cover every task of the protocol on full data."
+        ]
         + (["Not comparable yet: " + "; ".join(cover) + "."] if cover else []),
     )
 
@@ -797,12 +953,18 @@ def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
             tasks = tasks_with_all_cells(g)
             grid = cell_grid(g, run, tasks)
             frame = grid.reset_index().rename(columns={"mode": "Mode", "dim_label": "Dim"})
-            full = grid.xs("full", level="dim_label")["float32"] if "float32" in grid.columns and "full" in grid.index.get_level_values(1) else None
-            notes = [f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
-                     "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call's own "
-                     "per-dimension ranges (other task types); binary scored by Hamming distance (retrieval) or by the "
-                     "cosine of ±1 vectors, 1 - 2·Hamming/dim (other task types; mteb's CompressionWrapper uses 0/1 "
-                     "vectors and no re-normalisation: those cells carry the variant mteb)."]
+            full = (
+                grid.xs("full", level="dim_label")["float32"]
+                if "float32" in grid.columns and "full" in grid.index.get_level_values(1)
+                else None
+            )
+            notes = [
+                f"Main score x100, mean over {', '.join(sorted(tasks))}. Dims: Matryoshka truncation then "
+                "re-normalisation; int8 calibrated on the corpus (retrieval) or on each encode call's own "
+                "per-dimension ranges (other task types); binary scored by Hamming distance (retrieval) or by the "
+                "cosine of ±1 vectors, 1 - 2·Hamming/dim (other task types; mteb's CompressionWrapper uses 0/1 "
+                "vectors and no re-normalisation: those cells carry the variant mteb)."
+            ]
             if full is not None:
                 ret = [f"{m} {full.get(m, np.nan):.2f}" for m in MODE_ORDER if m in full.index]
                 notes.append("full float32 reference: " + ", ".join(ret))
@@ -816,29 +978,55 @@ def throughput_table(df: pd.DataFrame) -> ReportTable | None:
     t = throughput(df)
     if t.empty:
         return None
-    frame = pd.DataFrame({
-        "Model": t.index,
-        "Queries/s": t.get("query_texts_per_s"), "Docs/s": t.get("document_texts_per_s"),
-        "Query tokens/s": t.get("query_tokens_per_s"), "Doc tokens/s": t.get("document_tokens_per_s"),
-        "Queries encoded": t.get("query_n_texts"), "Docs encoded": t.get("document_n_texts"),
-    }).reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "Model": t.index,
+            "Queries/s": t.get("query_texts_per_s"),
+            "Docs/s": t.get("document_texts_per_s"),
+            "Query tokens/s": t.get("query_tokens_per_s"),
+            "Doc tokens/s": t.get("document_tokens_per_s"),
+            "Queries encoded": t.get("query_n_texts"),
+            "Docs encoded": t.get("document_n_texts"),
+        }
+    ).reset_index(drop=True)
     one = lambda v: MISSING if pd.isna(v) else f"{v:,.1f}"  # noqa: E731
     cnt = lambda v: MISSING if pd.isna(v) else f"{int(v):,}"  # noqa: E731
     return make_table(
-        "throughput", "Encoding throughput per model", frame,
+        "throughput",
+        "Encoding throughput per model",
+        frame,
         best_max=["Queries/s", "Docs/s"],
-        formatters={"Queries/s": one, "Docs/s": one, "Query tokens/s": one, "Doc tokens/s": one,
-                    "Queries encoded": cnt, "Docs encoded": cnt},
-        notes=["Texts per second of the encoding passes that produced the stored embeddings (cache hits keep the "
-               "original pass's rate), pooled over distinct passes. Machine-dependent: compare within one report."],
+        formatters={
+            "Queries/s": one,
+            "Docs/s": one,
+            "Query tokens/s": one,
+            "Doc tokens/s": one,
+            "Queries encoded": cnt,
+            "Docs encoded": cnt,
+        },
+        notes=[
+            "Texts per second of the encoding passes that produced the stored embeddings (cache hits keep the "
+            "original pass's rate), pooled over distinct passes. Machine-dependent: compare within one report."
+        ],
     )
 
 
 def protocol_table(df: pd.DataFrame) -> ReportTable:
     d = data_protocol(df)
-    frame = d.rename(columns={"task": "Task", "task_type": "Type", "metric": "Main metric", "split": "Split",
-                              "hf_subsets": "HF subsets", "n_queries": "Queries", "n_documents": "Documents", "subset": "Subset",
-                              "data_source": "Data", "mteb_version": "mteb"})
+    frame = d.rename(
+        columns={
+            "task": "Task",
+            "task_type": "Type",
+            "metric": "Main metric",
+            "split": "Split",
+            "hf_subsets": "HF subsets",
+            "n_queries": "Queries",
+            "n_documents": "Documents",
+            "subset": "Subset",
+            "data_source": "Data",
+            "mteb_version": "mteb",
+        }
+    )
     return make_table("data", "What our numbers were measured on", frame)
 
 
@@ -869,9 +1057,14 @@ def subtask_table(sub: pd.DataFrame, cell: tuple[str, str] = MAIN_CELL) -> Repor
     frame = pd.concat(frames, ignore_index=True).rename(columns={"run": "Run", "mode": "Mode"})
     score_cols = [c for c in frame.columns if c not in ("Aggregate", "Run", "Mode")]
     return make_table(
-        "subtasks", f"Sub-tasks of aggregate tasks ({cell[0]} dim, {cell[1]})", frame, best_max=score_cols,
-        notes=["Each aggregate's main score is the mean of its sub-tasks' (mteb's AbsTaskAggregate); the other "
-               "tables show the aggregate only. Mean is empty where a sub-task result is missing."],
+        "subtasks",
+        f"Sub-tasks of aggregate tasks ({cell[0]} dim, {cell[1]})",
+        frame,
+        best_max=score_cols,
+        notes=[
+            "Each aggregate's main score is the mean of its sub-tasks' (mteb's AbsTaskAggregate); the other "
+            "tables show the aggregate only. Mean is empty where a sub-task result is missing."
+        ],
     )
 
 
@@ -889,10 +1082,16 @@ def to_markdown(t: ReportTable) -> str:
     """GitHub Markdown; best cells bold, notes as a paragraph below."""
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     cols = list(t.text.columns)
-    lines = [f"### {t.title}", "", "| " + " | ".join(esc(c) for c in cols) + " |",
-             "|" + "|".join("---:" if c in t.numeric else "---" for c in cols) + "|"]
+    lines = [
+        f"### {t.title}",
+        "",
+        "| " + " | ".join(esc(c) for c in cols) + " |",
+        "|" + "|".join("---:" if c in t.numeric else "---" for c in cols) + "|",
+    ]
     for i in range(len(t.text)):
-        cells = [f"**{esc(t.text.iat[i, j])}**" if t.best.iat[i, j] else esc(t.text.iat[i, j]) for j in range(len(cols))]
+        cells = [
+            f"**{esc(t.text.iat[i, j])}**" if t.best.iat[i, j] else esc(t.text.iat[i, j]) for j in range(len(cols))
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if t.notes:
         lines += [""] + [f"_{n}_" if n else "" for n in t.notes]
