@@ -146,13 +146,14 @@ def part_b(data_dir: Path, tmp: Path, student: Path, n_queries: int, n_docs: int
     from leafbench.data import load_beir_folder
     from leafbench.encode import Encoder
     from leafbench.evaluate import evaluate_retrieval
+    from leafbench.modes import ALL_MODES
     from leafbench.registry import resolve_model
     from leafbench.store import EmbeddingStore
 
     data = load_beir_folder(data_dir / "scifact", "test", task_name="SciFact").subset(n_queries, n_docs, seed=0)
     rows = {r["_id"]: r for r in map(json.loads, (data_dir / "scifact" / "corpus.jsonl").open())}
     cells = grid(parse_dims(DIMS), parse_dtypes(DTYPES))
-    modes = ["student", "teacher", "asymmetric"]
+    modes = list(ALL_MODES)
     s_spec, t_spec = resolve_model(str(student)), resolve_model(TEACHER)
 
     def task():
