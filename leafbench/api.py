@@ -99,31 +99,16 @@ class RunReport:
 
         return pd.DataFrame([r.to_row() for r in self.records()])
 
+    def _summary_args(self) -> tuple[Any, ...]:
+        return (self.output, self.run, self.tasks, self.modes, self.cells, self.calibration, self.rescore, self.types)
+
     def summary_rows(self, max_task_columns: int = 6) -> tuple[str, list[str], list[list[str]]]:
-        return summary_rows(
-            self.output,
-            self.run,
-            self.tasks,
-            self.modes,
-            self.cells,
-            self.calibration,
-            self.rescore,
-            self.types,
-            max_task_columns,
-        )
+        """(title, columns, rows) of the summary the CLI prints, read back from the result files."""
+        return summary_rows(*self._summary_args(), max_task_columns)
 
     def summary_table(self, max_task_columns: int = 6) -> "Table":
-        return summary_table(
-            self.output,
-            self.run,
-            self.tasks,
-            self.modes,
-            self.cells,
-            self.calibration,
-            self.rescore,
-            self.types,
-            max_task_columns,
-        )
+        """The summary as a rich Table (what `leafbench run` prints)."""
+        return summary_table(*self._summary_args(), max_task_columns)
 
 
 def run_benchmark(

@@ -171,6 +171,23 @@ def test_mteb_export_is_read_by_mteb_result_cache(tmp_path: Path) -> None:
     assert m.model_name == "sentence-transformers/all-MiniLM-L6-v2" and got["STS12"] == pytest.approx(want)
 
 
+def test_mteb_export_of_several_folders_keeps_each_system(tmp_path: Path) -> None:
+    """The repo's results and the offline experiment's in one export: hub models by hub id, each distilled
+    student and each asymmetric pair as its own mteb model, every one readable by mteb."""
+    mteb = pytest.importorskip("mteb")
+    from leafbench.report.mteb_export import export_mteb
+
+    s = export_mteb([REPO / "results", REPO / "experiments" / "mpnet-offline" / "results"], tmp_path / "results")
+    res = mteb.ResultCache(tmp_path).load_results(include_remote=False)
+    names = {m.model_name for m in res.model_results}
+    assert {
+        "sentence-transformers/all-mpnet-base-v2",
+        "leaf-mpnet-stage8",
+        "leaf-mpnet-stage8_asym_mpnet-base",
+    } <= names
+    assert len(s.written) == sum(len(m.task_results) for m in res.model_results)
+
+
 def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
     rng = np.random.default_rng(3)
     base = rng.uniform(0.2, 0.8, 300)

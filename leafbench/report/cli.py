@@ -179,7 +179,9 @@ def baseline(
 
 
 def export_mteb(
-    results: Annotated[Path, typer.Argument(help="Results folder to export.")] = Path("results"),
+    results: Annotated[
+        Optional[list[Path]], typer.Argument(help="Results folders to export (one export over all). Default: results.")
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="mteb results folder: <out>/<model>/<revision>/<Task>.json.")
     ] = Path("mteb-cache/results"),
@@ -191,7 +193,7 @@ def export_mteb(
 
     try:
         check_writable_dir(out, "--out")
-        s = run_export(results, out)
+        s = run_export(results or [Path("results")], out)
     except (ReportError, OutputPathError) as e:
         _fail(str(e))
         return

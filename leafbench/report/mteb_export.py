@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,18 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
     return json.loads(json.dumps(meta.to_dict(), default=str))
 
 
-def export_mteb(results: Path, out: Path) -> ExportSummary:
-    """Write every full-protocol full-dim float32 result under `results` into mteb's layout under `out`.
+def export_mteb(results: Path | Sequence[Path], out: Path) -> ExportSummary:
+    """Write every full-protocol full-dim float32 result under `results` (one folder or several) into mteb's
+    layout under `out`.
 
     Identical results from several run folders are written once; two files disagreeing on one model, task
     and revision raise ReportError (exit 2) instead of one silently overwriting the other."""
     from mteb import TaskResult
 
-    df = load_results(Path(results))
+    roots = [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
+    frames = [load_results(r) for r in roots]
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    results = ", ".join(str(r) for r in roots)
     summary = ExportSummary(Path(out))
     sel = select_cell(df, MAIN_CELL)
     if len(df) > len(sel):
