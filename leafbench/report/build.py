@@ -50,7 +50,7 @@ INTROS = {
     "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
     "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
     "subset (not comparable to published numbers).",
-    S_DISTILL: "Distilled students (local checkpoints, results/distill/) and subset protocols, each column one "
+    S_DISTILL: "Distilled students (local checkpoints evaluated against a teacher, or under a distill/ folder) and subset protocols, each column one "
     "task on one data protocol. Not mixed into the leaderboard above.",
 }
 
