@@ -430,7 +430,7 @@ PROTOCOLS = {
 # Benchmarks that get their own table (tasks in the benchmark's order, coverage, Borda rank).
 REPORT_BENCHMARKS = ("MTEB(eng, v2)", "BEIR")
 
-# DESIGN.md §2: public numbers, each with the protocol it was measured under.
+# Public numbers (LEAF paper, MTEB leaderboard, model cards), each with the protocol it was measured under.
 REFERENCE: tuple[dict[str, Any], ...] = (
     {
         "model": "MongoDB/mdbr-leaf-ir",
@@ -932,7 +932,7 @@ def reference_table(df: pd.DataFrame) -> ReportTable:
             )
         },
         notes=[
-            "Published numbers from DESIGN.md §2 (full test sets, prompts as on the model cards). Ours get a "
+            "Published numbers (the Source column; full test sets, prompts as on the model cards). Ours get a "
             "score only where they cover every task of the protocol on full data."
         ]
         + (["Not comparable yet: " + "; ".join(cover) + "."] if cover else []),
