@@ -186,7 +186,7 @@ def run(
         typer.Option(
             "--data-dir",
             envvar="LEAFBENCH_DATA_DIR",
-            help="Local data: BEIR folders (scifact/corpus.jsonl ...) and/or mteb/sts|classification files (see ../shared/data).",
+            help="Local data: BEIR folders (DIR/beir/scifact/corpus.jsonl ...) and/or mteb task files (DIR/mteb/sts/<Task>/...); see docs/evaluation.md.",
         ),
     ] = None,
     split: Annotated[

@@ -1,4 +1,4 @@
-"""MTEB tasks loaded offline from the plain files under ``shared/data/mteb``.
+"""MTEB tasks loaded offline from plain files under ``<--data-dir>/mteb``.
 
 mteb 2.26.24 loads a task with ``datasets.load_dataset`` from the Hugging Face hub and then calls the task's
 ``dataset_transform``. :func:`load_local_task` replaces only the first step: it builds the same ``task.dataset``
