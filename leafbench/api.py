@@ -503,25 +503,15 @@ def summary_rows(
     return title, columns, rows
 
 
-def summary_table(
-    output: Path,
-    run: str,
-    tasks: list[str],
-    modes: list[str],
-    cells: list[Any],
-    calibration: str = "corpus",
-    rescore: int | None = None,
-    types: dict[str, str] | None = None,
-    max_task_columns: int = 6,
-) -> "Table":
-    """`summary_rows` as a rich Table (what `leafbench run` prints)."""
+def summary_table(*args: Any, **kwargs: Any) -> "Table":
+    """`summary_rows(*args, **kwargs)` as a rich Table (what `leafbench run` prints)."""
     from rich.table import Table
 
-    title, columns, rows = summary_rows(output, run, tasks, modes, cells, calibration, rescore, types, max_task_columns)
+    title, columns, rows = summary_rows(*args, **kwargs)
     table = Table(title=title)
-    n_lead = 3 if len(cells) > 1 else 1
+    cell_columns = columns[1:3] == ["dim", "dtype"]  # a grid of cells: mode, dim, dtype lead each row
     for i, c in enumerate(columns):
-        if i == 0 or (len(cells) > 1 and c == "dtype" and i < n_lead):
+        if i == 0 or (cell_columns and i == 2):
             table.add_column(c)
         elif c in ("mean", "Mean(Task)"):
             table.add_column(c, justify="right", style="bold")

@@ -40,14 +40,28 @@ class Interval:
         return f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
-def _resampled_means(diff: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    n = diff.shape[0]
-    out = np.empty(n_resamples)
+def _resampled_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n_resamples` bootstrap draws of the rows of `x` ([n] or [n, c]: columns share the draws, so
+    paired systems stay paired)."""
+    n = x.shape[0]
+    out = np.empty((n_resamples, *x.shape[1:]))
     for start in range(0, n_resamples, _BLOCK):
         b = min(_BLOCK, n_resamples - start)
         idx = rng.integers(0, n, size=(b, n))
-        out[start : start + b] = diff[idx].mean(axis=1)
+        out[start : start + b] = x[idx].mean(axis=1)
     return out
+
+
+def _paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two systems' per-query scores on one task as float arrays, checked: equal non-empty 1-d, finite."""
+    a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a_.shape != b_.shape or a_.ndim != 1:
+        raise ValueError(f"paired scores need equal 1-d shapes, got {a_.shape} and {b_.shape}")
+    if a_.size == 0:
+        raise ValueError("paired_bootstrap needs at least one query per task")
+    if not (np.isfinite(a_).all() and np.isfinite(b_).all()):
+        raise ValueError("per-query scores contain NaN or inf")
+    return a_, b_
 
 
 def paired_bootstrap(
@@ -79,13 +93,7 @@ def paired_bootstrap_tasks(
     rng = np.random.default_rng(seed)
     point, draws, n_total = [], np.zeros(n_resamples), 0
     for a, b in pairs:
-        a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        if a_.shape != b_.shape or a_.ndim != 1:
-            raise ValueError(f"paired scores need equal 1-d shapes, got {a_.shape} and {b_.shape}")
-        if a_.size == 0:
-            raise ValueError("paired_bootstrap needs at least one query per task")
-        if not (np.isfinite(a_).all() and np.isfinite(b_).all()):
-            raise ValueError("per-query scores contain NaN or inf")
+        a_, b_ = _paired(a, b)
         diff = a_ - b_
         point.append(diff.mean())
         draws += _resampled_means(diff, n_resamples, rng)
@@ -162,20 +170,13 @@ def paired_bootstrap_ratio_tasks(
     num, den = np.zeros(n_resamples), np.zeros(n_resamples)
     pa, pb, n_total = [], [], 0
     for a, b in pairs:
-        a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        if a_.shape != b_.shape or a_.ndim != 1 or a_.size == 0:
-            raise ValueError(f"paired scores need equal non-empty 1-d shapes, got {a_.shape} and {b_.shape}")
-        if not (np.isfinite(a_).all() and np.isfinite(b_).all()):
-            raise ValueError("per-query scores contain NaN or inf")
-        n = a_.size
-        for start in range(0, n_resamples, _BLOCK):
-            k = min(_BLOCK, n_resamples - start)
-            idx = rng.integers(0, n, size=(k, n))
-            num[start : start + k] += a_[idx].mean(axis=1)
-            den[start : start + k] += b_[idx].mean(axis=1)
+        a_, b_ = _paired(a, b)
+        means = _resampled_means(np.stack([a_, b_], axis=1), n_resamples, rng)
+        num += means[:, 0]
+        den += means[:, 1]
         pa.append(a_.mean())
         pb.append(b_.mean())
-        n_total += n
+        n_total += a_.size
     if np.mean(pb) <= 0 or (den <= 0).any():
         return None
     alpha = (1 - level) / 2
