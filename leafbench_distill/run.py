@@ -87,17 +87,11 @@ def distill(
     say = progress or _quiet
     bars = progress is not None
     output = Path(output)
-    paths = {
-        k: (Path(v) if v is not None else None)
-        for k, v in {
-            "cache_dir": cache_dir,
-            "results": results,
-            "training_dir": training_dir,
-            "data_dir": data_dir,
-            "init_from": init_from,
-            "bundle": bundle,
-        }.items()
-    }
+
+    def opt(v: Path | str | None) -> Path | None:
+        return Path(v) if v is not None else None
+
+    training_dir, data_dir, init_from = opt(training_dir), opt(data_dir), opt(init_from)
     common = dict(
         max_texts=max_texts,
         cycles=cycles,
@@ -109,44 +103,31 @@ def distill(
         engine=engine,
         say=say,
         bars=bars,
-        cache_dir=paths["cache_dir"],
-        training_dir=paths["training_dir"],
-        data_dir=paths["data_dir"],
+        cache_dir=opt(cache_dir),
+        training_dir=training_dir,
+        data_dir=data_dir,
     )
     if (recipe is None) == (bundle is None):
         raise ValueError(
             "give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)"
         )
-    if bundle is not None:
-        summary = _train(
-            None,
-            output,
-            results=paths["results"],
-            router=router,
-            final_eval=final_eval,
-            init_from=paths["init_from"],
-            bundle=paths["bundle"],
-            **common,
-        )
-        return _result(output, summary)
-    stages = [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
+    stages = [] if recipe is None else [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
     for stage in stages:  # every stage's overrides, sizes and folders, before hours go into the first stage
-        _load_and_override(
-            stage, paths["training_dir"], paths["data_dir"], None, max_texts, batch_size
-        ).resolved_sources()
-    if len(stages) == 1:
+        _load_and_override(stage, training_dir, data_dir, None, max_texts, batch_size).resolved_sources()
+    if len(stages) <= 1:  # one run in `output`: a bundle, or a single-stage recipe
         summary = _train(
-            stages[0],
+            stages[0] if stages else None,
             output,
-            results=paths["results"],
+            results=opt(results),
             router=router,
             final_eval=final_eval,
-            init_from=paths["init_from"],
+            init_from=init_from,
+            bundle=opt(bundle),
             **common,
         )
         return _result(output, summary)
     done: list[DistillResult] = []
-    previous: Path | None = paths["init_from"]
+    previous: Path | None = init_from
     output.mkdir(parents=True, exist_ok=True)
     for i, stage in enumerate(stages, 1):
         folder = output / STAGE_DIR.format(i)
@@ -159,7 +140,7 @@ def distill(
             summary = _train(
                 stage,
                 folder,
-                results=paths["results"] if last else None,
+                results=opt(results) if last else None,
                 router=router and last,
                 final_eval=final_eval and last,
                 init_from=previous,
