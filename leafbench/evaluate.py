@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .cells import Cell, file_label, variant
 from .data import RetrievalData, task_data_warnings
+from .errors import UserError
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .modes import ALL_MODES as ALL_MODES  # ALL_MODES re-exported
 from .modes import Mode, parse_modes
@@ -159,6 +160,63 @@ def _stored_provenance(path: Path) -> str | None:
     return ResultRecord.from_dict(block, where=str(path)).provenance
 
 
+# What a user chose that makes a result another measurement, not a newer one of the same: the data protocol
+# (split, subsets, a --max-queries/--max-docs cut, the sizes scored) and each model's reading length and precision.
+# For these keys None means something (no cut, the model's own length), so a change from or to None is a change too.
+_PROTOCOL_KEYS = ("split", "eval_splits", "hf_subsets", "subset", "n_queries", "n_documents")
+_NONE_IS_A_VALUE = {"subset", "student max_seq_length", "teacher max_seq_length"}
+
+
+class ResultConflict(UserError):
+    """A result file would be replaced by one of another protocol (a subset over the full task, another length):
+    the existing number is the user's, so it is kept unless they pass --force or choose another --output."""
+
+
+def result_protocol(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The protocol fields of a result's ``leafbench`` block (or of the block a run is about to write)."""
+    out = {k: block.get(k) for k in _PROTOCOL_KEYS}
+    for role in ("student", "teacher"):
+        m = block.get(role)
+        if isinstance(m, Mapping):
+            out[f"{role} max_seq_length"] = m.get("max_seq_length")
+            out[f"{role} precision"] = m.get("precision")
+    return out
+
+
+def check_no_protocol_conflict(path: Path, current: Mapping[str, Any]) -> None:
+    """Refuse (ResultConflict) to replace `path` when it holds a result of another protocol than `current`
+    (result_protocol of the block this run would write). Same protocol, other data or models: a stale result,
+    recomputed as usual. Unreadable or from before these fields: nothing to compare, recomputed as usual."""
+    from .record import read_result
+
+    try:
+        block = read_result(path).get("leafbench")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(block, Mapping):
+        return
+    old = result_protocol(block)
+    changed = [
+        k
+        for k, new in current.items()
+        if k in old and old[k] != new and (k in _NONE_IS_A_VALUE or (old[k] is not None and new is not None))
+    ]
+    if changed:
+        what = "; ".join(f"{k} {_show(k, old[k])} there, {_show(k, current[k])} now" for k in changed)
+        raise ResultConflict(
+            f"{path}: holds a result of another protocol ({what}); keep it by choosing another --output, "
+            "or pass --force to replace it"
+        )
+
+
+def _show(key: str, value: Any) -> str:
+    if value is None:
+        return "none (the full task)" if key == "subset" else "none (the model's own)"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
 def pending_cells(
     output: Path | None,
     run_slug: str,
@@ -169,10 +227,13 @@ def pending_cells(
     calibration: str = "corpus",
     rescore: int | None = None,
     provenance: Callable[[str, str | None], str] | None = None,
+    protocol: Callable[[str], Mapping[str, Any]] | None = None,
 ) -> dict[str, list[Cell]]:
     """Cells per mode still to compute: all of them with `force` or without an output folder; else those whose
     result file is missing or — given `provenance(mode, label)` — was measured on anything else (other data,
-    subset, models, precision, ...): a stale file is recomputed, never reported as the new score."""
+    models, code, ...): a stale file is recomputed, never reported as the new score. Given `protocol(mode)`, a
+    file of another protocol (a subset run over a full one, another max_seq_length) is never replaced without
+    `force`: ResultConflict, before anything is encoded."""
     todo: dict[str, list[Cell]] = {}
     for m in modes:
         left = []
@@ -182,6 +243,8 @@ def pending_cells(
             if force or path is None or not path.exists():
                 left.append(c)
             elif provenance is not None and _stored_provenance(path) != provenance(m, label):
+                if protocol is not None:
+                    check_no_protocol_conflict(path, protocol(m))
                 log.info("%s: measured on other data or models than this run; recomputing", path)
                 left.append(c)
         if left:
@@ -233,7 +296,20 @@ def evaluate_retrieval(
             encoders, mode, label, fingerprint, first.subset_spec, calibration, ranges_file, rescore, top_k
         )
 
-    todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore, provenance)
+    def protocol(mode: str) -> dict[str, Any]:
+        roles = MODE_ROUTES[mode].values()
+        return result_protocol(
+            {
+                "split": split,
+                "hf_subsets": list(parts) if len(parts) > 1 else None,
+                "subset": (extra or {}).get("subset", first.subset_spec or None),
+                "n_queries": sum(d.n_queries for d in parts.values()),
+                "n_documents": sum(d.n_docs for d in parts.values()),
+                **{r: model_block(encoders[r]) for r in ("student", "teacher") if r in roles},
+            }
+        )
+
+    todo = pending_cells(output, run_slug, task_name, modes, cells, force, calibration, rescore, provenance, protocol)
     run = TaskRun(task_name=task_name, data_fingerprint=fingerprint)
     run.skipped = sum(len(cells) for _ in modes) - sum(len(v) for v in todo.values())
     encoded: dict[tuple[str, str, str], Any] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .cells import Cell, file_label, variant
-from .evaluate import TaskRun, _stored_provenance
+from .evaluate import TaskRun, _stored_provenance, check_no_protocol_conflict, result_protocol
 from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
 from .record import ResultRecord, data_roots, model_block, relativize, result_path, write_result
 
@@ -117,6 +117,13 @@ def evaluate_mteb_task(
     hf_subsets = [str(s) for s in task.hf_subsets] if getattr(task, "hf_subsets", None) else ["default"]
     fingerprint = task_data_fingerprint(task, data_source)
     run = TaskRun(task_name=name, data_fingerprint=fingerprint)
+
+    def protocol(mode: str) -> dict[str, Any]:
+        roles = set(ROUTES[mode])
+        blocks = {r: model_block(encoders[r]) for r in ("student", "teacher") if r in roles}
+        split = eval_splits[0] if len(eval_splits) == 1 else None
+        return result_protocol({"split": split, "eval_splits": eval_splits, "hf_subsets": hf_subsets, **blocks})
+
     for m in modes:
         roles = set(ROUTES[m])
         for role in roles:
@@ -131,6 +138,7 @@ def evaluate_mteb_task(
                 if _stored_provenance(path) == provenance:
                     run.skipped += 1
                     continue
+                check_no_protocol_conflict(path, protocol(m))
                 # Measured on other data, models or settings (or unreadable): recomputed, never shown as this run's.
                 log.info("%s: measured on other data or models than this run; recomputing", path)
             if progress:

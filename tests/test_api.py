@@ -232,3 +232,32 @@ def test_the_package_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = doctest.testmod(leafbench, verbose=False)
     assert result.attempted > 5 and result.failed == 0
+
+
+def test_a_subset_run_never_replaces_the_full_result(tiny) -> None:
+    """A --max-queries run writes the same path as the full run: it refuses (exit 2) and leaves the full result."""
+    (path,) = _run(tiny).paths
+    before = path.read_bytes()
+    with pytest.raises(UserError, match=r"another protocol \(subset none \(the full task\) there, max_queries=3"):
+        _run(tiny, max_queries=3)
+    assert path.read_bytes() == before
+    report = _run(tiny, max_queries=3, force=True)  # asked for: replaced
+    assert json.loads(report.paths[0].read_text())["leafbench"]["subset"] == {"max_queries": 3, "max_docs": None}
+
+
+def test_a_run_at_another_length_never_replaces_the_result(tiny) -> None:
+    (path,) = _run(tiny).paths
+    before = path.read_bytes()
+    with pytest.raises(UserError, match=r"student max_seq_length none \(the model.s own\) there, 16 now"):
+        _run(tiny, max_seq_length=16)
+    assert path.read_bytes() == before
+
+
+def test_same_protocol_on_changed_data_is_recomputed_not_refused(tiny) -> None:
+    """Edited data under the same protocol makes the old score stale: recomputed, as before, no conflict."""
+    (path,) = _run(tiny).paths
+    old = json.loads(path.read_text())["leafbench"]["data_fingerprint"]
+    corpus = tiny["data"] / "tiny" / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("document 0 about", "document zero about"))
+    report = _run(tiny)
+    assert json.loads(report.paths[0].read_text())["leafbench"]["data_fingerprint"] != old
