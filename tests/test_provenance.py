@@ -21,7 +21,7 @@ def _score(out: Path) -> tuple[float, dict]:
 
 @pytest.mark.slow
 def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
-    def run(*extra: str) -> str:
+    def run(*extra: str, code: int = 0) -> str:
         res = runner.invoke(
             app,
             [
@@ -38,21 +38,25 @@ def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
             ],
             catch_exceptions=False,
         )
-        assert res.exit_code == 0, res.output
+        assert res.exit_code == code, res.output
         return " ".join(res.output.split())
 
     run("--max-queries", "5", "--max-docs", "50")
     small, lb_small = _score(env["out"])
     assert "0 cells scored, 1 already in" in run("--max-queries", "5", "--max-docs", "50")  # same: reused
-    # Another subset: recomputed, not the 5-query score printed again.
-    assert "1 cells scored, 0 already in" in run("--max-queries", "12", "--max-docs", "50")
+    # Another subset: never the 5-query score printed again, and never replaced without --force.
+    refused = run("--max-queries", "12", "--max-docs", "50", code=2)
+    assert "SciFact.json: holds a result of another protocol" in refused and _score(env["out"]) == (small, lb_small)
+    assert "1 cells scored, 0 already in" in run("--max-queries", "12", "--max-docs", "50", "--force")
     bigger, lb_bigger = _score(env["out"])
     assert lb_bigger["n_queries"] == 12 and lb_bigger["provenance"] != lb_small["provenance"]
-    # Another encoding (max_seq_length): recomputed.
-    assert "1 cells scored, 0 already in" in run("--max-queries", "12", "--max-docs", "50", "--max-seq-length", "64")
+    # Another encoding (max_seq_length): refused, then recomputed when forced.
+    longer = ("--max-queries", "12", "--max-docs", "50", "--max-seq-length", "64")
+    assert "student max_seq_length none (the model's own) there, 64 now" in run(*longer, code=2)
+    assert "1 cells scored, 0 already in" in run(*longer, "--force")
     short, lb_short = _score(env["out"])
     assert lb_short["student"]["max_seq_length"] == 64 and lb_short["provenance"] != lb_bigger["provenance"]
-    assert "0 cells scored, 1 already in" in run("--max-queries", "12", "--max-docs", "50", "--max-seq-length", "64")
+    assert "0 cells scored, 1 already in" in run(*longer)
     assert small != bigger and lb_small["n_queries"] == 5
 
 
@@ -62,6 +66,7 @@ def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(
     """STS / classification results (mteb's evaluators) follow the same rule as retrieval cells: a file measured
     on other data or another encoding is recomputed, not skipped."""
     from leafbench.encode import Encoder
+    from leafbench.evaluate import ResultConflict
     from leafbench.mteb_eval import evaluate_mteb_task
     from leafbench.mteb_local import load_local_task
 
@@ -85,9 +90,12 @@ def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(
     again = evaluate_mteb_task(task(60), {"student": enc}, ["student"], tmp_path, "m", force=False)
     s60, lb60 = score()
     assert again.skipped == 0 and lb60["provenance"] != lb40["provenance"] and s60 != s40
-    # Another encoding of the same data (max_seq_length): recomputed too.
+    # Another encoding of the same data (max_seq_length) is another protocol: never replaced without force.
     short = Encoder(minilm_spec.with_overrides(max_seq_length=8), session_store)
-    assert evaluate_mteb_task(task(60), {"student": short}, ["student"], tmp_path, "m", force=False).skipped == 0
+    with pytest.raises(ResultConflict, match="student max_seq_length none .* there, 8 now"):
+        evaluate_mteb_task(task(60), {"student": short}, ["student"], tmp_path, "m", force=False)
+    assert score() == (s60, lb60)
+    assert evaluate_mteb_task(task(60), {"student": short}, ["student"], tmp_path, "m", force=True).skipped == 0
     assert score()[1]["provenance"] != lb60["provenance"]
     # An unreadable file is recomputed, never skipped.
     path.write_text("{")
