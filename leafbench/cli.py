@@ -108,6 +108,11 @@ def handle_error(e: BaseException, debug: bool = False, user: bool | None = None
         console.print("".join(traceback.format_exception(e)), markup=False, highlight=False, end="")
     if user or (user is None and isinstance(e, user_error_types())):
         _fail(str(e))
+    from .errors import resource_error_message
+
+    machine = resource_error_message(e)  # disk full, quota, open files: the machine's limit, not a bug
+    if machine is not None:
+        _fail(machine)
     first = (str(e).strip().splitlines() or [""])[0][:300]
     console.print(
         f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(first)}", highlight=False, soft_wrap=True

@@ -76,7 +76,10 @@ def atomic_write(path: Path | str, data: str | bytes, fsync: bool = False) -> No
     """Write `data` to `path` via a temp file + rename: a reader sees the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = mkstemp(path)
+    try:
+        fd, tmp = mkstemp(path)
+    except OSError as e:
+        raise _naming(e, path) from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -84,9 +87,16 @@ def atomic_write(path: Path | str, data: str | bytes, fsync: bool = False) -> No
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise _naming(e, path) from e
         raise
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """`e` naming `path`: a failed write (disk full) names no file, or only the hidden temp file."""
+    return OSError(e.errno, e.strerror, str(path))  # the errno picks the subclass (PermissionError, ...)
 
 
 def check_writable_dir(path: Path, option: str) -> None:
