@@ -78,13 +78,13 @@ def ls(
         k = s["key"]
         t.add_row(
             s["space"][:12],
-            escape(str(k.get("model_id", "?"))),
-            k.get("side", "?"),
+            escape(str(k.get("model_id", "?"))),  # space.json is listed as written: any JSON value prints
+            escape(str(k.get("side", "?"))),
             escape(repr(k.get("prompt", ""))),
-            str(k.get("max_seq_length") or "-"),
-            k.get("precision", "?"),
-            k.get("backend", "torch"),
-            str(s["dim"] or "-"),
+            escape(str(k.get("max_seq_length") or "-")),
+            escape(str(k.get("precision", "?"))),
+            escape(str(k.get("backend", "torch"))),
+            escape(str(s["dim"] or "-")),
             f"{s['rows']:,}",
             str(s["shards"]),
             _size(s["bytes"]),
@@ -104,7 +104,8 @@ def ls(
 
 @cache_app.command("verify")
 def verify(cache_dir: CacheDir = None) -> None:
-    """Check every shard (row count, dim, crc32 of data and keys); bad shards are moved aside and named. Exit 1 if any."""
+    """Check every shard (row count, dim, crc32 of data and keys, no file missing); bad shards are moved aside and
+    named. Exit 1 if any; exit 2 if there is no store at --cache-dir."""
     store = _store(cache_dir)
     ok, bad = store.verify()
     for msg in bad:

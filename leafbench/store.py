@@ -21,8 +21,10 @@ sees a shard only once its manifest exists, so a killed writer leaves no half sh
 per writer (time, pid, random), so several processes — or Ray actors — may fill one space at once: at worst
 a text is encoded twice and either row serves it. Writers commit every `shard_size` rows or every
 `flush_seconds`, whichever comes first, so an interruption loses at most that much encoding. Every shard
-is checked on first use in a process (shape, row count, crc32 of data and keys); a bad shard is moved to
-``quarantine/``, named, and its texts are encoded again.
+is checked on first use in a process (shape, row count, crc32 of data and keys); a bad shard (a manifest that
+is not a JSON object, a file missing next to its manifest, a mismatch) is moved to ``quarantine/``, named, and
+its texts are encoded again. A read that fails for the machine's reasons (too many open files, permissions, I/O)
+is a `StoreError` and moves nothing: a healthy shard is never quarantined.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import TOO_MANY_FILES, UserError, resource_error_message
 from .files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ DEFAULT_FLUSH_SECONDS = 30.0
 KEY_BYTES = 16
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A store that cannot be used as asked (newer format, unwritable, missing rows); the message is for the user."""
 
 
@@ -148,6 +151,23 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 
 def _crc(data: bytes | memoryview) -> str:
     return f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
+
+
+def _read_error(e: OSError, path: Path) -> str:
+    """One line for a shard file that could not be read for a reason outside the shard (so it is not moved)."""
+    named = OSError(e.errno, e.strerror, str(e.filename or path))  # mmap's errors name no file
+    if e.errno in TOO_MANY_FILES:
+        return f"{resource_error_message(named)}; the store keeps one file open per shard it reads"
+    return resource_error_message(named) or f"{named.filename}: cannot read ({e.strerror or e}); nothing was moved"
+
+
+def _json_object(path: Path) -> dict | None:
+    """`path` parsed as a JSON object; None if it cannot be read, is not JSON, or is JSON but not an object."""
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 @dataclass
@@ -265,37 +285,47 @@ class SpaceIndex:
         sdir = self.dir / "shards"
         new = sorted(p for p in sdir.glob("*.json") if p.stem not in self._seen) if sdir.exists() else []
         his, los, nos, rows = [self._hi], [self._lo], [self._shard_no], [self._row]
-        for mpath in new:
-            self._seen.add(mpath.stem)
-            opened = self._open(mpath)
-            if opened is None:
-                continue
-            shard, keys = opened
-            hi, lo = _split_keys(np.frombuffer(keys, dtype=np.uint8).reshape(-1, KEY_BYTES))
-            no = len(self.shards)
-            self.shards.append(shard)
-            his.append(hi)
-            los.append(lo)
-            nos.append(np.full(len(hi), no, np.int32))
-            rows.append(np.arange(len(hi), dtype=np.int32))
-        if len(his) > 1:
-            hi, lo = np.concatenate(his), np.concatenate(los)
-            order = np.lexsort((lo, hi))
-            self._hi, self._lo = hi[order], lo[order]
-            self._shard_no, self._row = np.concatenate(nos)[order], np.concatenate(rows)[order]
+        try:
+            for mpath in new:
+                opened = self._open(mpath)  # a StoreError leaves this shard unseen: the next refresh retries it
+                self._seen.add(mpath.stem)
+                if opened is None:
+                    continue
+                shard, keys = opened
+                hi, lo = _split_keys(np.frombuffer(keys, dtype=np.uint8).reshape(-1, KEY_BYTES))
+                no = len(self.shards)
+                self.shards.append(shard)
+                his.append(hi)
+                los.append(lo)
+                nos.append(np.full(len(hi), no, np.int32))
+                rows.append(np.arange(len(hi), dtype=np.int32))
+        finally:  # the shards opened before an error stay indexed
+            if len(his) > 1:
+                hi, lo = np.concatenate(his), np.concatenate(los)
+                order = np.lexsort((lo, hi))
+                self._hi, self._lo = hi[order], lo[order]
+                self._shard_no, self._row = np.concatenate(nos)[order], np.concatenate(rows)[order]
 
     def _open(self, mpath: Path) -> tuple[Shard, bytes] | None:
-        """Verify one shard (manifest, shape, crc32 of keys and data); quarantine and name it if anything is off."""
+        """Verify one shard (manifest, shape, crc32 of keys and data); quarantine and name it only when its files
+        are shown to be wrong or missing. An OS error while reading (too many open files, permission, I/O) says
+        nothing about the shard: it is a StoreError and nothing is moved."""
         base = mpath.with_suffix("")
+        reading = mpath
         try:
             manifest = json.loads(mpath.read_text())
+            if not isinstance(manifest, dict):
+                raise ValueError(f"{mpath.name} is a JSON {type(manifest).__name__}, not an object")
             if manifest.get("format") != STORE_FORMAT:
                 raise ValueError(f"shard format {manifest.get('format')!r}")
             rows, dim = int(manifest["rows"]), int(manifest["dim"])
-            keys = base.with_suffix(".keys").read_bytes()
+            float(manifest.get("encode_seconds", 0.0)), float(manifest.get("tokens", 0))  # used in stats
+            reading = base.with_suffix(".keys")
+            keys = reading.read_bytes()
             if len(keys) != rows * KEY_BYTES or _crc(keys) != manifest["crc32_keys"]:
                 raise ValueError("keys do not match the manifest")
-            data = np.load(base.with_suffix(".npy"), mmap_mode="r")
+            reading = base.with_suffix(".npy")
+            data = np.lib.format.open_memmap(reading, mode="r")  # .npy only (np.load would also open a zip)
             if data.shape != (rows, dim) or data.dtype != np.float32:
                 raise ValueError(f"data is {data.dtype}{list(data.shape)}, manifest says float32[{rows}, {dim}]")
             if _crc(memoryview(np.ascontiguousarray(data)).cast("B")) != manifest["crc32_data"]:
@@ -303,21 +333,33 @@ class SpaceIndex:
             if self.dim is not None and dim != self.dim:
                 raise ValueError(f"dim {dim} differs from the space's {self.dim}")
         except FileNotFoundError:
-            return None  # pruned or quarantined by another process meanwhile
-        except (ValueError, KeyError, TypeError, OSError, EOFError) as e:
+            if not mpath.exists():
+                return None  # pruned or quarantined by another process meanwhile (the manifest goes first)
+            self._quarantine(base, f"{reading.name} is missing")  # a writer commits the manifest last
+            return None
+        except (ValueError, KeyError, TypeError, EOFError) as e:
             self._quarantine(base, str(e))
             return None
+        except OSError as e:
+            raise StoreError(_read_error(e, reading)) from None
         self.dim = dim
         return Shard(base, manifest, data), keys
 
     def _quarantine(self, base: Path, why: str) -> None:
         qdir = self.dir / "quarantine"
-        qdir.mkdir(exist_ok=True)
-        for suffix in (".json", ".npy", ".keys"):
-            try:
-                os.replace(base.with_suffix(suffix), qdir / (base.name + suffix))
-            except FileNotFoundError:
-                pass
+        try:
+            qdir.mkdir(exist_ok=True)
+            for suffix in (".json", ".npy", ".keys"):  # the manifest first: readers stop seeing the shard at once
+                try:
+                    os.replace(base.with_suffix(suffix), qdir / (base.name + suffix))
+                except FileNotFoundError:
+                    pass
+        except OSError as e:  # a read-only store: the shard stays where it is, unused
+            self.warn(
+                f"{base.with_suffix('.npy')}: corrupt shard ({why}); not used, and left in place (cannot move it to "
+                f"{qdir}: {e.strerror or e}); its texts will be encoded again"
+            )
+            return
         self.warn(
             f"{base.with_suffix('.npy')}: corrupt shard ({why}); moved to {qdir}, its texts will be encoded again"
         )
@@ -431,6 +473,8 @@ class EmbeddingStore:
             return  # a new store (or one that cannot be created: named when something must be written)
         except ValueError:
             raise StoreError(f"{fpath}: not a leafbench store format marker") from None
+        except OSError as e:
+            raise StoreError(f"{fpath}: cannot read the store format marker ({e.strerror or e})") from None
         if fmt > STORE_FORMAT:
             raise StoreError(
                 f"{self.root}: embedding store written by a newer leafbench (format {fmt}; this version reads "
@@ -450,6 +494,8 @@ class EmbeddingStore:
             probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
             probe.close()
         except OSError as e:
+            if resource_error_message(e):
+                raise  # disk full, quota: the CLI names the file and the cause
             raise StoreError(
                 f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir"
             ) from None
@@ -608,10 +654,13 @@ class EmbeddingStore:
         entry = self.root / d[:2] / d
         if not (entry / "meta.json").exists():
             return
+        meta = _json_object(entry / "meta.json") or {}
         try:
-            meta = json.loads((entry / "meta.json").read_text())
             ss = int(meta["shard_size"])
-        except (OSError, ValueError, KeyError):
+            float(meta.get("encode_seconds", 0.0)), float(meta.get("n_tokens", 0))
+        except (ValueError, KeyError, TypeError):
+            ss = 0
+        if ss <= 0:
             self._warn(f"{entry}: unreadable format-1 entry; ignored (its texts are encoded again)")
             return
         writer = self.writer(key)
@@ -626,9 +675,11 @@ class EmbeddingStore:
                 continue
             try:
                 arr = np.load(p)
-            except (OSError, ValueError, EOFError):
+            except (ValueError, EOFError):
                 self._warn(f"{p}: unreadable format-1 shard; its texts will be encoded again")
                 continue
+            except OSError as e:  # not the shard's fault: fail before the entry is removed below
+                raise StoreError(_read_error(e, p)) from None
             k = keys[i * ss : (i + 1) * ss]
             if arr.ndim != 2 or arr.shape[0] != len(k):
                 self._warn(
@@ -647,16 +698,13 @@ class EmbeddingStore:
         """One summary per space (for `leafbench cache ls`), without verifying data."""
         sroot = self.root / "spaces"
         for sdir in sorted(sroot.iterdir()) if sroot.exists() else []:
-            try:
-                key = json.loads((sdir / "space.json").read_text()).get("key", {})
-            except (OSError, ValueError):
-                key = {}
+            key = (_json_object(sdir / "space.json") or {}).get("key")
+            key = key if isinstance(key, dict) else {}
             manifests = []
             for m in sorted((sdir / "shards").glob("*.json")):
-                try:
-                    manifests.append(json.loads(m.read_text()))
-                except (OSError, ValueError):
-                    manifests.append({"rows": 0, "unreadable": str(m)})
+                manifest = _json_object(m)  # listed, not verified: `verify` quarantines a bad one
+                ok = manifest is not None and isinstance(manifest.get("rows"), int) and manifest["rows"] >= 0
+                manifests.append(manifest if ok else {"rows": 0, "unreadable": str(m)})
             size = sum(p.stat().st_size for p in (sdir / "shards").glob("*") if p.is_file())
             yield {
                 "space": sdir.name,
@@ -674,7 +722,10 @@ class EmbeddingStore:
         return sorted(p.parent for p in self.root.glob("[0-9a-f][0-9a-f]/*/meta.json"))
 
     def verify(self) -> tuple[int, list[str]]:
-        """Check every shard of every space (shape, crc32); returns (shards OK, messages about bad ones)."""
+        """Check every shard of every space (shape, crc32); returns (shards OK, messages about bad ones).
+        A store folder that does not exist is a StoreError (a mistyped --cache-dir is not an intact store)."""
+        if not self.root.is_dir():
+            raise StoreError(f"{self.root}: no embedding store here (not a folder); check --cache-dir")
         before = len(self.warnings)
         ok = 0
         sroot = self.root / "spaces"

@@ -305,3 +305,151 @@ def test_spaces_verify_and_prune(tmp_path: Path) -> None:
     removed = store.prune(spaces=[other.space()])
     assert removed["spaces"] == 1 and removed["files"] >= 1  # the space and the quarantined shard's files
     assert [s["key"]["model_id"] for s in store.spaces()] == ["m@1"]
+
+
+# --------------------------------------------------------------------------- hostile stores and machine limits
+
+
+@pytest.mark.parametrize("manifest", ["[]", "3", '"x"', "null"])
+def test_a_manifest_that_is_json_but_not_an_object_is_a_corrupt_shard(tmp_path: Path, manifest: str) -> None:
+    """Treated like unparseable JSON: listed as unreadable, named and quarantined on use, its texts encoded again."""
+    store = EmbeddingStore(tmp_path, shard_size=30)
+    store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    mpath = sorted((store.space_dir(KEY) / "shards").glob("*.json"))[0]
+    mpath.write_text(manifest)
+    (store.space_dir(KEY) / "space.json").write_text(manifest)
+    (spaces,) = list(EmbeddingStore(tmp_path).spaces())
+    assert spaces["key"] == {} and spaces["shards"] == 4 and spaces["rows"] == 70
+    fresh = EmbeddingStore(tmp_path, shard_size=30)
+    rows, st = fresh.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    assert len(fresh.warnings) == 1 and f"{mpath.name} is a JSON" in fresh.warnings[0]
+    assert st.n_encoded == 30
+    np.testing.assert_array_equal(np.asarray(rows), expected(TEXTS))
+    assert (store.space_dir(KEY) / "quarantine" / mpath.name).exists()
+    assert EmbeddingStore(tmp_path).verify() == (4, [])
+
+
+@pytest.mark.parametrize("part", [".keys", ".npy"])
+def test_a_shard_missing_its_keys_or_data_is_named_and_its_rows_encoded_again(tmp_path: Path, part: str) -> None:
+    store = EmbeddingStore(tmp_path, shard_size=30)
+    store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    mpath = sorted((store.space_dir(KEY) / "shards").glob("*.json"))[0]
+    mpath.with_suffix(part).unlink()
+    ok, bad = EmbeddingStore(tmp_path).verify()
+    assert ok == 3 and len(bad) == 1 and f"{mpath.stem}{part} is missing" in bad[0]
+    assert not mpath.exists() and (store.space_dir(KEY) / "quarantine" / mpath.name).exists()  # nothing deleted
+    calls: list[list[str]] = []
+    rows, st = EmbeddingStore(tmp_path, shard_size=30).get_or_encode(KEY, TEXTS, fake_encoder(calls))
+    assert st.n_encoded == n_encoded(calls) == 30
+    np.testing.assert_array_equal(np.asarray(rows), expected(TEXTS))
+
+
+def test_a_run_quarantines_a_shard_missing_its_keys(tmp_path: Path) -> None:
+    store = EmbeddingStore(tmp_path, shard_size=30)
+    store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    keys = sorted((store.space_dir(KEY) / "shards").glob("*.keys"))[0]
+    keys.unlink()
+    fresh = EmbeddingStore(tmp_path, shard_size=30)
+    rows, st = fresh.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    assert st.n_encoded == 30 and len(fresh.warnings) == 1 and f"{keys.name} is missing" in fresh.warnings[0]
+    np.testing.assert_array_equal(np.asarray(rows), expected(TEXTS))
+
+
+def test_verify_of_a_folder_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=f"{tmp_path / 'nope'}: no embedding store here"):
+        EmbeddingStore(tmp_path / "nope").verify()
+
+
+def _shard_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_disk_full_write_names_the_file_and_leaves_no_visible_half_shard(tmp_path: Path, monkeypatch) -> None:
+    """ENOSPC on the keys of a shard (its data already written): the error names the shard file, no manifest makes
+    the half shard visible, no temp file is left, and a later run encodes exactly the texts that were not stored."""
+    import errno
+
+    import leafbench.files
+
+    store = EmbeddingStore(tmp_path, shard_size=30)
+    store.get_or_encode(KEY, TEXTS[:30], fake_encoder([]))
+    manifests = set((store.space_dir(KEY) / "shards").glob("*.json"))
+    fsyncs: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:  # the data file of the next shard fits, then the disk is full
+        fsyncs.append(fd)
+        if len(fsyncs) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")  # as the OS raises it: no file name
+        real(fd)
+
+    monkeypatch.setattr(leafbench.files.os, "fsync", fsync)
+    with pytest.raises(OSError) as err:
+        store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    monkeypatch.undo()
+    assert err.value.errno == errno.ENOSPC and Path(err.value.filename).parent == store.space_dir(KEY) / "shards"
+    assert Path(err.value.filename).suffix in (".npy", ".keys")  # the last try (buffered rows flushed) or the first
+    assert set((store.space_dir(KEY) / "shards").glob("*.json")) == manifests
+    assert not [p for p in tmp_path.rglob(".*") if p.is_file()], "a temp file was left behind"
+    assert EmbeddingStore(tmp_path).verify() == (len(manifests), [])
+    rows, st = EmbeddingStore(tmp_path, shard_size=30).get_or_encode(KEY, TEXTS, fake_encoder([]))
+    assert st.n_encoded == 70
+    np.testing.assert_array_equal(np.asarray(rows), expected(TEXTS))
+
+
+def test_too_many_open_files_is_a_user_error_and_moves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from leafbench.errors import UserError
+
+    store = EmbeddingStore(tmp_path, shard_size=30)
+    store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    before = _shard_files(tmp_path)
+    calls = 0
+
+    def open_memmap(*a, **k):  # noqa: ANN002, ANN003 - the third shard finds no file descriptor left
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(*a, **k)
+
+    real = np.lib.format.open_memmap
+    monkeypatch.setattr(np.lib.format, "open_memmap", open_memmap)
+    fresh = EmbeddingStore(tmp_path, shard_size=30)
+    with pytest.raises(UserError, match=r"too many open files: \S+\.npy \(the limit is \d+ open files per process"):
+        fresh.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    with pytest.raises(StoreError, match="too many open files"):
+        calls = 2
+        EmbeddingStore(tmp_path).verify()
+    assert _shard_files(tmp_path) == before and fresh.warnings == []
+    calls = -100  # the limit raised: the same store object serves every row, nothing encoded again
+    rows, st = fresh.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    assert st.n_encoded == 0
+    np.testing.assert_array_equal(np.asarray(rows), expected(TEXTS))
+
+
+def test_a_real_open_file_limit_moves_no_shard(tmp_path: Path) -> None:
+    """RLIMIT_NOFILE lowered in a child below the number of shards (each read shard holds one file open)."""
+    pytest.importorskip("resource")
+    store = EmbeddingStore(tmp_path, shard_size=1)
+    store.get_or_encode(KEY, TEXTS, fake_encoder([]))
+    before = _shard_files(tmp_path)
+    code = f"""
+import resource, sys
+from leafbench.store import EmbeddingStore
+from leafbench.errors import UserError
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_store import KEY, TEXTS, fake_encoder
+resource.setrlimit(resource.RLIMIT_NOFILE, (60, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+try:
+    EmbeddingStore({str(tmp_path)!r}).get_or_encode(KEY, TEXTS, fake_encoder([]))
+except UserError as e:
+    print(e)
+    sys.exit(2)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "too many open files" in res.stdout and "the limit is 60 open files per process" in res.stdout
+    assert _shard_files(tmp_path) == before
+    assert not (store.space_dir(KEY) / "quarantine").exists()
