@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from .record import portable_path, write_result
+from .errors import UserError
+from .record import SCORE_RANGE, portable_path, write_result
 from .report.bootstrap import Interval, interval_from_per_query
 from .report.tables import ReportError, load_results
 
@@ -32,7 +33,7 @@ PROTOCOL_FIELDS = ("split", "n_queries", "n_documents", "subset")
 Key = tuple[str, str, str, str, str]
 
 
-class CheckInputError(ValueError):
+class CheckInputError(UserError, ValueError):
     """Bad input (exit 2); the message names the offending file."""
 
 
@@ -145,6 +146,11 @@ def read_baseline(path: Path) -> dict[Key, dict[str, Any]]:
             raise CheckInputError(f"{path}: entry {i} lacks {', '.join(miss)}")
         if not isinstance(e["score"], (int, float)) or isinstance(e["score"], bool) or not math.isfinite(e["score"]):
             raise CheckInputError(f"{path}: entry {i} ({'/'.join(_key(e))}) has a non-numeric score {e['score']!r}")
+        lo, hi = SCORE_RANGE
+        if not lo <= e["score"] <= hi:  # a baseline of -5 would pass every cell as "improved"
+            raise CheckInputError(
+                f"{path}: entry {i} ({'/'.join(_key(e))}) score {e['score']!r} is outside [{lo:g}, {hi:g}]"
+            )
         k = _key(e)
         if k in out:
             raise CheckInputError(f"{path}: entry {i} repeats cell {'/'.join(k)}")

@@ -39,7 +39,9 @@ __all__ = [
     "ResultRecord",
     "RunManifest",
     "SchemaError",
+    "SCORE_RANGE",
     "build_result",
+    "check_main_scores",
     "combine_aggregate",
     "is_absolute_path",
     "iter_results",
@@ -48,6 +50,7 @@ __all__ = [
     "portable_path",
     "read_record",
     "read_result",
+    "real_score",
     "relativize",
     "result_path",
     "run_folder_name",
@@ -371,6 +374,7 @@ def read_record(path: Path | str, data: Mapping[str, Any] | None = None) -> Resu
     if not isinstance(data, Mapping) or "leafbench" not in data or "scores" not in data:
         raise SchemaError(f"{path}: not a leafbench result (no scores and leafbench block)")
     rec = ResultRecord.from_dict(data["leafbench"], where=str(path))
+    check_main_scores(data, str(path))
     rec.task_name = str(data.get("task_name") or path.stem.split("__")[0])
     rec.run = path.parent.parent.name
     rec.path = path
@@ -607,6 +611,38 @@ def scored_selection(data: dict[str, Any]) -> tuple[list[str], list[str] | None]
     return splits, subsets
 
 
+SCORE_RANGE = (-1.0, 1.0)  # mteb's main scores: rates and correlations (a correlation can be negative)
+
+
+def real_score(value: Any, key: str = "main_score") -> float:
+    """A main score as a float, or ValueError naming `key`: NaN, infinities, strings, booleans and values outside
+    :data:`SCORE_RANGE` are not scores, and must never be shown, ranked or pass a regression check."""
+    lo, hi = SCORE_RANGE
+    # A comparison is False for NaN, so the range test also refuses NaN (and ±inf, and huge ints without overflow).
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ValueError(f"{key} is {value!r}: a main score must be a finite number in [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+def check_main_scores(data: Mapping[str, Any], where: str) -> None:
+    """Every main score a result holds (all splits and subsets, read or not: an export copies them all) is a
+    :func:`real_score`; otherwise a SchemaError naming `where` and the key."""
+    scores = data.get("scores")
+    if not isinstance(scores, Mapping):
+        raise SchemaError(f"{where}: scores is not an object")
+    for sp, entries in scores.items():
+        if not isinstance(entries, list):
+            raise SchemaError(f"{where}: scores.{sp} is not a list")
+        for i, e in enumerate(entries):
+            key = f"scores.{sp}[{i}].main_score"
+            if not isinstance(e, Mapping) or "main_score" not in e:
+                raise SchemaError(f"{where}: {key} is missing")
+            try:
+                real_score(e["main_score"], key)
+            except ValueError as err:
+                raise SchemaError(f"{where}: {err}") from None
+
+
 def main_score(
     data: dict[str, Any],
     split: str | None = None,
@@ -618,7 +654,8 @@ def main_score(
     aggregates them, over the splits and subsets the result records as evaluated (``scored_selection``).
 
     `split` (one) or `splits` and `hf_subsets` pick another selection, e.g. a benchmark's: every selected
-    split must be present, and so must every selected subset in each of them (ValueError otherwise).
+    split must be present, and so must every selected subset in each of them (ValueError otherwise), and each
+    score read must be a :func:`real_score` (ValueError naming its key).
     """
     scores = data["scores"]
     rec_splits, rec_subsets = scored_selection(data)
@@ -628,14 +665,14 @@ def main_score(
     for sp in want_splits:
         if sp not in scores:
             raise ValueError(f"{data.get('task_name')}: no scores for split {sp!r} (has {sorted(scores)})")
-        entries = scores[sp]
+        entries = list(enumerate(scores[sp]))
         if want_subsets is not None:
-            have = {str(e.get("hf_subset")) for e in entries}
+            have = {str(e.get("hf_subset")) for _, e in entries}
             lacking = [s for s in want_subsets if s not in have]
             if lacking:
                 raise ValueError(f"{data.get('task_name')}: split {sp!r} has no scores for subset(s) {lacking}")
-            entries = [e for e in entries if str(e.get("hf_subset")) in want_subsets]
-        values += [float(e["main_score"]) for e in entries]
+            entries = [(i, e) for i, e in entries if str(e.get("hf_subset")) in want_subsets]
+        values += [real_score(e["main_score"], f"scores.{sp}[{i}].main_score") for i, e in entries]
     if not values:
         raise ValueError(f"{data.get('task_name')}: no scores for split(s) {want_splits}")
     return float(sum(values) / len(values))
@@ -643,13 +680,15 @@ def main_score(
 
 def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every leafbench result under `root` (JSON files without a `leafbench` block, such as run manifests, are
-    skipped). A file that cannot be read or parsed, or has a newer schema_version, raises ValueError naming it:
-    a report or check must never show a damaged result as missing."""
+    skipped). A file that cannot be read or parsed, has a newer schema_version or a main score that is not a
+    :func:`real_score`, raises ValueError naming it (and the key): a report or check must never show a damaged
+    result as missing, nor a wrong number as a score."""
     for p in sorted(Path(root).rglob("*.json")):
         data = read_result(p)
         if isinstance(data, dict) and "leafbench" in data and "scores" in data:
-            try:  # a newer schema than this code reads is refused, never half-read
+            try:  # a newer schema than this code reads is refused, never half-read; so is a score that is none
                 ResultRecord.from_dict(data["leafbench"], where=str(p))
+                check_main_scores(data, str(p))
             except SchemaError as e:
                 raise ValueError(str(e)) from None
             try:

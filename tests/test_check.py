@@ -254,3 +254,49 @@ def test_baseline_command_and_per_query_interval(work: dict[str, Path], tmp_path
     assert res.table.drop(row.name)["ci95"].isin(["n/a", "+0.0000 [+0.0000, +0.0000]"]).all()
     r = runner.invoke(_app(), ["check", str(work["results"]), "--baseline", str(out)])
     assert r.exit_code == 0 and "95% CI (paired)" in r.output
+
+
+# --------------------------------------------------------------------------- unit layer: synthetic result files
+
+
+def _result(path: Path, score: float = 0.5, fingerprint: str | None = "fp-a", **lb: object) -> Path:
+    """A SciFact result as `leafbench run` writes it (mteb TaskResult + leafbench block), without a model."""
+    from leafbench.record import build_result, write_result
+
+    block = {"mode": "student", "split": "test", "n_queries": 10, "n_documents": 100, "data_fingerprint": fingerprint}
+    block.update(lb)
+    write_result(path, build_result("SciFact", "test", {"ndcg_at_10": score, "main_score": score}, 1.0, block))
+    return path
+
+
+def _set_main_score(path: Path, raw: str) -> None:
+    """Put `raw` (JSON text: NaN, Infinity, "0.5", true, 5.0) where the main score is, as a hostile file would."""
+    d = json.loads(path.read_text())
+    d["scores"]["test"][0]["main_score"] = "__RAW__"
+    path.write_text(json.dumps(d).replace('"__RAW__"', raw))
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", '"0.5"', "true", "5.0", "-1.5", "null"])
+def test_check_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, raw: str) -> None:
+    """NaN, infinities, strings, booleans and scores outside mteb's [-1, 1] are bad input naming the file and the
+    key: never compared (a NaN or 5.0 used to pass as "improved")."""
+    cur = _result(tmp_path / "results" / "m" / "student" / "SciFact.json")
+    base = tmp_path / "b.json"
+    write_baseline(tmp_path / "results", base)
+    _set_main_score(cur, raw)
+    res = check(tmp_path / "results", base)
+    assert res.exit_code == EXIT_BAD_INPUT and res.table.empty
+    assert res.messages[0].startswith(f"{cur}: scores.test[0].main_score is ")
+    r = runner.invoke(_app(), ["check", str(tmp_path / "results"), "--baseline", str(base)])
+    assert r.exit_code == 2 and "scores.test[0].main_score" in r.output and "improved" not in r.output
+    r = runner.invoke(_app(), ["baseline", str(tmp_path / "results"), "--out", str(tmp_path / "b2.json")])
+    assert r.exit_code == 2 and not (tmp_path / "b2.json").exists()
+
+
+def test_check_reads_a_negative_correlation(tmp_path: Path) -> None:
+    """A main score can be negative (a Spearman correlation): within [-1, 1] it is a score like any other."""
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=-0.25)
+    base = tmp_path / "b.json"
+    write_baseline(tmp_path / "results", base)
+    res = check(tmp_path / "results", base)
+    assert res.exit_code == EXIT_OK and res.table["current"].tolist() == [-0.25]

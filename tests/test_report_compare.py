@@ -273,3 +273,51 @@ def test_disagreeing_copies_become_one_row_per_run() -> None:
     b = cmp.board(cmp.cells(df))
     assert sorted(lbl for lbl, _ in b.labels.values()) == ["M (a)", "M (b)"]
     assert b.scores.loc[cmp.system_key("M#b", "M#b"), "STS12"] == pytest.approx(75.0)
+
+
+# --------------------------------------------------------------------------- hostile input: scores, splits, export
+
+
+def _synthetic(root: Path, run: str, task: str, score: float, split: str = "test") -> Path:
+    """A result file as `leafbench run` writes it, for a model named `run`, without a model."""
+    from leafbench.record import build_result, write_result
+
+    block = {"mode": "student", "split": split, "student": {"name": run, "identity": f"local:{run}"}}
+    path = root / run / "student" / f"{task}.json"
+    write_result(path, build_result(task, split, {"ndcg_at_10": score, "main_score": score}, 1.0, block))
+    return path
+
+
+def _cli(*commands: str):
+    import typer
+
+    from leafbench.report import cli
+
+    app = typer.Typer()
+    for name in commands:
+        app.command(name)(getattr(cli, name.replace("-", "_")))
+    app.command("noop")(lambda: None)
+    return app
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", '"0.9"', "true", "5.0"])
+def test_report_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, raw: str) -> None:
+    """A NaN, infinite, string, boolean or out-of-range main score is refused naming the file and the key (exit
+    2), by the report and the export alike, instead of being ranked."""
+    from typer.testing import CliRunner
+
+    _synthetic(tmp_path / "results", "good", "SciFact", 0.5)
+    bad = _synthetic(tmp_path / "results", "bad", "SciFact", 0.5)
+    d = json.loads(bad.read_text())
+    d["scores"]["test"][0]["main_score"] = "__RAW__"
+    bad.write_text(json.dumps(d).replace('"__RAW__"', raw))
+    app = _cli("report", "export-mteb")
+    for args in (
+        ["report", "--out", str(tmp_path / "rep"), "--no-figures"],
+        ["export-mteb", "--out", str(tmp_path / "c")],
+    ):
+        r = CliRunner().invoke(app, [args[0], str(tmp_path / "results"), *args[1:]])
+        out = " ".join(r.output.split())
+        assert r.exit_code == 2, r.output
+        assert out.startswith(f"error: {bad}: scores.test[0].main_score is "), out
+    assert not (tmp_path / "rep" / "index.md").exists() and not (tmp_path / "c").exists()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from ..modes import MODE_ORDER  # noqa: E402
 from ..record import iter_results, main_score, scored_selection
 from .bootstrap import Interval, format_interval, paired_bootstrap_tasks
@@ -27,7 +28,7 @@ PER_QUERY_KEY = "per_query"  # proposed leafbench block: {"ndcg_at_10": {query_i
 MISSING = "–"
 
 
-class ReportError(ValueError):
+class ReportError(UserError, ValueError):
     """Bad input for a report (no results, unreadable folder): shown as one line, exit code 2."""
 
 
