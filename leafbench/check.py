@@ -5,8 +5,9 @@ Why a separate baseline file rather than old result JSONs: a baseline is a delib
 (split, query/document counts, subset) so a check never compares numbers measured on different data.
 
 Exit codes: 0 = every baseline cell is within tolerance; 1 = a regression (a score dropped by more than the
-tolerance, or a baseline cell has no current result); 2 = bad input (missing/invalid baseline or results,
-duplicate cells, or a cell measured on different data than its baseline).
+tolerance, or a baseline cell has no current result); 2 = bad input (missing/invalid baseline or results, a
+tolerance that is not a finite number >= 0, duplicate cells, or a cell measured on different data than its
+baseline).
 """
 
 from __future__ import annotations
@@ -158,6 +159,14 @@ def read_baseline(path: Path) -> dict[Key, dict[str, Any]]:
     return out
 
 
+def check_tolerances(tolerance: float, rel_tolerance: float) -> None:
+    """Both tolerances finite and >= 0: NaN would pass every regression (no comparison with NaN is true), inf
+    any drop, and a negative one fail an unchanged score."""
+    for name, v in (("--tolerance", tolerance), ("--rel-tolerance", rel_tolerance)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+            raise CheckInputError(f"{name} {v!r}: must be a finite number >= 0")
+
+
 def compare(
     current: dict[Key, dict[str, Any]],
     baseline: dict[Key, dict[str, Any]],
@@ -170,8 +179,7 @@ def compare(
     Only drops fail: a rise beyond the same margin is reported as "improved" (refresh the baseline to lock
     it in). Cells only in the current results are "new" and pass.
     """
-    if tolerance < 0 or rel_tolerance < 0:
-        raise CheckInputError("tolerances must be >= 0")
+    check_tolerances(tolerance, rel_tolerance)
     rows, messages = [], []
     for k in sorted(set(baseline) | set(current)):
         b, c = baseline.get(k), current.get(k)
@@ -237,6 +245,7 @@ def check(
 ) -> CheckResult:
     """Read both sides and compare; bad input comes back as exit code 2 with the message, never as a raise."""
     try:
+        check_tolerances(tolerance, rel_tolerance)  # before reading anything
         base = read_baseline(baseline)
         cur = current_entries(results, subtasks)
         return compare(cur, base, tolerance, rel_tolerance, allow_missing)

@@ -300,3 +300,21 @@ def test_check_reads_a_negative_correlation(tmp_path: Path) -> None:
     write_baseline(tmp_path / "results", base)
     res = check(tmp_path / "results", base)
     assert res.exit_code == EXIT_OK and res.table["current"].tolist() == [-0.25]
+
+
+@pytest.mark.parametrize(
+    "args", [["--tolerance", "nan"], ["--tolerance", "inf"], ["--tolerance", "-0.01"], ["--rel-tolerance", "nan"]]
+)
+def test_check_refuses_nan_tolerance(tmp_path: Path, args: list[str]) -> None:
+    """A NaN tolerance passed every regression (no comparison with NaN is true), inf any drop; a negative one
+    fails an unchanged score. All three are bad input: one line, exit 2, nothing compared."""
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.5)
+    base = tmp_path / "b.json"
+    write_baseline(tmp_path / "results", base)
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.1)  # a regression
+    r = runner.invoke(_app(), ["check", str(tmp_path / "results"), "--baseline", str(base), *args])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {args[0]} ") and "finite number >= 0" in lines[0]
+    tol = {"tolerance": 0.005, "rel_tolerance": 0.0} | {args[0][2:].replace("-", "_"): float(args[1])}
+    assert check(tmp_path / "results", base, **tol).exit_code == EXIT_BAD_INPUT
