@@ -7,7 +7,7 @@ Why a separate baseline file rather than old result JSONs: a baseline is a delib
 Exit codes: 0 = every baseline cell is within tolerance; 1 = a regression (a score dropped by more than the
 tolerance, or a baseline cell has no current result); 2 = bad input (missing/invalid baseline or results, a
 tolerance that is not a finite number >= 0, duplicate cells, or a cell measured on different data than its
-baseline).
+baseline: another split, subset or query/document count, or another data fingerprint).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from .report.tables import ReportError, load_results
 BASELINE_FORMAT = "leafbench-baseline/1"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 KEY_FIELDS = ("run", "mode", "task", "dim", "dtype")
-# Fields that define what a score was measured on; a difference makes the comparison meaningless.
-PROTOCOL_FIELDS = ("split", "n_queries", "n_documents", "subset")
+# Fields that define what a score was measured on; a difference makes the comparison meaningless. The data
+# fingerprint (a content hash of what was scored) catches another corpus with the same counts.
+PROTOCOL_FIELDS = ("split", "n_queries", "n_documents", "subset", "data_fingerprint")
+FINGERPRINT = "data_fingerprint"
 
 Key = tuple[str, str, str, str, str]
 
@@ -167,6 +169,16 @@ def check_tolerances(tolerance: float, rel_tolerance: float) -> None:
             raise CheckInputError(f"{name} {v!r}: must be a finite number >= 0")
 
 
+def _protocol_diff(b: dict[str, Any], c: dict[str, Any]) -> list[str]:
+    """Protocol fields the baseline records and the current result does not match. A baseline without a data
+    fingerprint (written before they were recorded, or from results without one) is compared on the rest."""
+    return [
+        f
+        for f in PROTOCOL_FIELDS
+        if f in b and not (f == FINGERPRINT and b[f] is None) and _clean(b.get(f)) != _clean(c.get(f))
+    ]
+
+
 def compare(
     current: dict[Key, dict[str, Any]],
     baseline: dict[Key, dict[str, Any]],
@@ -181,6 +193,7 @@ def compare(
     """
     check_tolerances(tolerance, rel_tolerance)
     rows, messages = [], []
+    unchecked = sorted({k[2] for k, b in baseline.items() if b.get(FINGERPRINT) is None and k in current})
     for k in sorted(set(baseline) | set(current)):
         b, c = baseline.get(k), current.get(k)
         row: dict[str, Any] = dict(zip(KEY_FIELDS, k))
@@ -193,7 +206,7 @@ def compare(
         elif c is None:
             status = "missing (allowed)" if allow_missing else "MISSING"
         else:
-            diff = [f for f in PROTOCOL_FIELDS if f in b and _clean(b.get(f)) != _clean(c.get(f))]
+            diff = _protocol_diff(b, c)
             if diff:
                 status = "DATA MISMATCH"
                 messages.append(
@@ -226,6 +239,12 @@ def compare(
     if compared == 0 and code == EXIT_OK:  # nothing of the baseline was measured: never a pass
         code = EXIT_BAD_INPUT
         messages.append("no baseline cell has a current result (other tasks, runs or cells than the baseline's?)")
+    if unchecked:
+        messages.append(
+            "note: the baseline records no data fingerprint for "
+            + ", ".join(unchecked)
+            + ": scores compared without checking the data is the same (refresh it with `leafbench baseline`)"
+        )
     verdict = {EXIT_OK: "OK", EXIT_REGRESSION: "REGRESSION", EXIT_BAD_INPUT: "BAD INPUT"}[code]
     summary = (
         f"check {verdict}: {compared} cells compared, {n_reg} regressions, {n_miss} missing, "

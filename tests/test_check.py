@@ -318,3 +318,43 @@ def test_check_refuses_nan_tolerance(tmp_path: Path, args: list[str]) -> None:
     assert len(lines) == 1 and lines[0].startswith(f"error: {args[0]} ") and "finite number >= 0" in lines[0]
     tol = {"tolerance": 0.005, "rel_tolerance": 0.0} | {args[0][2:].replace("-", "_"): float(args[1])}
     assert check(tmp_path / "results", base, **tol).exit_code == EXIT_BAD_INPUT
+
+
+def test_check_reports_another_data_fingerprint_as_a_mismatch(tmp_path: Path) -> None:
+    """Another corpus with the same split and counts: the baseline's data fingerprint differs, so the cell is a
+    data mismatch (exit 2) naming the task and both fingerprints, never "ok" or "improved"."""
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.5, fingerprint="fp-a")
+    base = tmp_path / "b.json"
+    write_baseline(tmp_path / "results", base)
+    assert json.loads(base.read_text())["entries"][0]["data_fingerprint"] == "fp-a"
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.6, fingerprint="fp-b")
+    res = check(tmp_path / "results", base)
+    assert res.exit_code == EXIT_BAD_INPUT and res.table["status"].tolist() == ["DATA MISMATCH"]
+    assert any("SciFact" in m and "'fp-a' → 'fp-b'" in m for m in res.messages), res.messages
+    # A current result that records no fingerprint cannot show it was measured on the baseline's data either.
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.5, fingerprint=None)
+    assert check(tmp_path / "results", base).table["status"].tolist() == ["DATA MISMATCH"]
+    r = runner.invoke(_app(), ["check", str(tmp_path / "results"), "--baseline", str(base)])
+    assert r.exit_code == 2 and "DATA MISMATCH" in r.output
+
+
+def test_check_accepts_a_baseline_without_fingerprints_with_a_note(tmp_path: Path) -> None:
+    """A baseline written before fingerprints were recorded still works: scores compared, and a note says the data
+    was not checked."""
+    _result(tmp_path / "results" / "m" / "student" / "SciFact.json", score=0.5, fingerprint="fp-a")
+    base = tmp_path / "b.json"
+    data = write_baseline(tmp_path / "results", base)
+    for e in data["entries"]:
+        del e["data_fingerprint"]
+    base.write_text(json.dumps(data))
+    res = check(tmp_path / "results", base)
+    assert res.exit_code == EXIT_OK and res.table["status"].tolist() == ["ok"]
+    assert any(m.startswith("note: the baseline records no data fingerprint for SciFact") for m in res.messages)
+
+
+def test_committed_ci_baseline_records_data_fingerprints() -> None:
+    """The CI baseline names the data of every cell, so `leafbench check` in CI compares fingerprints too."""
+    entries = json.loads((Path(__file__).resolve().parents[1] / "results/baselines/ci.json").read_text())["entries"]
+    fps = {e["task"]: {x.get("data_fingerprint") for x in entries if x["task"] == e["task"]} for e in entries}
+    assert set(fps) == {"SciFact", "BIOSSES"}
+    assert all(len(v) == 1 and None not in v for v in fps.values()), fps

@@ -123,6 +123,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "subset": _subset_label(sub),
                 "protocol": protocol_label(sub),
                 "data_source": lb.get("data_source"),
+                "data_fingerprint": lb.get("data_fingerprint"),
                 "q_model": _side_name(q.get("model"), st, te),
                 "q_texts_per_s": q.get("texts_per_s"),
                 "q_tokens_per_s": q.get("tokens_per_s"),
