@@ -321,3 +321,48 @@ def test_report_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, r
         assert r.exit_code == 2, r.output
         assert out.startswith(f"error: {bad}: scores.test[0].main_score is "), out
     assert not (tmp_path / "rep" / "index.md").exists() and not (tmp_path / "c").exists()
+
+
+def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
+    """An existing file in --out is refused naming it (exit 2) and nothing is written; --overwrite replaces it.
+    The same model_meta.json from an earlier export of other tasks is not a conflict."""
+    from typer.testing import CliRunner
+
+    app = _cli("export-mteb")
+    out = tmp_path / "cache" / "results"
+    model = out / "m" / "local-m"
+    _synthetic(tmp_path / "first", "m", "SciFact", 0.5)
+    assert CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out)]).exit_code == 0
+    _synthetic(tmp_path / "second", "m", "NFCorpus", 0.4)  # another task of the same model: adds to the folder
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "second"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in model.iterdir()) == ["NFCorpus.json", "SciFact.json", "model_meta.json"]
+    (model / "SciFact.json").write_text("mine")
+    _synthetic(tmp_path / "first", "m", "SciFact", 0.7)
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out)])
+    assert r.exit_code == 2 and f"error: {model / 'SciFact.json'}: already exists" in " ".join(r.output.split())
+    assert (model / "SciFact.json").read_text() == "mine"
+    assert not [p for p in out.rglob("*") if p.name.startswith(".leafbench-export")]  # no staging left behind
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out), "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((model / "SciFact.json").read_text())["scores"]["test"][0]["main_score"] == 0.7
+
+
+def test_export_is_all_or_nothing(tmp_path: Path) -> None:
+    """A conflict on any file is found before the first file is written: the export writes nothing at all."""
+    from leafbench.report.mteb_export import export_mteb
+    from leafbench.report.tables import ReportError
+
+    for task in ("ArguAna", "NFCorpus", "SciFact"):
+        _synthetic(tmp_path / "results", "m", task, 0.5)
+    model = tmp_path / "out" / "m" / "local-m"
+    model.mkdir(parents=True)
+    (model / "SciFact.json").write_text("mine")  # the last task: the others would be written first
+    with pytest.raises(ReportError, match="SciFact.json: already exists"):
+        export_mteb(tmp_path / "results", tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()] == ["SciFact.json"]
+    (model / "SciFact.json").unlink()
+    (model / "NFCorpus.json").mkdir()  # a folder where a result goes: refused too, before writing
+    with pytest.raises(ReportError, match="NFCorpus.json: is in the way"):
+        export_mteb(tmp_path / "results", tmp_path / "out")
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]

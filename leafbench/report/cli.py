@@ -185,6 +185,10 @@ def export_mteb(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="mteb results folder: <out>/<model>/<revision>/<Task>.json.")
     ] = Path("mteb-cache/results"),
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace result files already in --out (default: refuse, write nothing)."),
+    ] = False,
 ) -> None:
     """Write full-protocol results in mteb's results-folder layout (read them with mteb.ResultCache)."""
     from ..files import OutputPathError, check_writable_dir
@@ -193,7 +197,7 @@ def export_mteb(
 
     try:
         check_writable_dir(out, "--out")
-        s = run_export(results or [Path("results")], out)
+        s = run_export(results or [Path("results")], out, overwrite=overwrite)
     except (ReportError, OutputPathError) as e:
         _fail(str(e))
         return

@@ -5,12 +5,19 @@ Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/<model name, "/" -> 
 plus ``model_meta.json`` in each revision folder. ``ResultCache(cache)`` reads ``<cache>/results/...``, so
 export to ``<cache>/results``. Only full-protocol, full-dim float32 results are exported: a subset or a
 compressed cell would sit in mteb's tables as if it were the model's published number.
+
+An export is all or nothing and never replaces a file unasked: every result is read and every target checked
+before the first file is written (an existing one is refused unless ``overwrite``), files are written into a
+staging folder inside the output and only then moved into place.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,12 +104,14 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
     return json.loads(json.dumps(meta.to_dict(), default=str))
 
 
-def export_mteb(results: Path | Sequence[Path], out: Path) -> ExportSummary:
+def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = False) -> ExportSummary:
     """Write every full-protocol full-dim float32 result under `results` (one folder or several) into mteb's
     layout under `out`.
 
     Identical results from several run folders are written once; two files disagreeing on one model, task
-    and revision raise ReportError (exit 2) instead of one silently overwriting the other."""
+    and revision raise ReportError (exit 2) instead of one silently overwriting the other. So does a file
+    already in `out` (unless `overwrite`; a model_meta.json with the same content is not a conflict): nothing
+    is written then."""
     from mteb import TaskResult
 
     roots = [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
@@ -123,17 +132,47 @@ def export_mteb(results: Path | Sequence[Path], out: Path) -> ExportSummary:
     except ConflictingResults as e:
         raise ReportError(str(e)) from e
     out = Path(out)
+    # Plan: every file to write, relative to `out`, with its content (a TaskResult or model_meta's text).
+    plan: dict[Path, Any] = {}
     for _, row in c.iterrows():
         name, rev = mteb_model_name(row), mteb_revision(row)
-        folder = out / name.replace("/", "__").replace(" ", "_") / rev
-        folder.mkdir(parents=True, exist_ok=True)
-        result = TaskResult.from_disk(Path(row["path"]))
+        folder = Path(name.replace("/", "__").replace(" ", "_")) / rev
+        try:
+            result = TaskResult.from_disk(Path(row["path"]))
+        except Exception as e:  # noqa: BLE001 - pydantic and mteb raise several types for a file they refuse
+            raise ReportError(f"{row['path']}: mteb cannot read it as a TaskResult ({type(e).__name__})") from None
         target = folder / f"{result.task_name}.json"
-        if target in summary.written:  # two systems mapped to one name and revision: refuse, never overwrite
-            raise ReportError(f"{row['path']}: {target} was already written from another result")
-        result.to_disk(target)
-        summary.written.append(target)
+        if target in plan:  # two systems mapped to one name and revision: refuse, never overwrite
+            raise ReportError(f"{row['path']}: {out / target} would also be written from another result")
+        plan[target] = result
         if summary.models.get(f"{name}@{rev}") is None:
-            (folder / "model_meta.json").write_text(json.dumps(model_meta_dict(name, rev, row), indent=4))
+            plan[folder / "model_meta.json"] = json.dumps(model_meta_dict(name, rev, row), indent=4)
             summary.models[f"{name}@{rev}"] = rev
+    for target, content in list(plan.items()):
+        dest = out / target
+        blocker = next((out / f for f in reversed(target.parents) if (out / f).is_file()), None)
+        if blocker is not None or dest.is_dir():
+            raise ReportError(f"{blocker or dest}: is in the way of {dest} (a file where a folder is, or the reverse)")
+        if not dest.exists():
+            continue
+        if isinstance(content, str) and dest.is_file() and dest.read_text(encoding="utf-8") == content:
+            del plan[target]  # the same model_meta.json, from an earlier export of other tasks
+        elif not overwrite:
+            raise ReportError(f"{dest}: already exists; pass --overwrite to replace files in {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".leafbench-export-"))
+    try:
+        for target, content in plan.items():
+            (stage / target).parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, str):
+                (stage / target).write_text(content, encoding="utf-8")
+            else:
+                content.to_disk(stage / target)
+        for target in plan:
+            (out / target).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / target, out / target)
+            if target.name != "model_meta.json":
+                summary.written.append(out / target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return summary
