@@ -323,6 +323,31 @@ def test_report_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, r
     assert not (tmp_path / "rep" / "index.md").exists() and not (tmp_path / "c").exists()
 
 
+def test_report_keeps_a_non_default_split_out_of_the_leaderboard(tmp_path: Path) -> None:
+    """A --split train result is its own protocol ("split=train", like a subset): shown apart, never ranked in
+    the full-protocol leaderboard, never exported as the model's mteb number."""
+    from leafbench.report.build import build_report
+    from leafbench.report.mteb_export import export_mteb
+
+    root = tmp_path / "results"
+    for run, score in (("a", 0.6), ("c", 0.5)):
+        _synthetic(root, run, "SciFact", score)
+        _synthetic(root, run, "NFCorpus", score)
+    _synthetic(root, "b", "SciFact", 0.9, split="train")  # would top the SciFact column
+    _synthetic(root, "b", "NFCorpus", 0.9)
+    rep = build_report(root)
+    proto = dict(zip(rep.df["path"].map(lambda p: Path(p).parts[-3] + "/" + Path(p).stem), rep.df["protocol"]))
+    assert proto["b/SciFact"] == "split=train" and proto["a/SciFact"] == proto["b/NFCorpus"] == "full"
+    board = next(t for t in rep.tables if t.key == "leaderboard").text.set_index("Model")
+    assert board.loc["b", "SciFact"] == "–" and board.loc["a", "SciFact"] == "60.00"
+    distill = next(t for t in rep.tables if t.key == "distill").text
+    assert distill.set_index("Model").loc["b", "SciFact [split=train]"] == "90.00"
+    s = export_mteb(root, tmp_path / "cache")
+    assert s.skipped == {"query/document subsets or other splits": 1}
+    assert (tmp_path / "cache" / "a" / "local-a" / "SciFact.json").exists()
+    assert not (tmp_path / "cache" / "b" / "local-b" / "SciFact.json").exists()
+
+
 def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
     """An existing file in --out is refused naming it (exit 2) and nothing is written; --overwrite replaces it.
     The same model_meta.json from an earlier export of other tasks is not a conflict."""

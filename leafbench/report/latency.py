@@ -39,7 +39,7 @@ def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> floa
         (df["run"] == run)
         & (df["task"] == task)
         & (df["mode"] == "student")
-        & (df["subset"] == "")
+        & (df["protocol"] == "full")
         & (df["dim_label"] == "full")
         & (df["dtype"] == "float32")
     ]
@@ -49,7 +49,7 @@ def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> floa
             (df["query_name"] == model)
             & (df["document_name"] == model)
             & (df["task"] == task)
-            & (df["subset"] == "")
+            & (df["protocol"] == "full")
             & (df["dim_label"] == "full")
             & (df["dtype"] == "float32")
         ]

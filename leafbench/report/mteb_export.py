@@ -3,8 +3,8 @@ leaderboard code) reads leafbench numbers next to published ones.
 
 Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/<model name, "/" -> "__">/<revision>/<Task>.json``
 plus ``model_meta.json`` in each revision folder. ``ResultCache(cache)`` reads ``<cache>/results/...``, so
-export to ``<cache>/results``. Only full-protocol, full-dim float32 results are exported: a subset or a
-compressed cell would sit in mteb's tables as if it were the model's published number.
+export to ``<cache>/results``. Only full-protocol, full-dim float32 results are exported: a subset, another
+split or a compressed cell would sit in mteb's tables as if it were the model's published number.
 
 An export is all or nothing and never replaces a file unasked: every result is read and every target checked
 before the first file is written (an existing one is refused unless ``overwrite``), files are written into a
@@ -124,7 +124,7 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
         summary.skipped["other dims/dtypes"] = len(df) - len(sel)
     full = sel[sel["protocol"] == "full"]
     if len(sel) > len(full):
-        summary.skipped["query/document subsets"] = len(sel) - len(full)
+        summary.skipped["query/document subsets or other splits"] = len(sel) - len(full)
     if full.empty:
         raise ReportError(f"{results}: no full-protocol full-dim float32 result to export")
     try:

@@ -36,6 +36,18 @@ class ReportError(UserError, ValueError):
 
 
 @cache
+def official_splits(name: str) -> tuple[str, ...]:
+    """The splits a task is scored on by its protocol: mteb's eval splits; "test" (the BEIR default leafbench
+    evaluates) for a task mteb does not know."""
+    try:
+        import mteb
+
+        return tuple(str(s) for s in mteb.get_task(name).metadata.eval_splits)
+    except Exception:  # noqa: BLE001 - mteb raises several types for unknown names
+        return ("test",)
+
+
+@cache
 def task_meta(name: str) -> tuple[str, str]:
     """(type, main metric) from mteb's registry; unknown names (custom tasks) fall back to the file's own."""
     try:
@@ -85,6 +97,9 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
         st, te = lb.get("student") or {}, lb.get("teacher") or {}
         q, d = _side(lb, "query"), _side(lb, "document")
         sub = lb.get("subset")
+        # A split other than the task's own (--split train) is another protocol, like a subset: never ranked
+        # or exported with full-protocol results.
+        other_splits = [sp for sp in splits if sp not in official_splits(task)]
         qm = lb.get("query_model") or st.get("name") or te.get("name")
         dm = lb.get("document_model") or te.get("name") or st.get("name")
         qrec = st if qm == st.get("name") else te
@@ -121,7 +136,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
                 "n_queries": lb.get("n_queries"),
                 "n_documents": lb.get("n_documents"),
                 "subset": _subset_label(sub),
-                "protocol": protocol_label(sub),
+                "protocol": protocol_label(sub, other_splits),
                 "data_source": lb.get("data_source"),
                 "data_fingerprint": lb.get("data_fingerprint"),
                 "q_model": _side_name(q.get("model"), st, te),
@@ -217,16 +232,18 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
                 r["run"] = run_dir.as_posix()
 
 
-def protocol_label(sub: Any) -> str:
-    """Short name of the data a score was measured on: "full", or the subset ("100q/300d")."""
+def protocol_label(sub: Any, other_splits: Sequence[str] = ()) -> str:
+    """Short name of the data a score was measured on: "full", or the subset ("100q/300d"), and the splits that
+    are not the task's eval splits ("split=train", "100q/300d/split=train")."""
+    split = [f"split={','.join(other_splits)}"] if other_splits else []
     if not sub:
-        return "full"
+        return "/".join(split) or "full"
     if isinstance(sub, dict):
         q, d = sub.get("max_queries"), sub.get("max_docs")
         parts = ([f"{q}q"] if q else []) + ([f"{d}d"] if d else [])
         rest = [f"{k}={v}" for k, v in sub.items() if k not in ("max_queries", "max_docs") and v is not None]
-        return "/".join(parts + rest) or "subset"
-    return str(sub)
+        return "/".join(parts + rest + split) or "subset"
+    return "/".join([str(sub), *split])
 
 
 def _subset_label(sub: Any) -> str:
@@ -580,7 +597,7 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
     names = [t for t, _ in spec]
     types = dict(spec)
     sel = select_cell(df, cell)
-    sel = sel[(sel["subset"] == "") & sel["task"].isin(names)].copy()
+    sel = sel[(sel["protocol"] == "full") & sel["task"].isin(names)].copy()
     if sel.empty:
         return pd.DataFrame()
     # Each task's score on the benchmark's own splits and subsets (not the result's: a run of the plain task
@@ -685,7 +702,7 @@ def reference_block(df: pd.DataFrame) -> pd.DataFrame:
             have = g[g["task"].isin(tasks)]
             if have.empty:
                 continue
-            full_data = (have["subset"] == "").all()
+            full_data = (have["protocol"] == "full").all()
             complete = set(have["task"]) >= set(tasks)
             value = have["score"].mean() * 100 if complete and full_data else np.nan
             note = (
@@ -693,7 +710,7 @@ def reference_block(df: pd.DataFrame) -> pd.DataFrame:
                 if complete and full_data
                 else (
                     f"{have['task'].nunique()}/{len(tasks)} tasks"
-                    + ("" if full_data else ", query/doc subset")
+                    + ("" if full_data else ", query/doc subset" if (have["subset"] != "").any() else ", other split")
                     + "; not comparable"
                 )
             )
