@@ -148,7 +148,8 @@ def topk_retrieval_scores(
     }
     srt = -np.sort(-np.where(valid, s64, -np.inf), axis=1)
     two = n_valid > 1
-    conf["diff1"][two] = srt[two, 0] - srt[two, 1]
+    if k > 1:  # a one-document corpus has no second hit: diff1 stays 0, as in mteb's confidence_scores
+        conf["diff1"][two] = srt[two, 0] - srt[two, 1]
     per_query_metrics = {**all_ndcgs, **all_aps, **all_recalls, **all_precisions}
     naucs = {
         f"nAUC_{name}_{fct}": nauc(conf[fct], np.asarray(vals, dtype=np.float64))

@@ -55,3 +55,25 @@ def test_fast_path_equals_mteb_with_identical_ids_and_ties() -> None:
         fast = topk_retrieval_scores(query_ids, doc_ids, top, idx, qrels, ignore_identical_ids=ignore)
         ref = retrieval_scores(to_run(query_ids, doc_ids, top, idx), qrels, ignore_identical_ids=ignore)
         _assert_same(fast, ref)
+
+
+@pytest.mark.parametrize("n_docs", [1, 2])
+@pytest.mark.parametrize("cell", [Cell(None, "float32"), Cell(None, "int8"), Cell(None, "binary")])
+def test_one_and_two_document_corpora_score_like_mteb_and_pytrec_eval(n_docs: int, cell: Cell) -> None:
+    """k up to 1000 over a corpus of one or two documents is legal: the top-k has fewer columns than k, and the
+    scores equal mteb's own evaluation of the same run (nDCG@10 is pytrec_eval's mean), never an IndexError."""
+    import pytrec_eval
+
+    rng = np.random.default_rng(n_docs)
+    doc_ids = [f"d{i}" for i in range(n_docs)]
+    query_ids = ["q1", "q2", "q3"]
+    qrels = {"q1": {"d0": 1}, "q2": {doc_ids[-1]: 2}, "q3": {"gone": 1}}  # q3's document is not in the corpus
+    q = rng.normal(size=(3, 16)).astype(np.float32)
+    d = rng.normal(size=(n_docs, 16)).astype(np.float32)
+    scores, idx, _ = score_cell(q, d, cell, 1000)
+    assert idx.shape == (3, n_docs)
+    fast = topk_retrieval_scores(query_ids, doc_ids, scores, idx, qrels)
+    run = to_run(query_ids, doc_ids, scores, idx)
+    _assert_same(fast, retrieval_scores(run, qrels))
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+    assert fast["ndcg_at_10"] == pytest.approx(np.mean([v["ndcg_cut_10"] for v in per_query.values()]), abs=1e-5)
