@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .cells import Cell, file_label, variant
-from .data import RetrievalData
+from .data import LOCAL_COPY, RetrievalData
 from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
 from .record import ResultRecord, combine_aggregate, main_score, read_result, result_path, write_result
 
@@ -77,8 +77,14 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> Resul
         "\n".join(f"{n}:{r.data_fingerprint}" for n, r in recs.items()).encode(), digest_size=16
     ).hexdigest()
     shared = ResultRecord.from_dict({k: v for k, v in first.items() if k not in _PER_TASK})
+    # A sub-task measured on a local copy that is not mteb's makes the mean one over that data too, whichever it is.
+    n_local = sum(LOCAL_COPY in (r.subset or {}) for r in recs.values())
+    subset = {k: v for k, v in (shared.subset or {}).items() if k != LOCAL_COPY}
+    if n_local:
+        subset[LOCAL_COPY] = f"{n_local} of {len(recs)} sub-tasks"  # each sub-task's own result says what differs
     return shared.update(
         {
+            "subset": subset or None,
             "data_source": _common_source([r.data_source for r in recs.values()]),
             "data_fingerprint": fp,
             "data_warnings": {n: r.data_warnings for n, r in recs.items() if r.data_warnings},
@@ -162,7 +168,10 @@ def evaluate_aggregate(
                             f"{got} vs {sr.data_fingerprint}); rerun with --force to recompute it"
                         )
                 subs[sr.task_name] = res
-            result = combine_aggregate(task_name, list(subs.values()), aggregate_block(task_name, subs))
+            block = aggregate_block(task_name, subs)
+            result = combine_aggregate(task_name, list(subs.values()), block)
+            if LOCAL_COPY in (block.subset or {}):  # never mteb's dataset revision (record.build_result does the same)
+                result["dataset_revision"] = block.data_fingerprint
             run.results[key] = result
             if output is not None:
                 path = result_path(output, run_slug, m, task_name, label)

@@ -157,7 +157,14 @@ def run_benchmark(
     from .aggregate import evaluate_aggregate
     from .backends import check_backend
     from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
-    from .data import NoDataError, aggregate_local_folders, load_aggregate_parts, load_beir_folder, load_retrieval_parts
+    from .data import (
+        NoDataError,
+        aggregate_local_folders,
+        load_aggregate_parts,
+        load_beir_folder,
+        load_retrieval_parts,
+        mark_local_copies,
+    )
     from .encode import Encoder, embedding_dim
     from .engine import make_engine
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
@@ -237,22 +244,30 @@ def run_benchmark(
     run = run_folder_name(student.slug, specs["teacher"].slug if "teacher" in specs else None, backend)
     previous = RunManifest.read(output, run) or RunManifest()  # a damaged run.json fails now, not after encoding
     emit("tasks", f"tasks ({selection.source}): {', '.join(selection.tasks)}; modes: {', '.join(modes)}")
-    subset = {"subset": {"max_queries": max_queries, "max_docs": max_docs}} if (max_queries or max_docs) else None
     for agg, subs in selection.subtasks.items():  # an incomplete local aggregate fails now, not after hours
         aggregate_local_folders(agg, data_dir, subs)
 
     def data_warnings(task_name: str, parts: dict[str, Any]) -> None:
-        """A task's data warnings, once per task (they are also written into each of its results)."""
-        from .data import describe_warnings, task_data_warnings
+        """A task's data warnings, once per task (they are also written into each of its results), and each local
+        copy whose sizes are not mteb's (recorded as such: the data evaluated records its --max-queries/--max-docs
+        cut and a local copy itself, see RetrievalData.subset_spec)."""
+        from .data import LOCAL_COPY, describe_warnings, task_data_warnings
 
         for line in describe_warnings(task_data_warnings(parts)):
             emit("warning", f"{task_name}: {line}")
+        for sub, d in parts.items():
+            if LOCAL_COPY in (d.subset_spec or {}):
+                emit(
+                    "warning",
+                    f"{task_name}: {d.source} is not mteb's {task_name}/{d.split}{'' if sub == 'default' else f' [{sub}]'}"
+                    f" ({d.subset_spec[LOCAL_COPY]}): recorded as a local copy (a subset, its data fingerprint as "
+                    f"dataset revision), never as {task_name}'s full result",
+                )
 
     runs: list[Any] = []
     missing: dict[str, str] = {}
     retrieval_args = dict(
         progress_factory=progress,
-        extra=subset,
         cells=cells,
         calibration=calibration,
         ranges_file=ranges_file,
@@ -274,6 +289,7 @@ def run_benchmark(
                 runs += [*sub_runs, agg_run]
             elif task_name in selection.folders:
                 data = load_beir_folder(selection.folders[task_name], split or "test", task_name, strict=strict)
+                mark_local_copies({"default": data})  # ./copy/scifact with 10 of 300 queries is not mteb's SciFact
                 data = _cut({"default": data}, max_queries, max_docs)
                 data_warnings(task_name, data)
                 runs.append(

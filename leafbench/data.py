@@ -42,6 +42,10 @@ __all__ = [
     "read_queries",
     "resolve_task_name",
     "retrieval_data_from_mteb_split",
+    "LOCAL_COPY",
+    "is_local_copy",
+    "mark_local_copies",
+    "mteb_sizes",
 ]
 
 #: mteb task name -> BEIR folder name, for the BEIR benchmark (in BEIR-paper order).
@@ -64,6 +68,8 @@ TASKS: dict[str, str] = {
 }
 
 DATA_DIR_ENV = "LEAFBENCH_DATA_DIR"
+#: The `RetrievalData.subset_spec` key of a local copy whose sizes differ from mteb's copy of the task: what differs.
+LOCAL_COPY = "local_copy"
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 _INT_RE = re.compile(r"[+-]?[0-9]{1,9}")  # a relevance grade; pytrec_eval holds them as C ints
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
@@ -220,7 +226,12 @@ class RetrievalData:
             source=self.source,
             ignore_identical_ids=self.ignore_identical_ids,
             subset_spec=(
-                {"max_queries": n_queries, "max_docs": n_docs, **({"seed": seed} if seed else {})}
+                {
+                    **{k: v for k, v in (self.subset_spec or {}).items() if k == LOCAL_COPY},  # still not mteb's
+                    "max_queries": n_queries,
+                    "max_docs": n_docs,
+                    **({"seed": seed} if seed else {}),
+                }
                 if n_queries is not None or n_docs is not None
                 else self.subset_spec
             ),
@@ -865,6 +876,66 @@ def _task_subsets(task: Any) -> list[str]:
     return list(getattr(task, "hf_subsets", None) or ["default"])
 
 
+def mteb_sizes(task: Any, split: str, subset: str = "default") -> dict[str, int]:
+    """The sizes of one split (and hf subset) of mteb's copy of a task, from the descriptive statistics mteb ships
+    with its task metadata (read offline): documents, queries and judgements with a non-zero score (mteb's
+    ``num_relevant_docs``); ``documents + queries`` where a stats file has only that total. Empty when mteb has
+    no statistics for it: nothing to compare."""
+    try:
+        stats = (task.metadata.descriptive_stats or {}).get(split) or {}
+    except (AttributeError, OSError, ValueError):  # a task object without mteb's metadata, an unreadable stats file
+        return {}
+    if subset != "default":
+        stats = (stats.get("hf_subset_descriptive_stats") or {}).get(subset) or {}
+    counts = {
+        "queries": stats.get("num_queries"),
+        "documents": stats.get("num_documents"),
+        "qrels": (stats.get("relevant_docs_statistics") or {}).get("num_relevant_docs"),
+    }
+    if counts["queries"] is None or counts["documents"] is None:
+        counts["documents + queries"] = stats.get("num_samples")
+    return {k: v for k, v in counts.items() if type(v) is int}
+
+
+def _sizes(data: RetrievalData) -> dict[str, int]:
+    """`data`'s sizes as :func:`mteb_sizes` names them."""
+    return {
+        "queries": data.n_queries,
+        "documents": data.n_docs,
+        "qrels": sum(1 for docs in data.qrels.values() for score in docs.values() if score != 0),
+        "documents + queries": data.n_docs + data.n_queries,
+    }
+
+
+def mark_local_copies(parts: Mapping[str, RetrievalData], task: Any = None) -> dict[str, str]:
+    """Mark each local part whose sizes differ from mteb's copy of the task (a cut-down ``scifact/`` with 10 of its
+    300 queries): its ``subset_spec`` gets :data:`LOCAL_COPY`, so every result computed on it records a subset
+    (never the task's full result) and the data's own fingerprint as dataset revision, never mteb's. `task`: mteb's
+    task object (default: looked up by name; a task mteb does not know has no official sizes). Returns
+    {subset: what differs} for the parts marked."""
+    if task is None:
+        try:
+            task = _mteb_task(next(iter(parts.values())).task_name)
+        except Exception:  # noqa: BLE001 - a task mteb does not know (a user's folder): nothing to compare
+            return {}
+    marked: dict[str, str] = {}
+    for subset, data in parts.items():
+        if data.source.startswith("hf:"):  # mteb's own data, loaded by mteb
+            continue
+        official = mteb_sizes(task, data.split, subset)
+        ours = _sizes(data)
+        differ = [f"{k}: {ours[k]} (mteb: {v})" for k, v in official.items() if ours[k] != v]
+        if differ:
+            marked[subset] = ", ".join(differ)
+            data.subset_spec = {**(data.subset_spec or {}), LOCAL_COPY: marked[subset]}
+    return marked
+
+
+def is_local_copy(parts: Mapping[str, RetrievalData]) -> bool:
+    """Whether any part is a local copy whose sizes are not mteb's (see :func:`mark_local_copies`)."""
+    return any(LOCAL_COPY in (d.subset_spec or {}) for d in parts.values())
+
+
 def load_retrieval_parts(
     name: str,
     data_dir: Path | None = None,
@@ -880,7 +951,8 @@ def load_retrieval_parts(
     task's local copy is one BEIR folder per subset (``LoTTE/writing_search/corpus.jsonl`` ...).
     ``data_dir`` defaults to ``$LEAFBENCH_DATA_DIR``; ``split`` to the task's first mteb eval split
     ("dev" for MSMARCO); ``offline`` to ``$HF_HUB_OFFLINE``. Aggregate tasks (CQADupstackRetrieval) are
-    a list of tasks, each loaded by this function: see :func:`aggregate_subtasks`.
+    a list of tasks, each loaded by this function: see :func:`aggregate_subtasks`. A local copy whose sizes
+    differ from mteb's is marked as such (:func:`mark_local_copies`).
     """
     try:
         task_name = resolve_task_name(name)
@@ -916,14 +988,17 @@ def load_retrieval_parts(
         )
     if folder is not None:
         if subsets == ["default"]:
-            return {"default": load_beir_folder(folder, split, task_name, ignore_identical_ids, strict)}
-        missing = [s for s in subsets if not (folder / s).is_dir()]
-        if missing:
-            raise DataError(
-                f"{folder}: missing subset folders {', '.join(missing)} of {task_name} (its score is the mean "
-                f"over all {len(subsets)} subsets: {', '.join(subsets)})"
-            )
-        return {s: load_beir_folder(folder / s, split, task_name, ignore_identical_ids, strict) for s in subsets}
+            local = {"default": load_beir_folder(folder, split, task_name, ignore_identical_ids, strict)}
+        else:
+            missing = [s for s in subsets if not (folder / s).is_dir()]
+            if missing:
+                raise DataError(
+                    f"{folder}: missing subset folders {', '.join(missing)} of {task_name} (its score is the mean "
+                    f"over all {len(subsets)} subsets: {', '.join(subsets)})"
+                )
+            local = {s: load_beir_folder(folder / s, split, task_name, ignore_identical_ids, strict) for s in subsets}
+        mark_local_copies(local, task)  # a cut-down copy is never recorded as mteb's data
+        return local
 
     meta = task.metadata.dataset
     source = f"hf:{meta['path']}@{meta['revision']}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .cells import Cell, file_label, variant
-from .data import RetrievalData, task_data_warnings
+from .data import RetrievalData, is_local_copy, task_data_warnings
 from .errors import UserError
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .modes import ALL_MODES as ALL_MODES  # ALL_MODES re-exported
@@ -322,6 +322,7 @@ def evaluate_retrieval(
     encode_time = time.perf_counter() - t_start
     info_extra = dict(task_info or {})
     revision = info_extra.pop("revision", None)
+    local_copy = is_local_copy(parts)  # sizes differ from mteb's: recorded under its own fingerprint
     main_metric = task_main_metric(task_name)
     warnings_ = task_data_warnings(parts)  # empty texts, qrels naming unknown ids, ... (data.WARNING_KINDS)
 
@@ -415,7 +416,8 @@ def evaluate_retrieval(
                 evaluation_time=encode_time + score_time,
                 leafbench=lb,
                 by_subset=by_subset,
-                revision=revision,
+                revision=revision or (fingerprint if local_copy else None),
+                local_copy=local_copy,
             )
             key = m if label is None else f"{m}/{label}"
             run.results[key] = result

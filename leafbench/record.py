@@ -518,12 +518,14 @@ def build_result(
     *,
     by_subset: Mapping[str, dict[str, Any]] | None = None,
     revision: str | None = None,
+    local_copy: bool = False,
 ) -> dict[str, Any]:
     """mteb TaskResult fields (built by mteb itself) + leafbench's provenance block.
 
     `scores` is one subset's scores; `by_subset` ({hf_subset: scores}) gives a multi-subset task one entry
     per subset, as mteb writes them. A task mteb does not know (a user's BEIR folder) gets the same
-    TaskResult layout, with `revision` (its data fingerprint) as dataset revision and no languages.
+    TaskResult layout, with `revision` (its data fingerprint) as dataset revision and no languages. A `local_copy`
+    of a task mteb knows (sizes not mteb's, data.mark_local_copies) records `revision` too, never mteb's revision.
     """
     import mteb
     from mteb.results import TaskResult
@@ -532,6 +534,8 @@ def build_result(
     task = _mteb_task_or_none(task_name)
     if task is not None:
         tr = TaskResult.from_task_results(task, {split: subsets}, evaluation_time=evaluation_time)
+        if local_copy:
+            tr.dataset_revision = revision or "local"
     else:
         version = mteb.__version__
         tr = TaskResult(

@@ -161,6 +161,27 @@ def test_combine_aggregate_is_mtebs_mean_of_subtasks() -> None:
         assert main_score(combine_aggregate("CQADupstackRetrieval", subs[:11], {})) is None
 
 
+def test_a_sub_task_on_a_local_copy_marks_the_aggregate() -> None:
+    """One forum measured on a cut-down copy (data.mark_local_copies) makes the mean one over that data too: the
+    aggregate records it as a subset, whichever sub-task it is; without one, no subset."""
+    from leafbench.aggregate import aggregate_block
+
+    def subs(local: str | None) -> dict[str, dict]:
+        return {
+            name: build_result(
+                name,
+                "test",
+                {"ndcg_at_10": 0.5, "main_score": 0.5},
+                1.0,
+                {"mode": "student", "subset": {"local_copy": "queries: 4 (mteb: 885)"} if name == local else None},
+            )
+            for name in CQA_SUBTASKS
+        }
+
+    assert aggregate_block("CQADupstackRetrieval", subs(CQA_SUBTASKS[3])).subset == {"local_copy": "1 of 12 sub-tasks"}
+    assert aggregate_block("CQADupstackRetrieval", subs(None)).subset is None
+
+
 def test_incomplete_aggregate_is_named(tmp_path: Path) -> None:
     for f in FORUMS[:10]:
         write_beir_folder(tmp_path / "cqadupstack" / f, {"d1": {"text": "x"}}, {"q1": "y"}, {"q1": {"d1": 1}})
@@ -257,6 +278,10 @@ def test_cqadupstack_equals_mteb_evaluate(env, cqadupstack: Path, minilm_spec, t
     sub_mean = sum(main_score(r) for r in subs.values()) / 12
     assert main_score(agg) == pytest.approx(sub_mean, abs=1e-12)
     assert agg["leafbench"]["n_queries"] == 48 and set(agg["leafbench"]["sub_tasks"]) == set(CQA_SUBTASKS)
+    # Forums cut down from SciFact are not mteb's: recorded as local copies, never under mteb's dataset revision.
+    assert agg["leafbench"]["subset"] == {"local_copy": "12 of 12 sub-tasks"}
+    assert agg["dataset_revision"] == agg["leafbench"]["data_fingerprint"]
+    assert all(r["dataset_revision"] == r["leafbench"]["data_fingerprint"] for r in subs.values())
     assert TaskResult.from_disk(agg_path).get_score() == pytest.approx(main_score(agg), abs=1e-12)
 
     task = mteb.get_task("CQADupstackRetrieval")

@@ -546,6 +546,28 @@ def test_data_warnings_are_printed_once_recorded_and_leave_the_score_as_clean(of
     assert _score(offline / "a")[1]["data_warnings"]["qrels_unknown_documents"]["count"] == 1
 
 
+def test_cut_down_copy_of_a_known_task_is_recorded_as_a_local_copy_never_as_mtebs(offline: Path) -> None:
+    """A scifact/ folder of 3 documents and 1 query (by name under --data-dir, or as a path) is scored with one
+    warning naming what differs from mteb's SciFact; its result records a subset and its own data fingerprint as
+    dataset revision, never mteb's revision, so export-mteb never writes it as SciFact's full result."""
+    import mteb
+
+    folder = _beir(offline / "data" / "scifact")
+    official = mteb.get_task("SciFact").metadata.revision
+    for i, tasks in enumerate(("SciFact", str(folder))):
+        out = offline / f"out{i}"
+        data_dir = ["--data-dir", str(offline / "data")]
+        res = runner.invoke(app, ["run", "--model", "hash-64", "--tasks", tasks, *data_dir, "--output", str(out)])
+        assert res.exit_code == 0, res.output
+        differ = "queries: 1 (mteb: 300), documents: 3 (mteb: 5183), qrels: 1 (mteb: 339)"
+        assert _out(res).count(f"warning: SciFact: {folder} is not mteb's SciFact/test ({differ}): recorded as") == 1
+        data = json.loads((out / "hash-64" / "student" / "SciFact.json").read_text())
+        assert data["dataset_revision"] == data["leafbench"]["data_fingerprint"] != official
+        assert data["leafbench"]["subset"] == {"local_copy": differ}
+        exp = runner.invoke(app, ["export-mteb", str(out), "--out", str(offline / "mteb")])
+        assert exp.exit_code == 2 and "no full-protocol full-dim float32 result to export" in _out(exp), exp.output
+
+
 def test_partial_benchmark_exits_0_and_names_what_is_missing(offline: Path) -> None:
     _beir(offline / "data" / "scifact")
     res = runner.invoke(

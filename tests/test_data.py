@@ -556,6 +556,39 @@ def test_load_retrieval_task_local_scifact(shared_data: Path) -> None:
     assert (d.task_name, d.split, d.n_docs, d.n_queries) == ("SciFact", "test", 5183, 300)
 
 
+def test_cut_down_copy_of_a_known_task_is_marked_as_a_local_copy(
+    tmp_path: Path, shared_data: Path, scifact: RetrievalData
+) -> None:
+    """A scifact/ folder with 10 of SciFact's 300 test queries is not mteb's SciFact: it loads, marked as a local
+    copy naming what differs from mteb's shipped statistics, and a --max-queries cut of it stays marked; the
+    complete copy is not marked."""
+    import mteb
+
+    assert data_mod.mteb_sizes(mteb.get_task("SciFact"), "test") == {"queries": 300, "documents": 5183, "qrels": 339}
+    assert load_retrieval_task("SciFact", data_dir=shared_data).subset_spec is None
+    cut = scifact.subset(10, 60)
+    folder = tmp_path / "scifact"
+    write_jsonl(folder / "corpus.jsonl", [{"_id": i, "text": t} for i, t in zip(cut.corpus_ids, cut.corpus_texts)])
+    write_jsonl(folder / "queries.jsonl", [{"_id": i, "text": t} for i, t in zip(cut.query_ids, cut.query_texts)])
+    write_qrels(folder / "qrels" / "test.tsv", [f"{q}\t{d}\t{s}" for q, r in cut.qrels.items() for d, s in r.items()])
+    d = load_retrieval_task("SciFact", data_dir=tmp_path, offline=True)
+    assert d.subset_spec == {
+        "local_copy": f"queries: 10 (mteb: 300), documents: 60 (mteb: 5183), qrels: {cut.n_qrels} (mteb: 339)"
+    }
+    assert data_mod.is_local_copy({"default": d}) and not data_mod.is_local_copy({"default": scifact})
+    assert d.subset(5, None).subset_spec == {**d.subset_spec, "max_queries": 5, "max_docs": None}
+
+
+def test_mteb_sizes_per_subset_and_from_the_total() -> None:
+    """Multi-subset tasks have sizes per hf subset; a stats file with only the total compares that."""
+    import mteb
+
+    lotte = mteb.get_task("LoTTE")
+    assert data_mod.mteb_sizes(lotte, "test", "writing_search") == {"queries": 1071, "documents": 199994, "qrels": 3546}
+    assert data_mod.mteb_sizes(mteb.get_task("Touche2020"), "test") == {"qrels": 932, "documents + queries": 382594}
+    assert data_mod.mteb_sizes(lotte, "no-such-split") == {}
+
+
 def test_load_retrieval_task_env_data_dir(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEAFBENCH_DATA_DIR", str(shared_data / "beir"))
     d = load_retrieval_task("SciFact", offline=True)
