@@ -1,14 +1,18 @@
 """Recipes: YAML files that fix teacher, student, data mix, schedule and evaluation of a distillation run.
 
-Recipes are validated up front (unknown keys, bad roles, bad schedules fail with the file name), so a typo is
-caught before an hour of teacher labelling, not after.
+Recipes are validated up front (unknown keys, values of the wrong type or out of range, bad roles, bad schedules,
+fields that contradict each other fail with the file name and the field), so a typo is caught before an hour of
+teacher labelling, not after.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -183,6 +187,57 @@ class Recipe:
         return self.raw
 
 
+_KINDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value has a field's declared type. An integer field takes no bool or float, a number field
+    no text (YAML 1.1 reads `1e-4` as a string) and no .nan/.inf: such values otherwise fail only when training
+    compares or uses them, after the teacher has labelled every text."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_fits(v, get_args(hint)[0]) for v in value)
+    if origin is dict:
+        k, v = get_args(hint)
+        return isinstance(value, dict) and all(_fits(a, k) and _fits(b, v) for a, b in value.items())
+    return isinstance(value, origin or hint)
+
+
+def _describe(hint: Any) -> str:
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(_describe(h) for h in get_args(hint))
+    if get_origin(hint) is list:
+        return f"a list ({_describe(get_args(hint)[0])} each)"
+    if get_origin(hint) is dict:
+        return "a mapping of strings"
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _check_types(cls: type, d: dict, prefix: str) -> None:
+    """Every known key of `d` has the type `cls` declares for it; the message is `prefix` + the field."""
+    hints = get_type_hints(cls)
+    for k, v in d.items():
+        if k in hints and not _fits(v, hints[k]):
+            number = isinstance(v, str) and float in get_args(hints[k]) + (hints[k],)
+            hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if number and _is_number(v) else ""
+            raise RecipeError(f"{prefix}{k} must be {_describe(hints[k])}, not {v!r}{hint}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def _build(cls, d: Any, where: str):
     if not isinstance(d, dict):
         raise RecipeError(f"{where}: expected a mapping, got {type(d).__name__}")
@@ -190,6 +245,7 @@ def _build(cls, d: Any, where: str):
     unknown = set(d) - names
     if unknown:
         raise RecipeError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(names)})")
+    _check_types(cls, d, f"{where}.")
     try:
         return cls(**d)
     except TypeError as e:
@@ -205,9 +261,20 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
     unknown = set(raw) - {"name", "description", "teacher", "student", "data", "train", "eval", "notes", "purpose"}
     if unknown:
         raise RecipeError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("name", "description", "notes", "purpose"):
+        if not isinstance(raw.get(key, ""), str) or (key == "name" and not raw[key]):
+            raise RecipeError(f"{where}: {key} must be a{' non-empty' * (key == 'name')} string, not {raw[key]!r}")
+    if not isinstance(raw["data"], dict):
+        raise RecipeError(f"{where}: data: expected a mapping, got {type(raw['data']).__name__}")
     data = dict(raw["data"])
+    sources = data.get("sources", [])
+    if not isinstance(sources, list):
+        raise RecipeError(f"{where}: data.sources must be a list of sources, not {type(sources).__name__}")
     try:
-        data["sources"] = [SourceSpec.from_dict(s) for s in data.get("sources", [])]
+        for s in sources:
+            if isinstance(s, dict):
+                _check_types(SourceSpec, s, f"{where}: data.sources: source {s.get('name', '?')}: ")
+        data["sources"] = [SourceSpec.from_dict(s) for s in sources]
     except TextSourceError as e:
         raise RecipeError(f"{where}: data.sources: {e}") from e
     r = Recipe(
@@ -256,6 +323,53 @@ def validate(r: Recipe, where: str) -> None:
         )
     if r.student.projection_init not in ("ridge", "procrustes", "random"):
         problems.append("student.projection_init must be ridge, procrustes or random")
+    st, d = r.student, r.data
+    # (field, value, least value): each fails only late otherwise - a negative held-out size or train.seed in the
+    # split or the batch order after labelling, a negative weight_decay in AdamW, a too small n_queries or
+    # ridge_texts in the evaluation subset or the projection fit; max_words 0 or below silently truncates wrongly.
+    least = [
+        ("teacher.max_seq_length", r.teacher.max_seq_length, 1),
+        ("student.max_seq_length", st.max_seq_length, 1),
+        ("student.export_max_seq_length", st.export_max_seq_length, 1),
+        ("student.ridge_texts", st.ridge_texts, 2),
+        ("data.max_words", d.max_words, 1),
+        ("data.heldout", d.heldout, 0),
+        ("train.weight_decay", t.weight_decay, 0),
+        ("train.grad_clip", t.grad_clip, 0),
+        ("train.warmup_steps", t.warmup_steps, 0),
+        ("train.seed", t.seed, 0),
+        ("train.checkpoint_every", t.checkpoint_every, 0),
+        ("train.eval_every", t.eval_every, 0),
+        ("train.max_steps", t.max_steps, 1),
+        ("eval.n_queries", r.eval.n_queries, 1),
+        ("eval.n_docs", r.eval.n_docs, 1),
+    ]
+    problems += [f"{name} must be >= {low}, not {v}" for name, v, low in least if v is not None and v < low]
+    if st.ridge_alpha <= 0:
+        problems.append(
+            f"student.ridge_alpha must be > 0 (0 is least squares, singular on few texts), not {st.ridge_alpha}"
+        )
+    if isinstance(st.layers, str) and st.layers != "every_other":
+        problems.append(f"student.layers must be a list of layer indices or every_other, not {st.layers!r}")
+    elif isinstance(st.layers, list) and (
+        not st.layers or st.layers[0] < 0 or any(a >= b for a, b in itertools.pairwise(st.layers))
+    ):
+        problems.append(
+            f"student.layers must be distinct, increasing layer indices >= 0 (e.g. [0, 3, 5]), not {st.layers}"
+        )
+    if r.eval.retrieval:  # a folder name mteb does not know fails after labelling, when the evaluation loads
+        from leafbench.data import DataError, resolve_task_name
+
+        try:
+            resolve_task_name(Path(r.eval.retrieval).name)
+        except DataError as e:
+            problems.append(f"eval.retrieval {r.eval.retrieval!r}: {e}")
+    limits = [src.limit for src in d.sources]
+    if limits and None not in limits and sum(limits) - d.heldout < t.batch_size:  # an upper bound on the texts
+        problems.append(
+            f"data.heldout={d.heldout} leaves at most {max(sum(limits) - d.heldout, 0)} of the {sum(limits)} texts the "
+            f"sources' limits allow for training, fewer than one batch (train.batch_size={t.batch_size})"
+        )
     for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it
         ref = (s.domain or {}).get("beir")
         if (
@@ -444,6 +558,11 @@ def load_stages(name_or_path: str) -> list[Recipe]:
         r = parse_recipe(stage_raw, where)
         if r.purpose != "training":
             raise RecipeError(f"{where}: purpose: {r.purpose} - every stage trains")
+        if out and r.teacher.dim != out[-1].teacher.dim:  # else the stage fails after labelling, loading the student
+            raise RecipeError(
+                f"{where}: teacher.dim {r.teacher.dim} - this stage continues stage {i - 1}'s student, which embeds "
+                f"in {out[-1].teacher.dim} dimensions"
+            )
         r.path = str(path)
         out.append(r)
         # The next inline stage continues this one's recipe, without its init_from (set when it runs).

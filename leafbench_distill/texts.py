@@ -86,10 +86,15 @@ class SourceSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
+        if not isinstance(d, dict):
+            raise TextSourceError(f"a source is a mapping ({{name: ..., role: ..., path: ...}}), not {d!r:.60}")
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
             raise TextSourceError(f"source {d.get('name', '?')}: unknown keys {sorted(unknown)}")
+        missing = [k for k in ("name", "role") if k not in d]
+        if missing:
+            raise TextSourceError(f"source {d.get('name', '?')}: missing {', '.join(missing)}")
         spec = cls(**d)
         if spec.role not in ROLES:
             raise TextSourceError(f"source {spec.name}: role must be query or document, not {spec.role!r}")
@@ -102,8 +107,8 @@ class SourceSpec:
                 raise TextSourceError(f"source {spec.name}: local must be {{path: FILE, field: KEY}} (field optional)")
         if spec.limit is not None and spec.limit < 1:
             raise TextSourceError(f"source {spec.name}: limit must be >= 1")
-        if spec.max_words is not None and spec.max_words < spec.min_words:
-            raise TextSourceError(f"source {spec.name}: max_words must be >= min_words")
+        if spec.max_words is not None and spec.max_words < max(1, spec.min_words):  # 0 would mean "no cap"
+            raise TextSourceError(f"source {spec.name}: max_words must be >= 1 and >= min_words")
         if spec.split is not None and (spec.beir is None or spec.role != "query"):
             raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
         if spec.pack_words is not None and (spec.role != "document" or spec.pack_words < 2):

@@ -1,12 +1,16 @@
-"""`leafbench distill --check`: every source opened and its first rows read in seconds, hub loader mocked."""
+"""`leafbench distill --check`: every source opened and its first rows read in seconds, hub loader mocked; and
+every recipe field that would fail only after teacher labelling fails first, when the recipe loads, with one
+line naming the file and the field, exit 2."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from leafbench_distill import check_recipe
@@ -113,3 +117,169 @@ def test_shipped_offline_recipe_checks_against_the_real_files(shared_data: Path)
     checks = check_recipe("mpnet-offline-staged", training_dir=shared_data / "training", data_dir=shared_data)
     assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
     assert {c.stage for c in checks} == {1, 2, 3, 7}  # stages 4-6 open no file or reference that earlier stages did not
+
+
+# ---------------------------------------------------------------------------------------------- fields, before labelling
+
+TINY = """name: tiny
+teacher: {model: hash-8, dim: 8}
+student: {backbone: minilm-l6, max_seq_length: 32, ridge_texts: 50}
+data:
+  heldout: 16
+  sources:
+    - {name: q, path: q.jsonl, role: query, limit: 100}
+    - {name: d, path: d.jsonl, role: document, limit: 100}
+train: {batch_size: 16, cycles: 1, epochs_per_cycle: 1, max_steps: 2}
+eval: {retrieval: null}
+"""
+
+
+def _tiny(tmp_path: Path, text: str = TINY, **over: Any) -> Path:
+    """The tiny recipe (its texts next to it) with `section={key: value}` merged over it, or `key=value` set."""
+    for name in ("q", "d"):
+        (tmp_path / f"{name}.jsonl").write_text(
+            "\n".join(json.dumps({"text": f"{name} text number {i} about topic {i % 7}"}) for i in range(120))
+        )
+    raw = yaml.safe_load(text)
+    for key, value in over.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(raw, sort_keys=False) if over else text)
+    return p
+
+
+@pytest.fixture()
+def labelled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every teacher (or student) encode call, by its number of texts: a run refused in time makes none."""
+    from leafbench.encode import Encoder
+
+    calls: list[int] = []
+    real = Encoder.encode
+
+    def spy(self, texts, *args, **kwargs):  # noqa: ANN001, ANN202 - the harness's signature
+        calls.append(len(texts))
+        return real(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Encoder, "encode", spy)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return calls
+
+
+def _refused(recipe: Path, tmp_path: Path, labelled: list[int], field: str, *args: str) -> str:
+    """`--check` and `distill` both exit 2 with one line naming the recipe file and the field, before the
+    teacher encodes a text or the target store is created; returns the line."""
+    lines = []
+    for mode in (["--check"], ["--output", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]):
+        res = CliRunner().invoke(
+            _app(), ["distill", "--recipe", str(recipe), "--training-dir", str(recipe.parent), *args, *mode]
+        )
+        assert res.exit_code == 2, res.output
+        out = res.output.strip().splitlines()
+        assert len(out) == 1 and out[0].startswith("error: ") and str(recipe) in out[0] and field in out[0], out
+        lines.append(out[0])
+    assert labelled == [] and not (tmp_path / "cache" / "embeddings").exists()  # no targets, not one text labelled
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"teacher": {"dim": "768"}}, "teacher.dim must be an integer, not '768'"),
+        ({"train": {"batch_size": True}}, "train.batch_size must be an integer"),
+        ({"train": {"lr_max": float("inf")}}, "train.lr_max must be a number, not inf"),
+        ({"student": {"layers": 3}}, "student.layers must be a list (an integer each) or a string or null"),
+        ({"eval": {"sts": "STSBenchmark"}}, "eval.sts must be a list (a string each)"),
+        ({"data": {"sources": {"name": "q", "path": "q.jsonl", "role": "query"}}}, "data.sources must be a list"),
+        ({"data": {"sources": [{"name": "q", "path": "q.jsonl", "role": "query", "limit": "100"}]}}, "source q: limit"),
+        ({"data": ["q.jsonl"]}, "data: expected a mapping"),
+        ({"name": 5}, "name must be a non-empty string"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else None,
+)
+def test_a_value_of_the_wrong_type_fails_before_labelling(
+    tmp_path: Path, labelled: list[int], over: dict, field: str
+) -> None:
+    _refused(_tiny(tmp_path, **over), tmp_path, labelled, field)
+
+
+def test_a_number_yaml_reads_as_text_fails_before_labelling_and_says_how_to_write_it(
+    tmp_path: Path, labelled: list[int]
+) -> None:
+    recipe = _tiny(tmp_path, TINY.replace("max_steps: 2}", "max_steps: 2, lr_max: 1e-4}"))
+    assert "write 1.0e-4" in _refused(recipe, tmp_path, labelled, "train.lr_max must be a number, not '1e-4'")
+
+
+@pytest.mark.parametrize(
+    "section, key, value, field",
+    [
+        ("teacher", "max_seq_length", 0, "teacher.max_seq_length must be >= 1"),
+        ("student", "max_seq_length", 0, "student.max_seq_length must be >= 1"),
+        ("student", "export_max_seq_length", -1, "student.export_max_seq_length must be >= 1"),
+        ("student", "ridge_texts", 1, "student.ridge_texts must be >= 2"),
+        ("student", "ridge_alpha", 0.0, "student.ridge_alpha must be > 0"),
+        ("data", "max_words", 0, "data.max_words must be >= 1"),
+        ("data", "heldout", -1, "data.heldout must be >= 0"),
+        ("train", "weight_decay", -0.01, "train.weight_decay must be >= 0"),
+        ("train", "grad_clip", -1.0, "train.grad_clip must be >= 0"),
+        ("train", "warmup_steps", -5, "train.warmup_steps must be >= 0"),
+        ("train", "seed", -1, "train.seed must be >= 0"),
+        ("train", "checkpoint_every", -1, "train.checkpoint_every must be >= 0"),
+        ("train", "eval_every", -1, "train.eval_every must be >= 0"),
+        ("train", "max_steps", 0, "train.max_steps must be >= 1"),
+        ("eval", "n_queries", 0, "eval.n_queries must be >= 1"),
+        ("eval", "n_docs", -5, "eval.n_docs must be >= 1"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "must" not in v else None,
+)
+def test_a_value_out_of_range_fails_before_labelling(
+    tmp_path: Path, labelled: list[int], section: str, key: str, value: object, field: str
+) -> None:
+    _refused(_tiny(tmp_path, **{section: {key: value}}), tmp_path, labelled, field)
+
+
+@pytest.mark.parametrize(
+    "source, field",
+    [
+        ("q.jsonl", "a source is a mapping"),
+        ({"name": "q", "path": "q.jsonl"}, "source q: missing role"),
+        ({"name": "q", "path": "q.jsonl", "role": "query", "max_words": 0, "min_words": 0}, "max_words must be >= 1"),
+    ],
+    ids=["not-a-mapping", "no-role", "max_words-0"],
+)
+def test_a_malformed_source_fails_before_labelling(
+    tmp_path: Path, labelled: list[int], source: object, field: str
+) -> None:
+    _refused(_tiny(tmp_path, data={"sources": [source]}), tmp_path, labelled, field)
+
+
+@pytest.mark.parametrize(
+    "layers", [[], [0, 0], [3, 1], [-1, 2], "all"], ids=["empty", "duplicate", "unordered", "negative", "a-word"]
+)
+def test_student_layers_that_are_empty_repeated_unordered_or_negative_fail_before_labelling(
+    tmp_path: Path, labelled: list[int], layers: object
+) -> None:
+    _refused(_tiny(tmp_path, student={"layers": layers}), tmp_path, labelled, "student.layers must be")
+
+
+def test_heldout_that_leaves_no_training_batch_fails_before_labelling(tmp_path: Path, labelled: list[int]) -> None:
+    # the sources' limits (100 + 100) bound the texts: known at load, not after reading and labelling them
+    line = _refused(_tiny(tmp_path, data={"heldout": 190}), tmp_path, labelled, "data.heldout=190")
+    assert "at most 10 of the 200 texts" in line and "train.batch_size=16" in line
+
+
+def test_an_eval_retrieval_folder_mteb_does_not_know_fails_before_labelling(
+    tmp_path: Path, labelled: list[int]
+) -> None:
+    line = _refused(_tiny(tmp_path, eval={"retrieval": "beir/scifcat"}), tmp_path, labelled, "eval.retrieval")
+    assert "unknown task 'scifcat'; known tasks (closest first): SciFact" in line
+
+
+def test_a_stage_that_changes_the_teacher_dim_fails_before_labelling(tmp_path: Path, labelled: list[int]) -> None:
+    """A later stage continues the previous stage's student, which embeds in the previous teacher's dim."""
+    body = yaml.safe_load(TINY)
+    del body["name"]
+    staged = {"name": "tiny-staged", "stages": [body, {"teacher": {"model": "hash-16", "dim": 16}}]}
+    recipe = _tiny(tmp_path)
+    recipe.write_text(yaml.safe_dump(staged, sort_keys=False))
+    line = _refused(recipe, tmp_path, labelled, "stages[2]")
+    assert "teacher.dim 16 - this stage continues stage 1's student, which embeds in 8 dimensions" in line
