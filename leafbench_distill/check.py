@@ -3,6 +3,8 @@
 A wrong hub dataset id, config, split or field otherwise surfaces after the teacher has labelled every
 earlier source (hours on a large recipe). Here each source is opened the way training opens it - hub datasets
 streamed (`datasets.load_dataset(..., streaming=True)`), local files read - and only its first rows are read.
+The fields that depend on the models (layer indices, teacher dim, lengths) are checked against the models'
+configs by `check_setup`, here and at the start of every run, without loading weights or encoding a text.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import itertools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, NoReturn
 
-from .recipe import Recipe, load_stages
+from .recipe import Recipe, RecipeError, load_stages
 from .texts import SourceSpec, TextSourceError, iter_source, reference_texts
 
 
@@ -102,17 +105,175 @@ def check_source(spec: SourceSpec, base: Path, stage: int = 1, rows: int = 3) ->
     return out
 
 
+def _model_file(source: str, name: str, revision: str | None = None) -> Path | None:
+    """One small file of a model folder or hub repo (from the Hugging Face cache, or downloaded alone), or None."""
+    if Path(source).is_dir():
+        path = Path(source) / name
+        return path if path.is_file() else None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(source, name, revision=revision))
+    except Exception:  # noqa: BLE001 - not a hub id, no such file, offline and not cached: nothing to read
+        return None
+
+
+def _read(path: Path | None) -> Any:
+    try:
+        return json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def model_layout(source: str, revision: str | None = None) -> tuple[int | None, str]:
+    """(embedding dim, folder of the Transformer module) a SentenceTransformer model declares in its module
+    configs - the last Dense's out_features, else the pooled width. The dim is None when a module's config does
+    not say (an unknown module type, a model not on this machine): such a model is not checked."""
+    modules = _read(_model_file(source, "modules.json", revision))
+    if not isinstance(modules, list):  # a plain transformers model: sentence-transformers adds mean pooling
+        return (_read(_model_file(source, "config.json", revision)) or {}).get("hidden_size"), ""
+    dim: int | None = None
+    transformer = ""
+    for m in modules:
+        kind, sub = str(m.get("type", "")).rsplit(".", 1)[-1], str(m.get("path", ""))
+        cfg = _read(_model_file(source, f"{sub}/config.json" if sub else "config.json", revision)) or {}
+        if kind == "Transformer":
+            transformer, dim = sub, cfg.get("hidden_size")
+        elif kind == "Pooling":  # one width per pooling mode (sentence-transformers < 5: pooling_mode_* flags)
+            mode = cfg.get("pooling_mode") or [k for k, v in cfg.items() if k.startswith("pooling_mode_") and v is True]
+            n = len(mode) if isinstance(mode, list) else 1
+            width = cfg.get("embedding_dimension") or cfg.get("word_embedding_dimension")
+            dim = width * n if isinstance(width, int) and n else None
+        elif kind == "Dense":
+            dim = cfg.get("out_features")
+        elif kind not in ("Normalize", "LayerNorm", "Dropout"):
+            dim = None
+    return (dim if isinstance(dim, int) else None), transformer
+
+
+def _max_tokens(cfg: Any) -> int | None:
+    """Tokens a model reads: its position table, less RoBERTa-style models' offset (positions start after the
+    padding index). A longer max_seq_length fails at the first long text, mid-labelling or mid-training."""
+    n = getattr(cfg, "max_position_embeddings", None)
+    if not isinstance(n, int):
+        return None
+    if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "mpnet"):
+        n -= (getattr(cfg, "pad_token_id", None) or 0) + 1
+    return n
+
+
+def _config(source: str, subfolder: str = "", revision: str | None = None) -> Any:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(source, subfolder=subfolder, revision=revision)
+
+
+def check_setup(
+    r: Recipe,
+    where: str,
+    cache_dir: Path | None = None,
+    continues: Recipe | None = None,
+    train_here: bool = True,
+) -> None:
+    """The fields that depend on the models, checked against their configs (no weights, nothing encoded), and
+    the local evaluation split: each otherwise fails only after the teacher has labelled every training text.
+
+    teacher.dim must be the teacher's embedding dim; student.layers must exist in the backbone; lengths must fit
+    the models' position tables; student.init_from must be a student embedding in teacher.dim. `continues`: the
+    first stage of the chain when `r` is a later stage (its student is that stage's, not built from `r`).
+    `train_here=False` (a bundle is exported here, trained elsewhere): a backbone this machine cannot read is
+    not an error. Raises RecipeError naming `where` and the field."""
+    from leafbench.registry import ModelError, resolve_model
+
+    from .student import backbone_source
+
+    def fail(msg: str) -> NoReturn:
+        raise RecipeError(f"{where}: {msg}")
+
+    def first_line(e: BaseException) -> str:
+        return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+
+    try:
+        teacher = resolve_model(r.teacher.model, cache_dir)
+    except ModelError as e:
+        fail(f"teacher.model: {e}")
+    if "hash_dim" in teacher.extra:  # the fake encoder: its dim is in its name, no position table
+        dim, limit = teacher.extra["hash_dim"], None
+    else:
+        dim, sub = model_layout(teacher.source, teacher.revision)
+        try:
+            limit = _max_tokens(_config(teacher.source, sub, teacher.revision))
+        except Exception:  # noqa: BLE001 - not on this machine: the run may still find every target in the store
+            limit = None
+    if dim is not None and dim != r.teacher.dim:
+        fail(f"teacher.dim is {r.teacher.dim}, but {r.teacher.model} embeds in {dim} dimensions")
+    if limit and r.teacher.max_seq_length and r.teacher.max_seq_length > limit:
+        fail(
+            f"teacher.max_seq_length {r.teacher.max_seq_length} is more than the {limit} tokens {r.teacher.model} reads"
+        )
+
+    base = continues or r
+    if base.student.init_from:
+        folder = base.resolve_path(base.student.init_from)
+        if not (folder / "modules.json").is_file():
+            fail(f"student.init_from: {folder} is not a SentenceTransformer folder (no modules.json)")
+        out, sub = model_layout(str(folder))
+        if continues is None and out is not None and out != r.teacher.dim:
+            fail(f"student.init_from: {folder} embeds in {out} dimensions, teacher.dim is {r.teacher.dim}")
+        what, source = "student.init_from", str(folder / sub)
+    else:
+        what = "student.backbone"
+        try:
+            source = backbone_source(base.student.backbone, cache_dir)
+        except ModelError as e:
+            fail(f"student.backbone: {e}")
+    try:
+        cfg = _config(source)
+    except Exception as e:  # noqa: BLE001 - unknown id, offline and not cached, not a transformers model
+        if not train_here:
+            return
+        fail(f"{what}: cannot read the model config of {source} ({first_line(e)})")
+    if continues is None and not base.student.init_from and r.student.layers is not None:
+        n = getattr(cfg, "num_hidden_layers", None)
+        if not isinstance(n, int):
+            fail(f"student.layers: {r.student.backbone}'s config has no num_hidden_layers; a layer selection needs one")
+        keep = list(range(1, n, 2)) if r.student.layers == "every_other" else r.student.layers
+        if not keep or keep[-1] >= n:
+            fail(f"student.layers {r.student.layers}: {r.student.backbone} has {n} layers (indices 0-{n - 1})")
+    limit = _max_tokens(cfg)
+    for name in ("max_seq_length", "export_max_seq_length"):
+        v = getattr(r.student, name)
+        if limit and v and v > limit:
+            fail(f"student.{name} {v} is more than the {limit} tokens the student ({source}) reads")
+
+    eval_dir = r.eval_dir()
+    folder = eval_dir / r.eval.retrieval if eval_dir is not None and r.eval.retrieval else None
+    if folder is not None and folder.is_dir() and not (folder / "qrels" / f"{r.eval.split}.tsv").is_file():
+        splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        fail(
+            f"eval.split {r.eval.split!r}: {folder} has no qrels/{r.eval.split}.tsv (splits: {', '.join(splits) or 'none'})"
+        )
+
+
+def stage_where(r: Recipe, i: int, n: int) -> str:
+    """How errors name stage `i` of `n`: the recipe file, and the stage when there are several."""
+    where = r.path or r.name
+    return f"{where}: stages[{i}]" if n > 1 else where
+
+
 def check_recipe(
     recipe: str | Recipe,
     *,
     training_dir: Path | str | None = None,
     data_dir: Path | str | None = None,
+    cache_dir: Path | str | None = None,
     rows: int = 3,
 ) -> list[SourceCheck]:
     """Every source of every stage of `recipe` (each distinct file/dataset once), opened and its first rows read.
 
-    A recipe that cannot be resolved (unknown file, invalid YAML or keys, a local source with no
-    `training_dir`) raises RecipeError; a source that cannot be read is a failed SourceCheck."""
+    A recipe that cannot be resolved (unknown file, invalid YAML, keys or values, a local source with no
+    `training_dir`, a field the models contradict: `check_setup`) raises RecipeError; a source that cannot be
+    read is a failed SourceCheck."""
     stages = [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
     seen: set[str] = set()
     out: list[SourceCheck] = []
@@ -122,6 +283,9 @@ def check_recipe(
             r.data = replace(r.data, training_dir=str(training_dir))
         if data_dir is not None:
             r.eval = replace(r.eval, data_dir=str(data_dir))
+        check_setup(
+            r, stage_where(r, i, len(stages)), Path(cache_dir) if cache_dir else None, stages[0] if i > 1 else None
+        )
         base = r.training_base() or Path(".")
         for spec in r.resolved_sources():
             # What is opened and read; a source's limit or length caps do not change its first rows.

@@ -37,7 +37,7 @@ def distill(
         bool,
         typer.Option(
             "--check",
-            help="Open every source of the recipe and read its first rows (hub datasets streamed), print one line per source and stop: a wrong dataset id, config, split or field fails in seconds.",
+            help="Open every source of the recipe and read its first rows (hub datasets streamed), check the fields the models decide (layers, teacher dim, lengths) against their configs, print one line per source and stop: a wrong dataset id, config, split, field or layer index fails in seconds.",
         ),
     ] = False,
     max_texts: Annotated[
@@ -150,7 +150,7 @@ def distill(
 
     try:
         if check:
-            _check(recipe, training_dir, data_dir)
+            _check(recipe, training_dir, data_dir, cache_dir)
             return
         if output is None:
             raise ValueError("--output is required (the run folder)")
@@ -224,15 +224,15 @@ def distill(
         raise typer.Exit(2) from e
 
 
-def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None) -> None:
-    """--check: one line per source; exit 2 naming the sources that failed."""
+def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None, cache_dir: Path | None) -> None:
+    """--check: one line per source; exit 2 naming the sources that failed (or the field the models contradict)."""
     from rich.markup import escape
 
     from .check import check_recipe
 
     if recipe is None:
         raise ValueError("--check needs --recipe")
-    checks = check_recipe(recipe, training_dir=training_dir, data_dir=data_dir)
+    checks = check_recipe(recipe, training_dir=training_dir, data_dir=data_dir, cache_dir=cache_dir)
     for c in checks:
         if c.ok:
             _echo(

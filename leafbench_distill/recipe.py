@@ -2,7 +2,8 @@
 
 Recipes are validated up front (unknown keys, values of the wrong type or out of range, bad roles, bad schedules,
 fields that contradict each other fail with the file name and the field), so a typo is caught before an hour of
-teacher labelling, not after.
+teacher labelling, not after. What needs the models (layer count, teacher dim, position table) is checked
+against their configs by `check.check_setup`, also before any labelling.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .check import check_setup, stage_where
 from .recipe import Recipe, RecipeError, check_sizes, is_staged, load_recipe, load_stages
 
 Progress = Callable[[str], None] | None
@@ -112,8 +113,13 @@ def distill(
             "give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)"
         )
     stages = [] if recipe is None else [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
-    for stage in stages:  # every stage's overrides, sizes and folders, before hours go into the first stage
-        _load_and_override(stage, training_dir, data_dir, None, max_texts, batch_size).resolved_sources()
+    first: Recipe | None = None
+    # Every stage's overrides, sizes, folders and the fields its models decide, before hours go into the first stage.
+    for i, stage in enumerate(stages, 1):
+        r = _load_and_override(stage, training_dir, data_dir, init_from if i == 1 else None, max_texts, batch_size)
+        r.resolved_sources()
+        check_setup(r, stage_where(r, i, len(stages)), opt(cache_dir), first)
+        first = first or r
     if len(stages) <= 1:  # one run in `output`: a bundle, or a single-stage recipe
         summary = _train(
             stages[0] if stages else None,
@@ -214,11 +220,10 @@ def export_bundle(
     from leafbench.registry import default_cache_dir
 
     from .bundle import write_bundle
-    from .pipeline import check_student_folder, prepare
+    from .pipeline import prepare
 
     r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts)
-    if r.student.init_from:
-        check_student_folder(r.resolve_path(r.student.init_from))
+    check_setup(r, r.path or r.name, cache_dir, train_here=False)  # before the teacher labels anything
     prep = prepare(
         r,
         Path(cache_dir or default_cache_dir()),

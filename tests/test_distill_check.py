@@ -1,6 +1,6 @@
 """`leafbench distill --check`: every source opened and its first rows read in seconds, hub loader mocked; and
-every recipe field that would fail only after teacher labelling fails first, when the recipe loads, with one
-line naming the file and the field, exit 2."""
+every recipe field that would fail only after teacher labelling fails first - at load, or against the models'
+configs at `--check` and at the start of `distill` - with one line naming the file and the field, exit 2."""
 
 from __future__ import annotations
 
@@ -181,6 +181,19 @@ def _refused(recipe: Path, tmp_path: Path, labelled: list[int], field: str, *arg
     return lines[0]
 
 
+def test_the_tiny_recipe_passes_every_check(tmp_path: Path, labelled: list[int]) -> None:
+    """The checks below refuse only what fails: the same recipe, valid, checks clean (mini's models too)."""
+    from leafbench_distill import load_recipe
+    from leafbench_distill.check import check_setup
+
+    res = CliRunner().invoke(
+        _app(), ["distill", "--recipe", str(_tiny(tmp_path)), "--check", "--training-dir", str(tmp_path)]
+    )
+    assert res.exit_code == 0 and "2 sources ok" in res.output, res.output
+    check_setup(load_recipe("mini"), "mini")
+    assert labelled == []
+
+
 @pytest.mark.parametrize(
     "over, field",
     [
@@ -261,10 +274,106 @@ def test_student_layers_that_are_empty_repeated_unordered_or_negative_fail_befor
     _refused(_tiny(tmp_path, student={"layers": layers}), tmp_path, labelled, "student.layers must be")
 
 
+def test_student_layers_beyond_the_backbones_layer_count_fail_before_labelling(
+    tmp_path: Path, labelled: list[int]
+) -> None:
+    line = _refused(_tiny(tmp_path, student={"layers": [0, 6]}), tmp_path, labelled, "student.layers [0, 6]")
+    assert "minilm-l6 has 6 layers (indices 0-5)" in line  # read from its config, no weights loaded
+
+
 def test_heldout_that_leaves_no_training_batch_fails_before_labelling(tmp_path: Path, labelled: list[int]) -> None:
     # the sources' limits (100 + 100) bound the texts: known at load, not after reading and labelling them
     line = _refused(_tiny(tmp_path, data={"heldout": 190}), tmp_path, labelled, "data.heldout=190")
     assert "at most 10 of the 200 texts" in line and "train.batch_size=16" in line
+
+
+@pytest.mark.parametrize(
+    "teacher, field",
+    [
+        ({"model": "hash-8", "dim": 16}, "teacher.dim is 16, but hash-8 embeds in 8 dimensions"),
+        ({"model": "minilm-l6", "dim": 768}, "teacher.dim is 768, but minilm-l6 embeds in 384 dimensions"),
+    ],
+    ids=["fake-teacher", "sentence-transformers-folder"],
+)
+def test_teacher_dim_that_is_not_the_teachers_fails_before_labelling(
+    tmp_path: Path, labelled: list[int], teacher: dict, field: str
+) -> None:
+    _refused(_tiny(tmp_path, teacher=teacher), tmp_path, labelled, field)
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"student": {"max_seq_length": 1000}}, "student.max_seq_length 1000 is more than the 512 tokens"),
+        ({"student": {"export_max_seq_length": 600}}, "student.export_max_seq_length 600 is more than the 512"),
+        ({"teacher": {"model": "minilm-l6", "dim": 384, "max_seq_length": 513}}, "teacher.max_seq_length 513"),
+    ],
+    ids=["student", "export", "teacher"],
+)
+def test_a_length_beyond_the_models_position_table_fails_before_labelling(
+    tmp_path: Path, labelled: list[int], over: dict, field: str
+) -> None:
+    _refused(_tiny(tmp_path, **over), tmp_path, labelled, field)
+
+
+def test_a_teacher_or_backbone_that_cannot_be_found_fails_before_labelling(tmp_path: Path, labelled: list[int]) -> None:
+    _refused(_tiny(tmp_path, teacher={"model": "no-such-model"}), tmp_path, labelled, "teacher.model: unknown model")
+    _refused(
+        _tiny(tmp_path, student={"backbone": "no-such-org/no-such-backbone"}),
+        tmp_path,
+        labelled,
+        "student.backbone: cannot read the model config",
+    )
+
+
+def _fake_student(folder: Path, out_dim: int) -> Path:
+    """A student folder's configs (minilm-l6's transformer config, mean pooling, a Dense to `out_dim`), no weights."""
+    from leafbench.registry import minilm_path
+
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "2_Dense").mkdir()
+    (folder / "config.json").write_text((minilm_path() / "config.json").read_text())
+    kinds = ["Transformer", "Pooling", "Dense"]
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": i, "name": str(i), "path": p, "type": f"sentence_transformers.models.{k}"}
+                for i, (k, p) in enumerate(zip(kinds, ["", "1_Pooling", "2_Dense"]))
+            ]
+        )
+    )
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "mean"}))
+    (folder / "2_Dense" / "config.json").write_text(json.dumps({"in_features": 384, "out_features": out_dim}))
+    return folder
+
+
+def test_init_from_that_is_not_a_student_or_embeds_in_another_dim_fails_before_labelling(
+    tmp_path: Path, labelled: list[int]
+) -> None:
+    missing = tmp_path / "no-run" / "final"
+    _refused(_tiny(tmp_path, student={"init_from": str(missing)}), tmp_path, labelled, "student.init_from")
+    other = _fake_student(tmp_path / "other" / "final", 768)
+    line = _refused(_tiny(tmp_path, student={"init_from": str(other)}), tmp_path, labelled, "student.init_from")
+    assert "embeds in 768 dimensions, teacher.dim is 8" in line
+    # --init-from names it on the command line instead: the same check, at the start of distill
+    res = CliRunner().invoke(
+        _app(),
+        ["distill", "--recipe", str(_tiny(tmp_path)), "--training-dir", str(tmp_path), "--init-from", str(other)]
+        + ["--output", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")],
+    )
+    assert res.exit_code == 2 and "embeds in 768 dimensions" in res.output and labelled == []
+    assert not (tmp_path / "cache" / "embeddings").exists()
+
+
+def test_an_eval_split_the_local_folder_lacks_fails_before_labelling(tmp_path: Path, labelled: list[int]) -> None:
+    folder = tmp_path / "data" / "beir" / "scifact"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    (folder / "corpus.jsonl").write_text(json.dumps({"_id": "d1", "title": "", "text": "a document"}) + "\n")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "a query"}) + "\n")
+    recipe = _tiny(tmp_path, eval={"retrieval": "beir/scifact", "split": "dev"})
+    line = _refused(recipe, tmp_path, labelled, "eval.split 'dev'", "--data-dir", str(tmp_path / "data"))
+    assert "no qrels/dev.tsv (splits: test)" in line
 
 
 def test_an_eval_retrieval_folder_mteb_does_not_know_fails_before_labelling(
