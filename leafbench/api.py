@@ -165,7 +165,7 @@ def run_benchmark(
         load_retrieval_parts,
         mark_local_copies,
     )
-    from .encode import Encoder, embedding_dim
+    from .encode import Encoder, embedding_dim, max_positions
     from .engine import make_engine
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
     from .files import check_writable_dir
@@ -235,6 +235,14 @@ def run_benchmark(
         too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
         if too_big:
             raise UserError(f"--dims {too_big[0]} is larger than {specs[role].name}'s embedding dim {full}")
+        # A length beyond the position table crashes once a long text comes (after hours of encoding): refuse now.
+        length, limit = specs[role].max_seq_length, max_positions(specs[role])
+        if length is not None and limit is not None and length > limit:
+            option = "--teacher-max-seq-length" if role == "teacher" and teacher_max_seq_length else "--max-seq-length"
+            raise UserError(
+                f"{option} {length} is beyond {specs[role].name}'s limit of {limit} tokens (its position "
+                f"embeddings); use at most {limit}"
+            )
     encoders = {
         role: Encoder(specs[role], store, device=device, batch_size=batch_size, engine=runner) for role in roles
     }

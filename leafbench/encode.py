@@ -232,6 +232,55 @@ def load_sentence_transformer(
     return model
 
 
+#: Model types whose learned position table starts after the padding index (RoBERTa family: 514 rows, 512 usable).
+_OFFSET_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "longformer", "data2vec-text", "ibert"}
+)
+
+
+def _config_positions(cfg: dict) -> int | None:
+    """The longest input a transformers config's position table takes; None where it has none (relative
+    positions, xlnet's -1)."""
+    n = cfg.get("max_position_embeddings")
+    if type(n) is not int or n <= 0:
+        text = cfg.get("text_config")
+        return _config_positions(text) if isinstance(text, dict) else None
+    if cfg.get("model_type") in _OFFSET_POSITIONS and type(cfg.get("pad_token_id")) is int:
+        n -= cfg["pad_token_id"] + 1
+    return n
+
+
+def max_positions(spec: ModelSpec) -> int | None:
+    """The longest input (in tokens) the model's position embeddings take, from its config files alone (a local
+    folder and its module folders; a hub model's config.json from the Hugging Face cache, or the hub when online),
+    so a --max-seq-length beyond it fails before any encoding instead of crashing in the middle of it. None when
+    unknown (the fake encoder, a model whose config cannot be read)."""
+    import json
+
+    if spec.extra.get("hash_dim"):
+        return None
+    if spec.local:
+        folder = Path(spec.source)
+        paths = [folder / "config.json", *sorted(folder.glob("*/config.json"))]  # Router models: one per route
+    else:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            paths = [Path(hf_hub_download(spec.hf_id or spec.source, "config.json", revision=spec.revision))]
+        except Exception:  # noqa: BLE001 - not cached offline, no network, no config.json: unknown
+            return None
+    limits = []
+    for path in paths:
+        try:
+            cfg = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        n = _config_positions(cfg) if isinstance(cfg, dict) else None
+        if n is not None:
+            limits.append(n)
+    return min(limits, default=None)
+
+
 def embedding_dim(spec: ModelSpec) -> int | None:
     """Output dim from metadata alone (modules' configs / mteb registry), so dim mismatches fail before encoding."""
     import json

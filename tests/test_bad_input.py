@@ -384,6 +384,26 @@ CASES = [
         lambda t: "precision must be one of ['bf16', 'fp16', 'fp32'], not 'fp8'",
     ),
     Case("backend-unknown", lambda t: _args(t, "minilm-l6", "SciFact", "--backend", "tpu"), lambda t: "tpu"),
+    Case(
+        "max-seq-length-beyond-position-embeddings",
+        lambda t: _args(t, "minilm-l6", str(_beir(t / "data" / "mine")), "--max-seq-length", "100000"),
+        lambda t: "error: --max-seq-length 100000 is beyond minilm-l6's limit of 512 tokens (its position embeddings)",
+    ),
+    Case(
+        "teacher-max-seq-length-beyond-position-embeddings",
+        lambda t: _args(
+            t,
+            "hash-64",
+            str(_beir(t / "data" / "mine")),
+            "--teacher",
+            "minilm-l6",
+            "--mode",
+            "teacher",
+            "--teacher-max-seq-length",
+            "513",
+        ),
+        lambda t: "error: --teacher-max-seq-length 513 is beyond minilm-l6's limit of 512 tokens",
+    ),
 ]
 
 

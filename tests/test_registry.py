@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leafbench.encode import embedding_dim
+from leafbench.encode import embedding_dim, max_positions
 from leafbench.registry import ALIASES, MANIFEST_NAME, ModelError, describe_aliases, resolve_model
 
 
@@ -162,3 +162,22 @@ def test_offline_unpinned_hub_model_is_recorded_as_unpinned(
     # Offline with the model in the cache: pinned to the commit an offline load reads.
     _cache_ref(tmp_path, "someorg/some-model", "main", "e" * 40)
     assert resolve_model("someorg/some-model").revision == "e" * 40
+
+
+def test_position_limit_is_the_config_table_less_the_roberta_padding_offset(tmp_path: Path) -> None:
+    """max_positions reads a model's config alone: BERT's 512 rows are 512 tokens; the RoBERTa family (XLM-R,
+    MPNet) starts positions after the padding index (514 rows, 512 tokens); no table or the fake encoder: unknown."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "modules.json").write_text("[]")
+    spec = resolve_model(str(folder))
+    for cfg, limit in (
+        ({"model_type": "bert", "max_position_embeddings": 512, "pad_token_id": 0}, 512),
+        ({"model_type": "xlm-roberta", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
+        ({"model_type": "mpnet", "max_position_embeddings": 514, "pad_token_id": 1}, 512),
+        ({"model_type": "xlnet", "max_position_embeddings": -1}, None),
+        ({"model_type": "t5"}, None),
+    ):
+        (folder / "config.json").write_text(json.dumps(cfg))
+        assert max_positions(spec) == limit, cfg
+    assert max_positions(resolve_model("hash-64")) is None
