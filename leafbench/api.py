@@ -165,7 +165,7 @@ def run_benchmark(
         load_retrieval_parts,
         mark_local_copies,
     )
-    from .encode import Encoder, embedding_dim, max_positions
+    from .encode import Encoder, check_device, embedding_dim, max_positions
     from .engine import make_engine
     from .evaluate import MODE_ROUTES, evaluate_retrieval, expand_modes
     from .files import check_writable_dir
@@ -193,6 +193,7 @@ def run_benchmark(
     if rescore is not None and rescore < 1:
         raise UserError("--rescore must be >= 1")
     runner = make_engine(engine, ray_address, workers)
+    check_device(device, here=not ray_address)  # a cluster's workers may have devices this machine lacks
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
 from .registry import ModelSpec
 from .store import EmbeddingStore, EncodeStats, EncodingKey, StoredRows
 
@@ -29,6 +30,37 @@ def default_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+class DeviceError(UserError):
+    """A --device torch cannot parse, or one this machine does not have: one line, exit code 2."""
+
+
+def check_device(device: str | None, here: bool = True) -> None:
+    """Refuse a --device torch cannot parse (``gpu7``) or, with `here` (encoding in this process), one this machine
+    does not have (``cuda`` without CUDA, ``cuda:3`` with two GPUs, ``mps`` off Apple silicon): one line naming the
+    option, before any model is loaded or text encoded. Ray workers may run elsewhere: only the spelling is checked."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DeviceError(
+            f"--device {device!r}: not a device torch knows ({first}); e.g. cpu, cuda, cuda:0, mps"
+        ) from None
+    if not here or dev.type == "cpu":
+        return
+    backend = torch.backends.mps if dev.type == "mps" else getattr(torch, dev.type, None)
+    available = getattr(backend, "is_available", None)
+    if not callable(available) or not available():
+        raise DeviceError(f"--device {device}: this machine has no {dev.type} device torch can use; e.g. --device cpu")
+    count = getattr(backend, "device_count", None)
+    n = count() if callable(count) else None
+    if dev.index is not None and n is not None and dev.index >= n:
+        raise DeviceError(f"--device {device}: this machine has {n} {dev.type} device(s) (0 to {n - 1})")
 
 
 @dataclass

@@ -385,6 +385,11 @@ CASES = [
     ),
     Case("backend-unknown", lambda t: _args(t, "minilm-l6", "SciFact", "--backend", "tpu"), lambda t: "tpu"),
     Case(
+        "device-unknown",
+        lambda t: _args(t, "minilm-l6", str(_beir(t / "data" / "mine")), "--device", "gpu7"),
+        lambda t: "error: --device 'gpu7': not a device torch knows (Invalid device string: 'gpu7')",
+    ),
+    Case(
         "max-seq-length-beyond-position-embeddings",
         lambda t: _args(t, "minilm-l6", str(_beir(t / "data" / "mine")), "--max-seq-length", "100000"),
         lambda t: "error: --max-seq-length 100000 is beyond minilm-l6's limit of 512 tokens (its position embeddings)",
@@ -416,6 +421,29 @@ def test_run_bad_input_row(offline: Path, case: Case) -> None:
     assert res.exit_code == case.code, res.output
     line = _one_error_line(res)
     assert case.expect(offline) in line, line
+    _no_number(offline, res)
+
+
+def test_device_this_machine_lacks_is_refused_before_encoding(offline: Path, monkeypatch) -> None:
+    """--device cuda without CUDA, mps off Apple silicon, cuda:1 with one GPU: one line naming the option, exit 2,
+    nothing loaded or encoded (torch itself decides what the machine has)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    folder = str(_beir(offline / "data" / "mine"))
+    for device, expect in (
+        ("cuda", "error: --device cuda: this machine has no cuda device torch can use; e.g. --device cpu"),
+        ("mps", "error: --device mps: this machine has no mps device torch can use"),
+    ):
+        res = runner.invoke(app, ["run", *_args(offline, "minilm-l6", folder, "--device", device)])
+        assert res.exit_code == 2 and expect in _one_error_line(res), res.output
+        _no_number(offline, res)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    res = runner.invoke(app, ["run", *_args(offline, "minilm-l6", folder, "--device", "cuda:1")])
+    assert res.exit_code == 2, res.output
+    assert "error: --device cuda:1: this machine has 1 cuda device(s) (0 to 0)" in _one_error_line(res)
     _no_number(offline, res)
 
 
