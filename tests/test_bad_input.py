@@ -616,6 +616,14 @@ def test_cut_down_copy_of_a_known_task_is_recorded_as_a_local_copy_never_as_mteb
         assert exp.exit_code == 2 and "no full-protocol full-dim float32 result to export" in _out(exp), exp.output
 
 
+def test_one_document_corpus_is_scored_not_a_crash(offline: Path) -> None:
+    """k = 1000 over a corpus of one document is legal (as in mteb): exit 0, the only document ranked first."""
+    res = runner.invoke(app, ["run", *_args(offline, "hash-64", str(_beir(offline / "data" / "mine", n_docs=1)))])
+    assert res.exit_code == 0, res.output
+    score, lb = _score(offline / "out", "hash-64")
+    assert score == 1.0 and lb["n_documents"] == 1
+
+
 def test_partial_benchmark_exits_0_and_names_what_is_missing(offline: Path) -> None:
     _beir(offline / "data" / "scifact")
     res = runner.invoke(
