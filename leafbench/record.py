@@ -9,8 +9,8 @@ the first format (version 1's keys, read as is); a newer version than this code 
 file, rather than half-read.
 
 Names: ``<output>/<run>/<mode>/<Task>[__<cell>].json`` and ``<output>/<run>/run.json``, where ``<run>`` is
-:func:`run_folder_name` (the student's slug, ``+<teacher slug>`` for a pair, ``@<backend>`` off torch). Nothing
-else builds these paths.
+:func:`run_folder_name` (the student's slug, ``+<teacher slug>`` for a pair, ``@<backend>`` off torch); a name too
+long for the filesystem is shortened by :func:`fit_name`. Nothing else builds these paths.
 
 No absolute machine paths are written: data is named by its path relative to ``--data-dir`` (else its last
 folders) plus its content fingerprint; a local model by its folder name plus its weights hash
@@ -19,6 +19,7 @@ folders) plus its content fingerprint; a local model by its folder name plus its
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ __all__ = [
     "build_result",
     "check_main_scores",
     "combine_aggregate",
+    "fit_name",
     "is_absolute_path",
     "iter_results",
     "main_score",
@@ -67,17 +69,33 @@ class SchemaError(UserError):
 # ------------------------------------------------------------------------------------------------ names
 
 
+# Longest file or folder name leafbench makes, in bytes: filesystems allow 255, less the affixes of atomic_write's
+# temp file (".<name>.<8 chars>.tmp") and of files named after a run folder (latency's "<run>.json").
+MAX_NAME_BYTES = 200
+
+
+def fit_name(name: str, suffix: str = "") -> str:
+    """`name` + `suffix` as one file or folder name of at most MAX_NAME_BYTES: unchanged when it fits, else the
+    longest prefix of `name` that fits with ``~`` and 10 hex digits of a hash of the whole name: still readable,
+    one name per task or model (a 250-character BEIR folder name), the same on every run."""
+    room = MAX_NAME_BYTES - len(suffix.encode())
+    if len(name.encode()) <= room:
+        return name + suffix
+    tag = "~" + hashlib.blake2b(name.encode(), digest_size=5).hexdigest()
+    return name.encode()[: room - len(tag)].decode("utf-8", "ignore") + tag + suffix
+
+
 def run_folder_name(student_slug: str, teacher_slug: str | None = None, backend: str = "torch") -> str:
     """The run folder: results of a pair live under ``<student>+<teacher>`` whatever the mode (one folder holds a
     comparison); another backend's scores go under ``@<backend>`` so they never overwrite torch's."""
     name = student_slug if not teacher_slug else f"{student_slug}+{teacher_slug}"
-    return name + ("" if backend == "torch" else f"@{backend}")
+    return fit_name(name, "" if backend == "torch" else f"@{backend}")
 
 
 def result_path(output: Path | str, run: str, mode: str, task_name: str, cell: str | None = None) -> Path:
-    """``<output>/<run>/<mode>/<Task>[__<cell>].json``; `cell` is cells.file_label (None: full float32)."""
-    name = task_name if not cell else f"{task_name}__{cell}"
-    return Path(output) / run / mode / f"{name}.json"
+    """``<output>/<run>/<mode>/<Task>[__<cell>].json``; `cell` is cells.file_label (None: full float32). A task
+    name too long for one file name is shortened by :func:`fit_name` (the result still names the whole task)."""
+    return Path(output) / run / mode / fit_name(task_name, (f"__{cell}" if cell else "") + ".json")
 
 
 def run_manifest_path(output: Path | str, run: str) -> Path:

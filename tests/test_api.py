@@ -211,6 +211,22 @@ def test_one_naming_rule() -> None:
     assert result_path("out", "s", "student", "SciFact") == Path("out/s/student/SciFact.json")
 
 
+def test_names_too_long_for_the_filesystem_are_shortened_readably_and_uniquely() -> None:
+    """A 250-character task (a BEIR folder's name) or model slug gives a file or folder name of at most 200 bytes
+    (255 less the temp file's affixes): its start, ``~`` and a hash of the whole name, the same on every call and
+    different for names that share their first 200 characters; multi-byte characters are never split."""
+    long_a, long_b = "a" * 250, "a" * 249 + "b"
+    path = result_path("out", "s", "student", long_a, "256d-int8")
+    assert len(path.name.encode()) <= 200 and path.name.startswith("a" * 150) and path.name.endswith("__256d-int8.json")
+    assert "~" in path.name and path == result_path("out", "s", "student", long_a, "256d-int8")
+    assert path != result_path("out", "s", "student", long_b, "256d-int8")
+    accented = result_path("out", "s", "student", "é" * 200).name
+    assert len(accented.encode()) <= 200 and accented.startswith("é" * 80) and accented.endswith(".json")
+    run = run_folder_name("m" * 150, "t" * 150, "onnx")
+    assert len(run.encode()) <= 200 and run.startswith("m" * 150 + "+ttt") and run.endswith("@onnx")
+    assert run_folder_name("m" * 150, "t" * 150) != run_folder_name("m" * 150, "t" * 151)
+
+
 def test_public_api_is_exported() -> None:
     for name in (
         "run_benchmark",

@@ -624,6 +624,19 @@ def test_one_document_corpus_is_scored_not_a_crash(offline: Path) -> None:
     assert score == 1.0 and lb["n_documents"] == 1
 
 
+def test_task_folder_name_too_long_for_a_file_name_is_shortened_not_a_crash(offline: Path) -> None:
+    """A BEIR folder named with 250 characters: the result's file name is shortened (its start, ~, a hash of the
+    whole name) instead of failing after all the encoding; the result names the whole task and a rerun finds it."""
+    name = "a" * 250
+    args = ["run", *_args(offline, "hash-64", str(_beir(offline / "data" / name)))]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (path,) = (offline / "out" / "hash-64" / "student").glob("*.json")
+    assert len(path.name.encode()) <= 200 and json.loads(path.read_text())["task_name"] == name
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "1 already in" in _out(again), again.output
+
+
 def test_partial_benchmark_exits_0_and_names_what_is_missing(offline: Path) -> None:
     _beir(offline / "data" / "scifact")
     res = runner.invoke(
