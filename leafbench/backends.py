@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class BackendError(Exception):
+class BackendError(UserError):
     """A backend that cannot be used (unknown, package missing, export failed); the message is for the user."""
 
 

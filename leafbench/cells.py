@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 INT_DTYPES = ("int8", "uint8")
 BIT_DTYPES = ("binary", "ubinary")
@@ -32,7 +34,7 @@ DTYPES = FLOAT_DTYPES + INT_DTYPES + BIT_DTYPES
 CALIBRATIONS = ("corpus", "fixed", "mteb")
 
 
-class CellError(ValueError):
+class CellError(UserError, ValueError):
     pass
 
 

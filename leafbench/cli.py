@@ -66,30 +66,9 @@ def _fail(msg: str) -> None:
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input (data, model, task, option, recipe): one line, exit 2."""
-    from .backends import BackendError
-    from .cells import CellError
-    from .data import DataError
-    from .engine import EngineError
-    from .files import OutputPathError
-    from .mteb_local import LocalDataError
-    from .registry import ModelError
-    from .store import StoreError
-    from .tasks import TaskSelectionError
-
-    # Plugins (leafbench distill) raise subclasses of leafbench.errors.UserError.
-    return (
-        UserError,
-        DataError,
-        LocalDataError,
-        ModelError,
-        TaskSelectionError,
-        CellError,
-        BackendError,
-        OutputPathError,
-        EngineError,
-        StoreError,
-    )
+    """Exceptions that mean bad input (data, model, task, option, recipe): one line, exit 2. Every one of
+    leafbench's and its plugins' subclasses leafbench.errors.UserError."""
+    return (UserError,)
 
 
 def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:

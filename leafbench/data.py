@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 __all__ = [
     "TASKS",
     "DataError",
@@ -75,7 +77,7 @@ _INT_RE = re.compile(r"[+-]?[0-9]{1,9}")  # a relevance grade; pytrec_eval holds
 _TRUE_STRINGS = frozenset({"1", "true", "yes", "on"})
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A user-facing, one-line problem with benchmark data (file[:line]: what is wrong)."""
 
 

@@ -17,13 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import UserError
+
 log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
 RAY_EXTRA = 'pip install "leafbench[ray]"'
 
 
-class EngineError(Exception):
+class EngineError(UserError):
     """An engine that cannot run as asked (unknown, Ray missing, cluster unreachable); the message is for the user."""
 
 

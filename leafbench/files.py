@@ -12,6 +12,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import UserError
+
 __all__ = [
     "OutputPathError",
     "apply_umask",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 
-class OutputPathError(ValueError):
+class OutputPathError(UserError, ValueError):
     """An output path that cannot be written (a file where a folder is needed, no permission): one line, exit 2."""
 
 

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 __all__ = [
     "LOCAL_TASKS",
     "LocalDataError",
@@ -66,7 +68,7 @@ __all__ = [
 ]
 
 
-class LocalDataError(Exception):
+class LocalDataError(UserError):
     """A local MTEB data file is missing or malformed; the message is one line and names the file (and line)."""
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from .errors import UserError
+
 MANIFEST_NAME = "leafbench.json"
 SIDES = ("query", "document", "text")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model name, folder or manifest that cannot be resolved; the message is for the user."""
 
 

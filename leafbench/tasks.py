@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 BENCHMARK_ALIASES = {
     "beir": "BEIR",
     "nanobeir": "NanoBEIR",
@@ -29,7 +31,7 @@ SUPPORTED_TYPES = (
 )
 
 
-class TaskSelectionError(ValueError):
+class TaskSelectionError(UserError, ValueError):
     pass
 
 
