@@ -85,54 +85,15 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session_store) -> dict[
 def mteb_scifact_task(scifact_small, scifact_dir: Path):
     """Factory: a fresh mteb SciFact task object holding exactly `scifact_small`, with the raw title/text
     columns from corpus.jsonl, so mteb builds document texts itself (the reference side of parity tests)."""
-    import json
+    from parity_tasks import scifact_task
 
-    from datasets import Dataset
-
-    data = scifact_small
-    rows = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
-    corpus = [{"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]} for i in data.corpus_ids]
-
-    def make():
-        import mteb
-
-        task = mteb.get_task("SciFact")
-        task.dataset = {
-            "default": {
-                "test": {
-                    "corpus": Dataset.from_list(corpus),
-                    "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-                    "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
-                    "top_ranked": None,
-                }
-            }
-        }
-        task.data_loaded = True
-        return task
-
-    return make
+    return scifact_task(scifact_small, scifact_dir)
 
 
 @pytest.fixture(scope="session")
 def mteb_reference():
     """mteb.evaluate's main score for a task object with the plain SentenceTransformer: the reference side of the
     non-retrieval parity tests."""
+    from parity_tasks import mteb_main_score
 
-    def score(task, model_path: str) -> float:
-        import warnings
-
-        import mteb
-        from mteb.models import SentenceTransformerEncoderWrapper
-        from sentence_transformers import SentenceTransformer
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = mteb.evaluate(
-                SentenceTransformerEncoderWrapper(SentenceTransformer(model_path, device="cpu")),
-                [task],
-                cache=None,
-                show_progress_bar=False,
-            )
-        return res.task_results[0].get_score()
-
-    return score
+    return mteb_main_score

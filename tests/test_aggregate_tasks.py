@@ -15,6 +15,8 @@ from leafbench.cli import app
 from leafbench.data import DataError, aggregate_local_folders, load_retrieval_parts, subtask_folder
 from leafbench.record import build_result, combine_aggregate, main_score
 
+from parity_tasks import tolerance
+
 runner = CliRunner()
 
 FORUMS = (
@@ -294,7 +296,8 @@ def test_cqadupstack_equals_mteb_evaluate(env, cqadupstack: Path, minilm_spec, t
         sub.data_loaded = True
     ref = _mteb_evaluate(task, str(minilm_spec.source))
     ref_agg = next(tr for tr in ref.task_results if tr.task_name == "CQADupstackRetrieval")
-    assert main_score(agg) == pytest.approx(ref_agg.get_score(), abs=1e-6)
+    # Sub-task rows may come from other batch compositions: tolerance from measured noise (tests/parity_tasks.py).
+    assert main_score(agg) == pytest.approx(ref_agg.get_score(), abs=tolerance("Retrieval"))
     # A second run reuses every sub-task cell and writes the same aggregate.
     res = _run(
         "run",

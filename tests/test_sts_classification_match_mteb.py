@@ -12,36 +12,21 @@ from leafbench.mteb_encoder import route
 from leafbench.mteb_eval import evaluate_mteb_task
 from leafbench.mteb_local import load_local_task
 
-# Test splits cut to keep CI in minutes; benchmarks/mteb_parity.py compares the full sets.
-N_TEST = {"STSBenchmark": 400, "SICK-R": 400, "Banking77Classification": 600}
-
-
-def _cut(task, n: int):
-    if hasattr(task, "n_experiments"):
-        task.n_experiments = 2  # fewer few-shot train draws; the same on both sides
-    from datasets import Dataset
-
-    # Monolingual tasks hold {split: Dataset}; multilingual ones {subset: {split: Dataset}}.
-    groups = (
-        [task.dataset] if all(isinstance(v, Dataset) for v in task.dataset.values()) else list(task.dataset.values())
-    )
-    for splits in groups:
-        for split in list(splits):
-            if split in task.metadata.eval_splits and len(splits[split]) > n:
-                splits[split] = splits[split].select(range(n))
-    return task
+from parity_tasks import N_TEST, cut_task, local_task, tolerance
 
 
 @pytest.mark.parametrize("name", list(N_TEST))
 def test_main_score_equals_mteb_evaluate(
     name: str, shared_data: Path, minilm_spec, session_store, mteb_reference
 ) -> None:
-    ours_task = _cut(load_local_task(name, shared_data), N_TEST[name])
+    make = local_task(name, shared_data)
+    ours_task = make()
     run = evaluate_mteb_task(ours_task, {"student": Encoder(minilm_spec, session_store)}, ["student"], None, "x")
     ours = run.results["student"]
-    ref = mteb_reference(_cut(load_local_task(name, shared_data), N_TEST[name]), minilm_spec.source)
+    ref = mteb_reference(make(), minilm_spec.source)
     score = ours["scores"][ours_task.metadata.eval_splits[-1]][0]["main_score"]
-    assert score == pytest.approx(ref, abs=1e-6)
+    # Rows in the session's store may come from other batch compositions: tolerance from measured noise.
+    assert score == pytest.approx(ref, abs=tolerance(ours_task.metadata.type))
     assert 0.3 < score < 1.0
     assert ours["leafbench"]["task_type"] == ours_task.metadata.type
 
@@ -53,7 +38,7 @@ def test_asymmetric_policy_routes_roleless_texts_to_the_student(shared_data: Pat
     assert route("asymmetric", PromptType.document) == ("teacher", "document")
     assert route("asymmetric", None) == ("student", "text")
     assert route("teacher", None) == ("teacher", "text")
-    task = _cut(load_local_task("STSBenchmark", shared_data), 100)
+    task = cut_task(load_local_task("STSBenchmark", shared_data), 100)
     teacher = Encoder(minilm_spec.with_overrides(max_seq_length=64), session_store)
     run = evaluate_mteb_task(
         task, {"student": Encoder(minilm_spec, session_store), "teacher": teacher}, ["asymmetric"], None, "x"
@@ -64,7 +49,7 @@ def test_asymmetric_policy_routes_roleless_texts_to_the_student(shared_data: Pat
 
 
 def test_cells_reuse_one_encoding(shared_data: Path, minilm_spec, session_store, tmp_path: Path) -> None:
-    task = _cut(load_local_task("STSBenchmark", shared_data), 120)
+    task = cut_task(load_local_task("STSBenchmark", shared_data), 120)
     enc = Encoder(minilm_spec, session_store)
     cells = [Cell(None, "float32"), Cell(64, "float32"), Cell(None, "int8"), Cell(128, "binary")]
     run = evaluate_mteb_task(task, {"student": enc}, ["student"], tmp_path, "m", cells=cells, force=False)
