@@ -27,6 +27,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Name the test order even under -q (pytest-random-order says it only in the header), so a failure that
+    depends on the order can be replayed with the same seed."""
+    config = session.config
+    if not config.pluginmanager.hasplugin("random_order"):
+        return
+    raw = {name: str(config.getoption(f"random_order_{name}")) for name in ("seed", "bucket")}
+    if not config.getoption("random_order_enabled") and all(v.startswith("default:") for v in raw.values()):
+        return  # the plugin's own rule: shuffled with --random-order or either option given
+    seed, bucket = (raw[name].removeprefix("default:") for name in ("seed", "bucket"))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"test order: --random-order-bucket={bucket} --random-order-seed={seed} replays it")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Root of the offline benchmark data (``../shared/data`` next to the repo).
