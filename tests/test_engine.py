@@ -77,9 +77,12 @@ def test_ray_missing_names_the_extra(monkeypatch) -> None:
         make_engine("ray")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def ray_local():
+    """A fresh local Ray cluster per test (started by the engine on first use), shut down after it: a test that
+    kills a worker leaves nothing behind for the next one, in whatever order they run."""
     ray = pytest.importorskip("ray")
+    ray.shutdown()
     yield ray
     ray.shutdown()
 
