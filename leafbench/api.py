@@ -156,7 +156,7 @@ def run_benchmark(
     """
     from .aggregate import evaluate_aggregate
     from .backends import check_backend
-    from .cells import CALIBRATIONS, grid, parse_dims, parse_dtypes
+    from .cells import CALIBRATIONS, INT_DTYPES, grid, load_ranges, parse_dims, parse_dtypes
     from .data import (
         NoDataError,
         aggregate_local_folders,
@@ -244,6 +244,10 @@ def run_benchmark(
                 f"{option} {length} is beyond {specs[role].name}'s limit of {limit} tokens (its position "
                 f"embeddings); use at most {limit}"
             )
+    if calibration == "fixed" and ranges_file is not None and any(c.dtype in INT_DTYPES for c in cells):
+        # A bad ranges file fails now, not after the encoding: it must cover the largest dim a cell scores.
+        full_dims = [embedding_dim(specs[r]) for r in roles]
+        load_ranges(ranges_file, max([c.dim or 0 for c in cells] + [d or 0 for d in full_dims] + [1]))
     encoders = {
         role: Encoder(specs[role], store, device=device, batch_size=batch_size, engine=runner) for role in roles
     }

@@ -277,3 +277,11 @@ def test_same_protocol_on_changed_data_is_recomputed_not_refused(tiny) -> None:
     corpus.write_text(corpus.read_text().replace("document 0 about", "document zero about"))
     report = _run(tiny)
     assert json.loads(report.paths[0].read_text())["leafbench"]["data_fingerprint"] != old
+
+
+def test_a_bad_ranges_file_fails_before_any_encoding(tiny) -> None:
+    ranges = tiny["data"] / "ranges.json"
+    ranges.write_text(json.dumps({"min": [0.0] * 64, "max": [float("nan")] + [1.0] * 63}))
+    with pytest.raises(UserError, match=r"ranges\.json: ranges of dimension 0 are not finite"):
+        _run(tiny, dtypes="int8", calibration="fixed", ranges_file=ranges)
+    assert not (tiny["cache"] / "embeddings" / "spaces").exists()  # nothing encoded

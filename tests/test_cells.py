@@ -203,3 +203,25 @@ def test_mteb_calibration_reproduces_mteb_compression_wrapper(
     ours = next(iter(run.results.values()))["scores"]["test"][0]
     for key in ("ndcg_at_10", "map_at_10", "recall_at_100", "mrr_at_10"):
         assert ours[key] == pytest.approx(ref[key], abs=1e-4), key
+
+
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([[0.0, float("nan")], [1.0, 1.0]], r"dimension 1 are not finite numbers"),
+        ([[0.0, -float("inf")], [1.0, 1.0]], r"dimension 1 are not finite numbers"),
+        ([[0.0, 0.5], [1.0, 0.2]], r"dimension 1 has min 0.5 >= max 0.2"),
+        ([[0.0, 0.5], [1.0, 0.5]], r"dimension 1 has min 0.5 >= max 0.5"),
+    ],
+)
+def test_ranges_file_with_nan_or_min_above_max_is_refused(tmp_path: Path, rows, message) -> None:
+    """int8 ranges that are not finite or empty quantize to garbage silently: the file is refused, naming it."""
+    from leafbench.cells import CellError, load_ranges
+
+    for path in (tmp_path / "r.npy", tmp_path / "r.json"):
+        if path.suffix == ".npy":
+            np.save(path, np.array(rows))
+        else:
+            path.write_text(json.dumps({"min": rows[0], "max": rows[1]}))
+        with pytest.raises(CellError, match=f"{path.name}: .*{message}"):
+            load_ranges(path, 2)
