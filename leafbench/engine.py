@@ -105,6 +105,19 @@ class _EncodeActor:
         return {"n": np.array([len(texts)]), "tokens": np.array([int(tokens)])}
 
 
+def _warn_off_main_thread() -> None:
+    """A local Ray cluster started from another thread dies with that thread: Ray starts its raylet and GCS with
+    PR_SET_PDEATHSIG, which Linux fires when the *thread* that spawned them ends, and Ray then ends this whole
+    process 60 s later (exit 1). Say so where it happens; `ray.init()` in the main thread first avoids it."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        log.warning(
+            "starting a local Ray cluster from a thread other than the main one: it is killed when this thread ends "
+            "(and Ray then ends the process); call ray.init() in the main thread before encoding from threads"
+        )
+
+
 @dataclass
 class RayEngine:
     """Encode missing texts on a Ray cluster (local by default, an existing one by `address`)."""
@@ -122,6 +135,7 @@ class RayEngine:
                 if self.address:
                     ray.init(address=self.address, **kwargs)
                 else:
+                    _warn_off_main_thread()
                     ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise EngineError(

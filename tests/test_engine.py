@@ -79,12 +79,43 @@ def test_ray_missing_names_the_extra(monkeypatch) -> None:
 
 @pytest.fixture()
 def ray_local():
-    """A fresh local Ray cluster per test (started by the engine on first use), shut down after it: a test that
-    kills a worker leaves nothing behind for the next one, in whatever order they run."""
+    """A fresh local Ray cluster per test, started here in the main thread and shut down after it. Started by the
+    engine inside a test's worker thread instead, the cluster died with that thread (Ray's PR_SET_PDEATHSIG) and
+    Ray ended the whole test process 60 s later, whichever test was running then."""
     ray = pytest.importorskip("ray")
     ray.shutdown()
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+def test_starting_ray_off_the_main_thread_is_warned_about(monkeypatch, caplog) -> None:
+    """Its cluster would die with the thread: the engine says so (checked with a stand-in for ray)."""
+    import leafbench.engine as engine
+
+    class FakeRay:
+        initialized = False
+
+        def is_initialized(self) -> bool:
+            return self.initialized
+
+        def init(self, **kwargs) -> None:
+            self.initialized = True
+
+        class data:  # noqa: N801 - mirrors ray.data.DataContext
+            class DataContext:
+                @staticmethod
+                def get_current():
+                    return type("Ctx", (), {})()
+
+    monkeypatch.setattr(engine, "_import_ray", lambda: FakeRay())
+    with caplog.at_level("WARNING", logger="leafbench.engine"):
+        engine.RayEngine()._init()
+        assert not caplog.records  # main thread: nothing to say
+        t = threading.Thread(target=engine.RayEngine()._init)
+        t.start()
+        t.join()
+    assert [r.message for r in caplog.records if "thread other than the main one" in r.message]
 
 
 def test_ray_engine_fills_the_store_like_the_local_engine(tmp_path: Path, ray_local) -> None:
