@@ -77,25 +77,27 @@ def _jsonl(path: Path, n: int) -> list[dict[str, Any]]:
         return [json.loads(line) for _, line in zip(range(n), f)]
 
 
-def scifact_task(data: Any, scifact_dir: Path) -> Callable[[], Any]:
-    """Factory: mteb's SciFact task object holding exactly the subset `data`, with the raw title/text columns from
-    corpus.jsonl, so mteb builds document texts itself."""
+def _retrieval_task(
+    name: str, scifact_dir: Path, doc_ids: list[str], qids: list[str], qtexts: list[str], qrels: dict, top: Any
+) -> Callable[[], Any]:
+    """Factory: mteb's task `name` holding these SciFact queries, judgements and documents (raw title/text columns
+    from corpus.jsonl, so mteb builds document texts itself); `top`: reranking candidates, or None."""
     from datasets import Dataset
 
-    rows = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
-    corpus = [{"id": i, "title": rows[i].get("title") or "", "text": rows[i]["text"]} for i in data.corpus_ids]
+    raw = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
+    corpus = [{"id": d, "title": raw[d].get("title") or "", "text": raw[d]["text"]} for d in doc_ids]
 
     def make():
         import mteb
 
-        task = mteb.get_task("SciFact")
+        task = mteb.get_task(name)
         task.dataset = {
             "default": {
                 "test": {
                     "corpus": Dataset.from_list(corpus),
-                    "queries": Dataset.from_dict({"id": data.query_ids, "text": data.query_texts}),
-                    "relevant_docs": {q: dict(v) for q, v in data.qrels.items()},
-                    "top_ranked": None,
+                    "queries": Dataset.from_dict({"id": qids, "text": qtexts}),
+                    "relevant_docs": {q: dict(qrels[q]) for q in qids},
+                    "top_ranked": top,
                 }
             }
         }
@@ -103,6 +105,11 @@ def scifact_task(data: Any, scifact_dir: Path) -> Callable[[], Any]:
         return task
 
     return make
+
+
+def scifact_task(data: Any, scifact_dir: Path) -> Callable[[], Any]:
+    """Factory: mteb's SciFact task object holding exactly the subset `data`."""
+    return _retrieval_task("SciFact", scifact_dir, data.corpus_ids, data.query_ids, data.query_texts, data.qrels, None)
 
 
 def pair_classification_task(shared_data: Path) -> Callable[[], Any]:
@@ -158,34 +165,12 @@ def clustering_task(shared_data: Path) -> Callable[[], Any]:
 
 def reranking_task(data: Any, scifact_dir: Path) -> Callable[[], Any]:
     """AskUbuntuDupQuestions filled with 25 SciFact queries, each with its relevant docs and 12 random candidates."""
-    from datasets import Dataset
-
-    raw = {r["_id"]: r for r in map(json.loads, (scifact_dir / "corpus.jsonl").open())}
     rng = random.Random(0)
     qids = data.query_ids[:25]
     top = {q: sorted(set(data.qrels[q]) | set(rng.sample(data.corpus_ids, 12))) for q in qids}
     docs = sorted({d for ds in top.values() for d in ds})
-    corpus = [{"id": d, "title": raw[d].get("title") or "", "text": raw[d]["text"]} for d in docs]
     qtext = dict(zip(data.query_ids, data.query_texts))
-
-    def make():
-        import mteb
-
-        task = mteb.get_task("AskUbuntuDupQuestions")
-        task.dataset = {
-            "default": {
-                "test": {
-                    "corpus": Dataset.from_list(corpus),
-                    "queries": Dataset.from_dict({"id": qids, "text": [qtext[q] for q in qids]}),
-                    "relevant_docs": {q: dict(data.qrels[q]) for q in qids},
-                    "top_ranked": top,
-                }
-            }
-        }
-        task.data_loaded = True
-        return task
-
-    return make
+    return _retrieval_task("AskUbuntuDupQuestions", scifact_dir, docs, qids, [qtext[q] for q in qids], data.qrels, top)
 
 
 def summarization_task(shared_data: Path) -> Callable[[], Any]:

@@ -83,6 +83,7 @@ def test_benchmark_run_scores_the_benchmarks_split_and_subset_as_mteb_does(
     df = load_results(env["out"])
     row = df[df["task"] == TASK].iloc[0]
     assert (row["split"], row["hf_subsets"]) == ("test", "en")
+    # The board shows the result file's own score (x100): the same number, no encoding in between.
     assert benchmark_board(df, "MTEB(eng, v2)")[TASK].iloc[0] == pytest.approx(100 * main_score(data), abs=1e-6)
 
 
