@@ -20,7 +20,7 @@ sentence-transformers' semantic_search_* does.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +40,18 @@ class CellError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Cell:
-    """One point of the grid; `dim=None` means the model's full dimension."""
+    """One point of the grid and the recipe that scores it; `dim=None` means the model's full dimension.
 
-    dim: int | None
+    A cell names itself: `label` is its (dim, dtype) part, `variant` what makes its number differ from the default
+    recipe for that (dim, dtype) (a fixed or mteb calibration, binary rescoring), `file_label` the result-file
+    suffix and `name` the name results, manifests and reports use. `rescore` only applies to retrieval search;
+    tasks scored by mteb's evaluators use `without_search()`.
+    """
+
+    dim: int | None = None
     dtype: str = "float32"
+    calibration: str = "corpus"
+    rescore: int | None = None
 
     def resolved_dim(self, full_dim: int) -> int:
         if self.dim is None:
@@ -54,32 +62,42 @@ class Cell:
 
     @property
     def label(self) -> str | None:
-        """File-name suffix, known before encoding; None for the canonical full float32 cell (`<Task>.json`)."""
+        """The (dim, dtype) suffix, known before encoding; None for the full float32 cell."""
         if self.dim is None and self.dtype == "float32":
             return None
         return f"{'full' if self.dim is None else f'{self.dim}d'}-{self.dtype}"
 
+    @property
+    def variant(self) -> str | None:
+        """What makes this cell's number differ from the default recipe for its (dim, dtype), or None: part of
+        the file name and of the dtype shown in reports, so a rescored binary cell or an mteb-calibrated int8
+        cell never collides with the default one."""
+        if self.calibration == "mteb":
+            return "mteb"
+        if self.calibration == "fixed" and self.dtype in INT_DTYPES:
+            return "fixed"
+        if self.rescore and self.dtype in BIT_DTYPES:
+            return f"rescore{self.rescore}"
+        return None
 
-def variant(cell: Cell, calibration: str = "corpus", rescore: int | None = None) -> str | None:
-    """What makes a cell's number differ from the default recipe for its (dim, dtype), or None.
+    @property
+    def file_label(self) -> str | None:
+        """Result-file suffix: the label plus the variant (None for the plain full float32 cell, `<Task>.json`)."""
+        if self.variant is None:
+            return self.label
+        return f"{self.label or DEFAULT_CELL}-{self.variant}"
 
-    It becomes part of the file name and of the dtype shown in reports, so a rescored binary cell or an
-    mteb-calibrated int8 cell never collides with the default one.
-    """
-    if calibration == "mteb":
-        return "mteb"
-    if calibration == "fixed" and cell.dtype in INT_DTYPES:
-        return "fixed"
-    if rescore and cell.dtype in BIT_DTYPES:
-        return f"rescore{rescore}"
-    return None
+    @property
+    def name(self) -> str:
+        """The cell's name in results, manifests and reports (`full-float32` for the plain full float32 cell)."""
+        return self.file_label or DEFAULT_CELL
+
+    def without_search(self) -> "Cell":
+        """This cell for a task without a retrieval search (mteb's evaluators): rescoring does not apply."""
+        return replace(self, rescore=None)
 
 
-def file_label(cell: Cell, var: str | None = None) -> str | None:
-    """Result-file suffix: the cell label plus its variant (None for the plain full float32 cell)."""
-    if var is None:
-        return cell.label
-    return f"{cell.label or 'full-float32'}-{var}"
+DEFAULT_CELL = "full-float32"
 
 
 def parse_dims(arg: str | None) -> list[int | None]:
@@ -119,8 +137,11 @@ def parse_dtypes(arg: str | None) -> list[str]:
     return out or ["float32"]
 
 
-def grid(dims: list[int | None], dtypes: list[str]) -> list[Cell]:
-    return [Cell(d, t) for d in dims for t in dtypes]
+def grid(
+    dims: list[int | None], dtypes: list[str], calibration: str = "corpus", rescore: int | None = None
+) -> list[Cell]:
+    """Every dims x dtypes cell, scored with one calibration and rescoring."""
+    return [Cell(d, t, calibration, rescore) for d in dims for t in dtypes]
 
 
 def truncate(emb: np.ndarray, dim: int, renormalize: bool = True) -> np.ndarray:

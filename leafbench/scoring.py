@@ -96,9 +96,7 @@ def score_cell(
     docs: Any,
     cell: Cell,
     top_k: int,
-    calibration: str = "corpus",
     ranges_file: Path | None = None,
-    rescore: int | None = None,
     block: int | None = None,
     search: str = "torch",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -107,11 +105,13 @@ def score_cell(
     Scoring by cell: floats by cosine; int8/uint8 by integer inner product (uint8 shifted by -128); binary by
     Hamming distance (as ±1 dot products: q·d = dim - 2·hamming), optionally rescoring the top `rescore`·k by
     float query · 0/1 document bits; `calibration="mteb"` reproduces mteb's CompressionWrapper (each side
-    calibrated on itself, no re-normalisation, cosine on the quantized values). `search` picks who computes
+    calibrated on itself, no re-normalisation, cosine on the quantized values). The cell carries its calibration
+    and rescoring; `ranges_file` serves the fixed calibration. `search` picks who computes
     each block's exact top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one).
     """
     if search not in SEARCH_BACKENDS:
         raise CellError(f"unknown search backend {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
+    calibration, rescore = cell.calibration, cell.rescore
     if calibration not in CALIBRATIONS:
         raise CellError(f"unknown calibration {calibration!r}; choose from {', '.join(CALIBRATIONS)}")
     rows = as_rows(docs)

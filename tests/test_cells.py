@@ -19,7 +19,8 @@ from leafbench.cells import (
     truncate,
 )
 from leafbench.encode import Encoder
-from leafbench.evaluate import evaluate_retrieval, score_cell
+from leafbench.evaluate import evaluate_retrieval
+from leafbench.scoring import score_cell
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_binary_rescore_matches_sentence_transformers_usearch(real_embeddings) -
 
     q, d = real_embeddings
     k, mult = 10, 4
-    scores, idx, info = score_cell(q, d, Cell(None, "binary"), k, rescore=mult)
+    scores, idx, info = score_cell(q, d, Cell(None, "binary", rescore=mult), k)
     assert info["rescore"] == mult
     qt, dt = truncate(q, q.shape[1]), truncate(d, d.shape[1])
     hits = semantic_search_usearch(
@@ -197,8 +198,7 @@ def test_mteb_calibration_reproduces_mteb_compression_wrapper(
         ["student"],
         None,
         "x",
-        cells=[Cell(dim, dtype)],
-        calibration="mteb",
+        cells=[Cell(dim, dtype, "mteb")],
     )
     ours = next(iter(run.results.values()))["scores"]["test"][0]
     for key in ("ndcg_at_10", "map_at_10", "recall_at_100", "mrr_at_10"):

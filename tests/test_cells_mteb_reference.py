@@ -17,14 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from leafbench.cells import (
-    Cell,
-    cell_vectors,
-    file_label,
-    mteb_compress,
-    truncate,
-    variant,
-)
+from leafbench.cells import Cell, cell_vectors, mteb_compress, truncate
 from leafbench.encode import Encoder
 from leafbench.mteb_eval import evaluate_mteb_task
 
@@ -60,11 +53,9 @@ def mteb_scores(biosses, minilm_spec) -> dict[tuple[int | None, str], float]:
 
 
 def _ours(task, spec, store, calibration: str) -> dict[tuple[int | None, str], float]:
-    cells = [Cell(d, t) for d in DIMS for t in DTYPES]
-    run = evaluate_mteb_task(
-        task, {"student": Encoder(spec, store)}, ["student"], None, "x", cells=cells, calibration=calibration
-    )
-    keys = {c: file_label(c, variant(c, calibration)) for c in cells}
+    cells = [Cell(d, t, calibration) for d in DIMS for t in DTYPES]
+    run = evaluate_mteb_task(task, {"student": Encoder(spec, store)}, ["student"], None, "x", cells=cells)
+    keys = {c: c.file_label for c in cells}
     return {
         (c.dim, c.dtype): float(
             run.results[f"student/{keys[c]}" if keys[c] else "student"]["scores"]["test"][0]["main_score"]

@@ -9,8 +9,8 @@ import pytest
 
 from leafbench.cells import Cell
 from leafbench.encode import Encoder
-from leafbench.evaluate import score_cell
 from leafbench.metrics import retrieval_scores, topk_retrieval_scores
+from leafbench.scoring import score_cell
 from leafbench.search import to_run
 
 

@@ -26,8 +26,9 @@ def _rows(tmp_path: Path):
     return rows
 
 
-def _reference(q: np.ndarray, d: np.ndarray, cell: Cell, k: int, calibration: str, rescore: int | None):
-    prep = prepare_cell(q, d, cell, calibration)
+def _reference(q: np.ndarray, d: np.ndarray, cell: Cell, k: int):
+    rescore = cell.rescore
+    prep = prepare_cell(q, d, cell, cell.calibration)
     if prep.scoring == "hamming":
         s, i = hamming_topk(prep.queries, prep.docs, prep.dim, k * rescore if rescore else k)
         if rescore:
@@ -39,34 +40,32 @@ def _reference(q: np.ndarray, d: np.ndarray, cell: Cell, k: int, calibration: st
 
 
 @pytest.mark.parametrize(
-    "cell,calibration,rescore",
+    "cell",
     [
-        (Cell(None, "float32"), "corpus", None),
-        (Cell(16, "float16"), "corpus", None),
-        (Cell(16, "bfloat16"), "corpus", None),
-        (Cell(None, "int8"), "corpus", None),
-        (Cell(16, "uint8"), "corpus", None),
-        (Cell(None, "binary"), "corpus", None),
-        (Cell(16, "ubinary"), "corpus", 3),
-        (Cell(None, "int8"), "mteb", None),
-        (Cell(16, "binary"), "mteb", None),
-        (Cell(16, "float16"), "mteb", None),
+        Cell(None, "float32"),
+        Cell(16, "float16"),
+        Cell(16, "bfloat16"),
+        Cell(None, "int8"),
+        Cell(16, "uint8"),
+        Cell(None, "binary"),
+        Cell(16, "ubinary", rescore=3),
+        Cell(None, "int8", "mteb"),
+        Cell(16, "binary", "mteb"),
+        Cell(16, "float16", "mteb"),
     ],
 )
-def test_streamed_cell_equals_in_memory_reference(
-    tmp_path: Path, cell: Cell, calibration: str, rescore: int | None
-) -> None:
+def test_streamed_cell_equals_in_memory_reference(tmp_path: Path, cell: Cell) -> None:
     rows = _rows(tmp_path)
     d = np.asarray(rows)
     np.testing.assert_array_equal(d, hash_vectors(DOCS, 32) * 3)
     q = hash_vectors([f"query {i}" for i in range(25)], 32) * 2
     k = 20
-    ref_s, ref_i = _reference(q, d, cell, k, calibration, rescore)
+    ref_s, ref_i = _reference(q, d, cell, k)
     # Rescoring keeps the top rescore*k Hamming candidates: which of the tied ones make the cut depends on block
     # boundaries, so that case streams in the reference's block size (still through the stored rows).
-    s, i, info = score_cell(q, rows, cell, k, calibration, rescore=rescore, block=None if rescore else 41)
+    s, i, info = score_cell(q, rows, cell, k, block=None if cell.rescore else 41)
     np.testing.assert_allclose(s, ref_s, rtol=1e-5, atol=1e-5)
-    if cell.dtype in ("binary", "ubinary") and not rescore:
+    if cell.dtype in ("binary", "ubinary") and not cell.rescore:
         # Hamming distances tie often; the tied documents may come in another order, the distances may not.
         return
     assert (i == ref_i).mean() > 0.99
