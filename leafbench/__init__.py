@@ -25,26 +25,35 @@ the deterministic test encoder ``hash-64`` (no download, a few seconds)::
     True
     >>> import shutil; shutil.rmtree(tmp)
 
+``run_benchmark(model, **options)`` is ``execute(plan_run(model, **options))``: the typed plan (modes, cells, models
+by role, tasks, workspace) is built and checked before any encoding, and can be inspected or changed first.
 ``report.summary_table()`` is the table the CLI prints; ``leafbench.results_frame(folder)`` gives a pandas
 frame; ``leafbench.record`` holds the result schema (``ResultRecord``, ``RunManifest``, ``SCHEMA_VERSION``).
 """
 
-from .api import RunReport, load_results, results_frame, run_benchmark  # noqa: E402
+from .api import RunPlan, RunReport, execute, load_results, plan_run, results_frame, run_benchmark  # noqa: E402
+from .cells import Cell  # noqa: E402
 from .errors import UserError  # noqa: E402
 from .modes import Mode  # noqa: E402
 from .record import SCHEMA_VERSION, ResultRecord, RunManifest, SchemaError  # noqa: E402
 from .version import __version__  # noqa: E402
+from .workspace import Workspace  # noqa: E402
 
 __all__ = [
+    "Cell",
     "Mode",
     "ResultRecord",
     "RunManifest",
+    "RunPlan",
     "RunReport",
     "SCHEMA_VERSION",
     "SchemaError",
     "UserError",
+    "Workspace",
     "__version__",
+    "execute",
     "load_results",
+    "plan_run",
     "results_frame",
     "run_benchmark",
 ]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cells import Cell, file_label, variant
+from .cells import Cell
 from .data import LOCAL_COPY, RetrievalData
-from .evaluate import EncoderLike, TaskRun, evaluate_retrieval
-from .record import ResultRecord, combine_aggregate, main_score, read_result, result_path, write_result
+from .errors import UserError
+from .evaluate import RetrievalEvaluator
+from .evaluator import EncoderLike, EvalContext, TaskEvaluator, TaskRun, result_key
+from .modes import Mode
+from .record import ResultRecord, combine_aggregate, main_score, read_result
 
 # Fields of a sub-task's leafbench block that describe that sub-task only; the aggregate recomputes them.
 _PER_TASK = (
@@ -33,7 +36,7 @@ _PER_TASK = (
 )
 
 
-class AggregateError(ValueError):
+class AggregateError(UserError, ValueError):
     """A sub-task result that cannot be combined (another data set than the one just evaluated)."""
 
 
@@ -110,71 +113,68 @@ def aggregate_block(task_name: str, subs: Mapping[str, dict[str, Any]]) -> Resul
     )
 
 
-def evaluate_aggregate(
-    task_name: str,
-    sub_data: Mapping[str, RetrievalData | Mapping[str, RetrievalData]],
-    encoders: dict[str, EncoderLike],
-    modes: Sequence[str],
-    output: Path | None,
-    run_slug: str,
-    cells: Sequence[Cell] = (Cell(None, "float32"),),
-    calibration: str = "corpus",
-    rescore: int | None = None,
-    force: bool = True,
-    progress_factory: Callable[[str, int], Callable[[int], None]] | None = None,
-    **retrieval_kwargs: Any,
-) -> tuple[TaskRun, list[TaskRun]]:
-    """Evaluate every sub-task (all of them: `sub_data` must hold each one) and write the aggregate's result
-    per (mode, cell). Returns the aggregate's run and the sub-tasks' runs.
+class AggregateEvaluator(TaskEvaluator):
+    """An aggregate task: every sub-task evaluated as a retrieval task (all of them: `sub_data` must hold each
+    one), then the aggregate's result per (mode, cell) combined from the sub-tasks' results.
 
     Sub-task cells already on disk are reused only when they were measured on exactly the data given now
     (same data fingerprint); otherwise AggregateError names the file (rerun with --force).
     """
-    sub_runs: list[TaskRun] = []
-    for data in sub_data.values():
-        sub_runs.append(
-            evaluate_retrieval(
-                data,
-                encoders,
-                modes,
-                output,
-                run_slug,
-                progress_factory=progress_factory,
-                cells=cells,
-                calibration=calibration,
-                rescore=rescore,
-                force=force,
-                task_info={"aggregate": task_name},
-                **retrieval_kwargs,
+
+    def __init__(self, task_name: str, sub_data: Mapping[str, RetrievalData | Mapping[str, RetrievalData]]) -> None:
+        self.task_name = task_name
+        self.subs = [RetrievalEvaluator(data, task_info={"aggregate": task_name}) for data in sub_data.values()]
+
+    def provenance_payload(self, ctx: EvalContext, mode: Mode, cell: Cell) -> dict[str, Any]:
+        """The sub-tasks' provenances: the aggregate is a function of them alone."""
+        return {"aggregate": self.task_name, "sub_tasks": [s.provenance(ctx, mode, cell) for s in self.subs]}
+
+    def protocol(self, ctx: EvalContext, mode: Mode) -> dict[str, Any]:
+        return self.subs[0].protocol(ctx, mode)
+
+    def run(self, ctx: EvalContext) -> list[TaskRun]:
+        sub_runs = [r for sub in self.subs for r in sub.run(ctx)]
+        run = TaskRun(task_name=self.task_name)
+        for m in ctx.modes:
+            for cell in ctx.cells:
+                subs = {sr.task_name: self._sub_result(ctx, sr, m, cell) for sr in sub_runs}
+                block = aggregate_block(self.task_name, subs)
+                result = combine_aggregate(self.task_name, list(subs.values()), block)
+                if LOCAL_COPY in (block.subset or {}):  # never mteb's dataset revision (as record.build_result)
+                    result["dataset_revision"] = block.data_fingerprint
+                run.keep(ctx, m, cell, result)
+        return [*sub_runs, run]
+
+    @staticmethod
+    def _sub_result(ctx: EvalContext, sr: TaskRun, mode: Mode, cell: Cell) -> dict[str, Any]:
+        """A sub-task's result of one (mode, cell): computed now, or its file when it was already there."""
+        res = sr.results.get(result_key(mode, cell))
+        if res is not None:
+            return res
+        path = ctx.result_path(mode, sr.task_name, cell)
+        if path is None:
+            raise AggregateError(f"{sr.task_name}: no result for {result_key(mode, cell)}")
+        res = read_result(path)
+        got = ResultRecord.from_dict(res.get("leafbench") or {}, where=str(path)).data_fingerprint
+        if got != sr.data_fingerprint:
+            raise AggregateError(
+                f"{path}: measured on other data than {sr.task_name} has now (data fingerprint "
+                f"{got} vs {sr.data_fingerprint}); rerun with --force to recompute it"
             )
-        )
-    run = TaskRun(task_name=task_name)
-    for m in modes:
-        for cell in cells:
-            label = file_label(cell, variant(cell, calibration, rescore))
-            key = m if label is None else f"{m}/{label}"
-            subs: dict[str, dict[str, Any]] = {}
-            for sr in sub_runs:
-                res = sr.results.get(key)
-                if res is None:  # skipped: its file is already there
-                    if output is None:
-                        raise AggregateError(f"{sr.task_name}: no result for {key}")
-                    path = result_path(output, run_slug, m, sr.task_name, label)
-                    res = read_result(path)
-                    got = ResultRecord.from_dict(res.get("leafbench") or {}, where=str(path)).data_fingerprint
-                    if got != sr.data_fingerprint:
-                        raise AggregateError(
-                            f"{path}: measured on other data than {sr.task_name} has now (data fingerprint "
-                            f"{got} vs {sr.data_fingerprint}); rerun with --force to recompute it"
-                        )
-                subs[sr.task_name] = res
-            block = aggregate_block(task_name, subs)
-            result = combine_aggregate(task_name, list(subs.values()), block)
-            if LOCAL_COPY in (block.subset or {}):  # never mteb's dataset revision (record.build_result does the same)
-                result["dataset_revision"] = block.data_fingerprint
-            run.results[key] = result
-            if output is not None:
-                path = result_path(output, run_slug, m, task_name, label)
-                write_result(path, result)
-                run.paths[key] = path
+        return res
+
+
+def evaluate_aggregate(
+    task_name: str,
+    sub_data: Mapping[str, RetrievalData | Mapping[str, RetrievalData]],
+    encoders: Mapping[str, EncoderLike],
+    modes: Sequence[Mode | str],
+    output: Path | None = None,
+    run_slug: str = "x",
+    **context: Any,
+) -> tuple[TaskRun, list[TaskRun]]:
+    """Evaluate every sub-task and write the aggregate's result per (mode, cell). Returns the aggregate's run
+    and the sub-tasks' runs. `context`: the other EvalContext fields (cells, force, ...)."""
+    ctx = EvalContext(encoders, modes, output=output, run_slug=run_slug, **context)
+    *sub_runs, run = AggregateEvaluator(task_name, sub_data).run(ctx)
     return run, sub_runs

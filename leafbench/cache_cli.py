@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .errors import UserError
+
 cache_app = typer.Typer(
     help="Inspect, verify and prune the embedding store (<cache-dir>/embeddings).", no_args_is_help=True
 )
@@ -25,15 +27,10 @@ CacheDir = Annotated[
 
 
 def _store(cache_dir: Path | None):
-    from .registry import default_cache_dir
-    from .store import EmbeddingStore, StoreError
+    """The store of `cache_dir` (a damaged one is a StoreError, printed by leafbench's one error handler)."""
+    from .workspace import Workspace
 
-    root = (cache_dir or default_cache_dir()) / "embeddings"
-    try:
-        return EmbeddingStore(root)
-    except StoreError as e:
-        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
-        raise typer.Exit(2) from None
+    return Workspace.cache_only(cache_dir).store()
 
 
 def _size(n: float) -> str:
@@ -136,11 +133,7 @@ def prune(
     for prefix in space or []:
         hits = [i for i in ids if i.startswith(prefix)]
         if len(hits) != 1:
-            console.print(
-                f"[bold red]error:[/] --space {escape(prefix)}: matches {len(hits)} spaces (see `leafbench cache ls`)",
-                highlight=False,
-            )
-            raise typer.Exit(2)
+            raise UserError(f"--space {prefix}: matches {len(hits)} spaces (see `leafbench cache ls`)")
         chosen += hits
     removed = store.prune(older_than_days=older_than, spaces=chosen, old_format=old_format)
     out.print(

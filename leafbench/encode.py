@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
-from .registry import ModelSpec
+from .registry import ModelError, ModelSpec
 from .store import EmbeddingStore, EncodeStats, EncodingKey, StoredRows
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,17 @@ class Encoder:
         device: str | None = None,
         batch_size: int = 32,
         engine: Any = None,
+        cache_dir: Path | None = None,
     ) -> None:
+        """`cache_dir`: where exported backends (ONNX, OpenVINO) are kept (leafbench.workspace's layout); default:
+        the default cache."""
         if spec.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
+            raise ModelError(f"--precision must be one of {sorted(PRECISIONS)}, not {spec.precision!r}")
         from .backends import check_backend
 
         check_backend(spec.backend)
         if spec.backend != "torch" and spec.precision != "fp32":
-            raise ValueError(
+            raise ModelError(
                 f"precision {spec.precision} applies to the torch backend only; backend {spec.backend} runs its own precision"
             )
         self.spec = spec
@@ -106,6 +109,7 @@ class Encoder:
         self.device = device
         self.batch_size = batch_size
         self.engine = engine  # None: encode here; else e.g. leafbench.engine.RayEngine
+        self.cache_dir = cache_dir
         self._model = None
         self._identity: str | None = None
         self.backend_info: dict = {}  # what the backend ran on (threads, runtime versions), once loaded
@@ -126,8 +130,7 @@ class Encoder:
                 self.device,
                 identity=self.identity,
                 info=self.backend_info,
-                # exports live in the cache dir beside the store (<cache>/embeddings, <cache>/exports)
-                cache_dir=self.store.root.parent if self.store is not None else None,
+                cache_dir=self.cache_dir,
             )
         return self._model
 
@@ -249,14 +252,14 @@ def load_sentence_transformer(
         model = model.to(getattr(torch, PRECISIONS[spec.precision]))
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
-    from .registry import default_cache_dir
+    from .registry import cache_root
 
     ran = apply_backend(
         model,
         spec.backend,
         spec.name,
         identity or spec.identity(),
-        Path(cache_dir or default_cache_dir()),
+        cache_root(cache_dir),
         spec.threads,
     )
     if info is not None:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import UserError
@@ -77,7 +78,14 @@ class _EncodeActor:
     """One Ray actor: loads the model once, encodes a batch, commits it as a shard of the store space."""
 
     def __init__(
-        self, spec: Any, side: str, store_root: str, device: str | None, model_batch: int, threads: int | None
+        self,
+        spec: Any,
+        side: str,
+        store_root: str,
+        device: str | None,
+        model_batch: int,
+        threads: int | None,
+        cache_dir: str | None = None,
     ) -> None:
         import torch
 
@@ -87,7 +95,9 @@ class _EncodeActor:
         if threads:
             torch.set_num_threads(threads)
         store = EmbeddingStore(store_root)
-        self.encoder = Encoder(spec, store, device=device, batch_size=model_batch)
+        self.encoder = Encoder(
+            spec, store, device=device, batch_size=model_batch, cache_dir=Path(cache_dir) if cache_dir else None
+        )
         self.side = side
         self.writer = store.writer(self.encoder.key(side))
         self.encoder.model  # load now: a model that cannot load fails the actor at start, not mid-job
@@ -171,7 +181,15 @@ class RayEngine:
         log.info("ray: %d texts over %d workers (%s CPU, %s GPU each)", len(todo), workers, cpus, gpus)
         ds = ray.data.from_pandas(frames).map_batches(
             _EncodeActor,
-            fn_constructor_args=(encoder.spec, side, str(encoder.store.root), device, encoder.batch_size, threads),
+            fn_constructor_args=(
+                encoder.spec,
+                side,
+                str(encoder.store.root),
+                device,
+                encoder.batch_size,
+                threads,
+                str(encoder.cache_dir) if encoder.cache_dir else None,
+            ),
             batch_size=batch,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError
 from .registry import ModelSpec
 
 LATENCY_FORMAT = 1
@@ -104,7 +105,7 @@ class LatencyReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LatencyReport":
         if d.get("kind") != "leafbench-latency":
-            raise ValueError("not a leafbench latency result (kind != leafbench-latency)")
+            raise UserError("not a leafbench latency result (kind != leafbench-latency)")
         return cls(
             results=[LatencyResult.from_dict(r) for r in d["results"]],
             student=d["student"],
@@ -188,13 +189,12 @@ def measure_latency(
     """Load `spec` on its backend (spec.backend, spec.threads) and measure batch-1 query latency and bulk
     throughput. Queries get the model's query prompt; passages its document prompt."""
     from .encode import Encoder
-    from .registry import default_cache_dir
-    from .store import EmbeddingStore
+    from .workspace import Workspace
 
     if not queries:
-        raise ValueError("measure_latency needs at least one query")
-    cache_dir = Path(cache_dir or default_cache_dir())
-    enc = Encoder(spec, EmbeddingStore(cache_dir / "embeddings"), device="cpu", batch_size=batch_size)
+        raise UserError("measure_latency needs at least one query")
+    ws = Workspace.cache_only(cache_dir)
+    enc = Encoder(spec, ws.store(), device="cpu", batch_size=batch_size, cache_dir=ws.cache)
     t0 = time.perf_counter()
     model = enc.model  # nothing is written to the store: only encode_batchwise below
     load_seconds = time.perf_counter() - t0

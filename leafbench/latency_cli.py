@@ -45,45 +45,39 @@ def latency(
     from .backends import BackendError, check_backend
     from .data import DataError
     from .latency import benchmark_texts, run_latency
-    from .registry import ModelError, default_cache_dir, resolve_model
+    from .registry import cache_root, resolve_model
 
-    try:
-        names = [b.strip() for b in backend.split(",") if b.strip()]
-        if not names:
-            raise BackendError("--backend is empty")
-        for b in names:
-            check_backend(b)
-        if threads is not None and threads < 1:
-            raise BackendError(f"--threads must be >= 1, not {threads}")
-        if data_dir is None:
-            raise DataError("--data-dir is needed: a BEIR folder with test queries (e.g. ../shared/data/beir/scifact)")
-        folder = data_dir if (data_dir / "corpus.jsonl").exists() else data_dir / "scifact"
-        cache_dir = cache_dir or default_cache_dir()
-        student = resolve_model(model, cache_dir).with_overrides(max_seq_length=max_seq_length, threads=threads)
-        tname = teacher or student.teacher
-        tspec = (
-            resolve_model(tname, cache_dir).with_overrides(max_seq_length=max_seq_length, threads=threads)
-            if tname
-            else None
-        )
-        qs, ps, info = benchmark_texts(folder, queries, passages)
-        report = run_latency(
-            student,
-            tspec,
-            names,
-            qs,
-            ps,
-            info,
-            warmup,
-            batch_size,
-            cache_dir,
-            progress=lambda what: console.print(f"[dim]measuring {what}[/]", highlight=False),
-        )
-    except (BackendError, DataError, ModelError, ValueError) as e:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
+    names = [b.strip() for b in backend.split(",") if b.strip()]
+    if not names:
+        raise BackendError("--backend is empty")
+    for b in names:
+        check_backend(b)
+    if threads is not None and threads < 1:
+        raise BackendError(f"--threads must be >= 1, not {threads}")
+    if data_dir is None:
+        raise DataError("--data-dir is needed: a BEIR folder with test queries (e.g. ../shared/data/beir/scifact)")
+    folder = data_dir if (data_dir / "corpus.jsonl").exists() else data_dir / "scifact"
+    cache_dir = cache_root(cache_dir)
+    student = resolve_model(model, cache_dir).with_overrides(max_seq_length=max_seq_length, threads=threads)
+    tname = teacher or student.teacher
+    tspec = (
+        resolve_model(tname, cache_dir).with_overrides(max_seq_length=max_seq_length, threads=threads)
+        if tname
+        else None
+    )
+    qs, ps, info = benchmark_texts(folder, queries, passages)
+    report = run_latency(
+        student,
+        tspec,
+        names,
+        qs,
+        ps,
+        info,
+        warmup,
+        batch_size,
+        cache_dir,
+        progress=lambda what: console.print(f"[dim]measuring {what}[/]", highlight=False),
+    )
     from .record import run_folder_name
 
     slug = run_folder_name(student.slug, tspec.slug if tspec else None)  # every backend measured: one file

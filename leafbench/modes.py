@@ -11,10 +11,13 @@ The one definition evaluation, the mteb encoder wrapper, results and reports all
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Mode", "ALL_MODES", "MODE_ORDER", "parse_modes", "roles_needed"]
+from .errors import UserError
+
+__all__ = ["Mode", "ModeError", "ALL_MODES", "MODE_ORDER", "parse_modes", "encodings_needed"]
 
 SIDES = ("query", "document", "text")
 
@@ -30,7 +33,17 @@ class Route:
     def role(self, side: str) -> str:
         if side not in SIDES:
             raise ValueError(f"unknown side {side!r}: choose from {', '.join(SIDES)}")
-        return getattr(self, side)
+        return str(getattr(self, side))
+
+    def for_prompt_type(self, prompt_type: object) -> tuple[str, str]:
+        """(role, side) of one mteb encode call: its prompt_type says query, document or neither (a text)."""
+        value = getattr(prompt_type, "value", prompt_type)
+        side = value if value in ("query", "document") else "text"
+        return self.role(side), side
+
+
+class ModeError(UserError, ValueError):
+    """An unknown --mode value."""
 
 
 class Mode(str, Enum):
@@ -62,17 +75,24 @@ ALL_MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 MODE_ORDER: tuple[str, ...] = ("teacher", "student", "asymmetric")
 
 
-def parse_modes(spec: str) -> list[str]:
-    """`--mode` value → mode names: "student", "student,asymmetric" or "all"."""
+def parse_modes(spec: str) -> list[Mode]:
+    """`--mode` value → modes: "student", "student,asymmetric" or "all"."""
     if spec.strip() == "all":
-        return list(ALL_MODES)
-    modes = [m.strip() for m in spec.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ALL_MODES]
-    if bad or not modes:
-        raise ValueError(f"unknown mode {', '.join(bad) or spec!r}: choose from {', '.join(ALL_MODES)}, all")
-    return modes
+        return list(Mode)
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    bad = [m for m in names if m not in ALL_MODES]
+    if bad or not names:
+        raise ModeError(f"unknown mode {', '.join(bad) or spec!r}: choose from {', '.join(ALL_MODES)}, all")
+    return [Mode(m) for m in dict.fromkeys(names)]
 
 
-def roles_needed(modes: list[str] | tuple[str, ...]) -> set[str]:
-    """Model roles a set of modes needs (a teacher only when some mode uses one)."""
-    return {r for m in modes for r in Mode(m).roles}
+def encodings_needed(modes: Iterable[str]) -> list[tuple[str, str]]:
+    """The minimal (role, side) encodings a retrieval task needs for these modes, in a stable order: `all`
+    encodes student and teacher queries and documents once each."""
+    need: list[tuple[str, str]] = []
+    for m in modes:
+        for side in ("document", "query"):
+            pair = (Mode(m).route.role(side), side)
+            if pair not in need:
+                need.append(pair)
+    return need

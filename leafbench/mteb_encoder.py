@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from .cells import Cell, cell_vectors
+from .errors import UserError
 from .modes import Mode
 
-# mode -> (role for prompt_type query, role for prompt_type document, role for texts with no role)
-ROUTES: dict[str, tuple[str, str, str]] = {m.value: (m.route.query, m.route.document, m.route.text) for m in Mode}
 ASYMMETRIC_POLICY = (
     "asymmetric: the teacher encodes only document-role texts (retrieval corpora, reranking candidates); "
     "the student encodes queries and every text without a query/document role (STS, classification, "
@@ -30,22 +29,11 @@ ASYMMETRIC_POLICY = (
 )
 
 
-def route(mode: str, prompt_type: Any) -> tuple[str, str]:
-    """(role, side) for one mteb encode call."""
-    q_role, d_role, t_role = ROUTES[mode]
-    value = getattr(prompt_type, "value", prompt_type)
-    if value == "query":
-        return q_role, "query"
-    if value == "document":
-        return d_role, "document"
-    return t_role, "text"
-
-
 def _texts(inputs: Iterable[dict[str, Any]]) -> list[str]:
     texts: list[str] = []
     for batch in inputs:
         if "text" not in batch:
-            raise ValueError(f"leafbench encodes text only; this task's batches hold {sorted(batch)}")
+            raise UserError(f"leafbench encodes text only; this task's batches hold {sorted(batch)}")
         texts.extend(batch["text"])
     return texts
 
@@ -58,16 +46,14 @@ class StoreEncoder:
         encoders: dict[str, Any],
         mode: str,
         cell: Cell = Cell(None),
-        calibration: str = "corpus",
         name: str = "leafbench/model",
         revision: str = "local",
     ) -> None:
         from mteb.models import ModelMeta
 
         self.encoders = encoders
-        self.mode = mode
+        self.mode = Mode(mode)
         self.cell = cell
-        self.calibration = calibration
         self.calls: list[dict[str, Any]] = []  # role, side, n_texts, n_encoded: routing and cost evidence
         self.mteb_model_meta = ModelMeta.create_empty(
             overwrites={"name": name, "revision": revision, "similarity_fn_name": "cosine", "modalities": ["text"]}
@@ -77,7 +63,7 @@ class StoreEncoder:
         self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, prompt_type: Any = None, **kwargs: Any
     ) -> np.ndarray:
         texts = _texts(inputs)
-        role, side = route(self.mode, prompt_type)
+        role, side = self.mode.route.for_prompt_type(prompt_type)
         res = self.encoders[role].encode(texts, side)
         self.calls.append(
             {
@@ -90,7 +76,7 @@ class StoreEncoder:
                 "full_dim": int(res.embeddings.shape[1]),
             }
         )
-        return cell_vectors(res.embeddings, self.cell, self.calibration)
+        return cell_vectors(res.embeddings, self.cell, self.cell.calibration)
 
     @staticmethod
     def _unit(x: Any) -> np.ndarray:

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .cells import Cell, file_label, variant
-from .evaluate import TaskRun, _stored_provenance, check_no_protocol_conflict, result_protocol
-from .mteb_encoder import ASYMMETRIC_POLICY, ROUTES, StoreEncoder
-from .record import ResultRecord, data_roots, model_block, relativize, result_path, write_result
-
-log = logging.getLogger(__name__)
+from .cells import INT_DTYPES, Cell
+from .evaluator import EvalContext, TaskEvaluator, TaskRun, result_protocol
+from .modes import Mode
+from .mteb_encoder import ASYMMETRIC_POLICY, StoreEncoder
+from .record import ResultRecord, data_roots, model_block, relativize
 
 
 def task_data_fingerprint(task: Any, data_source: str = "") -> str:
@@ -52,145 +50,125 @@ def task_data_fingerprint(task: Any, data_source: str = "") -> str:
     return h.hexdigest()
 
 
-def mteb_cell_provenance(
-    task: Any,
-    fingerprint: str,
-    encoders: Mapping[str, Any],
-    mode: str,
-    label: str | None,
-    calibration: str,
-) -> str:
-    """Hash of everything that determines one non-retrieval cell: the task (name, subsets, splits), its data
-    fingerprint, the encoders this mode routes each kind of text to (identity/revision, prompt, max_seq_length,
-    precision, backend), the cell, its calibration and the code versions (as evaluate.cell_provenance does for
-    retrieval). A result file is reused only when its provenance equals this."""
-    from importlib.metadata import version
+class MtebTaskEvaluator(TaskEvaluator):
+    """One mteb task object (STS, classification, clustering, ...) scored by mteb's own evaluator per (mode, cell).
 
-    from .version import __version__
+    The task object is evaluated as configured (its ``eval_splits`` and ``hf_subsets``: a benchmark's object
+    restricts them), and the leafbench block records both, with ``selected_by`` saying whose selection it is, so
+    a report reads the main score of exactly those splits and subsets. `data_source` is recorded relative to the
+    run's data_dir (never as an absolute path).
+    """
 
-    q_role, d_role, t_role = ROUTES[mode]
-    keys = {
-        side: asdict(encoders[role].key(side))
-        for role, side in ((q_role, "query"), (d_role, "document"), (t_role, "text"))
-        if role in encoders
-    }
-    payload = {
-        "task": task.metadata.name,
-        "hf_subsets": list(getattr(task, "hf_subsets", None) or []),
-        "eval_splits": list(getattr(task, "eval_splits", None) or task.metadata.eval_splits),
-        "data": fingerprint,
-        "encoders": keys,
-        "cell": label or "full-float32",
-        "calibration": calibration,
-        "leafbench": __version__,
-        "mteb": version("mteb"),
-    }
-    return hashlib.blake2b(json.dumps(payload, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+    def __init__(
+        self, task: Any, data_source: str = "", selected_by: str = "", extra: Mapping[str, Any] | None = None
+    ) -> None:
+        self.task, self.data_source, self.selected_by = task, data_source, selected_by
+        self.task_name = task.metadata.name
+        self.eval_splits = [str(s) for s in task.eval_splits]
+        self.hf_subsets = [str(s) for s in task.hf_subsets] if getattr(task, "hf_subsets", None) else ["default"]
+        self.fingerprint = task_data_fingerprint(task, data_source)
+        self.extra = dict(extra or {})
+
+    def cell(self, cell: Cell) -> Cell:
+        return cell.without_search()  # no retrieval search here: rescoring does not apply
+
+    def provenance_payload(self, ctx: EvalContext, mode: Mode, cell: Cell) -> dict[str, Any]:
+        """The task (name, subsets, splits), its data fingerprint, the encoders this mode routes each kind of text
+        to (identity/revision, prompt, max_seq_length, precision, backend), the cell and its calibration."""
+        keys = {
+            side: asdict(ctx.encoders[mode.route.role(side)].key(side))
+            for side in ("query", "document", "text")
+            if mode.route.role(side) in ctx.encoders
+        }
+        return {
+            "task": self.task_name,
+            "hf_subsets": list(getattr(self.task, "hf_subsets", None) or []),
+            "eval_splits": list(getattr(self.task, "eval_splits", None) or self.task.metadata.eval_splits),
+            "data": self.fingerprint,
+            "encoders": keys,
+            "cell": cell.name,
+            "calibration": cell.calibration,
+        }
+
+    def protocol(self, ctx: EvalContext, mode: Mode) -> dict[str, Any]:
+        roles = {mode.route.role(side) for side in ("query", "document", "text")}
+        blocks = {r: model_block(ctx.encoders[r]) for r in ("student", "teacher") if r in roles}
+        split = self.eval_splits[0] if len(self.eval_splits) == 1 else None
+        return result_protocol(
+            {"split": split, "eval_splits": self.eval_splits, "hf_subsets": self.hf_subsets, **blocks}
+        )
+
+    def run(self, ctx: EvalContext) -> list[TaskRun]:
+        todo = self.pending(ctx)
+        run = TaskRun(task_name=self.task_name, data_fingerprint=self.fingerprint)
+        run.skipped = self.n_cells(ctx) - sum(len(v) for v in todo.values())
+        for m, cells in todo.items():
+            for cell in cells:
+                ctx.emit("evaluating", f"{self.task_name} {m} {cell.name}")
+                run.keep(ctx, m, cell, self._evaluate(ctx, m, cell))
+        return [run]
+
+    def _evaluate(self, ctx: EvalContext, mode: Mode, cell: Cell) -> dict[str, Any]:
+        """mteb.evaluate on the store-backed encoder of one (mode, cell): mteb's TaskResult + the leafbench block."""
+        import mteb
+
+        enc = StoreEncoder(ctx.encoders, mode, cell, name=f"leafbench/{ctx.run_slug}")
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mteb warns per call about superseded tasks / small calibration sets
+            res = mteb.evaluate(enc, [self.task], cache=None, show_progress_bar=False)
+        if not res.task_results:
+            raise RuntimeError(f"mteb returned no result for {self.task_name} ({mode}, {cell.name})")
+        data = json.loads(res.task_results[0].model_dump_json())
+        data["leafbench"] = self._record(ctx, mode, cell, enc, time.perf_counter() - t0).to_dict()
+        return data
+
+    def _record(self, ctx: EvalContext, mode: Mode, cell: Cell, enc: StoreEncoder, seconds: float) -> ResultRecord:
+        used_roles = sorted({c["role"] for c in enc.calls})
+        roots = data_roots(ctx.data_dir)
+        full_dim = enc.calls[0]["full_dim"] if enc.calls else None
+        student = "student" in used_roles or mode != Mode.TEACHER
+        return ResultRecord(
+            mode=str(mode),
+            task_type=self.task.metadata.type,
+            student=model_block(ctx.encoders.get("student"), roots) if student else None,
+            teacher=model_block(ctx.encoders.get("teacher"), roots) if "teacher" in used_roles else None,
+            roles_used=used_roles,
+            asymmetric_policy=ASYMMETRIC_POLICY if mode == Mode.ASYMMETRIC else None,
+            full_dim=full_dim,
+            dim=cell.dim or full_dim,
+            dtype=cell.dtype,
+            cell=cell.name,
+            variant=cell.variant,
+            calibration="mteb" if cell.calibration == "mteb" else ("per-call" if cell.dtype in INT_DTYPES else None),
+            similarity="cosine",
+            scoring=f"mteb {self.task.metadata.type} evaluator",
+            data_source=relativize(self.data_source, roots),
+            data_fingerprint=self.fingerprint,
+            provenance=self.provenance(ctx, mode, cell),
+            split=self.eval_splits[0] if len(self.eval_splits) == 1 else None,
+            eval_splits=self.eval_splits,
+            hf_subsets=self.hf_subsets,
+            selected_by=self.selected_by or None,
+            encode_calls=enc.calls,
+            n_encoded_now=sum(c["n_encoded"] for c in enc.calls),
+            evaluation_seconds=seconds,
+        ).update(self.extra)
 
 
 def evaluate_mteb_task(
     task: Any,
-    encoders: dict[str, Any],
-    modes: Sequence[str],
-    output: Path | None,
-    run_slug: str,
-    cells: Sequence[Cell] = (Cell(None, "float32"),),
-    calibration: str = "corpus",
-    force: bool = True,
-    extra: dict[str, Any] | None = None,
+    encoders: Mapping[str, Any],
+    modes: Sequence[Mode | str],
+    output: Path | None = None,
+    run_slug: str = "x",
+    *,
     data_source: str = "",
-    progress: Callable[[str], None] | None = None,
     selected_by: str = "",
-    data_dir: Path | None = None,
+    extra: Mapping[str, Any] | None = None,
+    **context: Any,
 ) -> TaskRun:
-    """Run one mteb task object for every mode x cell; write mteb TaskResult JSON + a leafbench block.
-
-    The task object is evaluated as configured (its ``eval_splits`` and ``hf_subsets``: a benchmark's object
-    restricts them), and the leafbench block records both, with ``selected_by`` saying whose selection it is, so
-    a report reads the main score of exactly those splits and subsets. `data_source` is recorded relative to
-    `data_dir` (never as an absolute path).
-    """
-    import mteb
-
-    name = task.metadata.name
-    eval_splits = [str(s) for s in task.eval_splits]
-    hf_subsets = [str(s) for s in task.hf_subsets] if getattr(task, "hf_subsets", None) else ["default"]
-    fingerprint = task_data_fingerprint(task, data_source)
-    run = TaskRun(task_name=name, data_fingerprint=fingerprint)
-
-    def protocol(mode: str) -> dict[str, Any]:
-        roles = set(ROUTES[mode])
-        blocks = {r: model_block(encoders[r]) for r in ("student", "teacher") if r in roles}
-        split = eval_splits[0] if len(eval_splits) == 1 else None
-        return result_protocol({"split": split, "eval_splits": eval_splits, "hf_subsets": hf_subsets, **blocks})
-
-    for m in modes:
-        roles = set(ROUTES[m])
-        for role in roles:
-            if role not in encoders:
-                raise ValueError(f"mode {m!r} needs a {role} model")
-        for cell in cells:
-            var = variant(cell, calibration)
-            label = file_label(cell, var)
-            path = result_path(output, run_slug, m, name, label) if output is not None else None
-            provenance = mteb_cell_provenance(task, fingerprint, encoders, m, label, calibration)
-            if path is not None and path.exists() and not force:
-                if _stored_provenance(path) == provenance:
-                    run.skipped += 1
-                    continue
-                check_no_protocol_conflict(path, protocol(m))
-                # Measured on other data, models or settings (or unreadable): recomputed, never shown as this run's.
-                log.info("%s: measured on other data or models than this run; recomputing", path)
-            if progress:
-                progress(f"{name} {m} {label or 'full-float32'}")
-            enc = StoreEncoder(encoders, m, cell, calibration, name=f"leafbench/{run_slug}")
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # mteb warns per call about superseded tasks / small calibration sets
-                res = mteb.evaluate(enc, [task], cache=None, show_progress_bar=False)
-            if not res.task_results:
-                raise RuntimeError(f"mteb returned no result for {name} ({m}, {label or 'full-float32'})")
-            tr = res.task_results[0]
-            data = json.loads(tr.model_dump_json())
-            used_roles = sorted({c["role"] for c in enc.calls})
-            roots = data_roots(data_dir)
-            data["leafbench"] = (
-                ResultRecord(
-                    mode=m,
-                    task_type=task.metadata.type,
-                    student=model_block(encoders.get("student"), roots)
-                    if "student" in used_roles or m != "teacher"
-                    else None,
-                    teacher=model_block(encoders.get("teacher"), roots) if "teacher" in used_roles else None,
-                    roles_used=used_roles,
-                    asymmetric_policy=ASYMMETRIC_POLICY if m == "asymmetric" else None,
-                    full_dim=enc.calls[0]["full_dim"] if enc.calls else None,
-                    dim=cell.dim or (enc.calls[0]["full_dim"] if enc.calls else None),
-                    dtype=cell.dtype,
-                    cell=label or "full-float32",
-                    variant=var,
-                    calibration="mteb"
-                    if calibration == "mteb"
-                    else ("per-call" if cell.dtype in ("int8", "uint8") else None),
-                    similarity="cosine",
-                    scoring=f"mteb {task.metadata.type} evaluator",
-                    data_source=relativize(data_source, roots),
-                    data_fingerprint=fingerprint,
-                    provenance=provenance,
-                    split=eval_splits[0] if len(eval_splits) == 1 else None,
-                    eval_splits=eval_splits,
-                    hf_subsets=hf_subsets,
-                    selected_by=selected_by or None,
-                    encode_calls=enc.calls,
-                    n_encoded_now=sum(c["n_encoded"] for c in enc.calls),
-                    evaluation_seconds=time.perf_counter() - t0,
-                )
-                .update(extra)
-                .to_dict()
-            )
-            key = m if label is None else f"{m}/{label}"
-            run.results[key] = data
-            if path is not None:
-                write_result(path, data)
-                run.paths[key] = path
-    return run
+    """Run one mteb task object for every mode x cell; write mteb TaskResult JSON + a leafbench block under
+    `output` (None: in memory only). `context`: the other EvalContext fields (cells, force, data_dir, ...)."""
+    ctx = EvalContext(encoders, modes, output=output, run_slug=run_slug, **context)
+    return MtebTaskEvaluator(task, data_source, selected_by, extra).run(ctx)[0]

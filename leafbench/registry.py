@@ -52,6 +52,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LEAFBENCH_CACHE_DIR") or user_cache_dir("leafbench"))
 
 
+def cache_root(cache_dir: Path | str | None = None) -> Path:
+    """The cache folder a command uses: `cache_dir` when given, else the default (LEAFBENCH_CACHE_DIR or the
+    user cache dir). Its layout (embeddings/, models/, exports/) is leafbench.workspace's."""
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+
 @dataclass(frozen=True)
 class Alias:
     """A named model: where it loads from and which teacher it was distilled from."""
@@ -210,7 +216,7 @@ def _mpnet_part_files() -> list[Path]:
 
 
 def mpnet_path(cache_dir: Path | None = None) -> Path:
-    return (cache_dir or default_cache_dir()) / "models" / "all-mpnet-base-v2"
+    return cache_root(cache_dir) / "models" / "all-mpnet-base-v2"
 
 
 def install_mpnet(cache_dir: Path | None = None, force: bool = False) -> Path:

@@ -214,9 +214,9 @@ def test_exclude_tasks_are_recorded_as_skipped_not_dropped() -> None:
 def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from leafbench.api import summary_table
     from leafbench.cells import Cell
     from leafbench.record import build_result, result_path, write_result
+    from leafbench.summary import as_table, summary_rows
 
     sts = {"STS12": 0.70, "STS13": 0.80, "STS14": 0.75, "STSBenchmark": 0.85}
     clf = {"Banking77Classification": 0.80, "ImdbClassification": 0.60}
@@ -230,7 +230,7 @@ def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path)
             result_path(tmp_path, "m", "student", t),
             build_result(t, "test", {"main_score": v}, 1.0, {"mode": "student"}),
         )
-    table = summary_table(tmp_path, "m", list(types), ["student"], [Cell(None, "float32")], types=types)
+    table = as_table(*summary_rows(tmp_path, "m", list(types), ["student"], [Cell()], types=types))
     console = Console(width=200, record=True)
     console.print(table)
     text = console.export_text()

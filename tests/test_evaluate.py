@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from leafbench.encode import Encoder
-from leafbench.evaluate import evaluate_retrieval, expand_modes, needed_encodings
+from leafbench.errors import UserError
+from leafbench.evaluate import evaluate_retrieval
+from leafbench.modes import encodings_needed, parse_modes
 
 
 class RecordingEncoder(Encoder):
@@ -26,15 +28,15 @@ def _scores(run, mode: str) -> dict:
     return run.results[mode]["scores"]["test"][0]
 
 
-def test_expand_modes_and_minimal_encodings() -> None:
-    assert expand_modes("all") == ["student", "teacher", "asymmetric"]
-    assert expand_modes("asymmetric") == ["asymmetric"]
+def test_parse_modes_and_minimal_encodings() -> None:
+    assert parse_modes("all") == ["student", "teacher", "asymmetric"]
+    assert parse_modes("asymmetric") == ["asymmetric"]
     with pytest.raises(ValueError, match="unknown mode"):
-        expand_modes("symmetric")
+        parse_modes("symmetric")
     # asymmetric alone needs teacher documents and student queries only.
-    assert sorted(needed_encodings(["asymmetric"])) == [("student", "query"), ("teacher", "document")]
+    assert sorted(encodings_needed(["asymmetric"])) == [("student", "query"), ("teacher", "document")]
     # all three modes share: 4 encodings, not 6.
-    assert len(needed_encodings(["student", "teacher", "asymmetric"])) == 4
+    assert len(encodings_needed(["student", "teacher", "asymmetric"])) == 4
 
 
 def test_asymmetric_with_same_model_equals_symmetric(scifact_small, minilm_spec, session_store) -> None:
@@ -86,5 +88,5 @@ def test_second_run_hits_the_cache_and_never_loads_the_model(
 
 
 def test_missing_role_is_reported(scifact_small, minilm_spec, session_store) -> None:
-    with pytest.raises(ValueError, match="needs a teacher model"):
+    with pytest.raises(UserError, match="needs a teacher model"):
         evaluate_retrieval(scifact_small, {"student": Encoder(minilm_spec, session_store)}, ["asymmetric"], None, "x")

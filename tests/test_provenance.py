@@ -66,7 +66,7 @@ def test_non_retrieval_cells_are_reused_only_with_the_same_provenance(
     """STS / classification results (mteb's evaluators) follow the same rule as retrieval cells: a file measured
     on other data or another encoding is recomputed, not skipped."""
     from leafbench.encode import Encoder
-    from leafbench.evaluate import ResultConflict
+    from leafbench.evaluator import ResultConflict
     from leafbench.mteb_eval import evaluate_mteb_task
     from leafbench.mteb_local import load_local_task
 

@@ -8,7 +8,7 @@ import pytest
 
 from leafbench.cells import Cell
 from leafbench.encode import Encoder
-from leafbench.mteb_encoder import route
+from leafbench.modes import Mode
 from leafbench.mteb_eval import evaluate_mteb_task
 from leafbench.mteb_local import load_local_task
 
@@ -34,10 +34,10 @@ def test_main_score_equals_mteb_evaluate(
 def test_asymmetric_policy_routes_roleless_texts_to_the_student(shared_data: Path, minilm_spec, session_store) -> None:
     from mteb.types import PromptType
 
-    assert route("asymmetric", PromptType.query) == ("student", "query")
-    assert route("asymmetric", PromptType.document) == ("teacher", "document")
-    assert route("asymmetric", None) == ("student", "text")
-    assert route("teacher", None) == ("teacher", "text")
+    assert Mode.ASYMMETRIC.route.for_prompt_type(PromptType.query) == ("student", "query")
+    assert Mode.ASYMMETRIC.route.for_prompt_type(PromptType.document) == ("teacher", "document")
+    assert Mode.ASYMMETRIC.route.for_prompt_type(None) == ("student", "text")
+    assert Mode.TEACHER.route.for_prompt_type(None) == ("teacher", "text")
     task = cut_task(load_local_task("STSBenchmark", shared_data), 100)
     teacher = Encoder(minilm_spec.with_overrides(max_seq_length=64), session_store)
     run = evaluate_mteb_task(

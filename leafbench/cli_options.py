@@ -1,0 +1,186 @@
+"""The options of `leafbench run`, declared once as typed aliases (typer reads them from the annotations), so the
+command's signature stays a list of names and each option's help lives next to its type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DEBUG_ENV = "LEAFBENCH_DEBUG"
+
+MODE_HELP = (
+    "student | teacher | asymmetric | all (comma lists allowed). asymmetric: the TEACHER encodes documents, the "
+    "STUDENT encodes queries; their output dims must match. Tasks without a query/document split (STS, "
+    "classification, clustering, pair classification, summarization): the teacher encodes only document-role "
+    "texts (retrieval corpora, reranking candidates), the student everything else. all: the three modes, "
+    "sharing every encoding."
+)
+
+Model = Annotated[str, typer.Option("--model", "-m", help="Alias (see `leafbench models`), HF id, or model folder.")]
+
+Teacher = Annotated[
+    Optional[str],
+    typer.Option("--teacher", "-t", help="Teacher alias/id/folder. Default: the model's own (alias or manifest)."),
+]
+
+Mode = Annotated[str, typer.Option("--mode", help=MODE_HELP)]
+
+Tasks = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tasks",
+        help='Task names as mteb spells them (SciFact,NFCorpus), a benchmark ("BEIR", "NanoBEIR", '
+        '"MTEB(eng, v2)"), or your own BEIR-layout folder (./my-corpus, or a folder name under --data-dir; '
+        "named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. "
+        "Default: the model's benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.",
+    ),
+]
+
+TaskTypes = Annotated[
+    Optional[str], typer.Option("--task-types", help="Keep only these mteb task types, e.g. STS,Classification.")
+]
+
+ExcludeTasks = Annotated[
+    Optional[str],
+    typer.Option(
+        "--exclude-tasks",
+        help="Leave these tasks out of the selection (e.g. a benchmark's most expensive one); recorded as skipped in run.json.",
+    ),
+]
+
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data-dir",
+        envvar="LEAFBENCH_DATA_DIR",
+        help="Local data: BEIR folders (DIR/beir/scifact/corpus.jsonl ...) and/or mteb task files (DIR/mteb/sts/<Task>/...); see docs/evaluation.md.",
+    ),
+]
+
+Split = Annotated[
+    Optional[str],
+    typer.Option(help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."),
+]
+
+Output = Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")]
+
+CacheDir = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--cache-dir",
+        envvar="LEAFBENCH_CACHE_DIR",
+        help="Embedding store and assembled models. Default: user cache dir.",
+    ),
+]
+
+BatchSize = Annotated[int, typer.Option(min=1, help="Texts per forward pass.")]
+
+MaxSeqLength = Annotated[
+    Optional[int], typer.Option(min=1, help="Override the models' max_seq_length (part of the cache key).")
+]
+
+TeacherMaxSeqLength = Annotated[
+    Optional[int],
+    typer.Option(
+        min=1,
+        help="The teacher's max_seq_length when it should differ from the student's (default: --max-seq-length, else the teacher's own).",
+    ),
+]
+
+Precision = Annotated[str, typer.Option(help="fp32 | bf16 | fp16 inference (bf16: fast on CPUs with avx512_bf16).")]
+
+Backend = Annotated[
+    str,
+    typer.Option(
+        help="torch | torch-int8 | onnx | onnx-int8 | openvino | openvino-bf16 (CPU; part of the cache key). See README 'CPU backends'."
+    ),
+]
+
+Threads = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="Intra-op threads for torch / ONNX Runtime / OpenVINO (recorded). Default: torch's."),
+]
+
+Device = Annotated[Optional[str], typer.Option(help="cpu | cuda | mps. Default: best available.")]
+
+MaxQueries = Annotated[Optional[int], typer.Option(min=1, help="Evaluate on a seeded subset of this many queries.")]
+
+MaxDocs = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="With a subset: keep the relevant docs plus random distractors up to this many."),
+]
+
+Dims = Annotated[
+    Optional[str], typer.Option(help="Matryoshka dims, e.g. full,512,256,128 (truncate, then re-normalise).")
+]
+
+Dtypes = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Output dtypes: float32,float16,bfloat16,int8,uint8,binary,ubinary. Every dims x dtypes cell comes from one encoding pass."
+    ),
+]
+
+Calibration = Annotated[
+    str,
+    typer.Option(
+        help="int8/uint8 ranges: corpus (document min/max, shared by queries) | fixed (--ranges-file) | mteb (mteb CompressionWrapper parity)."
+    ),
+]
+
+RangesFile = Annotated[Optional[Path], typer.Option(help="Fixed int8 ranges: .npy [2, dim] or JSON {min, max}.")]
+
+Rescore = Annotated[
+    Optional[int], typer.Option(help="Binary cells: re-rank the top rescore*k by float query x binary document.")
+]
+
+Force = Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")]
+
+ShardSize = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Most rows per embedding-store shard (rows are also committed every 30 s, so an interruption loses at most that much encoding).",
+    ),
+]
+
+Search = Annotated[
+    str,
+    typer.Option(
+        help="Exact top-k over the streamed corpus by torch | faiss (faiss.knn; GPU when faiss has one). Same scores."
+    ),
+]
+
+Engine = Annotated[
+    str,
+    typer.Option(
+        help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray])."
+    ),
+]
+
+RayAddress = Annotated[
+    Optional[str],
+    typer.Option(
+        help="--engine ray: address of an existing Ray cluster (e.g. ray://head:10001 or auto). Default: start a local one."
+    ),
+]
+
+Workers = Annotated[
+    Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")
+]
+
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Data warnings (empty texts, qrels naming unknown ids, conflicting qrels) are errors, exit 2.",
+    ),
+]
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v")]
+
+Debug = Annotated[
+    bool, typer.Option("--debug", help=f"Show the full traceback of unexpected errors (also {DEBUG_ENV}=1).")
+]

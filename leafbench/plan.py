@@ -1,0 +1,282 @@
+"""A run, planned and checked before any work: `plan_run(model, **options) -> RunPlan`.
+
+The plan holds typed settings, not option strings: the modes as :class:`~leafbench.modes.Mode`s (with their
+routing), the cells as :class:`~leafbench.cells.Cell`s that name themselves, the models resolved by role, the
+task selection and the :class:`~leafbench.workspace.Workspace`. Everything a run can get wrong is checked while
+planning, so a bad option fails in seconds, not after hours of encoding. ``leafbench run`` and
+:func:`leafbench.api.run_benchmark` build the same plan and hand it to :func:`leafbench.runner.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cells import CALIBRATIONS, INT_DTYPES, Cell, grid, load_ranges, parse_dims, parse_dtypes
+from .errors import UserError
+from .modes import Mode, parse_modes
+from .registry import ModelSpec
+from .tasks import Selection
+from .workspace import Workspace
+
+__all__ = ["DataSettings", "EncodingSettings", "RunPlan", "plan_run"]
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which data each task is evaluated on: local copies, the split, a seeded cut, and whether warnings fail."""
+
+    data_dir: Path | None = None
+    split: str | None = None
+    max_queries: int | None = None
+    max_docs: int | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class EncodingSettings:
+    """How missing texts are encoded: where (device, engine) and in what batches and shards."""
+
+    batch_size: int = 32
+    device: str | None = None
+    shard_size: int = 4096
+    engine: str = "local"
+    ray_address: str | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one run does, checked: models by role, modes, cells, tasks, data, where results go."""
+
+    models: dict[str, ModelSpec]  # "student" and, when a mode runs it, "teacher"
+    modes: tuple[Mode, ...]
+    cells: tuple[Cell, ...]
+    selection: Selection
+    workspace: Workspace
+    data: DataSettings = DataSettings()
+    encoding: EncodingSettings = EncodingSettings()
+    ranges_file: Path | None = None
+    search: str = "torch"
+    force: bool = False
+    run: str = ""  # the run folder under the output (record.run_folder_name)
+
+    @property
+    def roles(self) -> list[str]:
+        """The model roles the modes run, student first (a teacher-only run resolves the student to name its
+        folder, but never runs it)."""
+        return roles_run(self.modes)
+
+    @property
+    def calibration(self) -> str:
+        return self.cells[0].calibration
+
+    @property
+    def rescore(self) -> int | None:
+        return self.cells[0].rescore
+
+    def unpinned(self) -> list[str]:
+        """One warning per hub model whose commit is not known (its results record it as unpinned)."""
+        return [
+            f"{spec.name}: no commit known for {spec.hf_id or spec.source}@{spec.revision or 'main'} "
+            "(offline, not in the Hugging Face cache): its results record it as unpinned (revision null, pinned false)"
+            for spec in self.models.values()
+            if not spec.local and not spec.pinned
+        ]
+
+
+def roles_run(modes: Sequence[Mode]) -> list[str]:
+    """The model roles these modes run, student first."""
+    used = {m.route.role(side) for m in modes for side in ("query", "document")}
+    return [r for r in ("student", "teacher") if r in used]
+
+
+def _csv(value: str | Sequence[Any] | None) -> str | None:
+    """Options accept "a,b" or a list (["a", "b"], [256, None]); the parsers take the comma form."""
+    if value is None or isinstance(value, str):
+        return value
+    return ",".join("full" if v is None else str(v) for v in value)
+
+
+def plan_run(
+    model: str,
+    *,
+    teacher: str | None = None,
+    mode: str | Sequence[str] = "student",
+    tasks: str | Sequence[str] | None = None,
+    task_types: str | Sequence[str] | None = None,
+    exclude_tasks: str | Sequence[str] | None = None,
+    data_dir: Path | str | None = None,
+    split: str | None = None,
+    output: Path | str = "results",
+    cache_dir: Path | str | None = None,
+    batch_size: int = 32,
+    max_seq_length: int | None = None,
+    teacher_max_seq_length: int | None = None,
+    precision: str = "fp32",
+    backend: str = "torch",
+    threads: int | None = None,
+    device: str | None = None,
+    max_queries: int | None = None,
+    max_docs: int | None = None,
+    dims: str | Sequence[int | None] | None = None,
+    dtypes: str | Sequence[str] | None = None,
+    calibration: str = "corpus",
+    ranges_file: Path | str | None = None,
+    rescore: int | None = None,
+    force: bool = False,
+    shard_size: int = 4096,
+    search: str = "torch",
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    strict: bool = False,
+) -> RunPlan:
+    """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
+    every option checked before any encoding. Raises a UserError naming the option on bad input."""
+    from .engine import make_engine
+    from .record import run_folder_name
+    from .scoring import SEARCH_BACKENDS
+
+    workspace = Workspace.at(output, cache_dir)
+    mode_arg = _csv(mode) or "student"
+    modes = tuple(parse_modes(mode_arg))
+    ranges = Path(ranges_file) if ranges_file is not None else None
+    cells = tuple(_cells(_csv(dims), _csv(dtypes), calibration, ranges, rescore))
+    make_engine(engine, ray_address, workers)  # an unknown engine or unreachable cluster fails now
+    _check_device(device, here=not ray_address)
+    if search not in SEARCH_BACKENDS:
+        raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
+    overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
+    models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
+    _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
+    data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict)
+    selection = _select(models["student"], tasks, task_types, exclude_tasks, data.data_dir)
+    run = run_folder_name(models["student"].slug, models["teacher"].slug if "teacher" in models else None, backend)
+    workspace.manifest(run)  # a damaged run.json fails now, not after the encoding
+    return RunPlan(
+        models=models,
+        modes=modes,
+        cells=cells,
+        selection=selection,
+        workspace=workspace,
+        data=data,
+        encoding=EncodingSettings(batch_size, device, shard_size, engine, ray_address, workers),
+        ranges_file=ranges,
+        search=search,
+        force=force,
+        run=run,
+    )
+
+
+def _cells(
+    dims: str | None, dtypes: str | None, calibration: str, ranges_file: Path | None, rescore: int | None
+) -> list[Cell]:
+    """The dims x dtypes grid, with its calibration and rescoring checked."""
+    if calibration not in CALIBRATIONS:
+        raise UserError(f"--calibration: unknown {calibration!r}; choose from {', '.join(CALIBRATIONS)}")
+    if calibration == "fixed" and ranges_file is None:
+        raise UserError("--calibration fixed needs --ranges-file")
+    if rescore is not None and rescore < 1:
+        raise UserError("--rescore must be >= 1")
+    return grid(parse_dims(dims), parse_dtypes(dtypes), calibration, rescore)
+
+
+def _check_device(device: str | None, here: bool) -> None:
+    from .encode import check_device
+
+    check_device(device, here=here)  # a cluster's workers may have devices this machine lacks
+
+
+@dataclass(frozen=True)
+class _ModelOverrides:
+    max_seq_length: int | None
+    teacher_max_seq_length: int | None
+    precision: str
+    backend: str
+    threads: int | None
+
+    def apply(self, spec: ModelSpec, role: str) -> ModelSpec:
+        length = self.teacher_max_seq_length if role == "teacher" else None
+        return spec.with_overrides(length or self.max_seq_length, self.precision, self.backend, self.threads)
+
+
+def _resolve_models(
+    model: str, teacher: str | None, modes: Sequence[Mode], mode_arg: str, ws: Workspace, over: _ModelOverrides
+) -> dict[str, ModelSpec]:
+    """The models by role: the student always (it names the run), the teacher when a mode runs it."""
+    from .backends import check_backend
+    from .registry import resolve_model
+
+    check_backend(over.backend)
+    student = over.apply(resolve_model(model, ws.cache), "student")
+    if "teacher" not in roles_run(modes):
+        if over.teacher_max_seq_length is not None:
+            raise UserError(
+                f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode_arg}"
+            )
+        return {"student": student}
+    name = teacher or student.teacher
+    if not name:
+        raise UserError(
+            f"mode {mode_arg} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
+        )
+    specs = {"student": student, "teacher": over.apply(resolve_model(name, ws.cache), "teacher")}
+    if Mode.ASYMMETRIC in modes:
+        _check_one_space(specs)
+    return specs
+
+
+def _check_one_space(specs: dict[str, ModelSpec]) -> None:
+    from .encode import embedding_dim
+
+    ds, dt = embedding_dim(specs["student"]), embedding_dim(specs["teacher"])
+    if ds and dt and ds != dt:
+        raise UserError(
+            f"asymmetric mode needs one embedding space: student {specs['student'].name} is {ds}-d, "
+            f"teacher {specs['teacher'].name} is {dt}-d"
+        )
+
+
+def _check_cells_fit(
+    models: dict[str, ModelSpec], cells: Sequence[Cell], ranges_file: Path | None, teacher_length: bool
+) -> None:
+    """Every cell's dim within each model's, each reading length within its position table, the ranges file
+    covering the largest dim scored: each would otherwise fail only once the encoding is done."""
+    from .encode import embedding_dim, max_positions
+
+    for role, spec in models.items():
+        full = embedding_dim(spec)
+        too_big = [c.dim for c in cells if full and c.dim and c.dim > full]
+        if too_big:
+            raise UserError(f"--dims {too_big[0]} is larger than {spec.name}'s embedding dim {full}")
+        length, limit = spec.max_seq_length, max_positions(spec)
+        if length is not None and limit is not None and length > limit:
+            option = "--teacher-max-seq-length" if role == "teacher" and teacher_length else "--max-seq-length"
+            raise UserError(
+                f"{option} {length} is beyond {spec.name}'s limit of {limit} tokens (its position "
+                f"embeddings); use at most {limit}"
+            )
+    if ranges_file is not None and cells[0].calibration == "fixed" and any(c.dtype in INT_DTYPES for c in cells):
+        full_dims = [embedding_dim(spec) for spec in models.values()]
+        load_ranges(ranges_file, max([c.dim or 0 for c in cells] + [d or 0 for d in full_dims] + [1]))
+
+
+def _select(
+    student: ModelSpec,
+    tasks: str | Sequence[str] | None,
+    task_types: str | Sequence[str] | None,
+    exclude: str | Sequence[str] | None,
+    data_dir: Path | None,
+) -> Selection:
+    """The tasks to run (default: the student's benchmark); an incomplete local aggregate fails now."""
+    from .data import aggregate_local_folders
+    from .registry import default_benchmark
+    from .tasks import select_tasks
+
+    selection = select_tasks(_csv(tasks), default_benchmark(student), _csv(task_types), _csv(exclude), data_dir)
+    for agg, subs in selection.subtasks.items():
+        aggregate_local_folders(agg, data_dir, subs)
+    return selection
