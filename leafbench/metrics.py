@@ -1,12 +1,11 @@
 """Retrieval metrics exactly as mteb reports them.
 
-Two paths, same numbers:
-- `retrieval_scores(run, qrels)`: mteb's own `calculate_retrieval_scores` + `make_score_dict`, on a TREC run dict.
-- `topk_retrieval_scores(...)`: for the dims x dtypes grid, where mteb's pure-Python MRR and abstention (nAUC)
-  code costs ~2 s per cell on 300 queries x 1000 hits and would dominate a 45-cell sweep. It keeps pytrec_eval
-  and mteb's own aggregation for nDCG/MAP/recall/precision/hit-rate, and computes MRR and the nAUC
-  confidence scores from the already-sorted top-k matrix with NumPy. tests/test_metrics.py proves the two
-  paths return identical dicts on real runs, ties and ignore_identical_ids included.
+`topk_retrieval_scores(...)` serves the dims x dtypes grid, where mteb's own pure-Python MRR and abstention
+(nAUC) code costs ~2 s per cell on 300 queries x 1000 hits and would dominate a 45-cell sweep. It keeps
+pytrec_eval and mteb's own aggregation for nDCG/MAP/recall/precision/hit-rate, and computes MRR and the nAUC
+confidence scores from the already-sorted top-k matrix with NumPy. tests/test_metrics.py proves it returns the
+dict of mteb's own `calculate_retrieval_scores` + `make_score_dict` (tests/oracles.py `retrieval_scores`) on real
+runs, ties and ignore_identical_ids included.
 """
 
 from __future__ import annotations
@@ -26,33 +25,6 @@ def drop_identical_ids(run: dict[str, dict[str, float]]) -> dict[str, dict[str, 
     for qid, docs in run.items():
         docs.pop(qid, None)
     return run
-
-
-def retrieval_scores(
-    run: dict[str, dict[str, float]],
-    qrels: Mapping[str, Mapping[str, int]],
-    k_values: Sequence[int] = K_VALUES,
-    ignore_identical_ids: bool = False,
-) -> dict[str, Any]:
-    """Score a run like mteb's RetrievalEvaluator; returns mteb's flat score dict plus `main_score`."""
-    from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores, make_score_dict
-
-    if ignore_identical_ids:
-        run = drop_identical_ids(run)
-    res = calculate_retrieval_scores(run, dict(qrels), list(k_values))
-    scores = make_score_dict(
-        ndcg=res.ndcg,
-        _map=res.map,
-        recall=res.recall,
-        precision=res.precision,
-        mrr=res.mrr,
-        naucs=res.naucs,
-        naucs_mrr=res.naucs_mrr,
-        hit_rate=res.hit_rate,
-        task_scores={},
-    )
-    scores["main_score"] = scores[MAIN_SCORE]
-    return scores
 
 
 def _abstention_curve(conf: np.ndarray, metric: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ buffer, whatever the corpus size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -77,22 +77,6 @@ def faiss_stream_topk(
     return best_s, best_i
 
 
-def _chunked_topk(
-    queries: np.ndarray,
-    docs: np.ndarray,
-    k: int,
-    to_tensor: Callable[[np.ndarray], torch.Tensor],
-    query_chunk: int,
-    doc_chunk: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k by dot product of `to_tensor(rows)` for in-memory matrices, one doc chunk at a time.
-
-    Shared by the dense and the packed-binary search; only `to_tensor` differs (float cast vs bit unpacking).
-    """
-    blocks = ((ds, to_tensor(docs[ds : ds + doc_chunk])) for ds in range(0, docs.shape[0], doc_chunk))
-    return stream_topk(to_tensor(queries), blocks, k, query_chunk)
-
-
 def _as_float_tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
@@ -110,7 +94,8 @@ def dense_topk(
     """
     if queries.shape[1] != docs.shape[1]:
         raise ValueError(f"query dim {queries.shape[1]} != document dim {docs.shape[1]}")
-    scores, idx = _chunked_topk(queries, docs, k, _as_float_tensor, query_chunk, doc_chunk)
+    blocks = ((ds, _as_float_tensor(docs[ds : ds + doc_chunk])) for ds in range(0, docs.shape[0], doc_chunk))
+    scores, idx = stream_topk(_as_float_tensor(queries), blocks, k, query_chunk)
     return scores.numpy().astype(np.float32, copy=False), idx.numpy().astype(np.int64, copy=False)
 
 
@@ -125,54 +110,3 @@ def to_run(
     for qi, qid in enumerate(query_ids):
         run[qid] = {doc_ids[j]: float(s) for j, s in zip(indices[qi].tolist(), scores[qi].tolist())}
     return run
-
-
-def _unpack_pm1(packed: np.ndarray, dim: int) -> torch.Tensor:
-    """Packed bits → ±1 float rows; used chunk by chunk so the corpus itself stays packed."""
-    bits = np.unpackbits(np.ascontiguousarray(packed, dtype=np.uint8), axis=1)[:, :dim]
-    return torch.from_numpy(bits.astype(np.float32) * 2.0 - 1.0)
-
-
-def hamming_topk(
-    queries: np.ndarray,
-    docs: np.ndarray,
-    dim: int,
-    k: int,
-    query_chunk: int = 1024,
-    doc_chunk: int = 16384,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k by Hamming distance on packed bits; returns (-distance [nq, k], indices [nq, k]).
-
-    Each doc chunk is unpacked to ±1 and scored with one matmul: for ±1 vectors q·d = dim - 2·hamming, so the
-    ranking is exactly Hamming's, computed with BLAS instead of a byte-wise popcount loop. Only one chunk is
-    ever unpacked. Ties (equal distance) keep torch.topk's order.
-    """
-    if queries.shape[1] != docs.shape[1]:
-        raise ValueError(f"query bytes {queries.shape[1]} != document bytes {docs.shape[1]}")
-    scores, idx = _chunked_topk(queries, docs, k, lambda a: _unpack_pm1(a, dim), query_chunk, doc_chunk)
-    # q·d = dim - 2h  →  -h = (q·d - dim) / 2, exact in float32 for any realistic dim.
-    return ((scores - dim) / 2).numpy().astype(np.float32, copy=False), idx.numpy().astype(np.int64, copy=False)
-
-
-def rescore_binary(
-    query_float: np.ndarray,
-    docs_packed: np.ndarray,
-    candidates: np.ndarray,
-    dim: int,
-    k: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank Hamming candidates by float query · unpacked 0/1 document bits (sentence-transformers' rescore)."""
-    nq, nc = candidates.shape
-    k = min(k, nc)
-    out_s = np.empty((nq, k), dtype=np.float32)
-    out_i = np.empty((nq, k), dtype=np.int64)
-    step = max(1, (64 << 20) // max(1, nc * dim * 4))  # ~64 MB of unpacked candidates at a time
-    for qs in range(0, nq, step):
-        cand = candidates[qs : qs + step]
-        bits = np.unpackbits(docs_packed[cand.reshape(-1)].astype(np.uint8), axis=1)[:, :dim]
-        bits = bits.reshape(cand.shape[0], nc, dim).astype(np.float32)
-        scores = np.einsum("ij,ikj->ik", query_float[qs : qs + step].astype(np.float32), bits)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        out_s[qs : qs + step] = np.take_along_axis(scores, order, 1)
-        out_i[qs : qs + step] = np.take_along_axis(cand, order, 1)
-    return out_s, out_i

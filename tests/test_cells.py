@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import prepare_cell
 
 from leafbench.cells import (
     Cell,
@@ -15,7 +16,6 @@ from leafbench.cells import (
     mteb_compress,
     parse_dims,
     parse_dtypes,
-    prepare_cell,
     truncate,
 )
 from leafbench.encode import Encoder
@@ -148,13 +148,13 @@ def test_fixed_calibration_reads_ranges_file(real_embeddings, tmp_path: Path) ->
     r = np.vstack([np.full(384, -0.3), np.full(384, 0.3)]).astype(np.float32)
     (tmp_path / "r.json").write_text(json.dumps({"min": r[0].tolist(), "max": r[1].tolist()}))
     np.save(tmp_path / "r.npy", r)
-    a = prepare_cell(q, d, Cell(128, "int8"), "fixed", tmp_path / "r.json")
-    b = prepare_cell(q, d, Cell(128, "int8"), "fixed", tmp_path / "r.npy")
+    a = prepare_cell(q, d, Cell(128, "int8", "fixed"), tmp_path / "r.json")
+    b = prepare_cell(q, d, Cell(128, "int8", "fixed"), tmp_path / "r.npy")
     np.testing.assert_array_equal(a.docs, b.docs)
     np.testing.assert_array_equal(a.ranges, r[:, :128])
     (tmp_path / "bad.json").write_text(json.dumps({"min": [0.0]}))
     with pytest.raises(CellError, match="bad.json"):
-        prepare_cell(q, d, Cell(128, "int8"), "fixed", tmp_path / "bad.json")
+        prepare_cell(q, d, Cell(128, "int8", "fixed"), tmp_path / "bad.json")
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "binary", "bfloat16", "float16"])

@@ -915,7 +915,8 @@ def test_int8_bundle_targets_keep_every_direction(tmp_path: Path) -> None:
 
 
 def test_in_training_ndcg_without_mteb_equals_the_harness_metric(scifact_small) -> None:
-    from leafbench.metrics import retrieval_scores
+    from oracles import retrieval_scores
+
     from leafbench.search import dense_topk, normalize_rows, to_run
     from leafbench_distill.evaluation import ndcg10
 

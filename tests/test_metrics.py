@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from oracles import retrieval_scores
 
 from leafbench.cells import Cell
 from leafbench.encode import Encoder
-from leafbench.metrics import retrieval_scores, topk_retrieval_scores
+from leafbench.metrics import topk_retrieval_scores
 from leafbench.scoring import score_cell
 from leafbench.search import to_run
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import reference_topk
 
-from leafbench.cells import Cell, prepare_cell
+from leafbench.cells import Cell
 from leafbench.fake import hash_vectors
 from leafbench.scoring import score_cell
-from leafbench.search import dense_topk, hamming_topk, normalize_rows, rescore_binary
 from leafbench.store import EmbeddingStore, EncodingKey
 
 DOCS = [f"document {i}" for i in range(300)]
@@ -24,19 +24,6 @@ def _rows(tmp_path: Path):
     store.get_or_encode(KEY, [DOCS[i] for i in rng.permutation(len(DOCS))], lambda c: (hash_vectors(c, 32) * 3, 0))
     rows, _ = store.get_or_encode(KEY, DOCS, lambda c: (hash_vectors(c, 32) * 3, 0))
     return rows
-
-
-def _reference(q: np.ndarray, d: np.ndarray, cell: Cell, k: int):
-    rescore = cell.rescore
-    prep = prepare_cell(q, d, cell, cell.calibration)
-    if prep.scoring == "hamming":
-        s, i = hamming_topk(prep.queries, prep.docs, prep.dim, k * rescore if rescore else k)
-        if rescore:
-            s, i = rescore_binary(prep.query_float, prep.docs, i, prep.dim, k)
-        return s, i
-    if prep.scoring == "inner-product":
-        return dense_topk(prep.queries, prep.docs, k)
-    return dense_topk(normalize_rows(prep.queries), normalize_rows(prep.docs), k)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +47,7 @@ def test_streamed_cell_equals_in_memory_reference(tmp_path: Path, cell: Cell) ->
     np.testing.assert_array_equal(d, hash_vectors(DOCS, 32) * 3)
     q = hash_vectors([f"query {i}" for i in range(25)], 32) * 2
     k = 20
-    ref_s, ref_i = _reference(q, d, cell, k)
+    ref_s, ref_i = reference_topk(q, d, cell, k)
     # Rescoring keeps the top rescore*k Hamming candidates: which of the tied ones make the cut depends on block
     # boundaries, so that case streams in the reference's block size (still through the stored rows).
     s, i, info = score_cell(q, rows, cell, k, block=None if cell.rescore else 41)
