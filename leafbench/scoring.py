@@ -1,43 +1,31 @@
 """Score one (dim, dtype) cell by streaming the corpus: exact top-k without the whole corpus in memory.
 
 The document side arrives as stored rows (memory-mapped shards, `leafbench.store.StoredRows`) or any array;
-each block is truncated, quantized and scored on its own, and per-query top-k lists are merged as blocks
-pass (`search.stream_topk`). What needs the whole corpus — int8 calibration ranges, mteb's per-side
-min/max — is one extra streaming pass of min/max. Rescoring of binary candidates reads only the candidate
-rows. The numbers are those of the in-memory reference (`cells.prepare_cell` + `search.dense_topk` /
-`hamming_topk` / `rescore_binary`), which the tests pin.
+each block is truncated, turned into the search vectors of the cell's kind (`cells.kinds`) and scored on its
+own, and per-query top-k lists are merged as blocks pass (`search.stream_topk`). What needs the whole corpus —
+int8 calibration ranges, mteb's per-side min/max — is one extra streaming pass of min/max. Rescoring of binary
+candidates reads only the candidate rows. The numbers are those of the in-memory references in
+tests/oracles.py (whole matrices, packed bits), which tests/test_scoring.py pins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from .cells import (
-    BIT_DTYPES,
-    CALIBRATIONS,
-    FLOAT_DTYPES,
-    INT_DTYPES,
-    Cell,
-    CellError,
-    cast_float,
-    load_ranges,
-    mteb_compress,
-    quantize,
-    truncate,
-)
+from .cells import CALIBRATIONS, Cell, CellError, Kind, load_ranges, truncate
 from .search import faiss_stream_topk, normalize_rows, stream_topk
 
 SEARCH_BACKENDS = ("torch", "faiss")
 
 # Documents per block: one [query_chunk, block] score matrix and a few [block, dim] copies live at a time
 # (~0.3 GB at 768-d and 1,024 queries), whatever the corpus size.
-DENSE_BLOCK = 16384
-BIT_BLOCK = 16384
+BLOCK = 16384
 
 
 class Rows(Protocol):
@@ -80,15 +68,69 @@ def _minmax(docs: Rows, f: Callable[[np.ndarray], np.ndarray], block: int) -> np
     return np.stack([lo, hi]).astype(np.float32)
 
 
-def _mteb_int(x: np.ndarray, ranges: np.ndarray, dtype: str) -> np.ndarray:
-    """mteb's CompressionWrapper int8/uint8 step with given (side-wide) min/max."""
-    mins, maxs = ranges
-    q = np.floor((x - mins) / ((maxs - mins) / 255.0))
-    return (q - (0 if dtype == "uint8" else 128)).astype(np.float32)
-
-
 def _t(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+@dataclass
+class _Plan:
+    """How one cell is searched: query vectors, a document block's vectors, dot products -> reported scores."""
+
+    queries: np.ndarray
+    docs: Callable[[np.ndarray], np.ndarray]
+    finish: Callable[[np.ndarray], np.ndarray]
+    scoring: str
+    calibration: str | None
+    calibration_docs: bool | None = None  # int8 ranges from the documents (recorded only for calibrated kinds)
+    rescore: int | None = None
+
+
+def _ranges(rows: Rows, cell: Cell, dim: int, ranges_file: Path | None, block: int) -> np.ndarray:
+    """A calibrated cell's ranges: the fixed file's, or the truncated documents' min/max (shared by queries)."""
+    if cell.calibration != "fixed":
+        return _minmax(rows, lambda b: truncate(b, dim), block)
+    if ranges_file is None:
+        raise CellError("calibration 'fixed' needs --ranges-file")
+    return load_ranges(ranges_file, dim)
+
+
+def _plan(queries: np.ndarray, rows: Rows, cell: Cell, dim: int, ranges_file: Path | None, block: int) -> _Plan:
+    """leafbench's calibrations: truncate and re-normalise, then the kind's vectors, one calibration per cell."""
+    kind = cell.kind
+    ranges = _ranges(rows, cell, dim, ranges_file, block) if kind.calibrated else None
+    return _Plan(
+        kind.prepare(truncate(queries, dim), ranges),
+        lambda b: kind.prepare(truncate(b, dim), ranges),
+        lambda s: kind.scores(s, dim),
+        kind.scoring,
+        cell.calibration if kind.calibrated else None,
+        cell.calibration == "corpus" if kind.calibrated else None,
+        cell.rescore if kind.rescorable else None,
+    )
+
+
+def _mteb_plan(queries: np.ndarray, rows: Rows, kind: Kind, dim: int, block: int) -> _Plan:
+    """mteb's CompressionWrapper: each side calibrated on itself (the documents by one streamed min/max pass),
+    no re-normalisation before compressing, cosine on the compressed values."""
+    head = lambda x: np.ascontiguousarray(x[:, :dim])  # noqa: E731
+    ranges = _minmax(rows, head, block) if kind.calibrated else None
+    return _Plan(
+        normalize_rows(kind.compress(head(queries))),
+        lambda b: normalize_rows(kind.compress(head(b), ranges)),
+        lambda s: s,
+        "cosine",
+        "mteb",
+    )
+
+
+def _search(plan: _Plan, rows: Rows, k: int, block: int, search: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of the plan's vectors over the document blocks, by torch or faiss."""
+    blocks = ((off, plan.docs(b)) for off, b in rows.chunks(block))
+    if search == "faiss":
+        s, i = faiss_stream_topk(plan.queries, blocks, k)
+    else:
+        s, i = stream_topk(_t(plan.queries), ((off, _t(d)) for off, d in blocks), k)
+    return s.numpy().astype(np.float32, copy=False), i.numpy().astype(np.int64, copy=False)
 
 
 def score_cell(
@@ -102,72 +144,43 @@ def score_cell(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Top-k (scores, indices) of one cell from full-dim float32 queries and a (streamed) document side.
 
-    Scoring by cell: floats by cosine; int8/uint8 by integer inner product (uint8 shifted by -128); binary by
-    Hamming distance (as ±1 dot products: q·d = dim - 2·hamming), optionally rescoring the top `rescore`·k by
-    float query · 0/1 document bits; `calibration="mteb"` reproduces mteb's CompressionWrapper (each side
-    calibrated on itself, no re-normalisation, cosine on the quantized values). The cell carries its calibration
-    and rescoring; `ranges_file` serves the fixed calibration. `search` picks who computes
-    each block's exact top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one).
+    The cell's kind says how it is searched (floats by cosine, int8/uint8 by integer inner product, binary by
+    Hamming distance as ±1 dot products); binary cells with `rescore` re-rank the top `rescore`·k by float
+    query · 0/1 document bits; `calibration="mteb"` reproduces mteb's CompressionWrapper (each side calibrated
+    on itself, no re-normalisation, cosine on the quantized values). The cell carries its calibration and
+    rescoring; `ranges_file` serves the fixed calibration. `search` picks who computes each block's exact
+    top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one).
     """
     if search not in SEARCH_BACKENDS:
         raise CellError(f"unknown search backend {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
-    calibration, rescore = cell.calibration, cell.rescore
-    if calibration not in CALIBRATIONS:
-        raise CellError(f"unknown calibration {calibration!r}; choose from {', '.join(CALIBRATIONS)}")
+    if cell.calibration not in CALIBRATIONS:
+        raise CellError(f"unknown calibration {cell.calibration!r}; choose from {', '.join(CALIBRATIONS)}")
     rows = as_rows(docs)
     queries = np.asarray(queries, dtype=np.float32)
-    full = rows.shape[1]
-    if queries.shape[1] != full:
-        raise CellError(f"query dim {queries.shape[1]} != document dim {full}")
-    dim = cell.resolved_dim(full)
-    dtype = cell.dtype
-    info: dict[str, Any] = {"dim": dim, "scoring": "cosine", "calibration": None, "rescore": None, "search": search}
-    bits = dtype in BIT_DTYPES and calibration != "mteb"
-    blk = block or (BIT_BLOCK if bits else DENSE_BLOCK)
-    k = min(top_k * rescore if (bits and rescore) else top_k, rows.shape[0])
-
-    if calibration == "mteb":
-        info["calibration"] = "mteb"
-        if dtype in INT_DTYPES:
-            ranges = _minmax(rows, lambda b: b[:, :dim], blk)
-            doc_f = lambda b: _mteb_int(np.ascontiguousarray(b[:, :dim]), ranges, dtype)  # noqa: E731
-        else:
-            doc_f = lambda b: mteb_compress(np.ascontiguousarray(b[:, :dim]), dtype)  # noqa: E731
-        q = normalize_rows(mteb_compress(np.ascontiguousarray(queries[:, :dim]), dtype))
-        doc = lambda b: normalize_rows(doc_f(b))  # noqa: E731
-    elif dtype in FLOAT_DTYPES:
-        q = normalize_rows(cast_float(truncate(queries, dim), dtype))
-        doc = lambda b: normalize_rows(cast_float(truncate(b, dim), dtype))  # noqa: E731
-    elif dtype in INT_DTYPES:
-        if calibration == "fixed":
-            if ranges_file is None:
-                raise CellError("calibration 'fixed' needs --ranges-file")
-            ranges = load_ranges(ranges_file, dim)
-        else:
-            ranges = _minmax(rows, lambda b: truncate(b, dim), blk)
-        info["calibration"] = calibration
-        info["calibration_docs"] = calibration == "corpus"
-        info["scoring"] = "inner-product"
-        shift = 128 if dtype == "uint8" else 0
-        q = quantize(truncate(queries, dim), dtype, ranges).astype(np.float32) - shift
-        doc = lambda b: quantize(truncate(b, dim), dtype, ranges).astype(np.float32) - shift  # noqa: E731
-    else:  # binary / ubinary: sign bits, scored as ±1 dot products (exactly Hamming's ranking)
-        info["scoring"] = "hamming (packed bits)"
-        q_float = truncate(queries, dim)
-        q = np.where(q_float > 0, 1.0, -1.0).astype(np.float32)
-        doc = lambda b: np.where(truncate(b, dim) > 0, 1.0, -1.0).astype(np.float32)  # noqa: E731
-
-    if search == "faiss":
-        s, i = faiss_stream_topk(q, ((off, doc(b)) for off, b in rows.chunks(blk)), k)
+    if queries.shape[1] != rows.shape[1]:
+        raise CellError(f"query dim {queries.shape[1]} != document dim {rows.shape[1]}")
+    dim = cell.resolved_dim(rows.shape[1])
+    blk = block or BLOCK
+    if cell.calibration == "mteb":
+        plan = _mteb_plan(queries, rows, cell.kind, dim, blk)
     else:
-        s, i = stream_topk(_t(q), ((off, _t(doc(b))) for off, b in rows.chunks(blk)), k)
-    scores, idx = s.numpy().astype(np.float32, copy=False), i.numpy().astype(np.int64, copy=False)
-    if bits:
-        scores = (scores - dim) / 2  # -hamming distance, exact in float32
-        if rescore:
-            scores, idx = _rescore(q_float, rows, idx, dim, top_k)
-            info["rescore"] = rescore
-            info["scoring"] = f"hamming top-{rescore}k, rescored by float query x binary document"
+        plan = _plan(queries, rows, cell, dim, ranges_file, blk)
+    k = min(top_k * plan.rescore if plan.rescore else top_k, rows.shape[0])
+    scores, idx = _search(plan, rows, k, blk, search)
+    scores = plan.finish(scores)
+    info: dict[str, Any] = {
+        "dim": dim,
+        "scoring": plan.scoring,
+        "calibration": plan.calibration,
+        "rescore": None,
+        "search": search,
+    }
+    if plan.calibration_docs is not None:
+        info["calibration_docs"] = plan.calibration_docs
+    if plan.rescore:
+        scores, idx = _rescore(truncate(queries, dim), rows, idx, dim, top_k)
+        info["rescore"] = plan.rescore
+        info["scoring"] = f"hamming top-{plan.rescore}k, rescored by float query x binary document"
     return scores, idx, info
 
 
