@@ -23,7 +23,7 @@ import pandas as pd
 from .errors import UserError
 from .record import SCORE_RANGE, portable_path, write_result
 from .report.bootstrap import Interval, interval_from_per_query
-from .report.tables import ReportError, load_results
+from .report.frame import ReportError, load_results
 
 BASELINE_FORMAT = "leafbench-baseline/1"
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2

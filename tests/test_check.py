@@ -23,8 +23,6 @@ from leafbench.check import (
     read_baseline,
     write_baseline,
 )
-from leafbench.report.cli import baseline as baseline_cmd
-from leafbench.report.cli import check as check_cmd
 
 RUN = "minilm-l6+minilm-l6-16"
 
@@ -70,9 +68,9 @@ def _edit(path: Path, **scores: float) -> None:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("check")(check_cmd)
-    app.command("baseline")(baseline_cmd)
+    """The leafbench command: its one error handler prints bad input as `error: ...` with exit code 2."""
+    from leafbench.cli import app
+
     return app
 
 

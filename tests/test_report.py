@@ -7,7 +7,6 @@ with the real schema where a case needs something a run cannot produce yet (per-
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -15,13 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from leafbench.report.bootstrap import (
     Interval,
     align,
-    format_interval,
     interval_from_per_query,
     paired_bootstrap,
     paired_bootstrap_tasks,
@@ -52,7 +49,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, scifact_small, minilm_spec
 
 @pytest.fixture(scope="module")
 def df(results: Path):
-    from leafbench.report.tables import load_results
+    from leafbench.report.frame import load_results
 
     return load_results(results)
 
@@ -83,50 +80,10 @@ def test_load_results_is_one_tidy_row_per_file(df, results: Path) -> None:
         assert len(pq) == 16 and np.mean(list(pq.values())) == pytest.approx(row["score"], abs=1.5e-5)
 
 
-def test_leaderboard_means_rank_and_best(df, results: Path) -> None:
-    from leafbench.report.tables import leaderboard, leaderboard_table
-
-    lb = leaderboard(df)
-    assert list(lb.index.get_level_values("mode")) and lb["complete"].all()
-    for mode in ("student", "teacher", "asymmetric"):
-        expect = 100 * _read(results, mode)["scores"]["test"][0]["main_score"]
-        assert lb.loc[(RUN, mode), "SciFact"] == pytest.approx(expect)
-        assert lb.loc[(RUN, mode), "Mean(Task)"] == pytest.approx(expect)
-        assert lb.loc[(RUN, mode), "Mean(Retrieval)"] == pytest.approx(expect)
-        assert lb.loc[(RUN, mode), "Mean(TaskType)"] == pytest.approx(expect)
-    assert lb["Rank"].min() == 1 and lb["Mean(Task)"].is_monotonic_decreasing
-    t = leaderboard_table(df)
-    best_rows = t.best.index[t.best["SciFact"]]
-    assert t.sort.loc[best_rows, "SciFact"].max() == pytest.approx(lb["SciFact"].max())
-    assert any("Subset runs" in n for n in t.notes)
-
-
-def test_incomplete_rows_are_marked_and_unranked(results: Path, tmp_path: Path) -> None:
-    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
-
-    root = tmp_path / "res"
-    for mode in ("student", "teacher"):
-        d = _read(results, mode)
-        _write(root / RUN / mode / "SciFact.json", d)
-        # A second task for the student only (the real schema, renamed): teacher's row is now incomplete.
-        if mode == "student":
-            other = copy.deepcopy(d)
-            other["task_name"] = "NFCorpus"
-            _write(root / RUN / mode / "NFCorpus.json", other)
-    df = load_results(root)
-    lb = leaderboard(df)
-    assert bool(lb.loc[(RUN, "student"), "complete"]) and not bool(lb.loc[(RUN, "teacher"), "complete"])
-    assert np.isnan(lb.loc[(RUN, "teacher"), "Rank"]) and lb.loc[(RUN, "student"), "Rank"] == 1
-    t = leaderboard_table(df)
-    i = t.row_class.index("incomplete")
-    assert t.text.loc[i, "Model"].endswith("*") and t.text.loc[i, "NFCorpus"] == "–"
-    assert any("missing NFCorpus" in n for n in t.notes)
-
-
 def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Path) -> None:
     """The same pair evaluated on two subsets (two parent folders, one run-folder name) must not collapse."""
     from leafbench.check import CheckInputError, current_entries
-    from leafbench.report.tables import leaderboard, load_results
+    from leafbench.report.frame import load_results
 
     root = tmp_path / "res"
     for parent, score in (("small", 0.5), ("large", 0.4)):
@@ -136,10 +93,8 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
     _write(root / "other" / "solo-run" / "student" / "SciFact.json", _read(results, "student"))
     df = load_results(root)
     assert set(df["run"]) == {f"small/{RUN}", f"large/{RUN}", "solo-run"}  # unique names are left alone
-    lb = leaderboard(df)
-    assert lb.loc[(f"small/{RUN}", "student"), "SciFact"] == pytest.approx(50) and lb.loc[
-        (f"large/{RUN}", "student"), "SciFact"
-    ] == pytest.approx(40)
+    score = df.set_index("run")["score"]
+    assert score[f"small/{RUN}"] == pytest.approx(0.5) and score[f"large/{RUN}"] == pytest.approx(0.4)
     with pytest.raises(CheckInputError, match="same cell"):  # a regression check keys runs by name: ambiguous, refused
         current_entries(root)
 
@@ -147,7 +102,8 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
     """An STS result in the same layout (written by leafbench.record.build_result) adds Mean(STS)."""
     from leafbench.record import build_result, write_result
-    from leafbench.report.tables import leaderboard, leaderboard_table, load_results
+    from leafbench.report.build import report_from_frame
+    from leafbench.report.frame import load_results
 
     sts = {"student": 0.80, "teacher": 0.86, "asymmetric": 0.80}
     for mode, value in sts.items():
@@ -163,15 +119,10 @@ def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> 
     df = load_results(tmp_path)
     assert set(df["task_type"]) == {"Retrieval", "STS"}
     assert set(df.loc[df["task"] == "STSBenchmark", "metric"]) == {"cosine_spearman"}
-    lb = leaderboard(df)
-    assert list(lb.columns[:2]) == ["SciFact", "STSBenchmark"]  # grouped by type, then name
-    for mode, value in sts.items():
-        r = lb.loc[(RUN, mode)]
-        assert r["Mean(STS)"] == pytest.approx(100 * value)
-        assert r["Mean(Task)"] == pytest.approx((r["SciFact"] + 100 * value) / 2)
-        assert r["Mean(TaskType)"] == pytest.approx((r["Mean(Retrieval)"] + r["Mean(STS)"]) / 2)
-    t = leaderboard_table(df)
-    assert "Mean(STS)" in t.text.columns and "cosine_spearman" in t.notes[0]
+    # Each board has a mean per task type: STS on full data on the leaderboard, the 16q/64d SciFact subset apart.
+    tables = {t.key: t for t in report_from_frame(df).tables}
+    assert {"Mean(STS)", "STSBenchmark"} <= set(tables["leaderboard"].text.columns)
+    assert {"Mean(Retrieval)", "SciFact [16q/64d]"} <= set(tables["distill"].text.columns)
 
 
 def _sts_result(root: Path, run: str, task: str, value: float, template: dict, subset: bool = False) -> None:
@@ -189,13 +140,9 @@ def _sts_result(root: Path, run: str, task: str, value: float, template: dict, s
 
 def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Path) -> None:
     """MTEB(eng, v2) board: means over what a row has, Borda over the tasks every row has, the rest listed."""
-    from leafbench.report.tables import (
-        benchmark_board,
-        benchmark_table,
-        borda,
-        build_tables,
-        load_results,
-    )
+    from leafbench.report.benchmarks import benchmark_board, benchmark_table, borda
+    from leafbench.report.build import report_from_frame
+    from leafbench.report.frame import load_results
 
     tpl = _read(results, "student")
     scores = {
@@ -233,7 +180,7 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
 
     tie = borda(pd.DataFrame({"x": [1.0, 1.0, 0.5]}, index=list("pqr")))
     assert tie.tolist() == [1.5, 1.5, 0.0]
-    keys = [tb.key for tb in build_tables(df)]
+    keys = [tb.key for tb in report_from_frame(df).tables]
     # Full-protocol runs on the leaderboard and its benchmark view; the subset run in its own section.
     assert (
         "leaderboard" in keys
@@ -243,54 +190,8 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
     )
 
 
-def test_deltas_percent_of_teacher_and_asym_minus_sym(df, results: Path) -> None:
-    from leafbench.report.tables import deltas, deltas_table
-
-    d = deltas(df).set_index("task").loc["SciFact"]
-    s, te, a = (
-        100 * _read(results, m)["scores"]["test"][0]["main_score"] for m in ("student", "teacher", "asymmetric")
-    )
-    assert d["student_pct"] == pytest.approx(100 * s / te)
-    assert d["asym_pct"] == pytest.approx(100 * a / te)
-    assert d["asym_minus_sym"] == pytest.approx(a - s)
-    assert d["student_minus_teacher"] == pytest.approx(s - te)
-    assert a != s  # the 16-token teacher makes asymmetric a real, different measurement
-    t = deltas_table(df)
-    if df["per_query"].isna().all():  # results without per-query scores: intervals are "n/a", and the note says why
-        assert d["asym_minus_sym_ci"] is None
-        assert t.text.loc[0, "Asym − sym 95% CI"] == "n/a"
-        assert any("per-query" in n for n in t.notes)
-    else:
-        iv = d["asym_minus_sym_ci"]
-        assert iv.low <= iv.delta <= iv.high and 100 * iv.delta == pytest.approx(d["asym_minus_sym"], abs=2e-3)
-        assert t.text.loc[0, "Asym − sym 95% CI"].startswith(f"{100 * iv.delta:+.2f} [")
-
-
-def test_deltas_get_bootstrap_intervals_from_per_query_blocks(results: Path, tmp_path: Path) -> None:
-    from leafbench.report.tables import deltas, deltas_table, load_results
-
-    rng = np.random.default_rng(1)
-    qids = [f"q{i}" for i in range(200)]
-    base = rng.uniform(0.2, 0.9, size=len(qids))
-    shifts = {"teacher": 0.0, "student": -0.05, "asymmetric": -0.02}
-    for mode, shift in shifts.items():
-        d = _read(results, mode)
-        vals = np.clip(base + shift + rng.normal(0, 0.02, len(qids)), 0, 1)
-        d["scores"]["test"][0]["main_score"] = d["scores"]["test"][0]["ndcg_at_10"] = float(vals.mean())
-        d["leafbench"]["per_query"] = {"ndcg_at_10": dict(zip(qids, vals.tolist()))}
-        _write(tmp_path / RUN / mode / "SciFact.json", d)
-    row = deltas(load_results(tmp_path)).iloc[0]
-    iv = row["asym_minus_sym_ci"]
-    assert isinstance(iv, Interval) and iv.n == 200
-    assert iv.delta * 100 == pytest.approx(row["asym_minus_sym"], abs=1e-9)
-    assert iv.low < 0.03 < iv.high and iv.excludes_zero
-    assert row["student_minus_teacher_ci"].high < 0
-    text = deltas_table(load_results(tmp_path)).text.loc[0, "Asym − sym 95% CI"]
-    assert re.fullmatch(r"\+\d+\.\d\d \[\+\d+\.\d\d, \+\d+\.\d\d\]", text), text
-
-
 def test_reference_block_labels_protocols_and_refuses_subset_comparisons(df) -> None:
-    from leafbench.report.tables import reference_block
+    from leafbench.report.reference import reference_block
 
     ref = reference_block(df)
     pub = ref[~ref["ours"]]
@@ -309,7 +210,8 @@ def test_reference_block_labels_protocols_and_refuses_subset_comparisons(df) -> 
 
 
 def test_cell_grid_and_throughput(df) -> None:
-    from leafbench.report.tables import cell_grid, throughput
+    from leafbench.report.grid import cell_grid
+    from leafbench.report.throughput import throughput
 
     g = cell_grid(df, RUN)
     assert list(g.columns) == list(DTYPES)
@@ -387,11 +289,8 @@ def test_figures_are_deterministic_and_labelled(df, tmp_path: Path) -> None:
 
 
 def test_cli_functions_through_typer(results: Path, tmp_path: Path) -> None:
-    from leafbench.report.cli import report
+    from leafbench.cli import app
 
-    app = typer.Typer()
-    app.command()(report)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps the subcommand name as the CLI will
     runner = CliRunner()
     r = runner.invoke(app, ["report", str(results), "--out", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output
@@ -499,8 +398,7 @@ def test_bootstrap_over_tasks_is_unweighted_and_alignment_uses_common_queries() 
     assert common == ["q2", "q3"] and x.tolist() == [0.5, 0.0] and y.tolist() == [0.25, 0.5]
     assert interval_from_per_query(None, {"q": 1.0}) is None
     assert interval_from_per_query({"a": 1.0}, {"b": 1.0}) is None
-    assert format_interval(None) == "n/a"
-    assert format_interval(Interval(0.0123, -0.004, 0.0301, 10)) == "+1.23 [-0.40, +3.01]"
+    assert Interval(0.0123, -0.004, 0.0301, 10).format() == "+1.23 [-0.40, +3.01]"
     with pytest.raises(ValueError, match="equal 1-d shapes"):
         paired_bootstrap([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="NaN"):
@@ -508,10 +406,11 @@ def test_bootstrap_over_tasks_is_unweighted_and_alignment_uses_common_queries() 
 
 
 def test_sweep_without_full_float32_falls_back_to_its_most_common_cell(df) -> None:
-    from leafbench.report.tables import MAIN_CELL, build_tables, pick_main_cell
+    from leafbench.report.build import report_from_frame
+    from leafbench.report.frame import MAIN_CELL, pick_main_cell
 
     assert pick_main_cell(df) == MAIN_CELL
     only128 = df[df["dim_label"] == "128"]
     assert pick_main_cell(only128) == ("128", "float32")
-    titles = [t.title for t in build_tables(only128)]
+    titles = [t.title for t in report_from_frame(only128).tables]
     assert "Distillation runs and subsets (128 dim, float32)" in titles  # the fixture is a 16q/64d subset

@@ -13,7 +13,7 @@ import pytest
 
 from leafbench.report import compare as cmp
 from leafbench.report.bootstrap import paired_bootstrap_ratio_tasks, rank_ranges
-from leafbench.report.tables import display_name
+from leafbench.report.frame import display_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_rank_groups_from_paired_bootstrap() -> None:
 
 def test_rank_ranges_from_a_significance_matrix() -> None:
     better = np.array([[False, True, True], [False, False, False], [False, False, False]])
-    assert rank_ranges([3, 2, 1], better) == [(1, 1), (2, 3), (2, 3)]
+    assert rank_ranges(better) == [(1, 1), (2, 3), (2, 3)]
 
 
 def test_mteb_export_is_read_by_mteb_result_cache(tmp_path: Path) -> None:
@@ -204,17 +204,13 @@ def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
 
 
 def test_export_command_through_typer(tmp_path: Path) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from leafbench.report.cli import export_mteb as export_cmd
+    from leafbench.cli import app
 
     src = tmp_path / "results" / "minilm-l6" / "student"
     src.mkdir(parents=True)
     shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12.json", src / "STS12.json")
-    app = typer.Typer()
-    app.command("export-mteb")(export_cmd)
-    app.command("noop")(lambda: None)
     r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c" / "results")])
     assert r.exit_code == 0, r.output
     assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
@@ -223,17 +219,21 @@ def test_export_command_through_typer(tmp_path: Path) -> None:
 
 
 def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
-    from leafbench.report.tables import is_distilled
+    from leafbench.record import ResultRecord
+    from leafbench.report.frame import is_distilled
+
+    def rec(path: Path, mode: str, model: dict) -> ResultRecord:
+        return ResultRecord(mode=mode, task_type="Retrieval", student=model, path=path)
 
     ckpt = {"name": "runs/my-model/final", "hf_id": None}
     alone = tmp_path / "my-model" / "student" / "SciFact.json"
     alone.parent.mkdir(parents=True)
-    assert not is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)  # a user's own model: leaderboard
+    assert not is_distilled(rec(alone, "student", ckpt), tmp_path)  # a user's own model: leaderboard
     (tmp_path / "my-model" / "teacher").mkdir()
-    assert is_distilled(alone, tmp_path, {"mode": "student"}, ckpt)
-    assert not is_distilled(alone, tmp_path, {"mode": "teacher"}, {"name": "mpnet-base", "hf_id": "x/y"})
+    assert is_distilled(rec(alone, "student", ckpt), tmp_path)
+    assert not is_distilled(rec(alone, "teacher", {"name": "mpnet-base", "hf_id": "x/y"}), tmp_path)
     hub = tmp_path / "distill" / "r" / "student" / "SciFact.json"
-    assert is_distilled(hub, tmp_path, {"mode": "student"}, {"name": "minilm-l6", "hf_id": "x/y"})
+    assert is_distilled(rec(hub, "student", {"name": "minilm-l6", "hf_id": "x/y"}), tmp_path)
 
 
 def test_committed_results_answer_the_questions() -> None:
@@ -256,7 +256,7 @@ def test_committed_results_answer_the_questions() -> None:
 
 def test_a_missing_results_folder_is_named(tmp_path: Path) -> None:
     from leafbench.report.build import build_report
-    from leafbench.report.tables import ReportError
+    from leafbench.report.frame import ReportError
 
     with pytest.raises(ReportError, match="nowhere"):
         build_report([REPO / "results", tmp_path / "nowhere"])
@@ -289,14 +289,9 @@ def _synthetic(root: Path, run: str, task: str, score: float, split: str = "test
 
 
 def _cli(*commands: str):
-    import typer
+    """The leafbench command (its one error handler prints bad input as `error: ...`, exit 2)."""
+    from leafbench.cli import app
 
-    from leafbench.report import cli
-
-    app = typer.Typer()
-    for name in commands:
-        app.command(name)(getattr(cli, name.replace("-", "_")))
-    app.command("noop")(lambda: None)
     return app
 
 
@@ -375,8 +370,8 @@ def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
 
 def test_export_is_all_or_nothing(tmp_path: Path) -> None:
     """A conflict on any file is found before the first file is written: the export writes nothing at all."""
+    from leafbench.report.frame import ReportError
     from leafbench.report.mteb_export import export_mteb
-    from leafbench.report.tables import ReportError
 
     for task in ("ArguAna", "NFCorpus", "SciFact"):
         _synthetic(tmp_path / "results", "m", task, 0.5)

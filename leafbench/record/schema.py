@@ -194,6 +194,14 @@ class ResultRecord:
         return self.document_model or (self.teacher or {}).get("name") or (self.student or {}).get("name")
 
     @property
+    def student_name(self) -> str | None:
+        return (self.student or {}).get("name")
+
+    @property
+    def teacher_name(self) -> str | None:
+        return (self.teacher or {}).get("name")
+
+    @property
     def query_encoder(self) -> dict[str, Any]:
         """The model block ({} when none) of the model that encoded queries."""
         st, te = self.student or {}, self.teacher or {}

@@ -1,7 +1,10 @@
-"""Reports from result JSONs: leaderboard tables (tables), figures (plots), a self-contained page (html).
+"""Reports from result JSONs: a frame of the results (frame), the report's comparisons (compare, bootstrap), its
+tables (table, benchmarks, reference, grid, throughput, provenance, subtasks, latency), figures (plots) and a
+self-contained page (html); the mteb results-folder export (mteb_export) and the report/check/baseline/export-mteb
+commands (cli).
 
-`write_report` is what `leafbench report` runs (build.build_report -> Report -> to_markdown/to_html/save); the submodules import pandas/matplotlib, so importing this
-package stays cheap until a report is actually built.
+`write_report` is what `leafbench report` runs (build.build_report -> Report -> to_markdown/to_html/save); the
+submodules import pandas/matplotlib, so importing this package stays cheap until a report is actually built.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ gives them); a task-level mean over several tasks resamples each task's queries 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -129,13 +128,6 @@ def interval_from_per_query(
     return paired_bootstrap(x, y, n_resamples=n_resamples, seed=seed)
 
 
-def format_interval(iv: Interval | None, scale: float = 100.0) -> str:
-    """Table text: the interval, or ``n/a`` where per-query scores were not stored."""
-    if iv is None or math.isnan(iv.delta):
-        return "n/a"
-    return iv.format(scale)
-
-
 # ------------------------------------------------------------------ ratios, task-level resampling, ranks
 
 
@@ -184,28 +176,14 @@ def paired_bootstrap_ratio_tasks(
     return RatioInterval(float(np.mean(pa) / np.mean(pb)), float(low), float(high), n_total, level)
 
 
-def bootstrap_over_tasks(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    level: float = 0.95,
-    seed: int = 0,
-) -> Interval:
-    """Interval for mean(a − b) resampling *tasks* (paired): used where per-query scores are missing.
-
-    It asks whether the ranking would hold on another draw of tasks like these, a weaker statement than the
-    query-level interval (which holds the task set fixed)."""
-    return paired_bootstrap(a, b, n_resamples=n_resamples, level=level, seed=seed)
-
-
-def rank_ranges(scores: Sequence[float], better: np.ndarray) -> list[tuple[int, int]]:
+def rank_ranges(better: np.ndarray) -> list[tuple[int, int]]:
     """(best, worst) rank per row from a significance matrix: better[i, j] = row i is significantly above j.
 
     Best rank = 1 + rows significantly above it; worst = n − rows significantly below it. Rows whose
     differences are not resolved share ranks, so "1–2" reads: the data cannot order this row and its
-    neighbour. `scores` only breaks nothing; it is accepted so callers pass rows in display order."""
+    neighbour."""
     better = np.asarray(better, dtype=bool)
-    n = len(scores)
+    n = len(better)
     if better.shape != (n, n):
         raise ValueError(f"significance matrix must be {n}x{n}, got {better.shape}")
     return [(1 + int(better[:, i].sum()), n - int(better[i, :].sum())) for i in range(n)]

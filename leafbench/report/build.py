@@ -18,24 +18,15 @@ import numpy as np
 import pandas as pd
 
 from . import compare as cmp
+from .benchmarks import REPORT_BENCHMARKS, benchmark_table
 from .bootstrap import RatioInterval
-from .tables import (
-    MISSING,
-    ReportError,
-    ReportTable,
-    _fmt,
-    benchmark_table,
-    cell_tables,
-    load_results,
-    make_table,
-    pick_main_cell,
-    protocol_table,
-    reference_table,
-    select_cell,
-    subtask_table,
-    throughput_table,
-    to_markdown,
-)
+from .frame import ReportError, load_folders, pick_main_cell, select_cell
+from .grid import cell_tables
+from .provenance import protocol_table
+from .reference import reference_table
+from .subtasks import subtask_table
+from .table import MISSING, ReportTable, fmt, make_table, to_markdown
+from .throughput import throughput_table
 
 S_PAIRS = "How close is each student to its teacher"
 S_BOARD = "Leaderboard: full-protocol runs"
@@ -152,7 +143,7 @@ def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> R
     )
     t.text["Student % of teacher"] = text_pct_s
     t.text["Asym % of teacher"] = text_pct_a
-    t.text["Asymmetric"] = ["= student" if same else _fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
+    t.text["Asymmetric"] = ["= student" if same else fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
     t.section, t.collapsed = S_PAIRS, collapsed
     return t
 
@@ -244,11 +235,7 @@ def build_report(
     (and figures into `figures_dir` when given)."""
     from .latency import load_latency
 
-    roots = [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
-    if not roots:
-        raise ReportError("no results folder given")
-    frames = [load_results(r) for r in roots]
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    roots, df = load_folders(results)
     latency = [x for r in roots for x in load_latency(r)]
     return report_from_frame(df, title, ", ".join(str(r) for r in roots), latency, figures_dir, subtasks)
 
@@ -271,10 +258,7 @@ def report_from_frame(
         raise ReportError("only sub-task results of aggregate tasks here; their aggregate results are missing")
     cell = pick_main_cell(df)
     sel = cmp.split_conflicts(select_cell(df, cell))
-    try:
-        c = cmp.cells(sel)
-    except cmp.ConflictingResults as e:
-        raise ReportError(str(e)) from e
+    c = cmp.cells(sel)
     tables: list[ReportTable] = []
     for i, pt in enumerate(cmp.pair_tables(sel, c)):
         tables.append(pair_report_table(pt, f"pair-{i + 1}", collapsed=i >= OPEN_PAIRS))
@@ -290,7 +274,7 @@ def report_from_frame(
         tables.append(t)
     if len(main):
         d = _dedup_for_benchmark(main)
-        for name in ("MTEB(eng, v2)", "BEIR"):
+        for name in REPORT_BENCHMARKS:
             bt = benchmark_table(d, name, cell)
             if bt is not None:
                 bt.section = S_BOARD

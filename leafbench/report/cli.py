@@ -1,7 +1,8 @@
 """`leafbench report | check | baseline`: plain functions with typer annotations, registered by leafbench.cli.
 
 Kept apart from leafbench/cli.py so the report stack (pandas, matplotlib) loads only for these commands.
-Exit codes follow leafbench's: 0 ok, 1 regression (check), 2 bad input (one line on stderr naming the file).
+Exit codes follow leafbench's: 0 ok, 1 regression (check), 2 bad input. Bad input is raised as a UserError
+(ReportError, CheckInputError, OutputPathError, ...) and printed by leafbench.cli.handle_error, the one handler.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 console = Console(stderr=True, emoji=False)
@@ -21,12 +21,6 @@ if not stdout.is_terminal:  # CI logs: rich would wrap at 80 columns and truncat
     stdout = Console(width=160, emoji=False)
 
 SHOW_ALL_UP_TO = 60  # rows; larger checks print only the cells that are not "ok"
-
-
-def _fail(msg: str) -> None:
-    # User data (paths like mteb/[v2], file:line like corpus.jsonl:100:) is printed as is: no markup, no emoji.
-    console.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def report(
@@ -50,29 +44,24 @@ def report(
     ] = False,
 ) -> None:
     """Leaderboard-style Markdown + self-contained HTML report (tables, figures) from result JSONs."""
-    from ..files import OutputPathError, check_writable_dir
+    from ..files import check_writable_dir
     from . import write_report
-    from .tables import ReportError
 
-    try:
-        check_writable_dir(out, "--out")  # before reading every result
-        written = write_report(results or [Path("results")], out, title=title, figures=figures, subtasks=subtasks)
-    except (ReportError, OutputPathError) as e:
-        _fail(str(e))
-        return
+    check_writable_dir(out, "--out")  # before reading every result
+    written = write_report(results or [Path("results")], out, title=title, figures=figures, subtasks=subtasks)
     stdout.print(
         f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
         f"{len(written['tables'])} tables, {len(written['figures']) // 2} figures)",
         highlight=False,
     )
     if screenshot:
+        from .frame import ReportError
         from .html import render_in_chromium
 
         try:
             r = render_in_chromium(written["html"], screenshot=out / "screenshot.png")
-        except (FileNotFoundError, RuntimeError) as e:
-            _fail(f"screenshot: {e}")
-            return
+        except (FileNotFoundError, RuntimeError) as e:  # no Chromium, or it failed: the user's machine
+            raise ReportError(f"screenshot: {e}") from e
         if r.console:
             console.print("[yellow]page console:[/] " + " | ".join(r.console), highlight=False)
         stdout.print(f"wrote {r.screenshot}", highlight=False)
@@ -106,11 +95,12 @@ def check(
     ] = False,
 ) -> None:
     """Compare results to a baseline: table of deltas; exit 0 ok, 1 regression, 2 bad input."""
+    from ..check import CheckInputError
     from ..check import check as run_check
 
     res = run_check(results, baseline, tolerance, rel_tolerance, allow_missing, subtasks=subtasks)
-    if res.exit_code == 2 and res.table.empty:
-        _fail(res.messages[0] if res.messages else res.summary)
+    if res.exit_code == 2 and res.table.empty:  # bad input, before any comparison
+        raise CheckInputError(res.messages[0] if res.messages else res.summary)
     t = res.table
     shown = t if show_all or len(t) <= SHOW_ALL_UP_TO else t[t["status"] != "ok"]
     const = [c for c in ("run", "task") if t[c].nunique() == 1]
@@ -165,15 +155,11 @@ def baseline(
     ] = False,
 ) -> None:
     """Write (or deliberately refresh) the baseline that `leafbench check` compares against."""
-    from ..check import CheckInputError, write_baseline
-    from ..files import OutputPathError, check_writable_file
+    from ..check import write_baseline
+    from ..files import check_writable_file
 
-    try:
-        check_writable_file(out, "--out")
-        data = write_baseline(results, out, per_query=per_query, subtasks=subtasks)
-    except (CheckInputError, OutputPathError) as e:
-        _fail(str(e))
-        return
+    check_writable_file(out, "--out")
+    data = write_baseline(results, out, per_query=per_query, subtasks=subtasks)
     runs = sorted({e["run"] for e in data["entries"]})
     stdout.print(f"wrote {out}: {len(data['entries'])} cells from {results} (runs: {', '.join(runs)})", highlight=False)
 
@@ -191,16 +177,11 @@ def export_mteb(
     ] = False,
 ) -> None:
     """Write full-protocol results in mteb's results-folder layout (read them with mteb.ResultCache)."""
-    from ..files import OutputPathError, check_writable_dir
+    from ..files import check_writable_dir
     from .mteb_export import export_mteb as run_export
-    from .tables import ReportError
 
-    try:
-        check_writable_dir(out, "--out")
-        s = run_export(results or [Path("results")], out, overwrite=overwrite)
-    except (ReportError, OutputPathError) as e:
-        _fail(str(e))
-        return
+    check_writable_dir(out, "--out")
+    s = run_export(results or [Path("results")], out, overwrite=overwrite)
     skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
     stdout.print(
         f"wrote {len(s.written)} results for {len(s.models)} models under {out}"

@@ -18,15 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from .bootstrap import (
     Interval,
     RatioInterval,
-    bootstrap_over_tasks,
     format_rank,
+    paired_bootstrap,
     paired_bootstrap_ratio_tasks,
     paired_bootstrap_tasks,
     rank_ranges,
 )
+from .frame import task_meta
 
 # Benchmarks a dataset is filed under in the Table-1 view, first match wins (SciFact: BEIR, not MTEB).
 BENCHMARK_ORDER = ("BEIR", "NanoBEIR", "MTEB(eng, v2)")
@@ -36,8 +38,8 @@ MIN_TASKS_FOR_TASK_BOOTSTRAP = 5
 SAME = 1e-9
 
 
-class ConflictingResults(ValueError):
-    """Two result files claim different scores for one system, task and protocol."""
+class ConflictingResults(UserError, ValueError):
+    """Two result files claim different scores for one system, task and protocol (bad input: exit 2)."""
 
 
 @cache
@@ -55,8 +57,6 @@ def benchmark_of(task: str, task_type: str) -> str:
     for b in BENCHMARK_ORDER:
         if task in _benchmark_tasks(b):
             return b
-    from .tables import task_meta
-
     return OTHER_MTEB if task_meta(task)[0] != "Unknown" else USER
 
 
@@ -376,7 +376,7 @@ def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
     # Columns every ranked row has per-query scores for: the fallback test when others lack them (STS).
     pq_cols = [col for col in shared if all((k, col) in pq for k in ranked)]
     better, methods = _significance(wide, pq, ranked, shared, seed, pq_cols)
-    rr = rank_ranges([mean[k] for k in ranked], better) if ranked else []
+    rr = rank_ranges(better) if ranked else []
     order = sorted(range(len(ranked)), key=lambda i: (rr[i], -mean[ranked[i]]))
     ranked, rr = [ranked[i] for i in order], [rr[i] for i in order]
     missing = {k: [col for col in wide.columns if pd.isna(wide.at[k, col])] for k in wide.index}
@@ -438,7 +438,9 @@ def pairwise_interval(
     if len(shared) >= MIN_TASKS_FOR_TASK_BOOTSTRAP:
         x = wide.loc[[a], shared].to_numpy(dtype=float).ravel() / 100
         y = wide.loc[[b], shared].to_numpy(dtype=float).ravel() / 100
-        return bootstrap_over_tasks(x, y, seed=seed), "tasks"
+        # Tasks as the resampled units (paired): would the order hold on another draw of tasks like these? A
+        # weaker statement than the query-level interval, which holds the task set fixed.
+        return paired_bootstrap(x, y, seed=seed), "tasks"
     return None
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .plots import Figure
-from .tables import ReportTable
+from .table import ReportTable
 
 CSS = """
 :root{--fg:#1b1b1b;--muted:#6b6b6b;--line:#dcdcdc;--head:#f2f4f7;--best:#fff1b8;--ref:#f5f8fc;--ours:#f3faf3}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .tables import MISSING, ReportTable, make_table
+from .table import MISSING, ReportTable, make_table
 
 
 def load_latency(root: Path) -> list[dict]:

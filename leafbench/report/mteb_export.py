@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from .compare import ConflictingResults, cells
-from .tables import MAIN_CELL, ReportError, load_results, select_cell
+from .compare import cells
+from .frame import MAIN_CELL, ReportError, load_folders, select_cell
 
 NO_REVISION = "no_revision_available"  # mteb's own name for an unknown revision
 
@@ -109,16 +109,21 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
     layout under `out`.
 
     Identical results from several run folders are written once; two files disagreeing on one model, task
-    and revision raise ReportError (exit 2) instead of one silently overwriting the other. So does a file
+    and revision raise an error (exit 2) instead of one silently overwriting the other. So does a file
     already in `out` (unless `overwrite`; a model_meta.json with the same content is not a conflict): nothing
     is written then."""
-    from mteb import TaskResult
+    roots, df = load_folders(results)
+    out = Path(out)
+    summary = ExportSummary(out)
+    full = _exported(df, summary, ", ".join(str(r) for r in roots))
+    plan = _plan(cells(full), out, summary)
+    _check_targets(plan, out, overwrite)
+    _write(plan, out, summary)
+    return summary
 
-    roots = [Path(results)] if isinstance(results, (str, Path)) else [Path(r) for r in results]
-    frames = [load_results(r) for r in roots]
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    results = ", ".join(str(r) for r in roots)
-    summary = ExportSummary(Path(out))
+
+def _exported(df: pd.DataFrame, summary: ExportSummary, results: str) -> pd.DataFrame:
+    """The full-protocol full-dim float32 rows; what is left out is counted in `summary.skipped`."""
     sel = select_cell(df, MAIN_CELL)
     if len(df) > len(sel):
         summary.skipped["other dims/dtypes"] = len(df) - len(sel)
@@ -127,27 +132,36 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
         summary.skipped["query/document subsets or other splits"] = len(sel) - len(full)
     if full.empty:
         raise ReportError(f"{results}: no full-protocol full-dim float32 result to export")
-    try:
-        c = cells(full)
-    except ConflictingResults as e:
-        raise ReportError(str(e)) from e
-    out = Path(out)
-    # Plan: every file to write, relative to `out`, with its content (a TaskResult or model_meta's text).
+    return full
+
+
+def _plan(c: pd.DataFrame, out: Path, summary: ExportSummary) -> dict[Path, Any]:
+    """Every file to write, relative to `out`, with its content (a TaskResult or model_meta.json's text), at the
+    path ``mteb.ResultCache`` gives it (``<model, "/" -> "__">/<revision>/<Task>.json``)."""
+    from mteb import ResultCache, TaskResult
+
     plan: dict[Path, Any] = {}
-    for _, row in c.iterrows():
-        name, rev = mteb_model_name(row), mteb_revision(row)
-        folder = Path(name.replace("/", "__").replace(" ", "_")) / rev
-        try:
-            result = TaskResult.from_disk(Path(row["path"]))
-        except Exception as e:  # noqa: BLE001 - pydantic and mteb raise several types for a file they refuse
-            raise ReportError(f"{row['path']}: mteb cannot read it as a TaskResult ({type(e).__name__})") from None
-        target = folder / f"{result.task_name}.json"
-        if target in plan:  # two systems mapped to one name and revision: refuse, never overwrite
-            raise ReportError(f"{row['path']}: {out / target} would also be written from another result")
-        plan[target] = result
-        if summary.models.get(f"{name}@{rev}") is None:
-            plan[folder / "model_meta.json"] = json.dumps(model_meta_dict(name, rev, row), indent=4)
-            summary.models[f"{name}@{rev}"] = rev
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = ResultCache(tmp)  # only names paths here: export stages its files and never overwrites unasked
+        for _, row in c.iterrows():
+            name, rev = mteb_model_name(row), mteb_revision(row)
+            try:
+                result = TaskResult.from_disk(Path(row["path"]))
+            except Exception as e:  # noqa: BLE001 - pydantic and mteb raise several types for a file they refuse
+                raise ReportError(f"{row['path']}: mteb cannot read it as a TaskResult ({type(e).__name__})") from None
+            target = cache.get_task_result_path(result.task_name, name, rev).relative_to(cache.cache_path / "results")
+            if target in plan:  # two systems mapped to one name and revision: refuse, never overwrite
+                raise ReportError(f"{row['path']}: {out / target} would also be written from another result")
+            plan[target] = result
+            if summary.models.get(f"{name}@{rev}") is None:
+                plan[target.parent / "model_meta.json"] = json.dumps(model_meta_dict(name, rev, row), indent=4)
+                summary.models[f"{name}@{rev}"] = rev
+    return plan
+
+
+def _check_targets(plan: dict[Path, Any], out: Path, overwrite: bool) -> None:
+    """Refuse (before anything is written) a target in the way of another or already there unless `overwrite`;
+    drop from `plan` a model_meta.json already there with the same content."""
     for target, content in list(plan.items()):
         dest = out / target
         blocker = next((out / f for f in reversed(target.parents) if (out / f).is_file()), None)
@@ -159,6 +173,10 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
             del plan[target]  # the same model_meta.json, from an earlier export of other tasks
         elif not overwrite:
             raise ReportError(f"{dest}: already exists; pass --overwrite to replace files in {out}")
+
+
+def _write(plan: dict[Path, Any], out: Path, summary: ExportSummary) -> None:
+    """Write `plan` into a staging folder inside `out`, then move every file into place."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out, prefix=".leafbench-export-"))
     try:
@@ -175,4 +193,3 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
                 summary.written.append(out / target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return summary

@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .tables import MAIN_CELL, MODE_ORDER, pick_main_cell, select_cell, task_order, tasks_with_all_cells  # noqa: E402
+from ..modes import MODE_ORDER  # noqa: E402
+from .frame import MAIN_CELL, pick_main_cell, select_cell, task_order  # noqa: E402
+from .grid import tasks_with_all_cells  # noqa: E402
 
 MODE_COLORS = {"teacher": "#1f77b4", "student": "#ff7f0e", "asymmetric": "#2ca02c"}
 DTYPE_STYLES = {
