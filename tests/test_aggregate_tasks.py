@@ -458,8 +458,7 @@ def test_aggregate_online_loads_each_subtask_through_mteb(tmp_path: Path, monkey
     offline without a local copy: one line naming the layout to provide."""
     from datasets import Dataset
 
-    import leafbench.data as data_mod
-    from leafbench.data import load_aggregate_parts
+    from leafbench.data import load_aggregate_parts, mteb_tasks
 
     class Sub:
         def __init__(self, name: str) -> None:
@@ -488,7 +487,7 @@ def test_aggregate_online_loads_each_subtask_through_mteb(tmp_path: Path, monkey
         loaded.append(name)
         return Sub(name)
 
-    monkeypatch.setattr(data_mod, "_mteb_task", fake_task)
+    monkeypatch.setattr(mteb_tasks, "mteb_task", fake_task)
     parts = load_aggregate_parts("CQADupstackRetrieval", CQA_SUBTASKS, tmp_path, offline=False)
     assert list(parts) == CQA_SUBTASKS and loaded == CQA_SUBTASKS
     assert parts["CQADupstackTexRetrieval"]["default"].source == "hf:mteb/CQADupstackTexRetrieval@r1"

@@ -1,0 +1,75 @@
+"""Loading of BEIR-style retrieval data, offline first.
+
+The benchmark must run on machines without network access, so a local BEIR folder
+(``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``) is always preferred; the
+Hugging Face path goes through mteb's own task object so that the data (and the
+document-text construction) is exactly what mteb evaluates.
+
+Every problem with the input data raises :class:`DataError` with a one-line message that
+names the file and, where it helps, the 1-based line number.
+
+One concept a module: ``errors`` (the DataError family), ``retrieval`` (RetrievalData and its subsets),
+``fingerprint`` (content hashes of what is scored), ``data_warnings`` (odd but usable data), ``names`` (task
+names and local folders), ``beir`` (BEIR folder files), ``assembly`` (rows to RetrievalData), ``mteb_split``
+(mteb's split data), ``mteb_tasks`` (mteb's registry), ``local_copy`` (local copies that are not mteb's),
+``loading`` (a task's data, local or from the hub). Import the names from this package.
+
+mteb is imported lazily (it takes seconds); this package never imports torch.
+"""
+
+from __future__ import annotations
+
+from ..offline import hub_offline as _env_offline  # the old name; api.py still uses it
+from .beir import load_beir_folder, read_qrels, read_queries
+from .data_warnings import WARNING_KINDS, describe_warnings
+from .errors import DataError, IncompleteAggregateError, NoDataError
+from .loading import (
+    DATA_DIR_ENV,
+    load_aggregate_parts,
+    load_retrieval_parts,
+    load_retrieval_task,
+    task_data_warnings,
+)
+from .local_copy import is_local_copy, mark_local_copies
+from .mteb_split import retrieval_data_from_mteb_split
+from .mteb_tasks import aggregate_subtasks, mteb_sizes
+from .names import (
+    AGGREGATE_FOLDERS,
+    TASKS,
+    aggregate_local_folders,
+    find_local_folder,
+    resolve_task_name,
+    subtask_folder,
+)
+from .retrieval import LOCAL_COPY, RetrievalData, doc_text
+
+__all__ = [
+    "AGGREGATE_FOLDERS",
+    "DATA_DIR_ENV",
+    "LOCAL_COPY",
+    "TASKS",
+    "WARNING_KINDS",
+    "DataError",
+    "IncompleteAggregateError",
+    "NoDataError",
+    "RetrievalData",
+    "_env_offline",
+    "aggregate_local_folders",
+    "aggregate_subtasks",
+    "describe_warnings",
+    "doc_text",
+    "find_local_folder",
+    "is_local_copy",
+    "load_aggregate_parts",
+    "load_beir_folder",
+    "load_retrieval_parts",
+    "load_retrieval_task",
+    "mark_local_copies",
+    "mteb_sizes",
+    "read_qrels",
+    "read_queries",
+    "resolve_task_name",
+    "retrieval_data_from_mteb_split",
+    "subtask_folder",
+    "task_data_warnings",
+]
