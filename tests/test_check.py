@@ -31,7 +31,8 @@ RUN = "minilm-l6+minilm-l6-16"
 def results(tmp_path_factory: pytest.TempPathFactory, scifact_small, minilm_spec, session_store) -> Path:
     from leafbench.cells import Cell
     from leafbench.encode import Encoder
-    from leafbench.evaluate import ALL_MODES, evaluate_retrieval
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.modes import ALL_MODES
 
     out = tmp_path_factory.mktemp("check-results")
     encoders = {

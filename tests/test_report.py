@@ -32,7 +32,8 @@ def evaluate_into(out: Path, data, spec, store) -> Path:
     """Real evaluation of every mode x (dims x dtypes) cell into `out` (shared with tests/test_check.py)."""
     from leafbench.cells import Cell
     from leafbench.encode import Encoder
-    from leafbench.evaluate import ALL_MODES, evaluate_retrieval
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.modes import ALL_MODES
 
     encoders = {"student": Encoder(spec, store), "teacher": Encoder(spec.with_overrides(max_seq_length=16), store)}
     cells = [Cell(d, t) for d in DIMS for t in DTYPES]
