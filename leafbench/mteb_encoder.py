@@ -76,7 +76,7 @@ class StoreEncoder:
                 "full_dim": int(res.embeddings.shape[1]),
             }
         )
-        return cell_vectors(res.embeddings, self.cell, self.cell.calibration)
+        return cell_vectors(res.embeddings, self.cell)
 
     @staticmethod
     def _unit(x: Any) -> np.ndarray:

@@ -13,7 +13,7 @@ def mteb_compress(x: np.ndarray, dtype: str) -> np.ndarray:
     return kind_of(dtype).compress(x)
 
 
-def cell_vectors(emb: np.ndarray, cell: Cell, calibration: str | None = None) -> np.ndarray:
+def cell_vectors(emb: np.ndarray, cell: Cell) -> np.ndarray:
     """One side's vectors for mteb's evaluators (STS, classification, ...), as float32.
 
     These tasks have no corpus to calibrate on, so int8/uint8 ranges come from the (truncated, re-normalised)
@@ -22,9 +22,8 @@ def cell_vectors(emb: np.ndarray, cell: Cell, calibration: str | None = None) ->
     retrieval path's packed-bit index uses. ``mteb`` calibration reproduces mteb's CompressionWrapper instead
     (no re-normalisation, 0/1 bits, whose cosine is not a function of Hamming distance); both paths are
     checked against ``mteb.evaluate(CompressionWrapper(...))`` in tests/test_cells_mteb_reference.py.
-    `calibration` defaults to the cell's own.
     """
     dim = cell.resolved_dim(emb.shape[1])
-    if (calibration or cell.calibration) == "mteb":
+    if cell.calibration == "mteb":
         return cell.kind.compress(np.ascontiguousarray(emb[:, :dim], dtype=np.float32))
     return cell.kind.vectors(truncate(emb, dim))
