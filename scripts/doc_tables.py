@@ -29,7 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from leafbench.report.tables import benchmark_board, benchmark_task_types, load_results  # noqa: E402 (after sys.path)
+from leafbench.report.benchmarks import benchmark_board, benchmark_task_types  # noqa: E402 (after sys.path)
+from leafbench.report.frame import load_results  # noqa: E402
 
 BENCHMARK = "MTEB(eng, v2)"
 # Which page holds each table.

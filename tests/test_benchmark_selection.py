@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from leafbench.cli import app
 from leafbench.record import main_score
-from leafbench.report.tables import ReportError, benchmark_board, load_results
+from leafbench.report.benchmarks import benchmark_board
+from leafbench.report.frame import ReportError, load_results
 
 from parity_tasks import tolerance
 

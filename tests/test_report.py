@@ -415,3 +415,15 @@ def test_sweep_without_full_float32_falls_back_to_its_most_common_cell(df) -> No
     assert pick_main_cell(only128) == ("128", "float32")
     titles = [t.title for t in report_from_frame(only128).tables]
     assert "Distillation runs and subsets (128 dim, float32)" in titles  # the fixture is a 16q/64d subset
+
+
+def test_exported_model_meta_is_the_same_on_every_export() -> None:
+    """mteb keeps a model's training datasets as a set; the export sorts them, so re-exporting the same model writes
+    the same model_meta.json (an identical file is no conflict) whatever the process's hash seed."""
+    import pandas as pd
+
+    from leafbench.report.mteb_export import model_meta_dict
+
+    row = pd.Series({"query_hf_id": "sentence-transformers/all-MiniLM-L6-v2", "query_id": "a", "document_id": "a"})
+    datasets = model_meta_dict("all-MiniLM-L6-v2", "abc", row)["training_datasets"]
+    assert len(datasets) > 1 and datasets == sorted(datasets, key=str)

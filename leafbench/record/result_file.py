@@ -166,14 +166,3 @@ def result_files(root: Path | str) -> Iterator[tuple[Path, dict[str, Any]]]:
             raise SchemaError(str(e)) from None
         if is_result(data):
             yield p, data
-
-
-def iter_results(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """:func:`result_files` with every file checked by :func:`read_record` (schema version, main scores), errors
-    as ValueError naming the file. Readers want :func:`leafbench.results.load_results` (records)."""
-    try:
-        for p, data in result_files(root):
-            read_record(p, data)
-            yield p, data
-    except SchemaError as e:
-        raise ValueError(str(e)) from None

@@ -101,7 +101,11 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
             meta = ModelMeta(**fields)
         except Exception:  # noqa: BLE001 - a stricter mteb: same fields, unvalidated, as mteb itself reads them
             meta = ModelMeta.model_construct(**fields)
-    return json.loads(json.dumps(meta.to_dict(), default=str))
+    data = json.loads(json.dumps(meta.to_dict(), default=str))
+    if isinstance(data.get("training_datasets"), list):
+        # mteb keeps them as a set: sorted, so exporting the same model twice writes the same model_meta.json.
+        data["training_datasets"] = sorted(data["training_datasets"], key=str)
+    return data
 
 
 def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = False) -> ExportSummary:
