@@ -210,34 +210,30 @@ def _csv_unquote(rows: list[Row]) -> list[Row]:
     return out
 
 
-def _sts(folder: str, n_test: int, **extra_splits: tuple[str, int]) -> LocalSpec:
+def _sts(
+    folder: str, n_test: int, *, subset: str = "default", note: str = "", **extra_splits: tuple[str, int]
+) -> LocalSpec:
+    """An STS task's spec: ``sts/<folder>/test.jsonl`` with `n_test` rows (plus `extra_splits`: split -> (file,
+    rows)), as hf subset `subset`."""
     files = {"test": f"sts/{folder}/test.jsonl"}
     sizes = {"test": n_test}
     for split, (fname, n) in extra_splits.items():
         files[split] = f"sts/{folder}/{fname}"
         sizes[split] = n
-    return LocalSpec(kind="sts", files={"default": files}, sizes={"default": sizes})
+    return LocalSpec(kind="sts", files={subset: files}, sizes={subset: sizes}, note=note)
 
 
 LOCAL_TASKS: dict[str, LocalSpec] = {
     "STSBenchmark": _sts("STSBenchmark", 1379, train=("train.jsonl", 5749), validation=("dev.jsonl", 1500)),
-    "SICK-R": LocalSpec(
-        kind="sts",
-        files={"default": {"test": "sts/SICK-R/test.jsonl"}},
-        sizes={"default": {"test": 9927}},
-        note="mteb's SICK-R test split is all of SICK (9,927 pairs), so every sick_split is kept",
+    "SICK-R": _sts(
+        "SICK-R", 9927, note="mteb's SICK-R test split is all of SICK (9,927 pairs), so every sick_split is kept"
     ),
     "STS12": _sts("STS12", 3108),
     "STS13": _sts("STS13", 1500),
     "STS14": _sts("STS14", 3750),
     "STS15": _sts("STS15", 3000),
     "STS16": _sts("STS16", 1186),
-    "STS17": LocalSpec(
-        kind="sts",
-        files={"en-en": {"test": "sts/STS17-en-en/test.jsonl"}},
-        sizes={"en-en": {"test": 250}},
-        note="only the en-en subset is local; hf_subsets narrowed to it",
-    ),
+    "STS17": _sts("STS17-en-en", 250, subset="en-en", note="only the en-en subset is local; hf_subsets narrowed to it"),
     "BIOSSES": _sts("BIOSSES", 100),
     "Banking77Classification": LocalSpec(
         kind="classification",

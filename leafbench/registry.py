@@ -21,6 +21,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from .errors import UserError
+from .offline import hub_offline
 
 MANIFEST_NAME = "leafbench.json"
 SIDES = ("query", "document", "text")
@@ -40,7 +41,7 @@ def model_load_error(spec: "ModelSpec", error: BaseException) -> ModelLoadError:
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
     where = spec.source if spec.source == spec.name else f"{spec.name} = {spec.source}"
     hint = ""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") and not spec.local:
+    if hub_offline() and not spec.local:
         hint = (
             "; HF_HUB_OFFLINE=1 is set, so only local folders, offline aliases (minilm-l6, mpnet-base) and models "
             "already in the Hugging Face cache load: unset HF_HUB_OFFLINE to download it, or pass a model folder"
@@ -317,7 +318,7 @@ def resolve_revision(hf_id: str, revision: str | None) -> tuple[str | None, str]
     if revision and _COMMIT.fullmatch(revision):
         return revision, "given"
     ref = revision or "main"
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
+    if not hub_offline():
         try:
             from huggingface_hub import HfApi
 

@@ -31,8 +31,8 @@ SUPPORTED_TYPES = (
 )
 
 
-class TaskSelectionError(UserError, ValueError):
-    pass
+class TaskSelectionError(UserError):
+    """A task, benchmark or task type that cannot be selected; the message is for the user."""
 
 
 @dataclass
@@ -74,14 +74,6 @@ def _benchmark(name: str):
         return mteb.get_benchmark(BENCHMARK_ALIASES.get(name.lower().strip(), name))
     except Exception:  # noqa: BLE001 - mteb raises several types for unknown names
         return None
-
-
-def benchmark_tasks(name: str) -> list[tuple[str, str]]:
-    """(task name, task type) for a benchmark name as mteb spells it."""
-    bench = _benchmark(name)
-    if bench is None:
-        raise TaskSelectionError(f"unknown benchmark {name!r}")
-    return [(t.metadata.name, t.metadata.type) for t in bench.tasks]
 
 
 def _norm(name: str) -> str:
@@ -155,6 +147,54 @@ def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Pat
     return name, folder
 
 
+def _keep_types(task_types: str | None) -> set[str] | None:
+    """The lower-cased task types `--task-types` keeps (None: all); an unknown one is a TaskSelectionError."""
+    keep_types = {t.strip().lower() for t in task_types.split(",") if t.strip()} if task_types else None
+    if keep_types:
+        unknown = keep_types - {t.lower() for t in SUPPORTED_TYPES}
+        if unknown:
+            raise TaskSelectionError(
+                f"--task-types: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SUPPORTED_TYPES)}"
+            )
+    return keep_types
+
+
+def _item_tasks(item: str, data_dir: Path | str | None, sel: Selection) -> tuple[Any, list[tuple[str, str]]]:
+    """(the benchmark `item` names or None, its (task, type) pairs): a benchmark, a BEIR folder (recorded in
+    `sel.folders`) or a task name."""
+    bench = None if _looks_like_path(item) else _benchmark(item)
+    if bench is not None:
+        return bench, [(t.metadata.name, t.metadata.type) for t in bench.tasks]
+    if _looks_like_path(item):
+        found = folder_task(item, data_dir)
+    else:
+        try:
+            return None, [resolve_task(item)]
+        except TaskSelectionError:
+            found = folder_task(item, data_dir)  # a folder under --data-dir, named by the user
+            if found is None:
+                raise
+    name, folder = found
+    sel.folders[name] = folder
+    return None, [(name, "Retrieval")]
+
+
+def _add_task(sel: Selection, name: str, ttype: str, bench: Any) -> None:
+    """Select task `name` of type `ttype` (from benchmark `bench`, or None), once."""
+    if name in sel.tasks:
+        return
+    sel.tasks.append(name)
+    sel.types[name] = ttype
+    if bench is not None:
+        sel.from_benchmark.add(name)
+        # mteb hands out the same task instances on every call: copy, never load data into them.
+        sel.task_objects[name] = copy.deepcopy({t.metadata.name: t for t in bench.tasks}[name])
+        sel.selected_by[name] = bench.name
+    subs = subtask_names(name) if name not in sel.folders else None
+    if subs:
+        sel.subtasks[name] = subs
+
+
 def select_tasks(
     arg: str | None,
     default_benchmark: str | None,
@@ -167,35 +207,11 @@ def select_tasks(
     complete). Aggregate tasks (CQADupstackRetrieval) are one entry with their sub-tasks in `subtasks`."""
     items = split_task_arg(arg) if arg else [default_benchmark or DEFAULT_BENCHMARK]
     excluded = [resolve_task(x)[0] for x in split_task_arg(exclude)] if exclude else []
-    keep_types = {t.strip().lower() for t in task_types.split(",") if t.strip()} if task_types else None
-    if keep_types:
-        unknown = keep_types - {t.lower() for t in SUPPORTED_TYPES}
-        if unknown:
-            raise TaskSelectionError(
-                f"--task-types: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SUPPORTED_TYPES)}"
-            )
+    keep_types = _keep_types(task_types)
     source = f"--tasks {arg}" if arg else f"default for this model: {items[0]}"
     sel = Selection(tasks=[], types={}, skipped={}, source=source)
     for item in items:
-        bench = None if _looks_like_path(item) else _benchmark(item)
-        found = None
-        objects: dict[str, Any] = {}
-        if bench is not None:
-            pairs = [(t.metadata.name, t.metadata.type) for t in bench.tasks]
-            objects = {t.metadata.name: t for t in bench.tasks}
-        elif _looks_like_path(item):
-            found = folder_task(item, data_dir)
-        else:
-            try:
-                pairs = [resolve_task(item)]
-            except TaskSelectionError:
-                found = folder_task(item, data_dir)  # a folder under --data-dir, named by the user
-                if found is None:
-                    raise
-        if found is not None:
-            name, folder = found
-            sel.folders[name] = folder
-            pairs = [(name, "Retrieval")]
+        bench, pairs = _item_tasks(item, data_dir, sel)
         for name, ttype in pairs:
             if keep_types and ttype.lower() not in keep_types:
                 continue
@@ -203,17 +219,8 @@ def select_tasks(
                 sel.skipped[name] = "excluded with --exclude-tasks"
             elif ttype not in SUPPORTED_TYPES:
                 sel.skipped[name] = f"{ttype} tasks are not text embedding tasks leafbench evaluates"
-            elif name not in sel.tasks:
-                sel.tasks.append(name)
-                sel.types[name] = ttype
-                if bench is not None:
-                    sel.from_benchmark.add(name)
-                    # mteb hands out the same task instances on every call: copy, never load data into them.
-                    sel.task_objects[name] = copy.deepcopy(objects[name])
-                    sel.selected_by[name] = bench.name
-                subs = subtask_names(name) if name not in sel.folders else None
-                if subs:
-                    sel.subtasks[name] = subs
+            else:
+                _add_task(sel, name, ttype, bench)
     if not sel.tasks:
         raise TaskSelectionError(f"no runnable tasks in {arg or items[0]!r}")
     return sel

@@ -181,3 +181,29 @@ def test_position_limit_is_the_config_table_less_the_roberta_padding_offset(tmp_
         (folder / "config.json").write_text(json.dumps(cfg))
         assert max_positions(spec) == limit, cfg
     assert max_positions(resolve_model("hash-64")) is None
+
+
+@pytest.mark.parametrize(
+    ("hf", "transformers", "offline"),
+    [
+        (None, None, False),
+        ("1", None, True),
+        (" TRUE ", None, True),
+        ("0", None, False),
+        (None, "1", True),
+        ("", "yes", True),
+        ("0", "1", False),  # HF_HUB_OFFLINE, once set, decides (as huggingface_hub reads them)
+        ("on", "0", True),
+    ],
+)
+def test_hub_offline_reads_both_variables(
+    monkeypatch: pytest.MonkeyPatch, hf: str | None, transformers: str | None, offline: bool
+) -> None:
+    from leafbench.offline import hub_offline
+
+    for name, value in (("HF_HUB_OFFLINE", hf), ("TRANSFORMERS_OFFLINE", transformers)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert hub_offline() is offline
