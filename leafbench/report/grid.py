@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..cells import DTYPES
 from ..modes import MODE_ORDER
 from .table import ReportTable, make_table, slug
 
@@ -25,7 +26,7 @@ def cell_grid(df: pd.DataFrame, run: str, tasks: Sequence[str] | None = None) ->
     g = g[g["task"].isin(tasks)]
     m = g.groupby(["mode", "dim_label", "dtype"])["score"].mean() * 100
     grid = m.unstack("dtype")
-    dtypes = [d for d in ("float32", "float16", "bfloat16", "int8", "uint8", "binary", "ubinary") if d in grid.columns]
+    dtypes = [d for d in DTYPES if d in grid.columns]
     grid = grid.reindex(columns=dtypes + [c for c in grid.columns if c not in dtypes])
     key = [
         (MODE_ORDER.index(mo) if mo in MODE_ORDER else 9, -1e12 if d == "full" else -int(d) if d.isdigit() else 0)

@@ -18,29 +18,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..cells import DTYPES, KINDS, BitKind, FloatKind, IntKind  # noqa: E402
 from ..modes import MODE_ORDER  # noqa: E402
 from .frame import MAIN_CELL, pick_main_cell, select_cell, task_order  # noqa: E402
 from .grid import tasks_with_all_cells  # noqa: E402
 
 MODE_COLORS = {"teacher": "#1f77b4", "student": "#ff7f0e", "asymmetric": "#2ca02c"}
-DTYPE_STYLES = {
-    "float32": "-",
-    "float16": "-",
-    "bfloat16": "-",
-    "int8": "--",
-    "uint8": "--",
-    "binary": ":",
-    "ubinary": ":",
-}
-DTYPE_MARKERS = {
-    "float32": "o",
-    "float16": "o",
-    "bfloat16": "o",
-    "int8": "s",
-    "uint8": "s",
-    "binary": "^",
-    "ubinary": "^",
-}
+# (line style, marker) per kind of output dtype: floats solid, integers dashed, bits dotted.
+KIND_STYLES: dict[type, tuple[str, str]] = {FloatKind: ("-", "o"), IntKind: ("--", "s"), BitKind: (":", "^")}
+
+
+def dtype_style(dtype: str) -> tuple[str, str]:
+    """The (line style, marker) of a dtype's curves, from its kind (leafbench.cells.KINDS)."""
+    kind = KINDS.get(dtype)
+    return KIND_STYLES.get(type(kind), ("-", "o"))
 
 
 @dataclass
@@ -93,8 +84,8 @@ def plot_dims(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | None:
             ax.plot(
                 s.index,
                 s.values,
-                DTYPE_STYLES.get(dtype, "-"),
-                marker=DTYPE_MARKERS.get(dtype, "o"),
+                dtype_style(dtype)[0],
+                marker=dtype_style(dtype)[1],
                 color=MODE_COLORS.get(mode),
                 label=f"{mode} {dtype}",
                 linewidth=1.6,
@@ -122,7 +113,7 @@ def plot_quantization(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | Non
         return None
     tasks = tasks_with_all_cells(g)
     g = g[g["task"].isin(tasks)]
-    dtypes = [d for d in DTYPE_STYLES if d in set(g["dtype"])]
+    dtypes = [d for d in DTYPES if d in set(g["dtype"])]
     modes = [m for m in MODE_ORDER if m in set(g["mode"])]
     m = g.groupby(["mode", "dtype"])["score"].mean() * 100
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
