@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..record import DEFAULT_CELL  # the name results give the plain full float32 cell
 from .kinds import DTYPES, KINDS, CellError, Kind, kind_of
 
 CALIBRATIONS = ("corpus", "fixed", "mteb")
@@ -72,9 +73,6 @@ class Cell:
     def without_search(self) -> "Cell":
         """This cell for a task without a retrieval search (mteb's evaluators): rescoring does not apply."""
         return replace(self, rescore=None)
-
-
-DEFAULT_CELL = "full-float32"
 
 
 def parse_dims(arg: str | None) -> list[int | None]:
