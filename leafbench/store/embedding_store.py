@@ -1,0 +1,214 @@
+"""The store facade: `EmbeddingStore`, per-text float32 embeddings on disk, one space per `EncodingKey` (see the
+package docstring); it serves text lists from the rows already there and encodes only the texts a space lacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import resource_error_message
+from .errors import StoreError
+from .index import SpaceIndex
+from .keys import EncodingKey, text_keys
+from .legacy import import_v1
+from .maintenance import StoreMaintenance
+from .rows import EncodeStats, StoredRows, encode_stats
+from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, ShardWriter, atomic_write_bytes
+
+log = logging.getLogger("leafbench.store")
+
+__all__ = ["EmbeddingStore", "EncodeFn"]
+
+# A batch encoder returns (embeddings [n, dim] float32, number of tokens it processed).
+EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
+
+
+class EmbeddingStore(StoreMaintenance):
+    """Per-text float32 embeddings on disk, one space per EncodingKey (see the module docstring)."""
+
+    def __init__(
+        self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    ) -> None:
+        self.root = Path(root)
+        self.shard_size = shard_size
+        self.flush_seconds = flush_seconds
+        # Texts encoded / served from disk by this process: the "encoded vs reused" line of a run.
+        self.n_encoded = 0
+        self.n_served = 0
+        self.warnings: list[str] = []  # corrupt shards found (each also logged)
+        self._indexes: dict[str, SpaceIndex] = {}
+        self._check_format()
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    def _check_format(self) -> None:
+        fpath = self.root / "FORMAT"
+        try:
+            fmt = int(fpath.read_text().strip() or 0)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # a new store (or one that cannot be created: named when something must be written)
+        except ValueError:
+            raise StoreError(f"{fpath}: not a leafbench store format marker") from None
+        except OSError as e:
+            raise StoreError(f"{fpath}: cannot read the store format marker ({e.strerror or e})") from None
+        if fmt > STORE_FORMAT:
+            raise StoreError(
+                f"{self.root}: embedding store written by a newer leafbench (format {fmt}; this version reads "
+                f"<= {STORE_FORMAT}); upgrade leafbench or use another --cache-dir"
+            )
+
+    def _ensure_writable(self, space_dir: Path, key: EncodingKey) -> None:
+        try:
+            space_dir.mkdir(parents=True, exist_ok=True)
+            if not (self.root / "FORMAT").exists():
+                atomic_write_bytes(self.root / "FORMAT", f"{STORE_FORMAT}\n".encode())
+            if not (space_dir / "space.json").exists():
+                atomic_write_bytes(
+                    space_dir / "space.json",
+                    json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode(),
+                )
+            probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
+            probe.close()
+        except OSError as e:
+            if resource_error_message(e):
+                raise  # disk full, quota: the CLI names the file and the cause
+            raise StoreError(
+                f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir"
+            ) from None
+
+    def space_dir(self, key: EncodingKey) -> Path:
+        return self.root / "spaces" / key.space()
+
+    def index(self, key: EncodingKey) -> SpaceIndex:
+        space = key.space()
+        idx = self._indexes.get(space)
+        if idx is None:
+            idx = self._indexes[space] = SpaceIndex(self.space_dir(key), self._warn)
+        idx.refresh()
+        return idx
+
+    def _warn(self, msg: str) -> None:
+        log.info(msg)  # callers surface `warnings` themselves (the CLI prints each once)
+        self.warnings.append(msg)
+
+    def writer(self, key: EncodingKey) -> ShardWriter:
+        d = self.space_dir(key)
+        self._ensure_writable(d, key)
+        return ShardWriter(d, self.shard_size, self.flush_seconds)
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def missing(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> list[str]:
+        """The distinct texts of `texts` that have no row in the key's space yet (in first-seen order); `keys`:
+        their `text_keys`, when the caller has them already."""
+        keys = text_keys(texts) if keys is None else keys
+        shard_no, _ = self.index(key).lookup(keys)
+        out, seen = [], set()
+        for i in np.nonzero(shard_no < 0)[0]:
+            k = keys[i].tobytes()
+            if k not in seen:
+                seen.add(k)
+                out.append(texts[i])
+        return out
+
+    def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> StoredRows:
+        """The stored rows of `texts`, in order; StoreError naming the count if any text has none."""
+        keys = text_keys(texts) if keys is None else keys
+        idx = self.index(key)
+        shard_no, row = idx.lookup(keys)
+        if (shard_no < 0).any():
+            raise StoreError(f"{int((shard_no < 0).sum())} of {len(texts)} texts have no row in {self.space_dir(key)}")
+        return StoredRows(idx.shards, shard_no, row, idx.dim or 0)
+
+    # ------------------------------------------------------------------------------------------ encode
+
+    def get_or_encode(
+        self,
+        key: EncodingKey,
+        texts: Sequence[str],
+        encode: EncodeFn,
+        progress: Callable[[int], None] | None = None,
+        piece_seconds: float = 5.0,
+        prepare: Callable[[], object] | None = None,
+        engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
+        batch_size: int = 1,
+    ) -> tuple[StoredRows, EncodeStats]:
+        """Rows for `texts`, encoding only the texts the space lacks (committed as it goes).
+
+        `progress(n)` is called with the number of texts newly available (stored ones first), so a caller's
+        progress bar shows the whole job. Missing texts are fed to `encode` in pieces sized to take about
+        `piece_seconds`, so rows reach disk at least every `flush_seconds`. `prepare()` runs only when something
+        must be encoded (loading the model); `engine(key, todo, progress)` replaces this process's encoding loop
+        (it must write the rows into this store, e.g. through `writer()`) and returns the tokens processed.
+        """
+        t0 = time.perf_counter()
+        texts = list(texts)
+        keys = text_keys(texts)
+        self._import_v1(key, texts, keys)
+        todo = self.missing(key, texts, keys)  # the list is hashed once per call
+        if progress:
+            progress(len(texts) - len(todo) if todo else len(texts))
+        n_tokens = 0
+        if todo and engine is not None:
+            n_tokens = engine(key, todo, progress)
+        elif todo:
+            if prepare is not None:
+                prepare()
+            n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds, batch_size=batch_size)
+        rows = self.rows(key, texts, keys)
+        n_enc = len(todo)
+        self.n_encoded += n_enc
+        self.n_served += len(texts) - n_enc
+        return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
+
+    def encode_missing(
+        self,
+        key: EncodingKey,
+        todo: Sequence[str],
+        encode: EncodeFn,
+        piece_seconds: float = 5.0,
+        batch_size: int = 1,
+    ) -> int:
+        """Encode `todo` (texts known to be missing) into the space; returns the tokens processed.
+
+        Texts go in windows of `shard_size` of the list, each window longest first (as sentence-transformers
+        sorts a list), in pieces that are whole multiples of the encoder's `batch_size` while the model is fast
+        enough: a list of up to `shard_size` texts is batched exactly as `SentenceTransformer.encode` batches it
+        (so its floats match bit for bit), and a window's rows stay in a shard or two (reads stay local). A
+        slow model (a CPU teacher: <1 text/s) gets smaller pieces, so a kill loses seconds, not a batch.
+        Rows buffered when an exception (e.g. Ctrl-C) interrupts are committed before it propagates.
+        """
+        writer = self.writer(key)
+        n_tokens, piece = 0, max(1, batch_size)
+        try:
+            for w in range(0, len(todo), self.shard_size):
+                window = list(todo[w : w + self.shard_size])
+                order = sorted(range(len(window)), key=lambda i: -len(window[i]))
+                start = 0
+                while start < len(order):
+                    chunk = [window[i] for i in order[start : start + piece]]
+                    ts = time.perf_counter()
+                    emb, toks = encode(chunk)
+                    dt = time.perf_counter() - ts
+                    writer.add(text_keys(chunk), emb, dt, toks)
+                    n_tokens += int(toks)
+                    start += len(chunk)
+                    # Next piece sized to take about piece_seconds at the rate just measured.
+                    want = len(chunk) / max(dt, 1e-6) * piece_seconds
+                    piece = int(
+                        min(want // batch_size * batch_size if want >= batch_size else max(1, want), self.shard_size)
+                    )
+        finally:
+            writer.flush()
+        return n_tokens
+
+    def _import_v1(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
+        """Copy the shards of a format-1 entry for exactly this (key, text list) into the space, once."""
+        import_v1(self.root, key, texts, keys, self.writer, self._warn)
