@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .data.names import name_key
 from .errors import UserError
 
 BENCHMARK_ALIASES = {
@@ -76,15 +76,11 @@ def _benchmark(name: str):
         return None
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
 @lru_cache(maxsize=1)
 def _all_task_names() -> dict[str, str]:
     import mteb
 
-    return {_norm(t.metadata.name): t.metadata.name for t in mteb.get_tasks(exclude_superseded=False)}
+    return {name_key(t.metadata.name): t.metadata.name for t in mteb.get_tasks(exclude_superseded=False)}
 
 
 def resolve_task(name: str) -> tuple[str, str]:
@@ -96,7 +92,7 @@ def resolve_task(name: str) -> tuple[str, str]:
     try:
         canonical = resolve_task_name(name)
     except DataError:
-        canonical = _all_task_names().get(_norm(name))
+        canonical = _all_task_names().get(name_key(name))
     if canonical is None:
         names = list(_all_task_names().values())
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)

@@ -19,7 +19,6 @@ mteb is imported lazily (it takes seconds); this package never imports torch.
 
 from __future__ import annotations
 
-from ..offline import hub_offline as _env_offline  # the old name; api.py still uses it
 from .beir import load_beir_folder, read_qrels, read_queries
 from .data_warnings import WARNING_KINDS, describe_warnings
 from .errors import DataError, IncompleteAggregateError, NoDataError
@@ -53,7 +52,6 @@ __all__ = [
     "IncompleteAggregateError",
     "NoDataError",
     "RetrievalData",
-    "_env_offline",
     "aggregate_local_folders",
     "aggregate_subtasks",
     "describe_warnings",

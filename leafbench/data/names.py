@@ -17,6 +17,7 @@ __all__ = [
     "folder_candidates",
     "folder_name",
     "known_name",
+    "name_key",
     "resolve_task_name",
     "subtask_folder",
 ]
@@ -48,15 +49,15 @@ AGGREGATE_FOLDERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _norm(name: str) -> str:
+def name_key(name: str) -> str:
     """Case- and punctuation-insensitive key: 'Trec-Covid', 'trec_covid', 'TRECCOVID' agree."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
 _ALIASES: dict[str, str] = {}
 for _mteb_name, _folder in TASKS.items():
-    _ALIASES[_norm(_mteb_name)] = _mteb_name
-    _ALIASES[_norm(_folder)] = _mteb_name
+    _ALIASES[name_key(_mteb_name)] = _mteb_name
+    _ALIASES[name_key(_folder)] = _mteb_name
 
 
 def resolve_task_name(name: str) -> str:
@@ -64,7 +65,7 @@ def resolve_task_name(name: str) -> str:
 
     Raises DataError listing the known names, closest matches first.
     """
-    key = _norm(name)
+    key = name_key(name)
     if key in _ALIASES:
         return _ALIASES[key]
     close = difflib.get_close_matches(key, list(_ALIASES), n=len(_ALIASES), cutoff=0.4)
