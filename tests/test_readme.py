@@ -63,3 +63,16 @@ def test_readme_python_example_runs(tmp_path: Path, shared_data: Path) -> None:
     scores = [ln.split() for ln in lines[1:]]
     assert len(scores) == 4 and all(s[0] == "SciFact" and s[1] == "student" for s in scores)
     assert all(0.0 < float(s[-1]) <= 1.0 for s in scores)
+
+
+def test_readme_layout_names_every_harness_module() -> None:
+    """The README's layout picture is the package as it is: every module and subpackage of leafbench/ is named
+    in it, and it names none that does not exist."""
+    block = _block_after("readme:layout")
+    named = {
+        w for line in block.splitlines()[1:] if line.startswith("  ") for w in line.split() if w.endswith((".py", "/"))
+    }
+    package = ROOT / "leafbench"
+    actual = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    actual |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert named == actual, f"missing: {sorted(actual - named)}; not in leafbench/: {sorted(named - actual)}"
