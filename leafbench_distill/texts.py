@@ -96,39 +96,57 @@ class SourceSpec:
         if missing:
             raise TextSourceError(f"source {d.get('name', '?')}: missing {', '.join(missing)}")
         spec = cls(**d)
-        if spec.role not in ROLES:
-            raise TextSourceError(f"source {spec.name}: role must be query or document, not {spec.role!r}")
-        if sum(x is not None for x in (spec.path, spec.beir, spec.hf)) != 1:
-            raise TextSourceError(f"source {spec.name}: give exactly one of path, beir, hf")
-        if spec.local is not None:
-            if spec.hf is None:
-                raise TextSourceError(f"source {spec.name}: local names a hub source's local copy; it needs hf")
-            if not isinstance(spec.local, dict) or "path" not in spec.local or set(spec.local) - {"path", "field"}:
-                raise TextSourceError(f"source {spec.name}: local must be {{path: FILE, field: KEY}} (field optional)")
-        if spec.limit is not None and spec.limit < 1:
-            raise TextSourceError(f"source {spec.name}: limit must be >= 1")
-        if spec.max_words is not None and spec.max_words < max(1, spec.min_words):  # 0 would mean "no cap"
-            raise TextSourceError(f"source {spec.name}: max_words must be >= 1 and >= min_words")
-        if spec.split is not None and (spec.beir is None or spec.role != "query"):
-            raise TextSourceError(f"source {spec.name}: split selects BEIR queries; it needs beir and role query")
-        if spec.pack_words is not None and (spec.role != "document" or spec.pack_words < 2):
-            raise TextSourceError(f"source {spec.name}: pack_words needs role document and a value >= 2")
-        if spec.pack_by not in PACK_BY:
-            raise TextSourceError(f"source {spec.name}: pack_by must be one of {sorted(PACK_BY)}, not {spec.pack_by!r}")
-        if spec.pack_by != "rank" and spec.pack_words is None:
-            raise TextSourceError(f"source {spec.name}: pack_by needs pack_words")
-        if spec.domain is not None:
-            if not isinstance(spec.domain, dict) or sum(k in spec.domain for k in ("beir", "path")) != 1:
-                raise TextSourceError(f"source {spec.name}: domain needs exactly one of beir (with split) or path")
-            if set(spec.domain) - {"beir", "split", "path", "field"}:
-                raise TextSourceError(
-                    f"source {spec.name}: domain: unknown keys {sorted(set(spec.domain) - {'beir', 'split', 'path', 'field'})}"
-                )
-            if "beir" in spec.domain and "split" not in spec.domain:
-                raise TextSourceError(f"source {spec.name}: domain: a BEIR reference needs a split (e.g. train)")
-            if spec.limit is None:
-                raise TextSourceError(f"source {spec.name}: domain selection needs a limit (how many texts to keep)")
+        problem = spec._reading_problem() or spec._size_problem() or spec._packing_problem() or spec._domain_problem()
+        if problem:
+            raise TextSourceError(f"source {spec.name}: {problem}")
         return spec
+
+    def _reading_problem(self) -> str | None:
+        """Role, and where the texts come from."""
+        if self.role not in ROLES:
+            return f"role must be query or document, not {self.role!r}"
+        if sum(x is not None for x in (self.path, self.beir, self.hf)) != 1:
+            return "give exactly one of path, beir, hf"
+        if self.local is not None and self.hf is None:
+            return "local names a hub source's local copy; it needs hf"
+        if self.local is not None and (
+            not isinstance(self.local, dict) or "path" not in self.local or set(self.local) - {"path", "field"}
+        ):
+            return "local must be {path: FILE, field: KEY} (field optional)"
+        return None
+
+    def _size_problem(self) -> str | None:
+        """How many texts, how long, and which BEIR queries."""
+        if self.limit is not None and self.limit < 1:
+            return "limit must be >= 1"
+        if self.max_words is not None and self.max_words < max(1, self.min_words):  # 0 would mean "no cap"
+            return "max_words must be >= 1 and >= min_words"
+        if self.split is not None and (self.beir is None or self.role != "query"):
+            return "split selects BEIR queries; it needs beir and role query"
+        return None
+
+    def _packing_problem(self) -> str | None:
+        if self.pack_words is not None and (self.role != "document" or self.pack_words < 2):
+            return "pack_words needs role document and a value >= 2"
+        if self.pack_by not in PACK_BY:
+            return f"pack_by must be one of {sorted(PACK_BY)}, not {self.pack_by!r}"
+        if self.pack_by != "rank" and self.pack_words is None:
+            return "pack_by needs pack_words"
+        return None
+
+    def _domain_problem(self) -> str | None:
+        if self.domain is None:
+            return None
+        if not isinstance(self.domain, dict) or sum(k in self.domain for k in ("beir", "path")) != 1:
+            return "domain needs exactly one of beir (with split) or path"
+        extra = set(self.domain) - {"beir", "split", "path", "field"}
+        if extra:
+            return f"domain: unknown keys {sorted(extra)}"
+        if "beir" in self.domain and "split" not in self.domain:
+            return "domain: a BEIR reference needs a split (e.g. train)"
+        if self.limit is None:
+            return "domain selection needs a limit (how many texts to keep)"
+        return None
 
 
 @dataclass
@@ -407,53 +425,12 @@ def load_texts(
     selection: dict[str, dict[str, Any]] = {}
     dropped_eval = 0
     for spec in sources:
-        kept: list[str] = []
-        mine: set[str] = set()
-        for raw in iter_source(spec, base):
-            t = truncate_words(raw, spec.max_words or max_words)
-            if len(t.split(" ")) < spec.min_words or not t:
-                continue
-            key = norm_text(t)
-            if key in seen or key in mine:
-                continue
-            if exclude is not None and key in exclude:
-                dropped_eval += 1
-                continue
-            mine.add(key)
-            kept.append(t)
-            if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4 * (spec.pack_words or 1):
-                break  # streaming: a pool 4x the limit is enough for a seeded sample (packing: in words, roughly)
-        rng = random.Random(f"{seed}-{spec.name}")
-        rng.shuffle(kept)
-        if spec.domain is not None:  # best-first; the seeded shuffle breaks ties
-            ref = reference_texts(spec.domain, base)
-            scores = domain_scores(kept, ref, min_tokens=spec.min_words)
-            order = sorted(range(len(kept)), key=lambda i: -scores[i])
-            kept = ranked = [kept[i] for i in order]
-        pieces: list[str] = []
-        if spec.pack_words is not None:  # after domain ranking: the best-ranked texts make the first documents
-            if spec.pack_by == "topic":
-                packed = pack_by_topic(kept, spec.pack_words, spec.limit)
-            else:
-                packed = pack_texts(kept, spec.pack_words)[: spec.limit]
-            kept = [doc for doc, _ in packed]
-            pieces = [t for _, group in packed for t in group]
-        if spec.domain is not None:
-            if spec.pack_words is not None:
-                score_of = {t: scores[i] for t, i in zip(ranked, order)}  # texts are unique within a source
-                top = [score_of[t] for t in pieces]
-            else:
-                top = [scores[i] for i in order[: spec.limit]]
-            selection[spec.name] = {
-                "reference": dict(spec.domain),
-                "n_reference": len(ref),
-                "pool": len(order),
-                "kept": len(top),
-                "pool_in_domain": sum(x > 0 for x in scores),
-                "min_kept_score": min(top) if top else None,
-            }
-        if spec.limit is not None:
-            kept = kept[: spec.limit]
+        kept, dropped = _read_pool(spec, base, max_words, seen, exclude)
+        dropped_eval += dropped
+        random.Random(f"{seed}-{spec.name}").shuffle(kept)
+        kept, pieces, chosen = _sample(spec, base, kept)
+        if chosen is not None:
+            selection[spec.name] = chosen
         seen.update(norm_text(t) for t in kept + pieces)  # a packed text is not reused alone by a later source
         per_source.append((spec, kept))
     total = sum(len(k) for _, k in per_source)
@@ -472,6 +449,66 @@ def load_texts(
         out.overlap["dropped"] = dropped_eval
     out.selection = selection
     return out
+
+
+def _read_pool(
+    spec: SourceSpec, base: Path, max_words: int | None, seen: set[str], exclude: set[str] | None
+) -> tuple[list[str], int]:
+    """A source's texts, capped and deduped (against earlier sources too), and how many were evaluation texts."""
+    kept: list[str] = []
+    mine: set[str] = set()
+    dropped = 0
+    for raw in iter_source(spec, base):
+        t = truncate_words(raw, spec.max_words or max_words)
+        if len(t.split(" ")) < spec.min_words or not t:
+            continue
+        key = norm_text(t)
+        if key in seen or key in mine:
+            continue
+        if exclude is not None and key in exclude:
+            dropped += 1
+            continue
+        mine.add(key)
+        kept.append(t)
+        if spec.hf is not None and spec.limit is not None and len(kept) >= spec.limit * 4 * (spec.pack_words or 1):
+            break  # streaming: a pool 4x the limit is enough for a seeded sample (packing: in words, roughly)
+    return kept, dropped
+
+
+def _sample(spec: SourceSpec, base: Path, kept: list[str]) -> tuple[list[str], list[str], dict[str, Any] | None]:
+    """A source's sample from its shuffled pool: (texts, the texts packed into them, the domain selection's
+    record or None). Domain selection ranks the pool first, so the best-ranked texts make the first documents."""
+    if spec.domain is not None:  # best-first; the seeded shuffle breaks ties
+        ref = reference_texts(spec.domain, base)
+        scores = domain_scores(kept, ref, min_tokens=spec.min_words)
+        order = sorted(range(len(kept)), key=lambda i: -scores[i])
+        kept = ranked = [kept[i] for i in order]
+    pieces: list[str] = []
+    if spec.pack_words is not None:
+        if spec.pack_by == "topic":
+            packed = pack_by_topic(kept, spec.pack_words, spec.limit)
+        else:
+            packed = pack_texts(kept, spec.pack_words)[: spec.limit]
+        kept = [doc for doc, _ in packed]
+        pieces = [t for _, group in packed for t in group]
+    chosen = None
+    if spec.domain is not None:
+        if spec.pack_words is not None:
+            score_of = {t: scores[i] for t, i in zip(ranked, order)}  # texts are unique within a source
+            top = [score_of[t] for t in pieces]
+        else:
+            top = [scores[i] for i in order[: spec.limit]]
+        chosen = {
+            "reference": dict(spec.domain),
+            "n_reference": len(ref),
+            "pool": len(order),
+            "kept": len(top),
+            "pool_in_domain": sum(x > 0 for x in scores),
+            "min_kept_score": min(top) if top else None,
+        }
+    if spec.limit is not None:
+        kept = kept[: spec.limit]
+    return kept, pieces, chosen
 
 
 def eval_texts(paths: Sequence[Path], splits: Mapping[Path, str] | None = None) -> dict[str, set[str]]:
