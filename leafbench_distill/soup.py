@@ -37,15 +37,32 @@ def _manifest(folder: Path) -> dict[str, Any]:
 
 def average_students(folders: Sequence[Path], output: Path, name: str | None = None) -> Path:
     """Average the weights of `folders` (uniformly) into a new student folder at `output`."""
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    from leafbench.registry import weights_hash
-
     folders = [Path(f) for f in folders]
     if len(folders) < 2:
         raise SoupError("a soup needs at least two students")
     manifests = [_manifest(f) for f in folders]
+    _check_teachers(folders, manifests)
+    models = [_load(f) for f in folders]
+    states = [m.state_dict() for m in models]
+    _check_alike(folders, models, states)
+    soup = models[0]
+    soup.load_state_dict(_average(states))
+    names = [m.get("name") or f.name for f, m in zip(folders, manifests)]
+    manifest = _soup_manifest(folders, manifests, names, name)
+    export_student(
+        soup, Path(output), manifest, manifests[0].get("query_prompt", ""), manifests[0].get("document_prompt", "")
+    )
+    ingredients = "\n".join(f"- `{n}` ({f})" for n, f in zip(names, folders))
+    (Path(output) / "README.md").write_text(
+        f"# {manifest['name']}\n\nA LEAF student that is the uniform weight average (model soup) of:\n\n{ingredients}\n\n"
+        f"Teacher: **{manifests[0].get('teacher')}**; same modules, size and speed as each ingredient. Measure it with\n"
+        f"`leafbench run --model {output} --mode all`.\n"
+    )
+    return Path(output)
+
+
+def _check_teachers(folders: list[Path], manifests: list[dict[str, Any]]) -> None:
+    """Only students of one teacher live in one embedding space."""
     teacher = manifests[0].get("teacher")
     for f, m in zip(folders[1:], manifests[1:]):
         if m.get("teacher") != teacher:
@@ -53,13 +70,19 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
                 f"{f}: distilled from teacher {m.get('teacher')!r}, {folders[0]} from {teacher!r}; "
                 "only students of one teacher share a space"
             )
-    models = []
-    for f in folders:
-        try:
-            models.append(SentenceTransformer(str(f), device="cpu"))
-        except (OSError, ValueError, KeyError) as e:
-            raise SoupError(f"{f}: cannot be loaded as a SentenceTransformer ({type(e).__name__}: {e})") from None
-    states = [m.state_dict() for m in models]
+
+
+def _load(folder: Path):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(folder), device="cpu")
+    except (OSError, ValueError, KeyError) as e:
+        raise SoupError(f"{folder}: cannot be loaded as a SentenceTransformer ({type(e).__name__}: {e})") from None
+
+
+def _check_alike(folders: list[Path], models: list, states: list[dict]) -> None:
+    """Same modules, lengths, weight names and shapes as the first student: else the average is no model."""
     for f, m, sd in zip(folders[1:], models[1:], states[1:]):
         if [type(x).__name__ for x in m] != [type(x).__name__ for x in models[0]]:
             raise SoupError(f"{f}: modules {[type(x).__name__ for x in m]} differ from {folders[0]}'s")
@@ -75,21 +98,33 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
                 )
         if set(sd) - set(states[0]):
             raise SoupError(f"{f}: extra weights {sorted(set(sd) - set(states[0]))[:3]}")
+
+
+def _average(states: list[dict]) -> dict:
+    """The uniform average of float weights; integer buffers (position ids) must agree."""
+    import torch
+
     avg = {}
     for k, v in states[0].items():
         if v.is_floating_point():  # summed in float64: the order of ingredients does not change the result
             avg[k] = (sum(sd[k].double() for sd in states) / len(states)).to(v.dtype)
-        else:  # integer buffers (position ids) must agree
+        else:
             if any(not torch.equal(sd[k], v) for sd in states[1:]):
                 raise SoupError(f"weight {k} (integer) differs between the students; they are not one architecture")
             avg[k] = v
-    soup = models[0]
-    soup.load_state_dict(avg)
-    names = [m.get("name") or f.name for f, m in zip(folders, manifests)]
+    return avg
+
+
+def _soup_manifest(
+    folders: list[Path], manifests: list[dict[str, Any]], names: list[str], name: str | None
+) -> dict[str, Any]:
+    """The first ingredient's manifest, naming every ingredient (folder, name, weights hash) and their data."""
+    from leafbench.registry import weights_hash
+
     hashes: dict[str, Any] = {}
     for m in manifests:
         hashes.update(m.get("data_hashes") or {})
-    manifest = {
+    return {
         **manifests[0],
         "name": name or "soup-" + "+".join(names),
         "recipe": {"name": "soup", "ingredients": [m.get("recipe") for m in manifests]},
@@ -97,13 +132,3 @@ def average_students(folders: Sequence[Path], output: Path, name: str | None = N
         "data_hashes": hashes,
         "final_metrics": {},  # not measured: `leafbench run` measures the soup like any model
     }
-    export_student(
-        soup, Path(output), manifest, manifests[0].get("query_prompt", ""), manifests[0].get("document_prompt", "")
-    )
-    ingredients = "\n".join(f"- `{n}` ({f})" for n, f in zip(names, folders))
-    (Path(output) / "README.md").write_text(
-        f"# {manifest['name']}\n\nA LEAF student that is the uniform weight average (model soup) of:\n\n{ingredients}\n\n"
-        f"Teacher: **{teacher}**; same modules, size and speed as each ingredient. Measure it with\n"
-        f"`leafbench run --model {output} --mode all`.\n"
-    )
-    return Path(output)
