@@ -183,20 +183,29 @@ def check_setup(
     first stage of the chain when `r` is a later stage (its student is that stage's, not built from `r`).
     `train_here=False` (a bundle is exported here, trained elsewhere): a backbone this machine cannot read is
     not an error. Raises RecipeError naming `where` and the field."""
+    _check_teacher(r, where, cache_dir)
+    found = _student_config(r, where, cache_dir, continues, train_here)
+    if found is None:
+        return
+    cfg, source = found
+    if continues is None and not r.student.init_from and r.student.layers is not None:
+        _check_layers(r, where, cfg)
+    _check_student_lengths(r, where, cfg, source)
+    _check_eval_split(r, where)
+
+
+def _fail(where: str, msg: str) -> NoReturn:
+    raise RecipeError(f"{where}: {msg}")
+
+
+def _check_teacher(r: Recipe, where: str, cache_dir: Path | None) -> None:
+    """teacher.dim and teacher.max_seq_length against the teacher's module configs."""
     from leafbench.registry import ModelError, resolve_model
-
-    from .student import backbone_source
-
-    def fail(msg: str) -> NoReturn:
-        raise RecipeError(f"{where}: {msg}")
-
-    def first_line(e: BaseException) -> str:
-        return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
 
     try:
         teacher = resolve_model(r.teacher.model, cache_dir)
     except ModelError as e:
-        fail(f"teacher.model: {e}")
+        _fail(where, f"teacher.model: {e}")
     if "hash_dim" in teacher.extra:  # the fake encoder: its dim is in its name, no position table
         dim, limit = teacher.extra["hash_dim"], None
     else:
@@ -206,52 +215,78 @@ def check_setup(
         except Exception:  # noqa: BLE001 - not on this machine: the run may still find every target in the store
             limit = None
     if dim is not None and dim != r.teacher.dim:
-        fail(f"teacher.dim is {r.teacher.dim}, but {r.teacher.model} embeds in {dim} dimensions")
+        _fail(where, f"teacher.dim is {r.teacher.dim}, but {r.teacher.model} embeds in {dim} dimensions")
     if limit and r.teacher.max_seq_length and r.teacher.max_seq_length > limit:
-        fail(
-            f"teacher.max_seq_length {r.teacher.max_seq_length} is more than the {limit} tokens {r.teacher.model} reads"
+        _fail(
+            where,
+            f"teacher.max_seq_length {r.teacher.max_seq_length} is more than the {limit} tokens {r.teacher.model} reads",
         )
+
+
+def _student_config(
+    r: Recipe, where: str, cache_dir: Path | None, continues: Recipe | None, train_here: bool
+) -> tuple[Any, str] | None:
+    """(transformers config, where it was read) of the student the run starts from: the chain's init_from
+    folder, else its backbone. None when it cannot be read and training happens elsewhere."""
+    from leafbench.registry import ModelError
+
+    from .student import backbone_source
 
     base = continues or r
     if base.student.init_from:
         folder = base.resolve_path(base.student.init_from)
         if not (folder / "modules.json").is_file():
-            fail(f"student.init_from: {folder} is not a SentenceTransformer folder (no modules.json)")
+            _fail(where, f"student.init_from: {folder} is not a SentenceTransformer folder (no modules.json)")
         out, sub = model_layout(str(folder))
         if continues is None and out is not None and out != r.teacher.dim:
-            fail(f"student.init_from: {folder} embeds in {out} dimensions, teacher.dim is {r.teacher.dim}")
+            _fail(where, f"student.init_from: {folder} embeds in {out} dimensions, teacher.dim is {r.teacher.dim}")
         what, source = "student.init_from", str(folder / sub)
     else:
         what = "student.backbone"
         try:
             source = backbone_source(base.student.backbone, cache_dir)
         except ModelError as e:
-            fail(f"student.backbone: {e}")
+            _fail(where, f"student.backbone: {e}")
     try:
-        cfg = _config(source)
+        return _config(source), source
     except Exception as e:  # noqa: BLE001 - unknown id, offline and not cached, not a transformers model
         if not train_here:
-            return
-        fail(f"{what}: cannot read the model config of {source} ({first_line(e)})")
-    if continues is None and not base.student.init_from and r.student.layers is not None:
-        n = getattr(cfg, "num_hidden_layers", None)
-        if not isinstance(n, int):
-            fail(f"student.layers: {r.student.backbone}'s config has no num_hidden_layers; a layer selection needs one")
-        keep = list(range(1, n, 2)) if r.student.layers == "every_other" else r.student.layers
-        if not keep or keep[-1] >= n:
-            fail(f"student.layers {r.student.layers}: {r.student.backbone} has {n} layers (indices 0-{n - 1})")
+            return None
+        first_line = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+        _fail(where, f"{what}: cannot read the model config of {source} ({first_line})")
+
+
+def _check_layers(r: Recipe, where: str, cfg: Any) -> None:
+    """student.layers must exist in the backbone."""
+    n = getattr(cfg, "num_hidden_layers", None)
+    if not isinstance(n, int):
+        _fail(
+            where,
+            f"student.layers: {r.student.backbone}'s config has no num_hidden_layers; a layer selection needs one",
+        )
+    keep = list(range(1, n, 2)) if r.student.layers == "every_other" else r.student.layers
+    if not keep or keep[-1] >= n:
+        _fail(where, f"student.layers {r.student.layers}: {r.student.backbone} has {n} layers (indices 0-{n - 1})")
+
+
+def _check_student_lengths(r: Recipe, where: str, cfg: Any, source: str) -> None:
+    """The student's training and inference lengths must fit its position table."""
     limit = _max_tokens(cfg)
     for name in ("max_seq_length", "export_max_seq_length"):
         v = getattr(r.student, name)
         if limit and v and v > limit:
-            fail(f"student.{name} {v} is more than the {limit} tokens the student ({source}) reads")
+            _fail(where, f"student.{name} {v} is more than the {limit} tokens the student ({source}) reads")
 
+
+def _check_eval_split(r: Recipe, where: str) -> None:
+    """A local evaluation folder must hold the split the recipe evaluates on."""
     eval_dir = r.eval_dir()
     folder = eval_dir / r.eval.retrieval if eval_dir is not None and r.eval.retrieval else None
     if folder is not None and folder.is_dir() and not (folder / "qrels" / f"{r.eval.split}.tsv").is_file():
         splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-        fail(
-            f"eval.split {r.eval.split!r}: {folder} has no qrels/{r.eval.split}.tsv (splits: {', '.join(splits) or 'none'})"
+        _fail(
+            where,
+            f"eval.split {r.eval.split!r}: {folder} has no qrels/{r.eval.split}.tsv (splits: {', '.join(splits) or 'none'})",
         )
 
 
