@@ -295,39 +295,60 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
 
 
 def validate(r: Recipe, where: str) -> None:
-    t = r.train
-    problems = []
-    if not r.data.sources:
-        problems.append("data.sources is empty")
-    if r.purpose not in ("training", "validation"):
-        problems.append(f"purpose must be training or validation, not {r.purpose!r}")
-    names = [s.name for s in r.data.sources]
-    if len(set(names)) != len(names):
-        problems.append("data.sources: names must be unique")
-    if t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 1:
-        problems.append("train: batch_size, cycles and epochs_per_cycle must be >= 1")
-    if t.dropout is not None and not 0 <= t.dropout < 1:
-        problems.append("train.dropout must be in [0, 1)")
-    if not 0 < t.lr_min <= t.lr_max:
-        problems.append("train: need 0 < lr_min <= lr_max")
-    if r.teacher.dim < 1:
-        problems.append("teacher.dim must be >= 1")
-    if r.teacher.precision not in ("fp32", "bf16", "fp16"):
-        problems.append("teacher.precision must be fp32, bf16 or fp16")
+    """Every problem of a parsed recipe at once (a user fixes them in one go), raised as one RecipeError."""
+    problems = [
+        *_general_problems(r),
+        *_least_problems(r),
+        *_student_problems(r.student),
+        *_retrieval_problems(r),
+        *_heldout_problems(r),
+        *_leak_problems(r),
+    ]
+    if problems:
+        raise RecipeError(f"{where}: " + "; ".join(problems))
+
+
+def _general_problems(r: Recipe) -> list[str]:
+    """Sources, purpose, schedule and teacher settings: (problem, message) in the order they are reported."""
     from leafbench.backends import BACKENDS
 
-    if r.teacher.backend not in BACKENDS:
-        problems.append(f"teacher.backend must be one of {', '.join(BACKENDS)}, not {r.teacher.backend!r}")
-    elif r.teacher.backend != "torch" and r.teacher.precision != "fp32":
-        problems.append(
-            f"teacher.precision {r.teacher.precision} applies to the torch backend only (teacher.backend {r.teacher.backend})"
-        )
-    if r.student.projection_init not in ("ridge", "procrustes", "random"):
-        problems.append("student.projection_init must be ridge, procrustes or random")
-    st, d = r.student, r.data
-    # (field, value, least value): each fails only late otherwise - a negative held-out size or train.seed in the
-    # split or the batch order after labelling, a negative weight_decay in AdamW, a too small n_queries or
-    # ridge_texts in the evaluation subset or the projection fit; max_words 0 or below silently truncates wrongly.
+    t, names = r.train, [s.name for s in r.data.sources]
+    checks = [
+        (not r.data.sources, "data.sources is empty"),
+        (
+            r.purpose not in ("training", "validation"),
+            f"purpose must be training or validation, not {r.purpose!r}",
+        ),
+        (len(set(names)) != len(names), "data.sources: names must be unique"),
+        (
+            t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 1,
+            "train: batch_size, cycles and epochs_per_cycle must be >= 1",
+        ),
+        (t.dropout is not None and not 0 <= t.dropout < 1, "train.dropout must be in [0, 1)"),
+        (not 0 < t.lr_min <= t.lr_max, "train: need 0 < lr_min <= lr_max"),
+        (r.teacher.dim < 1, "teacher.dim must be >= 1"),
+        (r.teacher.precision not in ("fp32", "bf16", "fp16"), "teacher.precision must be fp32, bf16 or fp16"),
+        (
+            r.teacher.backend not in BACKENDS,
+            f"teacher.backend must be one of {', '.join(BACKENDS)}, not {r.teacher.backend!r}",
+        ),
+        (
+            r.teacher.backend in BACKENDS and r.teacher.backend != "torch" and r.teacher.precision != "fp32",
+            f"teacher.precision {r.teacher.precision} applies to the torch backend only (teacher.backend {r.teacher.backend})",
+        ),
+        (
+            r.student.projection_init not in ("ridge", "procrustes", "random"),
+            "student.projection_init must be ridge, procrustes or random",
+        ),
+    ]
+    return [msg for bad, msg in checks if bad]
+
+
+def _least_problems(r: Recipe) -> list[str]:
+    """Values below their least: each fails only late otherwise - a negative held-out size or train.seed in the
+    split or the batch order after labelling, a negative weight_decay in AdamW, a too small n_queries or
+    ridge_texts in the evaluation subset or the projection fit; max_words 0 or below silently truncates wrongly."""
+    st, d, t = r.student, r.data, r.train
     least = [
         ("teacher.max_seq_length", r.teacher.max_seq_length, 1),
         ("student.max_seq_length", st.max_seq_length, 1),
@@ -345,7 +366,12 @@ def validate(r: Recipe, where: str) -> None:
         ("eval.n_queries", r.eval.n_queries, 1),
         ("eval.n_docs", r.eval.n_docs, 1),
     ]
-    problems += [f"{name} must be >= {low}, not {v}" for name, v, low in least if v is not None and v < low]
+    return [f"{name} must be >= {low}, not {v}" for name, v, low in least if v is not None and v < low]
+
+
+def _student_problems(st: StudentCfg) -> list[str]:
+    """The projection's ridge strength and the layer selection."""
+    problems = []
     if st.ridge_alpha <= 0:
         problems.append(
             f"student.ridge_alpha must be > 0 (0 is least squares, singular on few texts), not {st.ridge_alpha}"
@@ -358,43 +384,57 @@ def validate(r: Recipe, where: str) -> None:
         problems.append(
             f"student.layers must be distinct, increasing layer indices >= 0 (e.g. [0, 3, 5]), not {st.layers}"
         )
-    if r.eval.retrieval:  # a folder name mteb does not know fails after labelling, when the evaluation loads
-        from leafbench.data import DataError, resolve_task_name
+    return problems
 
-        try:
-            resolve_task_name(Path(r.eval.retrieval).name)
-        except DataError as e:
-            problems.append(f"eval.retrieval {r.eval.retrieval!r}: {e}")
+
+def _retrieval_problems(r: Recipe) -> list[str]:
+    """A retrieval folder name mteb does not know fails after labelling, when the evaluation loads."""
+    if not r.eval.retrieval:
+        return []
+    from leafbench.data import DataError, resolve_task_name
+
+    try:
+        resolve_task_name(Path(r.eval.retrieval).name)
+    except DataError as e:
+        return [f"eval.retrieval {r.eval.retrieval!r}: {e}"]
+    return []
+
+
+def _heldout_problems(r: Recipe) -> list[str]:
+    """The held-out split must leave a training batch of the texts the sources' limits allow (an upper bound)."""
+    d, t = r.data, r.train
     limits = [src.limit for src in d.sources]
-    if limits and None not in limits and sum(limits) - d.heldout < t.batch_size:  # an upper bound on the texts
-        problems.append(
+    if limits and None not in limits and sum(limits) - d.heldout < t.batch_size:
+        return [
             f"data.heldout={d.heldout} leaves at most {max(sum(limits) - d.heldout, 0)} of the {sum(limits)} texts the "
             f"sources' limits allow for training, fewer than one batch (train.batch_size={t.batch_size})"
-        )
-    for s in r.data.sources:  # selecting training texts by the evaluation split's own queries would leak it
+        ]
+    return []
+
+
+def _is_eval_task(r: Recipe, folder: str | None) -> bool:
+    """Whether a BEIR folder is the recipe's evaluation task (by folder name, wherever it lives)."""
+    return bool(folder and r.eval.retrieval and Path(folder).name == Path(r.eval.retrieval).name)
+
+
+def _leak_problems(r: Recipe) -> list[str]:
+    """Selecting or taking training texts by the evaluation split's own queries would leak it."""
+    problems = []
+    for s in r.data.sources:
         ref = (s.domain or {}).get("beir")
-        if (
-            ref
-            and r.eval.retrieval
-            and Path(ref).name == Path(r.eval.retrieval).name
-            and s.domain.get("split") == r.eval.split
-        ):
-            problems.append(
-                f"data.sources {s.name}: domain reference {ref} split {r.eval.split!r} is the evaluation split"
-            )
-        if (
-            s.beir
-            and r.eval.retrieval
-            and Path(s.beir).name == Path(r.eval.retrieval).name
-            and s.role == "query"
-            and s.split in (None, r.eval.split)
-        ):
-            problems.append(
-                f"data.sources {s.name}: trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
-                + ("" if s.split else " (name a split, e.g. split: train)")
-            )
-    if problems:
-        raise RecipeError(f"{where}: " + "; ".join(problems))
+        leaks = [
+            (
+                _is_eval_task(r, ref) and s.domain.get("split") == r.eval.split,
+                f"domain reference {ref} split {r.eval.split!r} is the evaluation split",
+            ),
+            (
+                _is_eval_task(r, s.beir) and s.role == "query" and s.split in (None, r.eval.split),
+                f"trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
+                + ("" if s.split else " (name a split, e.g. split: train)"),
+            ),
+        ]
+        problems += [f"data.sources {s.name}: {msg}" for bad, msg in leaks if bad]
+    return problems
 
 
 def check_sizes(r: Recipe, n_texts: int | None, what: str) -> None:
