@@ -18,126 +18,149 @@ def _echo(msg: str) -> None:
     console.print(msg, highlight=False, soft_wrap=True)
 
 
+# The options of `leafbench distill`, one alias each, so the command's signature stays a list of names.
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl; a multi-stage recipe: stage-N/ per stage.",
+    ),
+]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mini, mpnet-offline-staged) or a YAML file."
+    ),
+]
+CheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--check",
+        help="Open every source of the recipe and read its first rows (hub datasets streamed), check the fields the models decide (layers, teacher dim, lengths) against their configs, print one line per source and stop: a wrong dataset id, config, split, field or layer index fails in seconds.",
+    ),
+]
+MaxTextsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).",
+    ),
+]
+InitFromOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--init-from",
+        help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection (a multi-stage recipe: its first stage).",
+    ),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models."),
+]
+ResultsOpt = Annotated[Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")]
+TrainingDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Folder of the recipe's local training files (a recipe with local sources needs it)."),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Local evaluation data (BEIR folders, mteb/sts); default: the retrieval task through mteb, no STS.",
+    ),
+]
+CyclesOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.",
+    ),
+]
+EpochsOpt = Annotated[int | None, typer.Option(min=1, help="Override epochs per cycle.")]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Override the batch size (paper: 32).")]
+MaxStepsOpt = Annotated[int | None, typer.Option(min=1, help="Cap the schedule at this many optimizer steps.")]
+EvalEveryOpt = Annotated[int | None, typer.Option(min=0, help="Evaluate every N steps (0: every epoch).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")]
+RouterOpt = Annotated[bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")]
+FinalEvalOpt = Annotated[
+    bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")
+]
+ExportBundleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export-bundle",
+        help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).",
+    ),
+]
+BundleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.",
+    ),
+]
+FinishOpt = Annotated[
+    bool,
+    typer.Option(
+        "--finish",
+        help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.",
+    ),
+]
+BundleTargetsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size)."
+    ),
+]
+BundleStudentOpt = Annotated[
+    str,
+    typer.Option(
+        help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32)."
+    ),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray])."
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None, typer.Option(help="--engine ray: an existing cluster's address. Default: a local cluster.")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
+
+
 def distill(
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="Run folder: checkpoints/, final/ (student), router/, metrics.jsonl; a multi-stage recipe: stage-N/ per stage.",
-        ),
-    ] = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe", "-r", help="Built-in recipe (leaf-ir, leaf-mt, mini, mpnet-offline-staged) or a YAML file."
-        ),
-    ] = None,
-    check: Annotated[
-        bool,
-        typer.Option(
-            "--check",
-            help="Open every source of the recipe and read its first rows (hub datasets streamed), check the fields the models decide (layers, teacher dim, lengths) against their configs, print one line per source and stop: a wrong dataset id, config, split, field or layer index fails in seconds.",
-        ),
-    ] = False,
-    max_texts: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Use at most this many training texts (the recipe's mix, scaled down; more than the recipe's held-out split).",
-        ),
-    ] = None,
-    init_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--init-from",
-            help="Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of a fresh projection (a multi-stage recipe: its first stage).",
-        ),
-    ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Embedding store (teacher targets) and models."),
-    ] = None,
-    results: Annotated[
-        Path | None, typer.Option(help="Where final result JSONs go. Default: <output>/results.")
-    ] = None,
-    training_dir: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the recipe's local training files (a recipe with local sources needs it)."),
-    ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--data-dir",
-            help="Local evaluation data (BEIR folders, mteb/sts); default: the retrieval task through mteb, no STS.",
-        ),
-    ] = None,
-    cycles: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Override the number of LR cycles. Rerunning a finished run (same --output) with more cycles continues from its checkpoint, to the weights an uninterrupted run would reach.",
-        ),
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Override epochs per cycle.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Override the batch size (paper: 32).")] = None,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Cap the schedule at this many optimizer steps.")] = None,
-    eval_every: Annotated[int | None, typer.Option(min=0, help="Evaluate every N steps (0: every epoch).")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="cpu | cuda | mps (student training and teacher labelling).")
-    ] = None,
-    router: Annotated[
-        bool, typer.Option("--router/--no-router", help="Also export the asymmetric Router model.")
-    ] = True,
-    final_eval: Annotated[
-        bool, typer.Option("--final-eval/--no-final-eval", help="Evaluate student/teacher/asymmetric at the end.")
-    ] = True,
-    export_bundle: Annotated[
-        Path | None,
-        typer.Option(
-            "--export-bundle",
-            help="Label the training texts with the teacher, write them as a training bundle to this folder and stop (train elsewhere with --bundle).",
-        ),
-    ] = None,
-    bundle: Annotated[
-        Path | None,
-        typer.Option(
-            "--bundle",
-            help="Train from a bundle made by --export-bundle: no teacher, no data files needed; the recipe comes from the bundle. Final evaluation and Router export are left to the machine with the teacher.",
-        ),
-    ] = None,
-    finish: Annotated[
-        bool,
-        typer.Option(
-            "--finish",
-            help="With --bundle, where the teacher is: finish a run trained elsewhere from that bundle (OUTPUT holds its final/ and summary.json): final evaluation, Router export, model card.",
-        ),
-    ] = False,
-    bundle_targets: Annotated[
-        str,
-        typer.Option(
-            help="Target precision in an exported bundle: float32, float16, or int8 (per-row scale, cosine >= 0.9999 to float32, 1/4 the size)."
-        ),
-    ] = "float32",
-    bundle_student: Annotated[
-        str,
-        typer.Option(
-            help="Precision of the init_from student copied into an exported bundle: float32 or float16 (training restores float32)."
-        ),
-    ] = "float32",
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray])."
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option(help="--engine ray: an existing cluster's address. Default: a local cluster.")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    output: OutputOpt = None,
+    recipe: RecipeOpt = None,
+    check: CheckOpt = False,
+    max_texts: MaxTextsOpt = None,
+    init_from: InitFromOpt = None,
+    cache_dir: CacheDirOpt = None,
+    results: ResultsOpt = None,
+    training_dir: TrainingDirOpt = None,
+    data_dir: DataDirOpt = None,
+    cycles: CyclesOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    max_steps: MaxStepsOpt = None,
+    eval_every: EvalEveryOpt = None,
+    device: DeviceOpt = None,
+    router: RouterOpt = True,
+    final_eval: FinalEvalOpt = True,
+    export_bundle: ExportBundleOpt = None,
+    bundle: BundleOpt = None,
+    finish: FinishOpt = False,
+    bundle_targets: BundleTargetsOpt = "float32",
+    bundle_student: BundleStudentOpt = "float32",
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
     logging.basicConfig(
@@ -147,6 +170,7 @@ def distill(
     from leafbench.errors import UserError
 
     from . import run
+    from .options import DistillOptions
 
     try:
         if check:
@@ -155,19 +179,8 @@ def distill(
         if output is None:
             raise ValueError("--output is required (the run folder)")
         runner = make_engine(engine, ray_address, workers)
-        from leafbench.files import check_writable_dir
-
-        # Output folders are checked before any teacher labelling or training (--output is written last).
-        for path, option in ((output, "--output"), (results, "--results"), (export_bundle, "--export-bundle")):
-            if path is not None:
-                check_writable_dir(path, option)
-        if (recipe is None) == (bundle is None):
-            raise ValueError(
-                "give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)"
-            )
+        _check_folders(output, results, export_bundle, recipe, bundle)
         if export_bundle is not None:
-            if bundle is not None:
-                raise ValueError("--export-bundle needs --recipe, not --bundle")
             meta = run.export_bundle(
                 recipe,
                 export_bundle,
@@ -182,24 +195,22 @@ def distill(
                 engine=runner,
                 progress=_echo,
             )
-            _echo(
-                f"bundle: {export_bundle} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
-                f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {export_bundle} --output RUN --device cuda"
-            )
+            _say_bundle(export_bundle, meta)
             return
         if finish:
             if bundle is None:
                 raise ValueError("--finish needs --bundle: the bundle the run in --output was trained from")
             run.finish_bundle(bundle, output, cache_dir, results, data_dir, device, router, progress=_echo)
             return
-        res = run.distill(
-            recipe,
-            output,
+        options = DistillOptions(
+            output=output,
             max_texts=max_texts,
             cache_dir=cache_dir,
             results=results,
             training_dir=training_dir,
             data_dir=data_dir,
+            init_from=init_from,
+            bundle=bundle,
             cycles=cycles,
             epochs=epochs,
             batch_size=batch_size,
@@ -208,11 +219,8 @@ def distill(
             device=device,
             router=router,
             final_eval=final_eval,
-            init_from=init_from,
-            bundle=bundle,
-            engine=runner,
-            progress=_echo,
         )
+        res = run.distill(recipe, options, engine=runner, progress=_echo)
         if res.stages:
             _echo(
                 f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}"
@@ -222,6 +230,32 @@ def distill(
 
         console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from e
+
+
+def _say_bundle(folder: Path, meta: dict) -> None:
+    """What an exported bundle holds, and the command that trains from it elsewhere."""
+    _echo(
+        f"bundle: {folder} ({len(meta['train_idx'])} training + {len(meta['heldout_idx'])} held-out texts, "
+        f"targets {meta['targets_dtype']}); train with: leafbench distill --bundle {folder} --output RUN --device cuda"
+    )
+
+
+def _check_folders(
+    output: Path, results: Path | None, export_bundle: Path | None, recipe: str | None, bundle: Path | None
+) -> None:
+    """Before any teacher labelling or training: the folders can be written (--output is written last), and
+    the run has one source of texts - a recipe, or a bundle."""
+    from leafbench.files import check_writable_dir
+
+    for path, option in ((output, "--output"), (results, "--results"), (export_bundle, "--export-bundle")):
+        if path is not None:
+            check_writable_dir(path, option)
+    if (recipe is None) == (bundle is None):
+        raise ValueError(
+            "give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)"
+        )
+    if export_bundle is not None and bundle is not None:
+        raise ValueError("--export-bundle needs --recipe, not --bundle")
 
 
 def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None, cache_dir: Path | None) -> None:

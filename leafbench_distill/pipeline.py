@@ -154,9 +154,10 @@ def recipe_teacher(
     with a Ray `engine`, missing targets are labelled by its actors)."""
     from leafbench.store import EmbeddingStore
 
+    from .options import embeddings_folder
     from .targets import teacher_encoder
 
-    store = EmbeddingStore(cache_dir / "embeddings")
+    store = EmbeddingStore(embeddings_folder(cache_dir))
     enc = teacher_encoder(
         recipe.teacher.model,
         store,

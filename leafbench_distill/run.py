@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .check import check_setup, stage_where
+from .options import DistillOptions, cache_folder
 from .recipe import Recipe, RecipeError, check_sizes, is_staged, load_recipe, load_stages
 
 Progress = Callable[[str], None] | None
@@ -56,104 +57,74 @@ def stage_finished(folder: Path) -> bool:
 
 def distill(
     recipe: str | Recipe | None,
-    output: Path | str,
+    options: DistillOptions | Path | str,
     *,
-    max_texts: int | None = None,
-    cache_dir: Path | str | None = None,
-    results: Path | str | None = None,
-    training_dir: Path | str | None = None,
-    data_dir: Path | str | None = None,
-    cycles: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    max_steps: int | None = None,
-    eval_every: int | None = None,
-    device: str | None = None,
-    router: bool = True,
-    final_eval: bool = True,
-    init_from: Path | str | None = None,
-    bundle: Path | str | None = None,
     engine: Any = None,
     progress: Progress = None,
+    **settings: Any,
 ) -> DistillResult:
-    """Distil a student from `recipe` (a built-in name, a YAML path or a Recipe) into `output`.
+    """Distil a student from `recipe` (a built-in name, a YAML path or a Recipe) into `options.output`.
 
-    Teacher targets go to the store under `cache_dir` (reused by every later run), training checkpoints to
-    `output/checkpoints` (a rerun resumes), the student to `output/final`. Overrides (`cycles`, `epochs`,
+    `options`: a DistillOptions, or the output folder with the other settings as keywords (`max_steps=3`,
+    `cache_dir=...`: the fields of DistillOptions); either way they are built and checked once, here.
+    Teacher targets go to the store under the cache folder (reused by every later run), training checkpoints
+    to `output/checkpoints` (a rerun resumes), the student to `output/final`. Overrides (`cycles`, `epochs`,
     `max_steps`, ...) apply to every stage. A multi-stage recipe runs stage N in `output/stage-N`, starting from
     stage N-1's `final/`; a finished stage is skipped on a rerun; final evaluation and the Router export are
     done for the last stage only. `bundle`: train from an exported bundle instead (no teacher here).
     `progress` receives one line per step of the work (and switches on progress bars on stderr).
     """
+    opts = DistillOptions.build(options, **settings)
     say = progress or _quiet
     bars = progress is not None
-    output = Path(output)
-
-    def opt(v: Path | str | None) -> Path | None:
-        return Path(v) if v is not None else None
-
-    training_dir, data_dir, init_from = opt(training_dir), opt(data_dir), opt(init_from)
-    common = dict(
-        max_texts=max_texts,
-        cycles=cycles,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_steps=max_steps,
-        eval_every=eval_every,
-        device=device,
-        engine=engine,
-        say=say,
-        bars=bars,
-        cache_dir=opt(cache_dir),
-        training_dir=training_dir,
-        data_dir=data_dir,
-    )
-    if (recipe is None) == (bundle is None):
+    if (recipe is None) == (opts.bundle is None):
         raise ValueError(
             "give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)"
         )
     stages = [] if recipe is None else [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)
-    first: Recipe | None = None
-    # Every stage's overrides, sizes, folders and the fields its models decide, before hours go into the first stage.
-    for i, stage in enumerate(stages, 1):
-        r = _load_and_override(stage, training_dir, data_dir, init_from if i == 1 else None, max_texts, batch_size)
-        r.resolved_sources()
-        check_setup(r, stage_where(r, i, len(stages)), opt(cache_dir), first)
-        first = first or r
+    _check_stages(stages, opts)
     if len(stages) <= 1:  # one run in `output`: a bundle, or a single-stage recipe
-        summary = _train(
-            stages[0] if stages else None,
-            output,
-            results=opt(results),
-            router=router,
-            final_eval=final_eval,
-            init_from=init_from,
-            bundle=opt(bundle),
-            **common,
-        )
-        return _result(output, summary)
-    done: list[DistillResult] = []
-    previous: Path | None = init_from
-    output.mkdir(parents=True, exist_ok=True)
+        summary = _train(stages[0] if stages else None, opts, engine, say, bars)
+        return _result(opts.output, summary)
+    done = _run_stages(stages, opts, engine, say, bars)
+    _write_stages(opts.output, recipe, stages, done)
+    final = done[-1]
+    return DistillResult(opts.output, final.student, final.router, final.summary, stages=done)
+
+
+def _check_stages(stages: list[Recipe], opts: DistillOptions) -> None:
+    """Every stage's overrides, sizes, folders and the fields its models decide, before hours go into the
+    first stage."""
+    first: Recipe | None = None
     for i, stage in enumerate(stages, 1):
-        folder = output / STAGE_DIR.format(i)
-        last = i == len(stages)
+        r = _stage_recipe(stage, opts, opts.init_from if i == 1 else None)
+        r.resolved_sources()
+        check_setup(r, stage_where(r, i, len(stages)), opts.cache_dir, first)
+        first = first or r
+
+
+def _run_stages(
+    stages: list[Recipe], opts: DistillOptions, engine: Any, say: Callable[[str], None], bars: bool
+) -> list[DistillResult]:
+    """Stage N in `output/stage-N`, from stage N-1's student; a stage finished by an earlier call is skipped."""
+    done: list[DistillResult] = []
+    previous: Path | None = opts.init_from
+    opts.output.mkdir(parents=True, exist_ok=True)
+    for i, stage in enumerate(stages, 1):
+        folder = opts.output / STAGE_DIR.format(i)
         if stage_finished(folder):
             say(f"stage {i}/{len(stages)} ({stage.name}): finished in {folder}, skipped")
             done.append(_result(folder, _read_json(folder / "summary.json"), skipped=True))
         else:
             say(f"stage {i}/{len(stages)} ({stage.name}) -> {folder}" + (f", from {previous}" if previous else ""))
-            summary = _train(
-                stage,
-                folder,
-                results=opt(results) if last else None,
-                router=router and last,
-                final_eval=final_eval and last,
-                init_from=previous,
-                **common,
-            )
-            done.append(_result(folder, summary))
+            stage_opts = opts.for_stage(folder, previous, last=i == len(stages))
+            done.append(_result(folder, _train(stage, stage_opts, engine, say, bars)))
         previous = folder / "final"
+    return done
+
+
+def _write_stages(output: Path, recipe: str | Recipe, stages: list[Recipe], done: list[DistillResult]) -> None:
+    """`stages.json`: which stage ran where, and which were skipped."""
     (output / "stages.json").write_text(
         json.dumps(
             {
@@ -167,8 +138,12 @@ def distill(
         )
         + "\n"
     )
-    final = done[-1]
-    return DistillResult(output, final.student, final.router, final.summary, stages=done)
+
+
+def _stage_recipe(recipe: str | Recipe, opts: DistillOptions, init_from: Path | None) -> Recipe:
+    """A stage's recipe with this call's overrides; `init_from`: the stage's starting student (a later stage
+    starts from the previous one's)."""
+    return _load_and_override(recipe, opts.training_dir, opts.data_dir, init_from, opts.max_texts, opts.batch_size)
 
 
 def _load_and_override(
@@ -217,113 +192,93 @@ def export_bundle(
     say = progress or _quiet
     if isinstance(recipe, str) and is_staged(recipe):
         raise RecipeError(f"{recipe}: a multi-stage recipe; a bundle holds one stage - export a stage file's recipe")
-    from leafbench.registry import default_cache_dir
-
     from .bundle import write_bundle
     from .pipeline import prepare
 
     r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts)
     check_setup(r, r.path or r.name, cache_dir, train_here=False)  # before the teacher labels anything
     prep = prepare(
-        r,
-        Path(cache_dir or default_cache_dir()),
-        max_texts,
-        device or "cpu",
-        echo=say,
-        engine=engine,
-        bars=progress is not None,
+        r, cache_folder(cache_dir), max_texts, device or "cpu", echo=say, engine=engine, bars=progress is not None
     )
     return write_bundle(prep, Path(folder), targets_dtype, student_dtype)
 
 
 def _train(
-    recipe: str | Recipe | None,
-    output: Path,
-    max_texts: int | None = None,
-    cache_dir: Path | None = None,
-    results: Path | None = None,
-    training_dir: Path | None = None,
-    data_dir: Path | None = None,
-    cycles: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    max_steps: int | None = None,
-    eval_every: int | None = None,
-    device: str | None = None,
-    router: bool = True,
-    final_eval: bool = True,
-    init_from: Path | None = None,
-    bundle: Path | None = None,
-    engine: Any = None,
-    say: Progress = None,
-    bars: bool = False,
+    recipe: str | Recipe | None, opts: DistillOptions, engine: Any, say: Callable[[str], None], bars: bool
 ) -> dict[str, Any]:
     """One training run (a recipe, or one stage of a multi-stage recipe); returns the run summary."""
-    say = say or _quiet
-    from leafbench.registry import default_cache_dir
-
     from .bundle import bundled_init_from
     from .export import export_student
-    from .pipeline import (
-        hardware,
-        make_evaluator,
-        make_student,
-        prepare,
-    )
-    from .train import Trainer
+    from .pipeline import make_evaluator, prepare
 
-    if bundle is not None:
-        from .bundle import read_bundle
-
-        if init_from is not None or max_texts is not None or training_dir is not None:
-            raise ValueError(
-                "--bundle fixes texts, targets and the starting student: drop --init-from/--max-texts/--training-dir"
-            )
-        prep = read_bundle(bundle)
-        r = prep.recipe
-        if final_eval or router:
-            say(
-                "bundle run: no teacher here, so no final evaluation and no Router export "
-                "(where the teacher is: leafbench distill --bundle <bundle> --output <output> --finish)"
-            )
-        final_eval = router = False
-    else:
-        assert recipe is not None
-        r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts, batch_size)
-    overrides = {
-        k: v
-        for k, v in {
-            "cycles": cycles,
-            "epochs_per_cycle": epochs,
-            "batch_size": batch_size,
-            "max_steps": max_steps,
-            "eval_every": eval_every,
-        }.items()
-        if v is not None
-    }
+    r, prep, opts = _run_recipe(recipe, opts, say)
+    overrides = opts.train_overrides()
     r.train = replace(r.train, **overrides)
-    cache_dir = Path(cache_dir or default_cache_dir())
-    output = Path(output)
+    output, cache, device = opts.output, opts.cache, opts.run_device
     output.mkdir(parents=True, exist_ok=True)
-    device = device or "cpu"
     say(
         f"recipe {r.name}: teacher {r.teacher.model} ({r.teacher.dim}-d, {r.teacher.precision}), student {r.student.backbone} "
         f"layers={r.student.layers}, {r.train.cycles}x{r.train.epochs_per_cycle} epochs, batch {r.train.batch_size}"
     )
-    if bundle is None:
-        prep = prepare(r, cache_dir, max_texts, device, echo=say, engine=engine, bars=bars)
+    if prep is None:
+        prep = prepare(r, cache, opts.max_texts, device, echo=say, engine=engine, bars=bars)
     resuming = (output / "checkpoints" / "last.pt").exists()
     evaluator = make_evaluator(prep)
+    model, ridge, untrained = _start_student(prep, output, cache, device, resuming)
+    trainer, state = _fit(prep, model, evaluator, output, resuming, say, bars)
+    # A bundle's student sits in the bundle folder; name the student it was copied from.
+    init_label = bundled_init_from(prep.info) or r.student.init_from
+    manifest = _manifest(prep, model, state, overrides, init_label)
+    final_dir = export_student(model, output / "final", manifest, *_prompts(prep))
+    ridge = ridge or _read_json(output / "ridge.json")
+    summary = _summary(prep, trainer, state, manifest, init_label, ridge, device)
+    metrics: dict[str, Any] = {
+        "in_training": manifest["final_metrics"]["in_training"],
+        "untrained": _untrained(r, state, untrained or _read_json(output / "untrained.json")),
+    }
+    return finish_run(final_dir, prep, summary, manifest, metrics, opts, say)
+
+
+def _run_recipe(
+    recipe: str | Recipe | None, opts: DistillOptions, say: Callable[[str], None]
+) -> tuple[Recipe, Any, DistillOptions]:
+    """The run's recipe, and its prepared texts and targets when they come from a bundle (else None). A bundle
+    run has no teacher here: its options lose the final evaluation and the Router export."""
+    if opts.bundle is None:
+        assert recipe is not None
+        return _stage_recipe(recipe, opts, opts.init_from), None, opts
+    from .bundle import read_bundle
+
+    prep = read_bundle(opts.bundle)
+    if opts.final_eval or opts.router:
+        say(
+            "bundle run: no teacher here, so no final evaluation and no Router export "
+            "(where the teacher is: leafbench distill --bundle <bundle> --output <output> --finish)"
+        )
+    return prep.recipe, prep, replace(opts, final_eval=False, router=False)
+
+
+def _prompts(prep) -> tuple[str, str]:
+    """The teacher's (query, document) prompts, which the student keeps."""
+    return prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
+
+
+def _start_student(prep, output: Path, cache: Path, device: str, resuming: bool) -> tuple[Any, dict, dict]:
+    """The student training starts from (model, projection fit info, untrained scores). A fresh run records
+    where it started in untrained.json and ridge.json before training, so a resumed run still reports it."""
     import torch
 
+    from .pipeline import make_student
+
+    r = prep.recipe
     torch.manual_seed(r.train.seed)  # the random projection (before ridge) is reproducible
-    model, ridge = make_student(prep, cache_dir, device, init=False)
+    model, ridge = make_student(prep, cache, device, init=False)
     untrained: dict[str, float] = {}
-    if not resuming and r.student.init_from:
-        model, ridge = make_student(prep, cache_dir, device, init=True)
-        (output / "untrained.json").write_text(json.dumps(untrained))
-        (output / "ridge.json").write_text(json.dumps(ridge))
-    elif not resuming:
+    if resuming:
+        return model, ridge, untrained
+    if r.student.init_from:
+        model, ridge = make_student(prep, cache, device, init=True)
+    else:
         if prep.eval_data is not None:  # the random projection, for contrast with what training achieves
             from .evaluation import Evaluator
 
@@ -331,15 +286,21 @@ def _train(
                 None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt
             )(model)["asym_ndcg_at_10"]
         if r.student.projection_init in ("ridge", "procrustes"):
-            model, ridge = make_student(prep, cache_dir, device, init=True)
-        # Written before training, so a resumed run still reports where it started from.
-        (output / "untrained.json").write_text(json.dumps(untrained))
-        (output / "ridge.json").write_text(json.dumps(ridge))
+            model, ridge = make_student(prep, cache, device, init=True)
+    (output / "untrained.json").write_text(json.dumps(untrained))
+    (output / "ridge.json").write_text(json.dumps(ridge))
+    return model, ridge, untrained
+
+
+def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[str], None], bars: bool):
+    """Train (or resume) to the end of the schedule; returns the trainer and its final state."""
+    from .train import Trainer
+
     trainer = Trainer(
         model,
         [prep.inputs[i] for i in prep.train_idx],
         prep.targets[prep.train_idx],
-        r.train,
+        prep.recipe.train,
         output,
         evaluator,
         progress=bars,
@@ -351,16 +312,24 @@ def _train(
     t0 = time.perf_counter()
     state = trainer.fit()
     say(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s in this run")
-    # A bundle's student sits in the bundle folder; name the student it was copied from.
-    init_label = bundled_init_from(prep.info) or r.student.init_from
+    return trainer, state
+
+
+def _untrained(r: Recipe, state, untrained: dict[str, float]) -> dict[str, float]:
+    """Scores before training: the random projection's, and the student's at step 0 (its starting point)."""
     start = next((h for h in state.history if h.get("tag") == "start"), {})
+    if start.get("asym_ndcg_at_10") is None:
+        return untrained
+    start_key = "asym_init_from" if r.student.init_from else f"asym_{r.student.projection_init}_init"  # step 0
+    return {**untrained, start_key: start["asym_ndcg_at_10"]}
+
+
+def _manifest(prep, model, state, overrides: dict[str, int], init_label: str | None) -> dict[str, Any]:
+    """The exported student's leafbench.json (its final metrics are completed by `finish_run`); sets the
+    student's inference length first, since the manifest records it."""
+    r = prep.recipe
+    qp, dp = _prompts(prep)
     final = next((h for h in reversed(state.history) if h.get("tag") == "final"), {})
-    qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
-    untrained_rec = untrained or _read_json(output / "untrained.json")
-    ridge = ridge or _read_json(output / "ridge.json")
-    if start.get("asym_ndcg_at_10") is not None:
-        start_key = "asym_init_from" if r.student.init_from else f"asym_{r.student.projection_init}_init"  # step 0
-        untrained_rec = {**untrained_rec, start_key: start["asym_ndcg_at_10"]}
     manifest = {
         "name": f"leaf-{r.name}",  # the result folder name in `leafbench run` (the model folder is just "final")
         "teacher": r.teacher.model,
@@ -384,8 +353,17 @@ def _train(
     if r.student.export_max_seq_length:
         model.max_seq_length = r.student.export_max_seq_length
     manifest["max_seq_length"] = {"train": r.student.max_seq_length, "inference": model.max_seq_length}
-    final_dir = export_student(model, output / "final", manifest, qp, dp)
-    summary: dict[str, Any] = {
+    return manifest
+
+
+def _summary(
+    prep, trainer, state, manifest: dict[str, Any], init_label: str | None, ridge: dict, device: str
+) -> dict[str, Any]:
+    """The run's summary.json (final metrics are added by `finish_run`)."""
+    from .pipeline import hardware
+
+    r = prep.recipe
+    return {
         "name": f"leaf-{r.name}",
         "recipe": r.name,
         "teacher": r.teacher.model,
@@ -411,24 +389,15 @@ def _train(
         "bundle": prep.info.get("bundle"),
         "history": [h for h in state.history if h.get("kind") == "eval"],
     }
-    metrics: dict[str, Any] = {"in_training": manifest["final_metrics"]["in_training"], "untrained": untrained_rec}
-    return finish_run(
-        output, final_dir, prep, summary, manifest, metrics, cache_dir, results, device, router, final_eval, say
-    )
 
 
 def finish_run(
-    output: Path,
     final_dir: Path,
     prep,
     summary: dict[str, Any],
     manifest: dict[str, Any],
     metrics: dict[str, Any],
-    cache_dir: Path,
-    results: Path | None,
-    device: str,
-    router: bool,
-    final_eval: bool,
+    opts: DistillOptions,
     say: Progress = None,
 ) -> dict[str, Any]:
     """What needs the teacher: final evaluation, manifest + model card with its numbers, Router export."""
@@ -437,9 +406,10 @@ def finish_run(
     from .pipeline import final_evaluation
 
     qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
+    output, results = opts.output, opts.results
     metrics = dict(metrics)
-    if final_eval:
-        res = final_evaluation(final_dir, prep, cache_dir, results or output / "results", device, echo=say)
+    if opts.final_eval:
+        res = final_evaluation(final_dir, prep, opts.cache, results or output / "results", opts.run_device, echo=say)
         metrics.update(res)
         if prep.eval_data is not None:
             summary["retrieval_protocol"] = (
@@ -449,7 +419,7 @@ def finish_run(
     summary["final_metrics"] = metrics
     write_manifest(final_dir, manifest)
     (final_dir / "README.md").write_text(model_card(summary))
-    if router:
+    if opts.router:
         teacher_src = prep.teacher.spec.source
         export_router(final_dir, teacher_src, output / "router", qp, dp, manifest)
         (output / "router" / "README.md").write_text(model_card(summary))
@@ -474,12 +444,11 @@ def finish_bundle(
 ) -> dict[str, Any]:
     """Back where the teacher is: evaluate and export a run that was trained elsewhere from `bundle`."""
     say = progress or _quiet
-    from leafbench.registry import default_cache_dir
-
     from .bundle import BundleError, bundled_init_from, read_bundle
     from .pipeline import recipe_teacher
 
-    output = Path(output)
+    opts = DistillOptions(output, cache_dir=cache_dir, results=results, device=device, router=router)
+    output = opts.output
     final_dir = output / "final"
     summary, manifest = _read_json(output / "summary.json"), _read_json(final_dir / "leafbench.json")
     if not summary or not manifest:
@@ -492,28 +461,14 @@ def finish_bundle(
         "recipe", {}
     ).get("student", {}).get("init_from") != bundled_init_from(prep.info):
         raise BundleError(f"{output} was not trained from {bundle} (training texts or starting student differ)")
-    cache_dir = cache_dir or default_cache_dir()
-    teacher = recipe_teacher(r, cache_dir, device)
+    teacher = recipe_teacher(r, opts.cache, device)
     if teacher.identity != prep.teacher.identity:
         raise BundleError(
             f"teacher {r.teacher.model} here is {teacher.identity}, the bundle was labelled by {prep.teacher.identity}"
         )
     prep.teacher = teacher
     say(f"finishing {output} (trained on: {summary.get('hardware')}) with the teacher here")
-    return finish_run(
-        output,
-        final_dir,
-        prep,
-        summary,
-        manifest,
-        manifest.get("final_metrics", {}),
-        Path(cache_dir),
-        results,
-        device or "cpu",
-        router,
-        final_eval=True,
-        say=say,
-    )
+    return finish_run(final_dir, prep, summary, manifest, manifest.get("final_metrics", {}), opts, say)
 
 
 def _read_json(path: Path) -> dict:

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from leafbench_distill import DistillResult, RecipeError, distill, load_stages
+from leafbench_distill import DistillOptions, DistillResult, RecipeError, distill, load_stages
 from leafbench_distill.cli import distill as distill_command
 
 STAGE_1 = """
@@ -154,3 +154,30 @@ def test_a_later_stage_that_cannot_run_fails_before_the_first_stage_starts(tmp_p
     with pytest.raises(RecipeError, match="give --data-dir"):  # stage 2 needs it; nothing was trained
         distill(str(recipe), tmp_path / "run", training_dir=tmp_path, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "run").exists()
+
+
+def test_options_are_built_and_checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`distill(recipe, options)` and `distill(recipe, output, **settings)` build the same DistillOptions; bad
+    settings fail when it is built, before any recipe is read."""
+    from leafbench_distill.options import cache_folder, embeddings_folder
+
+    opts = DistillOptions("runs/x", cache_dir="c", epochs=2, max_steps=5, router=False)
+    assert opts.output == Path("runs/x") and opts.cache_dir == Path("c") and opts.cache == Path("c")
+    assert opts.train_overrides() == {"epochs_per_cycle": 2, "max_steps": 5} and opts.run_device == "cpu"
+    assert DistillOptions.build("runs/x", cache_dir="c", epochs=2, max_steps=5, router=False) == opts
+    assert DistillOptions.build(opts, max_steps=7).max_steps == 7 and DistillOptions.build(opts) is opts
+    stage = opts.for_stage(Path("runs/x/stage-1"), None, last=False)
+    assert (stage.output, stage.router, stage.final_eval, stage.results) == (Path("runs/x/stage-1"), False, False, None)
+    with pytest.raises(ValueError, match="cycles must be >= 1, not 0"):
+        DistillOptions("runs/x", cycles=0)
+    with pytest.raises(ValueError, match="--bundle fixes texts"):
+        distill(None, tmp_path / "run", bundle=tmp_path, max_texts=100)
+    monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    assert cache_folder(None) == tmp_path / "cache" and embeddings_folder() == tmp_path / "cache" / "embeddings"
+
+
+def test_the_library_takes_an_options_object(tmp_path: Path) -> None:
+    recipe = _write(tmp_path, STAGE_1)
+    opts = DistillOptions(tmp_path / "one", training_dir=tmp_path, cache_dir=tmp_path / "cache", router=False)
+    res = distill(str(recipe), opts)
+    assert res.output == tmp_path / "one" and res.summary["steps"] == 3 and (res.student / "modules.json").is_file()
