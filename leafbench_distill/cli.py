@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from .errors import DistillError
 
 console = Console(stderr=True, emoji=False)
 
@@ -166,70 +167,63 @@ def distill(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    from leafbench.engine import EngineError, make_engine
-    from leafbench.errors import UserError
+    from leafbench.engine import make_engine
 
     from . import run
     from .options import DistillOptions
 
-    try:
-        if check:
-            _check(recipe, training_dir, data_dir, cache_dir)
-            return
-        if output is None:
-            raise ValueError("--output is required (the run folder)")
-        runner = make_engine(engine, ray_address, workers)
-        _check_folders(output, results, export_bundle, recipe, bundle)
-        if export_bundle is not None:
-            meta = run.export_bundle(
-                recipe,
-                export_bundle,
-                max_texts,
-                cache_dir,
-                training_dir,
-                data_dir,
-                init_from,
-                device,
-                bundle_targets,
-                bundle_student,
-                engine=runner,
-                progress=_echo,
-            )
-            _say_bundle(export_bundle, meta)
-            return
-        if finish:
-            if bundle is None:
-                raise ValueError("--finish needs --bundle: the bundle the run in --output was trained from")
-            run.finish_bundle(bundle, output, cache_dir, results, data_dir, device, router, progress=_echo)
-            return
-        options = DistillOptions(
-            output=output,
-            max_texts=max_texts,
-            cache_dir=cache_dir,
-            results=results,
-            training_dir=training_dir,
-            data_dir=data_dir,
-            init_from=init_from,
-            bundle=bundle,
-            cycles=cycles,
-            epochs=epochs,
-            batch_size=batch_size,
-            max_steps=max_steps,
-            eval_every=eval_every,
-            device=device,
-            router=router,
-            final_eval=final_eval,
+    if check:
+        _check(recipe, training_dir, data_dir, cache_dir)
+        return
+    if output is None:
+        raise DistillError("--output is required (the run folder)")
+    runner = make_engine(engine, ray_address, workers)
+    _check_folders(output, results, export_bundle, recipe, bundle)
+    if export_bundle is not None:
+        meta = run.export_bundle(
+            recipe,
+            export_bundle,
+            max_texts,
+            cache_dir,
+            training_dir,
+            data_dir,
+            init_from,
+            device,
+            bundle_targets,
+            bundle_student,
+            engine=runner,
+            progress=_echo,
         )
-        res = run.distill(recipe, options, engine=runner, progress=_echo)
-        if res.stages:
-            _echo(
-                f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}"
-            )
-    except (UserError, ValueError, RuntimeError, EngineError) as e:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from e
+        _say_bundle(export_bundle, meta)
+        return
+    if finish:
+        if bundle is None:
+            raise DistillError("--finish needs --bundle: the bundle the run in --output was trained from")
+        run.finish_bundle(bundle, output, cache_dir, results, data_dir, device, router, progress=_echo)
+        return
+    options = DistillOptions(
+        output=output,
+        max_texts=max_texts,
+        cache_dir=cache_dir,
+        results=results,
+        training_dir=training_dir,
+        data_dir=data_dir,
+        init_from=init_from,
+        bundle=bundle,
+        cycles=cycles,
+        epochs=epochs,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        eval_every=eval_every,
+        device=device,
+        router=router,
+        final_eval=final_eval,
+    )
+    res = run.distill(recipe, options, engine=runner, progress=_echo)
+    if res.stages:
+        _echo(
+            f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}"
+        )
 
 
 def _say_bundle(folder: Path, meta: dict) -> None:
@@ -251,11 +245,11 @@ def _check_folders(
         if path is not None:
             check_writable_dir(path, option)
     if (recipe is None) == (bundle is None):
-        raise ValueError(
+        raise DistillError(
             "give exactly one of --recipe (label and train here) or --bundle (train from an exported bundle)"
         )
     if export_bundle is not None and bundle is not None:
-        raise ValueError("--export-bundle needs --recipe, not --bundle")
+        raise DistillError("--export-bundle needs --recipe, not --bundle")
 
 
 def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None, cache_dir: Path | None) -> None:
@@ -265,7 +259,7 @@ def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None,
     from .check import check_recipe
 
     if recipe is None:
-        raise ValueError("--check needs --recipe")
+        raise DistillError("--check needs --recipe")
     checks = check_recipe(recipe, training_dir=training_dir, data_dir=data_dir, cache_dir=cache_dir)
     for c in checks:
         if c.ok:
@@ -277,7 +271,7 @@ def _check(recipe: str | None, training_dir: Path | None, data_dir: Path | None,
             _echo(f"FAIL stage {c.stage} {escape(c.source)}: {escape(c.where)}: {escape(c.error)}")
     bad = [c.source for c in checks if not c.ok]
     if bad:
-        raise ValueError(f"{len(bad)} of {len(checks)} sources cannot be read: {', '.join(bad)}")
+        raise DistillError(f"{len(bad)} of {len(checks)} sources cannot be read: {', '.join(bad)}")
     _echo(f"{len(checks)} sources ok")
 
 
@@ -295,18 +289,11 @@ def soup(
     name: Annotated[str | None, typer.Option(help="Model name in results (default: soup-<ingredient names>).")] = None,
 ) -> None:
     """Average students' weights into one (a model soup): same size and speed; choose ingredients on validation data."""
-    from rich.markup import escape
-
     from .soup import SoupError, average_students
 
     if output.exists() and any(output.iterdir()):
-        _echo(f"[red]error:[/red] {escape(str(output))} exists and is not empty; choose a new --output")
-        raise typer.Exit(2)
-    try:
-        folder = average_students(students, output, name)
-    except SoupError as e:
-        _echo(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(2) from None
+        raise SoupError(f"{output} exists and is not empty; choose a new --output")
+    folder = average_students(students, output, name)
     _echo(f"soup of {len(students)} students -> {folder} (measure it: leafbench run --model {folder} --mode all)")
 
 
@@ -314,21 +301,3 @@ def register(app: typer.Typer) -> None:
     """Entry point of the `leafbench.commands` group: adds `distill` and `soup` to the `leafbench` app."""
     app.command("distill")(distill)
     app.command("soup")(soup)
-
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Distil LEAF students.")
-app.command("distill")(distill)
-app.command("soup")(soup)
-
-
-@app.callback()
-def _root() -> None:
-    """Distil LEAF students (`distill` is also registered as `leafbench distill`)."""
-
-
-def main() -> None:
-    app(prog_name="leafbench-distill")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,6 +13,8 @@ from typing import Any
 
 from leafbench.registry import default_cache_dir
 
+from .errors import DistillError
+
 #: Settings that name a folder: given as str or Path, held as Path.
 _PATHS = ("output", "cache_dir", "results", "training_dir", "data_dir", "init_from", "bundle")
 #: (setting, least value): the same bounds the command line puts on its options.
@@ -71,11 +73,11 @@ class DistillOptions:
         for name, least in _LEAST:
             value = getattr(self, name)
             if value is not None and value < least:
-                raise ValueError(f"{name} must be >= {least}, not {value}")
+                raise DistillError(f"{name} must be >= {least}, not {value}")
         if self.bundle is not None and (
             self.init_from is not None or self.max_texts is not None or self.training_dir is not None
         ):
-            raise ValueError(
+            raise DistillError(
                 "--bundle fixes texts, targets and the starting student: drop --init-from/--max-texts/--training-dir"
             )
 

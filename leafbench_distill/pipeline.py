@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DistillError
 from .recipe import Recipe
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def recipe_teacher(
 def check_student_folder(path: Path) -> None:
     """`student.init_from` must be a SentenceTransformer folder; say so before any work is done."""
     if not (Path(path) / "modules.json").is_file():
-        raise ValueError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
+        raise DistillError(f"student.init_from: {path} is not a SentenceTransformer folder (no modules.json)")
 
 
 def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: bool = True):
@@ -222,7 +223,7 @@ def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, devic
     dense_module(model)  # raises if there is no projection into the teacher's space
     dim = model.get_embedding_dimension()
     if dim != teacher_dim:
-        raise ValueError(f"student.init_from: {path} outputs {dim}-d embeddings, the teacher {teacher_dim}-d")
+        raise DistillError(f"student.init_from: {path} outputs {dim}-d embeddings, the teacher {teacher_dim}-d")
     if max_seq_length:
         model.max_seq_length = max_seq_length
     return model, {"init_from": str(path)}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .check import check_setup, stage_where
+from .errors import DistillError
 from .options import DistillOptions, cache_folder
 from .recipe import Recipe, RecipeError, check_sizes, is_staged, load_recipe, load_stages
 
@@ -78,7 +79,7 @@ def distill(
     say = progress or _quiet
     bars = progress is not None
     if (recipe is None) == (opts.bundle is None):
-        raise ValueError(
+        raise DistillError(
             "give exactly one of a recipe (label and train here) or a bundle (train from an exported bundle)"
         )
     stages = [] if recipe is None else [recipe] if isinstance(recipe, Recipe) else load_stages(recipe)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import DistillError
+
 log = logging.getLogger(__name__)
 
 
@@ -42,17 +44,21 @@ def select_layers(transformer, layers: Sequence[int] | str | None) -> list[int] 
     encoder = getattr(model, "encoder", None)
     stack = getattr(encoder, "layer", None)
     if stack is None:
-        raise ValueError(f"layer selection needs a BERT-like encoder (encoder.layer); {type(model).__name__} has none")
+        raise DistillError(
+            f"layer selection needs a BERT-like encoder (encoder.layer); {type(model).__name__} has none"
+        )
     n = len(stack)
     if layers == "every_other":
         keep = list(range(1, n, 2))
     elif isinstance(layers, str):
-        raise ValueError(f"layers must be a list of indices or 'every_other', not {layers!r}")
+        raise DistillError(f"layers must be a list of indices or 'every_other', not {layers!r}")
     else:
         keep = [int(i) for i in layers]
     bad = [i for i in keep if not 0 <= i < n]
     if bad or not keep or sorted(set(keep)) != keep:
-        raise ValueError(f"layers {keep} must be distinct, increasing indices in [0, {n}); the backbone has {n} layers")
+        raise DistillError(
+            f"layers {keep} must be distinct, increasing indices in [0, {n}); the backbone has {n} layers"
+        )
     encoder.layer = torch.nn.ModuleList([stack[i] for i in keep])
     model.config.num_hidden_layers = len(keep)
     # Some attention implementations index caches by layer_idx; renumber so the pruned stack is self-consistent.

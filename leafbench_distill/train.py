@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import DistillError
 from .recipe import TrainCfg
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class Trainer:
         if ck["n_inputs"] != len(self.inputs) or not (
             extended or (ck["total_steps"] == self.total_steps and ck["cfg"] == asdict(self.cfg))
         ):
-            raise RuntimeError(
+            raise DistillError(
                 f"{path} belongs to a different run (texts, schedule or config differ); "
                 "use a new --output or delete the checkpoint to start over"
             )

@@ -16,7 +16,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from leafbench_distill.cli import distill
+from leafbench_distill.errors import DistillError
 from leafbench_distill.recipe import (
     RecipeError,
     list_recipes,
@@ -455,16 +455,8 @@ def test_procrustes_projection_keeps_the_backbones_cosines(shared_data: Path) ->
 
 
 def _distill_app() -> typer.Typer:
-    """`distill` and `soup` in a typer app with a root callback, as leafbench's CLI registers them (subcommands)."""
-    from leafbench_distill.cli import soup
-
-    app = typer.Typer()
-    app.command("distill")(distill)
-    app.command("soup")(soup)
-
-    @app.callback()
-    def _root() -> None:
-        """leafbench (test stand-in)."""
+    """leafbench's CLI, where the plugin registers `distill` and `soup` (and its one error handler prints)."""
+    from leafbench.cli import app
 
     return app
 
@@ -711,7 +703,7 @@ def test_resume_after_a_kill_gives_identical_weights(tmp_path: Path, monkeypatch
     c = longer.model.state_dict()
     assert longer.state.step == 12 and all(torch.equal(a[k], c[k]) for k in a)
     other = Trainer(fresh(), inputs, targets, replace(cfg, lr_max=cfg.lr_max * 2), tmp_path / "ext", progress=False)
-    with pytest.raises(RuntimeError, match="different run"):  # anything but the cycle count: refused
+    with pytest.raises(DistillError, match="different run"):  # anything but the cycle count: refused
         other.try_resume()
 
 

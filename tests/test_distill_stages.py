@@ -11,7 +11,6 @@ import typer
 from typer.testing import CliRunner
 
 from leafbench_distill import DistillOptions, DistillResult, RecipeError, distill, load_stages
-from leafbench_distill.cli import distill as distill_command
 
 STAGE_1 = """
   - teacher: {model: hash-384, dim: 384}
@@ -86,9 +85,9 @@ def test_a_multi_stage_recipe_is_not_a_single_recipe(tmp_path: Path) -> None:
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("distill")(distill_command)
-    app.command("noop")(lambda: None)
+    """leafbench's CLI, where the plugin registers `distill` (and its one error handler prints)."""
+    from leafbench.cli import app
+
     return app
 
 
