@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from leafbench.registry import default_cache_dir
+from leafbench.workspace import Workspace
 
 from .errors import DistillError
 
@@ -30,14 +30,9 @@ _TRAIN_OVERRIDES = (
 
 
 def cache_folder(cache_dir: Path | str | None = None) -> Path:
-    """The folder with the embedding store and the models: `cache_dir`, else leafbench's default (one rule
-    for every part of distill, so a run and a later `--finish` look in the same place)."""
-    return Path(cache_dir or default_cache_dir())
-
-
-def embeddings_folder(cache_dir: Path | str | None = None) -> Path:
-    """The embedding store (teacher targets) inside the cache folder."""
-    return cache_folder(cache_dir) / "embeddings"
+    """The folder with the embedding store and the models: `cache_dir`, else leafbench's default (the harness's
+    rule, so a run, a later `--finish` and `leafbench run` look in the same place)."""
+    return Workspace.cache_only(cache_dir).cache
 
 
 @dataclass(frozen=True)

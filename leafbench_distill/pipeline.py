@@ -153,12 +153,11 @@ def recipe_teacher(
 ):
     """The recipe's teacher as a harness Encoder over the store in `cache_dir` (weights load only if needed;
     with a Ray `engine`, missing targets are labelled by its actors)."""
-    from leafbench.store import EmbeddingStore
+    from leafbench.workspace import Workspace
 
-    from .options import embeddings_folder
     from .targets import teacher_encoder
 
-    store = EmbeddingStore(embeddings_folder(cache_dir))
+    store = Workspace.cache_only(cache_dir).store()
     enc = teacher_encoder(
         recipe.teacher.model,
         store,
@@ -266,7 +265,7 @@ def final_evaluation(
 
     r = prep.recipe
     spec = resolve_model(str(student_folder), cache_dir)
-    enc_s = Encoder(spec, prep.teacher.store, device=device)
+    enc_s = Encoder(spec, prep.teacher.store, device=device, cache_dir=cache_dir)
     out: dict[str, Any] = {"retrieval": {}, "sts": {}}
     if prep.eval_data is not None:
         data = prep.eval_data

@@ -45,7 +45,7 @@ def teacher_encoder(
     spec = resolve_model(teacher, cache_dir).with_overrides(
         max_seq_length=max_seq_length, precision=precision, backend=backend
     )
-    return Encoder(spec, store, device=device, batch_size=batch_size)
+    return Encoder(spec, store, device=device, batch_size=batch_size, cache_dir=cache_dir)
 
 
 def compute_targets(

@@ -158,7 +158,7 @@ def test_a_later_stage_that_cannot_run_fails_before_the_first_stage_starts(tmp_p
 def test_options_are_built_and_checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`distill(recipe, options)` and `distill(recipe, output, **settings)` build the same DistillOptions; bad
     settings fail when it is built, before any recipe is read."""
-    from leafbench_distill.options import cache_folder, embeddings_folder
+    from leafbench_distill.options import cache_folder
 
     opts = DistillOptions("runs/x", cache_dir="c", epochs=2, max_steps=5, router=False)
     assert opts.output == Path("runs/x") and opts.cache_dir == Path("c") and opts.cache == Path("c")
@@ -172,7 +172,7 @@ def test_options_are_built_and_checked_once(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(ValueError, match="--bundle fixes texts"):
         distill(None, tmp_path / "run", bundle=tmp_path, max_texts=100)
     monkeypatch.setenv("LEAFBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    assert cache_folder(None) == tmp_path / "cache" and embeddings_folder() == tmp_path / "cache" / "embeddings"
+    assert cache_folder(None) == tmp_path / "cache"
 
 
 def test_the_library_takes_an_options_object(tmp_path: Path) -> None:
