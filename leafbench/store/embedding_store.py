@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,89 +20,57 @@ from .index import SpaceIndex
 from .keys import EncodingKey, text_keys
 from .legacy import import_v1
 from .maintenance import StoreMaintenance
-from .rows import EncodeStats, StoredRows, encode_stats
-from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, ShardWriter, atomic_write_bytes
+from .rows import EncodeStats, RowsBase, StoredRows, encode_stats
+from .shards import (
+    DEFAULT_FLUSH_SECONDS,
+    DEFAULT_SHARD_SIZE,
+    STORE_FORMAT,
+    RowBuffer,
+    ShardWriter,
+    atomic_write_bytes,
+)
 
 log = logging.getLogger("leafbench.store")
 
-__all__ = ["EmbeddingStore", "EncodeFn"]
+__all__ = ["EmbeddingStore", "EncodeFn", "TextStore"]
 
 # A batch encoder returns (embeddings [n, dim] float32, number of tokens it processed).
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
 
 
-class EmbeddingStore(StoreMaintenance):
-    """Per-text float32 embeddings on disk, one space per EncodingKey (see the module docstring)."""
+class TextStore:
+    """What every store format shares: serving text lists from the rows a space holds and encoding only the texts
+    it lacks. A format provides `writer`, `_locate`, `_rows` and `_where` (and may import older data first in
+    `_before_encode`)."""
 
-    def __init__(
-        self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
-    ) -> None:
-        self.root = Path(root)
+    def __init__(self, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
         self.shard_size = shard_size
         self.flush_seconds = flush_seconds
         # Texts encoded / served from disk by this process: the "encoded vs reused" line of a run.
         self.n_encoded = 0
         self.n_served = 0
-        self.warnings: list[str] = []  # corrupt shards found (each also logged)
-        self._indexes: dict[str, SpaceIndex] = {}
-        self._check_format()
-
-    # ------------------------------------------------------------------------------------------ layout
-
-    def _check_format(self) -> None:
-        fpath = self.root / "FORMAT"
-        try:
-            fmt = int(fpath.read_text().strip() or 0)
-        except (FileNotFoundError, NotADirectoryError):
-            return  # a new store (or one that cannot be created: named when something must be written)
-        except ValueError:
-            raise StoreError(f"{fpath}: not a leafbench store format marker") from None
-        except OSError as e:
-            raise StoreError(f"{fpath}: cannot read the store format marker ({e.strerror or e})") from None
-        if fmt > STORE_FORMAT:
-            raise StoreError(
-                f"{self.root}: embedding store written by a newer leafbench (format {fmt}; this version reads "
-                f"<= {STORE_FORMAT}); upgrade leafbench or use another --cache-dir"
-            )
-
-    def _ensure_writable(self, space_dir: Path, key: EncodingKey) -> None:
-        try:
-            space_dir.mkdir(parents=True, exist_ok=True)
-            if not (self.root / "FORMAT").exists():
-                atomic_write_bytes(self.root / "FORMAT", f"{STORE_FORMAT}\n".encode())
-            if not (space_dir / "space.json").exists():
-                atomic_write_bytes(
-                    space_dir / "space.json",
-                    json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode(),
-                )
-            probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
-            probe.close()
-        except OSError as e:
-            if resource_error_message(e):
-                raise  # disk full, quota: the CLI names the file and the cause
-            raise StoreError(
-                f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir"
-            ) from None
-
-    def space_dir(self, key: EncodingKey) -> Path:
-        return self.root / "spaces" / key.space()
-
-    def index(self, key: EncodingKey) -> SpaceIndex:
-        space = key.space()
-        idx = self._indexes.get(space)
-        if idx is None:
-            idx = self._indexes[space] = SpaceIndex(self.space_dir(key), self._warn)
-        idx.refresh()
-        return idx
+        self.warnings: list[str] = []  # corrupt data found (each also logged)
 
     def _warn(self, msg: str) -> None:
         log.info(msg)  # callers surface `warnings` themselves (the CLI prints each once)
         self.warnings.append(msg)
 
-    def writer(self, key: EncodingKey) -> ShardWriter:
-        d = self.space_dir(key)
-        self._ensure_writable(d, key)
-        return ShardWriter(d, self.shard_size, self.flush_seconds)
+    def writer(self, key: EncodingKey) -> RowBuffer:
+        raise NotImplementedError
+
+    def _locate(self, key: EncodingKey, keys: np.ndarray) -> tuple[np.ndarray, Any]:
+        """(mask of the keys with no row, what `_rows` needs to read the others)."""
+        raise NotImplementedError
+
+    def _rows(self, key: EncodingKey, located: Any) -> RowsBase:
+        raise NotImplementedError
+
+    def _where(self, key: EncodingKey) -> str:
+        """The space's location, for messages."""
+        raise NotImplementedError
+
+    def _before_encode(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
+        """Bring rows kept in an older layout for these texts into the space (nothing by default)."""
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -109,23 +78,22 @@ class EmbeddingStore(StoreMaintenance):
         """The distinct texts of `texts` that have no row in the key's space yet (in first-seen order); `keys`:
         their `text_keys`, when the caller has them already."""
         keys = text_keys(texts) if keys is None else keys
-        shard_no, _ = self.index(key).lookup(keys)
+        absent, _ = self._locate(key, keys)
         out, seen = [], set()
-        for i in np.nonzero(shard_no < 0)[0]:
+        for i in np.nonzero(absent)[0]:
             k = keys[i].tobytes()
             if k not in seen:
                 seen.add(k)
                 out.append(texts[i])
         return out
 
-    def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> StoredRows:
+    def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> RowsBase:
         """The stored rows of `texts`, in order; StoreError naming the count if any text has none."""
         keys = text_keys(texts) if keys is None else keys
-        idx = self.index(key)
-        shard_no, row = idx.lookup(keys)
-        if (shard_no < 0).any():
-            raise StoreError(f"{int((shard_no < 0).sum())} of {len(texts)} texts have no row in {self.space_dir(key)}")
-        return StoredRows(idx.shards, shard_no, row, idx.dim or 0)
+        absent, located = self._locate(key, keys)
+        if absent.any():
+            raise StoreError(f"{int(absent.sum())} of {len(texts)} texts have no row in {self._where(key)}")
+        return self._rows(key, located)
 
     # ------------------------------------------------------------------------------------------ encode
 
@@ -139,7 +107,7 @@ class EmbeddingStore(StoreMaintenance):
         prepare: Callable[[], object] | None = None,
         engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
         batch_size: int = 1,
-    ) -> tuple[StoredRows, EncodeStats]:
+    ) -> tuple[RowsBase, EncodeStats]:
         """Rows for `texts`, encoding only the texts the space lacks (committed as it goes).
 
         `progress(n)` is called with the number of texts newly available (stored ones first), so a caller's
@@ -151,7 +119,7 @@ class EmbeddingStore(StoreMaintenance):
         t0 = time.perf_counter()
         texts = list(texts)
         keys = text_keys(texts)
-        self._import_v1(key, texts, keys)
+        self._before_encode(key, texts, keys)
         todo = self.missing(key, texts, keys)  # the list is hashed once per call
         if progress:
             progress(len(texts) - len(todo) if todo else len(texts))
@@ -209,6 +177,83 @@ class EmbeddingStore(StoreMaintenance):
             writer.flush()
         return n_tokens
 
-    def _import_v1(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
+
+class EmbeddingStore(TextStore, StoreMaintenance):
+    """Per-text float32 embeddings on disk in format-2 shards, one space per EncodingKey (see the module docstring)."""
+
+    def __init__(
+        self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    ) -> None:
+        super().__init__(shard_size, flush_seconds)
+        self.root = Path(root)
+        self._indexes: dict[str, SpaceIndex] = {}
+        self._check_format()
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    def _check_format(self) -> None:
+        fpath = self.root / "FORMAT"
+        try:
+            fmt = int(fpath.read_text().strip() or 0)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # a new store (or one that cannot be created: named when something must be written)
+        except ValueError:
+            raise StoreError(f"{fpath}: not a leafbench store format marker") from None
+        except OSError as e:
+            raise StoreError(f"{fpath}: cannot read the store format marker ({e.strerror or e})") from None
+        if fmt > STORE_FORMAT:
+            raise StoreError(
+                f"{self.root}: embedding store written by a newer leafbench (format {fmt}; this version reads "
+                f"<= {STORE_FORMAT}); upgrade leafbench or use another --cache-dir"
+            )
+
+    def _ensure_writable(self, space_dir: Path, key: EncodingKey) -> None:
+        try:
+            space_dir.mkdir(parents=True, exist_ok=True)
+            if not (self.root / "FORMAT").exists():
+                atomic_write_bytes(self.root / "FORMAT", f"{STORE_FORMAT}\n".encode())
+            if not (space_dir / "space.json").exists():
+                atomic_write_bytes(
+                    space_dir / "space.json",
+                    json.dumps({"format": STORE_FORMAT, "key": asdict(key)}, indent=1).encode(),
+                )
+            probe = tempfile.NamedTemporaryFile(dir=space_dir, prefix=".probe-", delete=True)
+            probe.close()
+        except OSError as e:
+            if resource_error_message(e):
+                raise  # disk full, quota: the CLI names the file and the cause
+            raise StoreError(
+                f"{self.root}: embedding store is not writable ({e.strerror}); pass a writable --cache-dir"
+            ) from None
+
+    def space_dir(self, key: EncodingKey) -> Path:
+        return self.root / "spaces" / key.space()
+
+    def index(self, key: EncodingKey) -> SpaceIndex:
+        space = key.space()
+        idx = self._indexes.get(space)
+        if idx is None:
+            idx = self._indexes[space] = SpaceIndex(self.space_dir(key), self._warn)
+        idx.refresh()
+        return idx
+
+    def writer(self, key: EncodingKey) -> ShardWriter:
+        d = self.space_dir(key)
+        self._ensure_writable(d, key)
+        return ShardWriter(d, self.shard_size, self.flush_seconds)
+
+    def _locate(self, key: EncodingKey, keys: np.ndarray) -> tuple[np.ndarray, Any]:
+        idx = self.index(key)
+        shard_no, row = idx.lookup(keys)
+        return shard_no < 0, (idx, shard_no, row)
+
+    def _rows(self, key: EncodingKey, located: Any) -> StoredRows:
+        idx, shard_no, row = located
+        return StoredRows(idx.shards, shard_no, row, idx.dim or 0)
+
+    def _where(self, key: EncodingKey) -> str:
+        return str(self.space_dir(key))
+
+    def _before_encode(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
         """Copy the shards of a format-1 entry for exactly this (key, text list) into the space, once."""
         import_v1(self.root, key, texts, keys, self.writer, self._warn)

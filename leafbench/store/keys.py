@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["KEY_BYTES", "EncodingKey", "hash_texts", "split_keys", "text_keys"]
+__all__ = ["KEY_BYTES", "EncodingKey", "SortedKeys", "hash_texts", "split_keys", "text_keys"]
 
 KEY_BYTES = 16
 
@@ -36,6 +36,49 @@ def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[n, 16] uint8 → (high, low) uint64 halves, for sorting and binary search."""
     k = np.ascontiguousarray(keys, dtype=np.uint8).view(np.uint64).reshape(-1, 2)
     return k[:, 0], k[:, 1]
+
+
+class SortedKeys:
+    """Text keys sorted for binary search, each with an id (a row number of its format): the in-memory index of a
+    space, grown as rows are committed."""
+
+    def __init__(self) -> None:
+        self._hi = np.empty(0, np.uint64)
+        self._lo = np.empty(0, np.uint64)
+        self._ids = np.empty(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self._hi)
+
+    def extend(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add (keys [n, 16] uint8, ids [n]) pairs, re-sorting once."""
+        if not parts:
+            return
+        halves = [split_keys(k) for k, _ in parts]
+        hi = np.concatenate([self._hi, *(h for h, _ in halves)])
+        lo = np.concatenate([self._lo, *(lo for _, lo in halves)])
+        ids = np.concatenate([self._ids, *(np.asarray(i, np.int64) for _, i in parts)])
+        order = np.lexsort((lo, hi))
+        self._hi, self._lo, self._ids = hi[order], lo[order], ids[order]
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each key ([n] int64); -1 where the key is not there."""
+        hi, lo = split_keys(keys)
+        pos = np.searchsorted(self._hi, hi)
+        out = np.full(len(hi), -1, np.int64)
+        if len(self._hi):
+            p = np.minimum(pos, len(self._hi) - 1)
+            hit = (self._hi[p] == hi) & (self._lo[p] == lo)
+            out[hit] = self._ids[p[hit]]
+            # 64-bit prefix shared by several keys (never seen in practice): walk the run of equal prefixes.
+            for i in np.nonzero(~hit & (self._hi[p] == hi))[0]:
+                j = pos[i]
+                while j < len(self._hi) and self._hi[j] == hi[i]:
+                    if self._lo[j] == lo[i]:
+                        out[i] = self._ids[j]
+                        break
+                    j += 1
+        return out
 
 
 @dataclass(frozen=True)

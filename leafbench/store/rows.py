@@ -1,5 +1,5 @@
-"""What a store read hands back: `StoredRows` (a text list's embeddings, memory-mapped, array-like) and
-`EncodeStats` (what one call did: cache hits, encoding throughput)."""
+"""What a store read hands back: `RowsBase` (a text list's embeddings, array-like; `StoredRows` over memory-mapped
+shards) and `EncodeStats` (what one call did: cache hits, encoding throughput)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from .shards import Shard
 
-__all__ = ["EncodeStats", "StoredRows", "encode_stats"]
+__all__ = ["EncodeStats", "RowsBase", "StoredRows", "encode_stats"]
 
 
 @dataclass
@@ -37,20 +37,16 @@ class EncodeStats:
         return self.tokens_total / self.encode_seconds_total if self.encode_seconds_total > 0 else None
 
 
-class StoredRows:
-    """The embeddings of a text list, in its order, backed by memory-mapped shards: nothing is concatenated.
+class RowsBase:
+    """A text list's embeddings, in its order, read on demand: nothing is concatenated until asked.
 
     Behaves enough like an array for the harness: `shape`, `len`, `chunks()` for streaming, `take()` for
-    random rows, `[...]` and `np.asarray()` to materialise (for query sides and small tasks).
+    random rows, `[...]` and `np.asarray()` to materialise (for query sides and small tasks). A format provides
+    `take()` and `encode_totals()`.
     """
 
     dtype = np.dtype(np.float32)
-
-    def __init__(self, shards: Sequence[Shard], shard_no: np.ndarray, row: np.ndarray, dim: int) -> None:
-        self._shards = list(shards)
-        self._shard_no = shard_no
-        self._row = row
-        self.shape = (len(shard_no), dim)
+    shape: tuple[int, int]
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -60,20 +56,11 @@ class StoredRows:
         return 2
 
     def take(self, positions: np.ndarray | Sequence[int]) -> np.ndarray:
-        """Rows at `positions` (of the text list) as a float32 array, read shard by shard."""
-        positions = np.asarray(positions, dtype=np.int64)
-        out = np.empty((len(positions), self.shape[1]), np.float32)
-        sn, rw = self._shard_no[positions], self._row[positions]
-        for s in np.unique(sn):
-            m = sn == s
-            r = rw[m]
-            dest = np.nonzero(m)[0]
-            if len(r) > 1 and r[-1] - r[0] == len(r) - 1 and (np.diff(r) == 1).all():
-                out[dest] = self._shards[s].array()[r[0] : r[-1] + 1]  # rows stored in list order: one slice
-                continue
-            order = np.argsort(r, kind="stable")  # read each shard front to back
-            out[dest[order]] = self._shards[s].array()[r[order]]
-        return out
+        raise NotImplementedError
+
+    def encode_totals(self) -> tuple[float, float]:
+        """(encoding seconds, tokens) that produced these rows: what their passes cost, pro rata."""
+        raise NotImplementedError
 
     def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(start, rows[start:start+size]) over the whole list; only one chunk is in memory at a time."""
@@ -95,15 +82,46 @@ class StoredRows:
         return self.take(np.asarray(item))
 
 
-def encode_stats(space: str, rows: StoredRows, n_encoded: int, n_tokens: int, seconds: float) -> EncodeStats:
-    """Per-call stats; the pass throughput is each touched shard's seconds/tokens pro rata of the rows used."""
-    used = np.bincount(rows._shard_no, minlength=len(rows._shards))
-    enc_s = tokens = 0.0
-    for s in np.nonzero(used)[0]:
-        m = rows._shards[s].manifest
-        frac = used[s] / max(1, m["rows"])
-        enc_s += frac * float(m.get("encode_seconds", 0.0))
-        tokens += frac * float(m.get("tokens", 0))
+class StoredRows(RowsBase):
+    """The embeddings of a text list, in its order, backed by memory-mapped shards (format 2)."""
+
+    def __init__(self, shards: Sequence[Shard], shard_no: np.ndarray, row: np.ndarray, dim: int) -> None:
+        self._shards = list(shards)
+        self._shard_no = shard_no
+        self._row = row
+        self.shape = (len(shard_no), dim)
+
+    def take(self, positions: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Rows at `positions` (of the text list) as a float32 array, read shard by shard."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty((len(positions), self.shape[1]), np.float32)
+        sn, rw = self._shard_no[positions], self._row[positions]
+        for s in np.unique(sn):
+            m = sn == s
+            r = rw[m]
+            dest = np.nonzero(m)[0]
+            if len(r) > 1 and r[-1] - r[0] == len(r) - 1 and (np.diff(r) == 1).all():
+                out[dest] = self._shards[s].array()[r[0] : r[-1] + 1]  # rows stored in list order: one slice
+                continue
+            order = np.argsort(r, kind="stable")  # read each shard front to back
+            out[dest[order]] = self._shards[s].array()[r[order]]
+        return out
+
+    def encode_totals(self) -> tuple[float, float]:
+        """Each touched shard's seconds/tokens pro rata of the rows used."""
+        used = np.bincount(self._shard_no, minlength=len(self._shards))
+        enc_s = tokens = 0.0
+        for s in np.nonzero(used)[0]:
+            m = self._shards[s].manifest
+            frac = used[s] / max(1, m["rows"])
+            enc_s += frac * float(m.get("encode_seconds", 0.0))
+            tokens += frac * float(m.get("tokens", 0))
+        return enc_s, tokens
+
+
+def encode_stats(space: str, rows: RowsBase, n_encoded: int, n_tokens: int, seconds: float) -> EncodeStats:
+    """Per-call stats; the pass throughput is what produced the rows used (`RowsBase.encode_totals`)."""
+    enc_s, tokens = rows.encode_totals()
     return EncodeStats(
         n_texts=len(rows),
         n_encoded=n_encoded,

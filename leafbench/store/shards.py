@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_FLUSH_SECONDS",
     "DEFAULT_SHARD_SIZE",
     "STORE_FORMAT",
+    "RowBuffer",
     "Shard",
     "ShardWriter",
     "atomic_write_bytes",
@@ -76,16 +77,11 @@ class Shard:
         return self.data
 
 
-class ShardWriter:
-    """Buffers encoded rows of one space and commits them as shards (every `shard_size` rows or `flush_seconds`).
+class RowBuffer:
+    """Buffers encoded rows of one space and commits them (every `shard_size` rows or `flush_seconds`) through
+    `_commit`, which a format provides: the buffering, and so what a kill can lose, is the same for every format."""
 
-    Used by the single-process engine and by every Ray actor: writers never share a file name.
-    """
-
-    def __init__(
-        self, space_dir: Path, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
-    ) -> None:
-        self.shards_dir = space_dir / "shards"
+    def __init__(self, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
         self.shard_size = shard_size
         self.flush_seconds = flush_seconds
         self._keys: list[np.ndarray] = []
@@ -93,7 +89,7 @@ class ShardWriter:
         self._seconds = 0.0
         self._tokens = 0
         self._last_flush = time.monotonic()
-        self.committed: list[str] = []  # shard ids written by this writer
+        self.committed: list[str] = []  # what this writer committed (shard ids, dataset versions)
 
     @property
     def buffered(self) -> int:
@@ -115,7 +111,7 @@ class ShardWriter:
             self.flush(full_only=True)
 
     def flush(self, full_only: bool = False) -> None:
-        """Commit the buffered rows in shards of `shard_size` rows (the remainder too, unless `full_only`)."""
+        """Commit the buffered rows in pieces of `shard_size` rows (the remainder too, unless `full_only`)."""
         if not self._keys:
             return
         keys = np.concatenate(self._keys)
@@ -131,6 +127,20 @@ class ShardWriter:
         self._seconds, self._tokens = seconds * left / n, tokens - share(cut)
         if not left:
             self._last_flush = time.monotonic()
+
+    def _commit(self, keys: np.ndarray, vecs: np.ndarray, seconds: float, tokens: int) -> None:
+        raise NotImplementedError
+
+
+class ShardWriter(RowBuffer):
+    """Commits buffered rows as format-2 shards. Used by the single-process engine and by every Ray actor:
+    writers never share a file name."""
+
+    def __init__(
+        self, space_dir: Path, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    ) -> None:
+        super().__init__(shard_size, flush_seconds)
+        self.shards_dir = space_dir / "shards"
 
     def _commit(self, keys: np.ndarray, vecs: np.ndarray, seconds: float, tokens: int) -> None:
         """One shard: data and keys first, then the manifest that makes it visible to readers."""
