@@ -30,12 +30,17 @@ One concept a module: ``keys`` (text keys, encoding spaces), ``shards`` (the sha
 ``verify`` (verification and quarantine), ``index`` (a space's key → row index), ``rows`` (what a read hands
 back), ``legacy`` (format-1 import), ``maintenance`` (ls, verify, prune), ``embedding_store`` (the facade).
 Import the names from this package.
+
+A second format, not yet the default: ``lance_space`` and ``lance_store`` keep a space as one Lance dataset
+(``spaces/<space>/rows.lance``, also on ``s3://`` / ``gs://``), served by the same facade logic (`TextStore`);
+``formats.open_store(root, backend="lance")`` picks it (pylance is imported only then).
 """
 
 from __future__ import annotations
 
 from .embedding_store import EmbeddingStore, EncodeFn
 from .errors import StoreError
+from .formats import STORE_BACKENDS, open_store
 from .index import SpaceIndex
 from .keys import KEY_BYTES, EncodingKey, hash_texts, text_keys
 from .rows import EncodeStats, StoredRows
@@ -45,6 +50,7 @@ __all__ = [
     "DEFAULT_FLUSH_SECONDS",
     "DEFAULT_SHARD_SIZE",
     "KEY_BYTES",
+    "STORE_BACKENDS",
     "STORE_FORMAT",
     "EmbeddingStore",
     "EncodeFn",
@@ -56,5 +62,6 @@ __all__ = [
     "StoreError",
     "StoredRows",
     "hash_texts",
+    "open_store",
     "text_keys",
 ]

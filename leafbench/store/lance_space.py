@@ -1,0 +1,305 @@
+"""One encoding space as one Lance dataset (``<root>/spaces/<space>/rows.lance``): a row per (text key, vector),
+appended by any number of writers (each append is one Lance commit: a data file and a new manifest version), read
+by position with `take`, so no file stays open between reads and the files per space stay few once compacted.
+
+Schema: ``key`` fixed_size_binary(16) (the text key), ``vector`` fixed_size_list<float32>[dim], ``seconds``
+float32 and ``tokens`` int32 (each row's share of the encoding pass that produced it, for throughput stats). The
+space's `EncodingKey` is in the schema metadata (``leafbench.space``): written in the first commit, atomically
+with the rows, on any filesystem Lance supports (local, ``s3://``, ``gs://``, ``az://``).
+
+Lance checks its own structure (manifests, file footers, schema); leafbench checks what it relies on: the schema
+and dim, that every read returns the rows asked for, and that they are finite (lazily, on what is read).
+`verify_space` scans a whole space (`leafbench cache verify`) and deletes only rows shown to be bad (in a new
+version: earlier versions keep them until cleaned up). An OS error is a `StoreError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import lance
+import numpy as np
+import pyarrow as pa
+
+from .errors import StoreError
+from .keys import KEY_BYTES, EncodingKey, SortedKeys
+from .rows import RowsBase
+from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RowBuffer
+
+__all__ = [
+    "LANCE_FORMAT",
+    "LanceIndex",
+    "LanceRows",
+    "LanceWriter",
+    "compact_space",
+    "open_dataset",
+    "space_schema",
+    "storage_options_from_env",
+    "verify_space",
+]
+
+LANCE_FORMAT = 3  # the store format this layout would be when it becomes the default
+SPACE_META = b"leafbench.space"
+# What Lance raises when a file cannot be read or written (I/O, permissions, network, a file gone): never a
+# reason to delete anything. Lance's scans report their I/O errors as Arrow errors.
+READ_ERRORS = (OSError, pa.ArrowException)
+
+
+def storage_options_from_env(uri: str) -> dict[str, str]:
+    """Options for Lance's object store beyond what it reads from the environment itself (AWS_*, GOOGLE_*,
+    AZURE_*): an ``http://`` S3 endpoint (MinIO, moto, a local gateway) must be allowed explicitly."""
+    opts: dict[str, str] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT")
+    if uri.startswith("s3://") and endpoint:
+        opts["aws_endpoint"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["allow_http"] = "true"
+    return opts
+
+
+def space_schema(dim: int, key: EncodingKey | None) -> pa.Schema:
+    meta = {SPACE_META: json.dumps({"format": LANCE_FORMAT, "key": asdict(key) if key else None}).encode()}
+    return pa.schema(
+        [
+            pa.field("key", pa.binary(KEY_BYTES), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+            pa.field("seconds", pa.float32()),
+            pa.field("tokens", pa.int32()),
+        ],
+        metadata=meta,
+    )
+
+
+def check_schema(schema: pa.Schema, where: str) -> int:
+    """The dim of a space's dataset; StoreError if it is not a leafbench space (never written over or moved)."""
+    try:
+        key, vec = schema.field("key").type, schema.field("vector").type
+    except KeyError:
+        key = vec = None
+    if key != pa.binary(KEY_BYTES) or not pa.types.is_fixed_size_list(vec) or vec.value_type != pa.float32():
+        raise StoreError(f"{where}: not a leafbench embedding space (schema {schema.types}); use another --cache-dir")
+    return int(vec.list_size)
+
+
+def read_failed(e: Exception, where: str) -> StoreError:
+    """A read or write that failed for the machine's reasons (I/O, permissions, network): nothing is moved."""
+    return StoreError(f"{where}: cannot access the embedding store ({e}); nothing was changed")
+
+
+def open_dataset(uri: str, storage_options: dict[str, str]) -> lance.LanceDataset | None:
+    """The latest version of a space's dataset; None where there is none yet."""
+    try:
+        return lance.dataset(uri, storage_options=storage_options or None)
+    except ValueError as e:
+        if "not found" in str(e).lower():
+            return None
+        raise read_failed(e, uri) from None
+    except READ_ERRORS as e:
+        raise read_failed(e, uri) from None
+
+
+def _table(schema: pa.Schema, keys: np.ndarray, vecs: np.ndarray, seconds: np.ndarray, tokens: np.ndarray):
+    n, dim = vecs.shape
+    key_arr = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(KEY_BYTES), n, [None, pa.py_buffer(np.ascontiguousarray(keys, np.uint8).tobytes())]
+    )
+    vec_arr = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vecs).reshape(-1)), dim)
+    return pa.Table.from_arrays([key_arr, vec_arr, pa.array(seconds), pa.array(tokens)], schema=schema)
+
+
+class LanceWriter(RowBuffer):
+    """Commits buffered rows as Lance appends (one commit every `shard_size` rows or `flush_seconds`): appends
+    from several processes never conflict, Lance retries the manifest commit."""
+
+    def __init__(
+        self,
+        uri: str,
+        key: EncodingKey | None,
+        storage_options: dict[str, str],
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+    ) -> None:
+        super().__init__(shard_size, flush_seconds)
+        self.uri = uri
+        self.key = key
+        self.storage_options = storage_options
+        self._dim: int | None = None
+        self._exists = False
+
+    def _commit(self, keys: np.ndarray, vecs: np.ndarray, seconds: float, tokens: int) -> None:
+        n, dim = vecs.shape
+        if self._dim is None:
+            ds = open_dataset(self.uri, self.storage_options)
+            self._dim = dim if ds is None else check_schema(ds.schema, self.uri)
+            self._exists = ds is not None
+        if dim != self._dim:
+            raise StoreError(f"{self.uri}: rows of dim {dim} for a space of dim {self._dim}; nothing was stored")
+        share = np.round(tokens * np.arange(n + 1) / n).astype(np.int64)  # cumulative: the rows add up exactly
+        table = _table(
+            space_schema(dim, self.key),
+            keys,
+            vecs,
+            np.full(n, seconds / n, np.float32),
+            np.diff(share).astype(np.int32),
+        )
+        ds = self._append(table)
+        self._exists = True
+        self.committed.append(str(ds.version))
+
+    def _append(self, table: pa.Table) -> lance.LanceDataset:
+        """One append commit. The first writer of a space creates it empty first: two writers creating a dataset
+        at once may both succeed, the second overwriting the first's version 1, which must then hold no rows."""
+        opts = self.storage_options or None
+        try:
+            if not self._exists:
+                try:
+                    lance.write_dataset(table.slice(0, 0), self.uri, mode="create", storage_options=opts)
+                except (OSError, ValueError):
+                    if open_dataset(self.uri, self.storage_options) is None:
+                        raise
+            return lance.write_dataset(table, self.uri, mode="append", storage_options=opts)
+        except READ_ERRORS as e:
+            raise read_failed(e, self.uri) from None
+
+
+@dataclass
+class _Fragment:
+    id: int
+    rows: int
+
+
+class LanceIndex:
+    """Text key → row position in the space's dataset, built from the key column; refreshed when the dataset's
+    version changes, reading only the fragments appended since (a compaction rebuilds it)."""
+
+    def __init__(self, uri: str, storage_options: dict[str, str]) -> None:
+        self.uri = uri
+        self.storage_options = storage_options
+        self.dataset: lance.LanceDataset | None = None
+        self.dim: int | None = None
+        self._fragments: list[_Fragment] = []
+        self._keys = SortedKeys()
+
+    @property
+    def n_rows(self) -> int:
+        return len(self._keys)
+
+    def refresh(self) -> None:
+        ds = open_dataset(self.uri, self.storage_options)
+        if ds is None or (self.dataset is not None and ds.version == self.dataset.version):
+            return
+        self.dim = check_schema(ds.schema, self.uri)
+        frags = ds.get_fragments()
+        now = [
+            _Fragment(f.fragment_id, f.metadata.physical_rows if f.metadata.deletion_file is None else -1)
+            for f in frags
+        ]
+        old = self._fragments
+        if any(f.rows < 0 for f in now) or now[: len(old)] != old:  # compacted or rows deleted: start again
+            self._keys, old = SortedKeys(), []
+        new = frags[len(old) :]
+        base = sum(f.rows for f in old)
+        if new:
+            try:
+                keys = ds.scanner(columns=["key"], fragments=new, scan_in_order=True).to_table().column("key")
+            except READ_ERRORS as e:
+                raise read_failed(e, self.uri) from None
+            flat = np.frombuffer(keys.combine_chunks().buffers()[1], np.uint8)[: len(keys) * KEY_BYTES]
+            self._keys.extend([(flat.reshape(-1, KEY_BYTES), np.arange(base, base + len(keys)))])
+            base += len(keys)
+        self._fragments = now if all(f.rows >= 0 for f in now) else []
+        self.dataset = ds
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Row position of each key in `self.dataset`; -1 where the text has no row yet."""
+        return self._keys.find(keys)
+
+
+def _vectors(table: pa.Table, dim: int) -> np.ndarray:
+    col = table.column("vector").combine_chunks()
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+
+
+class LanceRows(RowsBase):
+    """The embeddings of a text list, in its order, read from one version of a space's dataset by position (a
+    writer or a compaction meanwhile changes nothing here). Rows read are checked: as many as asked, finite."""
+
+    def __init__(self, dataset: lance.LanceDataset, positions: np.ndarray, dim: int) -> None:
+        self._ds = dataset
+        self._pos = np.asarray(positions, np.int64)
+        self.shape = (len(self._pos), dim)
+
+    def _take(self, positions: np.ndarray, columns: list[str]) -> pa.Table:
+        try:
+            table = self._ds.take(pa.array(positions, pa.uint64()), columns=columns)
+        except READ_ERRORS as e:
+            raise read_failed(e, self._ds.uri) from None
+        if table.num_rows != len(positions):
+            raise StoreError(
+                f"{self._ds.uri}: {table.num_rows} rows read for {len(positions)} asked (version {self._ds.version}); "
+                "run `leafbench cache verify`"
+            )
+        return table
+
+    def take(self, positions: np.ndarray | Sequence[int]) -> np.ndarray:
+        pos = self._pos[np.asarray(positions, dtype=np.int64)]
+        if not len(pos):
+            return np.empty((0, self.shape[1]), np.float32)
+        out = _vectors(self._take(pos, ["vector"]), self.shape[1])
+        if not np.isfinite(out).all():
+            raise StoreError(
+                f"{self._ds.uri}: stored rows hold non-finite values; `leafbench cache verify` removes them "
+                "so their texts are encoded again"
+            )
+        return out
+
+    def encode_totals(self) -> tuple[float, float]:
+        if not len(self._pos):
+            return 0.0, 0.0
+        t = self._take(self._pos, ["seconds", "tokens"])
+        seconds = t.column("seconds").fill_null(0).to_numpy()
+        return float(seconds.astype(np.float64).sum()), float(t.column("tokens").fill_null(0).to_numpy().sum())
+
+
+def compact_space(uri: str, storage_options: dict[str, str], rows_per_file: int = 1 << 20) -> dict[str, int]:
+    """Rewrite a space's many small appends into few large files (Lance `compact_files`); readers of older
+    versions keep working until `cleanup_old_versions` removes them."""
+    ds = open_dataset(uri, storage_options)
+    if ds is None:
+        return {"fragments_removed": 0, "fragments_added": 0}
+    try:
+        m = ds.optimize.compact_files(target_rows_per_fragment=rows_per_file)
+    except READ_ERRORS as e:
+        raise read_failed(e, uri) from None
+    return {"fragments_removed": m.fragments_removed, "fragments_added": m.fragments_added}
+
+
+def verify_space(uri: str, storage_options: dict[str, str], warn: Callable[[str], None]) -> int:
+    """Check a whole space: Lance's own structure (`validate`), the schema, every row's key and finite vector;
+    rows shown to be bad are deleted (a new version) and named. Returns the rows that are fine."""
+    ds = open_dataset(uri, storage_options)
+    if ds is None:
+        return 0
+    try:
+        dim = check_schema(ds.schema, uri)
+        try:
+            ds.validate()
+        except (ValueError, RuntimeError) as e:  # Lance's own structure: named, nothing deleted
+            warn(f"{uri}: Lance reports an inconsistent dataset ({e}); nothing was changed")
+            return 0
+        bad: list[int] = []
+        n = 0
+        for batch in ds.to_batches(columns=["key", "vector"], with_row_id=True):
+            vecs = _vectors(pa.Table.from_batches([batch]), dim)
+            ok = np.isfinite(vecs).all(axis=1) & batch.column("key").is_valid().to_numpy(zero_copy_only=False)
+            n += int(ok.sum())
+            bad.extend(batch.column("_rowid").to_numpy()[~ok].tolist())
+        if bad:
+            ds.delete(f"_rowid IN ({', '.join(map(str, bad))})")
+            warn(f"{uri}: {len(bad)} rows with non-finite values or no key removed; their texts will be encoded again")
+    except READ_ERRORS as e:
+        raise read_failed(e, uri) from None
+    return n

@@ -1,0 +1,166 @@
+"""`LanceEmbeddingStore`: the store facade over Lance datasets, one per encoding space (see `lance_space`), at a
+local folder or an object-store URI (``s3://bucket/prefix``, ``gs://…``). It serves and encodes exactly as the
+format-2 store does (`TextStore`); a space that has format-2 shards under the same root and no dataset yet is
+imported from them on first use (the shards stay, for older leafbench, until pruned)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .embedding_store import TextStore
+from .index import SpaceIndex
+from .keys import KEY_BYTES, EncodingKey
+from .lance_space import (
+    LanceIndex,
+    LanceRows,
+    LanceWriter,
+    compact_space,
+    open_dataset,
+    storage_options_from_env,
+    verify_space,
+)
+from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE
+
+__all__ = ["LanceEmbeddingStore"]
+
+
+def is_uri(root: Path | str) -> bool:
+    return isinstance(root, str) and "://" in root and not root.startswith("file://")
+
+
+class LanceEmbeddingStore(TextStore):
+    """Per-text float32 embeddings in one Lance dataset per encoding space, at a folder or an object-store URI."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        storage_options: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(shard_size, flush_seconds)
+        self.root: Path | str = root.rstrip("/") if is_uri(root) else Path(str(root).removeprefix("file://"))
+        self.storage_options = storage_options_from_env(str(self.root)) if storage_options is None else storage_options
+        self._indexes: dict[str, LanceIndex] = {}
+
+    def space_uri(self, key: EncodingKey | str) -> str:
+        space = key if isinstance(key, str) else key.space()
+        return f"{self.root}/spaces/{space}/rows.lance"
+
+    def index(self, key: EncodingKey) -> LanceIndex:
+        space = key.space()
+        idx = self._indexes.get(space)
+        if idx is None:
+            self._import_format2(key)
+            idx = self._indexes[space] = LanceIndex(self.space_uri(key), self.storage_options)
+        idx.refresh()
+        return idx
+
+    def writer(self, key: EncodingKey) -> LanceWriter:
+        uri = self.space_uri(key)
+        if not is_uri(self.root):
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        return LanceWriter(uri, key, self.storage_options, self.shard_size, self.flush_seconds)
+
+    def _locate(self, key: EncodingKey, keys: np.ndarray) -> tuple[np.ndarray, Any]:
+        idx = self.index(key)
+        pos = idx.lookup(keys)
+        return pos < 0, (idx.dataset, pos, idx.dim or 0)
+
+    def _rows(self, key: EncodingKey, located: Any) -> LanceRows:
+        return LanceRows(*located)
+
+    def _where(self, key: EncodingKey) -> str:
+        return self.space_uri(key)
+
+    def _import_format2(self, key: EncodingKey) -> None:
+        """Copy a space's verified format-2 shards into its dataset, once: only where the dataset does not exist
+        yet (two processes importing at once store some rows twice; either serves)."""
+        if is_uri(self.root):
+            return
+        sdir = Path(self.root) / "spaces" / key.space()
+        if not (sdir / "shards").is_dir() or open_dataset(self.space_uri(key), self.storage_options) is not None:
+            return
+        old = SpaceIndex(sdir, self._warn)
+        old.refresh()
+        writer = self.writer(key)
+        writer.flush_seconds = float("inf")
+        for shard in old.shards:
+            keys = np.frombuffer(shard.path.with_suffix(".keys").read_bytes(), np.uint8).reshape(-1, KEY_BYTES)
+            m = shard.manifest
+            writer.add(keys, np.asarray(shard.array()), float(m.get("encode_seconds", 0.0)), int(m.get("tokens", 0)))
+        writer.flush()
+
+    # ------------------------------------------------------------------------------------------ maintenance
+
+    def _space_names(self) -> list[str]:
+        if not is_uri(self.root):
+            return sorted(p.parent.name for p in (Path(self.root) / "spaces").glob("*/rows.lance"))
+        from pyarrow import fs
+
+        filesystem, path = fs.FileSystem.from_uri(f"{self.root}/spaces")
+        infos = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+        return sorted(i.base_name for i in infos if i.type == fs.FileType.Directory)
+
+    def spaces(self) -> Iterator[dict]:
+        """One summary per space (for `leafbench cache ls`), from the manifests only."""
+        for name in self._space_names():
+            uri = self.space_uri(name)
+            ds = open_dataset(uri, self.storage_options)
+            if ds is None:
+                continue
+            meta = ds.schema.metadata or {}
+            info = json.loads(meta.get(b"leafbench.space", b"{}") or b"{}")
+            frags = ds.get_fragments()
+            yield {
+                "space": name,
+                "key": info.get("key") or {},
+                "shards": len(frags),
+                "rows": ds.count_rows(),
+                "dim": ds.schema.field("vector").type.list_size,
+                "version": ds.version,
+                "path": uri,
+            }
+
+    def verify(self) -> tuple[int, list[str]]:
+        """Check every row of every space (see `verify_space`); returns (spaces checked, messages)."""
+        before = len(self.warnings)
+        names = self._space_names()
+        for name in names:
+            verify_space(self.space_uri(name), self.storage_options, self._warn)
+        return len(names), self.warnings[before:]
+
+    def compact(self, spaces: Sequence[str] = ()) -> dict[str, dict[str, int]]:
+        """Few large files per space (`leafbench cache compact`); all spaces unless named."""
+        return {s: compact_space(self.space_uri(s), self.storage_options) for s in (spaces or self._space_names())}
+
+    def prune(self, spaces: Sequence[str] = (), versions_older_than_hours: float = 1.0) -> dict[str, int]:
+        """Delete named spaces and, in the others, the files only versions older than the given age use
+        (compacted appends, deleted rows); a reader that opened an older version within the hour keeps working."""
+        from datetime import timedelta
+
+        removed = {"spaces": 0, "files": 0, "bytes": 0}
+        for name in self._space_names():
+            uri = self.space_uri(name)
+            if name in spaces:
+                if is_uri(self.root):
+                    from pyarrow import fs
+
+                    filesystem, path = fs.FileSystem.from_uri(uri.removesuffix("/rows.lance"))
+                    filesystem.delete_dir(path)
+                else:
+                    shutil.rmtree(Path(uri).parent)
+                removed["spaces"] += 1
+                continue
+            ds = open_dataset(uri, self.storage_options)
+            if ds is not None:
+                stats = ds.cleanup_old_versions(older_than=timedelta(hours=versions_older_than_hours))
+                removed["files"] += int(stats.old_versions)
+                removed["bytes"] += int(stats.bytes_removed)
+        return removed
