@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leafbench.cli import app
+from leafbench.errors import UserError
 from leafbench.latency import LatencyReport, LatencyResult, percentiles, transformer_flops
 
 
@@ -57,7 +58,7 @@ def test_report_round_trips_and_gives_teacher_over_student_ratios(tmp_path: Path
     assert rep.ratios() == {"torch": {"p50_latency": 6.4, "bulk_throughput": 10.0}}  # onnx has no teacher row
     back = LatencyReport.read(rep.write(tmp_path / "r.json"))
     assert back.to_dict() == rep.to_dict()
-    with pytest.raises(ValueError, match="not a leafbench latency result"):
+    with pytest.raises(UserError, match="not a leafbench latency result"):
         LatencyReport.from_dict({"results": []})
 
 
