@@ -45,6 +45,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -233,7 +234,9 @@ def _writer(method: str, uri: str, seed: int, rows: int, dim: int, batch: int, s
         try:
             commit(uri, tb)
         except Exception as e:  # noqa: BLE001 (counted and reported: a lost commit is a finding)
-            errors.append(f"rows {a}-{b}: {type(e).__name__}: {e}"[:300])
+            # Lance appends the Rust source location of the error (a path on its build machine): drop it.
+            msg = re.sub(r",\s*/\S+\.rs:\d+:\d+", "", str(e))
+            errors.append(f"rows {a}-{b}: {type(e).__name__}: {msg}"[:300])
         lat.append(time.perf_counter() - t)
     t1 = time.monotonic()
     queue.put(
