@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from leafbench.backends import BACKENDS, BackendError, check_backend, get_backend
 from leafbench.cli import app
+from leafbench.registry import ModelError
 from leafbench.store import EmbeddingStore, EncodingKey
 
 runner = CliRunner()
@@ -70,7 +71,7 @@ def test_encoder_refuses_a_bad_backend_before_touching_the_store(tmp_path: Path,
     store = EmbeddingStore(tmp_path / "embeddings")
     with pytest.raises(BackendError):
         Encoder(minilm_spec.with_overrides(backend="nope"), store)
-    with pytest.raises(ValueError, match="torch backend only"):
+    with pytest.raises(ModelError, match="torch backend only"):
         Encoder(minilm_spec.with_overrides(backend="onnx", precision="bf16"), store)
     assert not (tmp_path / "embeddings").exists()
 
