@@ -149,6 +149,7 @@ def plan_run(
     _check_device(device, here=not ray_address)
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
+    workspace.store(shard_size)  # a store of a newer format fails now (opening it reads only its marker)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
