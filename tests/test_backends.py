@@ -141,7 +141,7 @@ def test_failed_export_names_model_and_reason_and_caches_nothing(
 
     monkeypatch.setattr(torch.onnx, "export", boom)
     store = EmbeddingStore(tmp_path / "embeddings")
-    enc = Encoder(minilm_spec.with_overrides(backend="onnx"), store)
+    enc = Encoder(minilm_spec.with_overrides(backend="onnx"), store, cache_dir=tmp_path)
     with pytest.raises(
         BackendError, match=r"cannot export minilm-l6 to ONNX: RuntimeError: Unsupported operator aten::fancy_op$"
     ):
@@ -155,7 +155,7 @@ def _ndcg(data, spec, store) -> float:
     from leafbench.evaluate import evaluate_retrieval
     from leafbench.record import main_score
 
-    run = evaluate_retrieval(data, {"student": Encoder(spec, store)}, ["student"], None, "x")
+    run = evaluate_retrieval(data, {"student": Encoder(spec, store, cache_dir=store.root.parent)}, ["student"], None, "x")
     return main_score(run.results["student"])
 
 

@@ -103,6 +103,7 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     import huggingface_hub
 
     from leafbench import registry
+    from leafbench.offline import OFFLINE_VARIABLES
 
     state = {"sha": SHA, "calls": []}
 
@@ -115,7 +116,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     monkeypatch.setattr(registry, "_mteb_meta", lambda hf_id: None)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for variable in OFFLINE_VARIABLES:  # CI sets both HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE
+        monkeypatch.delenv(variable, raising=False)
     return state
 
 
