@@ -46,6 +46,8 @@ SPACE_META = b"leafbench.space"
 # What Lance raises when a file cannot be read or written (I/O, permissions, network, a file gone): never a
 # reason to delete anything. Lance's scans report their I/O errors as Arrow errors.
 READ_ERRORS = (OSError, pa.ArrowException)
+#: Times a writer commits the same written rows again when other writers' commits keep winning.
+COMMIT_ATTEMPTS = 10
 
 
 def storage_options_from_env(uri: str) -> dict[str, str]:
@@ -150,8 +152,10 @@ class LanceWriter(RowBuffer):
         self.committed.append(str(ds.version))
 
     def _append(self, table: pa.Table) -> lance.LanceDataset:
-        """One append commit. The first writer of a space creates it empty first: two writers creating a dataset
-        at once may both succeed, the second overwriting the first's version 1, which must then hold no rows."""
+        """One append: the rows are written once as data files, then committed; a commit that loses the race to
+        other writers is committed again (the same files, never rewritten), so concurrent appends lose no row.
+        The first writer of a space creates it empty first: two writers creating a dataset at once may both
+        succeed, the second overwriting the first's version 1, which must then hold no rows."""
         opts = self.storage_options or None
         try:
             if not self._exists:
@@ -160,9 +164,24 @@ class LanceWriter(RowBuffer):
                 except (OSError, ValueError):
                     if open_dataset(self.uri, self.storage_options) is None:
                         raise
-            return lance.write_dataset(table, self.uri, mode="append", storage_options=opts)
+            fragments = lance.fragment.write_fragments(table, self.uri, storage_options=opts)
+            return self._commit_fragments(fragments, opts)
         except READ_ERRORS as e:
             raise read_failed(e, self.uri) from None
+
+    def _commit_fragments(self, fragments: list, opts: dict[str, str] | None) -> lance.LanceDataset:
+        """Commit written fragments as an append, re-committing on a conflict up to COMMIT_ATTEMPTS times (Lance
+        itself retries each commit 20 times; under many concurrent writers that can run out)."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            ds = lance.dataset(self.uri, storage_options=opts)
+            try:
+                return lance.LanceDataset.commit(
+                    self.uri, lance.LanceOperation.Append(fragments), read_version=ds.version, storage_options=opts
+                )
+            except OSError as e:
+                if "conflict" not in str(e).lower() or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 @dataclass
