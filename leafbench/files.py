@@ -9,6 +9,7 @@ place gets ``0o666 & ~umask`` first (``0o777 & ~umask`` for folders made with ``
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -101,10 +102,27 @@ def _naming(e: OSError, path: Path) -> OSError:
     return OSError(e.errno, e.strerror, str(path))  # the errno picks the subclass (PermissionError, ...)
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def check_local(path: Path | str, option: str) -> None:
+    """Refuse a URL given where a local folder is needed: `s3://bucket/x` would otherwise become a local folder
+    named `s3:` (a path keeps one slash of `//`), and the results or embeddings would silently stay on this disk."""
+    text = str(path)
+    first = text.split("/", 1)[0]
+    if "://" in text or (_SCHEME.fullmatch(first) and len(first) > 2):  # `C:` (a drive) is a local path
+        shown = text if "://" in text else text.replace(":/", "://", 1)
+        raise OutputPathError(
+            f"{option} {shown}: is a URL; {option} needs a local or mounted folder (object storage is not "
+            "supported here)"
+        )
+
+
 def check_writable_dir(path: Path, option: str) -> None:
     """A folder leafbench will write into: not a file, and writable (or creatable) - checked before any work,
     so a typo in --output fails now, not after hours of encoding."""
     target = Path(path).expanduser()
+    check_local(target, option)
     if target.exists() and not target.is_dir():
         raise OutputPathError(f"{option} {target}: is a file, not a folder")
     probe = target

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leafbench.files import atomic_write, current_umask
+from leafbench.files import OutputPathError, atomic_write, check_writable_dir, current_umask
 
 
 @pytest.fixture()
@@ -57,3 +57,13 @@ def test_checkpoints_follow_the_umask(tmp_path: Path, umask_027) -> None:
 
     _atomic_torch_save({"a": 1}, tmp_path / "last.pt")
     assert _mode(tmp_path / "last.pt") == 0o640
+
+
+@pytest.mark.parametrize("given", ["s3://bucket/x", Path("s3://bucket/x"), "gs://b/c", "az://container"])
+def test_a_url_is_refused_where_a_local_folder_is_needed(given, tmp_path: Path, monkeypatch) -> None:
+    """typer hands `--cache-dir s3://bucket/x` over as Path('s3:/bucket/x'): without this check the embeddings
+    would go to a local folder named `s3:`."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputPathError, match=r"--cache-dir \w+://.*: is a URL"):
+        check_writable_dir(given, "--cache-dir")
+    assert not any(tmp_path.iterdir())
