@@ -33,16 +33,19 @@ Import the names from this package.
 
 A second format, not yet the default: ``lance_space`` and ``lance_store`` keep a space as one Lance dataset
 (``spaces/<space>/rows.lance``, also on ``s3://`` / ``gs://``), served by the same facade logic (`TextStore`);
-``formats.open_store(root, backend="lance")`` picks it (pylance is imported only then).
+``formats.open_store(root, backend="lance")`` picks it (pylance is imported only then; ``leafbench run
+--store-format lance``). A Lance root is marked by ``FORMAT-lance`` (``markers``: the shard store never reads it),
+so ``detect_format(root)`` tells the two apart.
 """
 
 from __future__ import annotations
 
-from .embedding_store import EmbeddingStore, EncodeFn
+from .embedding_store import EmbeddingStore, EncodeFn, TextStore
 from .errors import StoreError
-from .formats import STORE_BACKENDS, open_store
+from .formats import STORE_BACKENDS, detect_format, open_store
 from .index import SpaceIndex
 from .keys import KEY_BYTES, EncodingKey, hash_texts, text_keys
+from .markers import LANCE_MARKER
 from .rows import EncodeStats, StoredRows
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, Shard, ShardWriter
 
@@ -50,6 +53,7 @@ __all__ = [
     "DEFAULT_FLUSH_SECONDS",
     "DEFAULT_SHARD_SIZE",
     "KEY_BYTES",
+    "LANCE_MARKER",
     "STORE_BACKENDS",
     "STORE_FORMAT",
     "EmbeddingStore",
@@ -61,6 +65,8 @@ __all__ = [
     "SpaceIndex",
     "StoreError",
     "StoredRows",
+    "TextStore",
+    "detect_format",
     "hash_texts",
     "open_store",
     "text_keys",

@@ -43,6 +43,8 @@ class TextStore:
     it lacks. A format provides `writer`, `_locate`, `_rows` and `_where` (and may import older data first in
     `_before_encode`)."""
 
+    store_format = ""  # the format's name (formats.STORE_BACKENDS): what a Ray actor opens
+
     def __init__(self, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS) -> None:
         self.shard_size = shard_size
         self.flush_seconds = flush_seconds
@@ -180,6 +182,8 @@ class TextStore:
 
 class EmbeddingStore(TextStore, StoreMaintenance):
     """Per-text float32 embeddings on disk in format-2 shards, one space per EncodingKey (see the module docstring)."""
+
+    store_format = "shards"
 
     def __init__(
         self, root: Path | str, shard_size: int = DEFAULT_SHARD_SIZE, flush_seconds: float = DEFAULT_FLUSH_SECONDS

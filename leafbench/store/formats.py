@@ -8,8 +8,9 @@ from typing import Any
 
 from .embedding_store import TextStore
 from .errors import StoreError
+from .markers import detect_format
 
-__all__ = ["STORE_BACKENDS", "open_store"]
+__all__ = ["STORE_BACKENDS", "detect_format", "open_store"]
 
 STORE_BACKENDS = ("shards", "lance")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from .embedding_store import TextStore
+from .errors import StoreError
 from .index import SpaceIndex
 from .keys import KEY_BYTES, EncodingKey
 from .lance_space import (
+    LANCE_FORMAT,
     LanceIndex,
     LanceRows,
     LanceWriter,
@@ -25,7 +28,8 @@ from .lance_space import (
     storage_options_from_env,
     verify_space,
 )
-from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE
+from .markers import LANCE_MARKER, SHARDS_MARKER, read_marker
+from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, atomic_write_bytes
 
 __all__ = ["LanceEmbeddingStore"]
 
@@ -36,6 +40,8 @@ def is_uri(root: Path | str) -> bool:
 
 class LanceEmbeddingStore(TextStore):
     """Per-text float32 embeddings in one Lance dataset per encoding space, at a folder or an object-store URI."""
+
+    store_format = "lance"
 
     def __init__(
         self,
@@ -48,6 +54,32 @@ class LanceEmbeddingStore(TextStore):
         self.root: Path | str = root.rstrip("/") if is_uri(root) else Path(str(root).removeprefix("file://"))
         self.storage_options = storage_options_from_env(str(self.root)) if storage_options is None else storage_options
         self._indexes: dict[str, LanceIndex] = {}
+        self._marked = False
+        self._check_format()
+
+    def _check_format(self) -> None:
+        """Refuse a root written by a newer leafbench (its Lance marker, or the format-2 marker of the shards it
+        would import): one line naming the root, before anything is read or written."""
+        if is_uri(self.root):
+            return  # the format is in each space's schema metadata; object stores carry no marker file
+        root = Path(self.root)
+        for marker, supported in ((LANCE_MARKER, LANCE_FORMAT), (SHARDS_MARKER, STORE_FORMAT)):
+            fmt = read_marker(root / marker)
+            if fmt is not None and fmt > supported:
+                raise StoreError(
+                    f"{root}: embedding store written by a newer leafbench ({marker} {fmt}; this version reads "
+                    f"<= {supported}); upgrade leafbench or use another --cache-dir"
+                )
+
+    def _mark(self) -> None:
+        """Write the root's Lance marker, once (the first write makes the root a Lance store)."""
+        if self._marked or is_uri(self.root):
+            return
+        marker = Path(self.root) / LANCE_MARKER
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(marker, f"{LANCE_FORMAT}\n".encode())
+        self._marked = True
 
     def space_uri(self, key: EncodingKey | str) -> str:
         space = key if isinstance(key, str) else key.space()
@@ -64,6 +96,7 @@ class LanceEmbeddingStore(TextStore):
 
     def writer(self, key: EncodingKey) -> LanceWriter:
         uri = self.space_uri(key)
+        self._mark()
         if not is_uri(self.root):
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         return LanceWriter(uri, key, self.storage_options, self.shard_size, self.flush_seconds)
@@ -109,7 +142,8 @@ class LanceEmbeddingStore(TextStore):
         return sorted(i.base_name for i in infos if i.type == fs.FileType.Directory)
 
     def spaces(self) -> Iterator[dict]:
-        """One summary per space (for `leafbench cache ls`), from the manifests only."""
+        """One summary per space (for `leafbench cache ls`), from the manifests only; the keys of the format-2
+        store's summaries (a Lance space has no quarantine: `verify` deletes bad rows in a new version)."""
         for name in self._space_names():
             uri = self.space_uri(name)
             ds = open_dataset(uri, self.storage_options)
@@ -117,19 +151,35 @@ class LanceEmbeddingStore(TextStore):
                 continue
             meta = ds.schema.metadata or {}
             info = json.loads(meta.get(b"leafbench.space", b"{}") or b"{}")
-            frags = ds.get_fragments()
+            latest = ds.versions()[-1]
             yield {
                 "space": name,
                 "key": info.get("key") or {},
-                "shards": len(frags),
+                "shards": len(ds.get_fragments()),
                 "rows": ds.count_rows(),
                 "dim": ds.schema.field("vector").type.list_size,
+                "bytes": int((latest.get("metadata") or {}).get("total_files_size", 0)),
+                "quarantined": 0,
                 "version": ds.version,
+                "written": latest["timestamp"].timestamp(),
                 "path": uri,
             }
 
+    def old_entries(self) -> list[Path]:
+        """Format-2 shard folders of spaces already imported into a dataset (kept for older leafbench)."""
+        if is_uri(self.root):
+            return []
+        return sorted(
+            p / "shards"
+            for p in (Path(self.root) / "spaces").glob("*")
+            if (p / "rows.lance").is_dir() and (p / "shards").is_dir()
+        )
+
     def verify(self) -> tuple[int, list[str]]:
-        """Check every row of every space (see `verify_space`); returns (spaces checked, messages)."""
+        """Check every row of every space (see `verify_space`); returns (spaces checked, messages). A store
+        folder that does not exist is a StoreError (a mistyped --cache-dir is not an intact store)."""
+        if not is_uri(self.root) and not Path(self.root).is_dir():
+            raise StoreError(f"{self.root}: no embedding store here (not a folder); check --cache-dir")
         before = len(self.warnings)
         names = self._space_names()
         for name in names:
@@ -140,27 +190,44 @@ class LanceEmbeddingStore(TextStore):
         """Few large files per space (`leafbench cache compact`); all spaces unless named."""
         return {s: compact_space(self.space_uri(s), self.storage_options) for s in (spaces or self._space_names())}
 
-    def prune(self, spaces: Sequence[str] = (), versions_older_than_hours: float = 1.0) -> dict[str, int]:
-        """Delete named spaces and, in the others, the files only versions older than the given age use
-        (compacted appends, deleted rows); a reader that opened an older version within the hour keeps working."""
+    def _delete_space(self, name: str) -> None:
+        uri = self.space_uri(name)
+        if is_uri(self.root):
+            from pyarrow import fs
+
+            filesystem, path = fs.FileSystem.from_uri(uri.removesuffix("/rows.lance"))
+            filesystem.delete_dir(path)
+        else:
+            shutil.rmtree(Path(uri).parent)
+
+    def prune(
+        self,
+        older_than_days: float | None = None,
+        spaces: Sequence[str] = (),
+        old_format: bool = False,
+        versions_older_than_hours: float = 1.0,
+    ) -> dict[str, int]:
+        """Delete named spaces and spaces not written for `older_than_days`; in the others, the files only
+        versions older than `versions_older_than_hours` use (compacted appends, deleted rows: a reader that opened
+        an older version within the hour keeps working); with `old_format`, the format-2 shards already imported.
+        Returns counts: spaces, versions, old_entries, bytes (and files, always 0: Lance keeps no loose files)."""
         from datetime import timedelta
 
-        removed = {"spaces": 0, "files": 0, "bytes": 0}
-        for name in self._space_names():
-            uri = self.space_uri(name)
-            if name in spaces:
-                if is_uri(self.root):
-                    from pyarrow import fs
-
-                    filesystem, path = fs.FileSystem.from_uri(uri.removesuffix("/rows.lance"))
-                    filesystem.delete_dir(path)
-                else:
-                    shutil.rmtree(Path(uri).parent)
+        removed = {"spaces": 0, "files": 0, "versions": 0, "old_entries": 0, "bytes": 0}
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        for s in list(self.spaces()):
+            if s["space"] in spaces or (cutoff is not None and s["written"] < cutoff):
+                self._delete_space(s["space"])
                 removed["spaces"] += 1
+                removed["bytes"] += s["bytes"]
                 continue
-            ds = open_dataset(uri, self.storage_options)
+            ds = open_dataset(s["path"], self.storage_options)
             if ds is not None:
                 stats = ds.cleanup_old_versions(older_than=timedelta(hours=versions_older_than_hours))
-                removed["files"] += int(stats.old_versions)
+                removed["versions"] += int(stats.old_versions)
                 removed["bytes"] += int(stats.bytes_removed)
+        for shards in self.old_entries() if old_format else []:
+            removed["bytes"] += sum(p.stat().st_size for p in shards.rglob("*") if p.is_file())
+            shutil.rmtree(shards)
+            removed["old_entries"] += 1
         return removed
