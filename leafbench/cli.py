@@ -160,6 +160,7 @@ def run(
     ray_address: opts.RayAddress = None,
     workers: opts.Workers = None,
     strict: opts.Strict = False,
+    store_format: opts.StoreFormat = "shards",
     verbose: opts.Verbose = False,
     debug: opts.Debug = False,
 ) -> None:

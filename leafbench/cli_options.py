@@ -171,6 +171,16 @@ Workers = Annotated[
     Optional[int], typer.Option(min=1, help="--engine ray: encoding actors. Default: one per GPU, else 2.")
 ]
 
+StoreFormat = Annotated[
+    str,
+    typer.Option(
+        "--store-format",
+        help="Embedding store format: shards (format 2, the default: small .npy shard files per space) | lance (one "
+        "Lance dataset per space: few files once compacted, `leafbench cache compact`; needs pylance). A Lance "
+        "store imports the format-2 shards of its --cache-dir on first use.",
+    ),
+]
+
 Strict = Annotated[
     bool,
     typer.Option(

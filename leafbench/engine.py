@@ -2,7 +2,8 @@
 
 The Ray engine spreads the texts a store space lacks over an actor pool with Ray Data (`map_batches`): one
 model per actor (a GPU each where the cluster has GPUs), each batch committed by the actor itself as a store
-shard (`leafbench.store.ShardWriter`: unique shard names, so actors never collide). The driver only counts
+shard (`leafbench.store.ShardWriter`: unique shard names, so actors never collide) or, in a Lance store, as
+one append (`--store-format lance`: each actor opens the driver's format). The driver only counts
 what comes back. A killed worker is restarted by Ray and its batch retried; whatever was committed before a
 failure of the whole job stays in the store, so a rerun encodes only what is still missing. Ray is an
 optional extra: `pip install "leafbench[ray]"`.
@@ -86,15 +87,16 @@ class _EncodeActor:
         model_batch: int,
         threads: int | None,
         cache_dir: str | None = None,
+        store_format: str = "shards",
     ) -> None:
         import torch
 
         from .encode import Encoder
-        from .store import EmbeddingStore
+        from .store import open_store
 
         if threads:
             torch.set_num_threads(threads)
-        store = EmbeddingStore(store_root)
+        store = open_store(store_root, store_format)  # the driver's format: rows land where the driver reads
         self.encoder = Encoder(
             spec, store, device=device, batch_size=model_batch, cache_dir=Path(cache_dir) if cache_dir else None
         )
@@ -189,6 +191,7 @@ class RayEngine:
                 encoder.batch_size,
                 threads,
                 str(encoder.cache_dir) if encoder.cache_dir else None,
+                encoder.store.store_format,
             ),
             batch_size=batch,
             batch_format="numpy",

@@ -45,6 +45,7 @@ class EncodingSettings:
     engine: str = "local"
     ray_address: str | None = None
     workers: int | None = None
+    store_format: str = "shards"  # the embedding store's format (leafbench.store.STORE_BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,14 @@ def plan_run(
     ray_address: str | None = None,
     workers: int | None = None,
     strict: bool = False,
+    store_format: str = "shards",
 ) -> RunPlan:
     """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
     every option checked before any encoding. Raises a UserError naming the option on bad input."""
     from .engine import make_engine
     from .record import run_folder_name
     from .scoring import SEARCH_BACKENDS
+    from .store import STORE_BACKENDS
 
     workspace = Workspace.at(output, cache_dir)
     mode_arg = _csv(mode) or "student"
@@ -149,7 +152,9 @@ def plan_run(
     _check_device(device, here=not ray_address)
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
-    workspace.store(shard_size)  # a store of a newer format fails now (opening it reads only its marker)
+    if store_format not in STORE_BACKENDS:
+        raise UserError(f"--store-format: unknown {store_format!r}; choose from {', '.join(STORE_BACKENDS)}")
+    workspace.store(shard_size, store_format)  # a store of a newer format fails now (opening it reads its markers)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
@@ -164,7 +169,7 @@ def plan_run(
         selection=selection,
         workspace=workspace,
         data=data,
-        encoding=EncodingSettings(batch_size, device, shard_size, engine, ray_address, workers),
+        encoding=EncodingSettings(batch_size, device, shard_size, engine, ray_address, workers, store_format),
         ranges_file=ranges,
         search=search,
         force=force,

@@ -88,7 +88,7 @@ def execute(plan: RunPlan, progress: ProgressFactory | None = None, on_event: Ev
     emit: EventSink = on_event or (lambda kind, text: None)
     enc = plan.encoding
     runner = make_engine(enc.engine, enc.ray_address, enc.workers)
-    store = plan.workspace.store(enc.shard_size)
+    store = plan.workspace.store(enc.shard_size, enc.store_format)
     encoders = {
         role: Encoder(
             plan.models[role], store, enc.device, enc.batch_size, engine=runner, cache_dir=plan.workspace.cache

@@ -14,7 +14,7 @@ from .cells import Cell
 from .files import check_writable_dir
 from .record import RunManifest, result_path, run_manifest_path
 from .registry import cache_root
-from .store import EmbeddingStore
+from .store import TextStore
 
 __all__ = ["Workspace"]
 
@@ -51,8 +51,12 @@ class Workspace:
         """Offline models assembled from packages."""
         return self.cache / "models"
 
-    def store(self, shard_size: int = 4096) -> EmbeddingStore:
-        return EmbeddingStore(self.embeddings, shard_size=shard_size)
+    def store(self, shard_size: int = 4096, store_format: str | None = "shards") -> TextStore:
+        """The embedding store in `store_format` (``shards``: format 2, the default; ``lance``); None: the format
+        the root's marker names (`leafbench.store.detect_format`), shards for a new root."""
+        from .store import detect_format, open_store
+
+        return open_store(self.embeddings, store_format or detect_format(self.embeddings), shard_size=shard_size)
 
     def run_dir(self, run: str) -> Path:
         return self.output / run
