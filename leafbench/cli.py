@@ -160,7 +160,7 @@ def run(
     ray_address: opts.RayAddress = None,
     workers: opts.Workers = None,
     strict: opts.Strict = False,
-    store_format: opts.StoreFormat = "shards",
+    store_format: opts.StoreFormat = "auto",
     verbose: opts.Verbose = False,
     debug: opts.Debug = False,
 ) -> None:

@@ -175,9 +175,10 @@ StoreFormat = Annotated[
     str,
     typer.Option(
         "--store-format",
-        help="Embedding store format: shards (format 2, the default: small .npy shard files per space) | lance (one "
-        "Lance dataset per space: few files once compacted, `leafbench cache compact`; needs pylance). A Lance "
-        "store imports the format-2 shards of its --cache-dir on first use.",
+        help="Embedding store format: auto (the format the --cache-dir store has; a new store: shards) | shards "
+        "(format 2: small .npy shard files per space) | lance (one Lance dataset per space: few files once "
+        "compacted, `leafbench cache compact`; needs leafbench[lance]). A Lance store imports the format-2 shards of "
+        "its --cache-dir on first use.",
     ),
 ]
 

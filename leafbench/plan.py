@@ -134,14 +134,14 @@ def plan_run(
     ray_address: str | None = None,
     workers: int | None = None,
     strict: bool = False,
-    store_format: str = "shards",
+    store_format: str = "auto",
 ) -> RunPlan:
     """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
     every option checked before any encoding. Raises a UserError naming the option on bad input."""
     from .engine import make_engine
     from .record import run_folder_name
     from .scoring import SEARCH_BACKENDS
-    from .store import STORE_BACKENDS
+    from .store import STORE_BACKENDS, detect_format
 
     workspace = Workspace.at(output, cache_dir)
     mode_arg = _csv(mode) or "student"
@@ -152,8 +152,10 @@ def plan_run(
     _check_device(device, here=not ray_address)
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
+    if store_format == "auto":  # the format the cache's store already has; a new store: the default
+        store_format = detect_format(workspace.embeddings)
     if store_format not in STORE_BACKENDS:
-        raise UserError(f"--store-format: unknown {store_format!r}; choose from {', '.join(STORE_BACKENDS)}")
+        raise UserError(f"--store-format: unknown {store_format!r}; choose from auto, {', '.join(STORE_BACKENDS)}")
     workspace.store(shard_size, store_format)  # a store of a newer format fails now (opening it reads its markers)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)

@@ -59,6 +59,9 @@ def test_a_lance_run_encodes_once_and_scores_as_the_shard_store(tiny: Path) -> N
     again = _run(tiny, "lance", "lance", "--force")  # every cell scored again, from the stored rows
     assert again.exit_code == 0, again.output
     assert "encoded 0 texts now, 12 served" in again.output
+    auto = _run(tiny, "auto", "lance", "--force")  # the default: the format this cache's store already has
+    assert auto.exit_code == 0 and "encoded 0 texts now, 12 served" in auto.output, auto.output
+    assert not list(root.glob("spaces/*/shards"))
 
     shards = _run(tiny, "shards", "shards")
     assert shards.exit_code == 0, shards.output
@@ -90,7 +93,7 @@ def test_a_lance_run_encodes_once_and_scores_as_the_shard_store(tiny: Path) -> N
 def test_a_bad_store_format_fails_while_planning(tiny: Path) -> None:
     res = _run(tiny, "zarr", "bad")
     assert res.exit_code == 2
-    assert "--store-format: unknown 'zarr'; choose from shards, lance" in res.output
+    assert "--store-format: unknown 'zarr'; choose from auto, shards, lance" in res.output
     assert not (tiny / "cache-bad" / "embeddings").exists()
     assert _cache(tiny, "bad", "ls", "--store-format", "zarr").exit_code == 2
 

@@ -26,6 +26,6 @@ def open_store(root: Path | str, backend: str = "shards", **options: Any) -> Tex
         try:
             from .lance_store import LanceEmbeddingStore
         except ImportError as e:
-            raise StoreError(f"the lance store format needs pylance ({e}); pip install pylance") from None
+            raise StoreError(f'the lance store format needs pylance ({e}): pip install "leafbench[lance]"') from None
         return LanceEmbeddingStore(root, **options)
     raise StoreError(f"unknown store format {backend!r}; one of {', '.join(STORE_BACKENDS)}")
