@@ -155,7 +155,9 @@ def _ndcg(data, spec, store) -> float:
     from leafbench.evaluate import evaluate_retrieval
     from leafbench.record import main_score
 
-    run = evaluate_retrieval(data, {"student": Encoder(spec, store, cache_dir=store.root.parent)}, ["student"], None, "x")
+    run = evaluate_retrieval(
+        data, {"student": Encoder(spec, store, cache_dir=store.root.parent)}, ["student"], None, "x"
+    )
     return main_score(run.results["student"])
 
 
