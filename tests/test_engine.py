@@ -118,14 +118,23 @@ def test_starting_ray_off_the_main_thread_is_warned_about(monkeypatch, caplog) -
     assert [r.message for r in caplog.records if "thread other than the main one" in r.message]
 
 
-def test_ray_engine_fills_the_store_like_the_local_engine(tmp_path: Path, ray_local) -> None:
+@pytest.mark.parametrize("store_format", ["shards", "lance"])
+def test_ray_engine_fills_the_store_like_the_local_engine(tmp_path: Path, ray_local, store_format: str) -> None:
+    """Ray actors open the driver's store format and commit into it; the rows equal the local engine's."""
+    from leafbench.store import open_store
+
+    if store_format == "lance":
+        pytest.importorskip("lance")
     spec = resolve_model("hash-64")
-    ray_enc = Encoder(spec, EmbeddingStore(tmp_path / "ray"), engine=make_engine("ray", workers=2))
+    ray_store = open_store(tmp_path / "ray", store_format)
+    ray_enc = Encoder(spec, ray_store, engine=make_engine("ray", workers=2))
     seen: list[int] = []
     res = ray_enc.encode(TEXTS, "document", progress=seen.append)
     local = Encoder(spec, EmbeddingStore(tmp_path / "local")).encode(TEXTS, "document")
     np.testing.assert_array_equal(res.embeddings, local.embeddings)
     assert res.stats.n_encoded == len(TEXTS) and sum(seen) == len(TEXTS)
+    written = {"shards": "spaces/*/shards/*.npy", "lance": "spaces/*/rows.lance"}
+    assert all(bool(list((tmp_path / "ray").glob(g))) == (f == store_format) for f, g in written.items())
     again = ray_enc.encode(TEXTS[::-1], "document")  # served from the store: Ray is not even asked
     assert again.stats.n_encoded == 0
     more = ray_enc.encode(TEXTS + ["one new text"], "document")
