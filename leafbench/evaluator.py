@@ -64,7 +64,7 @@ class EvalContext:
     def __post_init__(self) -> None:
         self.modes = [Mode(m) for m in self.modes]
         for m in self.modes:
-            for role in sorted(set(m.route.role(s) for s in ("query", "document", "text"))):
+            for role in sorted(m.roles):  # texts without a role go to one of these too
                 if role not in self.encoders:
                     raise UserError(f"mode {m} needs a {role} model")
 

@@ -91,7 +91,7 @@ class MtebTaskEvaluator(TaskEvaluator):
         }
 
     def protocol(self, ctx: EvalContext, mode: Mode) -> dict[str, Any]:
-        roles = {mode.route.role(side) for side in ("query", "document", "text")}
+        roles = mode.roles
         blocks = {r: model_block(ctx.encoders[r]) for r in ("student", "teacher") if r in roles}
         split = self.eval_splits[0] if len(self.eval_splits) == 1 else None
         return result_protocol(

@@ -70,14 +70,6 @@ class RunPlan:
         folder, but never runs it)."""
         return roles_run(self.modes)
 
-    @property
-    def calibration(self) -> str:
-        return self.cells[0].calibration
-
-    @property
-    def rescore(self) -> int | None:
-        return self.cells[0].rescore
-
     def unpinned(self) -> list[str]:
         """One warning per hub model whose commit is not known (its results record it as unpinned)."""
         return [
@@ -90,7 +82,7 @@ class RunPlan:
 
 def roles_run(modes: Sequence[Mode]) -> list[str]:
     """The model roles these modes run, student first."""
-    used = {m.route.role(side) for m in modes for side in ("query", "document")}
+    used = set().union(*(m.roles for m in modes))
     return [r for r in ("student", "teacher") if r in used]
 
 
