@@ -13,8 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .cells import Cell
-from .data import RetrievalData, is_local_copy, task_data_warnings
+from .data import RetrievalData, is_local_copy, take_items, task_data_warnings
 from .errors import UserError
 from .evaluator import EncoderLike, EvalContext, TaskEvaluator, TaskRun, result_protocol
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
@@ -182,11 +184,13 @@ class RetrievalEvaluator(TaskEvaluator):
         info: dict[str, Any] = {}
         for (subset, part), qr, dr in zip(self.parts.items(), q_all, d_all):
             scores, idx, info = score_cell(qr.embeddings, dr.rows, cell, self.top_k, ctx.ranges_file, search=ctx.search)
+            # Only the documents some query retrieved are named: [nq, k] ids, never the whole corpus's.
+            hits, local = np.unique(idx, return_inverse=True)
             by_subset[subset] = topk_retrieval_scores(
                 part.query_ids,
-                part.corpus_ids,
+                take_items(part.corpus_ids, hits),
                 scores,
-                idx,
+                local.reshape(idx.shape),
                 part.qrels,
                 ignore_identical_ids=part.ignore_identical_ids,
                 # Per-query scores (for paired bootstraps) only where the main score is their plain mean.

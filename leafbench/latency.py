@@ -319,14 +319,14 @@ def benchmark_texts(
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """Real queries and passages from a BEIR folder (e.g. SciFact): the test queries in file order (first
     `n_queries`), and a seeded sample of `n_passages` corpus texts (title + text, as retrieval encodes them)."""
-    from .data import load_beir_folder
+    from .data import load_beir_folder, take_items
 
     data = load_beir_folder(Path(folder), "test")
     queries = list(data.query_texts[:n_queries] if n_queries else data.query_texts)
     rng = np.random.default_rng(seed)
     n = min(n_passages, len(data.corpus_texts))
     idx = sorted(rng.choice(len(data.corpus_texts), n, replace=False).tolist()) if n else []
-    passages = [data.corpus_texts[i] for i in idx]
+    passages = take_items(data.corpus_texts, idx)  # one pass over a streamed corpus
     info = {
         "folder": str(Path(folder).resolve()),
         "task": data.task_name,

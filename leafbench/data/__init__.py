@@ -12,7 +12,7 @@ One concept a module: ``errors`` (the DataError family), ``retrieval`` (Retrieva
 ``fingerprint`` (content hashes of what is scored), ``data_warnings`` (odd but usable data), ``names`` (task
 names and local folders), ``beir`` (BEIR folder files), ``assembly`` (rows to RetrievalData), ``mteb_split``
 (mteb's split data), ``mteb_tasks`` (mteb's registry), ``local_copy`` (local copies that are not mteb's),
-``loading`` (a task's data, local or from the hub). Import the names from this package.
+``loading`` (a task's data, local or from the hub), ``corpus_file`` (a big corpus streamed from its file). Import the names from this package.
 
 mteb is imported lazily (it takes seconds); this package never imports torch.
 """
@@ -20,6 +20,7 @@ mteb is imported lazily (it takes seconds); this package never imports torch.
 from __future__ import annotations
 
 from .beir import load_beir_folder, read_qrels, read_queries
+from .corpus_file import StreamedIds, StreamedTexts, take_items
 from .data_warnings import WARNING_KINDS, describe_warnings
 from .errors import DataError, IncompleteAggregateError, NoDataError
 from .loading import (
@@ -52,6 +53,8 @@ __all__ = [
     "IncompleteAggregateError",
     "NoDataError",
     "RetrievalData",
+    "StreamedIds",
+    "StreamedTexts",
     "aggregate_local_folders",
     "aggregate_subtasks",
     "describe_warnings",
@@ -69,5 +72,6 @@ __all__ = [
     "resolve_task_name",
     "retrieval_data_from_mteb_split",
     "subtask_folder",
+    "take_items",
     "task_data_warnings",
 ]

@@ -3,7 +3,7 @@ without judgements dropped as mteb drops them, data warnings recorded; shared by
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from .data_warnings import strict_check, warning, where
@@ -100,7 +100,7 @@ def keep_judged_queries(
 def assemble(
     task_name: str,
     split: str,
-    corpus: tuple[list[str], list[str]],
+    corpus: tuple[Sequence[str], Sequence[str]],
     queries: Mapping[str, str],
     rows: Iterable[QrelRow],
     origin: str,
@@ -108,12 +108,15 @@ def assemble(
     ignore_identical_ids: bool,
     strict: bool,
     empty_where: dict[str, dict[str, str]],
+    known_docs: Container[str] | None = None,
 ) -> RetrievalData:
     """One split as `RetrievalData`: `corpus` (ids, texts), all `queries` (id -> text, file order) and the qrels
     `rows` (named by `origin` in messages); queries without judgements are dropped. ``strict``: the first data
-    warning is a DataError."""
+    warning is a DataError. `known_docs`: the qrels' documents the corpus holds, when the corpus is streamed (a set
+    of every id would cost what streaming saves)."""
     corpus_ids, corpus_texts = corpus
-    qrels, qrels_warnings = build_qrels(rows, set(corpus_ids), queries, origin)
+    known = set(corpus_ids) if known_docs is None else known_docs
+    qrels, qrels_warnings = build_qrels(rows, known, queries, origin)
     query_ids, query_texts = keep_judged_queries(queries.items(), qrels)
     qrels = {qid: qrels[qid] for qid in query_ids}
     data = RetrievalData(task_name, split, corpus_ids, corpus_texts, query_ids, query_texts, qrels, source)

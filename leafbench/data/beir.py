@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .assembly import QrelRow, assemble
+from .corpus_file import StreamedIds, scan_corpus, stream_threshold
 from .errors import DataError
 from .names import known_name
 from .retrieval import RetrievalData, doc_text
@@ -109,27 +110,35 @@ def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional
     return _check_unicode(value, key, path, lineno)
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """(line number, object, its ``_id``) per row of a corpus or queries file; a repeated ``_id`` is a DataError."""
+def _rows(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(line number, object, its ``_id``) per row of a corpus or queries file; a repeated ``_id`` is a DataError
+    (`check_duplicates`; a streamed corpus checks its ids by hash instead of holding a dict of them)."""
     first_line: dict[str, int] = {}
     for lineno, obj in _iter_jsonl(path):
         row_id = _get_id(obj, path, lineno)
-        if row_id in first_line:
-            raise DataError(f"{path}:{lineno}: duplicate _id {row_id!r} (first seen at line {first_line[row_id]})")
-        first_line[row_id] = lineno
+        if check_duplicates:
+            if row_id in first_line:
+                raise DataError(f"{path}:{lineno}: duplicate _id {row_id!r} (first seen at line {first_line[row_id]})")
+            first_line[row_id] = lineno
         yield lineno, obj, row_id
+
+
+def iter_documents(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
+    """(line number, id, mteb-style document text) per document of a corpus file, validated."""
+    for lineno, obj, doc_id in _rows(path, check_duplicates):
+        text = _get_str(obj, "text", path, lineno, optional=False)
+        title = _get_str(obj, "title", path, lineno, optional=True)
+        yield lineno, doc_id, doc_text(title, text)
 
 
 def _read_corpus(path: Path, empty: dict[str, int] | None = None) -> tuple[list[str], list[str]]:
     """Corpus ids and mteb-style document texts, validated; ids of empty documents -> line go to `empty`."""
     ids: list[str] = []
     texts: list[str] = []
-    for lineno, obj, doc_id in _rows(path):
-        text = _get_str(obj, "text", path, lineno, optional=False)
-        title = _get_str(obj, "title", path, lineno, optional=True)
+    for lineno, doc_id, text in iter_documents(path):
         ids.append(doc_id)
-        texts.append(doc_text(title, text))
-        if empty is not None and not texts[-1]:
+        texts.append(text)
+        if empty is not None and not text:
             empty[doc_id] = lineno
     if not ids:
         raise DataError(f"{path}: empty corpus (no documents)")
@@ -190,13 +199,15 @@ def load_beir_folder(
     task_name: str | None = None,
     ignore_identical_ids: bool = False,
     strict: bool = False,
+    stream: bool | None = None,
 ) -> RetrievalData:
     """Load one split of a local BEIR folder, validating every file.
 
     ``task_name`` defaults to the mteb spelling of the folder name (or the folder name).
     Data warnings (empty texts, qrels naming unknown ids, conflicting duplicate qrels) are
     recorded on the result (:meth:`RetrievalData.data_warnings`); ``strict=True`` makes the
-    first of them a DataError naming file:line.
+    first of them a DataError naming file:line. ``stream``: hold the corpus as a `StreamedCorpus` (ids memory-mapped,
+    texts read from the file per pass) instead of lists; default: from :func:`stream_threshold` bytes of corpus file.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -219,8 +230,20 @@ def load_beir_folder(
 
     empty_docs: dict[str, int] = {}
     empty_queries: dict[str, int] = {}
-    corpus = _read_corpus(corpus_path, empty_docs)
+    if stream is None:
+        stream = corpus_path.stat().st_size >= stream_threshold()
+    corpus: tuple[Sequence[str], Sequence[str]]
+    if stream:
+        ids, texts, empty_docs = scan_corpus(corpus_path)
+        corpus = (ids, texts)
+    else:
+        corpus = _read_corpus(corpus_path, empty_docs)
     all_queries = read_queries(queries_path, empty_queries)
+    qrel_rows = read_qrels(qrels_path)
+    # The qrels' documents the corpus holds: a streamed corpus answers that without a set of every id.
+    known_docs = (
+        set(corpus[0].positions_of(row[1] for row in qrel_rows)) if isinstance(corpus[0], StreamedIds) else None
+    )
     empty_where = {
         "empty_queries": {q: f"{queries_path}:{n}" for q, n in empty_queries.items()},
         "empty_documents": {d: f"{corpus_path}:{n}" for d, n in empty_docs.items()},
@@ -230,10 +253,11 @@ def load_beir_folder(
         split,
         corpus,
         all_queries,
-        read_qrels(qrels_path),
+        qrel_rows,
         str(qrels_path),
         os.path.abspath(folder),
         ignore_identical_ids,
         strict,
         empty_where,
+        known_docs,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .corpus_file import StreamedIds, StreamedTexts, take_items
 from .data_warnings import warning
 from .errors import DataError
 from .fingerprint import retrieval_fingerprint
@@ -26,8 +28,9 @@ class RetrievalData:
 
     task_name: str
     split: str
-    corpus_ids: list[str] = field(repr=False)
-    corpus_texts: list[str] = field(repr=False)
+    # Lists, or for a big corpus file a `StreamedIds` / `StreamedTexts` pair (see corpus_file): same items.
+    corpus_ids: Sequence[str] = field(repr=False)
+    corpus_texts: Sequence[str] = field(repr=False)
     query_ids: list[str] = field(repr=False)
     query_texts: list[str] = field(repr=False)
     qrels: dict[str, dict[str, int]] = field(repr=False)
@@ -40,6 +43,7 @@ class RetrievalData:
     # so data_warnings() can name them; both describe the files, so a subset keeps them.
     qrels_warnings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     empty_where: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Catch mismatched parallel lists early: they would silently mis-score later."""
@@ -55,8 +59,15 @@ class RetrievalData:
     def fingerprint(self) -> str:
         """Content hash of exactly what is scored (ids, texts, qrels, split): two results with one fingerprint
         were measured on the same data, whatever folder or name it came from."""
-        texts = (self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts)
-        return retrieval_fingerprint(self.split, texts, self.qrels, self.ignore_identical_ids)
+        if self._fingerprint is None:  # once: a streamed corpus is read again to hash it
+            texts = (self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts)
+            self._fingerprint = retrieval_fingerprint(self.split, texts, self.qrels, self.ignore_identical_ids)
+        return self._fingerprint
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the corpus is read from its file per pass (a big corpus) rather than held as lists."""
+        return isinstance(self.corpus_texts, StreamedTexts)
 
     def data_warnings(self) -> dict[str, dict[str, Any]]:
         """What is odd about the data evaluated: empty query / document texts (counted over the texts scored, so
@@ -66,7 +77,10 @@ class RetrievalData:
             ("empty_queries", self.query_ids, self.query_texts),
             ("empty_documents", self.corpus_ids, self.corpus_texts),
         ):
-            hits = [i for i, t in zip(ids, texts) if not t.strip()]
+            if isinstance(texts, StreamedTexts):  # found by the validating pass (texts are stripped there)
+                hits = list(self.empty_where.get(kind, {}))
+            else:
+                hits = [i for i, t in zip(ids, texts) if not t.strip()]
             if hits:
                 where = self.empty_where.get(kind, {}).get(hits[0], self.source)
                 warns[kind] = warning(kind, len(hits), repr(hits[0]), where)
@@ -114,12 +128,19 @@ class RetrievalData:
         query_ids = [self.query_ids[i] for i in q_indices]
         qrels = {qid: dict(self.qrels[qid]) for qid in query_ids}
         d_indices = self._subset_docs(qrels, n_docs, seed)
-        kept_docs = {self.corpus_ids[i] for i in d_indices}
+        if d_indices is None:  # every document kept: the corpus as it is (a streamed one stays streamed)
+            corpus_ids, corpus_texts = self.corpus_ids, self.corpus_texts
+        else:
+            corpus_ids, corpus_texts = take_items(self.corpus_ids, d_indices), take_items(self.corpus_texts, d_indices)
+        if d_indices is not None or not isinstance(corpus_ids, StreamedIds):
+            kept_docs: Container[str] = set(corpus_ids)
+        else:  # the judged documents the corpus holds, without a set of every id
+            kept_docs = set(corpus_ids.positions_of(d for rels in qrels.values() for d in rels))
         return RetrievalData(
             task_name=self.task_name,
             split=self.split,
-            corpus_ids=[self.corpus_ids[i] for i in d_indices],
-            corpus_texts=[self.corpus_texts[i] for i in d_indices],
+            corpus_ids=corpus_ids,
+            corpus_texts=corpus_texts,
             query_ids=query_ids,
             query_texts=[self.query_texts[i] for i in q_indices],
             qrels={qid: {d: s for d, s in rels.items() if d in kept_docs} for qid, rels in qrels.items()},
@@ -139,14 +160,18 @@ class RetrievalData:
             empty_where=self.empty_where,
         )
 
-    def _subset_docs(self, qrels: dict[str, dict[str, int]], n_docs: int | None, seed: int) -> list[int]:
+    def _subset_docs(self, qrels: dict[str, dict[str, int]], n_docs: int | None, seed: int) -> list[int] | None:
         """Positions of the documents a subset keeps: every one judged in `qrels`, then seeded-random
-        distractors up to `n_docs` in total (all documents for None), in corpus order."""
-        doc_pos = {doc_id: i for i, doc_id in enumerate(self.corpus_ids)}
-        judged = {doc_pos[d] for rels in qrels.values() for d in rels if d in doc_pos}
+        distractors up to `n_docs` in total, in corpus order; None: all of them."""
         n_total = len(self.corpus_ids)
         if n_docs is None or n_docs >= n_total:
-            return list(range(n_total))
+            return None
+        wanted = {d for rels in qrels.values() for d in rels}
+        if isinstance(self.corpus_ids, StreamedIds):
+            doc_pos = self.corpus_ids.positions_of(wanted)
+        else:
+            doc_pos = {doc_id: i for i, doc_id in enumerate(self.corpus_ids)}
+        judged = {doc_pos[d] for d in wanted if d in doc_pos}
         n_distractors = max(0, n_docs - len(judged))
         # Sample enough extra positions that, after removing judged ones, at least
         # n_distractors remain; sampling from range() avoids an O(corpus) list.

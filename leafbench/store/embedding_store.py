@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import resource_error_message
 from .errors import StoreError
 from .index import SpaceIndex
-from .keys import EncodingKey, text_keys
+from .keys import KEY_BYTES, EncodingKey, text_keys
 from .legacy import import_v1
 from .maintenance import StoreMaintenance
 from .rows import EncodeStats, RowsBase, StoredRows, encode_stats
@@ -119,6 +119,10 @@ class TextStore:
         (it must write the rows into this store, e.g. through `writer()`) and returns the tokens processed.
         """
         t0 = time.perf_counter()
+        if hasattr(texts, "chunks"):  # a streamed corpus: hashed, looked up and encoded chunk by chunk
+            return self._get_or_encode_streamed(
+                key, texts, encode, progress, piece_seconds, prepare, engine, batch_size
+            )
         texts = list(texts)
         keys = text_keys(texts)
         self._before_encode(key, texts, keys)
@@ -136,6 +140,50 @@ class TextStore:
         n_enc = len(todo)
         self.n_encoded += n_enc
         self.n_served += len(texts) - n_enc
+        return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
+
+    def _get_or_encode_streamed(
+        self,
+        key: EncodingKey,
+        texts: Any,
+        encode: EncodeFn,
+        progress: Callable[[int], None] | None,
+        piece_seconds: float,
+        prepare: Callable[[], object] | None,
+        engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None,
+        batch_size: int,
+    ) -> tuple[RowsBase, EncodeStats]:
+        """`get_or_encode` for texts read in chunks (`texts.chunks(n)`, e.g. a `StreamedTexts`): the keys go to a
+        file-backed array, and each chunk's missing texts are encoded before the next chunk is read, so memory
+        holds one chunk of texts whatever the corpus size. A text repeated across chunks is encoded once: each
+        chunk is looked up again after the previous one was committed."""
+        t0 = time.perf_counter()
+        keys = _file_backed_keys(texts)
+        absent, _ = self._locate(key, keys)
+        n_absent = int(absent.sum())
+        if progress:
+            progress(len(keys) - n_absent)
+        n_tokens = n_enc = start = 0
+        prepared = False
+        for chunk in texts.chunks(STREAM_CHUNK) if n_absent else ():
+            mask = absent[start : start + len(chunk)]
+            if mask.any():
+                pick = np.nonzero(mask)[0]
+                todo = self.missing(key, [chunk[i] for i in pick], np.asarray(keys[start + pick]))
+                if progress:
+                    progress(len(pick) - len(todo))
+                if todo and engine is not None:
+                    n_tokens += engine(key, todo, progress)
+                elif todo:
+                    if prepare is not None and not prepared:
+                        prepare()
+                        prepared = True
+                    n_tokens += self.encode_missing(key, todo, encode, piece_seconds, batch_size)
+                n_enc += len(todo)
+            start += len(chunk)
+        rows = self.rows(key, texts, keys)
+        self.n_encoded += n_enc
+        self.n_served += len(keys) - n_enc
         return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
 
     def encode_missing(
@@ -178,6 +226,28 @@ class TextStore:
         finally:
             writer.flush()
         return n_tokens
+
+
+STREAM_CHUNK = 65536  # texts of a streamed corpus hashed / encoded at a time
+
+
+def _file_backed_keys(texts: Any) -> np.ndarray:
+    """The `text_keys` of a streamed text column, in an anonymous temporary file mapped into memory: 16 B per text
+    that the page cache holds, not the process's heap."""
+    f = tempfile.TemporaryFile(prefix="leafbench-keys-")
+    n = len(texts)
+    if n == 0:
+        f.close()
+        return np.empty((0, KEY_BYTES), np.uint8)
+    keys = np.memmap(f, dtype=np.uint8, mode="w+", shape=(n, KEY_BYTES))
+    f.close()  # the mapping keeps the (unlinked) file alive until the array goes
+    start = 0
+    for chunk in texts.chunks(STREAM_CHUNK):
+        keys[start : start + len(chunk)] = text_keys(chunk)
+        start += len(chunk)
+    if start != n:
+        raise StoreError(f"{getattr(texts, 'path', 'texts')}: {start} texts read, {n} expected (changed while read?)")
+    return keys
 
 
 class EmbeddingStore(TextStore, StoreMaintenance):

@@ -13,6 +13,7 @@ import numpy as np
 __all__ = ["KEY_BYTES", "EncodingKey", "SortedKeys", "hash_texts", "split_keys", "text_keys"]
 
 KEY_BYTES = 16
+FIND_BLOCK = 1 << 20
 
 
 def hash_texts(texts: Sequence[str]) -> str:
@@ -62,7 +63,16 @@ class SortedKeys:
         self._hi, self._lo, self._ids = hi[order], lo[order], ids[order]
 
     def find(self, keys: np.ndarray) -> np.ndarray:
-        """The id of each key ([n] int64); -1 where the key is not there."""
+        """The id of each key ([n] int64); -1 where the key is not there. Looked up a million keys at a time, so a
+        10M-key lookup needs its answer and one block of temporaries, not ten."""
+        if len(keys) <= FIND_BLOCK:
+            return self._find(keys)
+        out = np.empty(len(keys), np.int64)
+        for s in range(0, len(keys), FIND_BLOCK):
+            out[s : s + FIND_BLOCK] = self._find(keys[s : s + FIND_BLOCK])
+        return out
+
+    def _find(self, keys: np.ndarray) -> np.ndarray:
         hi, lo = split_keys(keys)
         pos = np.searchsorted(self._hi, hi)
         out = np.full(len(hi), -1, np.int64)
