@@ -234,7 +234,7 @@ def load_beir_folder(
         stream = corpus_path.stat().st_size >= stream_threshold()
     corpus: tuple[Sequence[str], Sequence[str]]
     if stream:
-        ids, texts, empty_docs = scan_corpus(corpus_path)
+        ids, texts, empty_docs = scan_corpus(corpus_path, iter_documents)
         corpus = (ids, texts)
     else:
         corpus = _read_corpus(corpus_path, empty_docs)

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import overload
 
@@ -31,6 +31,9 @@ __all__ = ["STREAM_MIN_BYTES", "StreamedIds", "StreamedTexts", "stream_threshold
 STREAM_MIN_BYTES = 64 << 20
 STREAM_ENV = "LEAFBENCH_STREAM_MIN_BYTES"
 CHUNK = 65536  # documents per chunk of a pass: bounded memory whatever the corpus size
+
+#: reader(path, check_duplicates) -> (line number, id, document text) per document: the BEIR reader (data.beir).
+DocumentReader = Callable[[Path, bool], Iterator[tuple[int, str, str]]]
 
 
 def stream_threshold() -> int:
@@ -94,19 +97,18 @@ class StreamedTexts(Sequence[str]):
     texts use `take()` (one pass for any number of positions).
     """
 
-    def __init__(self, path: Path, n: int) -> None:
+    def __init__(self, path: Path, n: int, reader: DocumentReader) -> None:
         self.path = path
         self._n = n
+        self._reader = reader
 
     def __len__(self) -> int:
         return self._n
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[str]]:
         """The texts in runs of `size`, in file order."""
-        from .beir import iter_documents
-
         chunk: list[str] = []
-        for _, _, text in iter_documents(self.path):
+        for _, _, text in self._reader(self.path, True):
             chunk.append(text)
             if len(chunk) >= size:
                 yield chunk
@@ -159,23 +161,22 @@ def take_items(items: Sequence[str], positions: Sequence[int] | np.ndarray) -> l
 class CorpusScan:
     """What the validating pass over a corpus file learns: ids (memory-mapped), the count, empty documents."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reader: DocumentReader) -> None:
         self.path = path
+        self.reader = reader
         self.empty: dict[str, int] = {}
         self._folder = tempfile.mkdtemp(prefix="leafbench-corpus-")
         self._ids_file = os.path.join(self._folder, "ids.arrow")
 
     def run(self) -> tuple[StreamedIds, StreamedTexts]:
         """One pass: every line validated as the list reader validates it, ids written to the Arrow file."""
-        from .beir import iter_documents
-
         schema = pa.schema([("id", pa.string())])
         hashes: list[np.ndarray] = []
         n = 0
         try:
             with pa.OSFile(self._ids_file, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
                 ids: list[str] = []
-                for lineno, doc_id, text in iter_documents(self.path, check_duplicates=False):
+                for lineno, doc_id, text in self.reader(self.path, False):
                     ids.append(doc_id)
                     if not text:
                         self.empty[doc_id] = lineno
@@ -196,9 +197,10 @@ class CorpusScan:
             raise DataError(f"{self.path}: empty corpus (no documents)")
         if _has_repeats(hashes):
             shutil.rmtree(self._folder, ignore_errors=True)
-            _raise_duplicate(self.path)
+            for _ in self.reader(self.path, True):  # the exact check names both lines, as the list reader does
+                pass
         column = pa.ipc.open_file(pa.memory_map(self._ids_file)).read_all().column("id")
-        return StreamedIds(column, self._folder), StreamedTexts(self.path, n)
+        return StreamedIds(column, self._folder), StreamedTexts(self.path, n, self.reader)
 
 
 def _id_hashes(ids: list[str]) -> np.ndarray:
@@ -213,16 +215,8 @@ def _has_repeats(hashes: list[np.ndarray]) -> bool:
     return bool(len(h) > 1 and (h[1:] == h[:-1]).any())
 
 
-def _raise_duplicate(path: Path) -> None:
-    """The exact check, on the rare corpus whose id hashes repeat: the list reader's pass names both lines."""
-    from .beir import iter_documents
-
-    for _ in iter_documents(path, check_duplicates=True):
-        pass
-
-
-def scan_corpus(path: Path) -> tuple[StreamedIds, StreamedTexts, dict[str, int]]:
-    """(ids, texts, {empty document id: line}) of a corpus file, validated in one streaming pass."""
-    scan = CorpusScan(path)
+def scan_corpus(path: Path, reader: DocumentReader) -> tuple[StreamedIds, StreamedTexts, dict[str, int]]:
+    """(ids, texts, {empty document id: line}) of a corpus file, validated in one streaming pass of `reader`."""
+    scan = CorpusScan(path, reader)
     ids, texts = scan.run()
     return ids, texts, scan.empty
