@@ -13,6 +13,10 @@ Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written
          vs the local engine from cold stores, end to end (model loads included on both sides): nDCG@10,
          row-wise cosine of the two stores' vectors, throughput ratio; then a Ray run with one worker killed
          (kill -9) mid-encoding.
+  run    `leafbench run --model hash-768 --store-format lance` end to end on synthetic BEIR folders (default 1M,
+         4M and 8.8M documents, 1,000 queries, k = 1000; --run-sizes), the corpus streamed from its file, each size
+         from a cold store and again warm: seconds per million documents and the peak RssAnon of the whole process
+         tree (sampled every 0.1 s from /proc).
   kill   the teacher (mpnet-base) encoding full SciFact's documents in a child process, killed (-9) after
          --kill-after seconds: texts encoded before the kill that were not committed (re-encoded on resume),
          in seconds of encoding at the measured rate.
@@ -125,6 +129,137 @@ def part_reuse(data_dir: Path, warm_cache: Path | None) -> dict:
             flush=True,
         )
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- run
+
+
+def write_synthetic_folder(folder: Path, n_docs: int, n_queries: int) -> int:
+    """A BEIR folder of `n_docs` short passages (as `synthetic`), `n_queries` queries and their qrels; its bytes."""
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    step = max(1, n_docs // n_queries)
+    with open(folder / "corpus.jsonl", "w", buffering=1 << 22) as f:
+        for start in range(0, n_docs, 100_000):
+            f.write(
+                "".join(
+                    f'{{"_id": "d{i}", "title": "", "text": "synthetic document {i} on topic {i % 997}"}}\n'
+                    for i in range(start, min(n_docs, start + 100_000))
+                )
+            )
+    with open(folder / "queries.jsonl", "w") as f:
+        f.write(
+            "".join(
+                f'{{"_id": "q{j}", "text": "what is in synthetic document {j * step}"}}\n' for j in range(n_queries)
+            )
+        )
+    with open(folder / "qrels" / "test.tsv", "w") as f:
+        f.write("query-id\tcorpus-id\tscore\n" + "".join(f"q{j}\td{j * step}\t1\n" for j in range(n_queries)))
+    return (folder / "corpus.jsonl").stat().st_size
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc (psutil is not a dependency)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_rss_anon(pid: int) -> int:
+    """RssAnon (bytes) summed over a process and its descendants: the kernel's figure of the memory they own."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def run_one(folder: Path, cache: Path, output: Path, engine: str) -> dict:
+    """`leafbench run` on one folder in a child process: wall time and the peak RssAnon of its process tree."""
+    cmd = [
+        sys.executable, "-m", "leafbench.cli", "run", "--model", "hash-768", "--mode", "student",
+        "--tasks", str(folder), "--cache-dir", str(cache), "--output", str(output), "--store-format", "lance",
+        "--engine", engine,
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    env = {**os.environ, "LEAFBENCH_STREAM_MIN_BYTES": "0"}  # streamed at every size, whatever its file's bytes
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_anon(proc.pid))
+        time.sleep(0.1)
+    wall = time.perf_counter() - t0
+    log = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{log[-3000:]}")
+    result = json.loads(next(output.rglob(f"{folder.name}.json")).read_text())
+    lb = result["leafbench"]
+    return {
+        "wall_seconds": wall,
+        "peak_rss_anon_tree_GB": peak / 1e9,
+        "encode_seconds": lb["encode_seconds"],
+        "score_seconds": lb["score_seconds"],
+        "ndcg_at_10": _ndcg(result),
+        "n_documents": lb["n_documents"],
+        "docs_encoded": lb["throughput"]["document"]["n_encoded_now"],
+    }
+
+
+def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local") -> dict:
+    """End to end through `leafbench run` on synthetic BEIR folders streamed from their files, each size from a
+    cold Lance store (deleted afterwards: 8.8M x 768-d rows are 27 GB), then once more on the warm store."""
+    import shutil
+
+    rows = []
+    for n in sizes:
+        base = work / f"size-{n}"
+        shutil.rmtree(base, ignore_errors=True)
+        folder = base / f"synthetic{n}"
+        corpus_bytes = write_synthetic_folder(folder, n, n_queries)
+        cold = run_one(folder, base / "cache", base / "results-cold", engine)
+        warm = run_one(folder, base / "cache", base / "results-warm", engine)
+        row = {"n_docs": n, "n_queries": n_queries, "corpus_file_GB": corpus_bytes / 1e9, "cold": cold, "warm": warm}
+        row["cold_seconds_per_M_docs"] = cold["wall_seconds"] / (n / 1e6)
+        row["warm_seconds_per_M_docs"] = warm["wall_seconds"] / (n / 1e6)
+        rows.append(row)
+        shutil.rmtree(base, ignore_errors=True)
+        print(
+            f"run: {n:>9,} docs: cold {cold['wall_seconds']:.0f} s ({row['cold_seconds_per_M_docs']:.0f} s/M docs; "
+            f"encode {cold['encode_seconds']:.0f} s, score {cold['score_seconds']:.0f} s), peak RssAnon of the tree "
+            f"{cold['peak_rss_anon_tree_GB']:.2f} GB; warm {warm['wall_seconds']:.0f} s "
+            f"({row['warm_seconds_per_M_docs']:.0f} s/M docs), {warm['peak_rss_anon_tree_GB']:.2f} GB",
+            flush=True,
+        )
+    first, last = rows[0], rows[-1]
+    summary = {
+        "engine": engine,
+        "sizes": rows,
+        "peak_rss_growth_first_to_last": last["cold"]["peak_rss_anon_tree_GB"] / first["cold"]["peak_rss_anon_tree_GB"]
+        - 1,
+        "cold_s_per_M_docs_last_over_first": last["cold_seconds_per_M_docs"] / first["cold_seconds_per_M_docs"],
+        "warm_s_per_M_docs_last_over_first": last["warm_seconds_per_M_docs"] / first["warm_seconds_per_M_docs"],
+    }
+    print(
+        f"run: peak RssAnon {first['n_docs']:,} -> {last['n_docs']:,} docs: "
+        f"{summary['peak_rss_growth_first_to_last']:+.0%}; s/M docs ratio cold "
+        f"{summary['cold_s_per_M_docs_last_over_first']:.2f}, warm {summary['warm_s_per_M_docs_last_over_first']:.2f}",
+        flush=True,
+    )
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------------- curve
@@ -375,6 +510,9 @@ def main() -> None:
     ap.add_argument("--warm-cache", type=Path, help="cache dir whose store already holds full SciFact (minilm-l6)")
     ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--kill-after", type=float, default=300.0)
+    ap.add_argument("--run-sizes", default="1000000,4000000,8800000", help="document counts of the `run` part")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "leafbench-scale-run")
+    ap.add_argument("--engine", default="local", help="engine of the `run` part (local or ray)")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_size:
@@ -389,6 +527,10 @@ def main() -> None:
             results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
         elif part == "ray":
             results[part] = part_ray(args.data_dir)
+        elif part == "run":
+            key = "run" if args.engine == "local" else f"run-{args.engine}"
+            results[key] = part_run([int(s) for s in args.run_sizes.split(",")], args.work, args.queries, args.engine)
+            part = key
         elif part == "kill":
             results[part] = part_kill(args.data_dir, args.kill_after)
         else:

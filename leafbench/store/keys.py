@@ -14,6 +14,7 @@ __all__ = ["KEY_BYTES", "EncodingKey", "SortedKeys", "hash_texts", "split_keys",
 
 KEY_BYTES = 16
 FIND_BLOCK = 1 << 20
+MAPPED_FROM = 1 << 20  # keys from which a SortedKeys index lives in a mapped temporary file
 
 
 def hash_texts(texts: Sequence[str]) -> str:
@@ -41,7 +42,11 @@ def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class SortedKeys:
     """Text keys sorted for binary search, each with an id (a row number of its format): the in-memory index of a
-    space, grown as rows are committed."""
+    space, grown as rows are committed.
+
+    New keys are merged into the sorted arrays (no re-sort of what is there). From :data:`MAPPED_FROM` keys on, the
+    arrays live in an unlinked temporary file mapped into memory: a 10M-row space's 240 MB index is then page
+    cache the kernel can drop and refill, not the process's heap, so memory stays flat as the space grows."""
 
     def __init__(self) -> None:
         self._hi = np.empty(0, np.uint64)
@@ -52,15 +57,27 @@ class SortedKeys:
         return len(self._hi)
 
     def extend(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Add (keys [n, 16] uint8, ids [n]) pairs, re-sorting once."""
+        """Add (keys [n, 16] uint8, ids [n]) pairs, merged into the sorted arrays."""
         if not parts:
             return
         halves = [split_keys(k) for k, _ in parts]
-        hi = np.concatenate([self._hi, *(h for h, _ in halves)])
-        lo = np.concatenate([self._lo, *(lo for _, lo in halves)])
-        ids = np.concatenate([self._ids, *(np.asarray(i, np.int64) for _, i in parts)])
+        hi = np.concatenate([h for h, _ in halves])
+        lo = np.concatenate([lo for _, lo in halves])
+        ids = np.concatenate([np.asarray(i, np.int64) for _, i in parts])
         order = np.lexsort((lo, hi))
-        self._hi, self._lo, self._ids = hi[order], lo[order], ids[order]
+        hi, lo, ids = hi[order], lo[order], ids[order]
+        n, m = len(self._hi), len(hi)
+        if n == 0 or (hi[0], lo[0]) > (self._hi[-1], self._lo[-1]):
+            at = np.arange(n, n + m)  # all after what is there (the usual case: nothing to interleave)
+        else:
+            at = _insertion_points(self._hi, self._lo, hi, lo) + np.arange(m)
+        out_hi, out_lo, out_ids = _arrays(n + m)
+        old = np.ones(n + m, dtype=bool)
+        old[at] = False
+        for out, was, new in ((out_hi, self._hi, hi), (out_lo, self._lo, lo), (out_ids, self._ids, ids)):
+            out[old] = was
+            out[at] = new
+        self._hi, self._lo, self._ids = out_hi, out_lo, out_ids
 
     def find(self, keys: np.ndarray) -> np.ndarray:
         """The id of each key ([n] int64); -1 where the key is not there. Looked up a million keys at a time, so a
@@ -89,6 +106,28 @@ class SortedKeys:
                         break
                     j += 1
         return out
+
+
+def _insertion_points(hi: np.ndarray, lo: np.ndarray, new_hi: np.ndarray, new_lo: np.ndarray) -> np.ndarray:
+    """Where each (new_hi, new_lo) goes in the sorted (hi, lo) pairs: by the high half, then within a run of equal
+    high halves (never seen in practice: a 64-bit collision) by the low half."""
+    at = np.searchsorted(hi, new_hi, side="left")
+    end = np.searchsorted(hi, new_hi, side="right")
+    for i in np.nonzero(end > at)[0]:
+        at[i] += int(np.searchsorted(lo[at[i] : end[i]], new_lo[i], side="left"))
+    return at
+
+
+def _arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hi, lo, ids) arrays of `n` entries: on the heap while small, else in one unlinked temporary file."""
+    if n < MAPPED_FROM:
+        return np.empty(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.int64)
+    import tempfile
+
+    with tempfile.TemporaryFile(prefix="leafbench-index-") as f:
+        f.truncate(n * 24)
+        whole = np.memmap(f, dtype=np.uint8, mode="r+", shape=(n * 24,))  # the mapping outlives the file handle
+    return whole[: n * 8].view(np.uint64), whole[n * 8 : n * 16].view(np.uint64), whole[n * 16 :].view(np.int64)
 
 
 @dataclass(frozen=True)

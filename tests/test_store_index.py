@@ -1,0 +1,44 @@
+"""The store's key index (`SortedKeys`): keys merged in as rows are committed, found again by binary search, on
+the heap while small and in a mapped temporary file when big; equal answers either way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leafbench.store import keys as store_keys
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.integers(0, 2**32 - 1), st.booleans())
+def test_merged_index_finds_every_key(sizes: list[int], seed: int, mapped: bool) -> None:
+    rng = np.random.default_rng(seed)
+    old = store_keys.MAPPED_FROM
+    store_keys.MAPPED_FROM = 1 if mapped else 1 << 30
+    try:
+        index, seen = store_keys.SortedKeys(), []
+        for m in sizes:
+            k = rng.integers(0, 256, size=(m, 16), dtype=np.uint8)
+            if seen:  # share the 64-bit high half with a key already there: the rare tie the low half breaks
+                k[0, :8] = seen[0][0, :8]
+            base = sum(len(s) for s in seen)
+            index.extend([(k, np.arange(base, base + m))])
+            seen.append(k)
+        allk = np.concatenate(seen)
+        np.testing.assert_array_equal(index.find(allk), np.arange(len(allk)))
+        assert (index.find(rng.integers(0, 256, size=(20, 16), dtype=np.uint8)) == -1).all()
+        pairs = list(zip(index._hi.tolist(), index._lo.tolist()))
+        assert pairs == sorted(pairs)
+        assert isinstance(index._hi, np.memmap) == mapped
+    finally:
+        store_keys.MAPPED_FROM = old
+
+
+def test_a_big_lookup_goes_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_keys, "FIND_BLOCK", 7)
+    k = np.random.default_rng(1).integers(0, 256, size=(50, 16), dtype=np.uint8)
+    index = store_keys.SortedKeys()
+    index.extend([(k[:30], np.arange(30))])
+    np.testing.assert_array_equal(index.find(k), np.r_[np.arange(30), np.full(20, -1)])
