@@ -190,9 +190,11 @@ class Encoder:
         if len(texts) == 0:
             raise ValueError("nothing to encode: the text list is empty")
         key = self.key(side)
-        engine = None
+        engine = file_engine = None
         if self.engine is not None:
             engine = lambda k, todo, prog: self.engine.encode(self, side, k, todo, prog)  # noqa: E731
+            if hasattr(self.engine, "encode_file"):  # workers that read a streamed corpus's file themselves
+                file_engine = lambda k, src, prog: self.engine.encode_file(self, side, src.path, prog)  # noqa: E731
         rows, stats = self.store.get_or_encode(
             key,
             texts,
@@ -202,6 +204,7 @@ class Encoder:
             prepare=(lambda: self.model) if engine is None else None,
             engine=engine,
             batch_size=self.batch_size,
+            file_engine=file_engine,
         )
         return EncodeResult(rows, stats, side, self.spec.prompt(side))
 

@@ -206,3 +206,11 @@ class RayEngine:
             if progress:
                 progress(int(out["n"].sum()))
         return tokens
+
+    def encode_file(
+        self, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None
+    ) -> tuple[int, int]:
+        """Encode what the store lacks of a corpus file, the workers reading the file (`leafbench.ray_corpus`)."""
+        from .ray_corpus import encode_corpus_file
+
+        return encode_corpus_file(self, encoder, side, path, progress)

@@ -154,3 +154,51 @@ def test_streamed_reader_has_the_list_readers_outcome(lines: list[bytes]) -> Non
             assert a == b or "duplicate _id" in a, (a, b)
         else:
             _same_data(a, b)
+
+
+# --------------------------------------------------------------------------- Ray workers read the file themselves
+
+
+@pytest.fixture()
+def ray_local():
+    """A fresh local Ray cluster started in the main thread (see tests/test_engine.py for why)."""
+    import os
+
+    ray = pytest.importorskip("ray")
+    ray.shutdown()
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_local) -> None:
+    """Rows equal to the local engine's; the driver hands over the file, never a text list (the list engine is
+    never asked); titles missing or null, repeated texts; a second run encodes nothing."""
+    from leafbench.encode import Encoder
+    from leafbench.engine import RayEngine, make_engine
+    from leafbench.registry import resolve_model
+
+    docs = [
+        {
+            "_id": f"d{i}",
+            **({"title": f"t{i % 5}"} if i % 3 else {"title": None} if i % 2 else {}),
+            "text": f"x {i % 97}",
+        }
+        for i in range(700)
+    ]
+    folder = _folder(tmp_path / "f", docs, [{"_id": "q1", "text": "x 1"}], [("q1", "d1", 1)])
+    data = load_beir_folder(folder, stream=True)
+    spec = resolve_model("hash-32")
+    local = Encoder(spec, open_store(tmp_path / "local", "lance")).encode(data.corpus_texts, "document")
+    engine = make_engine("ray", workers=2, batch_size=128)
+    asked: list[int] = []
+    engine.encode = lambda *a, **k: asked.append(1)  # the list path: must not be used for a streamed corpus
+    assert isinstance(engine, RayEngine)
+    store = open_store(tmp_path / "ray", "lance")
+    seen: list[int] = []
+    got = Encoder(spec, store, engine=engine).encode(data.corpus_texts, "document", progress=seen.append)
+    np.testing.assert_array_equal(np.asarray(got.rows), np.asarray(local.rows))
+    n_distinct = len(set(data.corpus_texts))
+    assert got.stats.n_encoded == n_distinct < 700 and sum(seen) == 700 and not asked
+    again = Encoder(spec, store, engine=engine).encode(data.corpus_texts, "document")
+    assert again.stats.n_encoded == 0

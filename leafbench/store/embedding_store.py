@@ -36,6 +36,8 @@ __all__ = ["EmbeddingStore", "EncodeFn", "TextStore"]
 
 # A batch encoder returns (embeddings [n, dim] float32, number of tokens it processed).
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
+# Workers encoding a streamed corpus from its file: (key, texts, progress) -> (texts encoded, tokens).
+FileEngine = Callable[[EncodingKey, Any, Callable[[int], None] | None], tuple[int, int]]
 
 
 class TextStore:
@@ -109,6 +111,7 @@ class TextStore:
         prepare: Callable[[], object] | None = None,
         engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None = None,
         batch_size: int = 1,
+        file_engine: FileEngine | None = None,
     ) -> tuple[RowsBase, EncodeStats]:
         """Rows for `texts`, encoding only the texts the space lacks (committed as it goes).
 
@@ -117,9 +120,13 @@ class TextStore:
         `piece_seconds`, so rows reach disk at least every `flush_seconds`. `prepare()` runs only when something
         must be encoded (loading the model); `engine(key, todo, progress)` replaces this process's encoding loop
         (it must write the rows into this store, e.g. through `writer()`) and returns the tokens processed.
+        `file_engine(key, texts, progress)`: for a streamed corpus, workers that read its file themselves and encode
+        what the space lacks (`leafbench.ray_corpus`); returns (texts encoded, tokens).
         """
         t0 = time.perf_counter()
         if hasattr(texts, "chunks"):  # a streamed corpus: hashed, looked up and encoded chunk by chunk
+            if file_engine is not None and getattr(texts, "path", None) is not None:
+                return self._get_or_encode_file(key, texts, file_engine, progress)
             return self._get_or_encode_streamed(
                 key, texts, encode, progress, piece_seconds, prepare, engine, batch_size
             )
@@ -181,6 +188,21 @@ class TextStore:
                     n_tokens += self.encode_missing(key, todo, encode, piece_seconds, batch_size)
                 n_enc += len(todo)
             start += len(chunk)
+        rows = self.rows(key, texts, keys)
+        self.n_encoded += n_enc
+        self.n_served += len(keys) - n_enc
+        return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
+
+    def _get_or_encode_file(
+        self, key: EncodingKey, texts: Any, file_engine: FileEngine, progress: Callable[[int], None] | None
+    ) -> tuple[RowsBase, EncodeStats]:
+        """A streamed corpus encoded by workers reading its file: this process only hashes it to serve the rows."""
+        t0 = time.perf_counter()
+        keys = _file_backed_keys(texts)
+        absent, _ = self._locate(key, keys)
+        n_enc, n_tokens = file_engine(key, texts, progress) if absent.any() else (0, 0)
+        if not absent.any() and progress:
+            progress(len(keys))
         rows = self.rows(key, texts, keys)
         self.n_encoded += n_enc
         self.n_served += len(keys) - n_enc

@@ -1,0 +1,118 @@
+"""A streamed corpus encoded by Ray workers that read its file themselves: the driver never holds its texts.
+
+`ray.data.read_json` splits the corpus file into blocks that Ray's read tasks parse in parallel; an actor pool
+builds each document's text as mteb does (`data.doc_text`), hashes it, keeps only the texts its store space lacks
+(a lookup against the space's key index, opened by each actor: an anti-join, not a driver loop), encodes them
+and commits them (`RayEngine`'s actor, `leafbench.engine`). Only counts come back to the driver. The file was
+validated by the driver's streaming pass first (`data.corpus_file`), so every line the workers read is a
+well-formed document.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["encode_corpus_file", "texts_of_batch"]
+
+
+def texts_of_batch(batch: dict[str, Any]) -> list[str]:
+    """The mteb-style document texts of a `read_json` batch (title missing or null: text alone)."""
+    from .data import doc_text
+
+    texts = batch["text"]
+    titles = batch["title"] if "title" in batch else [None] * len(texts)
+    return [doc_text(t if isinstance(t, str) else "", str(x)) for t, x in zip(titles, texts)]
+
+
+class _FileActor:
+    """Loads the model once; per batch of file rows: texts, keys, the ones the space lacks, encoded and committed."""
+
+    def __init__(self, spec: Any, side: str, store_root: str, store_format: str, options: dict[str, Any]) -> None:
+        import torch
+
+        from .encode import Encoder
+        from .store import open_store
+
+        if options.get("threads"):
+            torch.set_num_threads(options["threads"])
+        self.store = open_store(store_root, store_format)
+        cache = options.get("cache_dir")
+        self.encoder = Encoder(
+            spec,
+            self.store,
+            device=options.get("device"),
+            batch_size=options["model_batch"],
+            cache_dir=Path(cache) if cache else None,
+        )
+        self.side = side
+        self.key = self.encoder.key(side)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        texts = texts_of_batch(batch)
+        todo = self.store.missing(self.key, texts)  # the anti-join: this space's key index, on this worker
+        tokens = 0
+        if todo:
+            writer = self.store.writer(self.key)
+            t0 = time.perf_counter()
+            emb, tokens = self.encoder.encode_batchwise(todo, self.side)
+            writer.add(_keys(todo), emb, time.perf_counter() - t0, tokens)
+            writer.flush()  # committed before the batch is reported done
+        return {"n": np.array([len(texts)]), "encoded": np.array([len(todo)]), "tokens": np.array([int(tokens)])}
+
+
+def _keys(texts: list[str]) -> np.ndarray:
+    from .store import text_keys
+
+    return text_keys(texts)
+
+
+def encode_corpus_file(
+    engine: Any,
+    encoder: Any,
+    side: str,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Encode every text of a corpus file that `encoder.store` lacks on `engine`'s Ray cluster, the workers reading
+    the file; returns (texts encoded, tokens processed). `progress(n)` counts the documents looked at."""
+    ray = engine._init()
+    workers, cpus, gpus = engine.plan(ray)
+    options = {
+        "device": encoder.device or ("cuda" if gpus else "cpu"),
+        "model_batch": encoder.batch_size,
+        "threads": encoder.spec.threads or max(1, int(cpus)),
+        "cache_dir": str(encoder.cache_dir) if encoder.cache_dir else None,
+    }
+    log.info("ray: %s read by %d workers (%s CPU, %s GPU each)", path, workers, cpus, gpus)
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    fields = pj.ParseOptions(
+        explicit_schema=pa.schema([("title", pa.string()), ("text", pa.string())]),
+        unexpected_field_behavior="ignore",  # _id and anything else: the driver's pass holds the ids
+    )
+    json_args: dict[str, Any] = {"parse_options": fields, "read_options": pj.ReadOptions(block_size=32 << 20)}
+    ds = ray.data.read_json(str(path), num_cpus=min(cpus, 0.5), **json_args).map_batches(
+        _FileActor,
+        fn_constructor_args=(encoder.spec, side, str(encoder.store.root), encoder.store.store_format, options),
+        batch_size=engine.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=cpus,
+        num_gpus=gpus or None,
+    )
+    encoded = tokens = 0
+    for out in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        encoded += int(out["encoded"].sum())
+        tokens += int(out["tokens"].sum())
+        if progress:
+            progress(int(out["n"].sum()))
+    return encoded, tokens
