@@ -17,6 +17,9 @@ Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written
          4M and 8.8M documents, 1,000 queries, k = 1000; --run-sizes), the corpus streamed from its file, each size
          from a cold store and again warm: seconds per million documents and the peak RssAnon of the whole process
          tree (sampled every 0.1 s from /proc).
+  fds    a Lance space of >= 20,000 files (one commit per text), then `leafbench run` under `ulimit -n 256`:
+         exit 0, nothing encoded, the scores of a store written at once, no file removed; a truncated data file
+         is named, `leafbench cache verify` removes its rows, the rerun encodes exactly those.
   kill   the teacher (mpnet-base) encoding full SciFact's documents in a child process, killed (-9) after
          --kill-after seconds: texts encoded before the kill that were not committed (re-encoded on resume),
          in seconds of encoding at the measured rate.
@@ -260,6 +263,94 @@ def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local"
         flush=True,
     )
     return summary
+
+
+def _cli(args: list[str], nofile: int | None = None) -> subprocess.CompletedProcess:
+    """`leafbench <args>` in a child process, under `ulimit -n <nofile>` when given."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    cmd = [sys.executable, "-m", "leafbench.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, preexec_fn=limit if nofile else None)
+
+
+def _space_files(cache: Path) -> int:
+    return sum(1 for p in (cache / "embeddings").rglob("*") if p.is_file())
+
+
+def part_fds(work: Path, n_docs: int = 7000, nofile: int = 256) -> dict:
+    """A Lance space written in one commit per text (>= 20,000 files: data file, manifest and transaction per
+    commit), then `leafbench run` under `ulimit -n 256`: exit 0, nothing encoded, the scores of a store written in
+    one go, no file removed; then one data file truncated: named (exit 2), `cache verify` removes its rows only,
+    and the rerun encodes exactly those and scores the same."""
+    import shutil
+
+    from leafbench.encode import Encoder
+    from leafbench.fake import hash_vectors
+    from leafbench.registry import resolve_model
+    from leafbench.store import open_store, text_keys
+
+    shutil.rmtree(work, ignore_errors=True)
+    folder = work / "fds"
+    write_synthetic_folder(folder, n_docs, 200)
+    os.environ["LEAFBENCH_STREAM_MIN_BYTES"] = "0"
+    from leafbench.data import load_beir_folder
+
+    texts = list(load_beir_folder(folder).corpus_texts)
+    cache = work / "cache"
+    store = open_store(cache / "embeddings", "lance")
+    writer = store.writer(Encoder(resolve_model("hash-64"), store).key("document"))
+    t0 = time.perf_counter()
+    for t in texts:  # one commit per text
+        writer.add(text_keys([t]), hash_vectors([t], 64), 0.0, 1)
+        writer.flush()
+    write_s = time.perf_counter() - t0
+    files = _space_files(cache)
+    run = ["run", "--model", "hash-64", "--mode", "student", "--tasks", str(folder), "--store-format", "lance"]
+    ref = _cli([*run, "--cache-dir", str(work / "ref"), "--output", str(work / "out-ref")])
+    many = _cli([*run, "--cache-dir", str(cache), "--output", str(work / "out-many")], nofile)
+    files_after = _space_files(cache)
+
+    def score(out: str) -> float:
+        return _ndcg(json.loads(next((work / out).rglob("fds.json")).read_text()))
+
+    def encoded(out: str) -> int:
+        lb = json.loads(next((work / out).rglob("fds.json")).read_text())["leafbench"]
+        return int(lb["throughput"]["document"]["n_encoded_now"])
+
+    data_files = sorted(p for p in (cache / "embeddings").rglob("*.lance") if p.parent.name == "data")
+    victim = data_files[len(data_files) // 2]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated
+    broken = _cli([*run, "--cache-dir", str(cache), "--output", str(work / "out-broken"), "--force"], nofile)
+    verify = _cli(["cache", "verify", "--cache-dir", str(cache)], nofile)
+    again = _cli([*run, "--cache-dir", str(cache), "--output", str(work / "out-again")], nofile)
+    out = {
+        "n_docs": n_docs,
+        "commits": n_docs,
+        "files_in_store": files,
+        "write_seconds": write_s,
+        "ulimit_n": nofile,
+        "run_exit": many.returncode,
+        "run_encoded": encoded("out-many") if many.returncode == 0 else None,
+        "ndcg_at_10_many_files": score("out-many") if many.returncode == 0 else None,
+        "ndcg_at_10_one_write": score("out-ref") if ref.returncode == 0 else None,
+        "files_removed_by_run": files - files_after if files_after < files else 0,
+        "truncated_file": victim.name,
+        "broken_run_exit": broken.returncode,
+        "broken_run_message": (broken.stderr.strip().splitlines() or [""])[-1][:300],
+        "verify_exit": verify.returncode,
+        "verify_output": (verify.stdout + verify.stderr).strip()[-400:],
+        "rerun_exit": again.returncode,
+        "rerun_encoded": encoded("out-again") if again.returncode == 0 else None,
+        "ndcg_at_10_rerun": score("out-again") if again.returncode == 0 else None,
+    }
+    for name, proc in (("run", many), ("rerun", again)):
+        if proc.returncode != 0:
+            out[f"{name}_stderr"] = proc.stderr[-1500:]
+    print("fds:", json.dumps(out, indent=1), flush=True)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- curve
@@ -527,6 +618,8 @@ def main() -> None:
             results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
         elif part == "ray":
             results[part] = part_ray(args.data_dir)
+        elif part == "fds":
+            results[part] = part_fds(args.work / "fds")
         elif part == "run":
             key = "run" if args.engine == "local" else f"run-{args.engine}"
             results[key] = part_run([int(s) for s in args.run_sizes.split(",")], args.work, args.queries, args.engine)
