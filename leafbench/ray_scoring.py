@@ -26,6 +26,7 @@ import torch
 from .engine import RayEngine
 from .scoring import Rows, SearchJob, TopLists, column_minmax, search_blocks
 from .search import merge_topk
+from .store import RowsReader
 
 __all__ = ["TASK_ROWS", "RayScorer", "merge_lists", "task_ranges"]
 
@@ -60,13 +61,15 @@ def merge_lists(parts: Iterable[TopLists], ks: Sequence[int]) -> TopLists:
     return [(s.numpy().astype(np.float32, copy=False), i.numpy().astype(np.int64, copy=False)) for s, i in best]
 
 
-def _minmax_task(reader: Any, start: int, f: Callable[[np.ndarray], np.ndarray], block: int) -> tuple[np.ndarray, int]:
+def _minmax_task(
+    reader: RowsReader, start: int, f: Callable[[np.ndarray], np.ndarray], block: int
+) -> tuple[np.ndarray, int]:
     """On a worker: the [2, dim] min/max of f(rows) over this task's rows, read by the worker itself."""
     return column_minmax(reader.open(), f, block), os.getpid()
 
 
 def _topk_task(
-    reader: Any, start: int, jobs: Sequence[SearchJob], block: int, search: str
+    reader: RowsReader, start: int, jobs: Sequence[SearchJob], block: int, search: str
 ) -> tuple[TopLists, int, str]:
     """On a worker: every job's top-k over this task's rows (each block read once), indices global."""
     device = "cuda" if search == "torch" and torch.cuda.is_available() else "cpu"
