@@ -46,7 +46,7 @@ from .formats import STORE_BACKENDS, detect_format, open_store
 from .index import SpaceIndex
 from .keys import KEY_BYTES, EncodingKey, hash_texts, text_keys
 from .markers import LANCE_MARKER
-from .rows import EncodeStats, StoredRows
+from .rows import EncodeStats, RowsReader, StoredRows
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, Shard, ShardWriter
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "EncodeFn",
     "EncodeStats",
     "EncodingKey",
+    "RowsReader",
     "Shard",
     "ShardWriter",
     "SpaceIndex",

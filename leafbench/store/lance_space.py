@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import lance
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "LANCE_FORMAT",
     "LanceIndex",
     "LanceRows",
+    "LanceSlice",
     "LanceWriter",
     "compact_space",
     "open_dataset",
@@ -275,12 +277,36 @@ class LanceRows(RowsBase):
             )
         return out
 
+    def reader(self, start: int, stop: int) -> "LanceSlice":
+        return LanceSlice(self._ds.uri, self._ds.version, self._pos[start:stop].copy(), self.shape[1])
+
     def encode_totals(self) -> tuple[float, float]:
         if not len(self._pos):
             return 0.0, 0.0
         t = self._take(self._pos, ["seconds", "tokens"])
         seconds = t.column("seconds").fill_null(0).to_numpy()
         return float(seconds.astype(np.float64).sum()), float(t.column("tokens").fill_null(0).to_numpy().sum())
+
+
+@dataclass(frozen=True)
+class LanceSlice:
+    """Rows of a text list as another process reopens them: the dataset's URI and version (the one the driver
+    read: later appends or a compaction change nothing) and the rows' positions, never the vectors. Object-store
+    settings come from the reading process's own environment."""
+
+    uri: str
+    version: Any
+    positions: np.ndarray
+    dim: int
+
+    def open(self) -> LanceRows:
+        try:
+            ds = lance.dataset(
+                self.uri, version=self.version, storage_options=storage_options_from_env(self.uri) or None
+            )
+        except READ_ERRORS as e:
+            raise read_failed(e, self.uri) from None
+        return LanceRows(ds, self.positions, self.dim)
 
 
 def compact_space(uri: str, storage_options: dict[str, str], rows_per_file: int = 1 << 20) -> dict[str, int]:
