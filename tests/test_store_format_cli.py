@@ -93,7 +93,7 @@ def test_a_lance_run_encodes_once_and_scores_as_the_shard_store(tiny: Path) -> N
 def test_a_bad_store_format_fails_while_planning(tiny: Path) -> None:
     res = _run(tiny, "zarr", "bad")
     assert res.exit_code == 2
-    assert "--store-format: unknown 'zarr'; choose from auto, shards, lance" in res.output
+    assert "--store-format: unknown 'zarr'; choose from auto, lance, shards" in res.output
     assert not (tiny / "cache-bad" / "embeddings").exists()
     assert _cache(tiny, "bad", "ls", "--store-format", "zarr").exit_code == 2
 
