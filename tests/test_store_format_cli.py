@@ -150,7 +150,7 @@ def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytes
     _FakeDataset.seen = []
     res = _run(tiny, "lance", "ray", "--engine", "ray", "--workers", "1")
     assert res.exit_code == 0, res.output
-    assert _FakeDataset.seen and all(args[-1] == "lance" for args in _FakeDataset.seen)
+    assert _FakeDataset.seen and all(args[7] == "lance" for args in _FakeDataset.seen)  # the store format
     root = tiny / "cache-ray" / "embeddings"
     assert sum(s["rows"] for s in LanceEmbeddingStore(root).spaces()) == 12  # written by the actors
     assert not list(root.glob("spaces/*/shards"))
