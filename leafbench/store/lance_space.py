@@ -167,7 +167,8 @@ class LanceWriter(RowBuffer):
                     self.uri, lance.LanceOperation.Append(fragments), read_version=ds.version, storage_options=opts
                 )
             except OSError as e:
-                if "conflict" not in str(e).lower() or attempt == COMMIT_ATTEMPTS - 1:
+                contended = any(w in str(e).lower() for w in ("conflict", "too many concurrent writers"))
+                if not contended or attempt == COMMIT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
