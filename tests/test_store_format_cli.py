@@ -93,7 +93,7 @@ def test_a_lance_run_encodes_once_and_scores_as_the_shard_store(tiny: Path) -> N
 def test_a_bad_store_format_fails_while_planning(tiny: Path) -> None:
     res = _run(tiny, "zarr", "bad")
     assert res.exit_code == 2
-    assert "--store-format: unknown 'zarr'; choose from auto, shards, lance" in res.output
+    assert "--store-format: unknown 'zarr'; choose from auto, lance, shards" in res.output
     assert not (tiny / "cache-bad" / "embeddings").exists()
     assert _cache(tiny, "bad", "ls", "--store-format", "zarr").exit_code == 2
 
@@ -159,7 +159,7 @@ def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytes
     _FakeDataset.seen = []
     res = _run(tiny, "lance", "ray", "--engine", "ray", "--workers", "1")
     assert res.exit_code == 0, res.output
-    assert _FakeDataset.seen and all(args[-1] == "lance" for args in _FakeDataset.seen)
+    assert _FakeDataset.seen and all(args[7] == "lance" for args in _FakeDataset.seen)  # the store format
     root = tiny / "cache-ray" / "embeddings"
     assert sum(s["rows"] for s in LanceEmbeddingStore(root).spaces()) == 12  # written by the actors
     assert not list(root.glob("spaces/*/shards"))

@@ -16,7 +16,6 @@ version: earlier versions keep them until cleaned up). An OS error is a `StoreEr
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from .errors import StoreError
 from .keys import KEY_BYTES, EncodingKey, SortedKeys
 from .rows import RowsBase
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RowBuffer
+from .uris import storage_options_from_env
 
 __all__ = [
     "LANCE_FORMAT",
@@ -43,25 +43,13 @@ __all__ = [
     "verify_space",
 ]
 
-LANCE_FORMAT = 3  # the store format this layout would be when it becomes the default
+LANCE_FORMAT = 3  # the store format of this layout (the shard store is format 2)
 SPACE_META = b"leafbench.space"
 # What Lance raises when a file cannot be read or written (I/O, permissions, network, a file gone): never a
 # reason to delete anything. Lance's scans report their I/O errors as Arrow errors.
 READ_ERRORS = (OSError, pa.ArrowException)
 #: Times a writer commits the same written rows again when other writers' commits keep winning.
 COMMIT_ATTEMPTS = 10
-
-
-def storage_options_from_env(uri: str) -> dict[str, str]:
-    """Options for Lance's object store beyond what it reads from the environment itself (AWS_*, GOOGLE_*,
-    AZURE_*): an ``http://`` S3 endpoint (MinIO, moto, a local gateway) must be allowed explicitly."""
-    opts: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT")
-    if uri.startswith("s3://") and endpoint:
-        opts["aws_endpoint"] = endpoint
-        if endpoint.startswith("http://"):
-            opts["allow_http"] = "true"
-    return opts
 
 
 def space_schema(dim: int, key: EncodingKey | None) -> pa.Schema:
@@ -181,7 +169,8 @@ class LanceWriter(RowBuffer):
                     self.uri, lance.LanceOperation.Append(fragments), read_version=ds.version, storage_options=opts
                 )
             except OSError as e:
-                if "conflict" not in str(e).lower() or attempt == COMMIT_ATTEMPTS - 1:
+                contended = any(w in str(e).lower() for w in ("conflict", "too many concurrent writers"))
+                if not contended or attempt == COMMIT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
