@@ -3,7 +3,6 @@ cleanup, on either store format (detected from the store's marker, or --store-fo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -20,9 +19,11 @@ console = Console(stderr=True, emoji=False)
 out = Console(emoji=False, width=None if Console().is_terminal else 160)
 
 CacheDir = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option(
-        "--cache-dir", envvar="LEAFBENCH_CACHE_DIR", help="Cache dir holding embeddings/. Default: user cache dir."
+        "--cache-dir",
+        envvar="LEAFBENCH_CACHE_DIR",
+        help="Cache dir (or s3:// / gs:// / az:// URI) holding embeddings/. Default: user cache dir.",
     ),
 ]
 
@@ -30,12 +31,13 @@ StoreFormat = Annotated[
     Optional[str],
     typer.Option(
         "--store-format",
-        help="shards | lance. Default: detected from the store (a FORMAT-lance marker: lance, else shards).",
+        help="lance | shards. Default: detected from the store (a shard store: shards; a FORMAT-lance marker, a URI "
+        "or a new store: lance).",
     ),
 ]
 
 
-def _store(cache_dir: Path | None, store_format: str | None = None):
+def _store(cache_dir: str | None, store_format: str | None = None):
     """The store of `cache_dir` in `store_format` (None: the one its marker names), and how the format was chosen
     (a damaged store is a StoreError, printed by leafbench's one error handler)."""
     from .store import STORE_BACKENDS

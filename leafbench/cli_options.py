@@ -67,11 +67,13 @@ Split = Annotated[
 Output = Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")]
 
 CacheDir = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option(
         "--cache-dir",
         envvar="LEAFBENCH_CACHE_DIR",
-        help="Embedding store and assembled models. Default: user cache dir.",
+        help="Embedding store and assembled models. Default: user cache dir. An s3:// / gs:// / az:// URI holds the "
+        "embedding store only (a Lance store at <uri>/embeddings; credentials and endpoint from AWS_* / GOOGLE_* / "
+        "AZURE_* env vars); models stay in the local default cache.",
     ),
 ]
 
@@ -175,10 +177,9 @@ StoreFormat = Annotated[
     str,
     typer.Option(
         "--store-format",
-        help="Embedding store format: auto (the format the --cache-dir store has; a new store: shards) | shards "
-        "(format 2: small .npy shard files per space) | lance (one Lance dataset per space: few files once "
-        "compacted, `leafbench cache compact`; needs leafbench[lance]). A Lance store imports the format-2 shards of "
-        "its --cache-dir on first use.",
+        help="Embedding store format: auto (the format the --cache-dir store has; a new store: lance) | lance (one "
+        "Lance dataset per space, few large files; local or object storage) | shards (format 2: .npy shard files "
+        "per space; local only). A Lance store imports the format-2 shards of its --cache-dir on first use.",
     ),
 ]
 

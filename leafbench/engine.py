@@ -1,12 +1,15 @@
 """Encoding engines: this process (default) or a Ray cluster (`--engine ray`), both writing into one store.
 
 The Ray engine spreads the texts a store space lacks over an actor pool with Ray Data (`map_batches`): one
-model per actor (a GPU each where the cluster has GPUs), each batch committed by the actor itself as a store
-shard (`leafbench.store.ShardWriter`: unique shard names, so actors never collide) or, in a Lance store, as
-one append (`--store-format lance`: each actor opens the driver's format). The driver only counts
-what comes back. A killed worker is restarted by Ray and its batch retried; whatever was committed before a
-failure of the whole job stays in the store, so a rerun encodes only what is still missing. Ray is an
-optional extra: `pip install "leafbench[ray]"`.
+model per actor (a GPU each where the cluster has GPUs), each actor writing into the driver's store in the
+driver's format (a Lance append, or a shard: unique names, so actors never collide). An actor buffers rows across
+batches and commits them every `shard_size` rows or `flush_seconds` (as a local run does), so a space gets few
+large files rather than one per Ray batch, and a kill loses at most that much encoding. What an actor still
+buffers at the end of the job it commits as it shuts down; the driver then waits for every row, has any that
+never arrived (an actor killed with rows buffered) encoded again with a commit per batch, and compacts a Lance
+space's appends. A killed worker is restarted by Ray and its batch retried; whatever was committed before a
+failure of the whole job stays in the store, so a rerun encodes only what is still missing. Ray is an optional
+extra: `pip install "leafbench[ray]"`.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 class _EncodeActor:
-    """One Ray actor: loads the model once, encodes a batch, commits it as a shard of the store space."""
+    """One Ray actor: loads the model once, encodes batches into a buffer that commits every `commit_rows` rows or
+    `flush_seconds` (every batch with `commit_rows` 0), and commits what it still holds when it shuts down."""
 
     def __init__(
         self,
@@ -87,7 +91,9 @@ class _EncodeActor:
         model_batch: int,
         threads: int | None,
         cache_dir: str | None = None,
-        store_format: str = "shards",
+        store_format: str = "lance",
+        commit_rows: int = 0,
+        flush_seconds: float | None = None,
     ) -> None:
         import torch
 
@@ -102,6 +108,9 @@ class _EncodeActor:
         )
         self.side = side
         self.writer = store.writer(self.encoder.key(side))
+        self.writer.shard_size = max(1, commit_rows)
+        if flush_seconds is not None:
+            self.writer.flush_seconds = flush_seconds
         self.encoder.model  # load now: a model that cannot load fails the actor at start, not mid-job
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -112,9 +121,18 @@ class _EncodeActor:
         texts = [str(t) for t in batch["text"]]
         t0 = time.perf_counter()
         emb, tokens = self.encoder.encode_batchwise(texts, self.side)
-        self.writer.add(text_keys(texts), emb, time.perf_counter() - t0, tokens)
-        self.writer.flush()  # every batch is committed before it is reported done
+        self.writer.add(text_keys(texts), emb, time.perf_counter() - t0, tokens)  # commits when the buffer is due
         return {"n": np.array([len(texts)]), "tokens": np.array([int(tokens)])}
+
+    def __del__(self) -> None:
+        """Ray Data deletes the actor's UDF when the pool shuts down gracefully: commit what is still buffered (a
+        killed actor cannot; the driver encodes what never arrived again)."""
+        writer = getattr(self, "writer", None)
+        if writer is not None and writer.buffered:
+            try:
+                writer.flush()
+            except Exception as e:  # noqa: BLE001 - a destructor must not raise; the driver re-encodes the rows
+                log.warning("ray actor: could not commit %d buffered rows (%s)", writer.buffered, e)
 
 
 def _warn_off_main_thread() -> None:
@@ -136,8 +154,9 @@ class RayEngine:
 
     address: str | None = None
     workers: int | None = None  # actors; default: one per GPU, else 2
-    batch_size: int = 512  # texts per Ray Data batch = per committed shard: the most a killed actor loses
+    batch_size: int = 512  # texts per Ray Data batch (an actor commits every store.shard_size rows or flush_seconds)
     cpus_per_worker: float | None = None  # default: 1 per GPU actor, else 0.5 (leaves room for Ray Data's own tasks)
+    settle_seconds: float = 15.0  # how long the driver waits for more of the actors' last commits after a job
 
     def _init(self) -> Any:
         ray = _import_ray()
@@ -169,10 +188,44 @@ class RayEngine:
         return workers, self.cpus_per_worker or 0.5, 0.0
 
     def encode(self, encoder: Any, side: str, key: Any, todo: list[str], progress: Callable[[int], None] | None) -> int:
-        """Encode `todo` (texts the space lacks) into `encoder.store`; returns the tokens processed."""
+        """Encode `todo` (texts the space lacks) into `encoder.store`; returns the tokens processed. Every row is
+        in the store when this returns, and a Lance space's appends are compacted into few files."""
+        ray = self._init()
+        store = encoder.store
+        tokens = self._job(ray, encoder, side, todo, progress, commit_rows=store.shard_size)
+        lost = self._await_rows(store, key, todo)
+        if lost:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
+            log.info("ray: %d texts never reached the store; encoding them again", len(lost))
+            tokens += self._job(ray, encoder, side, lost, None, commit_rows=0)
+        if store.store_format == "lance":
+            done = store.compact([key.space()])
+            log.info("ray: compacted %s", done)
+        return tokens
+
+    def _await_rows(self, store: Any, key: Any, todo: list[str]) -> list[str]:
+        """The texts of `todo` still missing once the actors' last commits (made as the pool shuts down) are in:
+        waits while rows keep arriving, and gives up after `settle_seconds` without a new one."""
+        missing = store.missing(key, todo)
+        last, since = len(missing), time.monotonic()
+        while missing and time.monotonic() - since < self.settle_seconds:
+            time.sleep(0.2)
+            missing = store.missing(key, todo)
+            if len(missing) < last:
+                last, since = len(missing), time.monotonic()
+        return missing
+
+    def _job(
+        self,
+        ray: Any,
+        encoder: Any,
+        side: str,
+        todo: list[str],
+        progress: Callable[[int], None] | None,
+        commit_rows: int,
+    ) -> int:
+        """One Ray Data job over `todo`; actors commit every `commit_rows` rows (0: every batch)."""
         import pandas as pd
 
-        ray = self._init()
         workers, cpus, gpus = self.plan(ray)
         # List order kept (each actor sorts its batch by length): shards hold runs of the list, read as slices.
         # At least two batches per worker, so a small job still spreads over the whole pool.
@@ -192,6 +245,8 @@ class RayEngine:
                 threads,
                 str(encoder.cache_dir) if encoder.cache_dir else None,
                 encoder.store.store_format,
+                commit_rows,
+                encoder.store.flush_seconds,
             ),
             batch_size=batch,
             batch_format="numpy",

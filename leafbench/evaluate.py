@@ -8,7 +8,7 @@ documents, teacher queries and teacher documents once each.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from .evaluator import EncoderLike, EvalContext, TaskEvaluator, TaskRun, result_
 from .metrics import K_VALUES, MAIN_SCORE, topk_retrieval_scores
 from .modes import Mode, encodings_needed
 from .record import ResultRecord, build_result, data_roots, model_block, relativize
-from .scoring import score_cell
+from .scoring import score_cells
 
 __all__ = ["RetrievalEvaluator", "evaluate_retrieval", "task_main_metric", "data_fingerprint"]
 
@@ -132,10 +132,10 @@ class RetrievalEvaluator(TaskEvaluator):
             q_all = [encoded[(s, m.route.query, "query")] for s in self.parts]
             d_all = [encoded[(s, m.route.document, "document")] for s in self.parts]
             self._check_one_space(ctx, m, q_all[0], d_all[0])
-            for cell in mode_cells:
-                t0 = time.perf_counter()
-                by_subset, per_query, info = self._score(ctx, cell, q_all, d_all)
-                timing = {"encode_seconds": encode_time, "score_seconds": time.perf_counter() - t0}
+            for cell, (by_subset, per_query, info, seconds) in zip(
+                mode_cells, self._score_mode(ctx, mode_cells, q_all, d_all)
+            ):
+                timing = {"encode_seconds": encode_time, "score_seconds": seconds}
                 record = self._record(ctx, m, cell, q_all, d_all, info, per_query, timing)
                 result = build_result(
                     self.task_name,
@@ -175,29 +175,52 @@ class RetrievalEvaluator(TaskEvaluator):
                 "space"
             )
 
+    def _score_mode(
+        self, ctx: EvalContext, cells: Sequence[Cell], q_all: Sequence[Any], d_all: Sequence[Any]
+    ) -> Iterator[tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], dict[str, Any], float]]:
+        """A mode's cells with their scoring seconds: one by one here; on an executor's workers all in one read
+        of the rows (each cell's seconds: its share of that pass)."""
+        if ctx.executor is None:
+            for cell in cells:
+                t0 = time.perf_counter()
+                scored = self._score(ctx, [cell], q_all, d_all)[0]
+                yield (*scored, time.perf_counter() - t0)
+            return
+        t0 = time.perf_counter()
+        scored_all = self._score(ctx, cells, q_all, d_all)
+        share = (time.perf_counter() - t0) / max(1, len(cells))
+        for scored in scored_all:
+            yield (*scored, share)
+
     def _score(
-        self, ctx: EvalContext, cell: Cell, q_all: Sequence[Any], d_all: Sequence[Any]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], dict[str, Any]]:
-        """One cell scored on every subset: mteb's metrics per subset, per-query main scores, scoring info."""
-        by_subset: dict[str, dict[str, Any]] = {}
-        per_query: dict[str, dict[str, float]] = {}
-        info: dict[str, Any] = {}
+        self, ctx: EvalContext, cells: Sequence[Cell], q_all: Sequence[Any], d_all: Sequence[Any]
+    ) -> list[tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], dict[str, Any]]]:
+        """Cells scored on every subset: mteb's metrics per subset, per-query main scores, scoring info (each
+        subset's rows read once for all the cells)."""
+        out: list[tuple[dict[str, dict[str, Any]], dict[str, dict[str, float]], dict[str, Any]]] = [
+            ({}, {}, {}) for _ in cells
+        ]
         for (subset, part), qr, dr in zip(self.parts.items(), q_all, d_all):
-            scores, idx, info = score_cell(qr.embeddings, dr.rows, cell, self.top_k, ctx.ranges_file, search=ctx.search)
-            # Only the documents some query retrieved are named: [nq, k] ids, never the whole corpus's.
-            hits, local = np.unique(idx, return_inverse=True)
-            by_subset[subset] = topk_retrieval_scores(
-                part.query_ids,
-                take_items(part.corpus_ids, hits),
-                scores,
-                local.reshape(idx.shape),
-                part.qrels,
-                ignore_identical_ids=part.ignore_identical_ids,
-                # Per-query scores (for paired bootstraps) only where the main score is their plain mean.
-                per_query_out=per_query if len(self.parts) == 1 else None,
-                main_metric=self.main_metric,
+            found = score_cells(
+                qr.embeddings, dr.rows, cells, self.top_k, ctx.ranges_file, search=ctx.search, executor=ctx.executor
             )
-        return by_subset, per_query, info
+            for j, (scores, idx, info) in enumerate(found):
+                by_subset, per_query, _ = out[j]
+                # Only the documents some query retrieved are named: [nq, k] ids, never the whole corpus's.
+                hits, local = np.unique(idx, return_inverse=True)
+                by_subset[subset] = topk_retrieval_scores(
+                    part.query_ids,
+                    take_items(part.corpus_ids, hits),
+                    scores,
+                    local.reshape(idx.shape),
+                    part.qrels,
+                    ignore_identical_ids=part.ignore_identical_ids,
+                    # Per-query scores (for paired bootstraps) only where the main score is their plain mean.
+                    per_query_out=per_query if len(self.parts) == 1 else None,
+                    main_metric=self.main_metric,
+                )
+                out[j] = (by_subset, per_query, info)
+        return out
 
     def _record(
         self,
@@ -236,6 +259,7 @@ class RetrievalEvaluator(TaskEvaluator):
                 similarity="cosine",
                 scoring=info["scoring"],
                 search=ctx.search,
+                scored_on=info.get("scored_on"),
                 top_k=self.top_k,
                 main_metric=self.main_metric,
                 data_source=relativize(source, roots),

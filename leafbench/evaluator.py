@@ -21,6 +21,7 @@ from .cells import Cell
 from .errors import UserError
 from .modes import Mode
 from .record import ResultRecord, read_result, result_path, write_result
+from .scoring import Executor
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class EncoderLike(Protocol):
 class EvalContext:
     """What a run gives every evaluator: encoders by role, modes, cells, where results go and how to search.
 
-    `output=None` keeps results in memory only (tests, benchmarks); `force` recomputes cells already measured.
+    `output=None` keeps results in memory only (tests, benchmarks); `force` recomputes cells already measured;
+    `executor` runs retrieval scoring's passes over the stored rows on workers (`--engine ray`), same numbers.
     """
 
     encoders: Mapping[str, EncoderLike]
@@ -60,6 +62,7 @@ class EvalContext:
     data_dir: Path | None = None
     progress: ProgressFactory | None = None
     on_event: EventSink | None = None
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         self.modes = [Mode(m) for m in self.modes]

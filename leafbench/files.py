@@ -24,7 +24,9 @@ __all__ = [
     "current_umask",
     "dir_mode",
     "file_mode",
+    "local_path",
     "mkstemp",
+    "object_store_uri",
 ]
 
 
@@ -103,6 +105,27 @@ def _naming(e: OSError, path: Path) -> OSError:
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def object_store_uri(path: Path | str | None) -> str | None:
+    """`path` as an object-store URI (``s3://bucket/x``, also where a Path folded ``//`` into ``s3:/bucket/x``);
+    None for a local path. ``file://`` names a local folder, so it is None too (see `local_path`)."""
+    if path is None:
+        return None
+    text = str(path)
+    first = text.split("/", 1)[0]
+    if "://" not in text and not (_SCHEME.fullmatch(first) and len(first) > 2):  # `C:` (a drive) is a local path
+        return None
+    uri = text if "://" in text else text.replace(":/", "://", 1)
+    return None if uri.lower().startswith("file://") else uri.rstrip("/")
+
+
+def local_path(path: Path | str) -> Path:
+    """A local path, from a ``file://`` URI too."""
+    text = str(path)
+    if text.lower().startswith("file:/"):
+        text = "/" + text[len("file:") :].lstrip("/")
+    return Path(text)
 
 
 def check_local(path: Path | str, option: str) -> None:

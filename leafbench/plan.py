@@ -45,7 +45,7 @@ class EncodingSettings:
     engine: str = "local"
     ray_address: str | None = None
     workers: int | None = None
-    store_format: str = "shards"  # the embedding store's format (leafbench.store.STORE_BACKENDS)
+    store_format: str = "lance"  # the embedding store's format (leafbench.store.STORE_BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,12 @@ def plan_run(
     _check_device(device, here=not ray_address)
     if search not in SEARCH_BACKENDS:
         raise UserError(f"--search: unknown {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
-    if store_format == "auto":  # the format the cache's store already has; a new store: the default
+    if store_format == "auto":  # the format the cache's store already has; a new store: Lance
         store_format = detect_format(workspace.embeddings)
     if store_format not in STORE_BACKENDS:
         raise UserError(f"--store-format: unknown {store_format!r}; choose from auto, {', '.join(STORE_BACKENDS)}")
-    workspace.store(shard_size, store_format)  # a store of a newer format fails now (opening it reads its markers)
+    # A store of a newer format, shards on object storage, an unreachable bucket: all fail now, before any encoding.
+    workspace.store(shard_size, store_format)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)

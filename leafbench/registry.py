@@ -21,6 +21,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from .errors import UserError
+from .files import local_path, object_store_uri
 from .offline import hub_offline
 
 MANIFEST_NAME = "leafbench.json"
@@ -50,13 +51,21 @@ def model_load_error(spec: "ModelSpec", error: BaseException) -> ModelLoadError:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LEAFBENCH_CACHE_DIR") or user_cache_dir("leafbench"))
+    """LEAFBENCH_CACHE_DIR, or the user cache dir where it is unset or an object-store URI (the embedding store
+    may live there, models and backend exports never do)."""
+    env = os.environ.get("LEAFBENCH_CACHE_DIR")
+    if env and object_store_uri(env) is None:
+        return local_path(env)
+    return Path(user_cache_dir("leafbench"))
 
 
 def cache_root(cache_dir: Path | str | None = None) -> Path:
-    """The cache folder a command uses: `cache_dir` when given, else the default (LEAFBENCH_CACHE_DIR or the
-    user cache dir). Its layout (embeddings/, models/, exports/) is leafbench.workspace's."""
-    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    """The local cache folder a command uses: `cache_dir` when given, else the default (LEAFBENCH_CACHE_DIR or the
+    user cache dir). Its layout (embeddings/, models/, exports/) is leafbench.workspace's. An object-store
+    `cache_dir` holds only the embedding store (leafbench.workspace): the rest stays in the default cache."""
+    if cache_dir is None or object_store_uri(cache_dir) is not None:
+        return default_cache_dir()
+    return local_path(cache_dir)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
 
+    from .engine import RayEngine
+    from .ray_scoring import RayScorer
+
 __all__ = ["RunReport", "execute", "evaluator_for", "load_mteb_task", "local_task_source"]
 
 
@@ -103,7 +106,7 @@ def execute(plan: RunPlan, progress: ProgressFactory | None = None, on_event: Ev
     emit("tasks", f"tasks ({sel.source}): {', '.join(sel.tasks)}; modes: {', '.join(map(str, plan.modes))}")
     ctx = EvalContext(
         encoders, plan.modes, plan.cells, plan.workspace.output, plan.run, plan.force, plan.ranges_file,
-        plan.search, plan.data.data_dir, progress, emit,
+        plan.search, plan.data.data_dir, progress, emit, executor=_scoring_executor(runner),
     )  # fmt: skip
     runs, missing = _evaluate_all(plan, ctx)
     done = [r.task_name for r in runs if r.task_name not in {s for subs in sel.subtasks.values() for s in subs}]
@@ -139,6 +142,15 @@ def execute(plan: RunPlan, progress: ProgressFactory | None = None, on_event: Ev
         store_warnings=list(store.warnings),
         manifest_path=manifest.write(plan.workspace.output, plan.run, data_roots(plan.data.data_dir)),
     )
+
+
+def _scoring_executor(engine: "RayEngine | None") -> "RayScorer | None":
+    """Retrieval scoring on the encoding engine's workers (`--engine ray`: `ray_scoring.RayScorer`); None: here."""
+    if engine is None:
+        return None
+    from .ray_scoring import RayScorer
+
+    return RayScorer(engine)
 
 
 def _evaluate_all(plan: RunPlan, ctx: EvalContext) -> tuple[list[TaskRun], dict[str, str]]:

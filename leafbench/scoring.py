@@ -6,11 +6,15 @@ own, and per-query top-k lists are merged as blocks pass (`search.stream_topk`).
 int8 calibration ranges, mteb's per-side min/max — is one extra streaming pass of min/max. Rescoring of binary
 candidates reads only the candidate rows. The numbers are those of the in-memory references in
 tests/oracles.py (whole matrices, packed bits), which tests/test_scoring.py pins.
+
+An `Executor` (Ray workers: `leafbench.ray_scoring.RayScorer`) runs the passes over the rows elsewhere: each
+worker reads its own rows from the store and sends back per-dimension min/max or [queries, k] lists, merged here
+as the blocks' lists are (`search.merge_topk`). `score_cells` scores several cells in one read of the rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 
 from .cells import CALIBRATIONS, Cell, CellError, Kind, load_ranges, truncate
-from .search import faiss_stream_topk, normalize_rows, stream_topk
+from .search import FaissTopK, TopK, normalize_rows
 
 SEARCH_BACKENDS = ("torch", "faiss")
 
@@ -57,7 +61,7 @@ def as_rows(docs: Any) -> Rows:
     return docs if hasattr(docs, "chunks") and hasattr(docs, "take") else ArrayRows(np.asarray(docs))
 
 
-def _minmax(docs: Rows, f: Callable[[np.ndarray], np.ndarray], block: int) -> np.ndarray:
+def column_minmax(docs: Rows, f: Callable[[np.ndarray], np.ndarray], block: int) -> np.ndarray:
     """[2, dim] per-dimension min and max of f(rows) over the whole side, one block at a time."""
     lo = hi = None
     for _, b in docs.chunks(block):
@@ -70,6 +74,69 @@ def _minmax(docs: Rows, f: Callable[[np.ndarray], np.ndarray], block: int) -> np
 
 def _t(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """One cell's exact search as any process runs it: the prepared query vectors, how a block of full-dim
+    document rows becomes the cell's search vectors, and how many documents to keep per query."""
+
+    queries: np.ndarray
+    docs: Callable[[np.ndarray], np.ndarray]
+    k: int
+
+
+TopLists = list[tuple[np.ndarray, np.ndarray]]
+
+
+def search_blocks(
+    rows: Rows, jobs: Sequence[SearchJob], block: int, search: str, offset: int = 0, device: str = "cpu"
+) -> TopLists:
+    """Exact (scores, indices) top-k of every job over the rows, each block read once and scored for every job;
+    indices count from `offset`, where these rows start in the whole side (a worker's share of it)."""
+    faiss = search == "faiss"
+    accs = [FaissTopK(j.queries, j.k) if faiss else TopK(_t(j.queries).to(device), j.k) for j in jobs]
+    for off, b in rows.chunks(block):
+        for job, acc in zip(jobs, accs):
+            d = job.docs(b)
+            acc.add(offset + off, d if faiss else _t(d).to(device))
+    out = []
+    for acc in accs:
+        sc, ix = acc.result()
+        out.append((sc.cpu().numpy().astype(np.float32, copy=False), ix.cpu().numpy().astype(np.int64, copy=False)))
+    return out
+
+
+class Executor(Protocol):
+    """Runs the passes over a document side outside this process (Ray workers: `leafbench.ray_scoring`): each
+    worker reads its own rows; only per-dimension min/max and [queries, k] lists come back."""
+
+    def accepts(self, rows: Rows) -> bool:
+        """Whether these rows can be reopened by the workers (an in-memory matrix is scored here)."""
+        ...
+
+    def minmax(self, rows: Rows, f: Callable[[np.ndarray], np.ndarray], block: int) -> np.ndarray: ...
+
+    def topk(self, rows: Rows, jobs: Sequence[SearchJob], block: int, search: str) -> tuple[TopLists, dict[str, Any]]:
+        """Each job's merged top-k over all rows, and where it ran (engine, workers, tasks, device, pids)."""
+        ...
+
+
+class _Ranges:
+    """The documents' per-dimension min/max passes of a cell set, each (transform, dim) once however many cells
+    need it, here or on the executor."""
+
+    def __init__(self, rows: Rows, block: int, executor: Executor | None) -> None:
+        self.rows, self.block, self.executor = rows, block, executor
+        self.done: dict[tuple[str, int], np.ndarray] = {}
+
+    def __call__(self, name: str, dim: int, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        if (name, dim) not in self.done:
+            ex = self.executor
+            self.done[(name, dim)] = (
+                ex.minmax(self.rows, f, self.block) if ex else column_minmax(self.rows, f, self.block)
+            )
+        return self.done[(name, dim)]
 
 
 @dataclass
@@ -85,19 +152,19 @@ class _Plan:
     rescore: int | None = None
 
 
-def _ranges(rows: Rows, cell: Cell, dim: int, ranges_file: Path | None, block: int) -> np.ndarray:
+def _ranges(cell: Cell, dim: int, ranges_file: Path | None, minmax: _Ranges) -> np.ndarray:
     """A calibrated cell's ranges: the fixed file's, or the truncated documents' min/max (shared by queries)."""
     if cell.calibration != "fixed":
-        return _minmax(rows, lambda b: truncate(b, dim), block)
+        return minmax("truncate", dim, lambda b: truncate(b, dim))
     if ranges_file is None:
         raise CellError("calibration 'fixed' needs --ranges-file")
     return load_ranges(ranges_file, dim)
 
 
-def _plan(queries: np.ndarray, rows: Rows, cell: Cell, dim: int, ranges_file: Path | None, block: int) -> _Plan:
+def _plan(queries: np.ndarray, cell: Cell, dim: int, ranges_file: Path | None, minmax: _Ranges) -> _Plan:
     """leafbench's calibrations: truncate and re-normalise, then the kind's vectors, one calibration per cell."""
     kind = cell.kind
-    ranges = _ranges(rows, cell, dim, ranges_file, block) if kind.calibrated else None
+    ranges = _ranges(cell, dim, ranges_file, minmax) if kind.calibrated else None
     return _Plan(
         kind.prepare(truncate(queries, dim), ranges),
         lambda b: kind.prepare(truncate(b, dim), ranges),
@@ -109,11 +176,11 @@ def _plan(queries: np.ndarray, rows: Rows, cell: Cell, dim: int, ranges_file: Pa
     )
 
 
-def _mteb_plan(queries: np.ndarray, rows: Rows, kind: Kind, dim: int, block: int) -> _Plan:
+def _mteb_plan(queries: np.ndarray, kind: Kind, dim: int, minmax: _Ranges) -> _Plan:
     """mteb's CompressionWrapper: each side calibrated on itself (the documents by one streamed min/max pass),
     no re-normalisation before compressing, cosine on the compressed values."""
     head = lambda x: np.ascontiguousarray(x[:, :dim])  # noqa: E731
-    ranges = _minmax(rows, head, block) if kind.calibrated else None
+    ranges = minmax("head", dim, head) if kind.calibrated else None
     return _Plan(
         normalize_rows(kind.compress(head(queries))),
         lambda b: normalize_rows(kind.compress(head(b), ranges)),
@@ -121,16 +188,6 @@ def _mteb_plan(queries: np.ndarray, rows: Rows, kind: Kind, dim: int, block: int
         "cosine",
         "mteb",
     )
-
-
-def _search(plan: _Plan, rows: Rows, k: int, block: int, search: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k of the plan's vectors over the document blocks, by torch or faiss."""
-    blocks = ((off, plan.docs(b)) for off, b in rows.chunks(block))
-    if search == "faiss":
-        s, i = faiss_stream_topk(plan.queries, blocks, k)
-    else:
-        s, i = stream_topk(_t(plan.queries), ((off, _t(d)) for off, d in blocks), k)
-    return s.numpy().astype(np.float32, copy=False), i.numpy().astype(np.int64, copy=False)
 
 
 def score_cell(
@@ -141,6 +198,7 @@ def score_cell(
     ranges_file: Path | None = None,
     block: int | None = None,
     search: str = "torch",
+    executor: Executor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Top-k (scores, indices) of one cell from full-dim float32 queries and a (streamed) document side.
 
@@ -149,24 +207,67 @@ def score_cell(
     query · 0/1 document bits; `calibration="mteb"` reproduces mteb's CompressionWrapper (each side calibrated
     on itself, no re-normalisation, cosine on the quantized values). The cell carries its calibration and
     rescoring; `ranges_file` serves the fixed calibration. `search` picks who computes each block's exact
-    top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one).
+    top-k: torch (default) or faiss (`faiss.knn`, GPU when faiss has one). `executor` runs the passes over the
+    rows on workers (`leafbench.ray_scoring.RayScorer`); the numbers are the same.
     """
+    return score_cells(queries, docs, [cell], top_k, ranges_file, block, search, executor)[0]
+
+
+def score_cells(
+    queries: np.ndarray,
+    docs: Any,
+    cells: Sequence[Cell],
+    top_k: int,
+    ranges_file: Path | None = None,
+    block: int | None = None,
+    search: str = "torch",
+    executor: Executor | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
+    """`score_cell` for several cells in one read of the document rows (plus one min/max pass per calibrated
+    dim): each block is read once and scored for every cell. Rescoring reads only the candidates' rows, here."""
     if search not in SEARCH_BACKENDS:
         raise CellError(f"unknown search backend {search!r}; choose from {', '.join(SEARCH_BACKENDS)}")
-    if cell.calibration not in CALIBRATIONS:
-        raise CellError(f"unknown calibration {cell.calibration!r}; choose from {', '.join(CALIBRATIONS)}")
+    for cell in cells:
+        if cell.calibration not in CALIBRATIONS:
+            raise CellError(f"unknown calibration {cell.calibration!r}; choose from {', '.join(CALIBRATIONS)}")
     rows = as_rows(docs)
     queries = np.asarray(queries, dtype=np.float32)
     if queries.shape[1] != rows.shape[1]:
         raise CellError(f"query dim {queries.shape[1]} != document dim {rows.shape[1]}")
-    dim = cell.resolved_dim(rows.shape[1])
     blk = block or BLOCK
-    if cell.calibration == "mteb":
-        plan = _mteb_plan(queries, rows, cell.kind, dim, blk)
+    ex = executor if executor is not None and executor.accepts(rows) else None
+    minmax = _Ranges(rows, blk, ex)
+    plans: list[tuple[_Plan, int]] = []
+    for cell in cells:
+        dim = cell.resolved_dim(rows.shape[1])
+        if cell.calibration == "mteb":
+            plans.append((_mteb_plan(queries, cell.kind, dim, minmax), dim))
+        else:
+            plans.append((_plan(queries, cell, dim, ranges_file, minmax), dim))
+    jobs = [
+        SearchJob(p.queries, p.docs, min(top_k * p.rescore if p.rescore else top_k, rows.shape[0])) for p, _ in plans
+    ]
+    where: dict[str, Any] | None = None
+    if ex is None:
+        found = search_blocks(rows, jobs, blk, search)
     else:
-        plan = _plan(queries, rows, cell, dim, ranges_file, blk)
-    k = min(top_k * plan.rescore if plan.rescore else top_k, rows.shape[0])
-    scores, idx = _search(plan, rows, k, blk, search)
+        found, where = ex.topk(rows, jobs, blk, search)
+        where = {**where, "cells": len(cells)}  # scored in one read of the rows
+    return [_finish(plan, dim, s, i, queries, rows, top_k, search, where) for (plan, dim), (s, i) in zip(plans, found)]
+
+
+def _finish(
+    plan: _Plan,
+    dim: int,
+    scores: np.ndarray,
+    idx: np.ndarray,
+    queries: np.ndarray,
+    rows: Rows,
+    top_k: int,
+    search: str,
+    where: dict[str, Any] | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A searched cell's reported scores, its rescoring (binary), and the info its result records."""
     scores = plan.finish(scores)
     info: dict[str, Any] = {
         "dim": dim,
@@ -181,6 +282,9 @@ def score_cell(
         scores, idx = _rescore(truncate(queries, dim), rows, idx, dim, top_k)
         info["rescore"] = plan.rescore
         info["scoring"] = f"hamming top-{plan.rescore}k, rescored by float query x binary document"
+    if where is not None:
+        info["scored_on"] = {k: v for k, v in where.items() if k != "pids"}
+        info["worker_pids"] = list(where.get("pids", []))
     return scores, idx, info
 
 

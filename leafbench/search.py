@@ -19,6 +19,42 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def merge_topk(
+    best_s: torch.Tensor, best_i: torch.Tensor, cand_s: torch.Tensor, cand_i: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of two (scores, indices) lists per query: how a block's candidates join the running lists, and
+    how partial lists computed elsewhere (Ray workers, each over its own rows) are combined."""
+    merged_s, merged_i = torch.cat([best_s, cand_s], dim=1), torch.cat([best_i, cand_i], dim=1)
+    best_s, pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
+    return best_s, torch.gather(merged_i, 1, pos)
+
+
+class TopK:
+    """Running exact top-k by dot product, fed one (offset, document block) at a time on the queries' device.
+
+    Kept open (rather than consuming one iterable) so one read of the rows can feed several searches, one per cell.
+    Peak memory is one [query_chunk, block] score matrix plus the running [n_queries, k] lists.
+    """
+
+    def __init__(self, queries: torch.Tensor, k: int, query_chunk: int = 1024) -> None:
+        self.queries, self.k, self.query_chunk = queries, k, query_chunk
+        nq, dev = queries.shape[0], queries.device
+        self.starts = list(range(0, nq, query_chunk)) or [0]
+        self.best_s = [torch.full((min(query_chunk, nq - qs), 0), float("-inf"), device=dev) for qs in self.starts]
+        self.best_i = [torch.empty((min(query_chunk, nq - qs), 0), dtype=torch.long, device=dev) for qs in self.starts]
+
+    def add(self, offset: int, block: torch.Tensor) -> None:
+        for b, qs in enumerate(self.starts):
+            s = self.queries[qs : qs + self.query_chunk] @ block.T
+            cs, ci = torch.topk(s, min(self.k, s.shape[1]), dim=1)
+            self.best_s[b], self.best_i[b] = merge_topk(self.best_s[b], self.best_i[b], cs, ci + offset, self.k)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.queries.shape[0] == 0:
+            return torch.empty((0, 0)), torch.empty((0, 0), dtype=torch.long)
+        return torch.cat(self.best_s), torch.cat(self.best_i)
+
+
 def stream_topk(
     queries: torch.Tensor,
     doc_blocks: Iterable[tuple[int, torch.Tensor]],
@@ -31,20 +67,41 @@ def stream_topk(
     time, so peak memory is one [query_chunk, block] score matrix plus the running lists — it grows with
     queries x k and the block size, not with the corpus.
     """
-    nq = queries.shape[0]
-    starts = list(range(0, nq, query_chunk)) or [0]
-    best_s = [torch.full((min(query_chunk, nq - qs), 0), float("-inf")) for qs in starts]
-    best_i = [torch.empty((min(query_chunk, nq - qs), 0), dtype=torch.long) for qs in starts]
+    acc = TopK(queries, k, query_chunk)
     for offset, block in doc_blocks:
-        for b, qs in enumerate(starts):
-            s = queries[qs : qs + query_chunk] @ block.T
-            cs, ci = torch.topk(s, min(k, s.shape[1]), dim=1)
-            merged_s, merged_i = torch.cat([best_s[b], cs], dim=1), torch.cat([best_i[b], ci + offset], dim=1)
-            best_s[b], pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
-            best_i[b] = torch.gather(merged_i, 1, pos)
-    if nq == 0:
-        return torch.empty((0, 0)), torch.empty((0, 0), dtype=torch.long)
-    return torch.cat(best_s), torch.cat(best_i)
+        acc.add(offset, block)
+    return acc.result()
+
+
+class FaissTopK:
+    """`TopK` with faiss's exact brute-force kNN (`faiss.knn`, on GPU via `knn_gpu` when faiss has GPUs) scoring
+    each block; the running lists are merged the same way. Parity-tested against the torch path."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        try:
+            import faiss
+        except ImportError:
+            raise ValueError("--search faiss needs faiss: pip install faiss-cpu (or faiss-gpu)") from None
+        self.faiss, self.k = faiss, k
+        self.q = np.ascontiguousarray(queries, dtype=np.float32)
+        self.gpu = hasattr(faiss, "knn_gpu") and faiss.get_num_gpus() > 0
+        self.res = faiss.StandardGpuResources() if self.gpu else None
+        self.best_s = torch.full((self.q.shape[0], 0), float("-inf"))
+        self.best_i = torch.empty((self.q.shape[0], 0), dtype=torch.long)
+
+    def add(self, offset: int, block: np.ndarray) -> None:
+        faiss = self.faiss
+        b = np.ascontiguousarray(block, dtype=np.float32)
+        kk = min(self.k, b.shape[0])
+        if self.gpu:
+            d, i = faiss.knn_gpu(self.res, self.q, b, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            d, i = faiss.knn(self.q, b, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        cand_i = torch.from_numpy(i.astype(np.int64)) + offset
+        self.best_s, self.best_i = merge_topk(self.best_s, self.best_i, torch.from_numpy(d), cand_i, self.k)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.best_s, self.best_i
 
 
 def faiss_stream_topk(
@@ -52,29 +109,11 @@ def faiss_stream_topk(
     doc_blocks: Iterable[tuple[int, np.ndarray]],
     k: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`stream_topk` with faiss's exact brute-force kNN (`faiss.knn`, on GPU via `knn_gpu` when faiss has GPUs)
-    scoring each block; the running lists are merged the same way. Parity-tested against the torch path."""
-    try:
-        import faiss
-    except ImportError:
-        raise ValueError("--search faiss needs faiss: pip install faiss-cpu (or faiss-gpu)") from None
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    gpu = hasattr(faiss, "knn_gpu") and faiss.get_num_gpus() > 0
-    res = faiss.StandardGpuResources() if gpu else None
-    best_s = torch.full((q.shape[0], 0), float("-inf"))
-    best_i = torch.empty((q.shape[0], 0), dtype=torch.long)
+    """`stream_topk` with faiss scoring each block (`FaissTopK`)."""
+    acc = FaissTopK(queries, k)
     for offset, block in doc_blocks:
-        b = np.ascontiguousarray(block, dtype=np.float32)
-        kk = min(k, b.shape[0])
-        if gpu:
-            d, i = faiss.knn_gpu(res, q, b, kk, metric=faiss.METRIC_INNER_PRODUCT)
-        else:
-            d, i = faiss.knn(q, b, kk, metric=faiss.METRIC_INNER_PRODUCT)
-        merged_s = torch.cat([best_s, torch.from_numpy(d)], dim=1)
-        merged_i = torch.cat([best_i, torch.from_numpy(i.astype(np.int64)) + offset], dim=1)
-        best_s, pos = torch.topk(merged_s, min(k, merged_s.shape[1]), dim=1)
-        best_i = torch.gather(merged_i, 1, pos)
-    return best_s, best_i
+        acc.add(offset, block)
+    return acc.result()
 
 
 def _as_float_tensor(a: np.ndarray) -> torch.Tensor:

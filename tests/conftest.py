@@ -79,10 +79,13 @@ def minilm_spec():
 
 @pytest.fixture(scope="session")
 def session_store(tmp_path_factory: pytest.TempPathFactory):
-    """One store for the session so tests that need the same real encodings pay for them once."""
-    from leafbench.store import EmbeddingStore
+    """One store for the session so tests that need the same real encodings pay for them once: a shard store,
+    marked as one so that runs on a cache linking it (`env`) detect its format rather than start a Lance store."""
+    from leafbench.store import STORE_FORMAT, EmbeddingStore
 
-    return EmbeddingStore(tmp_path_factory.mktemp("store"))
+    root = tmp_path_factory.mktemp("store")
+    (root / "FORMAT").write_text(f"{STORE_FORMAT}\n")
+    return EmbeddingStore(root)
 
 
 @pytest.fixture()

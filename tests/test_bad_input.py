@@ -52,7 +52,8 @@ def _no_number(tmp: Path, res) -> None:
     results = [p for p in (tmp / "out").rglob("*.json") if p.name != "run.json"] if (tmp / "out").exists() else []
     assert not results, results
     assert "main score" not in res.output and "cells scored" not in res.output
-    assert not list((tmp / "cache").rglob("*.npy")), "nothing may be encoded before a bad-input error"
+    encoded = [*(tmp / "cache").rglob("*.npy"), *(tmp / "cache").rglob("*.lance")]  # either store format
+    assert not encoded, "nothing may be encoded before a bad-input error"
 
 
 def _one_error_line(res) -> str:

@@ -48,6 +48,8 @@ def _cmd(out: Path, cache: Path) -> list[str]:
         str(cache),
         "--shard-size",
         "256",
+        "--store-format",
+        "shards",  # the points below watch shard files appear
     ]
 
 

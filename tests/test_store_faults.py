@@ -45,8 +45,11 @@ def tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _run(tmp: Path, out: str = "out"):
+    """A run on the shard store, the format whose shard files these tests damage."""
     return runner.invoke(
-        app, ["run", "--model", "hash-64", "--tasks", str(tmp / "data" / "mine"), "--output", str(tmp / out)]
+        app,
+        ["run", "--model", "hash-64", "--tasks", str(tmp / "data" / "mine"), "--output", str(tmp / out)]
+        + ["--store-format", "shards"],
     )
 
 

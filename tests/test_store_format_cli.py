@@ -93,7 +93,7 @@ def test_a_lance_run_encodes_once_and_scores_as_the_shard_store(tiny: Path) -> N
 def test_a_bad_store_format_fails_while_planning(tiny: Path) -> None:
     res = _run(tiny, "zarr", "bad")
     assert res.exit_code == 2
-    assert "--store-format: unknown 'zarr'; choose from auto, shards, lance" in res.output
+    assert "--store-format: unknown 'zarr'; choose from auto, lance, shards" in res.output
     assert not (tiny / "cache-bad" / "embeddings").exists()
     assert _cache(tiny, "bad", "ls", "--store-format", "zarr").exit_code == 2
 
@@ -140,7 +140,16 @@ def _fake_ray() -> SimpleNamespace:
         ActorPoolStrategy=lambda size: size,
         DataContext=SimpleNamespace(get_current=lambda: context),
     )
-    return SimpleNamespace(data=data, is_initialized=lambda: True, cluster_resources=lambda: {"CPU": 2.0})
+    # Ray tasks (retrieval scoring on the workers), run in this process when asked for.
+    remote = lambda fn: SimpleNamespace(options=lambda **kw: SimpleNamespace(remote=fn))  # noqa: E731
+    return SimpleNamespace(
+        data=data,
+        is_initialized=lambda: True,
+        cluster_resources=lambda: {"CPU": 2.0},
+        remote=remote,
+        put=lambda x: x,
+        get=lambda x: x,
+    )
 
 
 def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,9 +159,14 @@ def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytes
     _FakeDataset.seen = []
     res = _run(tiny, "lance", "ray", "--engine", "ray", "--workers", "1")
     assert res.exit_code == 0, res.output
-    assert _FakeDataset.seen and all(args[-1] == "lance" for args in _FakeDataset.seen)
+    assert _FakeDataset.seen and all(args[7] == "lance" for args in _FakeDataset.seen)  # the store format
     root = tiny / "cache-ray" / "embeddings"
     assert sum(s["rows"] for s in LanceEmbeddingStore(root).spaces()) == 12  # written by the actors
     assert not list(root.glob("spaces/*/shards"))
     again = _run(tiny, "lance", "ray", "--engine", "ray", "--workers", "1", "--force")
     assert again.exit_code == 0 and "encoded 0 texts now" in again.output
+    # scored by Ray tasks that reopened the Lance rows themselves; recorded as such, the scores unchanged
+    block = json.loads((tiny / "out-ray" / "hash-64" / "student" / "tiny.json").read_text())["leafbench"]
+    assert block["scored_on"] == {"engine": "ray", "workers": 1, "tasks": 1, "device": "cpu", "cells": 1}
+    assert _run(tiny, "lance", "lance").exit_code == 0
+    assert _scores(tiny, "ray") == _scores(tiny, "lance")

@@ -43,8 +43,13 @@ def n_texts(calls: list[list[str]]) -> int:
 
 
 def test_open_store_picks_the_format(tmp_path: Path) -> None:
-    assert isinstance(open_store(tmp_path / "a"), EmbeddingStore)
+    assert isinstance(open_store(tmp_path / "a"), LanceEmbeddingStore)  # a new store: the default format
     assert isinstance(open_store(tmp_path / "b", backend="lance", shard_size=8), LanceEmbeddingStore)
+    assert isinstance(open_store(tmp_path / "c", backend="shards"), EmbeddingStore)
+    EmbeddingStore(tmp_path / "c").get_or_encode(KEY, TEXTS[:3], encoder([]))
+    assert isinstance(open_store(tmp_path / "c"), EmbeddingStore)  # an existing shard store keeps its format
+    with pytest.raises(StoreError, match="local only"):
+        open_store("s3://bucket/x", backend="shards")
     with pytest.raises(StoreError, match="unknown store format"):
         open_store(tmp_path, backend="zarr")
 

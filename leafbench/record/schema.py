@@ -98,6 +98,7 @@ class ResultRecord:
     prompts: dict[str, str] | None = None
     rescore: int | None = None
     search: str | None = None
+    scored_on: dict[str, Any] | None = None  # workers that ran the search (engine, workers, tasks); unset: here
     top_k: int | None = None
     main_metric: str | None = None
     data_warnings: dict[str, Any] | None = None

@@ -31,11 +31,11 @@ One concept a module: ``keys`` (text keys, encoding spaces), ``shards`` (the sha
 back), ``legacy`` (format-1 import), ``maintenance`` (ls, verify, prune), ``embedding_store`` (the facade).
 Import the names from this package.
 
-A second format, not yet the default: ``lance_space`` and ``lance_store`` keep a space as one Lance dataset
-(``spaces/<space>/rows.lance``, also on ``s3://`` / ``gs://``), served by the same facade logic (`TextStore`);
-``formats.open_store(root, backend="lance")`` picks it (pylance is imported only then; ``leafbench run
---store-format lance``). A Lance root is marked by ``FORMAT-lance`` (``markers``: the shard store never reads it),
-so ``detect_format(root)`` tells the two apart.
+The default format for a new store is the other one: ``lance_space`` and ``lance_store`` keep a space as one
+Lance dataset (``spaces/<space>/rows.lance``, also on ``s3://`` / ``gs://`` / ``az://``: ``uris``), served by the
+same facade logic (`TextStore`). A Lance root is marked by ``FORMAT-lance`` (``markers``: the shard store never
+reads it), so ``detect_format(root)`` tells the two apart and ``formats.open_store(root)`` opens a root in the
+format it has (a new one: Lance; ``backend="shards"`` or ``leafbench run --store-format shards`` for format 2).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from .formats import STORE_BACKENDS, detect_format, open_store
 from .index import SpaceIndex
 from .keys import KEY_BYTES, EncodingKey, hash_texts, text_keys
 from .markers import LANCE_MARKER
-from .rows import EncodeStats, StoredRows
+from .rows import EncodeStats, RowsReader, StoredRows
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, Shard, ShardWriter
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "EncodeFn",
     "EncodeStats",
     "EncodingKey",
+    "RowsReader",
     "Shard",
     "ShardWriter",
     "SpaceIndex",

@@ -16,9 +16,9 @@ version: earlier versions keep them until cleaned up). An OS error is a `StoreEr
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import lance
 import numpy as np
@@ -28,11 +28,13 @@ from .errors import StoreError
 from .keys import KEY_BYTES, EncodingKey, SortedKeys
 from .rows import RowsBase
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RowBuffer
+from .uris import storage_options_from_env
 
 __all__ = [
     "LANCE_FORMAT",
     "LanceIndex",
     "LanceRows",
+    "LanceSlice",
     "LanceWriter",
     "compact_space",
     "open_dataset",
@@ -41,25 +43,13 @@ __all__ = [
     "verify_space",
 ]
 
-LANCE_FORMAT = 3  # the store format this layout would be when it becomes the default
+LANCE_FORMAT = 3  # the store format of this layout (the shard store is format 2)
 SPACE_META = b"leafbench.space"
 # What Lance raises when a file cannot be read or written (I/O, permissions, network, a file gone): never a
 # reason to delete anything. Lance's scans report their I/O errors as Arrow errors.
 READ_ERRORS = (OSError, pa.ArrowException)
 #: Times a writer commits the same written rows again when other writers' commits keep winning.
 COMMIT_ATTEMPTS = 10
-
-
-def storage_options_from_env(uri: str) -> dict[str, str]:
-    """Options for Lance's object store beyond what it reads from the environment itself (AWS_*, GOOGLE_*,
-    AZURE_*): an ``http://`` S3 endpoint (MinIO, moto, a local gateway) must be allowed explicitly."""
-    opts: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT")
-    if uri.startswith("s3://") and endpoint:
-        opts["aws_endpoint"] = endpoint
-        if endpoint.startswith("http://"):
-            opts["allow_http"] = "true"
-    return opts
 
 
 def space_schema(dim: int, key: EncodingKey | None) -> pa.Schema:
@@ -179,7 +169,8 @@ class LanceWriter(RowBuffer):
                     self.uri, lance.LanceOperation.Append(fragments), read_version=ds.version, storage_options=opts
                 )
             except OSError as e:
-                if "conflict" not in str(e).lower() or attempt == COMMIT_ATTEMPTS - 1:
+                contended = any(w in str(e).lower() for w in ("conflict", "too many concurrent writers"))
+                if not contended or attempt == COMMIT_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -275,12 +266,36 @@ class LanceRows(RowsBase):
             )
         return out
 
+    def reader(self, start: int, stop: int) -> "LanceSlice":
+        return LanceSlice(self._ds.uri, self._ds.version, self._pos[start:stop].copy(), self.shape[1])
+
     def encode_totals(self) -> tuple[float, float]:
         if not len(self._pos):
             return 0.0, 0.0
         t = self._take(self._pos, ["seconds", "tokens"])
         seconds = t.column("seconds").fill_null(0).to_numpy()
         return float(seconds.astype(np.float64).sum()), float(t.column("tokens").fill_null(0).to_numpy().sum())
+
+
+@dataclass(frozen=True)
+class LanceSlice:
+    """Rows of a text list as another process reopens them: the dataset's URI and version (the one the driver
+    read: later appends or a compaction change nothing) and the rows' positions, never the vectors. Object-store
+    settings come from the reading process's own environment."""
+
+    uri: str
+    version: Any
+    positions: np.ndarray
+    dim: int
+
+    def open(self) -> LanceRows:
+        try:
+            ds = lance.dataset(
+                self.uri, version=self.version, storage_options=storage_options_from_env(self.uri) or None
+            )
+        except READ_ERRORS as e:
+            raise read_failed(e, self.uri) from None
+        return LanceRows(ds, self.positions, self.dim)
 
 
 def compact_space(uri: str, storage_options: dict[str, str], rows_per_file: int = 1 << 20) -> dict[str, int]:

@@ -25,17 +25,14 @@ from .lance_space import (
     LanceWriter,
     compact_space,
     open_dataset,
-    storage_options_from_env,
     verify_space,
 )
 from .markers import LANCE_MARKER, SHARDS_MARKER, read_marker
 from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, atomic_write_bytes
+from .uris import check_reachable, is_uri, read_uri_marker, storage_options_from_env, write_uri_marker
+from .uris import filesystem as uri_filesystem
 
 __all__ = ["LanceEmbeddingStore"]
-
-
-def is_uri(root: Path | str) -> bool:
-    return isinstance(root, str) and "://" in root and not root.startswith("file://")
 
 
 class LanceEmbeddingStore(TextStore):
@@ -59,26 +56,35 @@ class LanceEmbeddingStore(TextStore):
 
     def _check_format(self) -> None:
         """Refuse a root written by a newer leafbench (its Lance marker, or the format-2 marker of the shards it
-        would import): one line naming the root, before anything is read or written."""
+        would import) and, on object storage, a bucket that cannot be reached: one line naming the root, before
+        anything is read or written."""
         if is_uri(self.root):
-            return  # the format is in each space's schema metadata; object stores carry no marker file
-        root = Path(self.root)
-        for marker, supported in ((LANCE_MARKER, LANCE_FORMAT), (SHARDS_MARKER, STORE_FORMAT)):
-            fmt = read_marker(root / marker)
+            check_reachable(str(self.root))
+            markers = [(LANCE_MARKER, LANCE_FORMAT, read_uri_marker(f"{self.root}/{LANCE_MARKER}"))]
+        else:
+            root = Path(self.root)
+            markers = [
+                (m, v, read_marker(root / m)) for m, v in ((LANCE_MARKER, LANCE_FORMAT), (SHARDS_MARKER, STORE_FORMAT))
+            ]
+        for marker, supported, fmt in markers:
             if fmt is not None and fmt > supported:
                 raise StoreError(
-                    f"{root}: embedding store written by a newer leafbench ({marker} {fmt}; this version reads "
+                    f"{self.root}: embedding store written by a newer leafbench ({marker} {fmt}; this version reads "
                     f"<= {supported}); upgrade leafbench or use another --cache-dir"
                 )
+        self._marked = markers[0][2] is not None
 
     def _mark(self) -> None:
         """Write the root's Lance marker, once (the first write makes the root a Lance store)."""
-        if self._marked or is_uri(self.root):
+        if self._marked:
             return
-        marker = Path(self.root) / LANCE_MARKER
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(marker, f"{LANCE_FORMAT}\n".encode())
+        if is_uri(self.root):
+            write_uri_marker(f"{self.root}/{LANCE_MARKER}", LANCE_FORMAT)
+        else:
+            marker = Path(self.root) / LANCE_MARKER
+            if not marker.exists():
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(marker, f"{LANCE_FORMAT}\n".encode())
         self._marked = True
 
     def space_uri(self, key: EncodingKey | str) -> str:
@@ -137,8 +143,11 @@ class LanceEmbeddingStore(TextStore):
             return sorted(p.parent.name for p in (Path(self.root) / "spaces").glob("*/rows.lance"))
         from pyarrow import fs
 
-        filesystem, path = fs.FileSystem.from_uri(f"{self.root}/spaces")
-        infos = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+        filesystem, path = uri_filesystem(f"{self.root}/spaces")
+        try:
+            infos = filesystem.get_file_info(fs.FileSelector(path, allow_not_found=True))
+        except OSError as e:
+            raise StoreError(f"{self.root}: cannot list the store's spaces ({e})") from None
         return sorted(i.base_name for i in infos if i.type == fs.FileType.Directory)
 
     def spaces(self) -> Iterator[dict]:
@@ -193,9 +202,7 @@ class LanceEmbeddingStore(TextStore):
     def _delete_space(self, name: str) -> None:
         uri = self.space_uri(name)
         if is_uri(self.root):
-            from pyarrow import fs
-
-            filesystem, path = fs.FileSystem.from_uri(uri.removesuffix("/rows.lance"))
+            filesystem, path = uri_filesystem(uri.removesuffix("/rows.lance"))
             filesystem.delete_dir(path)
         else:
             shutil.rmtree(Path(uri).parent)

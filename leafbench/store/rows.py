@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from .shards import Shard
 
-__all__ = ["EncodeStats", "RowsBase", "StoredRows", "encode_stats"]
+__all__ = ["EncodeStats", "RowsBase", "RowsReader", "ShardSlice", "StoredRows", "encode_stats"]
 
 
 @dataclass
@@ -62,6 +64,11 @@ class RowsBase:
         """(encoding seconds, tokens) that produced these rows: what their passes cost, pro rata."""
         raise NotImplementedError
 
+    def reader(self, start: int, stop: int) -> "RowsReader | None":
+        """A small picklable description of rows [start, stop) that another process (a Ray worker) reopens and
+        reads itself, so the vectors never travel from here; None where the rows cannot be reopened elsewhere."""
+        return None
+
     def chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
         """(start, rows[start:start+size]) over the whole list; only one chunk is in memory at a time."""
         for start in range(0, self.shape[0], size):
@@ -80,6 +87,26 @@ class RowsBase:
         if isinstance(item, (int, np.integer)):
             return self.take([int(item)])[0]
         return self.take(np.asarray(item))
+
+
+class RowsReader(Protocol):
+    """What `RowsBase.reader` hands out: reopened in any process that sees the store, it reads the rows itself."""
+
+    def open(self) -> RowsBase: ...
+
+
+@dataclass(frozen=True)
+class ShardSlice:
+    """Rows of a shard-store text list as another process reopens them: the shard files and each row's (shard,
+    row) — a few bytes per row, never the vectors."""
+
+    paths: tuple[str, ...]
+    shard_no: np.ndarray
+    row: np.ndarray
+    dim: int
+
+    def open(self) -> "StoredRows":
+        return StoredRows([Shard(Path(p), {}) for p in self.paths], self.shard_no, self.row, self.dim)
 
 
 class StoredRows(RowsBase):
@@ -106,6 +133,11 @@ class StoredRows(RowsBase):
             order = np.argsort(r, kind="stable")  # read each shard front to back
             out[dest[order]] = self._shards[s].array()[r[order]]
         return out
+
+    def reader(self, start: int, stop: int) -> ShardSlice:
+        used, shard_no = np.unique(self._shard_no[start:stop], return_inverse=True)
+        paths = tuple(str(self._shards[s].path) for s in used)
+        return ShardSlice(paths, shard_no.astype(np.int64), self._row[start:stop].copy(), self.shape[1])
 
     def encode_totals(self) -> tuple[float, float]:
         """Each touched shard's seconds/tokens pro rata of the rows used."""
