@@ -306,3 +306,31 @@ def test_an_object_store_space_is_written_and_read(tmp_path: Path, monkeypatch: 
         assert [s["rows"] for s in fresh.spaces()] == [50]
     finally:
         server.stop()
+
+
+def test_verify_names_and_removes_a_truncated_file_and_a_flipped_bit(tmp_path: Path) -> None:
+    """Both are verified mismatches (the manifest's file size, the row's crc32): removed, named, re-encoded."""
+    import lance
+
+    store = LanceEmbeddingStore(tmp_path, shard_size=10)
+    store.get_or_encode(KEY, TEXTS[:30], encoder([]))  # three fragments of 10 rows
+    ds = lance.dataset(store.space_uri(KEY))
+    files = [Path(store.space_uri(KEY)) / "data" / f.metadata.files[0].path for f in ds.get_fragments()]
+    # A bit flipped in one stored vector (same file size): only the checksum can tell.
+    target = vectors([TEXTS[12]])[0].tobytes()
+    blob = bytearray(files[1].read_bytes())
+    at = bytes(blob).find(target)
+    assert at >= 0
+    blob[at + 5] ^= 0x10
+    files[1].write_bytes(bytes(blob))
+    # Another file truncated.
+    files[2].write_bytes(files[2].read_bytes()[:100])
+    with pytest.raises(StoreError, match="nothing was changed"):
+        np.asarray(LanceEmbeddingStore(tmp_path).rows(KEY, TEXTS[:30]))
+    n, msgs = LanceEmbeddingStore(tmp_path).verify()
+    text = " ".join(msgs)
+    assert n == 1 and files[2].name in text and "100 bytes" in text and "1 rows" in text and "checksum" in text
+    calls: list[list[str]] = []
+    rows, _ = LanceEmbeddingStore(tmp_path).get_or_encode(KEY, TEXTS[:30], encoder(calls))
+    assert sorted(t for c in calls for t in c) == sorted([TEXTS[12], *TEXTS[20:30]])
+    np.testing.assert_array_equal(np.asarray(rows), vectors(TEXTS[:30]))

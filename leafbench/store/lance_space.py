@@ -60,9 +60,20 @@ def space_schema(dim: int, key: EncodingKey | None) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
             pa.field("seconds", pa.float32()),
             pa.field("tokens", pa.int32()),
+            # crc32 of the key and vector bytes: a bit flipped on disk is a verified mismatch, found and re-encoded.
+            pa.field("crc", pa.uint32()),
         ],
         metadata=meta,
     )
+
+
+def row_crcs(keys: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """crc32 of each row's key bytes followed by its float32 vector bytes."""
+    import zlib
+
+    k = np.ascontiguousarray(keys, np.uint8).reshape(len(keys), -1)
+    v = np.ascontiguousarray(vecs, np.float32).view(np.uint8).reshape(len(vecs), -1)
+    return np.fromiter((zlib.crc32(v[i], zlib.crc32(k[i])) for i in range(len(k))), np.uint32, len(k))
 
 
 def check_schema(schema: pa.Schema, where: str) -> int:
@@ -99,7 +110,10 @@ def _table(schema: pa.Schema, keys: np.ndarray, vecs: np.ndarray, seconds: np.nd
         pa.binary(KEY_BYTES), n, [None, pa.py_buffer(np.ascontiguousarray(keys, np.uint8).tobytes())]
     )
     vec_arr = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vecs).reshape(-1)), dim)
-    return pa.Table.from_arrays([key_arr, vec_arr, pa.array(seconds), pa.array(tokens)], schema=schema)
+    columns = [key_arr, vec_arr, pa.array(seconds), pa.array(tokens)]
+    if "crc" in schema.names:  # spaces written before the column have none
+        columns.append(pa.array(row_crcs(keys, vecs), pa.uint32()))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 class LanceWriter(RowBuffer):
@@ -120,6 +134,7 @@ class LanceWriter(RowBuffer):
         self.storage_options = storage_options
         self._dim: int | None = None
         self._exists = False
+        self._crc = True
 
     def _commit(self, keys: np.ndarray, vecs: np.ndarray, seconds: float, tokens: int) -> None:
         n, dim = vecs.shape
@@ -127,11 +142,15 @@ class LanceWriter(RowBuffer):
             ds = open_dataset(self.uri, self.storage_options)
             self._dim = dim if ds is None else check_schema(ds.schema, self.uri)
             self._exists = ds is not None
+            self._crc = ds is None or "crc" in ds.schema.names
         if dim != self._dim:
             raise StoreError(f"{self.uri}: rows of dim {dim} for a space of dim {self._dim}; nothing was stored")
         share = np.round(tokens * np.arange(n + 1) / n).astype(np.int64)  # cumulative: the rows add up exactly
+        schema = space_schema(dim, self.key)
+        if not self._crc:
+            schema = schema.remove(schema.get_field_index("crc"))
         table = _table(
-            space_schema(dim, self.key),
+            schema,
             keys,
             vecs,
             np.full(n, seconds / n, np.float32),
@@ -312,28 +331,71 @@ def compact_space(uri: str, storage_options: dict[str, str], rows_per_file: int 
 
 
 def verify_space(uri: str, storage_options: dict[str, str], warn: Callable[[str], None]) -> int:
-    """Check a whole space: Lance's own structure (`validate`), the schema, every row's key and finite vector;
-    rows shown to be bad are deleted (a new version) and named. Returns the rows that are fine."""
+    """Check a whole space: Lance's own structure (`validate`), the schema, every data file's size against its
+    manifest, every row's key, finite vector and checksum. What is shown to be bad is removed (a new version) and
+    named: fragments whose files were truncated or grew, rows whose bytes changed. A read that fails for another
+    reason removes nothing (StoreError). Returns the rows that are fine."""
     ds = open_dataset(uri, storage_options)
     if ds is None:
         return 0
     try:
         dim = check_schema(ds.schema, uri)
+        damaged = _damaged_fragments(ds, uri)
+        if damaged:
+            op = lance.LanceOperation.Delete([], list(damaged), "leafbench cache verify: damaged data files")
+            ds = lance.LanceDataset.commit(uri, op, read_version=ds.version, storage_options=storage_options or None)
+            for why in damaged.values():
+                warn(f"{uri}: {why}; its rows were removed and their texts will be encoded again")
         try:
             ds.validate()
         except (ValueError, RuntimeError) as e:  # Lance's own structure: named, nothing deleted
             warn(f"{uri}: Lance reports an inconsistent dataset ({e}); nothing was changed")
             return 0
-        bad: list[int] = []
-        n = 0
-        for batch in ds.to_batches(columns=["key", "vector"], with_row_id=True):
-            vecs = _vectors(pa.Table.from_batches([batch]), dim)
-            ok = np.isfinite(vecs).all(axis=1) & batch.column("key").is_valid().to_numpy(zero_copy_only=False)
-            n += int(ok.sum())
-            bad.extend(batch.column("_rowid").to_numpy()[~ok].tolist())
+        n, bad = _check_rows(ds, dim)
         if bad:
             ds.delete(f"_rowid IN ({', '.join(map(str, bad))})")
-            warn(f"{uri}: {len(bad)} rows with non-finite values or no key removed; their texts will be encoded again")
+            warn(
+                f"{uri}: {len(bad)} rows with non-finite values, no key or a wrong checksum removed; their texts "
+                "will be encoded again"
+            )
     except READ_ERRORS as e:
         raise read_failed(e, uri) from None
     return n
+
+
+def _check_rows(ds: lance.LanceDataset, dim: int) -> tuple[int, list[int]]:
+    """(rows that are fine, row ids of the bad ones): finite vector, a key, and the checksum where written."""
+    crc = "crc" in ds.schema.names
+    bad: list[int] = []
+    n = 0
+    for batch in ds.to_batches(columns=["key", "vector", *(["crc"] if crc else [])], with_row_id=True):
+        vecs = _vectors(pa.Table.from_batches([batch]), dim)
+        ok = np.isfinite(vecs).all(axis=1) & batch.column("key").is_valid().to_numpy(zero_copy_only=False)
+        if crc:
+            keys = np.frombuffer(batch.column("key").buffers()[1], np.uint8)[: len(vecs) * KEY_BYTES]
+            ok &= row_crcs(keys.reshape(-1, KEY_BYTES), vecs) == batch.column("crc").to_numpy(zero_copy_only=False)
+        n += int(ok.sum())
+        bad.extend(batch.column("_rowid").to_numpy()[~ok].tolist())
+    return n, bad
+
+
+def _damaged_fragments(ds: lance.LanceDataset, uri: str) -> dict[int, str]:
+    """{fragment id: why} for fragments whose data files are not of the size the manifest recorded: a verified
+    mismatch (the manifest is the record of what was written), not a failed read. A missing file is a StoreError:
+    it may be back when its mount or bucket is."""
+    from pyarrow import fs
+
+    from .uris import filesystem, is_uri
+
+    fsys, base = filesystem(uri) if is_uri(uri) else (fs.LocalFileSystem(), uri)
+    found: dict[int, str] = {}
+    for frag in ds.get_fragments():
+        for f in frag.metadata.files:
+            info = fsys.get_file_info(f"{base}/data/{f.path}")
+            if info.type == fs.FileType.NotFound:  # gone or not reachable now (a mount, a bucket): says nothing
+                raise StoreError(f"{uri}: data file {f.path} is missing; nothing was changed")
+            if f.file_size_bytes and info.size != f.file_size_bytes:
+                found[frag.fragment_id] = (
+                    f"data file {f.path} holds {info.size} bytes, {f.file_size_bytes} were written"
+                )
+    return found
