@@ -20,6 +20,8 @@ Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written
   fds    a Lance space of >= 20,000 files (one commit per text), then `leafbench run` under `ulimit -n 256`:
          exit 0, nothing encoded, the scores of a store written at once, no file removed; a truncated data file
          is named, `leafbench cache verify` removes its rows, the rerun encodes exactly those.
+  cluster  a two-node Ray cluster on this machine (ray.cluster_utils.Cluster): `leafbench run --engine ray` vs
+         the local engine on 200,000 synthetic documents, scores equal to 1e-6, and the nodes the search ran on.
   kill   the teacher (mpnet-base) encoding full SciFact's documents in a child process, killed (-9) after
          --kill-after seconds: texts encoded before the kill that were not committed (re-encoded on resume),
          in seconds of encoding at the measured rate.
@@ -40,6 +42,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -353,6 +356,67 @@ def part_fds(work: Path, n_docs: int = 7000, nofile: int = 256) -> dict:
     return out
 
 
+def _numbers(obj: Any, path: str = "") -> dict[str, float]:
+    """Every number in a nested result dict, by its path (to compare two results value by value)."""
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _numbers(val, f"{path}/{key}").items()}
+    if isinstance(obj, list):
+        return {k: v for i, val in enumerate(obj) for k, v in _numbers(val, f"{path}/{i}").items()}
+    return {path: float(obj)} if isinstance(obj, (int, float)) and not isinstance(obj, bool) else {}
+
+
+def part_cluster(work: Path, n_docs: int = 200_000, n_queries: int = 1000) -> dict:
+    """A two-node Ray cluster on this machine (`ray.cluster_utils.Cluster`, 1 CPU each): `leafbench run --engine
+    ray` against it vs the local engine on a synthetic corpus: every score equal to 1e-6, and where the search ran
+    (Ray tasks on both nodes, recorded in the result's `scored_on`)."""
+    import shutil
+
+    from ray.cluster_utils import Cluster
+
+    shutil.rmtree(work, ignore_errors=True)
+    folder = work / "synthetic200k"
+    write_synthetic_folder(folder, n_docs, n_queries)
+    os.environ["LEAFBENCH_STREAM_MIN_BYTES"] = "0"
+    run = ["run", "--model", "hash-768", "--mode", "student", "--tasks", str(folder), "--store-format", "lance"]
+    t0 = time.perf_counter()
+    local = _cli([*run, "--cache-dir", str(work / "cache-local"), "--output", str(work / "out-local")])
+    local_s = time.perf_counter() - t0
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        t0 = time.perf_counter()
+        on_ray = _cli(
+            [*run, "--engine", "ray", "--ray-address", cluster.address, "--workers", "2"]
+            + ["--cache-dir", str(work / "cache-ray"), "--output", str(work / "out-ray")]
+        )
+        ray_s = time.perf_counter() - t0
+    finally:
+        cluster.shutdown()
+    for name, proc in (("local", local), ("ray", on_ray)):
+        if proc.returncode != 0:
+            sys.exit(f"cluster: the {name} run failed:\n{proc.stderr[-3000:]}")
+    a, b = (json.loads(next((work / o).rglob(f"{folder.name}.json")).read_text()) for o in ("out-local", "out-ray"))
+    na, nb = _numbers(a["scores"]), _numbers(b["scores"])
+    pa_, pb_ = _numbers(a["leafbench"]["per_query"]), _numbers(b["leafbench"]["per_query"])
+    out = {
+        "n_docs": n_docs,
+        "n_queries": n_queries,
+        "nodes": 2,
+        "local_seconds": local_s,
+        "ray_seconds": ray_s,
+        "ndcg_at_10_local": _ndcg(a),
+        "ndcg_at_10_ray": _ndcg(b),
+        "scores_compared": len(na),
+        "max_abs_diff_scores": max(abs(na[k] - nb[k]) for k in na) if na.keys() == nb.keys() else None,
+        "max_abs_diff_per_query": max(abs(pa_[k] - pb_[k]) for k in pa_) if pa_.keys() == pb_.keys() else None,
+        "scored_on": b["leafbench"].get("scored_on"),
+        "docs_encoded_ray": b["leafbench"]["throughput"]["document"]["n_encoded_now"],
+    }
+    print("cluster:", json.dumps(out, indent=1), flush=True)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- curve
 
 
@@ -618,6 +682,8 @@ def main() -> None:
             results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
         elif part == "ray":
             results[part] = part_ray(args.data_dir)
+        elif part == "cluster":
+            results[part] = part_cluster(args.work / "cluster")
         elif part == "fds":
             results[part] = part_fds(args.work / "fds")
         elif part == "run":

@@ -70,11 +70,15 @@ def _minmax_task(
 
 def _topk_task(
     reader: RowsReader, start: int, jobs: Sequence[SearchJob], block: int, search: str
-) -> tuple[TopLists, int, str]:
-    """On a worker: every job's top-k over this task's rows (each block read once), indices global."""
+) -> tuple[TopLists, int, str, str]:
+    """On a worker: every job's top-k over this task's rows (each block read once), indices global; with the
+    worker's pid, device and Ray node (where the search ran, for the record)."""
+    import ray
+
     device = "cuda" if search == "torch" and torch.cuda.is_available() else "cpu"
     found = search_blocks(reader.open(), jobs, block, search, start, device)
-    return found, os.getpid(), "faiss" if search == "faiss" else device
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    return found, os.getpid(), "faiss" if search == "faiss" else device, node
 
 
 @dataclass
@@ -96,7 +100,8 @@ class RayScorer:
         """Run `fn(reader, start, *args)` per task; answers in task order with the task count."""
         ray = self.engine._init()
         workers, cpus, gpus = self.engine.plan(ray)
-        remote = ray.remote(fn).options(num_cpus=cpus, num_gpus=gpus or 0, max_retries=3)
+        # SPREAD: a pass over a big corpus uses every node of the cluster, not the first with room
+        remote = ray.remote(fn).options(num_cpus=cpus, num_gpus=gpus or 0, max_retries=3, scheduling_strategy="SPREAD")
         tasks = task_ranges(rows.shape[0], block, workers, self.task_rows)
         log.info("ray scoring: %d rows in %d tasks over %d workers", rows.shape[0], len(tasks), workers)
         pending: deque[Any] = deque()
@@ -122,19 +127,22 @@ class RayScorer:
         jobs_ref = ray.put(list(jobs))  # queries once in the object store, shared by every task
         pids: set[int] = set()
         devices: set[str] = set()
+        nodes: set[str] = set()
         n_tasks = 0
 
         def answers() -> Iterator[TopLists]:
             nonlocal n_tasks
-            for n_tasks, (found, pid, device) in self._map(_topk_task, rows, block, jobs_ref, block, search):
+            for n_tasks, (found, pid, device, node) in self._map(_topk_task, rows, block, jobs_ref, block, search):
                 pids.add(pid)
                 devices.add(device)
+                nodes.add(node)
                 yield found
 
         merged = merge_lists(answers(), [j.k for j in jobs])
         where = {
             "engine": "ray",
             "workers": len(pids),
+            "nodes": len(nodes),
             "tasks": n_tasks,
             "device": ",".join(sorted(devices)),
             "pids": sorted(pids),

@@ -167,6 +167,6 @@ def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytes
     assert again.exit_code == 0 and "encoded 0 texts now" in again.output
     # scored by Ray tasks that reopened the Lance rows themselves; recorded as such, the scores unchanged
     block = json.loads((tiny / "out-ray" / "hash-64" / "student" / "tiny.json").read_text())["leafbench"]
-    assert block["scored_on"] == {"engine": "ray", "workers": 1, "tasks": 1, "device": "cpu", "cells": 1}
+    assert block["scored_on"] == {"engine": "ray", "workers": 1, "nodes": 1, "tasks": 1, "device": "cpu", "cells": 1}
     assert _run(tiny, "lance", "lance").exit_code == 0
     assert _scores(tiny, "ray") == _scores(tiny, "lance")
