@@ -20,6 +20,8 @@ Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written
   fds    a Lance space of >= 20,000 files (one commit per text), then `leafbench run` under `ulimit -n 256`:
          exit 0, nothing encoded, the scores of a store written at once, no file removed; a truncated data file
          is named, `leafbench cache verify` removes its rows, the rerun encodes exactly those.
+  s3     --cache-dir s3://... on a local moto server: a SciFact subset (minilm-l6) scores as on a local cache; a
+         run killed (-9) mid-encoding, rerun, encodes only what is missing (needs moto[server]).
   cluster  a two-node Ray cluster on this machine (ray.cluster_utils.Cluster): `leafbench run --engine ray` vs
          the local engine on 200,000 synthetic documents, scores equal to 1e-6, and the nodes the search ran on.
   kill   the teacher (mpnet-base) encoding full SciFact's documents in a child process, killed (-9) after
@@ -417,6 +419,77 @@ def part_cluster(work: Path, n_docs: int = 200_000, n_queries: int = 1000) -> di
     return out
 
 
+def part_s3(work: Path, data_dir: Path, kill_after: float = 40.0) -> dict:
+    """`--cache-dir s3://bucket/prefix` on a local S3-compatible server (moto, started here): a SciFact subset
+    (100 queries, 2,000 documents, minilm-l6) scores as on a local cache; a run killed (-9) mid-encoding, then
+    rerun, encodes only what is missing."""
+    import re
+    import shutil
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    s3_env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    os.environ.update(s3_env)
+    boto3.client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"]).create_bucket(Bucket="leafbench")
+    run = ["run", "-m", "minilm-l6", "--tasks", "SciFact", "--data-dir", str(data_dir), "--max-queries", "100"]
+    run += ["--max-docs", "2000"]
+
+    def encoded(text: str) -> int:
+        found = re.search(r"encoded ([\d,]+) texts now", " ".join(text.split()))
+        return int(found.group(1).replace(",", "")) if found else -1
+
+    try:
+        local = _cli([*run, "--cache-dir", str(work / "local"), "--output", str(work / "out-local")])
+        # killed mid-encoding: started, then SIGKILL after `kill_after` seconds
+        cmd = [sys.executable, "-m", "leafbench.cli", *run, "--cache-dir", "s3://leafbench/x"]
+        victim = subprocess.Popen(
+            [*cmd, "--output", str(work / "out-killed")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        time.sleep(kill_after)
+        killed_early = victim.poll() is not None
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        from leafbench.store.lance_store import LanceEmbeddingStore
+
+        stored = sum(sp["rows"] for sp in LanceEmbeddingStore("s3://leafbench/x/embeddings").spaces())
+        rerun = _cli([*run, "--cache-dir", "s3://leafbench/x", "--output", str(work / "out-s3")])
+        again = _cli([*run, "--cache-dir", "s3://leafbench/x", "--output", str(work / "out-again")])
+    finally:
+        server.stop()
+    for name, proc in (("local", local), ("rerun", rerun), ("again", again)):
+        if proc.returncode != 0:
+            sys.exit(f"s3: the {name} run failed:\n{proc.stderr[-3000:]}")
+    a, b = (json.loads(next((work / o).rglob("SciFact.json")).read_text()) for o in ("out-local", "out-s3"))
+    na, nb = _numbers(a["scores"]), _numbers(b["scores"])
+    out = {
+        "task": "SciFact 100 queries x 2,000 documents, minilm-l6",
+        "texts": 2100,
+        "killed_after_seconds": kill_after,
+        "killed_run_had_finished": killed_early,
+        "rows_stored_when_killed": stored,
+        "rerun_encoded": encoded(rerun.stdout + rerun.stderr),
+        "second_run_encoded": encoded(again.stdout + again.stderr),
+        "local_encoded": encoded(local.stdout + local.stderr),
+        "ndcg_at_10_local": _ndcg(a),
+        "ndcg_at_10_s3": _ndcg(b),
+        "max_abs_diff_scores": max(abs(na[k] - nb[k]) for k in na) if na.keys() == nb.keys() else None,
+    }
+    print("s3:", json.dumps(out, indent=1), flush=True)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- curve
 
 
@@ -682,6 +755,8 @@ def main() -> None:
             results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
         elif part == "ray":
             results[part] = part_ray(args.data_dir)
+        elif part == "s3":
+            results[part] = part_s3(args.work / "s3", args.data_dir)
         elif part == "cluster":
             results[part] = part_cluster(args.work / "cluster")
         elif part == "fds":
