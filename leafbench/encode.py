@@ -194,7 +194,9 @@ class Encoder:
         if self.engine is not None:
             engine = lambda k, todo, prog: self.engine.encode(self, side, k, todo, prog)  # noqa: E731
             if hasattr(self.engine, "encode_file"):  # workers that read a streamed corpus's file themselves
-                file_engine = lambda k, src, prog: self.engine.encode_file(self, side, src.path, prog)  # noqa: E731
+                file_engine = lambda k, src, keys, prog: self.engine.encode_file(  # noqa: E731
+                    self, side, src.path, keys, prog
+                )
         rows, stats = self.store.get_or_encode(
             key,
             texts,

@@ -263,9 +263,9 @@ class RayEngine:
         return tokens
 
     def encode_file(
-        self, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None
+        self, encoder: Any, side: str, path: Path, keys: Any, progress: Callable[[int], None] | None
     ) -> tuple[int, int]:
         """Encode what the store lacks of a corpus file, the workers reading the file (`leafbench.ray_corpus`)."""
         from .ray_corpus import encode_corpus_file
 
-        return encode_corpus_file(self, encoder, side, path, progress)
+        return encode_corpus_file(self, encoder, side, path, keys, progress)

@@ -33,7 +33,8 @@ def texts_of_batch(batch: dict[str, Any]) -> list[str]:
 
 
 class _FileActor:
-    """Loads the model once; per batch of file rows: texts, keys, the ones the space lacks, encoded and committed."""
+    """Loads the model once; per batch of file rows: texts, keys, the ones the space lacks, encoded into a buffer
+    that commits every `commit_rows` rows or `flush_seconds` (every batch with 0), and at the actor's shutdown."""
 
     def __init__(self, spec: Any, side: str, store_root: str, store_format: str, options: dict[str, Any]) -> None:
         import torch
@@ -54,18 +55,34 @@ class _FileActor:
         )
         self.side = side
         self.key = self.encoder.key(side)
+        self.writer = self.store.writer(self.key)
+        self.writer.shard_size = max(1, int(options.get("commit_rows") or 0))
+        self.writer.flush_seconds = options.get("flush_seconds") or self.writer.flush_seconds
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         texts = texts_of_batch(batch)
         todo = self.store.missing(self.key, texts)  # the anti-join: this space's key index, on this worker
+        keys = _keys(todo)
+        if self.writer.buffered:  # nor what this actor holds uncommitted (a text repeated in the file)
+            held = self.writer.buffered_keys()
+            keep = [i for i, k in enumerate(keys) if k.tobytes() not in held]
+            todo, keys = [todo[i] for i in keep], keys[keep]
         tokens = 0
         if todo:
-            writer = self.store.writer(self.key)
             t0 = time.perf_counter()
             emb, tokens = self.encoder.encode_batchwise(todo, self.side)
-            writer.add(_keys(todo), emb, time.perf_counter() - t0, tokens)
-            writer.flush()  # committed before the batch is reported done
+            self.writer.add(keys, emb, time.perf_counter() - t0, tokens)  # commits when due
         return {"n": np.array([len(texts)]), "encoded": np.array([len(todo)]), "tokens": np.array([int(tokens)])}
+
+    def __del__(self) -> None:
+        """Ray Data deletes an actor's UDF when the pool shuts down gracefully: what is buffered is committed (a
+        killed actor cannot; the driver has what never arrived encoded again)."""
+        writer = getattr(self, "writer", None)
+        if writer is not None and writer.buffered:
+            try:
+                writer.flush()
+            except Exception as e:  # noqa: BLE001 - a destructor must not raise; the driver re-encodes the rows
+                log.warning("ray actor: could not commit %d buffered rows (%s)", writer.buffered, e)
 
 
 def _keys(texts: list[str]) -> np.ndarray:
@@ -79,10 +96,42 @@ def encode_corpus_file(
     encoder: Any,
     side: str,
     path: Path,
+    keys: np.ndarray,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Encode every text of a corpus file that `encoder.store` lacks on `engine`'s Ray cluster, the workers reading
-    the file; returns (texts encoded, tokens processed). `progress(n)` counts the documents looked at."""
+    the file; returns (texts encoded, tokens processed). `keys`: the file's text keys (the driver's hash pass), to
+    wait for the actors' last commits; `progress(n)` counts the documents looked at. Every row is in the store when
+    this returns, and a Lance space's appends are compacted into few files."""
+    store, key = encoder.store, encoder.key(side)
+    encoded, tokens = _job(engine, encoder, side, path, progress, commit_rows=store.shard_size)
+    absent = _await_rows(store, key, keys, engine.settle_seconds)
+    if absent:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
+        log.info("ray: %d texts of %s never reached the store; encoding them again", absent, path)
+        again, more = _job(engine, encoder, side, path, None, commit_rows=0)
+        encoded, tokens = encoded + again, tokens + more
+    if store.store_format == "lance":
+        log.info("ray: compacted %s", store.compact([key.space()]))
+    return encoded, tokens
+
+
+def _await_rows(store: Any, key: Any, keys: np.ndarray, settle_seconds: float) -> int:
+    """How many of `keys` still have no row once the actors' last commits are in: waits while rows keep arriving,
+    giving up after `settle_seconds` without a new one."""
+    missing = int(store.absent(key, keys).sum())
+    last, since = missing, time.monotonic()
+    while missing and time.monotonic() - since < settle_seconds:
+        time.sleep(0.2)
+        missing = int(store.absent(key, keys).sum())
+        if missing < last:
+            last, since = missing, time.monotonic()
+    return missing
+
+
+def _job(
+    engine: Any, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None, commit_rows: int
+) -> tuple[int, int]:
+    """One Ray Data job over the file: (texts encoded, tokens)."""
     ray = engine._init()
     workers, cpus, gpus = engine.plan(ray)
     options = {
@@ -90,6 +139,8 @@ def encode_corpus_file(
         "model_batch": encoder.batch_size,
         "threads": encoder.spec.threads or max(1, int(cpus)),
         "cache_dir": str(encoder.cache_dir) if encoder.cache_dir else None,
+        "commit_rows": commit_rows,
+        "flush_seconds": encoder.store.flush_seconds,
     }
     log.info("ray: %s read by %d workers (%s CPU, %s GPU each)", path, workers, cpus, gpus)
     import pyarrow as pa

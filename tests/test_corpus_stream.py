@@ -199,6 +199,11 @@ def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_
     got = Encoder(spec, store, engine=engine).encode(data.corpus_texts, "document", progress=seen.append)
     np.testing.assert_array_equal(np.asarray(got.rows), np.asarray(local.rows))
     n_distinct = len(set(data.corpus_texts))
-    assert got.stats.n_encoded == n_distinct < 700 and sum(seen) == 700 and not asked
+    # each actor skips what the store or its own buffer holds; two actors may both encode a text neither committed
+    assert n_distinct <= got.stats.n_encoded < 700 and sum(seen) == 700 and not asked
     again = Encoder(spec, store, engine=engine).encode(data.corpus_texts, "document")
     assert again.stats.n_encoded == 0
+    import lance
+
+    # actors buffered across Ray batches and the space was compacted: one fragment, not one per batch
+    assert len(lance.dataset(store.space_uri(Encoder(spec, store).key("document"))).get_fragments()) == 1

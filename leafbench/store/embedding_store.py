@@ -36,8 +36,8 @@ __all__ = ["EmbeddingStore", "EncodeFn", "TextStore"]
 
 # A batch encoder returns (embeddings [n, dim] float32, number of tokens it processed).
 EncodeFn = Callable[[list[str]], tuple[np.ndarray, int]]
-# Workers encoding a streamed corpus from its file: (key, texts, progress) -> (texts encoded, tokens).
-FileEngine = Callable[[EncodingKey, Any, Callable[[int], None] | None], tuple[int, int]]
+# Workers encoding a streamed corpus from its file: (key, texts, their keys, progress) -> (texts encoded, tokens).
+FileEngine = Callable[[EncodingKey, Any, np.ndarray, Callable[[int], None] | None], tuple[int, int]]
 
 
 class TextStore:
@@ -91,6 +91,10 @@ class TextStore:
                 out.append(texts[i])
         return out
 
+    def absent(self, key: EncodingKey, keys: np.ndarray) -> np.ndarray:
+        """Which of `keys` ([n, 16] text keys) have no row in the key's space yet (a bool mask)."""
+        return self._locate(key, keys)[0]
+
     def rows(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> RowsBase:
         """The stored rows of `texts`, in order; StoreError naming the count if any text has none."""
         keys = text_keys(texts) if keys is None else keys
@@ -120,7 +124,7 @@ class TextStore:
         `piece_seconds`, so rows reach disk at least every `flush_seconds`. `prepare()` runs only when something
         must be encoded (loading the model); `engine(key, todo, progress)` replaces this process's encoding loop
         (it must write the rows into this store, e.g. through `writer()`) and returns the tokens processed.
-        `file_engine(key, texts, progress)`: for a streamed corpus, workers that read its file themselves and encode
+        `file_engine(key, texts, keys, progress)`: for a streamed corpus, workers that read its file themselves and encode
         what the space lacks (`leafbench.ray_corpus`); returns (texts encoded, tokens).
         """
         t0 = time.perf_counter()
@@ -200,7 +204,7 @@ class TextStore:
         t0 = time.perf_counter()
         keys = _file_backed_keys(texts)
         absent, _ = self._locate(key, keys)
-        n_enc, n_tokens = file_engine(key, texts, progress) if absent.any() else (0, 0)
+        n_enc, n_tokens = file_engine(key, texts, keys, progress) if absent.any() else (0, 0)
         if not absent.any() and progress:
             progress(len(keys))
         rows = self.rows(key, texts, keys)

@@ -95,6 +95,10 @@ class RowBuffer:
     def buffered(self) -> int:
         return sum(len(k) for k in self._keys)
 
+    def buffered_keys(self) -> set[bytes]:
+        """The keys of the rows added but not committed yet (a writer that dedupes against its own buffer)."""
+        return {k.tobytes() for part in self._keys for k in part}
+
     def add(self, keys: np.ndarray, vectors: np.ndarray, seconds: float = 0.0, tokens: int = 0) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(keys):
