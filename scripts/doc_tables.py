@@ -176,6 +176,7 @@ def scale_table(path: Path) -> str:
         rows.append(
             f"| one Ray worker killed (-9) mid-encoding | run completed, nDCG@10 {x['ndcg_after_worker_kill']:.5f} |"
         )
+    rows += _scale_run_rows(d)
     if "kill" in d:
         x = d["kill"]
         rows.append(
@@ -184,6 +185,58 @@ def scale_table(path: Path) -> str:
             f"resume = {x['lost_seconds_of_encoding']:.0f} s of encoding** ({x['rate_texts_per_s']:.2f} texts/s) |"
         )
     return "\n".join(rows)
+
+
+def _scale_run_rows(d: dict) -> list[str]:
+    """Rows of the end-to-end parts of `benchmarks/scale.py`: run (sizes), fds, s3, cluster."""
+    rows = []
+    if "run" in d:
+        for x in d["run"]["sizes"]:
+            c, w = x["cold"], x["warm"]
+            rows.append(
+                f"| `leafbench run`, hash-768, {x['n_docs']:,} docs streamed from a {x['corpus_file_GB']:.2f} GB "
+                f"corpus.jsonl, {x['n_queries']:,} queries, k = 1000, Lance store | cold **{x['cold_seconds_per_M_docs']:.0f} "
+                f"s per M docs** (encode {c['encode_seconds']:.0f} s, score {c['score_seconds']:.0f} s), peak RssAnon of "
+                f"the process tree **{c['peak_rss_anon_tree_GB']:.2f} GB**; warm {x['warm_seconds_per_M_docs']:.0f} s per "
+                f"M docs, {w['peak_rss_anon_tree_GB']:.2f} GB, {w['docs_encoded']:,} encoded |"
+            )
+        r = d["run"]
+        rows.append(
+            f"| `leafbench run`, smallest → largest size | peak RssAnon {r['peak_rss_growth_first_to_last']:+.0%}; "
+            f"seconds per M docs × {r['cold_s_per_M_docs_last_over_first']:.2f} cold, "
+            f"× {r['warm_s_per_M_docs_last_over_first']:.2f} warm |"
+        )
+    if "fds" in d:
+        x = d["fds"]
+        rows.append(
+            f"| Lance space of {x['files_in_store']:,} files ({x['commits']:,} commits), `leafbench run` under "
+            f"`ulimit -n {x['ulimit_n']}` | exit {x['run_exit']}, {x['run_encoded']} encoded, nDCG@10 "
+            f"{x['ndcg_at_10_many_files']:.5f} = {x['ndcg_at_10_one_write']:.5f} (store written at once), "
+            f"{x['files_removed_by_run']} files removed |"
+        )
+        rows.append(
+            f"| one data file truncated | run: exit {x['broken_run_exit']}, file named; `cache verify`: exit "
+            f"{x['verify_exit']}, its rows removed; rerun: exit {x['rerun_exit']}, **{x['rerun_encoded']} re-encoded**, "
+            f"nDCG@10 {x['ndcg_at_10_rerun']:.5f} |"
+        )
+    if "s3" in d:
+        x = d["s3"]
+        rows.append(
+            f"| `--cache-dir s3://…` (local moto server), {x['task']} | nDCG@10 {x['ndcg_at_10_s3']:.5f} = local "
+            f"{x['ndcg_at_10_local']:.5f} (max \\|diff\\| {x['max_abs_diff_scores']:.0e} over every score); killed (-9) "
+            f"after {x['killed_after_seconds']:.0f} s with {x['rows_stored_when_killed']:,} rows stored: rerun encoded "
+            f"**{x['rerun_encoded']:,}** of {x['texts']:,}; then {x['second_run_encoded']} |"
+        )
+    if "cluster" in d:
+        x = d["cluster"]
+        on = x["scored_on"] or {}
+        rows.append(
+            f"| two-node Ray cluster (1 CPU each), `--engine ray` vs local, hash-768, {x['n_docs']:,} docs, "
+            f"{x['n_queries']:,} queries | max \\|diff\\| {x['max_abs_diff_scores']:.0e} over {x['scores_compared']} "
+            f"scores, {x['max_abs_diff_per_query']:.0e} per query; scored by {on.get('tasks')} Ray tasks on "
+            f"{on.get('workers')} workers on **{on.get('nodes')} nodes** |"
+        )
+    return rows
 
 
 def tables(results: Path) -> dict[str, str]:
