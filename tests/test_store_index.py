@@ -42,3 +42,47 @@ def test_a_big_lookup_goes_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     index = store_keys.SortedKeys()
     index.extend([(k[:30], np.arange(30))])
     np.testing.assert_array_equal(index.find(k), np.r_[np.arange(30), np.full(20, -1)])
+
+
+def test_a_saved_lance_index_is_mapped_by_the_next_process_and_ignored_when_stale(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved beside the space once enough rows are new; a fresh index maps it and scans only later fragments; a
+    compaction (other fragments) or a damaged copy makes it fall back to the key column, answers unchanged."""
+    pytest.importorskip("lance")
+    import lance
+
+    from leafbench.store import EncodingKey, lance_space
+    from leafbench.store.lance_store import LanceEmbeddingStore
+
+    monkeypatch.setattr(lance_space, "SAVE_INDEX_ROWS", 10)
+    key = EncodingKey(model_id="m@1", side="document", prompt="", max_seq_length=None, precision="fp32")
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 256, size=(60, 16), dtype=np.uint8)
+    store = LanceEmbeddingStore(tmp_path, shard_size=20)
+    writer = store.writer(key)
+    writer.add(keys[:40], rng.standard_normal((40, 4)).astype(np.float32))
+    writer.flush()
+    assert not store.absent(key, keys[:40]).any()  # refreshed: 40 new rows, so the index is saved
+    saved = list((tmp_path / "spaces" / key.space() / lance_space.INDEX_DIR).glob("v*"))
+    assert len(saved) == 1
+
+    writer.add(keys[40:], rng.standard_normal((20, 4)).astype(np.float32))
+    writer.flush()
+    scanned: list[int] = []
+    real = lance.LanceDataset.scanner
+    monkeypatch.setattr(
+        lance.LanceDataset, "scanner", lambda self, *a, **k: scanned.append(len(k["fragments"])) or real(self, *a, **k)
+    )
+    fresh = LanceEmbeddingStore(tmp_path)
+    np.testing.assert_array_equal(fresh.absent(key, keys), np.zeros(60, bool))
+    assert scanned == [1]  # only the fragment appended after the save
+    want = fresh.index(key).lookup(keys)
+
+    fresh.compact([key.space()])  # other fragments: the saved copy no longer applies
+    scanned.clear()
+    np.testing.assert_array_equal(np.sort(LanceEmbeddingStore(tmp_path).index(key).lookup(keys)), np.sort(want))
+    assert scanned and sum(scanned) >= 1
+    for d in (tmp_path / "spaces" / key.space() / lance_space.INDEX_DIR).glob("v*"):
+        (d / "fragments.json").write_text("not json")
+    np.testing.assert_array_equal(LanceEmbeddingStore(tmp_path).absent(key, keys), np.zeros(60, bool))

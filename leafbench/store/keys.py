@@ -56,6 +56,17 @@ class SortedKeys:
     def __len__(self) -> int:
         return len(self._hi)
 
+    @classmethod
+    def from_arrays(cls, hi: np.ndarray, lo: np.ndarray, ids: np.ndarray) -> SortedKeys:
+        """An index over arrays already sorted by (hi, lo), e.g. memory-mapped from a saved index."""
+        out = cls()
+        out._hi, out._lo, out._ids = hi, lo, ids
+        return out
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hi, lo, ids), sorted: what `from_arrays` takes back."""
+        return self._hi, self._lo, self._ids
+
     def extend(self, parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
         """Add (keys [n, 16] uint8, ids [n]) pairs, merged into the sorted arrays."""
         if not parts:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import lance
@@ -200,9 +201,19 @@ class _Fragment:
     rows: int
 
 
+#: Rows a local space's index must have gained since its last saved copy before it is saved again.
+SAVE_INDEX_ROWS = 100_000
+INDEX_DIR = "keyindex"  # beside the space's rows.lance: sorted keys saved per fragment list
+
+
 class LanceIndex:
     """Text key → row position in the space's dataset, built from the key column; refreshed when the dataset's
-    version changes, reading only the fragments appended since (a compaction rebuilds it)."""
+    version changes, reading only the fragments appended since (a compaction rebuilds it).
+
+    A local space's index is saved beside the dataset (`keyindex/`: the sorted keys as .npy files and the
+    fragments they cover) and memory-mapped by the next process, which then reads only the fragments appended
+    since: opening a 10M-row space to look up a 10k-text task costs the pages its lookups touch, not a scan of
+    10M keys. A saved index that does not match the dataset's fragments (compacted, rows deleted) is ignored."""
 
     def __init__(self, uri: str, storage_options: dict[str, str]) -> None:
         self.uri = uri
@@ -211,6 +222,8 @@ class LanceIndex:
         self.dim: int | None = None
         self._fragments: list[_Fragment] = []
         self._keys = SortedKeys()
+        self._saved_rows = 0
+        self._local = "://" not in uri
 
     @property
     def n_rows(self) -> int:
@@ -226,6 +239,8 @@ class LanceIndex:
             _Fragment(f.fragment_id, f.metadata.physical_rows if f.metadata.deletion_file is None else -1)
             for f in frags
         ]
+        if not self._fragments and self._local:
+            self._load_saved(now)
         old = self._fragments
         if any(f.rows < 0 for f in now) or now[: len(old)] != old:  # compacted or rows deleted: start again
             self._keys, old = SortedKeys(), []
@@ -241,6 +256,56 @@ class LanceIndex:
             base += len(keys)
         self._fragments = now if all(f.rows >= 0 for f in now) else []
         self.dataset = ds
+        if self._local and self._fragments and len(self._keys) - self._saved_rows >= SAVE_INDEX_ROWS:
+            self._save()
+
+    def _index_dir(self) -> Path:
+        return Path(self.uri).parent / INDEX_DIR
+
+    def _load_saved(self, now: list[_Fragment]) -> None:
+        """Memory-map the saved index covering the most rows whose fragments begin the dataset's own."""
+        best: tuple[int, Path, list[_Fragment]] | None = None
+        for d in self._index_dir().glob("v*"):
+            try:
+                frags = [_Fragment(int(i), int(r)) for i, r in json.loads((d / "fragments.json").read_text())]
+            except (OSError, ValueError, TypeError):
+                continue  # a copy being written or damaged: the key column is the truth
+            rows = sum(f.rows for f in frags)
+            if frags and now[: len(frags)] == frags and (best is None or rows > best[0]):
+                best = (rows, d, frags)
+        if best is None:
+            return
+        try:
+            arrays = [np.load(best[1] / f"{name}.npy", mmap_mode="r") for name in ("hi", "lo", "ids")]
+        except (OSError, ValueError):
+            return
+        if not all(len(a) == best[0] for a in arrays):
+            return
+        self._keys = SortedKeys.from_arrays(*arrays)
+        self._fragments, self._saved_rows = best[2], best[0]
+
+    def _save(self) -> None:
+        """Save the index for the fragments it covers (written aside, then renamed: readers never see half);
+        older copies are removed. Best effort: a read-only or full disk only costs the next process a scan."""
+        import shutil
+        import uuid
+
+        root = self._index_dir()
+        final = root / f"v{self.dataset.version if self.dataset else 0}-{len(self._keys)}"
+        tmp = root / f".tmp-{uuid.uuid4().hex}"
+        try:
+            tmp.mkdir(parents=True)
+            for name, arr in zip(("hi", "lo", "ids"), self._keys.arrays()):
+                np.save(tmp / f"{name}.npy", np.asarray(arr))
+            (tmp / "fragments.json").write_text(json.dumps([[f.id, f.rows] for f in self._fragments]))
+            tmp.rename(final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        self._saved_rows = len(self._keys)
+        for other in root.glob("v*"):
+            if other != final:
+                shutil.rmtree(other, ignore_errors=True)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Row position of each key in `self.dataset`; -1 where the text has no row yet."""
