@@ -89,8 +89,14 @@ def check_schema(schema: pa.Schema, where: str) -> int:
 
 
 def read_failed(e: Exception, where: str) -> StoreError:
-    """A read or write that failed for the machine's reasons (I/O, permissions, network): nothing is moved."""
-    return StoreError(f"{where}: cannot access the embedding store ({e}); nothing was changed")
+    """A read or write that failed (I/O, permissions, network, a damaged file): nothing is moved; the message
+    stays one line and says how to find out whether the space itself is damaged."""
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    why = lines[0].split(", /rustc/")[0][:240]  # Lance appends the Rust source location
+    return StoreError(
+        f"{where}: cannot access the embedding store ({why}); nothing was changed "
+        "(`leafbench cache verify` checks and repairs its files)"
+    )
 
 
 def open_dataset(uri: str, storage_options: dict[str, str]) -> lance.LanceDataset | None:
