@@ -334,3 +334,39 @@ def test_verify_names_and_removes_a_truncated_file_and_a_flipped_bit(tmp_path: P
     rows, _ = LanceEmbeddingStore(tmp_path).get_or_encode(KEY, TEXTS[:30], encoder(calls))
     assert sorted(t for c in calls for t in c) == sorted([TEXTS[12], *TEXTS[20:30]])
     np.testing.assert_array_equal(np.asarray(rows), vectors(TEXTS[:30]))
+
+
+def test_writers_racing_to_create_a_space_lose_no_rows(tmp_path: Path) -> None:
+    """Two writers that both found no space create it at once, each then appending: the create that loses the race
+    must fail over to appending, never be re-applied over the winner's rows (Lance retries a conflicting
+    overwrite on top of what was committed since)."""
+    import threading
+
+    from leafbench.store.lance_space import LanceWriter
+
+    for round_ in range(12):
+        uri = str(tmp_path / f"race{round_}" / "rows.lance")
+        writers = [LanceWriter(uri, KEY, {}, shard_size=1000) for _ in range(2)]
+        go = threading.Barrier(2)
+        texts = [[f"race {round_} {w} {i}" for i in range(7)] for w in range(2)]
+        errors: list[BaseException] = []
+
+        def write(w: int) -> None:
+            try:
+                writers[w].add(text_keys(texts[w]), vectors(texts[w]))
+                go.wait()
+                writers[w].flush()
+                writers[w].add(text_keys([f"more {round_} {w}"]), vectors([f"more {round_} {w}"]))
+                writers[w].flush()
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        import lance
+
+        assert lance.dataset(uri).count_rows() == 16, f"round {round_}"

@@ -170,13 +170,15 @@ class LanceWriter(RowBuffer):
     def _append(self, table: pa.Table) -> lance.LanceDataset:
         """One append: the rows are written once as data files, then committed; a commit that loses the race to
         other writers is committed again (the same files, never rewritten), so concurrent appends lose no row.
-        The first writer of a space creates it empty first: two writers creating a dataset at once may both
-        succeed, the second overwriting the first's version 1, which must then hold no rows."""
+        The first writer of a space creates it empty first, as a commit that is never retried: a create that
+        loses the race to another writer's fails (and this writer appends to that dataset) instead of being
+        re-committed on top of it, where Lance would apply it as an overwrite and drop the rows appended since."""
         opts = self.storage_options or None
         try:
             if not self._exists:
                 try:
-                    lance.write_dataset(table.slice(0, 0), self.uri, mode="create", storage_options=opts)
+                    create = lance.LanceOperation.Overwrite(table.schema, [])
+                    lance.LanceDataset.commit(self.uri, create, max_retries=0, storage_options=opts)
                 except (OSError, ValueError):
                     if open_dataset(self.uri, self.storage_options) is None:
                         raise
