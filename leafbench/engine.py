@@ -127,12 +127,9 @@ class _EncodeActor:
     def __del__(self) -> None:
         """Ray Data deletes the actor's UDF when the pool shuts down gracefully: commit what is still buffered (a
         killed actor cannot; the driver encodes what never arrived again)."""
-        writer = getattr(self, "writer", None)
-        if writer is not None and writer.buffered:
-            try:
-                writer.flush()
-            except Exception as e:  # noqa: BLE001 - a destructor must not raise; the driver re-encodes the rows
-                log.warning("ray actor: could not commit %d buffered rows (%s)", writer.buffered, e)
+        writer = getattr(self, "writer", None)  # absent when __init__ failed
+        if writer is not None:
+            writer.commit_remaining()
 
 
 def _warn_off_main_thread() -> None:

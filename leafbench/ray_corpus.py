@@ -77,12 +77,9 @@ class _FileActor:
     def __del__(self) -> None:
         """Ray Data deletes an actor's UDF when the pool shuts down gracefully: what is buffered is committed (a
         killed actor cannot; the driver has what never arrived encoded again)."""
-        writer = getattr(self, "writer", None)
-        if writer is not None and writer.buffered:
-            try:
-                writer.flush()
-            except Exception as e:  # noqa: BLE001 - a destructor must not raise; the driver re-encodes the rows
-                log.warning("ray actor: could not commit %d buffered rows (%s)", writer.buffered, e)
+        writer = getattr(self, "writer", None)  # absent when __init__ failed
+        if writer is not None:
+            writer.commit_remaining()
 
 
 def _keys(texts: list[str]) -> np.ndarray:

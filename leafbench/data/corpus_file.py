@@ -47,15 +47,11 @@ def stream_threshold() -> int:
         raise DataError(f"${STREAM_ENV}={raw!r}: expected a number of bytes") from None
 
 
-class StreamedIds(Sequence[str]):
-    """Document ids in file order, held as a memory-mapped Arrow string column in a private temporary file."""
+class _TakeColumn(Sequence[str]):
+    """A read-only column of strings whose reads go through `take` (one vectorised read or one file pass)."""
 
-    def __init__(self, column: pa.ChunkedArray, folder: str) -> None:
-        self._col = column
-        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
-
-    def __len__(self) -> int:
-        return len(self._col)
+    def take(self, positions: Iterable[int]) -> list[str]:
+        raise NotImplementedError
 
     @overload
     def __getitem__(self, i: int) -> str: ...
@@ -64,7 +60,21 @@ class StreamedIds(Sequence[str]):
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
             return self.take(range(*i.indices(len(self))))
-        return str(self._col[i].as_py())
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return self.take([i % n])[0]
+
+
+class StreamedIds(_TakeColumn):
+    """Document ids in file order, held as a memory-mapped Arrow string column in a private temporary file."""
+
+    def __init__(self, column: pa.ChunkedArray, folder: str) -> None:
+        self._col = column
+        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    def __len__(self) -> int:
+        return len(self._col)
 
     def __iter__(self) -> Iterator[str]:
         for chunk in self._col.chunks:
@@ -90,7 +100,7 @@ class StreamedIds(Sequence[str]):
         return found
 
 
-class StreamedTexts(Sequence[str]):
+class StreamedTexts(_TakeColumn):
     """Document texts in file order, read again from the corpus file on every pass (never all in memory).
 
     `chunks()` is the way to read them; indexing one text costs a pass over the file, so callers that pick
@@ -119,19 +129,6 @@ class StreamedTexts(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         for chunk in self.chunks():
             yield from chunk
-
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return self.take(range(*i.indices(len(self))))
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError(i)
-        return self.take([i])[0]
 
     def take(self, positions: Iterable[int]) -> list[str]:
         """The texts at `positions` (any order, repeats allowed), in one pass over the file."""

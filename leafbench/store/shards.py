@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import secrets
 import time
@@ -94,6 +95,16 @@ class RowBuffer:
     @property
     def buffered(self) -> int:
         return sum(len(k) for k in self._keys)
+
+    def commit_remaining(self) -> None:
+        """Commit what is still buffered, from a destructor (a Ray actor shutting down): never raises; rows that
+        fail to commit are logged, and whoever finds them missing encodes them again."""
+        if not self.buffered:
+            return
+        try:
+            self.flush()
+        except Exception as e:  # noqa: BLE001 - a destructor must not raise
+            logging.getLogger("leafbench.store").warning("could not commit %d buffered rows (%s)", self.buffered, e)
 
     def buffered_keys(self) -> set[bytes]:
         """The keys of the rows added but not committed yet (a writer that dedupes against its own buffer)."""
