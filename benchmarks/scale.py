@@ -427,10 +427,10 @@ def part_cluster(work: Path, n_docs: int = 200_000, n_queries: int = 1000) -> di
     return out
 
 
-def part_s3(work: Path, data_dir: Path, kill_after: float = 40.0) -> dict:
+def part_s3(work: Path, data_dir: Path, kill_after: float = 600.0) -> dict:
     """`--cache-dir s3://bucket/prefix` on a local S3-compatible server (moto, started here): a SciFact subset
-    (100 queries, 2,000 documents, minilm-l6) scores as on a local cache; a run killed (-9) mid-encoding, then
-    rerun, encodes only what is missing."""
+    (100 queries, 2,000 documents, minilm-l6) scores as on a local cache; a run killed (-9) right after its first
+    commit reached the bucket, then rerun, encodes only what is missing."""
     import re
     import shutil
 
@@ -462,16 +462,22 @@ def part_s3(work: Path, data_dir: Path, kill_after: float = 40.0) -> dict:
         local = _cli([*run, "--cache-dir", str(work / "local"), "--output", str(work / "out-local")])
         # killed mid-encoding: started, then SIGKILL after `kill_after` seconds
         cmd = [sys.executable, "-m", "leafbench.cli", *run, "--cache-dir", "s3://leafbench/x"]
+        from leafbench.store.lance_store import LanceEmbeddingStore
+
+        def stored() -> int:
+            return sum(sp["rows"] for sp in LanceEmbeddingStore("s3://leafbench/x/embeddings").spaces())
+
         victim = subprocess.Popen(
-            [*cmd, "--output", str(work / "out-killed")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [*cmd, "--output", str(work / "out-killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(kill_after)
+        t0 = time.perf_counter()
+        while victim.poll() is None and stored() == 0 and time.perf_counter() - t0 < kill_after:
+            time.sleep(1.0)  # killed right after its first commit reaches the bucket
+        killed_after = time.perf_counter() - t0
         killed_early = victim.poll() is not None
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-        from leafbench.store.lance_store import LanceEmbeddingStore
-
-        stored = sum(sp["rows"] for sp in LanceEmbeddingStore("s3://leafbench/x/embeddings").spaces())
+        n_stored = stored()
         rerun = _cli([*run, "--cache-dir", "s3://leafbench/x", "--output", str(work / "out-s3")])
         again = _cli([*run, "--cache-dir", "s3://leafbench/x", "--output", str(work / "out-again")])
     finally:
@@ -484,9 +490,9 @@ def part_s3(work: Path, data_dir: Path, kill_after: float = 40.0) -> dict:
     out = {
         "task": "SciFact 100 queries x 2,000 documents, minilm-l6",
         "texts": 2100,
-        "killed_after_seconds": kill_after,
+        "killed_after_seconds": killed_after,
         "killed_run_had_finished": killed_early,
-        "rows_stored_when_killed": stored,
+        "rows_stored_when_killed": n_stored,
         "rerun_encoded": encoded(rerun.stdout + rerun.stderr),
         "second_run_encoded": encoded(again.stdout + again.stderr),
         "local_encoded": encoded(local.stdout + local.stderr),
