@@ -20,6 +20,8 @@ Parts (all by default; `--parts reuse,curve,ray,kill`), each printed and written
   fds    a Lance space of >= 20,000 files (one commit per text), then `leafbench run` under `ulimit -n 256`:
          exit 0, nothing encoded, the scores of a store written at once, no file removed; a truncated data file
          is named, `leafbench cache verify` removes its rows, the rerun encodes exactly those.
+  index  a fresh process's first lookup of 10,000 keys in a 1M-row Lance space: scanning the key column vs the
+         key index saved beside the space (memory-mapped).
   s3     --cache-dir s3://... on a local moto server: a SciFact subset (minilm-l6) scores as on a local cache; a
          run killed (-9) mid-encoding, rerun, encodes only what is missing (needs moto[server]).
   cluster  a two-node Ray cluster on this machine (ray.cluster_utils.Cluster): `leafbench run --engine ray` vs
@@ -504,6 +506,60 @@ def part_s3(work: Path, data_dir: Path, kill_after: float = 600.0) -> dict:
     return out
 
 
+INDEX_PROBE = """
+import sys, time, numpy as np
+from leafbench.store import EncodingKey, open_store
+from leafbench.store import lance_space
+if sys.argv[2] == "scan":
+    lance_space.SAVE_INDEX_ROWS = 10**12  # never saved: every process scans the key column
+key = EncodingKey(model_id="probe@1", side="document", prompt="", max_seq_length=None, precision="fp32")
+store = open_store(sys.argv[1], "lance")
+probe = np.load(sys.argv[1] + "/probe.npy")
+t = time.perf_counter()
+absent = store.absent(key, probe)
+print(time.perf_counter() - t, int(absent.sum()))
+"""
+
+
+def part_index(work: Path, n_rows: int = 1_000_000, n_probe: int = 10_000, repeats: int = 3) -> dict:
+    """The cost of a fresh process's first lookup of a 10k-text task in a space of 1M rows: scanning the key
+    column (no saved index) vs memory-mapping the index saved beside the space; best of `repeats` each."""
+    import shutil
+
+    import numpy as np
+
+    from leafbench.store import EncodingKey, open_store
+
+    shutil.rmtree(work, ignore_errors=True)
+    key = EncodingKey(model_id="probe@1", side="document", prompt="", max_seq_length=None, precision="fp32")
+    store = open_store(work, "lance", shard_size=n_rows)
+    writer = store.writer(key)
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 256, size=(n_rows, 16), dtype=np.uint8)
+    for s in range(0, n_rows, 250_000):
+        writer.add(keys[s : s + 250_000], rng.standard_normal((len(keys[s : s + 250_000]), 8)).astype(np.float32))
+    writer.flush()
+    np.save(work / "probe.npy", keys[rng.choice(n_rows, n_probe, replace=False)])
+
+    def probe(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", INDEX_PROBE, str(work), mode], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(out.stderr[-2000:])
+        seconds, absent = out.stdout.split()
+        assert absent == "0"
+        return float(seconds)
+
+    index_dir = work / "spaces" / key.space() / "keyindex"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    scan = min(probe("scan") for _ in range(repeats))
+    probe("save")  # the first process scans and saves
+    saved = min(probe("saved") for _ in range(repeats))
+    out = {"rows_in_space": n_rows, "keys_looked_up": n_probe, "scan_seconds": scan, "saved_index_seconds": saved}
+    print("index:", json.dumps(out), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- curve
 
 
@@ -769,6 +825,8 @@ def main() -> None:
             results[part] = part_curve([int(s) for s in args.sizes.split(",")], args.store, args.queries)
         elif part == "ray":
             results[part] = part_ray(args.data_dir)
+        elif part == "index":
+            results[part] = part_index(args.work / "index")
         elif part == "s3":
             results[part] = part_s3(args.work / "s3", args.data_dir)
         elif part == "cluster":

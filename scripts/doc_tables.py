@@ -219,6 +219,12 @@ def _scale_run_rows(d: dict) -> list[str]:
             f"{x['verify_exit']}, its rows removed; rerun: exit {x['rerun_exit']}, **{x['rerun_encoded']} re-encoded**, "
             f"nDCG@10 {x['ndcg_at_10_rerun']:.5f} |"
         )
+    if "index" in d:
+        x = d["index"]
+        rows.append(
+            f"| a fresh process looks up {x['keys_looked_up']:,} texts in a {x['rows_in_space']:,}-row Lance space | "
+            f"key column scanned {x['scan_seconds']:.2f} s; saved index mapped **{x['saved_index_seconds']:.3f} s** |"
+        )
     if "s3" in d:
         x = d["s3"]
         rows.append(
