@@ -95,7 +95,7 @@ class SortedKeys:
         10M-key lookup needs its answer and one block of temporaries, not ten."""
         if len(keys) <= FIND_BLOCK:
             return self._find(keys)
-        out = np.empty(len(keys), np.int64)
+        out = scratch(len(keys), np.int64)  # a corpus's worth of positions: page cache, not heap
         for s in range(0, len(keys), FIND_BLOCK):
             out[s : s + FIND_BLOCK] = self._find(keys[s : s + FIND_BLOCK])
         return out
@@ -127,6 +127,16 @@ def _insertion_points(hi: np.ndarray, lo: np.ndarray, new_hi: np.ndarray, new_lo
     for i in np.nonzero(end > at)[0]:
         at[i] += int(np.searchsorted(lo[at[i] : end[i]], new_lo[i], side="left"))
     return at
+
+
+def scratch(n: int, dtype: type) -> np.ndarray:
+    """An array of `n` items in an unlinked temporary file mapped into memory: for per-row arrays of a big corpus
+    (positions, keys), which then cost page cache the kernel can drop, not the process's heap."""
+    import tempfile
+
+    with tempfile.TemporaryFile(prefix="leafbench-") as f:
+        f.truncate(max(1, n) * np.dtype(dtype).itemsize)
+        return np.memmap(f, dtype=dtype, mode="r+", shape=(n,))
 
 
 def _arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

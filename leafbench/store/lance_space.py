@@ -362,11 +362,13 @@ class LanceRows(RowsBase):
         return LanceSlice(self._ds.uri, self._ds.version, self._pos[start:stop].copy(), self.shape[1])
 
     def encode_totals(self) -> tuple[float, float]:
-        if not len(self._pos):
-            return 0.0, 0.0
-        t = self._take(self._pos, ["seconds", "tokens"])
-        seconds = t.column("seconds").fill_null(0).to_numpy()
-        return float(seconds.astype(np.float64).sum()), float(t.column("tokens").fill_null(0).to_numpy().sum())
+        """Encoding seconds and tokens summed over the rows, read a million rows at a time (bounded memory)."""
+        seconds = tokens = 0.0
+        for s in range(0, len(self._pos), 1 << 20):
+            t = self._take(self._pos[s : s + (1 << 20)], ["seconds", "tokens"])
+            seconds += float(t.column("seconds").fill_null(0).to_numpy().astype(np.float64).sum())
+            tokens += float(t.column("tokens").fill_null(0).to_numpy().sum())
+        return seconds, tokens
 
 
 @dataclass(frozen=True)
