@@ -237,7 +237,7 @@ def run_one(folder: Path, cache: Path, output: Path, engine: str) -> dict:
     }
 
 
-def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local") -> dict:
+def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local", warm: bool = True) -> dict:
     """End to end through `leafbench run` on synthetic BEIR folders streamed from their files, each size from a
     cold Lance store (deleted afterwards: 8.8M x 768-d rows are 27 GB), then once more on the warm store."""
     import shutil
@@ -249,17 +249,17 @@ def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local"
         folder = base / f"synthetic{n}"
         corpus_bytes = write_synthetic_folder(folder, n, n_queries)
         cold = run_one(folder, base / "cache", base / "results-cold", engine)
-        warm = run_one(folder, base / "cache", base / "results-warm", engine)
-        row = {"n_docs": n, "n_queries": n_queries, "corpus_file_GB": corpus_bytes / 1e9, "cold": cold, "warm": warm}
+        again = run_one(folder, base / "cache", base / "results-warm", engine) if warm else cold
+        row = {"n_docs": n, "n_queries": n_queries, "corpus_file_GB": corpus_bytes / 1e9, "cold": cold, "warm": again}
         row["cold_seconds_per_M_docs"] = cold["wall_seconds"] / (n / 1e6)
-        row["warm_seconds_per_M_docs"] = warm["wall_seconds"] / (n / 1e6)
+        row["warm_seconds_per_M_docs"] = again["wall_seconds"] / (n / 1e6) if warm else None
         rows.append(row)
         shutil.rmtree(base, ignore_errors=True)
         print(
             f"run: {n:>9,} docs: cold {cold['wall_seconds']:.0f} s ({row['cold_seconds_per_M_docs']:.0f} s/M docs; "
             f"encode {cold['encode_seconds']:.0f} s, score {cold['score_seconds']:.0f} s), peak RssAnon of the tree "
-            f"{cold['peak_rss_anon_tree_GB']:.2f} GB; warm {warm['wall_seconds']:.0f} s "
-            f"({row['warm_seconds_per_M_docs']:.0f} s/M docs), {warm['peak_rss_anon_tree_GB']:.2f} GB",
+            f"{cold['peak_rss_anon_tree_GB']:.2f} GB; warm {again['wall_seconds']:.0f} s, "
+            f"{again['peak_rss_anon_tree_GB']:.2f} GB",
             flush=True,
         )
     first, last = rows[0], rows[-1]
@@ -269,12 +269,14 @@ def part_run(sizes: list[int], work: Path, n_queries: int, engine: str = "local"
         "peak_rss_growth_first_to_last": last["cold"]["peak_rss_anon_tree_GB"] / first["cold"]["peak_rss_anon_tree_GB"]
         - 1,
         "cold_s_per_M_docs_last_over_first": last["cold_seconds_per_M_docs"] / first["cold_seconds_per_M_docs"],
-        "warm_s_per_M_docs_last_over_first": last["warm_seconds_per_M_docs"] / first["warm_seconds_per_M_docs"],
+        "warm_s_per_M_docs_last_over_first": last["warm_seconds_per_M_docs"] / first["warm_seconds_per_M_docs"]
+        if warm
+        else None,
     }
     print(
         f"run: peak RssAnon {first['n_docs']:,} -> {last['n_docs']:,} docs: "
         f"{summary['peak_rss_growth_first_to_last']:+.0%}; s/M docs ratio cold "
-        f"{summary['cold_s_per_M_docs_last_over_first']:.2f}, warm {summary['warm_s_per_M_docs_last_over_first']:.2f}",
+        f"{summary['cold_s_per_M_docs_last_over_first']:.2f}",
         flush=True,
     )
     return summary
@@ -811,6 +813,7 @@ def main() -> None:
     ap.add_argument("--run-sizes", default="1000000,4000000,8800000", help="document counts of the `run` part")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "leafbench-scale-run")
     ap.add_argument("--engine", default="local", help="engine of the `run` part (local or ray)")
+    ap.add_argument("--no-warm", action="store_true", help="the `run` part without its second (warm) run per size")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_size:
@@ -835,7 +838,8 @@ def main() -> None:
             results[part] = part_fds(args.work / "fds")
         elif part == "run":
             key = "run" if args.engine == "local" else f"run-{args.engine}"
-            results[key] = part_run([int(s) for s in args.run_sizes.split(",")], args.work, args.queries, args.engine)
+            sizes = [int(s) for s in args.run_sizes.split(",")]
+            results[key] = part_run(sizes, args.work, args.queries, args.engine, warm=not args.no_warm)
             part = key
         elif part == "kill":
             results[part] = part_kill(args.data_dir, args.kill_after)
