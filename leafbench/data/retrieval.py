@@ -43,7 +43,6 @@ class RetrievalData:
     # so data_warnings() can name them; both describe the files, so a subset keeps them.
     qrels_warnings: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     empty_where: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Catch mismatched parallel lists early: they would silently mis-score later."""
@@ -59,10 +58,13 @@ class RetrievalData:
     def fingerprint(self) -> str:
         """Content hash of exactly what is scored (ids, texts, qrels, split): two results with one fingerprint
         were measured on the same data, whatever folder or name it came from."""
-        if self._fingerprint is None:  # once: a streamed corpus is read again to hash it
+        cached = self.__dict__.get("_fingerprint")  # once: a streamed corpus is read again to hash it (not a
+        if cached is None:  # dataclass field, so asdict() and copies of the data never carry it)
             texts = (self.corpus_ids, self.corpus_texts, self.query_ids, self.query_texts)
-            self._fingerprint = retrieval_fingerprint(self.split, texts, self.qrels, self.ignore_identical_ids)
-        return self._fingerprint
+            cached = self.__dict__["_fingerprint"] = retrieval_fingerprint(
+                self.split, texts, self.qrels, self.ignore_identical_ids
+            )
+        return cached
 
     @property
     def streamed(self) -> bool:
