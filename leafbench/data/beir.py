@@ -206,7 +206,7 @@ def load_beir_folder(
     ``task_name`` defaults to the mteb spelling of the folder name (or the folder name).
     Data warnings (empty texts, qrels naming unknown ids, conflicting duplicate qrels) are
     recorded on the result (:meth:`RetrievalData.data_warnings`); ``strict=True`` makes the
-    first of them a DataError naming file:line. ``stream``: hold the corpus as a `StreamedCorpus` (ids memory-mapped,
+    first of them a DataError naming file:line. ``stream``: hold the corpus as `StreamedIds` / `StreamedTexts` (ids memory-mapped,
     texts read from the file per pass) instead of lists; default: from :func:`stream_threshold` bytes of corpus file.
     """
     folder = Path(folder).expanduser()

@@ -3,8 +3,8 @@ Arrow column (file-backed pages, not the process's heap), its texts read again f
 whenever a pass needs them.
 
 Python lists cost ~200 B per document beyond the text itself: MS MARCO's 8.8M passages are ~5 GB of lists
-before a single row is encoded. A `StreamedCorpus` costs a few bytes per document (a duplicate-id check of 8 B
-per id, transient), so the process's memory stays flat from 1M to 10M documents. `load_beir_folder` streams a
+before a single row is encoded. A streamed corpus costs a few bytes of heap per document (a duplicate-id check
+of 8 B per id, transient); its ids and texts stay in files. `load_beir_folder` streams a
 corpus file of at least :data:`STREAM_MIN_BYTES` (``$LEAFBENCH_STREAM_MIN_BYTES``); the texts and ids it yields
 are exactly those of the list reader, so results, fingerprints and the store's rows are shared between both.
 """
