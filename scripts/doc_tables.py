@@ -190,21 +190,27 @@ def scale_table(path: Path) -> str:
 def _scale_run_rows(d: dict) -> list[str]:
     """Rows of the end-to-end parts of `benchmarks/scale.py`: run (sizes), fds, s3, cluster."""
     rows = []
-    if "run" in d:
-        for x in d["run"]["sizes"]:
+    for part, when in (("run", ""), ("run_before", " (an earlier commit: per-document arrays on the heap)")):
+        if part not in d:
+            continue
+        for x in d[part]["sizes"]:
             c, w = x["cold"], x["warm"]
+            warm = (
+                f"; warm {x['warm_seconds_per_M_docs']:.0f} s per M docs, {w['peak_rss_anon_tree_GB']:.2f} GB, "
+                f"{w['docs_encoded']:,} encoded"
+                if x.get("warm_seconds_per_M_docs")
+                else ""
+            )
             rows.append(
-                f"| `leafbench run`, hash-768, {x['n_docs']:,} docs streamed from a {x['corpus_file_GB']:.2f} GB "
+                f"| `leafbench run`{when}, hash-768, {x['n_docs']:,} docs streamed from a {x['corpus_file_GB']:.2f} GB "
                 f"corpus.jsonl, {x['n_queries']:,} queries, k = 1000, Lance store | cold **{x['cold_seconds_per_M_docs']:.0f} "
                 f"s per M docs** (encode {c['encode_seconds']:.0f} s, score {c['score_seconds']:.0f} s), peak RssAnon of "
-                f"the process tree **{c['peak_rss_anon_tree_GB']:.2f} GB**; warm {x['warm_seconds_per_M_docs']:.0f} s per "
-                f"M docs, {w['peak_rss_anon_tree_GB']:.2f} GB, {w['docs_encoded']:,} encoded |"
+                f"the process tree **{c['peak_rss_anon_tree_GB']:.2f} GB**{warm} |"
             )
-        r = d["run"]
+        r = d[part]
         rows.append(
-            f"| `leafbench run`, smallest → largest size | peak RssAnon {r['peak_rss_growth_first_to_last']:+.0%}; "
-            f"seconds per M docs × {r['cold_s_per_M_docs_last_over_first']:.2f} cold, "
-            f"× {r['warm_s_per_M_docs_last_over_first']:.2f} warm |"
+            f"| `leafbench run`{when}, smallest → largest size | peak RssAnon {r['peak_rss_growth_first_to_last']:+.0%}; "
+            f"seconds per M docs × {r['cold_s_per_M_docs_last_over_first']:.2f} (cold) |"
         )
     if "fds" in d:
         x = d["fds"]
