@@ -356,9 +356,9 @@ def part_fds(work: Path, n_docs: int = 7000, nofile: int = 256) -> dict:
         "files_removed_by_run": files - files_after if files_after < files else 0,
         "truncated_file": victim.name,
         "broken_run_exit": broken.returncode,
-        "broken_run_message": (broken.stderr.strip().splitlines() or [""])[-1][:300],
+        "broken_run_message": (broken.stderr.strip().splitlines() or [""])[-1][:300].replace(str(work), "<work>"),
         "verify_exit": verify.returncode,
-        "verify_output": (verify.stdout + verify.stderr).strip()[-400:],
+        "verify_output": (verify.stdout + verify.stderr).strip()[-400:].replace(str(work), "<work>"),
         "rerun_exit": again.returncode,
         "rerun_encoded": encoded("out-again") if again.returncode == 0 else None,
         "ndcg_at_10_rerun": score("out-again") if again.returncode == 0 else None,
@@ -846,7 +846,9 @@ def main() -> None:
         else:
             sys.exit(f"unknown part {part!r}")
         results[part]["benchmark_seconds"] = time.perf_counter() - t0
-        results[part]["command"] = " ".join(["benchmarks/scale.py", *sys.argv[1:]])
+        # the command without --work: a scratch folder of this machine, not part of what was measured
+        argv = [a for i, a in enumerate(sys.argv[1:]) if a != "--work" and (i == 0 or sys.argv[i] != "--work")]
+        results[part]["command"] = " ".join(["benchmarks/scale.py", *argv])
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {RESULTS}")
