@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .ray_corpus import StoreActor, actor_options, await_settled
 
 log = logging.getLogger(__name__)
 
@@ -78,40 +79,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         raise EngineError(f"--ray-address {address}: cannot reach a Ray cluster there ({e.strerror or e})") from None
 
 
-class _EncodeActor:
-    """One Ray actor: loads the model once, encodes batches into a buffer that commits every `commit_rows` rows or
-    `flush_seconds` (every batch with `commit_rows` 0), and commits what it still holds when it shuts down."""
-
-    def __init__(
-        self,
-        spec: Any,
-        side: str,
-        store_root: str,
-        device: str | None,
-        model_batch: int,
-        threads: int | None,
-        cache_dir: str | None = None,
-        store_format: str = "lance",
-        commit_rows: int = 0,
-        flush_seconds: float | None = None,
-    ) -> None:
-        import torch
-
-        from .encode import Encoder
-        from .store import open_store
-
-        if threads:
-            torch.set_num_threads(threads)
-        store = open_store(store_root, store_format)  # the driver's format: rows land where the driver reads
-        self.encoder = Encoder(
-            spec, store, device=device, batch_size=model_batch, cache_dir=Path(cache_dir) if cache_dir else None
-        )
-        self.side = side
-        self.writer = store.writer(self.encoder.key(side))
-        self.writer.shard_size = max(1, commit_rows)
-        if flush_seconds is not None:
-            self.writer.flush_seconds = flush_seconds
-        self.encoder.model  # load now: a model that cannot load fails the actor at start, not mid-job
+class _EncodeActor(StoreActor):
+    """Per batch of texts (shipped by the driver, all known to be missing): encoded into the actor's buffer."""
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -123,13 +92,6 @@ class _EncodeActor:
         emb, tokens = self.encoder.encode_batchwise(texts, self.side)
         self.writer.add(text_keys(texts), emb, time.perf_counter() - t0, tokens)  # commits when the buffer is due
         return {"n": np.array([len(texts)]), "tokens": np.array([int(tokens)])}
-
-    def __del__(self) -> None:
-        """Ray Data deletes the actor's UDF when the pool shuts down gracefully: commit what is still buffered (a
-        killed actor cannot; the driver encodes what never arrived again)."""
-        writer = getattr(self, "writer", None)  # absent when __init__ failed
-        if writer is not None:
-            writer.commit_remaining()
 
 
 def _warn_off_main_thread() -> None:
@@ -190,7 +152,8 @@ class RayEngine:
         ray = self._init()
         store = encoder.store
         tokens = self._job(ray, encoder, side, todo, progress, commit_rows=store.shard_size)
-        lost = self._await_rows(store, key, todo)
+        await_settled(lambda: len(store.missing(key, todo)), self.settle_seconds)
+        lost = store.missing(key, todo)
         if lost:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
             log.info("ray: %d texts never reached the store; encoding them again", len(lost))
             tokens += self._job(ray, encoder, side, lost, None, commit_rows=0)
@@ -198,18 +161,6 @@ class RayEngine:
             done = store.compact([key.space()])
             log.info("ray: compacted %s", done)
         return tokens
-
-    def _await_rows(self, store: Any, key: Any, todo: list[str]) -> list[str]:
-        """The texts of `todo` still missing once the actors' last commits (made as the pool shuts down) are in:
-        waits while rows keep arriving, and gives up after `settle_seconds` without a new one."""
-        missing = store.missing(key, todo)
-        last, since = len(missing), time.monotonic()
-        while missing and time.monotonic() - since < self.settle_seconds:
-            time.sleep(0.2)
-            missing = store.missing(key, todo)
-            if len(missing) < last:
-                last, since = len(missing), time.monotonic()
-        return missing
 
     def _job(
         self,
@@ -228,8 +179,6 @@ class RayEngine:
         # At least two batches per worker, so a small job still spreads over the whole pool.
         batch = max(1, min(self.batch_size, -(-len(todo) // (2 * workers))))
         frames = [pd.DataFrame({"text": todo[i : i + batch]}) for i in range(0, len(todo), batch)]
-        device = encoder.device or ("cuda" if gpus else "cpu")
-        threads = encoder.spec.threads or max(1, int(cpus))
         log.info("ray: %d texts over %d workers (%s CPU, %s GPU each)", len(todo), workers, cpus, gpus)
         ds = ray.data.from_pandas(frames).map_batches(
             _EncodeActor,
@@ -237,13 +186,8 @@ class RayEngine:
                 encoder.spec,
                 side,
                 str(encoder.store.root),
-                device,
-                encoder.batch_size,
-                threads,
-                str(encoder.cache_dir) if encoder.cache_dir else None,
                 encoder.store.store_format,
-                commit_rows,
-                encoder.store.flush_seconds,
+                actor_options(encoder, cpus, gpus, commit_rows),
             ),
             batch_size=batch,
             batch_format="numpy",

@@ -20,7 +20,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["encode_corpus_file", "texts_of_batch"]
+__all__ = ["StoreActor", "actor_options", "await_settled", "encode_corpus_file", "texts_of_batch"]
 
 
 def texts_of_batch(batch: dict[str, Any]) -> list[str]:
@@ -32,9 +32,10 @@ def texts_of_batch(batch: dict[str, Any]) -> list[str]:
     return [doc_text(t if isinstance(t, str) else "", str(x)) for t, x in zip(titles, texts)]
 
 
-class _FileActor:
-    """Loads the model once; per batch of file rows: texts, keys, the ones the space lacks, encoded into a buffer
-    that commits every `commit_rows` rows or `flush_seconds` (every batch with 0), and at the actor's shutdown."""
+class StoreActor:
+    """What every encoding actor shares: the model loaded once, a store writer whose buffer commits every
+    `commit_rows` rows or `flush_seconds` (every batch with 0), and the commit of what it still holds when Ray Data
+    shuts the pool down gracefully (a killed actor cannot; the driver has what never arrived encoded again)."""
 
     def __init__(self, spec: Any, side: str, store_root: str, store_format: str, options: dict[str, Any]) -> None:
         import torch
@@ -44,7 +45,7 @@ class _FileActor:
 
         if options.get("threads"):
             torch.set_num_threads(options["threads"])
-        self.store = open_store(store_root, store_format)
+        self.store = open_store(store_root, store_format)  # the driver's format: rows land where the driver reads
         cache = options.get("cache_dir")
         self.encoder = Encoder(
             spec,
@@ -58,6 +59,41 @@ class _FileActor:
         self.writer = self.store.writer(self.key)
         self.writer.shard_size = max(1, int(options.get("commit_rows") or 0))
         self.writer.flush_seconds = options.get("flush_seconds") or self.writer.flush_seconds
+        self.encoder.model  # load now: a model that cannot load fails the actor at start, not mid-job
+
+    def __del__(self) -> None:
+        writer = getattr(self, "writer", None)  # absent when __init__ failed
+        if writer is not None:
+            writer.commit_remaining()
+
+
+def actor_options(encoder: Any, cpus: float, gpus: float, commit_rows: int) -> dict[str, Any]:
+    """A `StoreActor`'s options from the driver's encoder and the cluster plan."""
+    return {
+        "device": encoder.device or ("cuda" if gpus else "cpu"),
+        "model_batch": encoder.batch_size,
+        "threads": encoder.spec.threads or max(1, int(cpus)),
+        "cache_dir": str(encoder.cache_dir) if encoder.cache_dir else None,
+        "commit_rows": commit_rows,
+        "flush_seconds": encoder.store.flush_seconds,
+    }
+
+
+def await_settled(count_missing: Callable[[], int], settle_seconds: float) -> int:
+    """How many rows are still missing once the actors' last commits are in: counts again while rows keep
+    arriving, giving up after `settle_seconds` without a new one."""
+    missing = count_missing()
+    last, since = missing, time.monotonic()
+    while missing and time.monotonic() - since < settle_seconds:
+        time.sleep(0.2)
+        missing = count_missing()
+        if missing < last:
+            last, since = missing, time.monotonic()
+    return missing
+
+
+class _FileActor(StoreActor):
+    """Per batch of file rows: texts, keys, the ones the space lacks, encoded into the actor's buffer."""
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         texts = texts_of_batch(batch)
@@ -73,13 +109,6 @@ class _FileActor:
             emb, tokens = self.encoder.encode_batchwise(todo, self.side)
             self.writer.add(keys, emb, time.perf_counter() - t0, tokens)  # commits when due
         return {"n": np.array([len(texts)]), "encoded": np.array([len(todo)]), "tokens": np.array([int(tokens)])}
-
-    def __del__(self) -> None:
-        """Ray Data deletes an actor's UDF when the pool shuts down gracefully: what is buffered is committed (a
-        killed actor cannot; the driver has what never arrived encoded again)."""
-        writer = getattr(self, "writer", None)  # absent when __init__ failed
-        if writer is not None:
-            writer.commit_remaining()
 
 
 def _keys(texts: list[str]) -> np.ndarray:
@@ -102,7 +131,7 @@ def encode_corpus_file(
     this returns, and a Lance space's appends are compacted into few files."""
     store, key = encoder.store, encoder.key(side)
     encoded, tokens = _job(engine, encoder, side, path, progress, commit_rows=store.shard_size)
-    absent = _await_rows(store, key, keys, engine.settle_seconds)
+    absent = await_settled(lambda: int(store.absent(key, keys).sum()), engine.settle_seconds)
     if absent:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
         log.info("ray: %d texts of %s never reached the store; encoding them again", absent, path)
         again, more = _job(engine, encoder, side, path, None, commit_rows=0)
@@ -112,33 +141,13 @@ def encode_corpus_file(
     return encoded, tokens
 
 
-def _await_rows(store: Any, key: Any, keys: np.ndarray, settle_seconds: float) -> int:
-    """How many of `keys` still have no row once the actors' last commits are in: waits while rows keep arriving,
-    giving up after `settle_seconds` without a new one."""
-    missing = int(store.absent(key, keys).sum())
-    last, since = missing, time.monotonic()
-    while missing and time.monotonic() - since < settle_seconds:
-        time.sleep(0.2)
-        missing = int(store.absent(key, keys).sum())
-        if missing < last:
-            last, since = missing, time.monotonic()
-    return missing
-
-
 def _job(
     engine: Any, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None, commit_rows: int
 ) -> tuple[int, int]:
     """One Ray Data job over the file: (texts encoded, tokens)."""
     ray = engine._init()
     workers, cpus, gpus = engine.plan(ray)
-    options = {
-        "device": encoder.device or ("cuda" if gpus else "cpu"),
-        "model_batch": encoder.batch_size,
-        "threads": encoder.spec.threads or max(1, int(cpus)),
-        "cache_dir": str(encoder.cache_dir) if encoder.cache_dir else None,
-        "commit_rows": commit_rows,
-        "flush_seconds": encoder.store.flush_seconds,
-    }
+    options = actor_options(encoder, cpus, gpus, commit_rows)
     log.info("ray: %s read by %d workers (%s CPU, %s GPU each)", path, workers, cpus, gpus)
     import pyarrow as pa
     import pyarrow.json as pj
