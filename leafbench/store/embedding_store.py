@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import resource_error_message
 from .errors import StoreError
 from .index import SpaceIndex
-from .keys import KEY_BYTES, EncodingKey, text_keys
+from .keys import KEY_BYTES, EncodingKey, scratch, text_keys
 from .legacy import import_v1
 from .maintenance import StoreMaintenance
 from .rows import EncodeStats, RowsBase, StoredRows, encode_stats
@@ -75,6 +75,9 @@ class TextStore:
 
     def _before_encode(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
         """Bring rows kept in an older layout for these texts into the space (nothing by default)."""
+
+    def _after_encode(self, key: EncodingKey) -> None:
+        """Tidy a space that this process has just appended to, before its rows are served (nothing by default)."""
 
     # ------------------------------------------------------------------------------------------ reads
 
@@ -147,6 +150,8 @@ class TextStore:
             if prepare is not None:
                 prepare()
             n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds, batch_size=batch_size)
+        if todo:
+            self._after_encode(key)
         rows = self.rows(key, texts, keys)
         n_enc = len(todo)
         self.n_encoded += n_enc
@@ -164,50 +169,64 @@ class TextStore:
         engine: Callable[[EncodingKey, list[str], Callable[[int], None] | None], int] | None,
         batch_size: int,
     ) -> tuple[RowsBase, EncodeStats]:
-        """`get_or_encode` for texts read in chunks (`texts.chunks(n)`, e.g. a `StreamedTexts`): the keys go to a
-        file-backed array, and each chunk's missing texts are encoded before the next chunk is read, so memory
-        holds one chunk of texts whatever the corpus size. A text repeated across chunks is encoded once: each
-        chunk is looked up again after the previous one was committed."""
-        t0 = time.perf_counter()
-        keys = _file_backed_keys(texts)
-        absent, _ = self._locate(key, keys)
-        n_absent = int(absent.sum())
-        if progress:
-            progress(len(keys) - n_absent)
-        n_tokens = n_enc = start = 0
-        prepared = False
-        for chunk in texts.chunks(STREAM_CHUNK) if n_absent else ():
-            mask = absent[start : start + len(chunk)]
-            if mask.any():
-                pick = np.nonzero(mask)[0]
-                todo = self.missing(key, [chunk[i] for i in pick], np.asarray(keys[start + pick]))
-                if progress:
-                    progress(len(pick) - len(todo))
-                if todo and engine is not None:
-                    n_tokens += engine(key, todo, progress)
-                elif todo:
-                    if prepare is not None and not prepared:
-                        prepare()
-                        prepared = True
-                    n_tokens += self.encode_missing(key, todo, encode, piece_seconds, batch_size)
-                n_enc += len(todo)
-            start += len(chunk)
-        rows = self.rows(key, texts, keys)
-        self.n_encoded += n_enc
-        self.n_served += len(keys) - n_enc
-        return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
+        """`get_or_encode` for texts read in chunks (`texts.chunks(n)`, e.g. a `StreamedTexts`): each chunk's missing
+        texts are encoded before the next chunk is read, so memory holds one chunk of texts whatever the corpus
+        size. A text repeated across chunks is encoded once: each chunk is looked up again after the previous one
+        was committed."""
+
+        def encode_absent(keys: np.ndarray, absent: np.ndarray) -> tuple[int, int]:
+            n_tokens = n_enc = start = 0
+            prepared = False
+            for chunk in texts.chunks(STREAM_CHUNK):
+                mask = absent[start : start + len(chunk)]
+                if mask.any():
+                    pick = np.nonzero(mask)[0]
+                    todo = self.missing(key, [chunk[i] for i in pick], np.asarray(keys[start + pick]))
+                    if progress:
+                        progress(len(pick) - len(todo))
+                    if todo and engine is not None:
+                        n_tokens += engine(key, todo, progress)
+                    elif todo:
+                        if prepare is not None and not prepared:
+                            prepare()
+                            prepared = True
+                        n_tokens += self.encode_missing(key, todo, encode, piece_seconds, batch_size)
+                    n_enc += len(todo)
+                start += len(chunk)
+            return n_enc, n_tokens
+
+        return self._get_or_encode_keyed(key, texts, encode_absent, progress, counts_stored=True)
 
     def _get_or_encode_file(
         self, key: EncodingKey, texts: Any, file_engine: FileEngine, progress: Callable[[int], None] | None
     ) -> tuple[RowsBase, EncodeStats]:
-        """A streamed corpus encoded by workers reading its file: this process only hashes it to serve the rows."""
+        """A streamed corpus encoded by workers reading its file: this process only hashes it to serve the rows
+        (the workers' progress counts every document they read, stored or not)."""
+        return self._get_or_encode_keyed(
+            key, texts, lambda keys, _: file_engine(key, texts, keys, progress), progress, counts_stored=False
+        )
+
+    def _get_or_encode_keyed(
+        self,
+        key: EncodingKey,
+        texts: Any,
+        encode_absent: Callable[[np.ndarray, np.ndarray], tuple[int, int]],
+        progress: Callable[[int], None] | None,
+        counts_stored: bool,
+    ) -> tuple[RowsBase, EncodeStats]:
+        """What the two streamed paths share: the texts' keys in a file-backed array (16 B per text of page cache,
+        not heap), one lookup, `encode_absent(keys, absent mask) -> (encoded, tokens)` only when something is
+        missing, and the rows served from that same lookup when nothing was (a warm run locates once)."""
         t0 = time.perf_counter()
         keys = _file_backed_keys(texts)
-        absent, _ = self._locate(key, keys)
-        n_enc, n_tokens = file_engine(key, texts, keys, progress) if absent.any() else (0, 0)
-        if not absent.any() and progress:
-            progress(len(keys))
-        rows = self.rows(key, texts, keys)
+        absent, located = self._locate(key, keys)
+        n_absent = int(absent.sum())
+        if progress and (counts_stored or not n_absent):
+            progress(len(keys) - n_absent)
+        n_enc, n_tokens = encode_absent(keys, absent) if n_absent else (0, 0)
+        if n_enc:
+            self._after_encode(key)
+        rows = self.rows(key, texts, keys) if n_absent else self._rows(key, located)
         self.n_encoded += n_enc
         self.n_served += len(keys) - n_enc
         return rows, encode_stats(key.space(), rows, n_enc, n_tokens, time.perf_counter() - t0)
@@ -258,21 +277,16 @@ STREAM_CHUNK = 65536  # texts of a streamed corpus hashed / encoded at a time
 
 
 def _file_backed_keys(texts: Any) -> np.ndarray:
-    """The `text_keys` of a streamed text column, in an anonymous temporary file mapped into memory: 16 B per text
-    that the page cache holds, not the process's heap."""
-    f = tempfile.TemporaryFile(prefix="leafbench-keys-")
-    n = len(texts)
-    if n == 0:
-        f.close()
-        return np.empty((0, KEY_BYTES), np.uint8)
-    keys = np.memmap(f, dtype=np.uint8, mode="w+", shape=(n, KEY_BYTES))
-    f.close()  # the mapping keeps the (unlinked) file alive until the array goes
+    """The `text_keys` of a streamed text column, in a file-backed scratch array (page cache, not heap)."""
+    keys = scratch((len(texts), KEY_BYTES), np.uint8)
     start = 0
     for chunk in texts.chunks(STREAM_CHUNK):
         keys[start : start + len(chunk)] = text_keys(chunk)
         start += len(chunk)
-    if start != n:
-        raise StoreError(f"{getattr(texts, 'path', 'texts')}: {start} texts read, {n} expected (changed while read?)")
+    if start != len(keys):
+        raise StoreError(
+            f"{getattr(texts, 'path', 'texts')}: {start} texts read, {len(keys)} expected (changed while read?)"
+        )
     return keys
 
 

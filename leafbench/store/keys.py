@@ -129,14 +129,18 @@ def _insertion_points(hi: np.ndarray, lo: np.ndarray, new_hi: np.ndarray, new_lo
     return at
 
 
-def scratch(n: int, dtype: type) -> np.ndarray:
-    """An array of `n` items in an unlinked temporary file mapped into memory: for per-row arrays of a big corpus
+def scratch(shape: int | tuple[int, ...], dtype: type) -> np.ndarray:
+    """An array of `shape` in an unlinked temporary file mapped into memory: for per-row arrays of a big corpus
     (positions, keys), which then cost page cache the kernel can drop, not the process's heap."""
     import tempfile
 
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = int(np.prod(shape))
+    if n == 0:
+        return np.empty(shape, dtype)
     with tempfile.TemporaryFile(prefix="leafbench-") as f:
-        f.truncate(max(1, n) * np.dtype(dtype).itemsize)
-        return np.memmap(f, dtype=dtype, mode="r+", shape=(n,))
+        f.truncate(n * np.dtype(dtype).itemsize)
+        return np.memmap(f, dtype=dtype, mode="r+", shape=shape)  # the mapping outlives the file handle
 
 
 def _arrays(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
