@@ -25,6 +25,8 @@ from leafbench.report.bootstrap import (
 )
 
 RUN = "minilm-l6+minilm-l6-16"
+LABEL = f"{RUN} [16q/64d]"  # how reports name the run: its folder and its data protocol (a subset)
+CELLS_ID = "t-cells-minilm-l6-minilm-l6-16-16q-64d"  # its dims x dtypes table in the HTML
 DIMS, DTYPES = (None, 128, 32), ("float32", "int8", "binary")
 
 
@@ -93,11 +95,50 @@ def test_one_run_name_in_two_folders_stays_two_runs(results: Path, tmp_path: Pat
         _write(root / parent / RUN / "student" / "SciFact.json", d)
     _write(root / "other" / "solo-run" / "student" / "SciFact.json", _read(results, "student"))
     df = load_results(root)
-    assert set(df["run"]) == {f"small/{RUN}", f"large/{RUN}", "solo-run"}  # unique names are left alone
+    # unique names are left alone; a run on a subset is labelled with its protocol
+    assert set(df["run"]) == {f"small/{RUN} [16q/64d]", f"large/{RUN} [16q/64d]", "solo-run [16q/64d]"}
     score = df.set_index("run")["score"]
-    assert score[f"small/{RUN}"] == pytest.approx(0.5) and score[f"large/{RUN}"] == pytest.approx(0.4)
+    assert score[f"small/{RUN} [16q/64d]"] == pytest.approx(0.5)
+    assert score[f"large/{RUN} [16q/64d]"] == pytest.approx(0.4)
     with pytest.raises(CheckInputError, match="same cell"):  # a regression check keys runs by name: ambiguous, refused
         current_entries(root)
+
+
+def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: Path, tmp_path: Path) -> None:
+    """Two results folders holding one run name at two data protocols (16 and 32 queries): two runs, two boards,
+    two dims x dtypes tables, and no number anywhere in the report is their mean."""
+    from leafbench.report.build import build_report
+
+    scores = {"a": 0.5, "b": 0.3}
+    for root, q in (("a", 16), ("b", 32)):
+        for name in [p.name for p in (results / RUN / "student").glob("*.json")]:
+            d = json.loads((results / RUN / "student" / name).read_text())
+            d["leafbench"]["subset"] = {"max_queries": q, "max_docs": 64}
+            d["leafbench"]["n_queries"] = q
+            d["scores"][next(iter(d["scores"]))][0]["main_score"] = scores[root]
+            _write(tmp_path / root / RUN / "student" / name, d)
+    report = build_report([tmp_path / "a", tmp_path / "b"])
+    assert set(report.df["run"]) == {f"{RUN} [16q/64d]", f"{RUN} [32q/64d]"}
+    titles = [t.title for t in report.tables]
+    assert {f"Dims x dtypes: {RUN} [16q/64d]", f"Dims x dtypes: {RUN} [32q/64d]"} <= set(titles)
+    boards = [t for t in report.tables if t.key.startswith("distill")]
+    assert [t.title.split(":")[1].split("(")[0].strip() for t in boards] == ["data 16q/64d", "data 32q/64d"]
+    md = report.to_markdown()
+    assert "40.00" not in md and "50.00" in md and "30.00" in md  # 40 would be the mixed mean
+
+
+def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(results: Path, tmp_path: Path) -> None:
+    """The same run name and protocol in two results folders, both holding one cell: named by their folders;
+    folders that only complement each other (other tasks) stay one run."""
+    from leafbench.report.frame import load_folders
+
+    for root in ("x", "y"):
+        _write(tmp_path / root / RUN / "student" / "SciFact.json", _read(results, "student"))
+    _, df = load_folders([tmp_path / "x", tmp_path / "y"])
+    assert set(df["run"]) == {f"x/{LABEL}", f"y/{LABEL}"}
+    _write(tmp_path / "z" / RUN / "teacher" / "SciFact.json", _read(results, "teacher"))
+    _, df = load_folders([tmp_path / "x", tmp_path / "z"])
+    assert set(df["run"]) == {LABEL}
 
 
 def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
@@ -214,7 +255,7 @@ def test_cell_grid_and_throughput(df) -> None:
     from leafbench.report.grid import cell_grid
     from leafbench.report.throughput import throughput
 
-    g = cell_grid(df, RUN)
+    g = cell_grid(df, LABEL)
     assert list(g.columns) == list(DTYPES)
     assert list(g.loc["student"].index) == ["full", "128", "32"]
     full = df[(df["mode"] == "teacher") & (df["dim_label"] == "32") & (df["dtype"] == "binary")]["score"].iloc[0]
@@ -279,7 +320,7 @@ def test_figures_are_deterministic_and_labelled(df, tmp_path: Path) -> None:
 
     a = make_figures(df, tmp_path / "a")
     b = make_figures(df, tmp_path / "b")
-    slug = RUN.replace("+", "-")
+    slug = RUN.replace("+", "-") + "--16q-64d"
     assert [f.key for f in a] == ["asym-vs-sym", f"dims-{slug}", f"quant-{slug}"]
     for fa, fb in zip(a, b):
         assert fa.svg.read_bytes() == fb.svg.read_bytes(), fa.key
@@ -327,7 +368,7 @@ def test_page_renders_in_chromium_without_console_errors(chromium: str, report_d
     shot = report_dir / "screenshot.png"
     r = render_in_chromium(report_dir / "index.html", screenshot=shot, binary=chromium)
     assert r.console == [], r.console
-    for tid in ("t-pair-1", "t-distill", "t-reference", f"t-cells-{RUN.replace('+', '-')}", "t-throughput", "t-data"):
+    for tid in ("t-pair-1", "t-distill", "t-reference", CELLS_ID, "t-throughput", "t-data"):
         assert f'id="{tid}"' in r.dom, tid
     # The inline script ran: every sortable table was wired up.
     assert r.dom.count('data-ready="1"') == r.dom.count('class="sortable"') >= 5
@@ -340,7 +381,7 @@ def test_sorting_runs_in_chromium(chromium: str, report_dir: Path) -> None:
     from leafbench.report.html import render_in_chromium
 
     # Column 3 (0-based) of the cells table is "int8"; #sort= applies the same function a header click calls.
-    tid = f"t-cells-{RUN.replace('+', '-')}"
+    tid = CELLS_ID
     for direction in ("asc", "desc"):
         r = render_in_chromium(
             report_dir / "index.html", fragment=f"#sort={tid}:3:{direction}", binary=chromium, window=(400, 900)
@@ -414,7 +455,7 @@ def test_sweep_without_full_float32_falls_back_to_its_most_common_cell(df) -> No
     only128 = df[df["dim_label"] == "128"]
     assert pick_main_cell(only128) == ("128", "float32")
     titles = [t.title for t in report_from_frame(only128).tables]
-    assert "Distillation runs and subsets (128 dim, float32)" in titles  # the fixture is a 16q/64d subset
+    assert "Distillation runs and subsets: data 16q/64d (128 dim, float32)" in titles  # the fixture is a 16q/64d subset
 
 
 def test_exported_model_meta_is_the_same_on_every_export() -> None:

@@ -25,7 +25,7 @@ from .grid import cell_tables
 from .provenance import protocol_table
 from .reference import reference_table
 from .subtasks import subtask_table
-from .table import MISSING, ReportTable, fmt, make_table, to_markdown
+from .table import MISSING, ReportTable, fmt, make_table, slug, to_markdown
 from .throughput import throughput_table
 
 S_PAIRS = "How close is each student to its teacher"
@@ -42,7 +42,7 @@ INTROS = {
     "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
     "subset (not comparable to published numbers).",
     S_DISTILL: "Distilled students (local checkpoints evaluated against a teacher, or under a distill/ folder) and subset protocols, each column one "
-    "task on one data protocol. Not mixed into the leaderboard above.",
+    "task; one table per data protocol, never averaged or ranked across protocols. Not mixed into the leaderboard above.",
 }
 
 
@@ -215,10 +215,12 @@ def _board_notes(b: cmp.Board) -> list[str]:
 
 
 def _dedup_for_benchmark(c: pd.DataFrame) -> pd.DataFrame:
-    """Cells as a run/mode frame for the benchmark-coverage tables (one row per system)."""
-    d = c.copy()
-    d["run"] = [cmp.system_label(q, dn) for q, dn in zip(d["query_name"], d["document_name"])]
-    d["mode"] = ["symmetric" if s else "asymmetric" for s in d["symmetric"]]
+    """Cells as a run/mode frame for the benchmark-coverage tables (one row per system, labelled as the boards
+    label it)."""
+    d = c.assign(key=[cmp.system_key(q, dq) for q, dq in zip(c["query_id"], c["document_id"])])
+    labels = cmp.system_labels(d)
+    d["run"] = [labels[k][0] for k in d["key"]]
+    d["mode"] = [labels[k][1] for k in d["key"]]
     return d
 
 
@@ -279,15 +281,18 @@ def report_from_frame(
             if bt is not None:
                 bt.section = S_BOARD
                 tables.append(bt)
-    if len(rest):
-        # Teachers' numbers on the same columns, so each distilled row has its reference in the table.
-        cols = set(zip(rest["task"], rest["protocol"]))
+    for i, (proto, group) in enumerate(rest.groupby("protocol", sort=False)):
+        # One board per data protocol: a 10-query score is never averaged or ranked with a 20-query one. The
+        # teachers' numbers on the same columns, so each distilled row has its reference in the table.
+        tasks = set(group["task"])
         teachers = {p.teacher_id for p in cmp.pairs(sel)}
-        on_cols = pd.Series([(t, p) in cols for t, p in zip(c["task"], c["protocol"])], index=c.index)
-        ref = c[c["query_id"].isin(teachers) & c["symmetric"] & on_cols]
-        rb = cmp.board(pd.concat([rest, ref]).drop_duplicates(subset=["query_id", "document_id", "task", "protocol"]))
+        ref = c[c["query_id"].isin(teachers) & c["symmetric"] & (c["protocol"] == proto) & c["task"].isin(tasks)]
+        both = pd.concat([group, ref]).drop_duplicates(subset=["query_id", "document_id", "task", "protocol"])
+        rb = cmp.board(both)
         if rb is not None:
-            tables.append(board_report_table(rb, "distill", f"Distillation runs and subsets ({where})", S_DISTILL))
+            data = "full data" if proto == "full" else f"data {proto}"
+            key = "distill" if i == 0 else f"distill-{slug(proto)}"
+            tables.append(board_report_table(rb, key, f"Distillation runs and subsets: {data} ({where})", S_DISTILL))
     for t in cell_tables(df):
         t.section = S_CELLS
         tables.append(t)

@@ -322,6 +322,38 @@ class Board:
     tested: list[str] = field(default_factory=list)  # method "partial": the columns the test resampled
 
 
+def mode_name(mode: str, symmetric: bool) -> str:
+    """The mode a row shows, in the CLI's words: student or teacher for one model on both sides (the mode its
+    result was run in), asymmetric for student queries against teacher documents."""
+    if not symmetric:
+        return "asymmetric"
+    return mode if mode in ("student", "teacher") else "student"
+
+
+def system_labels(c: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """(label, mode) per system key of a cells frame; systems whose names collide (one model read at two lengths
+    or precisions) carry the settings that tell them apart: ``minilm-l6 (len=32)``."""
+    labels: dict[str, tuple[str, str]] = {}
+    for k, g in c.groupby("key", sort=False):
+        r = g.iloc[0]
+        labels[k] = (system_label(r["query_name"], r["document_name"]), mode_name(str(r["mode"]), bool(r["symmetric"])))
+    seen: dict[tuple[str, str], list[str]] = {}
+    for k, lab in labels.items():
+        seen.setdefault(lab, []).append(k)
+    for lab, keys in seen.items():
+        if len(keys) > 1:
+            for k in keys:
+                q, d = split_key(k)
+                tags = sorted({t for side in {q, d} for t in [_settings(side)] if t})
+                labels[k] = (f"{lab[0]} ({'; '.join(tags)})" if tags else lab[0], lab[1])
+    return labels
+
+
+def _settings(encoder_id: str) -> str:
+    """The settings part of an encoder id (``<identity>@len=32,prec=fp16`` -> ``len=32, prec=fp16``)."""
+    return encoder_id.rpartition("@")[2].replace(",", ", ") if "@" in encoder_id else ""
+
+
 def column_key(task: str, protocol: str) -> str:
     return task if protocol == "full" else f"{task} [{protocol}]"
 
@@ -340,10 +372,7 @@ def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
     pq = {(k, col): v for k, col, v in zip(c["key"], c["col"], c["per_query"]) if isinstance(v, dict) and v}
     inherited = pd.DataFrame(False, index=wide.index, columns=wide.columns)
     no_doc_cols = set(c.loc[c["no_doc_side"], "col"])
-    labels: dict = {}
-    for k, g in c.groupby("key", sort=False):
-        r = g.iloc[0]
-        labels[k] = (system_label(r["query_name"], r["document_name"]), "symmetric" if r["symmetric"] else "asymmetric")
+    labels = system_labels(c)
     keep = []
     for k in wide.index:
         q, d = split_key(k)

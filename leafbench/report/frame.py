@@ -68,6 +68,7 @@ def load_results(root: Path, disambiguate: bool = True) -> pd.DataFrame:
     rows = [_row(rec, root) for rec in records]
     if disambiguate:
         _disambiguate_runs(rows, root)
+        _protocol_runs(rows)
     df = pd.DataFrame(rows)
     df["mode_rank"] = df["mode"].map({m: i for i, m in enumerate(MODE_ORDER)}).fillna(len(MODE_ORDER))
     return df.sort_values(["run", "mode_rank", "task", "dim_label", "dtype"], kind="stable").reset_index(drop=True)
@@ -80,7 +81,11 @@ def load_folders(results: Path | str | Sequence[Path | str]) -> tuple[list[Path]
     if not roots:
         raise ReportError("no results folder given")
     frames = [load_results(r) for r in roots]
-    return roots, frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) == 1:
+        return roots, frames[0]
+    df = pd.concat(frames, ignore_index=True)
+    _disambiguate_across_roots(df)
+    return roots, df
 
 
 def _row(rec: ResultRecord, root: Path) -> dict[str, Any]:
@@ -136,6 +141,7 @@ def _row(rec: ResultRecord, root: Path) -> dict[str, Any]:
         "mteb_version": rec.mteb_version,
         "aggregate": rec.aggregate,  # the aggregate task a sub-task result belongs to
         "path": str(rec.path),
+        "root": str(root),
     }
 
 
@@ -212,6 +218,25 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
                 r["run"] = run_dir.relative_to(root).as_posix()
             except ValueError:
                 r["run"] = run_dir.as_posix()
+
+
+def _protocol_runs(rows: list[dict[str, Any]]) -> None:
+    """A run is one data protocol: a run folder's results on a subset or another split are labelled as a run of
+    their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols."""
+    for r in rows:
+        if r["protocol"] != "full":
+            r["run"] = f"{r['run']} [{r['protocol']}]"
+
+
+def _disambiguate_across_roots(df: pd.DataFrame) -> None:
+    """Runs of one name in two results folders that hold the same (mode, task, cell) are two runs: each is named
+    by its folder (``results-demo/minilm-l6``), so neither number replaces or is averaged with the other.
+    Runs that only complement each other (other tasks or cells) stay one."""
+    keys = ["run", "mode", "task", "dim_label", "dtype"]
+    clash = df.groupby(keys)["root"].transform("nunique") > 1
+    for run in df.loc[clash, "run"].unique():
+        rows = df["run"] == run
+        df.loc[rows, "run"] = [f"{Path(root).name}/{run}" for root in df.loc[rows, "root"]]
 
 
 def protocol_label(sub: Any, other_splits: Sequence[str] = ()) -> str:

@@ -103,7 +103,7 @@ JS = """
 
 def table_id(key: str) -> str:
     """HTML id of a report table (what #sort= and tests refer to)."""
-    return "t-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
+    return "t-" + re.sub(r"[^A-Za-z0-9_-]+", "-", key).strip("-")
 
 
 def table_html(t: ReportTable) -> str:
