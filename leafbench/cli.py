@@ -133,6 +133,7 @@ def run(
     teacher: opts.Teacher = None,
     mode: opts.Mode = "student",
     tasks: opts.Tasks = None,
+    benchmarks: opts.Benchmarks = None,
     task_types: opts.TaskTypes = None,
     exclude_tasks: opts.ExcludeTasks = None,
     data_dir: opts.DataDir = None,

@@ -22,7 +22,11 @@ Model = Annotated[str, typer.Option("--model", "-m", help="Alias (see `leafbench
 
 Teacher = Annotated[
     Optional[str],
-    typer.Option("--teacher", "-t", help="Teacher alias/id/folder. Default: the model's own (alias or manifest)."),
+    typer.Option(
+        "--teacher",
+        help="Teacher alias/id/folder, for the modes that run it (teacher, asymmetric, all). Default: the model's "
+        "own (alias or manifest). Long form only: -t is --tasks, as in mteb.",
+    ),
 ]
 
 Mode = Annotated[str, typer.Option("--mode", help=MODE_HELP)]
@@ -31,10 +35,21 @@ Tasks = Annotated[
     Optional[str],
     typer.Option(
         "--tasks",
+        "-t",
         help='Task names as mteb spells them (SciFact,NFCorpus), a benchmark ("BEIR", "NanoBEIR", '
         '"MTEB(eng, v2)"), or your own BEIR-layout folder (./my-corpus, or a folder name under --data-dir; '
         "named by its folder). Aggregates (CQADupstackRetrieval) run every sub-task and report their mean. "
         "Default: the model's benchmark (leaf-ir: BEIR, leaf-mt: MTEB(eng, v2)), else NanoBEIR.",
+    ),
+]
+
+Benchmarks = Annotated[
+    Optional[str],
+    typer.Option(
+        "--benchmarks",
+        "-b",
+        help='Benchmarks as mteb names them ("BEIR", "NanoBEIR", "MTEB(eng, v2)"; comma lists allowed), run with '
+        "any --tasks.",
     ),
 ]
 

@@ -99,6 +99,7 @@ def plan_run(
     teacher: str | None = None,
     mode: str | Sequence[str] = "student",
     tasks: str | Sequence[str] | None = None,
+    benchmarks: str | Sequence[str] | None = None,
     task_types: str | Sequence[str] | None = None,
     exclude_tasks: str | Sequence[str] | None = None,
     data_dir: Path | str | None = None,
@@ -154,7 +155,9 @@ def plan_run(
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
     data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict)
-    selection = _select(models["student"], tasks, task_types, exclude_tasks, data.data_dir)
+    selection = _select(
+        models["student"], _with_benchmarks(tasks, benchmarks), task_types, exclude_tasks, data.data_dir
+    )
     run = run_folder_name(models["student"].slug, models["teacher"].slug if "teacher" in models else None, backend)
     workspace.manifest(run)  # a damaged run.json fails now, not after the encoding
     return RunPlan(
@@ -214,6 +217,11 @@ def _resolve_models(
     check_backend(over.backend)
     student = over.apply(resolve_model(model, ws.cache), "student")
     if "teacher" not in roles_run(modes):
+        if teacher is not None:
+            raise UserError(
+                f"--teacher {teacher} is not used by --mode {mode_arg}; add --mode asymmetric, teacher or all, or "
+                "leave --teacher out"
+            )
         if over.teacher_max_seq_length is not None:
             raise UserError(
                 f"--teacher-max-seq-length needs a mode that runs the teacher (teacher, asymmetric, all), not {mode_arg}"
@@ -265,6 +273,23 @@ def _check_cells_fit(
         load_ranges(ranges_file, max([c.dim or 0 for c in cells] + [d or 0 for d in full_dims] + [1]))
 
 
+def _with_benchmarks(tasks: str | Sequence[str] | None, benchmarks: str | Sequence[str] | None) -> str | None:
+    """--tasks and --benchmarks as one selection; each --benchmarks item must be a benchmark mteb knows."""
+    from .tasks import _benchmark, split_task_arg
+
+    bench = _csv(benchmarks)
+    for item in split_task_arg(bench) if bench else []:
+        if _benchmark(item) is None:
+            raise UserError(f"--benchmarks: mteb knows no benchmark {item!r} (e.g. BEIR, NanoBEIR, 'MTEB(eng, v2)')")
+    return ",".join(x for x in (_csv(tasks), bench) if x) or None
+
+
+def _is_model_name(name: str) -> bool:
+    from .registry import ALIASES
+
+    return name in ALIASES
+
+
 def _select(
     student: ModelSpec,
     tasks: str | Sequence[str] | None,
@@ -275,9 +300,14 @@ def _select(
     """The tasks to run (default: the student's benchmark); an incomplete local aggregate fails now."""
     from .data import aggregate_local_folders
     from .registry import default_benchmark
-    from .tasks import select_tasks
+    from .tasks import TaskSelectionError, select_tasks, split_task_arg
 
-    selection = select_tasks(_csv(tasks), default_benchmark(student), _csv(task_types), _csv(exclude), data_dir)
+    try:
+        selection = select_tasks(_csv(tasks), default_benchmark(student), _csv(task_types), _csv(exclude), data_dir)
+    except TaskSelectionError as e:
+        if any(_is_model_name(t) for t in split_task_arg(_csv(tasks) or "")):
+            raise TaskSelectionError(f"{e} (-t is --tasks, as in mteb; a teacher is --teacher)") from None
+        raise
     for agg, subs in selection.subtasks.items():
         aggregate_local_folders(agg, data_dir, subs)
     return selection

@@ -81,6 +81,20 @@ def test_pair_from_manifest_runs_all_modes(env, shared_data: Path, tmp_path: Pat
     assert scores["student"] == scores["teacher"] == scores["asymmetric"]
 
 
+def test_mteb_short_options_select_tasks_and_benchmarks(env, shared_data: Path) -> None:
+    """`-m/-t/-b` as mteb spells them: `-t SciFact` evaluates SciFact; `-b` adds a benchmark's tasks."""
+    from leafbench.api import plan_run
+
+    res = _run(
+        "run", "-m", "hash-768", "-t", "SciFact", "--data-dir", str(shared_data / "beir"),
+        "--max-queries", "5", "--max-docs", "50", "--output", str(env["out"]),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((env["out"] / "hash-768" / "student" / "SciFact.json").read_text())["task_name"] == "SciFact"
+    sel = plan_run("hash-768", tasks="SciFact", benchmarks="NanoBEIR", output=env["out"]).selection
+    assert sel.tasks[0] == "SciFact" and len(sel.tasks) > 1 and "NanoSciFactRetrieval" in sel.tasks
+
+
 def test_models_lists_aliases() -> None:
     res = _run("models")
     assert res.exit_code == 0 and "leaf-ir" in res.output and "minilm-l6" in res.output
@@ -101,6 +115,10 @@ def test_models_lists_aliases() -> None:
         (["--model", "minilm-l6", "--mode", "asymmetric"], "needs a teacher"),
         (["--model", "minilm-l6", "--teacher", "mpnet-base", "--mode", "asymmetric"], "384-d"),
         (["--model", "minilm-l6", "--tasks", "NFCorpus"], "--data-dir"),
+        # mteb's spellings: -t is --tasks, so an old `-t <teacher>` says what happened; an unused teacher is an error
+        (["-m", "minilm-l6", "-t", "mpnet-base"], "-t is --tasks, as in mteb; a teacher is --teacher"),
+        (["-m", "minilm-l6", "--teacher", "mpnet-base", "-t", "SciFact"], "is not used by --mode student"),
+        (["-m", "minilm-l6", "-b", "NanoBEIRx"], "--benchmarks: mteb knows no benchmark 'NanoBEIRx'"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(env, shared_data: Path, args: list[str], expected: str) -> None:
