@@ -4,7 +4,7 @@
 # minilm-l6 reading 32 tokens, the teacher minilm-l6 at its own 256. The three modes give different numbers
 # (SciFact nDCG@10 x100 at full float32: student 75.47, teacher 82.58, asymmetric 83.30; BIOSSES asymmetric =
 # student by the asymmetric policy), so a routing regression in any mode shows. Refresh the baseline deliberately:
-#   bash scripts/ci_eval.sh /tmp/ci-results && .venv/bin/leafbench baseline /tmp/ci-results --out results/baselines/ci.json
+#   bash scripts/ci_eval.sh /tmp/ci-results && .venv/bin/leafbench baseline /tmp/ci-results --output results/baselines/ci.json
 # Extra arguments go to `leafbench run` (e.g. --threads 1 to measure numeric noise against the baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."

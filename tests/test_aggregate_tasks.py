@@ -313,15 +313,15 @@ def test_cqadupstack_equals_mteb_evaluate(env, cqadupstack: Path, minilm_spec, t
     assert res.exit_code == 0 and "12 already in" in res.output.replace("\n", " ")
     assert main_score(json.loads(agg_path.read_text())) == main_score(agg)
 
-    rep = _run("report", str(env["out"]), "--out", str(tmp_path / "rep"), "--no-figures", "--subtasks")
+    rep = _run("report", str(env["out"]), "--output", str(tmp_path / "rep"), "--no-figures", "--subtasks")
     assert rep.exit_code == 0, rep.output
     md = (tmp_path / "rep" / "index.md").read_text()
     main_part, sub_part = md.split("### Sub-tasks of aggregate tasks")
     assert "CQADupstackRetrieval" in main_part and "CQADupstackAndroidRetrieval" not in main_part
     assert f"{100 * main_score(agg):.2f}" in main_part and "CQADupstackWordpressRetrieval" in sub_part
-    assert _run("report", str(env["out"]), "--out", str(tmp_path / "rep2"), "--no-figures").exit_code == 0
+    assert _run("report", str(env["out"]), "--output", str(tmp_path / "rep2"), "--no-figures").exit_code == 0
     assert "Sub-tasks" not in (tmp_path / "rep2" / "index.md").read_text()
-    assert _run("baseline", str(env["out"]), "--out", str(tmp_path / "b.json")).exit_code == 0
+    assert _run("baseline", str(env["out"]), "--output", str(tmp_path / "b.json")).exit_code == 0
     base = json.loads((tmp_path / "b.json").read_text())
     assert [e["task"] for e in base["entries"]] == ["CQADupstackRetrieval"]
     chk = runner.invoke(app, ["check", str(env["out"]), "--baseline", str(tmp_path / "b.json")])
@@ -419,7 +419,7 @@ def test_scifact_copy_as_folder_task_scores_like_scifact(env, tmp_path: Path, sc
             assert main_score(mine) == main_score(ref)
             assert mine["leafbench"]["data_fingerprint"] == ref["leafbench"]["data_fingerprint"]
             assert mine["dataset_revision"] == mine["leafbench"]["data_fingerprint"]
-    rep = _run("report", str(env["out"]), "--out", str(tmp_path / "rep"), "--no-figures")
+    rep = _run("report", str(env["out"]), "--output", str(tmp_path / "rep"), "--no-figures")
     assert rep.exit_code == 0, rep.output
     assert "my-corpus" in (tmp_path / "rep" / "index.md").read_text()
     bad = runner.invoke(app, ["run", "--tasks", str(copy), "--split", "dev", *common])

@@ -503,11 +503,11 @@ def _result(path: Path, score: float = 0.5) -> None:
 def test_truncated_result_fails_report_and_check_naming_it(offline: Path) -> None:
     results = offline / "results"
     _result(results / "m" / "student" / "SciFact.json")
-    assert runner.invoke(app, ["baseline", str(results), "--out", str(offline / "b.json")]).exit_code == 0
+    assert runner.invoke(app, ["baseline", str(results), "--output", str(offline / "b.json")]).exit_code == 0
     bad = results / "m" / "student" / "SciFact.json"
     bad.write_text(bad.read_text()[:200])
     for args in (
-        ["report", str(results), "--out", str(offline / "rep"), "--no-figures"],
+        ["report", str(results), "--output", str(offline / "rep"), "--no-figures"],
         ["check", str(results), "--baseline", str(offline / "b.json")],
         ["check", str(results), "--baseline", str(offline / "b.json"), "--allow-missing"],
     ):
@@ -520,7 +520,7 @@ def test_truncated_result_fails_report_and_check_naming_it(offline: Path) -> Non
 def test_zero_cells_compared_is_never_ok(offline: Path) -> None:
     _result(offline / "a" / "m" / "student" / "SciFact.json")
     _result(offline / "b" / "other" / "student" / "SciFact.json")
-    assert runner.invoke(app, ["baseline", str(offline / "a"), "--out", str(offline / "b.json")]).exit_code == 0
+    assert runner.invoke(app, ["baseline", str(offline / "a"), "--output", str(offline / "b.json")]).exit_code == 0
     res = runner.invoke(app, ["check", str(offline / "b"), "--baseline", str(offline / "b.json"), "--allow-missing"])
     assert res.exit_code == 2 and "0 cells compared" in _out(res)
     assert "no baseline cell has a current result" in _out(res)
@@ -535,15 +535,15 @@ def test_corrupt_baseline_is_named(offline: Path) -> None:
 
 def test_report_out_is_a_file(offline: Path) -> None:
     _result(offline / "r" / "m" / "student" / "SciFact.json")
-    res = runner.invoke(app, ["report", str(offline / "r"), "--out", str(_touch(offline, "rep")), "--no-figures"])
-    assert res.exit_code == 2 and f"error: --out {offline / 'rep'}: is a file, not a folder" in _one_error_line(res)
+    res = runner.invoke(app, ["report", str(offline / "r"), "--output", str(_touch(offline, "rep")), "--no-figures"])
+    assert res.exit_code == 2 and f"error: --output {offline / 'rep'}: is a file, not a folder" in _one_error_line(res)
 
 
 def test_baseline_out_is_a_folder(offline: Path) -> None:
     _result(offline / "r" / "m" / "student" / "SciFact.json")
     (offline / "b").mkdir()
-    res = runner.invoke(app, ["baseline", str(offline / "r"), "--out", str(offline / "b")])
-    assert res.exit_code == 2 and f"error: --out {offline / 'b'}: is a folder, not a file" in _one_error_line(res)
+    res = runner.invoke(app, ["baseline", str(offline / "r"), "--output", str(offline / "b")])
+    assert res.exit_code == 2 and f"error: --output {offline / 'b'}: is a folder, not a file" in _one_error_line(res)
     assert not list((offline / "b").iterdir())
 
 
@@ -613,7 +613,7 @@ def test_cut_down_copy_of_a_known_task_is_recorded_as_a_local_copy_never_as_mteb
         data = json.loads((out / "hash-64" / "student" / "SciFact.json").read_text())
         assert data["dataset_revision"] == data["leafbench"]["data_fingerprint"] != official
         assert data["leafbench"]["subset"] == {"local_copy": differ}
-        exp = runner.invoke(app, ["export-mteb", str(out), "--out", str(offline / "mteb")])
+        exp = runner.invoke(app, ["export-mteb", str(out), "--output", str(offline / "mteb")])
         assert exp.exit_code == 2 and "no full-protocol full-dim float32 result to export" in _out(exp), exp.output
 
 

@@ -219,7 +219,7 @@ def test_bad_results_folder_exits_2(work: dict[str, Path], tmp_path: Path) -> No
         and "no leafbench result JSON" in res.messages[0]
         and str(empty) in res.messages[0]
     )
-    r = runner.invoke(_app(), ["baseline", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b.json")])
+    r = runner.invoke(_app(), ["baseline", str(tmp_path / "nowhere"), "--output", str(tmp_path / "b.json")])
     assert r.exit_code == 2 and "nowhere: results folder not found" in r.output
     # Two files claiming one cell (the same run copied twice under one root) cannot be compared.
     dup = tmp_path / "dup"
@@ -236,7 +236,7 @@ def test_baseline_command_and_per_query_interval(work: dict[str, Path], tmp_path
     d["leafbench"]["per_query"] = {"ndcg_at_10": {f"q{i}": 0.5 + 0.01 * (i % 5) for i in range(50)}}
     p.write_text(json.dumps(d))
     out = tmp_path / "b" / "ci.json"
-    r = runner.invoke(_app(), ["baseline", str(work["results"]), "--out", str(out)])
+    r = runner.invoke(_app(), ["baseline", str(work["results"]), "--output", str(out)])
     assert r.exit_code == 0 and "9 cells" in r.output
     entries = json.loads(out.read_text())["entries"]
     assert "per_query" in next(
@@ -288,7 +288,7 @@ def test_check_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, ra
     assert res.messages[0].startswith(f"{cur}: scores.test[0].main_score is ")
     r = runner.invoke(_app(), ["check", str(tmp_path / "results"), "--baseline", str(base)])
     assert r.exit_code == 2 and "scores.test[0].main_score" in r.output and "improved" not in r.output
-    r = runner.invoke(_app(), ["baseline", str(tmp_path / "results"), "--out", str(tmp_path / "b2.json")])
+    r = runner.invoke(_app(), ["baseline", str(tmp_path / "results"), "--output", str(tmp_path / "b2.json")])
     assert r.exit_code == 2 and not (tmp_path / "b2.json").exists()
 
 

@@ -334,10 +334,10 @@ def test_cli_functions_through_typer(results: Path, tmp_path: Path) -> None:
     from leafbench.cli import app
 
     runner = CliRunner()
-    r = runner.invoke(app, ["report", str(results), "--out", str(tmp_path / "rep")])
+    r = runner.invoke(app, ["report", str(results), "--output", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rep" / "index.html").exists() and (tmp_path / "rep" / "index.md").exists()
-    r = runner.invoke(app, ["report", str(tmp_path / "nope"), "--out", str(tmp_path / "rep2")])
+    r = runner.invoke(app, ["report", str(tmp_path / "nope"), "--output", str(tmp_path / "rep2")])
     assert r.exit_code == 2 and "nope: results folder not found" in r.output
 
 

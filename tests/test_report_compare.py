@@ -211,10 +211,12 @@ def test_export_command_through_typer(tmp_path: Path) -> None:
     src = tmp_path / "results" / "minilm-l6" / "student"
     src.mkdir(parents=True)
     shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12.json", src / "STS12.json")
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c" / "results")])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--output", str(tmp_path / "c" / "results")])
     assert r.exit_code == 0, r.output
     assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--output", str(tmp_path / "c2")])
+    old = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c3" / "results")])
+    assert old.exit_code == 0 and "--out is now --output" in old.output  # the old spelling, for one release
     assert r.exit_code == 2 and "results folder not found" in r.output
 
 
@@ -308,8 +310,8 @@ def test_report_refuses_a_main_score_that_is_not_a_real_number(tmp_path: Path, r
     bad.write_text(json.dumps(d).replace('"__RAW__"', raw))
     app = _cli("report", "export-mteb")
     for args in (
-        ["report", "--out", str(tmp_path / "rep"), "--no-figures"],
-        ["export-mteb", "--out", str(tmp_path / "c")],
+        ["report", "--output", str(tmp_path / "rep"), "--no-figures"],
+        ["export-mteb", "--output", str(tmp_path / "c")],
     ):
         r = CliRunner().invoke(app, [args[0], str(tmp_path / "results"), *args[1:]])
         out = " ".join(r.output.split())
@@ -352,18 +354,18 @@ def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
     out = tmp_path / "cache" / "results"
     model = out / "m" / "local-m"
     _synthetic(tmp_path / "first", "m", "SciFact", 0.5)
-    assert CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out)]).exit_code == 0
+    assert CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--output", str(out)]).exit_code == 0
     _synthetic(tmp_path / "second", "m", "NFCorpus", 0.4)  # another task of the same model: adds to the folder
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "second"), "--out", str(out)])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "second"), "--output", str(out)])
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in model.iterdir()) == ["NFCorpus.json", "SciFact.json", "model_meta.json"]
     (model / "SciFact.json").write_text("mine")
     _synthetic(tmp_path / "first", "m", "SciFact", 0.7)
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out)])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--output", str(out)])
     assert r.exit_code == 2 and f"error: {model / 'SciFact.json'}: already exists" in " ".join(r.output.split())
     assert (model / "SciFact.json").read_text() == "mine"
     assert not [p for p in out.rglob("*") if p.name.startswith(".leafbench-export")]  # no staging left behind
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--out", str(out), "--overwrite"])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--output", str(out), "--overwrite"])
     assert r.exit_code == 0, r.output
     assert json.loads((model / "SciFact.json").read_text())["scores"]["test"][0]["main_score"] == 0.7
 

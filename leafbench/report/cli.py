@@ -22,6 +22,16 @@ if not stdout.is_terminal:  # CI logs: rich would wrap at 80 columns and truncat
 
 SHOW_ALL_UP_TO = 60  # rows; larger checks print only the cells that are not "ok"
 
+# The spelling before --output (as `leafbench run` and mteb spell it): accepted, with a warning, for one release.
+OldOut = Annotated[Optional[Path], typer.Option("--out", hidden=True, help="Old spelling of --output.")]
+
+
+def _output(output: Path, old: Path | None) -> Path:
+    if old is None:
+        return output
+    console.print("[yellow]warning:[/] --out is now --output (-o); --out still works in this release", highlight=False)
+    return old
+
 
 def report(
     results: Annotated[
@@ -30,9 +40,10 @@ def report(
             help="Results folders (<run>/<mode>/<Task>[__<dim>d-<dtype>].json), one report over all. Default: results."
         ),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder: index.md, index.html, figures/.")] = Path(
+    out: Annotated[Path, typer.Option("--output", "-o", help="Report folder: index.md, index.html, figures/.")] = Path(
         "reports"
     ),
+    old_out: OldOut = None,
     title: Annotated[str, typer.Option(help="Page and Markdown title.")] = "leafbench report",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Render the matplotlib figures.")] = True,
     screenshot: Annotated[
@@ -47,7 +58,8 @@ def report(
     from ..files import check_writable_dir
     from . import write_report
 
-    check_writable_dir(out, "--out")  # before reading every result
+    out = _output(out, old_out)
+    check_writable_dir(out, "--output")  # before reading every result
     written = write_report(results or [Path("results")], out, title=title, figures=figures, subtasks=subtasks)
     stdout.print(
         f"wrote {written['markdown']} and {written['html']} ({written['n_results']} results, "
@@ -143,9 +155,10 @@ def check(
 
 def baseline(
     results: Annotated[Path, typer.Argument(help="Results folder to freeze.")] = Path("results"),
-    out: Annotated[Path, typer.Option("--out", "-o", help="Baseline JSON to write (overwritten).")] = Path(
+    out: Annotated[Path, typer.Option("--output", "-o", help="Baseline JSON to write (overwritten).")] = Path(
         "results/baselines/ci.json"
     ),
+    old_out: OldOut = None,
     per_query: Annotated[
         bool, typer.Option("--per-query/--no-per-query", help="Keep per-query scores (bootstrap intervals in `check`).")
     ] = True,
@@ -158,7 +171,8 @@ def baseline(
     from ..check import write_baseline
     from ..files import check_writable_file
 
-    check_writable_file(out, "--out")
+    out = _output(out, old_out)
+    check_writable_file(out, "--output")
     data = write_baseline(results, out, per_query=per_query, subtasks=subtasks)
     runs = sorted({e["run"] for e in data["entries"]})
     stdout.print(f"wrote {out}: {len(data['entries'])} cells from {results} (runs: {', '.join(runs)})", highlight=False)
@@ -169,18 +183,20 @@ def export_mteb(
         Optional[list[Path]], typer.Argument(help="Results folders to export (one export over all). Default: results.")
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="mteb results folder: <out>/<model>/<revision>/<Task>.json.")
+        Path, typer.Option("--output", "-o", help="mteb results folder: <output>/<model>/<revision>/<Task>.json.")
     ] = Path("mteb-cache/results"),
+    old_out: OldOut = None,
     overwrite: Annotated[
         bool,
-        typer.Option("--overwrite", help="Replace result files already in --out (default: refuse, write nothing)."),
+        typer.Option("--overwrite", help="Replace result files already in --output (default: refuse, write nothing)."),
     ] = False,
 ) -> None:
     """Write full-protocol results in mteb's results-folder layout (read them with mteb.ResultCache)."""
     from ..files import check_writable_dir
     from .mteb_export import export_mteb as run_export
 
-    check_writable_dir(out, "--out")
+    out = _output(out, old_out)
+    check_writable_dir(out, "--output")
     s = run_export(results or [Path("results")], out, overwrite=overwrite)
     skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
     stdout.print(
