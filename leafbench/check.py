@@ -49,6 +49,48 @@ class CheckResult:
     summary: str
     messages: list[str] = field(default_factory=list)
 
+    @property
+    def status(self) -> str:
+        return {0: "ok", 1: "regression"}.get(self.exit_code, "bad input")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a CI step parses (`leafbench check --format json`): status, exit code, summary, messages and every
+        cell with its baseline, current score, delta, allowed drop and status; NaN as null."""
+        cells = [{k: _clean(v) for k, v in r.items()} for r in self.table.to_dict("records")]
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "summary": self.summary,
+            "messages": list(self.messages),
+            "cells": cells,
+        }
+
+    def to_markdown(self, show_all: bool = False) -> str:
+        """A job summary (`--format markdown`, e.g. into $GITHUB_STEP_SUMMARY): the verdict, the messages and the
+        cells that changed status (every cell with `show_all`)."""
+        icon = {"ok": "✅", "regression": "❌"}.get(self.status, "⚠️")
+        lines = [f"### leafbench check: {icon} {self.status}", "", self.summary, ""]
+        lines += [f"- {m}" for m in self.messages] + ([""] if self.messages else [])
+        t = self.table
+        shown = t if show_all or t.empty else t[t["status"] != "ok"]
+        if len(shown):
+            cols = [c for c in ("run", "mode", "task", "dim", "dtype") if c in shown]
+            head = cols + ["baseline", "current", "delta", "allowed drop", "status"]
+            lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(cols) + "---:|---:|---:|---:|---|"]
+            for r in shown.to_dict("records"):
+                nums = [_fmt(r["baseline"]), _fmt(r["current"]), _fmt(r["delta"], sign=True), _fmt(r["allowed_drop"])]
+                lines.append("| " + " | ".join([*(str(r[c]) for c in cols), *nums, str(r["status"])]) + " |")
+        if len(shown) < len(t):
+            lines += ["", f"{len(t) - len(shown)} cells within tolerance not shown."]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(v: Any, sign: bool = False) -> str:
+    v = _clean(v)
+    if v is None:
+        return "–"
+    return f"{v:+.5f}" if sign else f"{v:.5f}"
+
 
 def _key(e: dict[str, Any]) -> Key:
     return tuple(str(e[f]) for f in KEY_FIELDS)  # type: ignore[return-value]

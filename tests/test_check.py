@@ -255,6 +255,33 @@ def test_baseline_command_and_per_query_interval(work: dict[str, Path], tmp_path
     assert r.exit_code == 0 and "95% CI (paired)" in r.output
 
 
+def test_check_formats_for_ci_json_and_markdown(work: dict[str, Path], tmp_path: Path) -> None:
+    """`--format json` is parsed by a CI step (same exit code as the table), `--format markdown` is a job summary
+    naming the regressed cell; bad input is JSON too, with exit 2."""
+    args = ["check", str(work["results"]), "--baseline", str(work["baseline"])]
+    ok = runner.invoke(_app(), [*args, "--format", "json"])
+    data = json.loads(ok.stdout)
+    assert ok.exit_code == 0 and data["status"] == "ok" and len(data["cells"]) == 9
+    assert {c["status"] for c in data["cells"]} == {"ok"} and all(c["delta"] == 0 for c in data["cells"])
+    _edit(work["results"] / RUN / "student" / "SciFact.json", main_score=0.01, ndcg_at_10=0.01)
+    bad = runner.invoke(_app(), [*args, "--format", "json"])
+    data = json.loads(bad.stdout)
+    assert bad.exit_code == 1 and data["status"] == "regression"
+    assert [(c["mode"], c["dim"], c["dtype"]) for c in data["cells"] if c["status"] == "REGRESSION"] == [
+        ("student", "full", "float32")
+    ]
+    md = runner.invoke(_app(), [*args, "--format", "markdown"])
+    assert md.exit_code == 1 and md.stdout.startswith("### leafbench check: ❌ regression")
+    row = next(x for x in md.stdout.splitlines() if x.startswith(f"| {RUN} | student | SciFact | full | float32 |"))
+    assert row.endswith("| 0.01000 | " + row.split(" | ")[-3] + " | 0.00500 | REGRESSION |")
+    assert "8 cells within" in md.stdout
+    nobase = runner.invoke(
+        _app(), ["check", str(work["results"]), "--baseline", str(tmp_path / "no.json"), "--format", "json"]
+    )
+    assert nobase.exit_code == 2 and json.loads(nobase.stdout)["status"] == "bad input"
+    assert runner.invoke(_app(), [*args, "--format", "yaml"]).exit_code == 2
+
+
 # --------------------------------------------------------------------------- unit layer: synthetic result files
 
 
@@ -357,3 +384,14 @@ def test_committed_ci_baseline_records_data_fingerprints() -> None:
     fps = {e["task"]: {x.get("data_fingerprint") for x in entries if x["task"] == e["task"]} for e in entries}
     assert set(fps) == {"SciFact", "BIOSSES"}
     assert all(len(v) == 1 and None not in v for v in fps.values()), fps
+
+
+def test_example_ci_workflow_parses_and_uses_the_formats() -> None:
+    """docs/ci/leafbench-check.yml is valid YAML whose check step writes the job summary and the JSON verdict."""
+    import yaml
+
+    wf = yaml.safe_load((Path(__file__).parents[1] / "docs" / "ci" / "leafbench-check.yml").read_text())
+    step = next(s for s in wf["jobs"]["check"]["steps"] if s.get("name") == "Check against the baseline")
+    assert (
+        "--format markdown" in step["run"] and "GITHUB_STEP_SUMMARY" in step["run"] and "--format json" in step["run"]
+    )

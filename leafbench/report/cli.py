@@ -105,14 +105,30 @@ def check(
     subtasks: Annotated[
         bool, typer.Option("--subtasks", help="Also compare aggregate tasks' sub-tasks (default: the aggregate only).")
     ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="text (a table for people), json (for a CI step to parse) or markdown (a CI job summary, e.g. "
+            "appended to $GITHUB_STEP_SUMMARY). The exit code is the same in every format.",
+        ),
+    ] = "text",
 ) -> None:
     """Compare results to a baseline: table of deltas; exit 0 ok, 1 regression, 2 bad input."""
+    import json
+
     from ..check import CheckInputError
     from ..check import check as run_check
 
+    if fmt not in ("text", "json", "markdown"):
+        raise CheckInputError(f"--format: unknown {fmt!r}; choose from text, json, markdown")
     res = run_check(results, baseline, tolerance, rel_tolerance, allow_missing, subtasks=subtasks)
-    if res.exit_code == 2 and res.table.empty:  # bad input, before any comparison
+    if res.exit_code == 2 and res.table.empty and fmt == "text":  # bad input, before any comparison
         raise CheckInputError(res.messages[0] if res.messages else res.summary)
+    if fmt != "text":
+        out = json.dumps(res.to_dict(), indent=1) if fmt == "json" else res.to_markdown(show_all)
+        typer.echo(out)
+        raise typer.Exit(res.exit_code)
     t = res.table
     shown = t if show_all or len(t) <= SHOW_ALL_UP_TO else t[t["status"] != "ok"]
     const = [c for c in ("run", "task") if t[c].nunique() == 1]
