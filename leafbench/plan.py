@@ -132,7 +132,7 @@ def plan_run(
     """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
     every option checked before any encoding. Raises a UserError naming the option on bad input."""
     from .engine import make_engine
-    from .record import run_folder_name
+    from .record import protocol_suffix, run_folder_name
     from .scoring import SEARCH_BACKENDS
     from .store import STORE_BACKENDS, detect_format
 
@@ -158,7 +158,12 @@ def plan_run(
     selection = _select(
         models["student"], _with_benchmarks(tasks, benchmarks), task_types, exclude_tasks, data.data_dir
     )
-    run = run_folder_name(models["student"].slug, models["teacher"].slug if "teacher" in models else None, backend)
+    run = run_folder_name(
+        models["student"].slug,
+        models["teacher"].slug if "teacher" in models else None,
+        backend,
+        protocol_suffix(max_queries, max_docs, split),
+    )
     workspace.manifest(run)  # a damaged run.json fails now, not after the encoding
     return RunPlan(
         models=models,

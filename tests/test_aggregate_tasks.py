@@ -370,7 +370,7 @@ def test_lotte_subsets_equal_mteb(env, tmp_path: Path, scifact_dir: Path, minilm
         str(env["out"]),
     )
     assert res.exit_code == 0, res.output
-    path = env["out"] / "minilm-l6" / "student" / "LoTTE.json"
+    path = env["out"] / "minilm-l6__split-test" / "student" / "LoTTE.json"
     data = json.loads(path.read_text())
     assert [e["hf_subset"] for e in data["scores"]["test"]] == subsets
     assert data["leafbench"]["hf_subsets"] == subsets and data["leafbench"]["n_queries"] == 30
@@ -410,7 +410,7 @@ def test_scifact_copy_as_folder_task_scores_like_scifact(env, tmp_path: Path, sc
     assert _run("run", "--tasks", "SciFact", "--data-dir", str(scifact_dir.parent), *common).exit_code == 0
     res = _run("run", "--tasks", str(copy), *common)
     assert res.exit_code == 0, res.output
-    run = env["out"] / "minilm-l6+minilm-l6"
+    run = env["out"] / "minilm-l6+minilm-l6__20q-120d"
     for mode in ("student", "teacher", "asymmetric"):
         for cell in ("", "__128d-binary"):
             mine = json.loads((run / mode / f"my-corpus{cell}.json").read_text())
@@ -448,7 +448,7 @@ def test_beir_offline_runs_scifact_and_lists_the_rest_missing(env, shared_data: 
     text = " ".join(res.output.split())
     assert "missing (14 of 15 tasks, no data here)" in text and "CQADupstackRetrieval" in text
     assert "not supported" not in text
-    manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
+    manifest = json.loads((env["out"] / "minilm-l6__10q-60d" / "run.json").read_text())
     assert manifest["evaluated"] == ["SciFact"] and len(manifest["missing"]) == 14
     assert "cqadupstack/<sub-task>/corpus.jsonl" in manifest["missing"]["CQADupstackRetrieval"]
 

@@ -97,7 +97,7 @@ def test_results_round_trip_as_records_and_stay_mteb_task_results(tiny) -> None:
     (got,) = load_results(tiny["out"])
     assert (got.task_name, got.run, got.mode, got.dim_label, got.dtype_label) == (
         "tiny",
-        "hash-64",
+        "hash-64__4q",
         "student",
         "full",
         "float32",
@@ -249,14 +249,14 @@ def test_the_package_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_subset_run_never_replaces_the_full_result(tiny) -> None:
-    """A --max-queries run writes the same path as the full run: it refuses (exit 2) and leaves the full result."""
+    """A --max-queries run is another protocol: it writes its own run folder and leaves the full result."""
     (path,) = _run(tiny).paths
     before = path.read_bytes()
-    with pytest.raises(UserError, match=r"another protocol \(subset none \(the full task\) there, max_queries=3"):
-        _run(tiny, max_queries=3)
-    assert path.read_bytes() == before
-    report = _run(tiny, max_queries=3, force=True)  # asked for: replaced
-    assert json.loads(report.paths[0].read_text())["leafbench"]["subset"] == {"max_queries": 3, "max_docs": None}
+    report = _run(tiny, max_queries=3)
+    (sub,) = report.paths
+    assert path.read_bytes() == before and sub != path and report.run_dir.name == "hash-64__3q"
+    assert json.loads(sub.read_text())["leafbench"]["subset"] == {"max_queries": 3, "max_docs": None}
+    assert json.loads(path.read_text())["leafbench"].get("subset") is None
 
 
 def test_a_run_at_another_length_never_replaces_the_result(tiny) -> None:

@@ -54,7 +54,7 @@ def test_teacher_max_seq_length_gives_the_teacher_its_own_length(env, shared_dat
     ]
     res = CliRunner().invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    run = env["out"] / "minilm-l6+minilm-l6"
+    run = env["out"] / "minilm-l6+minilm-l6__40q-300d"
     scores = {}
     for mode in ("student", "teacher", "asymmetric"):
         lb = json.loads((run / mode / "SciFact.json").read_text())

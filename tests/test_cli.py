@@ -39,7 +39,7 @@ def test_run_student_mode_writes_mteb_readable_results(env, shared_data: Path) -
     )
     assert res.exit_code == 0, res.output
     assert "nDCG@10" in res.output and "student" in res.output
-    path = env["out"] / "minilm-l6" / "student" / "SciFact.json"
+    path = env["out"] / "minilm-l6__40q-300d" / "student" / "SciFact.json"  # the run names its protocol
     data = json.loads(path.read_text())
     assert data["task_name"] == "SciFact" and data["mteb_version"] == "2.26.24"
     assert data["leafbench"]["mode"] == "student" and data["leafbench"]["n_queries"] == 40
@@ -72,7 +72,7 @@ def test_pair_from_manifest_runs_all_modes(env, shared_data: Path, tmp_path: Pat
         str(env["out"]),
     )
     assert res.exit_code == 0, res.output
-    folder = env["out"] / "my-student+minilm-l6"
+    folder = env["out"] / "my-student+minilm-l6__40q-300d"
     scores = {
         m: json.loads((folder / m / "SciFact.json").read_text())["scores"]["test"][0]["main_score"]
         for m in ("student", "teacher", "asymmetric")
@@ -90,7 +90,7 @@ def test_mteb_short_options_select_tasks_and_benchmarks(env, shared_data: Path) 
         "--max-queries", "5", "--max-docs", "50", "--output", str(env["out"]),
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert json.loads((env["out"] / "hash-768" / "student" / "SciFact.json").read_text())["task_name"] == "SciFact"
+    assert json.loads((env["out"] / "hash-768__5q-50d" / "student" / "SciFact.json").read_text())["task_name"] == "SciFact"
     sel = plan_run("hash-768", tasks="SciFact", benchmarks="NanoBEIR", output=env["out"]).selection
     assert sel.tasks[0] == "SciFact" and len(sel.tasks) > 1 and "NanoSciFactRetrieval" in sel.tasks
 
@@ -155,7 +155,7 @@ def test_sweep_writes_every_cell_from_one_encoding_and_skips_existing(env, share
     ]
     res = _run(*args)
     assert res.exit_code == 0, res.output
-    folder = env["out"] / "minilm-l6+minilm-l6"
+    folder = env["out"] / "minilm-l6+minilm-l6__40q-300d"
     files = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/*.json"))
     assert len(files) == 3 * 2 * 3
     assert "asymmetric/SciFact__128d-binary.json" in files and "teacher/SciFact.json" in files
@@ -209,7 +209,7 @@ def test_benchmark_offline_runs_what_is_local_and_lists_the_rest_as_missing(env,
         str(env["out"]),
     )
     assert res.exit_code == 0, res.output
-    manifest = json.loads((env["out"] / "minilm-l6" / "run.json").read_text())
+    manifest = json.loads((env["out"] / "minilm-l6__40q-300d" / "run.json").read_text())
     assert manifest["evaluated"] == ["SciFact"]
     assert (
         len(manifest["missing"]) == 14

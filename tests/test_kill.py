@@ -33,7 +33,7 @@ ARGS = [
     "--dtypes",
     "float32,int8,binary",
 ]
-RESULT = Path("hash-256-1ms") / "student" / "SciFact.json"
+RESULT = Path("hash-256-1ms__200q-3000d") / "student" / "SciFact.json"
 
 
 def _cmd(out: Path, cache: Path) -> list[str]:

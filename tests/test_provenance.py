@@ -14,8 +14,8 @@ from leafbench.cli import app
 runner = CliRunner()
 
 
-def _score(out: Path) -> tuple[float, dict]:
-    data = json.loads((out / "minilm-l6" / "student" / "SciFact.json").read_text())
+def _score(out: Path, run: str = "minilm-l6__12q-50d") -> tuple[float, dict]:
+    data = json.loads((out / run / "student" / "SciFact.json").read_text())
     return data["scores"]["test"][0]["main_score"], data["leafbench"]
 
 
@@ -42,12 +42,11 @@ def test_stale_cells_are_recomputed(env, scifact_dir: Path) -> None:
         return " ".join(res.output.split())
 
     run("--max-queries", "5", "--max-docs", "50")
-    small, lb_small = _score(env["out"])
+    small, lb_small = _score(env["out"], "minilm-l6__5q-50d")
     assert "0 cells scored, 1 already in" in run("--max-queries", "5", "--max-docs", "50")  # same: reused
-    # Another subset: never the 5-query score printed again, and never replaced without --force.
-    refused = run("--max-queries", "12", "--max-docs", "50", code=2)
-    assert "SciFact.json: holds a result of another protocol" in refused and _score(env["out"]) == (small, lb_small)
-    assert "1 cells scored, 0 already in" in run("--max-queries", "12", "--max-docs", "50", "--force")
+    # Another subset is another run folder: scored there, the 5-query result left as it was.
+    assert "1 cells scored, 0 already in" in run("--max-queries", "12", "--max-docs", "50")
+    assert _score(env["out"], "minilm-l6__5q-50d") == (small, lb_small)
     bigger, lb_bigger = _score(env["out"])
     assert lb_bigger["n_queries"] == 12 and lb_bigger["provenance"] != lb_small["provenance"]
     # Another encoding (max_seq_length): refused, then recomputed when forced.

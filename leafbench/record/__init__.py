@@ -9,7 +9,8 @@ the first format (version 1's keys, read as is); a newer version than this code 
 file, rather than half-read. A results folder is read by :func:`leafbench.results.load_results`.
 
 Names: ``<output>/<run>/<mode>/<Task>[__<cell>].json`` and ``<output>/<run>/run.json``, where ``<run>`` is
-:func:`run_folder_name` (the student's slug, ``+<teacher slug>`` for a pair, ``@<backend>`` off torch); a name too
+:func:`run_folder_name` (the student's slug, ``+<teacher slug>`` for a pair, ``@<backend>`` off torch,
+``__<protocol>`` for a subset or another split); a name too
 long for the filesystem is shortened by :func:`fit_name`. Nothing else builds these paths.
 
 No absolute machine paths are written: data is named by its path relative to ``--data-dir`` (else its last
@@ -24,7 +25,15 @@ file), ``manifest`` (:class:`RunManifest`). Every public name is importable from
 from __future__ import annotations
 
 from .manifest import RunManifest, cell_names
-from .names import MAX_NAME_BYTES, RUN_MANIFEST_NAME, fit_name, result_path, run_folder_name, run_manifest_path
+from .names import (
+    MAX_NAME_BYTES,
+    RUN_MANIFEST_NAME,
+    fit_name,
+    protocol_suffix,
+    result_path,
+    run_folder_name,
+    run_manifest_path,
+)
 from .paths import data_roots, is_absolute_path, portable_path, relativize
 from .result_file import (
     build_result,
@@ -65,6 +74,7 @@ __all__ = [
     "relativize",
     "result_files",
     "result_path",
+    "protocol_suffix",
     "run_folder_name",
     "run_manifest_path",
     "scored_selection",

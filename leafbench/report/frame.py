@@ -6,6 +6,7 @@ and the regression check all read the same numbers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -220,12 +221,17 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
                 r["run"] = run_dir.as_posix()
 
 
+# The ``__<protocol>`` part of a run folder's name (record.protocol_suffix): 40q-300d, split-train, both.
+_PROTOCOL_FOLDER = re.compile(r"__(?:\d+q)?(?:-?\d+d)?(?:-?split-[^/]+)?$")
+
+
 def _protocol_runs(rows: list[dict[str, Any]]) -> None:
     """A run is one data protocol: a run folder's results on a subset or another split are labelled as a run of
     their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols."""
     for r in rows:
         if r["protocol"] != "full":
-            r["run"] = f"{r['run']} [{r['protocol']}]"
+            base = _PROTOCOL_FOLDER.sub("", r["run"])  # a folder named after its protocol: named once
+            r["run"] = f"{base} [{r['protocol']}]"
 
 
 def _disambiguate_across_roots(df: pd.DataFrame) -> None:
