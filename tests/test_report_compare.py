@@ -158,13 +158,13 @@ def test_mteb_export_is_read_by_mteb_result_cache(tmp_path: Path) -> None:
     for task in ("SciFact", "STS12"):
         shutil.copy(REPO / "results" / "minilm-l6" / "student" / f"{task}.json", src / f"{task}.json")
     shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12__64d-int8.json", src / "STS12__64d-int8.json")
-    s = export_mteb(tmp_path / "results", tmp_path / "cache" / "results")
-    model = tmp_path / "cache" / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
+    s = export_mteb(tmp_path / "results", tmp_path / "any-folder")  # any folder: mteb.ResultCache reads it
+    model = tmp_path / "any-folder" / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "no_revision_available"
     assert sorted(p.name for p in model.iterdir()) == ["STS12.json", "SciFact.json", "model_meta.json"]
     assert s.skipped == {"other dims/dtypes": 1}
     meta = json.loads((model / "model_meta.json").read_text())
     assert meta["name"] == "sentence-transformers/all-MiniLM-L6-v2"
-    res = mteb.ResultCache(tmp_path / "cache").load_results(include_remote=False)
+    res = mteb.ResultCache(tmp_path / "any-folder").load_results(include_remote=False)
     [m] = res.model_results
     got = {t.task_name: t.get_score() for t in m.task_results}
     want = json.loads((src / "STS12.json").read_text())["scores"]["test"][0]["main_score"]
@@ -177,8 +177,8 @@ def test_mteb_export_of_several_folders_keeps_each_system(tmp_path: Path) -> Non
     mteb = pytest.importorskip("mteb")
     from leafbench.report.mteb_export import export_mteb
 
-    s = export_mteb([REPO / "results", REPO / "experiments" / "mpnet-offline" / "results"], tmp_path / "results")
-    res = mteb.ResultCache(tmp_path).load_results(include_remote=False)
+    s = export_mteb([REPO / "results", REPO / "experiments" / "mpnet-offline" / "results"], tmp_path / "export")
+    res = mteb.ResultCache(tmp_path / "export").load_results(include_remote=False)
     names = {m.model_name for m in res.model_results}
     assert {
         "sentence-transformers/all-mpnet-base-v2",
@@ -211,9 +211,9 @@ def test_export_command_through_typer(tmp_path: Path) -> None:
     src = tmp_path / "results" / "minilm-l6" / "student"
     src.mkdir(parents=True)
     shutil.copy(REPO / "results" / "minilm-l6" / "student" / "STS12.json", src / "STS12.json")
-    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--output", str(tmp_path / "c" / "results")])
+    r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--output", str(tmp_path / "c")])
     assert r.exit_code == 0, r.output
-    assert "wrote 1 results for 1 models" in r.output and "ResultCache(" in r.output
+    assert "wrote 1 results for 1 models" in r.output and f"ResultCache({str(tmp_path / 'c')!r})" in r.output
     r = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "nope"), "--output", str(tmp_path / "c2")])
     old = CliRunner().invoke(app, ["export-mteb", str(tmp_path / "results"), "--out", str(tmp_path / "c3" / "results")])
     assert old.exit_code == 0 and "--out is now --output" in old.output  # the old spelling, for one release
@@ -341,8 +341,8 @@ def test_report_keeps_a_non_default_split_out_of_the_leaderboard(tmp_path: Path)
     assert distill.set_index("Model").loc["b", "SciFact [split=train]"] == "90.00"
     s = export_mteb(root, tmp_path / "cache")
     assert s.skipped == {"query/document subsets or other splits": 1}
-    assert (tmp_path / "cache" / "a" / "local-a" / "SciFact.json").exists()
-    assert not (tmp_path / "cache" / "b" / "local-b" / "SciFact.json").exists()
+    assert (tmp_path / "cache" / "results" / "a" / "local-a" / "SciFact.json").exists()
+    assert not (tmp_path / "cache" / "results" / "b" / "local-b" / "SciFact.json").exists()
 
 
 def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
@@ -351,8 +351,8 @@ def test_export_refuses_to_overwrite_existing_files(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     app = _cli("export-mteb")
-    out = tmp_path / "cache" / "results"
-    model = out / "m" / "local-m"
+    out = tmp_path / "cache"
+    model = out / "results" / "m" / "local-m"
     _synthetic(tmp_path / "first", "m", "SciFact", 0.5)
     assert CliRunner().invoke(app, ["export-mteb", str(tmp_path / "first"), "--output", str(out)]).exit_code == 0
     _synthetic(tmp_path / "second", "m", "NFCorpus", 0.4)  # another task of the same model: adds to the folder
@@ -377,7 +377,7 @@ def test_export_is_all_or_nothing(tmp_path: Path) -> None:
 
     for task in ("ArguAna", "NFCorpus", "SciFact"):
         _synthetic(tmp_path / "results", "m", task, 0.5)
-    model = tmp_path / "out" / "m" / "local-m"
+    model = tmp_path / "out" / "results" / "m" / "local-m"
     model.mkdir(parents=True)
     (model / "SciFact.json").write_text("mine")  # the last task: the others would be written first
     with pytest.raises(ReportError, match="SciFact.json: already exists"):

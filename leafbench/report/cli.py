@@ -199,8 +199,14 @@ def export_mteb(
         Optional[list[Path]], typer.Argument(help="Results folders to export (one export over all). Default: results.")
     ] = None,
     out: Annotated[
-        Path, typer.Option("--output", "-o", help="mteb results folder: <output>/<model>/<revision>/<Task>.json.")
-    ] = Path("mteb-cache/results"),
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The folder mteb.ResultCache reads (any folder, or an existing mteb cache): results go to "
+            "<output>/results/<model>/<revision>/<Task>.json.",
+        ),
+    ] = Path("mteb-cache"),
     old_out: OldOut = None,
     overwrite: Annotated[
         bool,
@@ -213,17 +219,16 @@ def export_mteb(
 
     out = _output(out, old_out)
     check_writable_dir(out, "--output")
+    if out.name == "results" and not (out / "results").exists():
+        console.print(
+            f"[yellow]note:[/] results go to {out / 'results'}: --output is the folder mteb.ResultCache reads",
+            highlight=False,
+        )
     s = run_export(results or [Path("results")], out, overwrite=overwrite)
     skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
     stdout.print(
-        f"wrote {len(s.written)} results for {len(s.models)} models under {out}"
+        f"wrote {len(s.written)} results for {len(s.models)} models under {out / 'results'}"
         + (f" (not exported: {skipped})" if skipped else ""),
         highlight=False,
     )
-    cache = out.parent if out.name == "results" else None
-    hint = (
-        f"mteb.ResultCache({str(cache)!r}).load_results(include_remote=False)"
-        if cache
-        else "mteb.ResultCache(<folder holding it as results/>)"
-    )
-    stdout.print(f"read with: {hint}", highlight=False)
+    stdout.print(f"read with: mteb.ResultCache({str(out)!r}).load_results(include_remote=False)", highlight=False)

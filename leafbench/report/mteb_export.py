@@ -1,9 +1,9 @@
 """Export results into mteb's results-folder layout, so mteb's own tooling (``mteb.ResultCache``, the
 leaderboard code) reads leafbench numbers next to published ones.
 
-Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/<model name, "/" -> "__">/<revision>/<Task>.json``
-plus ``model_meta.json`` in each revision folder. ``ResultCache(cache)`` reads ``<cache>/results/...``, so
-export to ``<cache>/results``. Only full-protocol, full-dim float32 results are exported: a subset, another
+Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/results/<model name, "/" -> "__">/<revision>/<Task>.json``
+plus ``model_meta.json`` in each revision folder, so ``mteb.ResultCache(<out>)`` reads an export to any folder
+(an existing mteb cache included: the export joins its results). Only full-protocol, full-dim float32 results are exported: a subset, another
 split or a compressed cell would sit in mteb's tables as if it were the model's published number.
 
 An export is all or nothing and never replaces a file unasked: every result is read and every target checked
@@ -110,7 +110,7 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
 
 def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = False) -> ExportSummary:
     """Write every full-protocol full-dim float32 result under `results` (one folder or several) into mteb's
-    layout under `out`.
+    layout under `out`/results, the folder ``mteb.ResultCache(out)`` reads.
 
     Identical results from several run folders are written once; two files disagreeing on one model, task
     and revision raise an error (exit 2) instead of one silently overwriting the other. So does a file
@@ -120,9 +120,10 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
     out = Path(out)
     summary = ExportSummary(out)
     full = _exported(df, summary, ", ".join(str(r) for r in roots))
-    plan = _plan(cells(full), out, summary)
-    _check_targets(plan, out, overwrite)
-    _write(plan, out, summary)
+    dest = out / "results"
+    plan = _plan(cells(full), dest, summary)
+    _check_targets(plan, dest, overwrite)
+    _write(plan, dest, summary)
     return summary
 
 
