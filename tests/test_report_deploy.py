@@ -140,9 +140,9 @@ def test_deployment_table_text(frame: pd.DataFrame) -> None:
         "% of teacher",
         "Bytes / doc",
         "Index (1,500 docs)",
+        "Pareto",
         "Query p50 ms (torch)",
         "Query p50 ms (onnx)",
-        "Pareto",
     ]
     first = st.iloc[0].to_dict()
     assert first == {

@@ -197,7 +197,7 @@ def query_latency(reports: Sequence[dict], g: pd.DataFrame) -> tuple[dict[str, f
     for rep in {id(rep): rep for _, rep in found.values()}.values():
         m, data = rep.get("machine") or {}, rep.get("data") or {}
         notes.append(
-            f"Query p50: `leafbench latency` over {data.get('n_queries', '?')} {data.get('task', '')} queries, batch 1, "
+            f"Query p50: leafbench latency over {data.get('n_queries', '?')} {data.get('task', '')} queries, batch 1, "
             f"{m.get('cpu', '?')} ({m.get('logical_cpus', '?')} logical CPUs)."
         )
     return cols, notes
@@ -254,9 +254,9 @@ def deployment_table(d: Deployment) -> ReportTable:
         frame["% of teacher"] = c["pct_teacher"]
     frame["Bytes / doc"] = [MISSING if b is None else f"{int(b):,}" for b in c["bytes"]]
     frame[index_col] = [human_bytes(v) for v in c["index_bytes"]]
+    frame["Pareto"] = [PARETO_MARK if p else "" for p in c["pareto"]]  # before latency: it varies by cell, latency not
     for col, ms in d.latency.items():
         frame[col] = ms
-    frame["Pareto"] = [PARETO_MARK if p else "" for p in c["pareto"]]
     pct = {k: _pct_text for k in ("% of full float32", "% of teacher")}
     ms_fmt = {col: (lambda v: f"{v:.2f}") for col in d.latency}
     t = make_table(
