@@ -27,6 +27,7 @@ from leafbench.report.bootstrap import (
 RUN = "minilm-l6+minilm-l6-16"
 LABEL = f"{RUN} [16q/64d]"  # how reports name the run: its folder and its data protocol (a subset)
 CELLS_ID = "t-cells-minilm-l6-minilm-l6-16-16q-64d"  # its dims x dtypes table in the HTML
+DEPLOY_ID = "t-deploy-minilm-l6-minilm-l6-16-16q-64d--student"  # its student deployment table
 DIMS, DTYPES = (None, 128, 32), ("float32", "int8", "binary")
 
 
@@ -127,7 +128,9 @@ def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: 
     assert "40.00" not in md and "50.00" in md and "30.00" in md  # 40 would be the mixed mean
 
 
-def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(results: Path, tmp_path: Path) -> None:
+def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(
+    results: Path, tmp_path: Path
+) -> None:
     """The same run name and protocol in two results folders, both holding one cell: named by their folders;
     folders that only complement each other (other tasks) stay one run."""
     from leafbench.report.frame import load_folders
@@ -303,9 +306,50 @@ def test_markdown_report(report_dir: Path) -> None:
         assert (report_dir / png).stat().st_size > 1000
 
 
+def test_deployment_view_of_a_real_run(df, report_dir: Path) -> None:
+    """Every mode of the fixture's run gets a deployment table: its % of teacher is the student's cell over the
+    teacher's full float32 on the same task, its bytes and index size follow from dim and the 64-document corpus."""
+    from leafbench.report.deploy import deployments
+
+    deps = {d.mode: d for d in deployments(df)}
+    assert list(deps) == ["teacher", "student", "asymmetric"] and all(len(d.cells) == 9 for d in deps.values())
+    score = df.set_index(["mode", "dim_label", "dtype"])["score"]
+    c = deps["asymmetric"].cells.set_index(["dim_label", "dtype"])
+    teacher = score[("teacher", "full", "float32")]
+    for cell in [("full", "float32"), ("128", "int8"), ("32", "binary")]:
+        assert c.loc[cell, "pct_teacher"] == pytest.approx(100 * score[("asymmetric", *cell)] / teacher)
+        assert c.loc[cell, "pct_full"] == pytest.approx(
+            100 * score[("asymmetric", *cell)] / score[("asymmetric", "full", "float32")]
+        )
+    assert [c.loc[("full", "float32"), "bytes"], c.loc[("128", "int8"), "bytes"], c.loc[("32", "binary"), "bytes"]] == [
+        1536,
+        128,
+        4,
+    ]
+    assert c.loc[("128", "int8"), "index_bytes"] == 128 * 64
+    # Pareto: no other cell at least as good (as printed) in at most as many bytes, one of them strictly.
+    for d in deps.values():
+        s, b = d.cells["score"].round(2), d.cells["bytes"]
+        for i in range(len(s)):
+            dominated = ((s >= s[i]) & (b <= b[i]) & ((s > s[i]) | (b < b[i]))).any()
+            assert d.cells["pareto"][i] == (not dominated)
+        assert d.cells["pareto"].iloc[-1]  # the smallest cell always is
+    md = (report_dir / "index.md").read_text()
+    section = md[md.index("## Deployment: dims x dtypes per mode") : md.index("## Speed, references")]
+    assert f"### Deploy student: {LABEL}" in section and "| Index (64 docs) |" in section
+    assert "% of teacher" in section and "✓" in section
+    table = section[section.index(f"### Deploy student: {LABEL}") :].split("\n\n")[1].splitlines()
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    for line in table[2:]:  # integers print as integers: "128", "1,536", never "128.00"
+        row = dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+        assert re.fullmatch(r"\d+( \(full\))?", row["Dim"]) and re.fullmatch(r"[\d,]+", row["Bytes / doc"]), row
+    png = re.search(r"\]\((figures/deploy-[^)]+\.png)\)", section).group(1)
+    assert (report_dir / png).stat().st_size > 10_000
+
+
 def test_html_is_self_contained(report_dir: Path) -> None:
     page = (report_dir / "index.html").read_text()
-    assert page.count("<svg") == 3 and page.count('<table class="sortable"') >= 5
+    assert page.count("<svg") == 4 and page.count('<table class="sortable"') >= 5
     assert "<link" not in page and "src=" not in page and "@import" not in page
     # The only URLs are XML namespaces inside the inline SVGs, never fetched.
     assert set(re.findall(r"https?://[^\s\"')<]+", page)) <= {
@@ -368,11 +412,11 @@ def test_page_renders_in_chromium_without_console_errors(chromium: str, report_d
     shot = report_dir / "screenshot.png"
     r = render_in_chromium(report_dir / "index.html", screenshot=shot, binary=chromium)
     assert r.console == [], r.console
-    for tid in ("t-pair-1", "t-distill", "t-reference", CELLS_ID, "t-throughput", "t-data"):
+    for tid in ("t-pair-1", "t-distill", "t-reference", CELLS_ID, DEPLOY_ID, "t-throughput", "t-data"):
         assert f'id="{tid}"' in r.dom, tid
     # The inline script ran: every sortable table was wired up.
     assert r.dom.count('data-ready="1"') == r.dom.count('class="sortable"') >= 5
-    assert "Student % of teacher" in r.dom and r.dom.count("<svg") == 3
+    assert "Student % of teacher" in r.dom and r.dom.count("<svg") == 4
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 1200
 
@@ -390,6 +434,10 @@ def test_sorting_runs_in_chromium(chromium: str, report_dir: Path) -> None:
         vals = [float(row[3]) for row in _rows(r.dom, tid)]
         assert vals == sorted(vals, reverse=direction == "desc") and len(vals) == 9
         assert f'data-sorted="3:{direction}"' in r.dom
+    # The deployment table's "Bytes / doc" (column 5) sorts by number, not by its "1,536" text.
+    r = render_in_chromium(report_dir / "index.html", fragment=f"#sort={DEPLOY_ID}:5:asc", binary=chromium)
+    vals = [int(row[5].replace(",", "")) for row in _rows(r.dom, DEPLOY_ID)]
+    assert vals == sorted(vals) and vals[-1] == 1536
 
 
 # ------------------------------------------------------------------------------------- bootstrap

@@ -55,9 +55,14 @@ class Kind:
     (`vectors`) and mteb's CompressionWrapper form (`compress`)."""
 
     dtype: str
+    bits: int = 32  # stored bits per dimension: what one vector of this dtype costs in an index
     scoring: ClassVar[str] = "cosine"  # what the search ranks by, as results record it
     calibrated: ClassVar[bool] = False  # needs per-dimension ranges (a ranges file or the corpus's min/max)
     rescorable: ClassVar[bool] = False  # its top candidates can be re-ranked by the float query
+
+    def vector_bytes(self, dim: int) -> int:
+        """Bytes one `dim`-dimensional vector takes when stored (bits packed, rounded up to whole bytes)."""
+        return -(-dim * self.bits // 8)
 
     def prepare(self, x: np.ndarray, ranges: np.ndarray | None = None) -> np.ndarray:
         """Truncated, re-normalised rows (queries or a document block) -> float32 search vectors."""
@@ -99,6 +104,7 @@ class IntKind(Kind):
     "ip" metric on int8.
     """
 
+    bits: int = 8
     shift: int = 0
     scoring: ClassVar[str] = "inner-product"
     calibrated: ClassVar[bool] = True
@@ -129,6 +135,7 @@ class BitKind(Kind):
     binary and ubinary differ only in how sentence-transformers packs the bits, which no score sees.
     """
 
+    bits: int = 1
     scoring: ClassVar[str] = "hamming (packed bits)"
     rescorable: ClassVar[bool] = True
 
@@ -150,8 +157,8 @@ KINDS: dict[str, Kind] = {
     k.dtype: k
     for k in (
         FloatKind("float32"),
-        FloatKind("float16"),
-        FloatKind("bfloat16"),
+        FloatKind("float16", bits=16),
+        FloatKind("bfloat16", bits=16),
         IntKind("int8"),
         IntKind("uint8", shift=128),
         BitKind("binary"),

@@ -3,7 +3,9 @@
 Reading order follows the questions a reader brings: (1) how close is each student to its teacher, per
 dataset (the LEAF paper's Table 1 layout); (2) which full-protocol models are really better (a deduplicated
 leaderboard whose ranks are bootstrap rank ranges); (3) distillation runs and subset protocols, kept apart
-so a 100-query score never sits in a column next to a full one; (4) dims x dtypes, speed, provenance.
+so a 100-query score never sits in a column next to a full one; (4) which dim x dtype to deploy, in which mode
+(score, bytes, index size, query latency, the Pareto frontier), then the dims x dtypes grids; (5) speed,
+provenance.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from . import compare as cmp
 from .benchmarks import REPORT_BENCHMARKS, benchmark_table
 from .bootstrap import RatioInterval
+from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
 from .grid import cell_tables
 from .provenance import protocol_table
@@ -31,7 +34,7 @@ from .throughput import throughput_table
 S_PAIRS = "How close is each student to its teacher"
 S_BOARD = "Leaderboard: full-protocol runs"
 S_DISTILL = "Distillation runs and subset protocols"
-S_CELLS = "Dims x dtypes"
+S_CELLS = "Deployment: dims x dtypes per mode"
 S_MORE = "Speed, references and provenance"
 OPEN_PAIRS = 3  # pair tables shown open; the rest fold away (<details>)
 
@@ -41,6 +44,14 @@ INTROS = {
     "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
     "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
     "subset (not comparable to published numbers).",
+    S_CELLS: "Which (dim, dtype) cell to deploy, in which mode: one table per run and mode with two or more cells on "
+    "retrieval tasks (every cell scored from one encoding pass: truncated, then quantized), largest vectors first. "
+    "% of full float32: of the same mode's full-dim float32; % of teacher: of the teacher mode's full-dim float32 on "
+    "the same tasks. Bytes / doc: one stored document vector (float32 4·dim, float16 2·dim, int8 dim, binary dim/8 "
+    "rounded up; rescored binary stores the same bits). Index: documents x bytes per vector, vectors only (no ANN "
+    "graph, ids or int8 ranges), decimal units. Query p50: the query encoder's batch-1 latency where `leafbench "
+    "latency` measured it, the same for every cell of a mode. ✓ Pareto: no other cell scores at least as high (as "
+    "printed) in at most as many bytes; the other cells pay bytes for nothing. The dims x dtypes grids follow.",
     S_DISTILL: "Distilled students (local checkpoints evaluated against a teacher, or under a distill/ folder) and subset protocols, each column one "
     "task; one table per data protocol, never averaged or ranked across protocols. Not mixed into the leaderboard above.",
 }
@@ -293,9 +304,8 @@ def report_from_frame(
             data = "full data" if proto == "full" else f"data {proto}"
             key = "distill" if i == 0 else f"distill-{slug(proto)}"
             tables.append(board_report_table(rb, key, f"Distillation runs and subsets: {data} ({where})", S_DISTILL))
-    for t in cell_tables(df):
-        t.section = S_CELLS
-        tables.append(t)
+    deps = deployments(df, latency)
+    tables += _cell_section(df, deployment_tables(deps), {d.run for d in deps})
     more = [
         reference_table(df),
         throughput_table(df),
@@ -308,19 +318,38 @@ def report_from_frame(
             tables.append(t)
     figs: list[Any] = []
     if figures_dir is not None:
-        figs = _figures(df, latency, Path(figures_dir))
+        figs = _figures(df, latency, Path(figures_dir), deps)
     return Report(title, source, len(df), df["run"].nunique(), df["task"].nunique(), tables, figs, df)
 
 
-def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path) -> list[Any]:
+def _cell_section(df: pd.DataFrame, deploy: list[ReportTable], deployed: set[str]) -> list[ReportTable]:
+    """The deployment tables, then the dims x dtypes grids: open for what no deployment table shows, folded for
+    the retrieval grids of deployed runs (the same scores as one compact matrix per run)."""
+    grids = cell_tables(df, fold_retrieval=deployed)
+    for t in deploy + grids:
+        t.section = S_CELLS
+    return deploy + [t for t in grids if not t.collapsed] + [t for t in grids if t.collapsed]
+
+
+def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path, deps: Sequence[Any] = ()) -> list[Any]:
+    """Every figure, the deployment figure of a run first: the dims and quantization figures of a run with a
+    deployment view follow it (their grid may be folded, or keyed by task type)."""
+    from .deploy import deployment_figures
     from .latency import plot_latency
     from .plots import make_figures
 
-    for pattern in ("asym-vs-sym.*", "dims-*.*", "quant-*.*", "latency-quality.*"):
+    for pattern in ("asym-vs-sym.*", "dims-*.*", "quant-*.*", "latency-quality.*", "deploy-*.*"):
         for old in fig_dir.glob(pattern):  # figures of runs no longer in the results must not linger
             if old.suffix in (".svg", ".png"):
                 old.unlink()
+    deploy = deployment_figures(deps, fig_dir)
+    after = {d.run: d.key for d in deps}  # the last (run, mode) table of each run
     figs = make_figures(df, fig_dir)
+    for f in figs:
+        run = f.after.removeprefix("cells-") if f.after.startswith("cells-") else None
+        if run in after:
+            f.after = after[run]
+    figs = figs[:1] + deploy + figs[1:] if figs and figs[0].key == "asym-vs-sym" else deploy + figs
     if latency:
         figs += [f for f in [plot_latency(latency, df, fig_dir)] if f is not None]
     return figs

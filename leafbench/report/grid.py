@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,10 @@ def cell_grid(df: pd.DataFrame, run: str, tasks: Sequence[str] | None = None) ->
     return grid.iloc[sorted(range(len(key)), key=key.__getitem__)]
 
 
-def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
+def cell_tables(df: pd.DataFrame, fold_retrieval: Collection[str] = ()) -> list[ReportTable]:
     """One dims x dtypes table per (run, task type): rows (mode, dim), columns dtypes, mean over that type's
-    tasks with every cell, so a sweep on STS is never averaged with a different grid on retrieval."""
+    tasks with every cell, so a sweep on STS is never averaged with a different grid on retrieval. The retrieval
+    grids of the runs in `fold_retrieval` are marked collapsed (a deployment table shows their scores)."""
     out = []
     for run in sorted(df["run"].unique()):
         g_run = df[df["run"] == run]
@@ -66,5 +67,7 @@ def cell_tables(df: pd.DataFrame) -> list[ReportTable]:
                 notes.append("full float32 reference: " + ", ".join(ret))
             key = f"cells-{run}" if len(types) == 1 else f"cells-{run}-{slug(ttype)}"
             title = f"Dims x dtypes: {run}" + ("" if len(types) == 1 else f", {ttype} ({len(tasks)} tasks)")
-            out.append(make_table(key, title, frame, notes=notes))
+            t = make_table(key, title, frame, notes=notes)
+            t.collapsed = ttype == "Retrieval" and run in fold_retrieval
+            out.append(t)
     return out

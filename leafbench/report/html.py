@@ -41,7 +41,7 @@ th[aria-sort=descending]::after{content:" \\25BC";font-size:.7em}
 td.best{font-weight:700;background:var(--best)}
 tr.incomplete td{color:var(--muted);font-style:italic}
 tr.reference td{background:var(--ref)}
-tr.ours td{background:var(--ours)}
+tr.ours td,tr.pareto td{background:var(--ours)}
 tr.mean td{border-top:2px solid #9a9a9a;font-weight:600}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto;display:block}
 figcaption{color:var(--muted);font-size:.85rem}
@@ -61,7 +61,7 @@ figcaption{color:var(--muted);font-size:.85rem}
  th{position:static;cursor:auto}
  th::after{content:""!important}
  td.best{background:none;text-decoration:underline}
- tr.reference td,tr.ours td{background:none}
+ tr.reference td,tr.ours td,tr.pareto td{background:none}
  section,figure{break-inside:avoid}
  a{color:inherit;text-decoration:none}
 }
