@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +109,11 @@ def _root(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Progress bars on a terminal; elsewhere (CI logs, files) plain lines every PLAIN_PROGRESS_SECONDS."""
+    if not console.is_terminal and os.environ.get("LEAFBENCH_PROGRESS") != "1":
+        every = float(os.environ.get("LEAFBENCH_PROGRESS_SECONDS", PLAIN_PROGRESS_SECONDS))
+        yield lambda desc, total: PlainProgress(desc, total, every, lambda line: console.print(line, highlight=False))
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -116,7 +122,6 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
         TimeRemainingColumn(),
         console=console,
         transient=False,
-        disable=not console.is_terminal and os.environ.get("LEAFBENCH_PROGRESS") != "1",
     ) as prog:
 
         def factory(desc: str, total: int) -> Callable[[int], None]:
@@ -124,6 +129,42 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
             return lambda n: prog.advance(tid, n)
 
         yield factory
+
+
+PLAIN_PROGRESS_SECONDS = 10.0
+
+
+class PlainProgress:
+    """One progress counter as log lines: `<desc>: 40,960/5,183,000 (0.8%), 2,048/s, ETA 42:01`, at most every
+    `every` seconds and once when done, so a CI log shows a long encoding moving without a terminal."""
+
+    def __init__(self, desc: str, total: int, every: float, write: Callable[[str], None]) -> None:
+        self.desc, self.total, self.every, self.write = desc, total, every, write
+        self.n = 0
+        self.t0 = self.last = time.monotonic()
+
+    def __call__(self, n: int) -> None:
+        self.n += n
+        now = time.monotonic()
+        done = self.total > 0 and self.n >= self.total
+        if done or now - self.last >= self.every:
+            self.last = now
+            self.write(self.line(now))
+
+    def line(self, now: float) -> str:
+        dt = max(now - self.t0, 1e-9)
+        rate = self.n / dt
+        pct = f" ({100 * self.n / self.total:.1f}%)" if self.total else ""
+        if self.total and self.n >= self.total:
+            return f"{self.desc}: {self.n:,}/{self.total:,} done in {_clock(dt)} ({rate:,.0f}/s)"
+        eta = f", ETA {_clock((self.total - self.n) / rate)}" if rate > 0 and self.total else ""
+        return f"{self.desc}: {self.n:,}/{self.total:,}{pct}, {rate:,.0f}/s{eta}"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 @app.command()
@@ -208,8 +249,14 @@ def _print_report(report: Any) -> None:
         f"{report.n_scored} cells scored, {report.n_reused} already in {report.output} (--force recomputes)",
         highlight=False,
     )
+    by_folder: dict[Path, list[Path]] = {}
     for p in report.paths:
-        console.print(f"wrote {escape(str(p))}", highlight=False)
+        by_folder.setdefault(p.parent, []).append(p)
+    for folder, files in by_folder.items():  # one line per mode folder; every file with --verbose
+        names = ", ".join(f.name for f in files) if len(files) <= 3 else f"{len(files)} result files"
+        console.print(f"wrote {escape(str(folder))}/: {escape(names)}", highlight=False)
+        for f in files if len(files) > 3 else []:
+            logging.getLogger("leafbench").info("wrote %s", f)
     for w in report.store_warnings:  # corrupt shards found, moved aside and encoded again
         console.print(f"[yellow]store[/]: {escape(w)}", highlight=False)
 

@@ -173,7 +173,7 @@ Search = Annotated[
 Engine = Annotated[
     str,
     typer.Option(
-        help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs leafbench[ray])."
+        help="Where missing texts are encoded: local (this process) | ray (Ray Data actor pool, one model per worker; needs the ray extra: pip install leafbench\\[ray])."
     ),
 ]
 

@@ -26,6 +26,8 @@ from .scoring import score_cells
 
 __all__ = ["RetrievalEvaluator", "evaluate_retrieval", "task_main_metric", "data_fingerprint"]
 
+PLURAL = {"query": "queries", "document": "documents"}  # progress lines name the texts of each side
+
 
 def _throughput(results: Sequence[Any], spec: Any) -> dict[str, Any]:
     """Encoding figures of one (role, side), pooled over a task's subsets (one store entry each)."""
@@ -161,7 +163,9 @@ class RetrievalEvaluator(TaskEvaluator):
             where = self.task_name if subset == "default" else f"{self.task_name}/{subset}"
             for role, side in encodings_needed(todo):
                 texts = part.query_texts if side == "query" else part.corpus_texts
-                progress = ctx.progress(f"{where} {role} {side}s", len(texts)) if ctx.progress else None
+                progress = (
+                    ctx.progress(f"{where} {role} {PLURAL.get(side, side)}", len(texts)) if ctx.progress else None
+                )
                 encoded[(subset, role, side)] = ctx.encoders[role].encode(texts, side, progress=progress)
         return encoded
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,8 @@ from .evaluator import EvalContext, TaskEvaluator, TaskRun, result_protocol
 from .modes import Mode
 from .mteb_encoder import ASYMMETRIC_POLICY, StoreEncoder
 from .record import ResultRecord, data_roots, model_block, relativize
+
+log = logging.getLogger(__name__)
 
 
 def task_data_fingerprint(task: Any, data_source: str = "") -> str:
@@ -102,9 +105,12 @@ class MtebTaskEvaluator(TaskEvaluator):
         todo = self.pending(ctx)
         run = TaskRun(task_name=self.task_name, data_fingerprint=self.fingerprint)
         run.skipped = self.n_cells(ctx) - sum(len(v) for v in todo.values())
+        n = sum(len(cells) for cells in todo.values())
+        if n:  # one line per task; each cell only in the log (--verbose)
+            ctx.emit("evaluating", f"{self.task_name}: {n} cells ({', '.join(map(str, todo))})")
         for m, cells in todo.items():
             for cell in cells:
-                ctx.emit("evaluating", f"{self.task_name} {m} {cell.name}")
+                log.info("evaluating %s %s %s", self.task_name, m, cell.name)
                 run.keep(ctx, m, cell, self._evaluate(ctx, m, cell))
         return [run]
 

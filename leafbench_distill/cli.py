@@ -123,7 +123,7 @@ BundleStudentOpt = Annotated[
 EngineOpt = Annotated[
     str,
     typer.Option(
-        help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs leafbench[ray])."
+        help="Teacher labelling: local (this process) | ray (Ray Data actor pool writing into the same store; needs the ray extra: pip install leafbench\\[ray])."
     ),
 ]
 RayAddressOpt = Annotated[

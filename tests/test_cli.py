@@ -90,7 +90,9 @@ def test_mteb_short_options_select_tasks_and_benchmarks(env, shared_data: Path) 
         "--max-queries", "5", "--max-docs", "50", "--output", str(env["out"]),
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert json.loads((env["out"] / "hash-768__5q-50d" / "student" / "SciFact.json").read_text())["task_name"] == "SciFact"
+    assert (
+        json.loads((env["out"] / "hash-768__5q-50d" / "student" / "SciFact.json").read_text())["task_name"] == "SciFact"
+    )
     sel = plan_run("hash-768", tasks="SciFact", benchmarks="NanoBEIR", output=env["out"]).selection
     assert sel.tasks[0] == "SciFact" and len(sel.tasks) > 1 and "NanoSciFactRetrieval" in sel.tasks
 
@@ -256,3 +258,28 @@ def test_summary_of_a_wide_run_shows_per_type_means_and_coverage(tmp_path: Path)
     assert "77.50" in text  # STS mean of 70, 80, 75, 85
     assert "70.00 (2/3)" in text  # Tweet has no result: the classification mean says so
     assert f"{100 * (sum(sts.values()) + sum(clf.values())) / 6:.2f} (6/7 tasks)" in text
+
+
+def test_progress_without_a_terminal_is_plain_lines_with_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI log gets `<desc>: n/total (pct), rate/s, ETA` lines at most every interval, and one line when done."""
+    from leafbench import cli
+
+    clock = iter([0.0, 1.0, 5.0, 11.0, 12.0, 20.0])
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    lines: list[str] = []
+    p = cli.PlainProgress("SciFact student documents", 1000, 10.0, lines.append)  # t0 = 0
+    p(100)  # t=1: too soon
+    p(100)  # t=5: too soon
+    p(300)  # t=11: a line
+    p(100)  # t=12: too soon
+    p(400)  # t=20: done
+    assert lines == [
+        "SciFact student documents: 500/1,000 (50.0%), 45/s, ETA 0:11",
+        "SciFact student documents: 1,000/1,000 done in 0:20 (50/s)",
+    ]
+
+
+def test_help_keeps_bracketed_text() -> None:
+    """Rich markup must not eat `[ray]` from help text."""
+    res = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "300"})
+    assert "pip install leafbench[ray]" in " ".join(res.output.split())
