@@ -32,7 +32,7 @@ __all__ = [
 
 
 def run_benchmark(
-    model: str,
+    model: Any,
     *,
     progress: ProgressFactory | None = None,
     on_event: EventSink | None = None,
@@ -41,7 +41,8 @@ def run_benchmark(
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON
     (one file per mode, task and cell) and the run's manifest; return what was done.
 
-    `options` are :func:`leafbench.plan.plan_run`'s, mirroring ``leafbench run``'s (lists may replace comma
+    `model` (and ``teacher=``): an alias, hub id or folder, or a SentenceTransformer object (saved once into the
+    cache and named by its weights). `options` are :func:`leafbench.plan.plan_run`'s, mirroring ``leafbench run``'s (lists may replace comma
     strings: ``dims=[256, None]``). Results already on disk that were measured on exactly the same data, models
     and settings are reused (``force=True`` recomputes). Everything is checked before any encoding: a bad option
     fails in seconds, not after hours.

@@ -9,6 +9,7 @@ planning, so a bad option fails in seconds, not after hours of encoding. ``leafb
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,9 +95,9 @@ def _csv(value: str | Sequence[Any] | None) -> str | None:
 
 
 def plan_run(
-    model: str,
+    model: Any,
     *,
-    teacher: str | None = None,
+    teacher: Any = None,
     mode: str | Sequence[str] = "student",
     tasks: str | Sequence[str] | None = None,
     benchmarks: str | Sequence[str] | None = None,
@@ -152,6 +153,7 @@ def plan_run(
     # A store of a newer format, shards on object storage, an unreachable bucket: all fail now, before any encoding.
     workspace.store(shard_size, store_format)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
+    model, teacher = _model_ref(model, workspace, "model"), _model_ref(teacher, workspace, "teacher")
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
     data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict)
@@ -210,6 +212,34 @@ class _ModelOverrides:
     def apply(self, spec: ModelSpec, role: str) -> ModelSpec:
         length = self.teacher_max_seq_length if role == "teacher" else None
         return spec.with_overrides(length or self.max_seq_length, self.precision, self.backend, self.threads)
+
+
+def _model_ref(model: Any, ws: Workspace, option: str) -> Any:
+    """A model as `plan_run` names it: a name, hub id or folder as given; a SentenceTransformer object saved once
+    into the cache (``models/in-memory/<name>-<weights hash>``) and named by that folder, so its results and
+    stored rows carry the identity of its weights like any local model's."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        return model
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:  # pragma: no cover - a dependency
+        SentenceTransformer = ()  # type: ignore[assignment,misc]
+    if not isinstance(model, SentenceTransformer):
+        raise UserError(
+            f"--{option}: expected a model name, hub id, folder or SentenceTransformer, not {type(model).__name__}; "
+            "save another encoder as a Sentence-Transformers folder and pass the folder"
+        )
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=6)
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    base = str(getattr(model.model_card_data, "base_model", None) or "sentence-transformer").split("/")[-1]
+    folder = ws.models / "in-memory" / f"{base}-{digest.hexdigest()}"
+    if not (folder / "modules.json").is_file():
+        model.save(str(folder))
+    return str(folder)
 
 
 def _resolve_models(

@@ -84,10 +84,21 @@ def _mean(done: list[float], n: int) -> str:
 
 
 def as_table(title: str, columns: list[str], rows: list[list[str]]) -> "Table":
-    """`summary_rows`' output as a rich Table (what `leafbench run` prints)."""
+    """`summary_rows`' output as a rich Table (what `leafbench run` prints) that `print()` and `str()` render as
+    plain text too, for scripts and notebooks."""
     from rich.table import Table
 
-    table = Table(title=title)
+    class SummaryTable(Table):
+        def __str__(self) -> str:
+            import io
+
+            from rich.console import Console
+
+            con = Console(file=io.StringIO(), width=240, color_system=None, record=True)
+            con.print(self)
+            return con.export_text().rstrip() + "\n"
+
+    table = SummaryTable(title=title)
     cell_columns = columns[1:3] == ["dim", "dtype"]  # a grid of cells: mode, dim, dtype lead each row
     for i, c in enumerate(columns):
         if i == 0 or (cell_columns and i == 2):

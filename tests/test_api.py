@@ -69,6 +69,8 @@ def test_run_benchmark_reports_what_it_did_and_never_prints(tiny, capsys: pytest
     title, columns, rows = report.summary_rows()
     assert columns[:4] == ["mode", "dim", "dtype", "tiny"] and len(rows) == 4
     assert report.summary_table().row_count == 4
+    text = str(report.summary_table())  # print() in a script or notebook shows the table, not an object repr
+    assert "Table object" not in text and "student" in text and text.count("\n") >= 6
     assert len(report.to_frame()) == 4
     # Same request again: every cell is reused, nothing encoded.
     again = _run(tiny, dims=[32, None], dtypes="float32,int8")
@@ -283,3 +285,24 @@ def test_a_bad_ranges_file_fails_before_any_encoding(tiny) -> None:
     with pytest.raises(UserError, match=r"ranges\.json: ranges of dimension 0 are not finite"):
         _run(tiny, dtypes="int8", calibration="fixed", ranges_file=ranges)
     assert not (tiny["cache"] / "embeddings" / "spaces").exists()  # nothing encoded
+
+
+def test_run_benchmark_takes_a_sentence_transformer_object(tiny, minilm_spec) -> None:
+    """A SentenceTransformer object is saved once into the cache, named by its weights, and scores as the same
+    model named by its alias; anything else is one UserError naming what is accepted."""
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.errors import UserError
+
+    st = SentenceTransformer(str(minilm_spec.source), device="cpu")
+    common = {"tasks": "tiny", "data_dir": tiny["data"], "cache_dir": tiny["cache"]}
+    by_object = run_benchmark(st, output=tiny["out"] / "a", **common)
+    by_name = run_benchmark(str(minilm_spec.source), output=tiny["out"] / "b", **common)
+    score = lambda r: json.loads(r.paths[0].read_text())["scores"]["test"][0]["main_score"]  # noqa: E731
+    assert score(by_object) == pytest.approx(score(by_name), abs=1e-6)
+    saved = list((tiny["cache"] / "models" / "in-memory").iterdir())
+    assert len(saved) == 1 and by_object.run_dir.name == saved[0].name
+    again = run_benchmark(st, output=tiny["out"] / "a", **common)  # same weights: same folder, results reused
+    assert again.n_scored == 0 and len(list((tiny["cache"] / "models" / "in-memory").iterdir())) == 1
+    with pytest.raises(UserError, match="expected a model name, hub id, folder or SentenceTransformer, not dict"):
+        run_benchmark({"not": "a model"}, output=tiny["out"] / "c", **common)
