@@ -27,8 +27,15 @@ def latency(
     ] = None,
     data_dir: Annotated[
         Optional[Path],
-        typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR", help="A BEIR folder, or a folder holding scifact/."),
+        typer.Option(
+            "--data-dir",
+            envvar="LEAFBENCH_DATA_DIR",
+            help="Local data, as `leafbench run` reads it: DIR/beir/<task>, DIR/<task>, or the task's BEIR folder.",
+        ),
     ] = None,
+    task: Annotated[
+        str, typer.Option("--task", help="Retrieval task whose test queries and passages are timed.")
+    ] = "SciFact",
     queries: Annotated[
         Optional[int], typer.Option(help="Batch-1 queries timed (default: all test queries; SciFact: 300).")
     ] = None,
@@ -43,7 +50,7 @@ def latency(
 ) -> None:
     """Batch-1 query latency (p50/p95/p99) and bulk throughput, per backend, for a student and its teacher."""
     from .backends import BackendError, check_backend
-    from .data import DataError
+    from .data import DataError, find_local_folder
     from .latency import benchmark_texts, run_latency
     from .registry import cache_root, resolve_model
 
@@ -55,8 +62,12 @@ def latency(
     if threads is not None and threads < 1:
         raise BackendError(f"--threads must be >= 1, not {threads}")
     if data_dir is None:
-        raise DataError("--data-dir is needed: a BEIR folder with test queries (e.g. ../shared/data/beir/scifact)")
-    folder = data_dir if (data_dir / "corpus.jsonl").exists() else data_dir / "scifact"
+        raise DataError("--data-dir is needed: local data holding the task's BEIR folder (e.g. ../shared/data)")
+    folder = find_local_folder(task, data_dir)
+    if folder is None:
+        raise DataError(
+            f"--data-dir {data_dir}: no BEIR folder of {task} there (looked for <dir>/beir/<task>, <dir>/<task>)"
+        )
     cache_dir = cache_root(cache_dir)
     student = resolve_model(model, cache_dir).with_overrides(max_seq_length=max_seq_length, threads=threads)
     tname = teacher or student.teacher

@@ -62,6 +62,17 @@ def test_report_round_trips_and_gives_teacher_over_student_ratios(tmp_path: Path
         LatencyReport.from_dict({"results": []})
 
 
+def test_latency_reads_data_dir_as_run_does(tmp_path: Path, shared_data: Path) -> None:
+    """One --data-dir resolution for every command: the data root `run` takes finds the task's folder (here it
+    stops at the model, which is not a model); a root without the task is one line, exit 2."""
+    res = CliRunner().invoke(
+        app, ["latency", "--model", "no-such-model", "--data-dir", str(shared_data), "--output", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "unknown model 'no-such-model'" in res.output, res.output
+    res = CliRunner().invoke(app, ["latency", "--model", "minilm-l6", "--data-dir", str(tmp_path), "--task", "NFCorpus"])
+    assert res.exit_code == 2 and "no BEIR folder of NFCorpus there" in " ".join(res.output.split()), res.output
+
+
 @pytest.mark.slow
 def test_latency_command_measures_student_and_teacher_per_backend(
     tmp_path: Path, scifact_dir: Path, monkeypatch
