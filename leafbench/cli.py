@@ -196,6 +196,7 @@ def run(
     ranges_file: opts.RangesFile = None,
     rescore: opts.Rescore = None,
     force: opts.Force = False,
+    overwrite_strategy: opts.OverwriteStrategy = None,
     shard_size: opts.ShardSize = 4096,
     search: opts.Search = "torch",
     engine: opts.Engine = "local",

@@ -155,6 +155,16 @@ Rescore = Annotated[
 
 Force = Annotated[bool, typer.Option("--force", help="Recompute cells whose result file already exists.")]
 
+OverwriteStrategy = Annotated[
+    Optional[str],
+    typer.Option(
+        "--overwrite-strategy",
+        help="As in mteb: only-missing (default: compute cells without a result, or whose result was measured on "
+        "other data, models or code) | always (recompute every cell, as --force) | never (never replace a result "
+        "file: one measured on anything else is an error naming it).",
+    ),
+]
+
 ShardSize = Annotated[
     int,
     typer.Option(

@@ -63,6 +63,7 @@ class EvalContext:
     progress: ProgressFactory | None = None
     on_event: EventSink | None = None
     executor: Executor | None = None
+    overwrite: str = "only-missing"  # "never": a result file measured on anything else is an error, not replaced
 
     def __post_init__(self) -> None:
         self.modes = [Mode(m) for m in self.modes]
@@ -232,6 +233,11 @@ class TaskEvaluator(ABC):
                     left.append(c)
                 elif stored_provenance(path) != self.provenance(ctx, m, c):
                     check_no_protocol_conflict(path, self.protocol(ctx, m))
+                    if ctx.overwrite == "never":
+                        raise ResultConflict(
+                            f"{path}: measured on other data, models or code than this run, and "
+                            "--overwrite-strategy never keeps it; choose another --output, or use only-missing"
+                        )
                     log.info("%s: measured on other data or models than this run; recomputing", path)
                     left.append(c)
             if left:

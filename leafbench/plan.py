@@ -63,7 +63,8 @@ class RunPlan:
     ranges_file: Path | None = None
     search: str = "torch"
     force: bool = False
-    run: str = ""  # the run folder under the output (record.run_folder_name)
+    run: str = ""
+    overwrite: str = "only-missing"  # OVERWRITE_STRATEGIES; "always" is `force`  # the run folder under the output (record.run_folder_name)
 
     @property
     def roles(self) -> list[str]:
@@ -122,6 +123,7 @@ def plan_run(
     ranges_file: Path | str | None = None,
     rescore: int | None = None,
     force: bool = False,
+    overwrite_strategy: str | None = None,
     shard_size: int = 4096,
     search: str = "torch",
     engine: str = "local",
@@ -177,7 +179,8 @@ def plan_run(
         encoding=EncodingSettings(batch_size, device, shard_size, engine, ray_address, workers, store_format),
         ranges_file=ranges,
         search=search,
-        force=force,
+        force=force or overwrite_strategy == "always",
+        overwrite=_overwrite(overwrite_strategy, force),
         run=run,
     )
 
@@ -212,6 +215,25 @@ class _ModelOverrides:
     def apply(self, spec: ModelSpec, role: str) -> ModelSpec:
         length = self.teacher_max_seq_length if role == "teacher" else None
         return spec.with_overrides(length or self.max_seq_length, self.precision, self.backend, self.threads)
+
+
+OVERWRITE_STRATEGIES = ("only-missing", "always", "never")
+
+
+def _overwrite(strategy: str | None, force: bool) -> str:
+    """--overwrite-strategy checked (mteb's names; only-cache is for reading: `leafbench.load_results`)."""
+    if strategy is None:
+        return "always" if force else "only-missing"
+    if strategy == "only-cache":
+        raise UserError(
+            "--overwrite-strategy only-cache: leafbench run always evaluates; read stored results with "
+            "`leafbench report` or leafbench.load_results"
+        )
+    if strategy not in OVERWRITE_STRATEGIES:
+        raise UserError(f"--overwrite-strategy: unknown {strategy!r}; choose from {', '.join(OVERWRITE_STRATEGIES)}")
+    if force and strategy != "always":
+        raise UserError(f"--force and --overwrite-strategy {strategy} disagree; pass one of them")
+    return strategy
 
 
 def _model_ref(model: Any, ws: Workspace, option: str) -> Any:

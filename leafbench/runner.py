@@ -106,7 +106,7 @@ def execute(plan: RunPlan, progress: ProgressFactory | None = None, on_event: Ev
     emit("tasks", f"tasks ({sel.source}): {', '.join(sel.tasks)}; modes: {', '.join(map(str, plan.modes))}")
     ctx = EvalContext(
         encoders, plan.modes, plan.cells, plan.workspace.output, plan.run, plan.force, plan.ranges_file,
-        plan.search, plan.data.data_dir, progress, emit, executor=_scoring_executor(runner),
+        plan.search, plan.data.data_dir, progress, emit, executor=_scoring_executor(runner), overwrite=plan.overwrite,
     )  # fmt: skip
     runs, missing = _evaluate_all(plan, ctx)
     done = [r.task_name for r in runs if r.task_name not in {s for subs in sel.subtasks.values() for s in subs}]

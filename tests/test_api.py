@@ -279,6 +279,28 @@ def test_same_protocol_on_changed_data_is_recomputed_not_refused(tiny) -> None:
     assert json.loads(report.paths[0].read_text())["leafbench"]["data_fingerprint"] != old
 
 
+def test_overwrite_strategies_as_mteb_names_them(tiny) -> None:
+    """never: a stale result file is an error naming it, never replaced; always: every cell recomputed;
+    only-missing (default): only what is missing or stale; only-cache and unknown names: one UserError."""
+    from leafbench.errors import UserError
+
+    (path,) = _run(tiny).paths
+    assert _run(tiny, overwrite_strategy="never").n_scored == 0  # nothing stale: reused
+    assert _run(tiny, overwrite_strategy="always").n_scored == 1
+    corpus = tiny["data"] / "tiny" / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("document 0 about", "document zero about"))
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="--overwrite-strategy never keeps it"):
+        _run(tiny, overwrite_strategy="never")
+    assert path.read_bytes() == before
+    assert _run(tiny, overwrite_strategy="only-missing").n_scored == 1
+    for bad, msg in (("only-cache", "leafbench run always evaluates"), ("sometimes", "unknown 'sometimes'")):
+        with pytest.raises(UserError, match=msg):
+            _run(tiny, overwrite_strategy=bad)
+    with pytest.raises(UserError, match="disagree"):
+        _run(tiny, overwrite_strategy="never", force=True)
+
+
 def test_a_bad_ranges_file_fails_before_any_encoding(tiny) -> None:
     ranges = tiny["data"] / "ranges.json"
     ranges.write_text(json.dumps({"min": [0.0] * 64, "max": [float("nan")] + [1.0] * 63}))
