@@ -127,7 +127,9 @@ def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: 
     assert "40.00" not in md and "50.00" in md and "30.00" in md  # 40 would be the mixed mean
 
 
-def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(results: Path, tmp_path: Path) -> None:
+def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(
+    results: Path, tmp_path: Path
+) -> None:
     """The same run name and protocol in two results folders, both holding one cell: named by their folders;
     folders that only complement each other (other tasks) stay one run."""
     from leafbench.report.frame import load_folders
