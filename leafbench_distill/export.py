@@ -45,7 +45,8 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 def build_router(
     student_folder: Path, teacher_source: str, query_prompt: str, document_prompt: str, device: str = "cpu"
 ):
-    """One model for both sides: `encode_query` runs the student, `encode_document` the teacher.
+    """One model for both sides: `encode_query` runs the student, `encode_document` the teacher, and a plain
+    `encode` (no task) the student too - the cheap query route is the default, never the large teacher.
 
     Both routes end in the teacher's space, so their outputs are directly comparable by cosine.
     """
@@ -57,7 +58,7 @@ def build_router(
     router = Router.for_query_document(
         query_modules=list(student.children()),
         document_modules=list(teacher.children()),
-        default_route="document",
+        default_route="query",
     )
     model = SentenceTransformer(
         modules=[router],

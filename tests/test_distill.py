@@ -605,6 +605,9 @@ def test_router_export_reproduces_the_pair_asymmetric_score(mini_run: dict, scif
     assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=2e-3)
     student = SentenceTransformer(str(mini_run["out"] / "final"), device="cpu")
     np.testing.assert_allclose(q, student.encode_query(scifact_small.query_texts), atol=1e-5)  # query route = student
+    # a plain encode (no task) runs the default route: the student, not the teacher
+    plain = router.encode(scifact_small.query_texts[:10], convert_to_numpy=True)
+    np.testing.assert_allclose(plain, student.encode(scifact_small.query_texts[:10]), atol=1e-5)
     # the harness routes by side too: `leafbench run --model .../router --mode student` scores the pair
     from leafbench.encode import Encoder
     from leafbench.registry import resolve_model
