@@ -1,5 +1,5 @@
-"""`leafbench distill` and `leafbench soup`: added to the harness CLI through the `leafbench.commands` entry point
-(`register`), plus a standalone app."""
+"""`leafbench distill`, `leafbench soup` and `leafbench push`: added to the harness CLI through the
+`leafbench.commands` entry point (`register`), plus a standalone app."""
 
 from __future__ import annotations
 
@@ -132,6 +132,13 @@ RayAddressOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option(min=1, help="--engine ray: labelling actors. Default: one per GPU, else 2.")
 ]
+PushToHubOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--push-to-hub",
+        help="When the run has finished, upload final/ to this Hugging Face repo (ORG/NAME) and router/ to ORG/NAME-router, with model cards for those repos (as `leafbench push`; private repos, a token: use that).",
+    ),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
 
 
@@ -161,6 +168,7 @@ def distill(
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = None,
     workers: WorkersOpt = None,
+    push_to_hub: PushToHubOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Distil a LEAF student from a recipe: teacher targets once (cached), train with L2, export, evaluate."""
@@ -179,6 +187,7 @@ def distill(
         raise DistillError("--output is required (the run folder)")
     runner = make_engine(engine, ray_address, workers)
     _check_folders(output, results, export_bundle, recipe, bundle)
+    _check_push(push_to_hub, export_bundle)
     if export_bundle is not None:
         meta = run.export_bundle(
             recipe,
@@ -200,6 +209,7 @@ def distill(
         if bundle is None:
             raise DistillError("--finish needs --bundle: the bundle the run in --output was trained from")
         run.finish_bundle(bundle, output, cache_dir, results, data_dir, device, router, progress=_echo)
+        _push_after(output, push_to_hub)
         return
     options = DistillOptions(
         output=output,
@@ -224,6 +234,49 @@ def distill(
         _echo(
             f"{len(res.stages)} stages ({sum(s.skipped for s in res.stages)} already finished); student: {res.student}"
         )
+    _push_after(output, push_to_hub)
+
+
+def _check_push(repo_id: str | None, export_bundle: Path | None) -> None:
+    """--push-to-hub: a valid repo id and a reachable hub, checked before hours of training, not after."""
+    if repo_id is None:
+        return
+    from leafbench.offline import hub_offline
+
+    from .hub import PushError, check_repo_id
+
+    if export_bundle is not None:
+        raise DistillError("--push-to-hub needs a trained run, not --export-bundle")
+    check_repo_id(repo_id, "--push-to-hub")
+    if hub_offline():
+        raise PushError("--push-to-hub: HF_HUB_OFFLINE is set, so the Hugging Face Hub cannot be reached; unset it")
+
+
+def _push_after(output: Path, repo_id: str | None) -> None:
+    """Upload the finished run in `output` (the last stage's, for a multi-stage run). A failed upload leaves the
+    run as it is: the one error line says so, and how to retry."""
+    if repo_id is None:
+        return
+    from .hub import PushError
+
+    try:
+        _say_pushed(_push(output, repo_id, None, True, False, None))
+    except PushError as e:
+        raise PushError(
+            f"the run in {output} is finished, but --push-to-hub failed: {e} (retry: leafbench push {output} "
+            f"--repo-id {repo_id})"
+        ) from None
+
+
+def _push(run_dir: Path, repo_id: str, router_repo_id: str | None, router: bool, private: bool, token: str | None):
+    from .hub import push_run
+
+    return push_run(run_dir, repo_id, router_repo_id, router=router, private=private, token=token, progress=_echo)
+
+
+def _say_pushed(result) -> None:
+    for repo, folder in result.uploaded.items():
+        _echo(f"pushed {folder.name}/ -> https://huggingface.co/{repo}")
 
 
 def _say_bundle(folder: Path, meta: dict) -> None:
@@ -297,7 +350,33 @@ def soup(
     _echo(f"soup of {len(students)} students -> {folder} (measure it: leafbench run --model {folder} --mode all)")
 
 
+def push(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A finished `leafbench distill` run folder (its final/ and summary.json; a multi-stage run: its last stage)."
+        ),
+    ],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="Hugging Face model repo for the student: ORG/NAME.")],
+    router_repo_id: Annotated[
+        str | None,
+        typer.Option("--router-repo-id", help="Repo for the asymmetric Router model (default: <repo-id>-router)."),
+    ] = None,
+    router: Annotated[
+        bool, typer.Option("--router/--no-router", help="Also upload router/ (it holds a copy of the teacher).")
+    ] = True,
+    private: Annotated[bool, typer.Option("--private", help="Create the repos private.")] = False,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="A token with write access (default: HF_TOKEN or the `hf auth login` token)."),
+    ] = None,
+) -> None:
+    """Upload a run's student (final/) and Router (router/) to the Hugging Face Hub, each with a model card for its repo."""
+    _say_pushed(_push(run_dir, repo_id, router_repo_id, router, private, token))
+
+
 def register(app: typer.Typer) -> None:
-    """Entry point of the `leafbench.commands` group: adds `distill` and `soup` to the `leafbench` app."""
+    """Entry point of the `leafbench.commands` group: adds `distill`, `soup` and `push` to the `leafbench` app."""
     app.command("distill")(distill)
     app.command("soup")(soup)
+    app.command("push")(push)

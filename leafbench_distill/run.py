@@ -403,7 +403,8 @@ def finish_run(
 ) -> dict[str, Any]:
     """What needs the teacher: final evaluation, manifest + model card with its numbers, Router export."""
     say = say or _quiet
-    from .export import export_router, model_card, write_manifest
+    from .cards import eval_record, model_card, router_card
+    from .export import export_router, write_manifest
     from .pipeline import final_evaluation
 
     qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
@@ -416,14 +417,15 @@ def finish_run(
             summary["retrieval_protocol"] = (
                 f"{prep.eval_data.task_name} {prep.eval_data.split}: {prep.eval_data.n_queries} queries x {prep.eval_data.n_docs} docs"
             )
+            summary["retrieval_eval"] = eval_record(prep.eval_data)
     manifest["final_metrics"] = metrics
     summary["final_metrics"] = metrics
     write_manifest(final_dir, manifest)
-    (final_dir / "README.md").write_text(model_card(summary))
+    (final_dir / "README.md").write_text(model_card(summary, router=opts.router))
     if opts.router:
         teacher_src = prep.teacher.spec.source
         export_router(final_dir, teacher_src, output / "router", qp, dp, manifest)
-        (output / "router" / "README.md").write_text(model_card(summary))
+        (output / "router" / "README.md").write_text(router_card(summary, {"query": qp, "document": dp}))
         say(f"router model: {output / 'router'}")
     (output / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if results is not None:

@@ -588,7 +588,18 @@ def test_export_roundtrip_manifest_and_prompts(mini_run: dict) -> None:
     assert [type(m).__name__ for m in model] == ["Transformer", "Pooling", "Dense", "Normalize"]
     assert len(model[0].auto_model.encoder.layer) == 3
     card = (final / "README.md").read_text()
-    assert "asymmetric" in card and "minilm-l6" in card
+    assert "asymmetric" in card and "sentence-transformers/all-MiniLM-L6-v2" in card
+    from huggingface_hub import ModelCard
+
+    meta = ModelCard(card).data
+    assert meta.base_model == "sentence-transformers/all-MiniLM-L6-v2"  # the hub id, not the alias minilm-l6
+    (result,) = meta.eval_results  # the recorded SciFact score, marked as the subset it is
+    assert result.dataset_type == "mteb/scifact" and "a subset: 40 queries x 300 documents" in result.dataset_name
+    assert result.metric_value == pytest.approx(manifest["final_metrics"]["retrieval"]["SciFact"]["student"], abs=1e-5)
+    assert f"{mini_run['summary']['epochs']:.2f}".rstrip("0").rstrip(".") + " epochs" in card
+    router_card = (mini_run["out"] / "router" / "README.md").read_text()
+    assert router_card != card and "queries → the student" in router_card and "documents → the teacher" in router_card
+    assert ModelCard(router_card).data.base_model == "sentence-transformers/all-MiniLM-L6-v2"  # student's = teacher's
 
 
 @pytest.mark.slow
@@ -605,6 +616,9 @@ def test_router_export_reproduces_the_pair_asymmetric_score(mini_run: dict, scif
     assert ndcg10(scifact_small, q, d) == pytest.approx(expected, abs=2e-3)
     student = SentenceTransformer(str(mini_run["out"] / "final"), device="cpu")
     np.testing.assert_allclose(q, student.encode_query(scifact_small.query_texts), atol=1e-5)  # query route = student
+    # a plain encode (no task) runs the default route: the student, not the teacher
+    plain = router.encode(scifact_small.query_texts[:10], convert_to_numpy=True)
+    np.testing.assert_allclose(plain, student.encode(scifact_small.query_texts[:10]), atol=1e-5)
     # the harness routes by side too: `leafbench run --model .../router --mode student` scores the pair
     from leafbench.encode import Encoder
     from leafbench.registry import resolve_model

@@ -49,4 +49,4 @@ def test_distill_is_a_registered_plugin_command() -> None:
 
     eps = {ep.name: ep.value for ep in entry_points(group=PLUGIN_GROUP)}
     assert eps.get("distill") == "leafbench_distill.cli:register"
-    assert {"distill", "soup"} <= set(get_command(app).commands)
+    assert {"distill", "soup", "push"} <= set(get_command(app).commands)
