@@ -69,7 +69,9 @@ def test_latency_reads_data_dir_as_run_does(tmp_path: Path, shared_data: Path) -
         app, ["latency", "--model", "no-such-model", "--data-dir", str(shared_data), "--output", str(tmp_path)]
     )
     assert res.exit_code == 2 and "unknown model 'no-such-model'" in res.output, res.output
-    res = CliRunner().invoke(app, ["latency", "--model", "minilm-l6", "--data-dir", str(tmp_path), "--task", "NFCorpus"])
+    res = CliRunner().invoke(
+        app, ["latency", "--model", "minilm-l6", "--data-dir", str(tmp_path), "--task", "NFCorpus"]
+    )
     assert res.exit_code == 2 and "no BEIR folder of NFCorpus there" in " ".join(res.output.split()), res.output
 
 

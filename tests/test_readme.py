@@ -59,7 +59,7 @@ def test_readme_python_example_runs(tmp_path: Path, shared_data: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
-    assert lines[0] == "minilm-l6 ['SciFact'] 4 cells scored"  # full/128 x float32/binary
+    assert lines[0] == "minilm-l6__20q-100d ['SciFact'] 4 cells scored"  # a subset run; full/128 x float32/binary
     scores = [ln.split() for ln in lines[1:]]
     assert len(scores) == 4 and all(s[0] == "SciFact" and s[1] == "student" for s in scores)
     assert all(0.0 < float(s[-1]) <= 1.0 for s in scores)
