@@ -172,6 +172,7 @@ def run(
     ctx: typer.Context,
     model: opts.Model,
     teacher: opts.Teacher = None,
+    model_revision: opts.ModelRevision = None,
     mode: opts.Mode = "student",
     tasks: opts.Tasks = None,
     benchmarks: opts.Benchmarks = None,

@@ -29,6 +29,15 @@ Teacher = Annotated[
     ),
 ]
 
+ModelRevision = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model-revision",
+        help="Commit, branch or tag of a hub model (as in mteb; the same as --model org/name@REV). Recorded in "
+        "every result; without one a hub model's commit is resolved when possible and marked unpinned otherwise.",
+    ),
+]
+
 Mode = Annotated[str, typer.Option("--mode", help=MODE_HELP)]
 
 Tasks = Annotated[

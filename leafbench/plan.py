@@ -99,6 +99,7 @@ def plan_run(
     model: Any,
     *,
     teacher: Any = None,
+    model_revision: str | None = None,
     mode: str | Sequence[str] = "student",
     tasks: str | Sequence[str] | None = None,
     benchmarks: str | Sequence[str] | None = None,
@@ -156,6 +157,7 @@ def plan_run(
     workspace.store(shard_size, store_format)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
     model, teacher = _model_ref(model, workspace, "model"), _model_ref(teacher, workspace, "teacher")
+    model = _with_revision(model, model_revision)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
     data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict)
@@ -234,6 +236,22 @@ def _overwrite(strategy: str | None, force: bool) -> str:
     if force and strategy != "always":
         raise UserError(f"--force and --overwrite-strategy {strategy} disagree; pass one of them")
     return strategy
+
+
+def _with_revision(model: str, revision: str | None) -> str:
+    """--model-revision REV (as in mteb): a hub id pinned to a commit, branch or tag (``org/name@REV``)."""
+    if not revision:
+        return model
+    from .fake import HASH_MODEL
+    from .registry import ALIASES
+
+    hub = model.count("/") == 1 and not model.startswith((".", "/", "~")) and not Path(model).expanduser().exists()
+    if model in ALIASES or HASH_MODEL.fullmatch(model) or not hub:
+        raise UserError(f"--model-revision applies to a hub id (org/name); {model} is an alias, fake or folder")
+    hf_id, _, pinned = model.partition("@")
+    if pinned and pinned != revision:
+        raise UserError(f"--model-revision {revision} and {model} name two revisions; give one")
+    return f"{hf_id}@{revision}"
 
 
 def _model_ref(model: Any, ws: Workspace, option: str) -> Any:

@@ -328,3 +328,17 @@ def test_run_benchmark_takes_a_sentence_transformer_object(tiny, minilm_spec) ->
     assert again.n_scored == 0 and len(list((tiny["cache"] / "models" / "in-memory").iterdir())) == 1
     with pytest.raises(UserError, match="expected a model name, hub id, folder or SentenceTransformer, not dict"):
         run_benchmark({"not": "a model"}, output=tiny["out"] / "c", **common)
+
+
+def test_model_revision_pins_a_hub_id_and_refuses_what_has_none(tiny) -> None:
+    """--model-revision (mteb's option) is org/name@REV; an alias, a fake or a folder has no hub revision."""
+    from leafbench.errors import UserError
+    from leafbench.plan import _with_revision
+
+    assert _with_revision("org/name", "abc123") == "org/name@abc123"
+    assert _with_revision("org/name@abc123", "abc123") == "org/name@abc123"
+    with pytest.raises(UserError, match="name two revisions"):
+        _with_revision("org/name@v1", "v2")
+    for not_hub in ("minilm-l6", "hash-64", str(tiny["data"])):
+        with pytest.raises(UserError, match="applies to a hub id"):
+            _run(tiny, model_revision="abc") if not_hub == "hash-64" else _with_revision(not_hub, "abc")
