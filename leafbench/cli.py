@@ -180,6 +180,7 @@ def run(
     exclude_tasks: opts.ExcludeTasks = None,
     data_dir: opts.DataDir = None,
     split: opts.Split = None,
+    eval_splits: opts.EvalSplits = None,
     output: opts.Output = Path("results"),
     cache_dir: opts.CacheDir = None,
     batch_size: opts.BatchSize = 32,

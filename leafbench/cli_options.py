@@ -88,6 +88,15 @@ Split = Annotated[
     typer.Option(help="Retrieval split to evaluate. Default: the task's mteb eval split; 'test' for your own folders."),
 ]
 
+EvalSplits = Annotated[
+    Optional[str],
+    typer.Option(
+        "--eval-splits",
+        help="Splits to score every task on, as in mteb (comma list; default: each task's own eval splits). "
+        "Retrieval scores one split (the same as --split). A run on other splits writes its own run folder.",
+    ),
+]
+
 Output = Annotated[Path, typer.Option("--output", "-o", help="Results folder (one JSON per model/pair, mode, task).")]
 
 CacheDir = Annotated[

@@ -34,6 +34,7 @@ class DataSettings:
     max_queries: int | None = None
     max_docs: int | None = None
     strict: bool = False
+    eval_splits: tuple[str, ...] | None = None  # --eval-splits: the splits every task is scored on
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def plan_run(
     exclude_tasks: str | Sequence[str] | None = None,
     data_dir: Path | str | None = None,
     split: str | None = None,
+    eval_splits: str | Sequence[str] | None = None,
     output: Path | str = "results",
     cache_dir: Path | str | None = None,
     batch_size: int = 32,
@@ -160,15 +162,19 @@ def plan_run(
     model = _with_revision(model, model_revision)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
-    data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict)
+    splits = _eval_splits(split, eval_splits)
+    split = splits[0] if splits and len(splits) == 1 else split
+    data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict, splits)
     selection = _select(
         models["student"], _with_benchmarks(tasks, benchmarks), task_types, exclude_tasks, data.data_dir
     )
+    if splits and len(splits) > 1 and "Retrieval" in selection.types.values():
+        raise UserError(f"--eval-splits {','.join(splits)}: retrieval tasks are scored on one split; give one")
     run = run_folder_name(
         models["student"].slug,
         models["teacher"].slug if "teacher" in models else None,
         backend,
-        protocol_suffix(max_queries, max_docs, split),
+        protocol_suffix(max_queries, max_docs, ",".join(splits) if splits else split),
     )
     workspace.manifest(run)  # a damaged run.json fails now, not after the encoding
     return RunPlan(
@@ -236,6 +242,18 @@ def _overwrite(strategy: str | None, force: bool) -> str:
     if force and strategy != "always":
         raise UserError(f"--force and --overwrite-strategy {strategy} disagree; pass one of them")
     return strategy
+
+
+def _eval_splits(split: str | None, eval_splits: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """--eval-splits (mteb's option, every task kind) and --split (retrieval's), which must agree."""
+    if eval_splits is None:
+        return None
+    splits = tuple(s.strip() for s in (_csv(eval_splits) or "").split(",") if s.strip())
+    if not splits:
+        raise UserError("--eval-splits is empty")
+    if split is not None and splits != (split,):
+        raise UserError(f"--split {split} and --eval-splits {','.join(splits)} disagree; give one")
+    return splits
 
 
 def _with_revision(model: str, revision: str | None) -> str:

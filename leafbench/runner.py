@@ -8,6 +8,7 @@ messages (skipped tasks, data warnings, unpinned models) through ``on_event(kind
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,9 +192,20 @@ def evaluator_for(task_name: str, plan: RunPlan, ctx: EvalContext) -> TaskEvalua
         parts = _cut(load_retrieval_parts(task_name, data.data_dir, data.split, strict=data.strict), plan)
         _data_warnings(ctx, task_name, parts)
         return RetrievalEvaluator(parts)
-    task, source = load_mteb_task(task_name, data.data_dir, sel.task_objects.get(task_name))
+    task, source = load_mteb_task(task_name, data.data_dir, _with_splits(task_name, sel, data.eval_splits))
     selected_by = sel.selected_by.get(task_name, "mteb.get_task (the task's own splits and subsets)")
     return MtebTaskEvaluator(task, source, selected_by)
+
+
+def _with_splits(task_name: str, sel: Any, splits: Sequence[str] | None) -> Any:
+    """The task object to evaluate: a benchmark's, else mteb's, scored on `splits` (--eval-splits) when given,
+    set before its data loads so a split the data lacks fails naming the task and split."""
+    task = sel.task_objects.get(task_name)
+    if not splits:
+        return task
+    import mteb
+
+    return (task if task is not None else mteb.get_task(task_name)).filter_eval_splits(list(splits))
 
 
 def _cut(parts: dict[str, RetrievalData], plan: RunPlan) -> dict[str, RetrievalData]:

@@ -342,3 +342,19 @@ def test_model_revision_pins_a_hub_id_and_refuses_what_has_none(tiny) -> None:
     for not_hub in ("minilm-l6", "hash-64", str(tiny["data"])):
         with pytest.raises(UserError, match="applies to a hub id"):
             _run(tiny, model_revision="abc") if not_hub == "hash-64" else _with_revision(not_hub, "abc")
+
+
+def test_eval_splits_as_mteb_names_them(tiny, shared_data: Path) -> None:
+    """--eval-splits: retrieval scores the one split given (its own run folder); two splits for retrieval, or a
+    --split that disagrees, are one UserError; an mteb task's split its local data lacks is named."""
+    from leafbench.errors import UserError
+
+    report = _run(tiny, eval_splits="test")
+    assert report.run_dir.name == "hash-64__split-test"
+    assert json.loads(report.paths[0].read_text())["leafbench"]["split"] == "test"
+    with pytest.raises(UserError, match="retrieval tasks are scored on one split"):
+        _run(tiny, eval_splits=["test", "dev"])
+    with pytest.raises(UserError, match="--split train and --eval-splits test disagree"):
+        _run(tiny, eval_splits="test", split="train")
+    with pytest.raises(UserError, match=r"STSBenchmark: split\(s\) \['dev'\] of subset 'default' have no local file"):
+        run_benchmark("hash-64", tasks="STSBenchmark", eval_splits="dev", data_dir=shared_data, output=tiny["out"])

@@ -86,3 +86,30 @@ def test_a_saved_lance_index_is_mapped_by_the_next_process_and_ignored_when_stal
     for d in (tmp_path / "spaces" / key.space() / lance_space.INDEX_DIR).glob("v*"):
         (d / "fragments.json").write_text("not json")
     np.testing.assert_array_equal(LanceEmbeddingStore(tmp_path).absent(key, keys), np.zeros(60, bool))
+
+
+def test_a_rescanned_space_is_merged_a_batch_at_a_time(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key column is read and merged SCAN_KEYS keys at a time (bounded temporaries for a 10M-row rescan
+    after a compaction): the index answers exactly as one merge of every key would."""
+    pytest.importorskip("lance")
+    from leafbench.store import EncodingKey, lance_space
+    from leafbench.store.lance_store import LanceEmbeddingStore
+
+    monkeypatch.setattr(lance_space, "SCAN_KEYS", 7)
+    merges: list[int] = []
+    real = store_keys.SortedKeys.extend
+    monkeypatch.setattr(
+        store_keys.SortedKeys, "extend", lambda self, parts: merges.append(len(parts[0][0])) or real(self, parts)
+    )
+    key = EncodingKey(model_id="m@1", side="document", prompt="", max_seq_length=None, precision="fp32")
+    keys = np.random.default_rng(5).integers(0, 256, size=(50, 16), dtype=np.uint8)
+    store = LanceEmbeddingStore(tmp_path, shard_size=10)
+    writer = store.writer(key)
+    writer.add(keys, np.zeros((50, 4), np.float32))
+    writer.flush()
+    store.compact([key.space()])
+    merges.clear()
+    idx = LanceEmbeddingStore(tmp_path).index(key)  # one 50-row fragment, rescanned
+    assert sum(merges) == 50 and max(merges) < 50 and len(merges) >= 2
+    np.testing.assert_array_equal(idx.lookup(keys), np.arange(50))
+    assert (idx.lookup(keys[:3] ^ 1) == -1).all()

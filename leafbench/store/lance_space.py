@@ -214,6 +214,26 @@ SAVE_INDEX_ROWS = 100_000
 INDEX_DIR = "keyindex"  # beside the space's rows.lance: sorted keys saved per fragment list
 
 
+SCAN_KEYS = 1 << 20  # keys read and merged into a space's index at a time
+
+
+def _key_batches(batches: Any, size: int) -> Any:
+    """The key column of scanned record batches regrouped into arrays of about `size` keys (Lance may hand out
+    many small batches: one merge per batch would copy the index that often)."""
+    held: list[pa.Array] = []
+    n = 0
+    for b in batches:
+        col = b.column(0)
+        if len(col):
+            held.append(col)
+            n += len(col)
+        if n >= size:
+            yield pa.concat_arrays(held)
+            held, n = [], 0
+    if held:
+        yield pa.concat_arrays(held)
+
+
 class LanceIndex:
     """Text key → row position in the space's dataset, built from the key column; refreshed when the dataset's
     version changes, reading only the fragments appended since (a compaction rebuilds it).
@@ -255,13 +275,17 @@ class LanceIndex:
         new = frags[len(old) :]
         base = sum(f.rows for f in old)
         if new:
+            # A million keys at a time: a space rescanned whole (after a compaction) costs one batch of
+            # temporaries, not the whole key column and its sort at once.
             try:
-                keys = ds.scanner(columns=["key"], fragments=new, scan_in_order=True).to_table().column("key")
+                scan = ds.scanner(columns=["key"], fragments=new, scan_in_order=True, batch_size=SCAN_KEYS)
+                for batch in _key_batches(scan.to_batches(), SCAN_KEYS):
+                    at = batch.offset * KEY_BYTES
+                    flat = np.frombuffer(batch.buffers()[1], np.uint8)[at : at + len(batch) * KEY_BYTES]
+                    self._keys.extend([(flat.reshape(-1, KEY_BYTES), np.arange(base, base + len(batch)))])
+                    base += len(batch)
             except READ_ERRORS as e:
                 raise read_failed(e, self.uri) from None
-            flat = np.frombuffer(keys.combine_chunks().buffers()[1], np.uint8)[: len(keys) * KEY_BYTES]
-            self._keys.extend([(flat.reshape(-1, KEY_BYTES), np.arange(base, base + len(keys)))])
-            base += len(keys)
         self._fragments = now if all(f.rows >= 0 for f in now) else []
         self.dataset = ds
         if self._local and self._fragments and len(self._keys) - self._saved_rows >= SAVE_INDEX_ROWS:
