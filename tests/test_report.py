@@ -306,6 +306,36 @@ def test_markdown_report(report_dir: Path) -> None:
         assert (report_dir / png).stat().st_size > 1000
 
 
+def _md_table(md: str, title: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under `### title`, as header -> cell text."""
+    lines = md[md.index(f"### {title}") :].split("\n\n")[1].splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(head, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+
+
+def test_counts_print_as_integers(results: Path, tmp_path: Path) -> None:
+    """Query, document and text counts are integers ("16", "1,536"), never "16.00", in every table that has them,
+    also when a task without a query count (STS) turns the count column into floats with gaps."""
+    import shutil
+
+    from leafbench.report.build import report_from_frame
+    from leafbench.report.frame import load_results
+
+    shutil.copytree(results, tmp_path, dirs_exist_ok=True)
+    _sts_result(tmp_path, RUN, "STSBenchmark", 0.8, _read(results, "student"))
+    md = report_from_frame(load_results(tmp_path)).to_markdown()
+    data = _md_table(md, "What our numbers were measured on")
+    speed = _md_table(md, "Encoding throughput per model")
+    assert len(data) == 2 and speed
+    for rows, cols in ((data, ("Queries", "Documents")), (speed, ("Queries encoded", "Docs encoded"))):
+        for row in rows:
+            for c in cols:
+                assert row[c] == "" or re.fullmatch(r"\d{1,3}(,\d{3})*", row[c]), (c, row)
+    sci = next(r for r in data if r["Task"] == "SciFact")
+    assert (sci["Queries"], sci["Documents"]) == ("16", "64")
+    assert "|---|---|---|---|---|---:|---:|" in md  # counts right-aligned as numbers
+
+
 def test_deployment_view_of_a_real_run(df, report_dir: Path) -> None:
     """Every mode of the fixture's run gets a deployment table: its % of teacher is the student's cell over the
     teacher's full float32 on the same task, its bytes and index size follow from dim and the 64-document corpus."""
