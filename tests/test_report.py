@@ -404,6 +404,45 @@ def test_figures_are_deterministic_and_labelled(df, tmp_path: Path) -> None:
         assert label in dims_svg, label
 
 
+def test_bar_charts_start_at_zero_and_series_differ_in_colour_and_shape(df, tmp_path: Path, monkeypatch) -> None:
+    """Every bar chart's y axis starts at 0; every series has its own colour and its own marker (lines) or hatch
+    (bars); no two x tick labels overlap. Read from the Axes as they are saved."""
+    from matplotlib.colors import to_hex
+
+    from leafbench.report import plots
+
+    seen: dict[str, object] = {}
+    save = plots._save
+
+    def spy(fig, out_dir, key):
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        bars = [[p for p in c] for c in ax.containers]
+        seen[key] = {
+            "ylim": ax.get_ylim(),
+            "bars": [(to_hex(c[0].get_facecolor()), c[0].get_hatch() or "") for c in bars if c],
+            "lines": [(to_hex(ln.get_color()), ln.get_marker(), ln.get_linestyle()) for ln in ax.get_lines()],
+            "overlap": any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]),
+        }
+        return save(fig, out_dir, key)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    figs = plots.make_figures(df, tmp_path)
+    slug = RUN.replace("+", "-") + "--16q-64d"
+    assert [f.key for f in figs] == ["asym-vs-sym", f"dims-{slug}", f"quant-{slug}"]
+    for key in ("asym-vs-sym", f"quant-{slug}"):
+        s = seen[key]
+        assert s["ylim"][0] == 0, key
+        assert len(s["bars"]) >= 2 and len({c for c, _ in s["bars"]}) == len(s["bars"]), s["bars"]
+        assert len({h for _, h in s["bars"]}) == len(s["bars"]), s["bars"]
+    lines = seen[f"dims-{slug}"]["lines"]
+    assert len(lines) == 3 * len(DTYPES)
+    assert len({c for c, _, _ in lines}) == len(lines) and len({(m, ls) for _, m, ls in lines}) == len(lines)
+    assert not any(s["overlap"] for s in seen.values())
+    assert plots.bar_ylim([64.5, 58.6]) == (0.0, pytest.approx(64.5 * plots.BAR_HEADROOM))
+
+
 def test_cli_functions_through_typer(results: Path, tmp_path: Path) -> None:
     from leafbench.cli import app
 
