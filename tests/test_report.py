@@ -336,6 +336,29 @@ def test_counts_print_as_integers(results: Path, tmp_path: Path) -> None:
     assert "|---|---|---|---|---|---:|---:|" in md  # counts right-aligned as numbers
 
 
+def test_table1_shows_asym_minus_student_with_its_interval(df, report_dir: Path) -> None:
+    """Asym − student is asymmetric − student of the shown scores (points x100), with a paired bootstrap interval
+    over the stored per-query scores that contains it."""
+    from leafbench.report import compare as cmp
+    from leafbench.report.frame import select_cell
+
+    sel = select_cell(df, ("full", "float32"))
+    (pt,) = cmp.pair_tables(sel)
+    row = pt.rows.iloc[0]
+    assert row["asym_delta"] == pytest.approx(row["asymmetric"] - row["student"])
+    iv = row["asym_delta_ci"]
+    assert iv is not None and iv.low <= row["asym_delta"] / 100 <= iv.high
+    md = (report_dir / "index.md").read_text()
+    (line,) = [
+        r for r in _md_table(md, f"{pt.pair.student} vs its teacher {pt.pair.teacher}") if r["Data"] == "16q/64d"
+    ]
+    m = re.fullmatch(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", line["Asym − student"])
+    assert m, line
+    shown, lo, hi = (float(x) for x in m.groups())
+    assert shown == pytest.approx(float(line["Asymmetric"]) - float(line["Student"]), abs=0.011)
+    assert lo <= shown <= hi
+
+
 def test_deployment_view_of_a_real_run(df, report_dir: Path) -> None:
     """Every mode of the fixture's run gets a deployment table: its % of teacher is the student's cell over the
     teacher's full float32 on the same task, its bytes and index size follow from dim and the 64-document corpus."""
