@@ -355,7 +355,7 @@ def test_table1_shows_asym_minus_student_with_its_interval(df, report_dir: Path)
     m = re.fullmatch(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", line["Asym − student"])
     assert m, line
     shown, lo, hi = (float(x) for x in m.groups())
-    assert shown == pytest.approx(float(line["Asymmetric"]) - float(line["Student"]), abs=0.011)
+    assert shown == pytest.approx(float(line["Asymmetric"]) - float(line["Student"]), abs=1e-9)
     assert lo <= shown <= hi
 
 

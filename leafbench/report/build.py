@@ -165,7 +165,11 @@ def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> R
     )
     t.text["Student % of teacher"] = text_pct_s
     t.text["Asym % of teacher"] = text_pct_a
-    t.text[DELTA] = [_delta(v, iv) for v, iv in zip(r["asym_delta"], r["asym_delta_ci"])]
+    # The difference of the scores as printed (two decimals), so the column adds up on the page.
+    shown = r["asymmetric"].round(2) - r["student"].round(2)
+    t.text[DELTA] = [
+        _delta(v if pd.notna(d) else d, iv) for v, d, iv in zip(shown, r["asym_delta"], r["asym_delta_ci"])
+    ]
     t.text["Asymmetric"] = ["= student" if same else fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
     t.section, t.collapsed = S_PAIRS, collapsed
     return t
