@@ -306,6 +306,59 @@ def test_markdown_report(report_dir: Path) -> None:
         assert (report_dir / png).stat().st_size > 1000
 
 
+def _md_table(md: str, title: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under `### title`, as header -> cell text."""
+    lines = md[md.index(f"### {title}") :].split("\n\n")[1].splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(head, (c.strip() for c in line.strip("|").split("|")))) for line in lines[2:]]
+
+
+def test_counts_print_as_integers(results: Path, tmp_path: Path) -> None:
+    """Query, document and text counts are integers ("16", "1,536"), never "16.00", in every table that has them,
+    also when a task without a query count (STS) turns the count column into floats with gaps."""
+    import shutil
+
+    from leafbench.report.build import report_from_frame
+    from leafbench.report.frame import load_results
+
+    shutil.copytree(results, tmp_path, dirs_exist_ok=True)
+    _sts_result(tmp_path, RUN, "STSBenchmark", 0.8, _read(results, "student"))
+    md = report_from_frame(load_results(tmp_path)).to_markdown()
+    data = _md_table(md, "What our numbers were measured on")
+    speed = _md_table(md, "Encoding throughput per model")
+    assert len(data) == 2 and speed
+    for rows, cols in ((data, ("Queries", "Documents")), (speed, ("Queries encoded", "Docs encoded"))):
+        for row in rows:
+            for c in cols:
+                assert row[c] == "" or re.fullmatch(r"\d{1,3}(,\d{3})*", row[c]), (c, row)
+    sci = next(r for r in data if r["Task"] == "SciFact")
+    assert (sci["Queries"], sci["Documents"]) == ("16", "64")
+    assert "|---|---|---|---|---|---:|---:|" in md  # counts right-aligned as numbers
+
+
+def test_table1_shows_asym_minus_student_with_its_interval(df, report_dir: Path) -> None:
+    """Asym − student is asymmetric − student of the shown scores (points x100), with a paired bootstrap interval
+    over the stored per-query scores that contains it."""
+    from leafbench.report import compare as cmp
+    from leafbench.report.frame import select_cell
+
+    sel = select_cell(df, ("full", "float32"))
+    (pt,) = cmp.pair_tables(sel)
+    row = pt.rows.iloc[0]
+    assert row["asym_delta"] == pytest.approx(row["asymmetric"] - row["student"])
+    iv = row["asym_delta_ci"]
+    assert iv is not None and iv.low <= row["asym_delta"] / 100 <= iv.high
+    md = (report_dir / "index.md").read_text()
+    (line,) = [
+        r for r in _md_table(md, f"{pt.pair.student} vs its teacher {pt.pair.teacher}") if r["Data"] == "16q/64d"
+    ]
+    m = re.fullmatch(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", line["Asym − student"])
+    assert m, line
+    shown, lo, hi = (float(x) for x in m.groups())
+    assert shown == pytest.approx(float(line["Asymmetric"]) - float(line["Student"]), abs=1e-9)
+    assert lo <= shown <= hi
+
+
 def test_deployment_view_of_a_real_run(df, report_dir: Path) -> None:
     """Every mode of the fixture's run gets a deployment table: its % of teacher is the student's cell over the
     teacher's full float32 on the same task, its bytes and index size follow from dim and the 64-document corpus."""
@@ -372,6 +425,45 @@ def test_figures_are_deterministic_and_labelled(df, tmp_path: Path) -> None:
     dims_svg = a[1].svg.read_text()
     for label in ("teacher float32", "student int8", "asymmetric binary", "embedding dim"):
         assert label in dims_svg, label
+
+
+def test_bar_charts_start_at_zero_and_series_differ_in_colour_and_shape(df, tmp_path: Path, monkeypatch) -> None:
+    """Every bar chart's y axis starts at 0; every series has its own colour and its own marker (lines) or hatch
+    (bars); no two x tick labels overlap. Read from the Axes as they are saved."""
+    from matplotlib.colors import to_hex
+
+    from leafbench.report import plots
+
+    seen: dict[str, object] = {}
+    save = plots._save
+
+    def spy(fig, out_dir, key):
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        bars = [[p for p in c] for c in ax.containers]
+        seen[key] = {
+            "ylim": ax.get_ylim(),
+            "bars": [(to_hex(c[0].get_facecolor()), c[0].get_hatch() or "") for c in bars if c],
+            "lines": [(to_hex(ln.get_color()), ln.get_marker(), ln.get_linestyle()) for ln in ax.get_lines()],
+            "overlap": any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]),
+        }
+        return save(fig, out_dir, key)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    figs = plots.make_figures(df, tmp_path)
+    slug = RUN.replace("+", "-") + "--16q-64d"
+    assert [f.key for f in figs] == ["asym-vs-sym", f"dims-{slug}", f"quant-{slug}"]
+    for key in ("asym-vs-sym", f"quant-{slug}"):
+        s = seen[key]
+        assert s["ylim"][0] == 0, key
+        assert len(s["bars"]) >= 2 and len({c for c, _ in s["bars"]}) == len(s["bars"]), s["bars"]
+        assert len({h for _, h in s["bars"]}) == len(s["bars"]), s["bars"]
+    lines = seen[f"dims-{slug}"]["lines"]
+    assert len(lines) == 3 * len(DTYPES)
+    assert len({c for c, _, _ in lines}) == len(lines) and len({(m, ls) for _, m, ls in lines}) == len(lines)
+    assert not any(s["overlap"] for s in seen.values())
+    assert plots.bar_ylim([64.5, 58.6]) == (0.0, pytest.approx(64.5 * plots.BAR_HEADROOM))
 
 
 def test_cli_functions_through_typer(results: Path, tmp_path: Path) -> None:

@@ -72,6 +72,17 @@ def test_table1_numbers_percent_and_interval() -> None:
     assert ci.low <= 0.9 <= ci.high and ci.high - ci.low < 1e-9  # an exact 0.9 ratio per query: no spread
     assert r.loc["STS12", "asym_same"] and r.loc["STS12", "student_pct"] == pytest.approx(90.0)
     assert r.loc["STS12", "student_ci"] is None  # no per-query scores for STS here
+    # Asym − student: points x100 with its paired interval; none where the task has no document side.
+    assert r.loc["SciFact", "asym_delta"] == pytest.approx(100 * (a.mean() - s.mean()))
+    iv = r.loc["SciFact", "asym_delta_ci"]
+    assert iv.low <= r.loc["SciFact", "asym_delta"] / 100 <= iv.high
+    assert np.isnan(r.loc["STS12", "asym_delta"]) and r.loc["STS12", "asym_delta_ci"] is None
+    from leafbench.report.build import DELTA, pair_report_table
+
+    text = pair_report_table(tables[0], "pair-1").text.set_index("Dataset")[DELTA]
+    assert text["STS12"] == "–" and text["SciFact"].startswith(
+        f"+{round(100 * a.mean(), 2) - round(100 * s.mean(), 2):.2f} ["
+    )
 
 
 def test_ratio_interval_covers_a_noisy_ratio() -> None:

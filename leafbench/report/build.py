@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import compare as cmp
 from .benchmarks import REPORT_BENCHMARKS, benchmark_table
-from .bootstrap import RatioInterval
+from .bootstrap import Interval, RatioInterval
 from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
 from .grid import cell_tables
@@ -36,13 +36,14 @@ S_BOARD = "Leaderboard: full-protocol runs"
 S_DISTILL = "Distillation runs and subset protocols"
 S_CELLS = "Deployment: dims x dtypes per mode"
 S_MORE = "Speed, references and provenance"
+DELTA = "Asym − student"  # the Table-1 column of asymmetric minus student, points x100
 OPEN_PAIRS = 3  # pair tables shown open; the rest fold away (<details>)
 
 INTROS = {
     S_PAIRS: "Rows = datasets, columns = student | asymmetric (student queries, teacher documents) | teacher, and "
-    "each as % of the teacher, as in the LEAF paper's Table 1. [95% CI]: paired bootstrap over queries "
-    "(2,000 resamples) where per-query scores are stored. `= student`: the task has no document side, so "
-    "asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
+    "each as % of the teacher, as in the LEAF paper's Table 1; Asym − student: what teacher documents add, in "
+    "points x100. [95% CI]: paired bootstrap over queries (2,000 resamples) where per-query scores are stored. "
+    "`= student` (and – in the last two columns): the task has no document side, so asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
     "subset (not comparable to published numbers).",
     S_CELLS: "Which (dim, dtype) cell to deploy, in which mode: one table per run and mode with two or more cells on "
     "retrieval tasks (every cell scored from one encoding pass: truncated, then quantized), largest vectors first. "
@@ -128,6 +129,15 @@ def _pct(v: float, iv: RatioInterval | None) -> str:
     return iv.format() if iv is not None else f"{v:.1f}"
 
 
+def _delta(v: float, iv: Interval | None) -> str:
+    """Asymmetric − student in points x100 (the shown scores' difference), with the paired bootstrap interval."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return MISSING
+    if iv is None:
+        return f"{v:+.2f}"
+    return f"{v:+.2f} [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"
+
+
 def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> ReportTable:
     r = pt.rows
     frame = pd.DataFrame(
@@ -140,6 +150,7 @@ def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> R
             "Teacher": r["teacher"],
             "Student % of teacher": r["student_pct"],
             "Asym % of teacher": r["asym_pct"],
+            DELTA: r["asym_delta"],
         }
     )
     text_pct_s = [_pct(v, iv) for v, iv in zip(r["student_pct"], r["student_ci"])]
@@ -154,6 +165,11 @@ def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> R
     )
     t.text["Student % of teacher"] = text_pct_s
     t.text["Asym % of teacher"] = text_pct_a
+    # The difference of the scores as printed (two decimals), so the column adds up on the page.
+    shown = r["asymmetric"].round(2) - r["student"].round(2)
+    t.text[DELTA] = [
+        _delta(v if pd.notna(d) else d, iv) for v, d, iv in zip(shown, r["asym_delta"], r["asym_delta_ci"])
+    ]
     t.text["Asymmetric"] = ["= student" if same else fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
     t.section, t.collapsed = S_PAIRS, collapsed
     return t

@@ -192,18 +192,29 @@ def _ratio(
     return paired_bootstrap_ratio_tasks(pairs_, seed=seed)  # type: ignore[arg-type]
 
 
+def _delta(rows_a: Sequence[pd.Series | None], rows_b: Sequence[pd.Series | None], seed: int = 0) -> Interval | None:
+    """Paired bootstrap interval of Mean(a) − Mean(b) over the rows' tasks (each task's queries resampled on their
+    own); None unless every task stores per-query scores for both."""
+    pairs_ = [_aligned(_pq(a), _pq(b)) for a, b in zip(rows_a, rows_b)]
+    if not pairs_ or any(p is None for p in pairs_):
+        return None
+    return paired_bootstrap_tasks(pairs_, seed=seed)  # type: ignore[arg-type]
+
+
 @dataclass
 class PairTable:
     pair: Pair
-    rows: pd.DataFrame  # benchmark, task, protocol, student, asymmetric, teacher, *_pct, *_ci, asym_same, is_mean
+    rows: pd.DataFrame  # benchmark, task, protocol, student, asymmetric, teacher, *_pct, *_ci, asym_delta(_ci),
+    # asym_same, is_mean
     has_full: bool
     mean_student_pct: float
 
 
 def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
     """The LEAF paper's Table 1 for one pair: rows = datasets (filed by benchmark, one row per data protocol),
-    student | asymmetric | teacher scores x100, student and asymmetric as % of teacher with a paired
-    bootstrap interval over queries where per-query scores exist, and a mean row per (benchmark, protocol)."""
+    student | asymmetric | teacher scores x100, student and asymmetric as % of teacher and asymmetric − student
+    (points x100), each with a paired bootstrap interval over queries where per-query scores exist, and a mean
+    row per (benchmark, protocol)."""
     idx = c.set_index(["query_id", "document_id", "task", "protocol"])
     idx = idx[~idx.index.duplicated()]
 
@@ -281,6 +292,8 @@ def _t1_row(bench: str, task: str, proto: str, s: list, a: list, t: list, same: 
         "asym_pct": 100 * av / tv if tv and not math.isnan(av) else float("nan"),
         "student_ci": _ratio(s, t),
         "asym_ci": None if same or any(x is None for x in a) else _ratio(a, t),
+        "asym_delta": float("nan") if same else av - sv,
+        "asym_delta_ci": None if same or any(x is None for x in a) else _delta(a, s),
         "asym_same": same,
         "is_mean": is_mean,
     }

@@ -127,7 +127,7 @@ def latency_tables(reports: list[dict], df: pd.DataFrame | None = None) -> list[
 
 def plot_latency(reports: list[dict], df: pd.DataFrame | None, out_dir: Path):
     """Scatter: batch-1 p50 latency (log x) vs score, one point per (model, backend)."""
-    from .plots import Figure, _save, plt
+    from .plots import MARKERS, Figure, _save, plt
 
     frame = latency_frame(reports, df)
     if frame.empty:
@@ -138,8 +138,8 @@ def plot_latency(reports: list[dict], df: pd.DataFrame | None, out_dir: Path):
     if pts.empty:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for backend, g in pts.groupby("Backend", sort=True):
-        ax.scatter(g["p50 ms"], 100 * g[col], label=backend, marker="o", s=40)
+    for i, (backend, g) in enumerate(pts.groupby("Backend", sort=True)):  # a colour and a marker per backend
+        ax.scatter(g["p50 ms"], 100 * g[col], label=backend, marker=MARKERS[i % len(MARKERS)], s=40)
         for _, r in g.iterrows():
             ax.annotate(r["Model"], (r["p50 ms"], 100 * r[col]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")

@@ -1,5 +1,9 @@
 """Report figures (matplotlib, Agg): the inheritance figure, quantization bars, asymmetric vs symmetric.
 
+Honest by construction: bar charts start their y axis at 0 (the numbers on the bars give the differences), every
+series has its own colour and its own marker (lines) or hatch (bars), so a greyscale print still tells them apart,
+and x tick labels are wrapped, then rotated, until none overlaps another.
+
 Each figure is saved as SVG (inlined into the HTML, so the page needs no other file) and PNG (for Markdown
 and the README). SVG output is made reproducible: a fixed hash salt per figure (ids stay unique when several
 SVGs share one page) and no date metadata, so re-rendering unchanged results gives unchanged files.
@@ -8,8 +12,10 @@ SVGs share one page) and no date metadata, so re-rendering unchanged results giv
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,20 +24,56 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..cells import DTYPES, KINDS, BitKind, FloatKind, IntKind  # noqa: E402
+from ..cells import DTYPES  # noqa: E402
 from ..modes import MODE_ORDER  # noqa: E402
 from .frame import MAIN_CELL, pick_main_cell, select_cell, task_order  # noqa: E402
 from .grid import tasks_with_all_cells  # noqa: E402
 
 MODE_COLORS = {"teacher": "#1f77b4", "student": "#ff7f0e", "asymmetric": "#2ca02c"}
-# (line style, marker) per kind of output dtype: floats solid, integers dashed, bits dotted.
-KIND_STYLES: dict[type, tuple[str, str]] = {FloatKind: ("-", "o"), IntKind: ("--", "s"), BitKind: (":", "^")}
+# Per mode a colour family (one shade per dtype in the dims figure) and a line style; per dtype a marker; per bar
+# series a hatch: series differ in colour and in shape.
+MODE_CMAPS = {"teacher": "Blues", "student": "Oranges", "asymmetric": "Greens"}
+MODE_LINES = {"teacher": "-", "student": "--", "asymmetric": ":"}
+MODE_HATCHES = {"teacher": "", "student": "///", "asymmetric": ".."}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+HATCHES = ("", "///", "\\\\\\", "xx", "..", "++", "oo", "--")
+# Bar charts: headroom above the tallest bar for its value label.
+BAR_HEADROOM = 1.1
 
 
-def dtype_style(dtype: str) -> tuple[str, str]:
-    """The (line style, marker) of a dtype's curves, from its kind (leafbench.cells.KINDS)."""
-    kind = KINDS.get(dtype)
-    return KIND_STYLES.get(type(kind), ("-", "o"))
+def series_color(mode: str, i: int, n: int, n_modes: int = 2) -> Any:
+    """The colour of a mode's i-th of n series: with one mode, one of tab10's distinct colours; with several, the
+    i-th shade (dark to light) of the mode's colour family, so modes stay apart and so do their dtypes."""
+    if n_modes == 1:
+        return matplotlib.colormaps["tab10"](i % 10)
+    cmap = matplotlib.colormaps[MODE_CMAPS.get(mode, "Greys")]
+    return cmap(0.95 - 0.6 * (i / (n - 1) if n > 1 else 0))
+
+
+def bar_ylim(values: Any) -> tuple[float, float]:
+    """y limits of a bar chart: from 0 (a bar's length is its value) to a little above the tallest bar."""
+    v = np.asarray(values, dtype=float)
+    top = float(np.nanmax(v)) if np.isfinite(v).any() else 1.0
+    return 0.0, max(top, 0.0) * BAR_HEADROOM or 1.0
+
+
+def _overlap(boxes: list[Any]) -> bool:
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def fit_xticklabels(ax: Any, width: int = 16) -> None:
+    """Wrap long x tick labels at `width` characters, then rotate them (30°, then 90°) while any two overlap."""
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    wrapped = ["\n".join(textwrap.wrap(t, width, break_on_hyphens=True) or [t]) if "\n" not in t else t for t in labels]
+    ax.set_xticks(ax.get_xticks(), wrapped)
+    renderer = ax.figure.canvas.get_renderer()
+    for angle in (0, 30, 90):
+        for t in ax.get_xticklabels():
+            t.set_rotation(angle)
+            t.set_horizontalalignment("center" if angle in (0, 90) else "right")
+            t.set_rotation_mode("anchor" if angle == 30 else "default")
+        if not _overlap([t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]):
+            return
 
 
 @dataclass
@@ -78,18 +120,25 @@ def plot_dims(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | None:
     tasks = tasks_with_all_cells(g)
     g = g[g["task"].isin(tasks)].assign(dimv=lambda x: _dim_value(x))
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for mode in [m for m in MODE_ORDER if m in set(g["mode"])]:
-        for dtype, sub in g[g["mode"] == mode].groupby("dtype", sort=False):
+    dtypes = [d for d in DTYPES if d in set(g["dtype"])] + sorted(set(g["dtype"]) - set(DTYPES))
+    modes = [m for m in MODE_ORDER if m in set(g["mode"])]
+    for mode in modes:
+        for i, dtype in enumerate(dtypes):
+            sub = g[(g["mode"] == mode) & (g["dtype"] == dtype)]
+            if sub.empty:
+                continue
             s = sub.groupby("dimv")["score"].mean().sort_index() * 100
             ax.plot(
                 s.index,
                 s.values,
-                dtype_style(dtype)[0],
-                marker=dtype_style(dtype)[1],
-                color=MODE_COLORS.get(mode),
+                MODE_LINES.get(mode, "-"),
+                marker=MARKERS[i % len(MARKERS)],
+                color=series_color(mode, i, len(dtypes), len(modes)),
                 label=f"{mode} {dtype}",
                 linewidth=1.6,
-                markersize=4,
+                markersize=7 - 3 * i / max(1, len(dtypes) - 1),  # identical curves: the later inside the earlier
+                markerfacecolor="white" if i % 2 else None,
+                markeredgewidth=1.3,
                 alpha=0.9,
             )
     dims = sorted(g["dimv"].dropna().unique())
@@ -100,7 +149,8 @@ def plot_dims(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | None:
     ax.set_ylabel(f"main score x100 ({', '.join(sorted(set(g['metric'])))})")
     ax.set_title(f"{run}: score vs dim ({', '.join(tasks) if len(tasks) <= 3 else f'{len(tasks)} tasks'})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fit_xticklabels(ax)
     key = f"dims-{_slug(run)}"
     svg, png = _save(fig, out_dir, key)
     return Figure(key, f"Score vs Matryoshka dim per dtype: {run}", svg, png, after=f"cells-{run}")
@@ -126,16 +176,20 @@ def plot_quantization(df: pd.DataFrame, run: str, out_dir: Path) -> Figure | Non
             vals,
             width,
             label=dt,
-            color=plt.cm.viridis(i / max(1, len(dtypes) - 1)),
+            color=plt.cm.viridis(0.85 * i / max(1, len(dtypes) - 1)),
+            hatch=HATCHES[i % len(HATCHES)],
+            edgecolor="white",
+            linewidth=0.5,
         )
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
     ax.set_xticks(x, modes)
-    lo = np.nanmin(m.values)
-    ax.set_ylim(max(0, lo - 10), min(100, np.nanmax(m.values) + 5))
+    ax.set_ylim(*bar_ylim(m.values))
     ax.set_ylabel("main score x100")
     ax.set_title(f"{run}: output dtype at full dim", fontsize=10)
-    ax.legend(fontsize=8, ncol=len(dtypes))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fit_xticklabels(ax)
     key = f"quant-{_slug(run)}"
     svg, png = _save(fig, out_dir, key)
     return Figure(key, f"Quantization at full dim: {run}", svg, png, after=f"cells-{run}")
@@ -157,14 +211,25 @@ def plot_asym_vs_sym(df: pd.DataFrame, out_dir: Path, cell: tuple[str, str] = MA
     x = np.arange(len(groups))
     for i, mo in enumerate(modes):
         vals = [m.get((r, t, mo), np.nan) for r, t in groups]
-        bars = ax.bar(x + (i - (len(modes) - 1) / 2) * width, vals, width, label=mo, color=MODE_COLORS.get(mo))
+        bars = ax.bar(
+            x + (i - (len(modes) - 1) / 2) * width,
+            vals,
+            width,
+            label=mo,
+            color=MODE_COLORS.get(mo),
+            hatch=MODE_HATCHES.get(mo, HATCHES[i % len(HATCHES)]),
+            edgecolor="white",
+            linewidth=0.5,
+        )
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    ax.set_xticks(x, [t if len(runs) == 1 else f"{t}\n{r}" for r, t in groups], fontsize=8)
-    ax.set_ylim(max(0, np.nanmin(m.values) - 10), min(100, np.nanmax(m.values) + 5))
+    ax.set_xticks(x, [t if len(runs) == 1 else f"{t} ({r})" for r, t in groups], fontsize=8)
+    ax.set_ylim(*bar_ylim(m.values))
     ax.set_ylabel("main score x100")
     ax.set_title(f"asymmetric vs symmetric per task ({cell[0]} dim, {cell[1]})", fontsize=10)
-    ax.legend(fontsize=8, ncol=len(modes))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fit_xticklabels(ax)
     key = "asym-vs-sym"
     svg, png = _save(fig, out_dir, key)
     return Figure(key, "Asymmetric vs symmetric per task", svg, png, after="pair-1")

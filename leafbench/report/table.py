@@ -6,6 +6,7 @@ print them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 MISSING = "–"
+# Columns that hold counts (queries, documents, texts encoded, tasks, passes): integers whatever dtype pandas gave
+# them (a count column with a missing value is float64, one mixed with "" is object).
+COUNT_COLUMN = re.compile(r"(n[_ ].*|#.*|queries|documents|docs|texts|tasks|passes|.* encoded|.* count)", re.IGNORECASE)
 
 
 @dataclass
@@ -32,14 +36,47 @@ class ReportTable:
     collapsed: bool = False  # rendered folded (<details>) after the section's open tables
 
 
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v))
+
+
 def fmt(v: Any, digits: int = 2) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if _missing(v):
         return MISSING
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def fmt_count(v: Any) -> str:
+    """A count as an integer with thousands separators (``5,183``); text cells ("" for "not applicable") as
+    they are."""
+    if _missing(v):
+        return MISSING
+    if isinstance(v, str):
+        return v
+    return f"{int(round(float(v))):,}"
+
+
+def count_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns to print as integers: integer dtypes, and count-named columns whose numbers are all whole."""
+    out = []
+    for c in frame.columns:
+        col = frame[c]
+        if pd.api.types.is_bool_dtype(col):
+            continue
+        if pd.api.types.is_integer_dtype(col):
+            out.append(c)
+            continue
+        if not COUNT_COLUMN.fullmatch(str(c)):
+            continue
+        nums = pd.to_numeric(col.where(col != ""), errors="coerce")
+        if nums.notna().any() and nums.notna().sum() == (col.notna() & (col != "")).sum():
+            if np.allclose(nums.dropna().to_numpy(dtype=float) % 1, 0):
+                out.append(c)
+    return out
 
 
 def make_table(
@@ -54,9 +91,11 @@ def make_table(
     row_class: Sequence[str] | None = None,
     notes: Sequence[str] = (),
 ) -> ReportTable:
-    """Format a mixed frame; highlight each best_max (best_min) column's top (bottom) among `eligible` rows."""
+    """Format a mixed frame; highlight each best_max (best_min) column's top (bottom) among `eligible` rows.
+    Count columns (see `count_columns`) print as integers unless a formatter says otherwise."""
     frame = frame.reset_index(drop=True)
-    formatters = formatters or {}
+    counts = count_columns(frame)
+    formatters = {**{c: fmt_count for c in counts if not pd.api.types.is_integer_dtype(frame[c])}, **(formatters or {})}
     text = pd.DataFrame({c: [formatters.get(c, fmt)(v) for v in frame[c]] for c in frame.columns}, dtype=object)
     sort = pd.DataFrame(index=frame.index, columns=frame.columns, dtype=float)
     numeric: set[str] = set()
@@ -66,6 +105,9 @@ def make_table(
             numeric.add(c)
         elif pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
             sort[c] = frame[c].astype(float).to_numpy()
+            numeric.add(c)
+        elif c in counts:
+            sort[c] = pd.to_numeric(frame[c].where(frame[c] != ""), errors="coerce").astype(float).to_numpy()
             numeric.add(c)
     best = pd.DataFrame(False, index=frame.index, columns=frame.columns)
     ok = pd.Series(True, index=frame.index) if eligible is None else pd.Series(eligible).reset_index(drop=True)
