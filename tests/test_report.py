@@ -530,6 +530,13 @@ def test_sorting_runs_in_chromium(chromium: str, report_dir: Path) -> None:
     r = render_in_chromium(report_dir / "index.html", fragment=f"#sort={DEPLOY_ID}:5:asc", binary=chromium)
     vals = [int(row[5].replace(",", "")) for row in _rows(r.dom, DEPLOY_ID)]
     assert vals == sorted(vals) and vals[-1] == 1536
+    # A long table has a filter box; #filter= fills it: only the rows holding the text stay shown.
+    r = render_in_chromium(report_dir / "index.html", fragment=f"#filter={DEPLOY_ID}:binary", binary=chromium)
+    assert r.console == [] and f'class="filter" data-for="{DEPLOY_ID}"' in r.dom
+    body = re.search(rf'<table[^>]*id="{DEPLOY_ID}".*?<tbody>(.*?)</tbody>', r.dom, re.S).group(1)
+    rows = re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S)
+    shown = [cells for attrs, cells in rows if "display: none" not in attrs]
+    assert shown and len(shown) < len(rows) and all("binary" in cells for cells in shown)
 
 
 # ------------------------------------------------------------------------------------- bootstrap

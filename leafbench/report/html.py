@@ -36,6 +36,8 @@ th,td{padding:.3rem .55rem;border-bottom:1px solid var(--line);white-space:nowra
 th{background:var(--head);position:sticky;top:0;cursor:pointer;user-select:none;font-weight:600}
 th:focus{outline:2px solid #4a7bd0;outline-offset:-2px}
 .num{text-align:right}
+input.filter{font:inherit;font-size:.85rem;margin:0 0 .35rem;padding:.2rem .4rem;width:16rem;border:1px solid var(--line);border-radius:4px}
+@media print{input.filter{display:none}}
 th[aria-sort=ascending]::after{content:" \\25B2";font-size:.7em}
 th[aria-sort=descending]::after{content:" \\25BC";font-size:.7em}
 td.best{font-weight:700;background:var(--best)}
@@ -68,7 +70,9 @@ figcaption{color:var(--muted);font-size:.85rem}
 """
 
 # Click a header to sort (numbers by data-v; missing values stay last); #sort=<table id>:<col>:<asc|desc>
-# in the URL applies a sort on load, so a sorted view can be linked.
+# in the URL applies a sort on load, so a sorted view can be linked. A table of FILTER_FROM rows or more has a
+# filter box: rows whose text does not contain what is typed are hidden (a model, a mode, a protocol);
+# #filter=<table id>:<text> in the URL fills it on load.
 JS = """
 (function(){
  function key(td){var v=td.getAttribute('data-v');return v===null||v===''?null:parseFloat(v);}
@@ -95,10 +99,22 @@ JS = """
   });
   t.setAttribute('data-ready','1');
  });
+ document.querySelectorAll('input.filter').forEach(function(inp){
+  var t=document.getElementById(inp.getAttribute('data-for'));
+  inp.addEventListener('input',function(){var q=inp.value.toLowerCase();
+   Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
+    r.style.display=!q||r.textContent.toLowerCase().indexOf(q)>=0?'':'none';});});
+ });
+ var f=/^#filter=([\\w-]+):(.*)$/.exec(decodeURIComponent(location.hash));
+ if(f){var box=document.querySelector('input.filter[data-for="'+f[1]+'"]');
+  if(box){box.value=f[2];box.dispatchEvent(new Event('input'));}}
  var m=/^#sort=([\\w-]+):(\\d+):(asc|desc)$/.exec(decodeURIComponent(location.hash));
  if(m){var t=document.getElementById(m[1]);if(t)sortTable(t,+m[2],m[3]==='asc'?1:-1);}
 })();
 """
+
+
+FILTER_FROM = 8  # rows from which a table gets a filter box
 
 
 def table_id(key: str) -> str:
@@ -125,9 +141,15 @@ def table_html(t: ReportTable) -> str:
         rca = f' class="{rc}"' if rc else ""
         body.append(f"<tr{rca}>{''.join(cells)}</tr>")
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in t.notes)
+    tid = table_id(t.key)
+    search = (
+        f'<input type="search" class="filter" data-for="{tid}" placeholder="filter rows" aria-label="filter rows">'
+        if len(t.text) >= FILTER_FROM
+        else ""
+    )
     return (
-        f'<section id="{html.escape(t.key)}"><h3>{html.escape(t.title)}</h3>'
-        f'<div class="scroll"><table class="sortable" id="{table_id(t.key)}"><thead><tr>{head}</tr></thead>'
+        f'<section id="{html.escape(t.key)}"><h3>{html.escape(t.title)}</h3>{search}'
+        f'<div class="scroll"><table class="sortable" id="{tid}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>{notes}</section>"
     )
 
