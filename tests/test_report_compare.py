@@ -399,3 +399,22 @@ def test_export_is_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="NFCorpus.json: is in the way"):
         export_mteb(tmp_path / "results", tmp_path / "out")
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def test_leaderboard_has_mtebs_model_columns() -> None:
+    """Params, dim, max tokens and memory as MTEB's leaderboard shows them: from mteb's registry for a hub model
+    it knows (the length a result was evaluated at wins), empty rather than guessed for a local checkpoint."""
+    from leafbench.report.build import build_report
+    from leafbench.report.model_meta import params_text
+
+    board = next(t for t in build_report(REPO / "results").tables if t.key == "leaderboard").text.set_index("Model")
+    cols = list(board.columns)
+    assert cols[cols.index("Mode") + 1 : cols.index("Mode") + 5] == ["Params", "Dim", "Max tokens", "Memory (MB)"]
+    assert board.loc["minilm-l6", ["Params", "Dim", "Max tokens", "Memory (MB)"]].tolist() == [
+        "22.7M",
+        "384",
+        "256",
+        "87",
+    ]
+    assert board.loc["mpnet-base", "Params"] == "109M"
+    assert (params_text(None), params_text(1.2e9), params_text(5000)) == ("–", "1.2B", "5,000")

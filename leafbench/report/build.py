@@ -25,6 +25,8 @@ from .bootstrap import Interval, RatioInterval
 from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
 from .grid import cell_tables
+from .model_meta import COLUMNS as MODEL_COLUMNS
+from .model_meta import params_text, system_columns
 from .provenance import protocol_table
 from .reference import reference_table
 from .subtasks import subtask_table
@@ -178,7 +180,10 @@ def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> R
 # --------------------------------------------------------------------------------------- boards
 
 
-def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> ReportTable:
+def board_report_table(
+    b: cmp.Board, key: str, title: str, section: str, info: dict[str, dict[str, Any]] | None = None
+) -> ReportTable:
+    """A ranked board; with `info` (model_meta.system_columns), MTEB's model columns after the mode."""
     shared = b.shared
     types = sorted({b.types[c] for c in shared})
     other = [c for c in b.scores.columns if c not in shared]
@@ -191,6 +196,7 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
             "Rank": b.ranks[k][0] if ranked else np.nan,
             "Model": label,
             "Mode": mode,
+            **({c: (info.get(k) or {}).get(c) for c in MODEL_COLUMNS} if info is not None else {}),
             f"Mean ({len(shared)} shared)": b.mean[k] if ranked else np.nan,
         }
         for t in types:
@@ -200,11 +206,15 @@ def board_report_table(b: cmp.Board, key: str, title: str, section: str) -> Repo
         rows.append(row)
         classes.append("" if ranked else "incomplete")
     frame = pd.DataFrame(rows)
-    score_cols = [c for c in frame.columns if c not in ("Rank", "Model", "Mode", "Tasks")]
+    score_cols = [c for c in frame.columns if c not in ("Rank", "Model", "Mode", "Tasks", *MODEL_COLUMNS)]
     ranks = {i: cmp.rank_text(b, k) for i, k in enumerate([*b.ranked, *b.unranked])}
     eligible = pd.Series([k in b.ranks for k in [*b.ranked, *b.unranked]])
     t = make_table(key, title, frame, best_max=score_cols, eligible=eligible, row_class=classes, notes=_board_notes(b))
     t.text["Rank"] = [ranks[i] for i in range(len(frame))]
+    if info is not None:
+        t.text["Params"] = [params_text(v) for v in frame["Params"]]
+        for c in ("Dim", "Max tokens", "Memory (MB)"):
+            t.text[c] = [f"{int(v):,}" if v is not None and pd.notna(v) else MISSING for v in frame[c]]
     for i, k in enumerate([*b.ranked, *b.unranked]):
         for c in [*shared, *other]:
             if b.inherited.at[k, c]:
@@ -297,7 +307,8 @@ def report_from_frame(
     where = f"{cell[0]} dim, {cell[1]}"
     b = cmp.board(main)
     if b is not None:
-        tables.append(board_report_table(b, "leaderboard", f"Leaderboard ({where})", S_BOARD))
+        info = system_columns(main)
+        tables.append(board_report_table(b, "leaderboard", f"Leaderboard ({where})", S_BOARD, info))
     for t in latency_tables(latency, df):
         t.section = S_BOARD
         tables.append(t)
@@ -319,7 +330,8 @@ def report_from_frame(
         if rb is not None:
             data = "full data" if proto == "full" else f"data {proto}"
             key = "distill" if i == 0 else f"distill-{slug(proto)}"
-            tables.append(board_report_table(rb, key, f"Distillation runs and subsets: {data} ({where})", S_DISTILL))
+            title = f"Distillation runs and subsets: {data} ({where})"
+            tables.append(board_report_table(rb, key, title, S_DISTILL, system_columns(both)))
     deps = deployments(df, latency)
     tables += _cell_section(df, deployment_tables(deps), {d.run for d in deps})
     more = [
