@@ -126,6 +126,7 @@ def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: 
     assert [t.title.split(":")[1].split("(")[0].strip() for t in boards] == ["data 16q/64d", "data 32q/64d"]
     md = report.to_markdown()
     assert "40.00" not in md and "50.00" in md and "30.00" in md  # 40 would be the mixed mean
+    assert md.startswith("# leafbench report\n")  # the page keeps its title, whatever the boards are called
 
 
 def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_runs(

@@ -330,8 +330,8 @@ def report_from_frame(
         if rb is not None:
             data = "full data" if proto == "full" else f"data {proto}"
             key = "distill" if i == 0 else f"distill-{slug(proto)}"
-            title = f"Distillation runs and subsets: {data} ({where})"
-            tables.append(board_report_table(rb, key, title, S_DISTILL, system_columns(both)))
+            heading = f"Distillation runs and subsets: {data} ({where})"
+            tables.append(board_report_table(rb, key, heading, S_DISTILL, system_columns(both)))
     deps = deployments(df, latency)
     tables += _cell_section(df, deployment_tables(deps), {d.run for d in deps})
     more = [
