@@ -202,21 +202,6 @@ def test_compaction_keeps_every_row_and_leaves_few_files(tmp_path: Path) -> None
     np.testing.assert_array_equal(np.asarray(LanceEmbeddingStore(tmp_path).rows(KEY, TEXTS)), vectors(TEXTS))
 
 
-def test_a_pass_that_leaves_many_small_appends_compacts_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Readers hold state per data file: an encoding pass that leaves COMPACT_FROM small appends compacts them
-    before serving, and what it serves is the same rows; fewer appends are left alone."""
-    from leafbench.store import lance_store
-
-    monkeypatch.setattr(lance_store, "COMPACT_FROM", 20)
-    store = LanceEmbeddingStore(tmp_path, shard_size=10)
-    store.get_or_encode(KEY, TEXTS[:150], encoder([]))  # 15 appends: below the threshold
-    assert next(store.spaces())["shards"] == 15
-    rows, stats = store.get_or_encode(KEY, TEXTS, encoder([]))  # 15 more: 30 small appends, compacted
-    assert next(store.spaces())["shards"] == 1 and stats.n_encoded == len(TEXTS) - 150
-    np.testing.assert_array_equal(np.asarray(rows), vectors(TEXTS))
-    assert store.verify() == (1, [])
-
-
 def test_verify_removes_only_bad_rows_and_an_os_error_changes_nothing(tmp_path: Path) -> None:
     store = LanceEmbeddingStore(tmp_path, shard_size=10)
     store.get_or_encode(KEY, TEXTS[:20], encoder([]))

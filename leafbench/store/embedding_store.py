@@ -76,9 +76,6 @@ class TextStore:
     def _before_encode(self, key: EncodingKey, texts: list[str], keys: np.ndarray) -> None:
         """Bring rows kept in an older layout for these texts into the space (nothing by default)."""
 
-    def _after_encode(self, key: EncodingKey) -> None:
-        """Tidy a space that this process has just appended to, before its rows are served (nothing by default)."""
-
     # ------------------------------------------------------------------------------------------ reads
 
     def missing(self, key: EncodingKey, texts: Sequence[str], keys: np.ndarray | None = None) -> list[str]:
@@ -150,8 +147,6 @@ class TextStore:
             if prepare is not None:
                 prepare()
             n_tokens = self.encode_missing(key, todo, encode, piece_seconds=piece_seconds, batch_size=batch_size)
-        if todo:
-            self._after_encode(key)
         rows = self.rows(key, texts, keys)
         n_enc = len(todo)
         self.n_encoded += n_enc
@@ -224,8 +219,6 @@ class TextStore:
         if progress and (counts_stored or not n_absent):
             progress(len(keys) - n_absent)
         n_enc, n_tokens = encode_absent(keys, absent) if n_absent else (0, 0)
-        if n_enc:
-            self._after_encode(key)
         rows = self.rows(key, texts, keys) if n_absent else self._rows(key, located)
         self.n_encoded += n_enc
         self.n_served += len(keys) - n_enc

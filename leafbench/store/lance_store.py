@@ -6,7 +6,6 @@ imported from them on first use (the shards stay, for older leafbench, until pru
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -33,14 +32,7 @@ from .shards import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORE_FORMAT, ato
 from .uris import check_reachable, is_uri, read_uri_marker, storage_options_from_env, write_uri_marker
 from .uris import filesystem as uri_filesystem
 
-log = logging.getLogger("leafbench.store")
-
 __all__ = ["LanceEmbeddingStore"]
-
-
-#: A space is compacted after an encoding pass that leaves it with this many appends of under COMPACT_ROWS rows.
-COMPACT_FROM = 64
-COMPACT_ROWS = 1 << 20
 
 
 class LanceEmbeddingStore(TextStore):
@@ -119,18 +111,6 @@ class LanceEmbeddingStore(TextStore):
         idx = self.index(key)
         pos = idx.lookup(keys)
         return pos < 0, (idx.dataset, pos, idx.dim or 0)
-
-    def _after_encode(self, key: EncodingKey) -> None:
-        """Compact the space once COMPACT_FROM small appends have piled up: a reader holds state per data file, so
-        a space of thousands of small fragments costs memory in every process that reads it (measured: 0.37 MB
-        per 4,096-row file, `benchmarks/scale.py`), and the files stay few whichever engine wrote them."""
-        ds = self.index(key).dataset
-        if ds is None:
-            return
-        small = sum(1 for f in ds.get_fragments() if f.metadata.physical_rows < COMPACT_ROWS)
-        if small >= COMPACT_FROM:
-            log.info("compacting %s: %d small appends", self.space_uri(key), small)
-            compact_space(self.space_uri(key), self.storage_options, COMPACT_ROWS)
 
     def _rows(self, key: EncodingKey, located: Any) -> LanceRows:
         return LanceRows(*located)
