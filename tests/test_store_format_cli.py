@@ -159,7 +159,8 @@ def test_ray_actors_open_the_drivers_store_format(tiny: Path, monkeypatch: pytes
     _FakeDataset.seen = []
     res = _run(tiny, "lance", "ray", "--engine", "ray", "--workers", "1")
     assert res.exit_code == 0, res.output
-    assert _FakeDataset.seen and all(args[7] == "lance" for args in _FakeDataset.seen)  # the store format
+    # the actors' constructor arguments: (model spec, side, store root, store format, options)
+    assert _FakeDataset.seen and all(args[3] == "lance" for args in _FakeDataset.seen)
     root = tiny / "cache-ray" / "embeddings"
     assert sum(s["rows"] for s in LanceEmbeddingStore(root).spaces()) == 12  # written by the actors
     assert not list(root.glob("spaces/*/shards"))
