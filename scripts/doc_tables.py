@@ -190,7 +190,12 @@ def scale_table(path: Path) -> str:
 def _scale_run_rows(d: dict) -> list[str]:
     """Rows of the end-to-end parts of `benchmarks/scale.py`: run (sizes), fds, s3, cluster."""
     rows = []
-    for part, when in (("run", ""), ("run_before", " (an earlier commit: per-document arrays on the heap)")):
+    earlier = (
+        ("run", ""),
+        ("run_default_arenas", " (an earlier commit: glibc's default malloc arenas)"),
+        ("run_before", " (an earlier commit: per-document arrays on the heap)"),
+    )
+    for part, when in earlier:
         if part not in d:
             continue
         for x in d[part]["sizes"]:
