@@ -112,7 +112,9 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]]]:
     """Progress bars on a terminal; elsewhere (CI logs, files) plain lines every PLAIN_PROGRESS_SECONDS."""
     if not console.is_terminal and os.environ.get("LEAFBENCH_PROGRESS") != "1":
         every = float(os.environ.get("LEAFBENCH_PROGRESS_SECONDS", PLAIN_PROGRESS_SECONDS))
-        yield lambda desc, total: PlainProgress(desc, total, every, lambda line: console.print(line, highlight=False))
+        yield lambda desc, total: PlainProgress(
+            desc, total, every, lambda line: console.print(escape(line), highlight=False)
+        )
         return
     with Progress(
         TextColumn("{task.description}"),
@@ -392,8 +394,8 @@ MALLOC_ARENAS = 2  # glibc malloc arenas for the command's process (MALLOC_ARENA
 def _limit_malloc_arenas() -> None:
     """Cap glibc's malloc arenas before any worker thread starts. By default every thread that allocates may get
     its own arena (up to 8 per core), and the memory Lance's, torch's and numpy's threads free stays held in
-    them: measured on a streamed 1M-document run (benchmarks/scale.py), peak RssAnon 1.44 GB with the default
-    arenas, 1.07 GB with 2, at the same speed. Not glibc (macOS, musl): nothing to do."""
+    them: a streamed 1M-document run peaked at 1.23 GB with the default arenas and 1.03 GB with 2, at the same
+    speed (benchmarks/results/scale.json, run_default_arenas vs run). Not glibc (macOS, musl): nothing to do."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return
     import ctypes

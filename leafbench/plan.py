@@ -64,8 +64,8 @@ class RunPlan:
     ranges_file: Path | None = None
     search: str = "torch"
     force: bool = False
-    run: str = ""
-    overwrite: str = "only-missing"  # OVERWRITE_STRATEGIES; "always" is `force`  # the run folder under the output (record.run_folder_name)
+    run: str = ""  # the run folder under the output (record.run_folder_name)
+    overwrite: str = "only-missing"  # OVERWRITE_STRATEGIES; "always" is `force`
 
     @property
     def roles(self) -> list[str]:
