@@ -152,8 +152,7 @@ class RayEngine:
         ray = self._init()
         store = encoder.store
         tokens = self._job(ray, encoder, side, todo, progress, commit_rows=store.shard_size)
-        await_settled(lambda: len(store.missing(key, todo)), self.settle_seconds)
-        lost = store.missing(key, todo)
+        lost = await_settled(lambda: store.missing(key, todo), self.settle_seconds)
         if lost:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
             log.info("ray: %d texts never reached the store; encoding them again", len(lost))
             tokens += self._job(ray, encoder, side, lost, None, commit_rows=0)

@@ -79,16 +79,16 @@ def actor_options(encoder: Any, cpus: float, gpus: float, commit_rows: int) -> d
     }
 
 
-def await_settled(count_missing: Callable[[], int], settle_seconds: float) -> int:
-    """How many rows are still missing once the actors' last commits are in: counts again while rows keep
-    arriving, giving up after `settle_seconds` without a new one."""
-    missing = count_missing()
-    last, since = missing, time.monotonic()
-    while missing and time.monotonic() - since < settle_seconds:
+def await_settled(look: Callable[[], Any], settle_seconds: float, count: Callable[[Any], int] = len) -> Any:
+    """What is still missing (`look()`, sized by `count`) once the actors' last commits are in: looks again while
+    rows keep arriving, giving up after `settle_seconds` without a new one; returns the last look."""
+    missing = look()
+    last, since = count(missing), time.monotonic()
+    while last and time.monotonic() - since < settle_seconds:
         time.sleep(0.2)
-        missing = count_missing()
-        if missing < last:
-            last, since = missing, time.monotonic()
+        missing = look()
+        if count(missing) < last:
+            last, since = count(missing), time.monotonic()
     return missing
 
 
@@ -131,7 +131,7 @@ def encode_corpus_file(
     this returns, and a Lance space's appends are compacted into few files."""
     store, key = encoder.store, encoder.key(side)
     encoded, tokens = _job(engine, encoder, side, path, progress, commit_rows=store.shard_size)
-    absent = await_settled(lambda: int(store.absent(key, keys).sum()), engine.settle_seconds)
+    absent = int(await_settled(lambda: store.absent(key, keys), engine.settle_seconds, count=np.count_nonzero).sum())
     if absent:  # buffered in an actor that was killed (or never shut down): again, committed batch by batch
         log.info("ray: %d texts of %s never reached the store; encoding them again", absent, path)
         again, more = _job(engine, encoder, side, path, None, commit_rows=0)
