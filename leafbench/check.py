@@ -78,17 +78,18 @@ class CheckResult:
             head = cols + ["baseline", "current", "delta", "allowed drop", "status"]
             lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(cols) + "---:|---:|---:|---:|---|"]
             for r in shown.to_dict("records"):
-                nums = [_fmt(r["baseline"]), _fmt(r["current"]), _fmt(r["delta"], sign=True), _fmt(r["allowed_drop"])]
+                nums = [format_score(r[c], sign=c == "delta") for c in ("baseline", "current", "delta", "allowed_drop")]
                 lines.append("| " + " | ".join([*(str(r[c]) for c in cols), *nums, str(r["status"])]) + " |")
         if len(shown) < len(t):
             lines += ["", f"{len(t) - len(shown)} cells within tolerance not shown."]
         return "\n".join(lines) + "\n"
 
 
-def _fmt(v: Any, sign: bool = False) -> str:
+def format_score(v: Any, sign: bool = False, missing: str = "–") -> str:
+    """A check table's number as printed (5 decimals; `missing` for none or NaN): the text and Markdown renderings."""
     v = _clean(v)
     if v is None:
-        return "–"
+        return missing
     return f"{v:+.5f}" if sign else f"{v:.5f}"
 
 

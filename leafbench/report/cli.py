@@ -7,7 +7,6 @@ Exit codes follow leafbench's: 0 ok, 1 regression (check), 2 bad input. Bad inpu
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,12 +78,6 @@ def report(
         stdout.print(f"wrote {r.screenshot}", highlight=False)
 
 
-def _num(v: float, digits: int = 5, sign: bool = False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-
-
 def check(
     results: Annotated[Path, typer.Argument(help="Results folder to check.")] = Path("results"),
     baseline: Annotated[
@@ -117,7 +110,7 @@ def check(
     """Compare results to a baseline: table of deltas; exit 0 ok, 1 regression, 2 bad input."""
     import json
 
-    from ..check import CheckInputError
+    from ..check import CheckInputError, format_score
     from ..check import check as run_check
 
     if fmt not in ("text", "json", "markdown"):
@@ -152,10 +145,10 @@ def check(
         st = r["status"]
         table.add_row(
             *[str(r[c]) for c in keys],
-            _num(r["baseline"]),
-            _num(r["current"]),
-            _num(r["delta"], sign=True),
-            _num(r["allowed_drop"]),
+            *(
+                format_score(r[c], sign=c == "delta", missing="-")
+                for c in ("baseline", "current", "delta", "allowed_drop")
+            ),
             *([r["ci95"]] if with_ci else []),
             f"[{style[st]}]{st}[/]" if st in style else st,
         )
