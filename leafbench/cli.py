@@ -389,26 +389,35 @@ _register_plugins()
 
 
 MALLOC_ARENAS = 2  # glibc malloc arenas for the command's process (MALLOC_ARENA_MAX, when set, wins)
+MMAP_THRESHOLD = 1 << 20  # allocations from 1 MiB up are their own mappings (MALLOC_MMAP_THRESHOLD_ wins)
 
 
-def _limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas before any worker thread starts. By default every thread that allocates may get
-    its own arena (up to 8 per core), and the memory Lance's, torch's and numpy's threads free stays held in
-    them: a streamed 1M-document run peaked at 1.23 GB with the default arenas and 1.03 GB with 2, at the same
-    speed (benchmarks/results/scale.json, run_default_arenas vs run). Not glibc (macOS, musl): nothing to do."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+def _tune_malloc() -> None:
+    """Cap glibc's malloc arenas and fix its mmap threshold before any worker thread starts.
+
+    By default every thread that allocates may get its own arena (up to 8 per core), and the memory Lance's,
+    torch's and numpy's threads free stays held in them: a streamed 1M-document run peaked at 1.23 GB with the
+    default arenas and 1.03 GB with 2. And glibc raises its mmap threshold each time a large block is freed (up to
+    32 MiB), so the scoring pass's per-block buffers (rows read, score matrices: tens of MB each) end up on the
+    arenas' heaps, which fragment and keep growing with the blocks read: the same run's peak then drifted between
+    1.07 and 1.40 GB from run to run. A fixed 1 MiB threshold gives such buffers back to the system when they are
+    freed (benchmarks/results/scale.json). Not glibc (macOS, musl): nothing to do."""
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+        if not os.environ.get("MALLOC_ARENA_MAX"):
+            libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+            libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (also stops its dynamic adjustment)
     except (OSError, AttributeError):
         return
 
 
 def main() -> None:
-    _limit_malloc_arenas()
+    _tune_malloc()
     app(prog_name="leafbench")
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -283,3 +287,37 @@ def test_help_keeps_bracketed_text() -> None:
     """Rich markup must not eat `[ray]` from help text."""
     res = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "300"})
     assert "pip install leafbench[ray]" in " ".join(res.output.split())
+
+
+_MALLINFO = """
+import ctypes, sys
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "tuned":
+    from leafbench.cli import _tune_malloc
+    _tune_malloc()
+big = bytearray(16 << 20)  # freeing a 16 MiB mapping raises glibc's dynamic threshold past 2 MiB
+del big
+before = libc.mallinfo2().hblkhd
+block = bytearray(2 << 20)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+def _glibc_with_mallinfo2() -> bool:
+    name, version = platform.libc_ver()
+    return sys.platform.startswith("linux") and name == "glibc" and tuple(map(int, version.split(".")[:2])) >= (2, 33)
+
+
+@pytest.mark.skipif(not _glibc_with_mallinfo2(), reason="glibc >= 2.33 (mallinfo2) only")
+@pytest.mark.parametrize("how", ["plain", "tuned"])
+def test_the_command_keeps_large_buffers_out_of_mallocs_heaps(how):
+    """A freed 16 MiB block makes glibc serve the next 2 MiB ones from a heap (where scoring's per-block buffers
+    fragment it); with the command's fixed 1 MiB threshold they are mappings, returned when freed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    out = subprocess.run([sys.executable, "-c", _MALLINFO, how], capture_output=True, text=True, env=env, check=True)
+    mapped = int(out.stdout.strip())
+    assert (mapped >= 2 << 20) if how == "tuned" else mapped == 0
