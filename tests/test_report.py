@@ -289,7 +289,7 @@ def test_markdown_report(report_dir: Path) -> None:
     assert md.index("## How close is each student to its teacher") < md.index("## Distillation runs and subset")
     assert "## Leaderboard: full-protocol runs" not in md
     for title in (
-        "vs its teacher",
+        "BEIR, data 16q/64d: teacher",
         "Distillation runs and subsets",
         "Reference: published",
         "Dims x dtypes",
@@ -297,11 +297,8 @@ def test_markdown_report(report_dir: Path) -> None:
         "What our numbers were measured on",
     ):
         assert title in md, title
-    assert (
-        "| Benchmark | Dataset | Data | Student | Asymmetric | Teacher | Student % of teacher | Asym % of teacher |"
-        in md
-    )
-    assert re.search(r"\| BEIR \| SciFact \| 16q/64d \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \[[\d.]+, [\d.]+\] \|", md)
+    assert "| Model | Mode | SciFact |" in md
+    assert re.search(r"\| [^|]+ \| student \| [\d.]+ \([\d.]+% \[[\d.]+, [\d.]+\]\) \|", md)
     assert re.search(r"\| \*\*\d+\.\d\d\*\* \|", md)  # a best cell in bold
     for png in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
         assert (report_dir / png).stat().st_size > 1000
@@ -344,19 +341,21 @@ def test_table1_shows_asym_minus_student_with_its_interval(df, report_dir: Path)
     from leafbench.report.frame import select_cell
 
     sel = select_cell(df, ("full", "float32"))
-    (pt,) = cmp.pair_tables(sel)
-    row = pt.rows.iloc[0]
-    assert row["asym_delta"] == pytest.approx(row["asymmetric"] - row["student"])
-    iv = row["asym_delta_ci"]
-    assert iv is not None and iv.low <= row["asym_delta"] / 100 <= iv.high
+    (t1,) = cmp.table1s(sel)
+    teacher, student, asym, delta = t1.rows
+    assert [r.mode for r in t1.rows] == ["teacher", "student", "asymmetric", cmp.ASYM_DELTA]
+    d = delta.cells["SciFact"]
+    assert d.score == pytest.approx(asym.cells["SciFact"].score - student.cells["SciFact"].score)
+    assert d.delta_ci is not None and d.delta_ci.low <= d.score / 100 <= d.delta_ci.high
     md = (report_dir / "index.md").read_text()
-    (line,) = [
-        r for r in _md_table(md, f"{pt.pair.student} vs its teacher {pt.pair.teacher}") if r["Data"] == "16q/64d"
-    ]
-    m = re.fullmatch(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", line["Asym − student"])
-    assert m, line
+    rows = {
+        r["Mode"]: r["SciFact"] for r in _md_table(md, f"BEIR, data 16q/64d: teacher {teacher.model} and 1 student")
+    }
+    m = re.fullmatch(r"([+-]\d+\.\d\d) \[([+-]\d+\.\d\d), ([+-]\d+\.\d\d)\]", rows["asym − student"])
+    assert m, rows
     shown, lo, hi = (float(x) for x in m.groups())
-    assert shown == pytest.approx(float(line["Asymmetric"]) - float(line["Student"]), abs=1e-9)
+    score = {mode: float(rows[mode].split(" ")[0]) for mode in ("student", "asymmetric")}
+    assert shown == pytest.approx(score["asymmetric"] - score["student"], abs=1e-9)
     assert lo <= shown <= hi
 
 
@@ -505,11 +504,11 @@ def test_page_renders_in_chromium_without_console_errors(chromium: str, report_d
     shot = report_dir / "screenshot.png"
     r = render_in_chromium(report_dir / "index.html", screenshot=shot, binary=chromium)
     assert r.console == [], r.console
-    for tid in ("t-pair-1", "t-distill", "t-reference", CELLS_ID, DEPLOY_ID, "t-throughput", "t-data"):
+    for tid in ("t-table1-1", "t-distill", "t-reference", CELLS_ID, DEPLOY_ID, "t-throughput", "t-data"):
         assert f'id="{tid}"' in r.dom, tid
     # The inline script ran: every sortable table was wired up.
     assert r.dom.count('data-ready="1"') == r.dom.count('class="sortable"') >= 5
-    assert "Student % of teacher" in r.dom and r.dom.count("<svg") == 4
+    assert "asym − student" in r.dom and r.dom.count("<svg") == 4
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 1200
 

@@ -1,9 +1,10 @@
-"""Fast tests (no models) of the report's comparisons: Table 1 per pair, deduplicated leaderboard, rank
-ranges from bootstrap intervals, and the mteb results-folder export."""
+"""Fast tests (no models) of the report's comparisons: Table 1 per teacher, benchmark and data protocol,
+deduplicated leaderboard, rank ranges from bootstrap intervals, and the mteb results-folder export."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from leafbench.report import compare as cmp
-from leafbench.report.bootstrap import paired_bootstrap_ratio_tasks, rank_ranges
+from leafbench.report.bootstrap import paired_bootstrap_ratio_tasks, paired_bootstrap_tasks, rank_ranges
 from leafbench.report.frame import display_name
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_table1_numbers_percent_and_interval() -> None:
     t = rng.uniform(0.4, 0.8, 200)
     s, a = t * 0.9, t * 0.95
     rows = []
-    for run in ("pair-a", "pair-b"):  # the same pair in two folders: one table, teacher once
+    for run in ("pair-a", "pair-b"):  # the same pair in two folders: one table per benchmark, teacher once
         rows += [
             _row(run, "teacher", "SciFact", t.mean(), "T", "T", pq=_pq(t)),
             _row(run, "student", "SciFact", s.mean(), "S", "S", pq=_pq(s)),
@@ -62,27 +63,143 @@ def test_table1_numbers_percent_and_interval() -> None:
             _row(run, "student", "STS12", 0.72, "S", "S", ttype="STS"),
             _row(run, "asymmetric", "STS12", 0.72, "S", "S", ttype="STS"),
         ]
-    df = pd.DataFrame(rows)
-    tables = cmp.pair_tables(df)
-    assert len(tables) == 1 and tables[0].pair.runs == ("pair-a", "pair-b")
-    r = tables[0].rows.set_index("task")
-    assert r.loc["SciFact", "student_pct"] == pytest.approx(90.0)
-    assert r.loc["SciFact", "asym_pct"] == pytest.approx(95.0)
-    ci = r.loc["SciFact", "student_ci"]
+    beir, mteb = cmp.table1s(pd.DataFrame(rows))
+    assert (beir.benchmark, mteb.benchmark) == ("BEIR", "MTEB(eng, v2)")
+    teacher, student, asym, delta = beir.rows
+    assert teacher.runs == student.runs == ("pair-a", "pair-b")
+    sci = student.cells["SciFact"]
+    assert sci.pct == pytest.approx(90.0) and asym.cells["SciFact"].pct == pytest.approx(95.0)
+    ci = sci.pct_ci
     assert ci.low <= 0.9 <= ci.high and ci.high - ci.low < 1e-9  # an exact 0.9 ratio per query: no spread
-    assert r.loc["STS12", "asym_same"] and r.loc["STS12", "student_pct"] == pytest.approx(90.0)
-    assert r.loc["STS12", "student_ci"] is None  # no per-query scores for STS here
-    # Asym − student: points x100 with its paired interval; none where the task has no document side.
-    assert r.loc["SciFact", "asym_delta"] == pytest.approx(100 * (a.mean() - s.mean()))
-    iv = r.loc["SciFact", "asym_delta_ci"]
-    assert iv.low <= r.loc["SciFact", "asym_delta"] / 100 <= iv.high
-    assert np.isnan(r.loc["STS12", "asym_delta"]) and r.loc["STS12", "asym_delta_ci"] is None
-    from leafbench.report.build import DELTA, pair_report_table
+    # Asym − student: points x100 with its paired interval.
+    assert delta.cells["SciFact"].score == pytest.approx(100 * (a.mean() - s.mean()))
+    iv = delta.cells["SciFact"].delta_ci
+    assert iv.low <= delta.cells["SciFact"].score / 100 <= iv.high
+    # STS12 has no document side: asymmetric is the student, so its table has the student's row only.
+    assert mteb.no_doc_side and [r.mode for r in mteb.rows] == ["teacher", "student"]
+    sts = mteb.rows[1].cells["STS12"]
+    assert sts.pct == pytest.approx(90.0) and sts.pct_ci is None  # no per-query scores for STS here
+    from leafbench.report.build import table1_report_table
 
-    text = pair_report_table(tables[0], "pair-1").text.set_index("Dataset")[DELTA]
-    assert text["STS12"] == "–" and text["SciFact"].startswith(
-        f"+{round(100 * a.mean(), 2) - round(100 * s.mean(), 2):.2f} ["
-    )
+    text = table1_report_table(beir, "table1-1").text.set_index("Mode")["SciFact"]
+    assert text["asym − student"].startswith(f"+{round(100 * a.mean(), 2) - round(100 * s.mean(), 2):.2f} [")
+
+
+# Three students of one teacher: per-query ratios to the teacher's scores (student, asymmetric) per task.
+STUDENTS = {
+    "S1": {"SciFact": (0.90, 0.95), "NFCorpus": (0.88, 0.93)},
+    "S2": {"SciFact": (0.80, 0.86), "NFCorpus": (0.78, 0.70)},
+    "S3": {"SciFact": (0.85, 0.84), "NFCorpus": (0.83, 0.90)},
+}
+SUBSET = "10q/100d"
+
+
+def _three_students() -> tuple[pd.DataFrame, dict]:
+    """A teacher and three students on SciFact and NFCorpus at the full protocol and at a 10q/100d subset (where S3
+    has no NFCorpus run), plus STS12 at full; per-query scores everywhere but STS. Returns the frame and, per
+    (protocol, task), the per-query arrays: {"T": teacher, (name, mode): ...}."""
+    rng = np.random.default_rng(7)
+    rows, arrays = [], {}
+    for proto, n, lift in (("full", 300, 0.0), (SUBSET, 10, 0.12)):
+        for task in ("SciFact", "NFCorpus"):
+            t = np.clip(rng.uniform(0.3, 0.8, n) + lift, 0, 1)
+            arrays[(proto, task)] = {"T": t}
+            for name, ratios in STUDENTS.items():
+                if proto == SUBSET and name == "S3" and task == "NFCorpus":
+                    continue
+                run = f"{name}+T" + ("" if proto == "full" else f" [{proto}]")
+                rows.append(_row(run, "teacher", task, t.mean(), "T", "T", protocol=proto, pq=_pq(t)))
+                for mode, ratio in zip(("student", "asymmetric"), ratios[task]):
+                    x = np.clip(t * ratio + rng.normal(0, 0.03, n), 0, 1)
+                    arrays[(proto, task)][(name, mode)] = x
+                    d = name if mode == "student" else "T"
+                    rows.append(_row(run, mode, task, x.mean(), name, d, protocol=proto, pq=_pq(x)))
+    for name, sts in (("S1", 0.70), ("S2", 0.74), ("S3", 0.66)):
+        rows += [
+            _row(f"{name}+T", "teacher", "STS12", 0.80, "T", "T", ttype="STS"),
+            _row(f"{name}+T", "student", "STS12", sts, name, name, ttype="STS"),
+            _row(f"{name}+T", "asymmetric", "STS12", sts, name, name, ttype="STS"),
+        ]
+    return pd.DataFrame(rows), arrays
+
+
+def _by_id(*xs: np.ndarray) -> list[np.ndarray]:
+    """Per-query arrays in the report's pairing order: query ids sorted as strings (q0, q1, q10, ...)."""
+    order = sorted(range(len(xs[0])), key=lambda i: f"q{i}")
+    return [x[order] for x in xs]
+
+
+def _score_and_pct(cell: str) -> tuple[str, str]:
+    """``59.00 (90.0% [85.7, 94.3])`` -> ("59.00", "90.0% [85.7, 94.3]")."""
+    m = re.fullmatch(r"(\d+\.\d\d) \((.*)\)", cell)
+    assert m, cell
+    return m.group(1), m.group(2)
+
+
+def test_table1_one_table_per_benchmark_and_protocol_teacher_once() -> None:
+    from leafbench.report.build import table1_report_table
+    from leafbench.report.html import table_html
+    from leafbench.report.table import to_markdown
+
+    df, arrays = _three_students()
+    tables = cmp.table1s(df)
+    assert [(t.benchmark, t.protocol) for t in tables] == [
+        ("BEIR", "full"),
+        ("MTEB(eng, v2)", "full"),
+        ("BEIR", SUBSET),
+    ]
+    texts = {(t.benchmark, t.protocol): table1_report_table(t, f"table1-{i}").text for i, t in enumerate(tables)}
+    for proto in ("full", SUBSET):
+        text, tasks = texts[("BEIR", proto)], ("SciFact", "NFCorpus")
+        t_scores = {task: f"{100 * arrays[(proto, task)]['T'].mean():.2f}" for task in tasks}
+        for task in tasks:  # the teacher's score appears once in its column: in the teacher row
+            assert list(text[task].str.split(" ").str[0]).count(t_scores[task]) == 1
+            assert text.loc[text["Mode"] == "teacher", task].item() == t_scores[task]
+        assert list(text["Mode"]).count("teacher") == 1
+        for name in STUDENTS:
+            mine = text[text["Model"] == name].set_index("Mode")
+            assert list(mine.index) == ["student", "asymmetric", "asym − student"]
+            for task in tasks:
+                if (name, "student") not in arrays[(proto, task)]:
+                    assert set(mine[task]) == {"–"}  # S3 has no NFCorpus run at the subset protocol
+                    continue
+                t, s, a = (arrays[(proto, task)][k] for k in ("T", (name, "student"), (name, "asymmetric")))
+                for mode, x in (("student", s), ("asymmetric", a)):
+                    score, pct = _score_and_pct(mine.loc[mode, task])
+                    assert score == f"{100 * x.mean():.2f}"
+                    iv = paired_bootstrap_ratio_tasks([tuple(_by_id(x, t))])
+                    assert pct == f"{100 * x.mean() / t.mean():.1f}% [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
+                shown = round(100 * a.mean(), 2) - round(100 * s.mean(), 2)
+                iv = paired_bootstrap_tasks([tuple(_by_id(a, s))])
+                assert mine.loc["asym − student", task] == f"{shown:+.2f} [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"
+    # Full protocol: every student has both datasets, so there is a Mean column over both, ordered by its %.
+    full = texts[("BEIR", "full")]
+    assert list(full["Model"]) == ["T", "S1", "S1", "S1", "S3", "S3", "S3", "S2", "S2", "S2"]
+    ts = [arrays[("full", task)]["T"].mean() for task in ("SciFact", "NFCorpus")]
+    assert full.loc[0, "Mean (2 datasets)"] == f"{100 * np.mean(ts):.2f}"
+    s1 = [arrays[("full", task)][("S1", "student")].mean() for task in ("SciFact", "NFCorpus")]
+    assert _score_and_pct(full.loc[1, "Mean (2 datasets)"])[1].startswith(f"{100 * np.mean(s1) / np.mean(ts):.1f}% [")
+    # The subset: S3 lacks NFCorpus, so no dataset pair is in every row: no Mean column, and the note says why.
+    sub = next(t for t in tables if t.protocol == SUBSET)
+    assert not sub.mean_tasks and sub.missing == {"S3": ["NFCorpus"]}
+    assert list(texts[("BEIR", SUBSET)].columns) == ["Model", "Mode", "NFCorpus", "SciFact"]
+    # No number crosses protocols: the subset table holds none of the full table's scores, and the reverse.
+    for a_key, b_key in ((("BEIR", "full"), ("BEIR", SUBSET)), (("BEIR", SUBSET), ("BEIR", "full"))):
+        a_nums = {c.split(" ")[0] for col in ("SciFact", "NFCorpus") for c in texts[a_key][col]} - {"–"}
+        b_scores = {
+            f"{100 * x.mean():.2f}" for (proto, _), d in arrays.items() if proto == b_key[1] for x in d.values()
+        }
+        assert not a_nums & b_scores
+    # STS12 alone in its benchmark, no document side: one student row per student, the teacher once.
+    sts = texts[("MTEB(eng, v2)", "full")]
+    assert list(sts["Mode"]) == ["teacher", "student", "student", "student"] and list(sts["STS12"])[0] == "80.00"
+    assert list(sts["Model"]) == ["T", "S2", "S1", "S3"]
+    # Rendered: Markdown under its title with the rows' notes; HTML with the filter box (10 rows) and row groups.
+    rt = table1_report_table(tables[2], "table1-3")
+    md = to_markdown(rt)
+    assert md.startswith("### BEIR, data 10q/100d: teacher T and 3 students") and "No result: S3 on NFCorpus" in md
+    page = table_html(rt)
+    assert 'class="filter"' in page and page.count('<tr class="group">') == 3 and page.count('class="reference"') == 1
 
 
 def test_ratio_interval_covers_a_noisy_ratio() -> None:
@@ -251,20 +368,25 @@ def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
 
 def test_committed_results_answer_the_questions() -> None:
     """The committed results (the repo's and the offline experiment's, one report over both folders, as
-    reports/ is rendered): SciFact in a pair's Table 1 first, one mpnet-base row in the leaderboard."""
+    reports/ is rendered): SciFact's full-data Table 1 first, the teacher once, one mpnet-base row in the
+    leaderboard."""
     from leafbench.report.build import build_report
 
     rep = build_report([REPO / "results", REPO / "experiments" / "mpnet-offline" / "results"])
     first = rep.tables[0]
-    assert first.key == "pair-1" and "vs its teacher mpnet-base" in first.title
-    sci = first.text[(first.text["Dataset"] == "SciFact") & (first.text["Data"] == "full")].iloc[0]
-    assert all(sci[c] not in ("–", "") for c in ("Student", "Asymmetric", "Teacher", "Student % of teacher"))
+    assert first.key == "table1-1" and first.title.startswith("BEIR, full data: teacher mpnet-base and ")
+    assert list(first.text["Mode"]).count("teacher") == 1
+    assert all(v not in ("–", "") for v in first.text["SciFact"])
     board = next(t for t in rep.tables if t.key == "leaderboard")
     assert list(board.text["Model"]) == ["mpnet-base", "minilm-l6"]  # the teacher from 12 folders: one row
     assert list(board.text["Rank"]) == ["1", "2"]
     assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
     md = rep.to_markdown()
-    assert md.index("vs its teacher") < md.index("## Leaderboard: full-protocol runs") < md.index("## Distillation")
+    assert (
+        md.index("BEIR, full data: teacher")
+        < md.index("## Leaderboard: full-protocol runs")
+        < md.index("## Distillation")
+    )
 
 
 def test_a_missing_results_folder_is_named(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Compute a report once, render it twice: `build_report` → `Report` → `to_markdown` / `to_html` / `save`.
 
 Reading order follows the questions a reader brings: (1) how close is each student to its teacher, per
-dataset (the LEAF paper's Table 1 layout); (2) which full-protocol models are really better (a deduplicated
+dataset (the LEAF paper's Table 1 layout, one table per teacher, benchmark and data protocol); (2) which full-protocol models are really better (a deduplicated
 leaderboard whose ranks are bootstrap rank ranges); (3) distillation runs and subset protocols, kept apart
 so a 100-query score never sits in a column next to a full one; (4) which dim x dtype to deploy, in which mode
 (score, bytes, index size, query latency, the Pareto frontier), then the dims x dtypes grids; (5) speed,
@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import compare as cmp
 from .benchmarks import REPORT_BENCHMARKS, benchmark_table
-from .bootstrap import Interval, RatioInterval
+from .bootstrap import Interval
 from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
 from .grid import cell_tables
@@ -38,15 +38,18 @@ S_BOARD = "Leaderboard: full-protocol runs"
 S_DISTILL = "Distillation runs and subset protocols"
 S_CELLS = "Deployment: dims x dtypes per mode"
 S_MORE = "Speed, references and provenance"
-DELTA = "Asym − student"  # the Table-1 column of asymmetric minus student, points x100
-OPEN_PAIRS = 3  # pair tables shown open; the rest fold away (<details>)
+OPEN_TABLE1 = 4  # Table-1 tables shown open; the rest fold away (<details>)
 
 INTROS = {
-    S_PAIRS: "Rows = datasets, columns = student | asymmetric (student queries, teacher documents) | teacher, and "
-    "each as % of the teacher, as in the LEAF paper's Table 1; Asym − student: what teacher documents add, in "
-    "points x100. [95% CI]: paired bootstrap over queries (2,000 resamples) where per-query scores are stored. "
-    "`= student` (and – in the last two columns): the task has no document side, so asymmetric is the student. Data `full` = the task's whole test split; `100q/300d` = a query/document "
-    "subset (not comparable to published numbers).",
+    S_PAIRS: "The LEAF paper's Table 1, one table per teacher, benchmark and data protocol, students as rows: "
+    "columns = the benchmark's datasets with results here and their mean; the teacher's row once, then per student "
+    "`student`, `asymmetric` (student queries, teacher documents), each cell the score x100 (its % of the "
+    "teacher's score in that column [95% CI]), and `asym − student`: what teacher documents add, in points x100 "
+    "[95% CI]. CI: paired bootstrap over queries (2,000 resamples) where per-query scores are stored. `= student` "
+    "(and – in asym − student): the task has no document side, so asymmetric is the student (a table without "
+    "any document side shows student rows only). Students: best "
+    "mean % of teacher first. Data `full` = the task's whole test split, first; `100q/300d` = a query/document "
+    "subset (not comparable to published numbers), in its own table, never averaged with another protocol.",
     S_CELLS: "Which (dim, dtype) cell to deploy, in which mode: one table per run and mode with two or more cells on "
     "retrieval tasks (every cell scored from one encoding pass: truncated, then quantized), largest vectors first. "
     "% of full float32: of the same mode's full-dim float32; % of teacher: of the teacher mode's full-dim float32 on "
@@ -125,12 +128,6 @@ class Report:
 # --------------------------------------------------------------------------------------- Table 1
 
 
-def _pct(v: float, iv: RatioInterval | None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return MISSING
-    return iv.format() if iv is not None else f"{v:.1f}"
-
-
 def _delta(v: float, iv: Interval | None) -> str:
     """Asymmetric − student in points x100 (the shown scores' difference), with the paired bootstrap interval."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -140,41 +137,86 @@ def _delta(v: float, iv: Interval | None) -> str:
     return f"{v:+.2f} [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"
 
 
-def pair_report_table(pt: cmp.PairTable, key: str, collapsed: bool = False) -> ReportTable:
-    r = pt.rows
+def _score_pct(c: cmp.Cell1) -> str:
+    """``59.00 (90.0% [85.7, 94.3])``: the score x100 and its % of the teacher's, with the interval where one
+    was computed (the % is the shown scores' ratio; the interval comes from the per-query scores)."""
+    if c.same:
+        return "= student"
+    if math.isnan(c.score):
+        return MISSING
+    if math.isnan(c.pct):
+        return fmt(c.score)
+    iv = c.pct_ci
+    ci = f" [{100 * iv.low:.1f}, {100 * iv.high:.1f}]" if iv is not None else ""
+    return f"{c.score:.2f} ({c.pct:.1f}%{ci})"
+
+
+def _cell1_text(row: cmp.Row1, col: str, by: dict[tuple[str, str], cmp.Row1]) -> str:
+    c = row.cells.get(col)
+    if c is None:
+        return MISSING
+    if row.mode == "teacher":
+        return fmt(c.score)
+    if row.mode != cmp.ASYM_DELTA:
+        return _score_pct(c)
+    if c.same or math.isnan(c.score):
+        return MISSING
+    # The difference of the scores as printed (two decimals), so the row adds up on the page.
+    shown = round(by[(row.model, "asymmetric")].cells[col].score, 2) - round(
+        by[(row.model, "student")].cells[col].score, 2
+    )
+    return _delta(shown, c.delta_ci)
+
+
+def _mean_header(t: cmp.Table1) -> str:
+    k, n = len(t.mean_tasks), len(t.tasks)
+    return f"Mean ({k} datasets)" if k == n else f"Mean ({k} of {n} datasets)"
+
+
+def _table1_notes(t: cmp.Table1) -> list[str]:
+    notes = []
+    if t.mean_tasks and len(t.mean_tasks) < len(t.tasks):
+        notes.append(f"Mean: over {', '.join(t.mean_tasks)}, the datasets every row has.")
+    elif len(t.tasks) > 1 and not t.mean_tasks:
+        notes.append("No Mean column: fewer than two datasets have a result in every row.")
+    if t.no_doc_side:
+        notes.append("No dataset here has a document side, so asymmetric is the student: one row per student.")
+    if t.missing:
+        notes.append("No result: " + "; ".join(f"{m} on {', '.join(ts)}" for m, ts in t.missing.items()) + ".")
+    teacher = t.rows[0]
+    runs = [f"{teacher.model} (teacher): " + _runs_text(teacher.runs)]
+    runs += [f"{r.model}: {', '.join(r.runs)}" for r in t.rows[1:] if r.mode == "student"]
+    return notes + ["Runs — " + "; ".join(runs)]
+
+
+def _runs_text(runs: Sequence[str]) -> str:
+    if len(runs) <= 3:
+        return ", ".join(runs)
+    return f"the same scores in {len(runs)} run folders ({runs[0]}, …)"
+
+
+def table1_report_table(t: cmp.Table1, key: str, collapsed: bool = False) -> ReportTable:
+    """One teacher, benchmark and data protocol: rows = the teacher, then per student its student, asymmetric
+    and asym − student rows; columns = datasets (and their mean)."""
+    cols = [*t.tasks, *([cmp.MEAN] if t.mean_tasks else [])]
+    head = {c: _mean_header(t) if c == cmp.MEAN else c for c in cols}
     frame = pd.DataFrame(
-        {
-            "Benchmark": r["benchmark"],
-            "Dataset": r["task"],
-            "Data": r["protocol"],
-            "Student": r["student"],
-            "Asymmetric": r["asymmetric"],
-            "Teacher": r["teacher"],
-            "Student % of teacher": r["student_pct"],
-            "Asym % of teacher": r["asym_pct"],
-            DELTA: r["asym_delta"],
-        }
+        [
+            {"Model": r.model, "Mode": r.mode, **{head[c]: r.cells[c].score if c in r.cells else np.nan for c in cols}}
+            for r in t.rows
+        ]
     )
-    text_pct_s = [_pct(v, iv) for v, iv in zip(r["student_pct"], r["student_ci"])]
-    text_pct_a = [MISSING if same else _pct(v, iv) for v, iv, same in zip(r["asym_pct"], r["asym_ci"], r["asym_same"])]
-    t = make_table(
-        key,
-        f"{pt.pair.student} vs its teacher {pt.pair.teacher}",
-        frame,
-        sort_keys={"Student % of teacher": r["student_pct"], "Asym % of teacher": r["asym_pct"].where(~r["asym_same"])},
-        row_class=["mean" if m else "" for m in r["is_mean"]],
-        notes=["Runs: " + ", ".join(pt.pair.runs)],
-    )
-    t.text["Student % of teacher"] = text_pct_s
-    t.text["Asym % of teacher"] = text_pct_a
-    # The difference of the scores as printed (two decimals), so the column adds up on the page.
-    shown = r["asymmetric"].round(2) - r["student"].round(2)
-    t.text[DELTA] = [
-        _delta(v if pd.notna(d) else d, iv) for v, d, iv in zip(shown, r["asym_delta"], r["asym_delta_ci"])
-    ]
-    t.text["Asymmetric"] = ["= student" if same else fmt(v) for v, same in zip(r["asymmetric"], r["asym_same"])]
-    t.section, t.collapsed = S_PAIRS, collapsed
-    return t
+    data = "full data" if t.protocol == "full" else f"data {t.protocol}"
+    n = sum(r.mode == "student" for r in t.rows)
+    title = f"{t.benchmark}, {data}: teacher {t.teacher} and {n} student{'s' if n > 1 else ''}"
+    classes = ["reference" if r.mode == "teacher" else "group" if r.mode == "student" else "" for r in t.rows]
+    rt = make_table(key, title, frame, sort_keys={head[c]: frame[head[c]] for c in cols}, row_class=classes)
+    rt.notes = _table1_notes(t)
+    by = {(r.model, r.mode): r for r in t.rows}
+    for c in cols:
+        rt.text[head[c]] = [_cell1_text(r, c, by) for r in t.rows]
+    rt.section, rt.collapsed = S_PAIRS, collapsed
+    return rt
 
 
 # --------------------------------------------------------------------------------------- boards
@@ -299,8 +341,8 @@ def report_from_frame(
     sel = cmp.split_conflicts(select_cell(df, cell))
     c = cmp.cells(sel)
     tables: list[ReportTable] = []
-    for i, pt in enumerate(cmp.pair_tables(sel, c)):
-        tables.append(pair_report_table(pt, f"pair-{i + 1}", collapsed=i >= OPEN_PAIRS))
+    for i, t1 in enumerate(cmp.table1s(sel, c)):
+        tables.append(table1_report_table(t1, f"table1-{i + 1}", collapsed=i >= OPEN_TABLE1))
     # Leaderboard: full protocol, not distilled (teacher results from pair folders count: same model).
     main = c[(c["protocol"] == "full") & ~c["distilled"]]
     rest = c[(c["protocol"] != "full") | c["distilled"]]

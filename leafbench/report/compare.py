@@ -10,7 +10,7 @@ is the student's own number, not a second row.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -129,7 +129,7 @@ def system_label(q: str, d: str) -> str:
     return q if q == d else f"{q} → {d}"
 
 
-# ------------------------------------------------------------------------------- Table 1 (pairs)
+# ------------------------------------------------------------------------------------ Table 1
 
 
 @dataclass
@@ -201,20 +201,59 @@ def _delta(rows_a: Sequence[pd.Series | None], rows_b: Sequence[pd.Series | None
     return paired_bootstrap_tasks(pairs_, seed=seed)  # type: ignore[arg-type]
 
 
+ASYM_DELTA = "asym − student"  # the Table-1 row of asymmetric minus student, points x100
+MEAN = "\tmean"  # the Mean column's key in Row1.cells (no task name holds a tab)
+
+
 @dataclass
-class PairTable:
-    pair: Pair
-    rows: pd.DataFrame  # benchmark, task, protocol, student, asymmetric, teacher, *_pct, *_ci, asym_delta(_ci),
-    # asym_same, is_mean
-    has_full: bool
-    mean_student_pct: float
+class _Triple:
+    """A pair's cells on one task: asymmetric is the student's own cell where the task has no document side
+    (`same`), None where no asymmetric result exists."""
+
+    s: pd.Series
+    a: pd.Series | None
+    t: pd.Series
+    same: bool
 
 
-def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
-    """The LEAF paper's Table 1 for one pair: rows = datasets (filed by benchmark, one row per data protocol),
-    student | asymmetric | teacher scores x100, student and asymmetric as % of teacher and asymmetric − student
-    (points x100), each with a paired bootstrap interval over queries where per-query scores exist, and a mean
-    row per (benchmark, protocol)."""
+@dataclass
+class Cell1:
+    """One Table-1 cell. `score`: x100 (on an asym − student row, the difference in points x100); `pct`: % of the
+    teacher's score in the same column; the paired bootstrap intervals over queries where per-query scores exist.
+    `same`: the column has no document side, so asymmetric is the student."""
+
+    score: float
+    pct: float = math.nan
+    pct_ci: RatioInterval | None = None
+    delta_ci: Interval | None = None
+    same: bool = False
+
+
+@dataclass
+class Row1:
+    model: str
+    mode: str  # "teacher", "student", "asymmetric" or ASYM_DELTA
+    cells: dict[str, Cell1]  # task (or MEAN) -> cell; a task the model has no result for is absent
+    runs: tuple[str, ...]  # the run folders its numbers come from
+
+
+@dataclass
+class Table1:
+    """The LEAF paper's Table 1 for one teacher, benchmark and data protocol, students as rows: the teacher once,
+    then per student its student, asymmetric and asym − student rows (best mean % of teacher first)."""
+
+    teacher: str
+    benchmark: str
+    protocol: str
+    tasks: list[str]  # the benchmark's datasets with results here, one column each
+    mean_tasks: list[str]  # what the Mean column averages: datasets every row has ([]: no Mean column)
+    rows: list[Row1]
+    missing: dict[str, list[str]]  # student label -> datasets of this table it has no result for
+    no_doc_side: bool = False  # no dataset here has a document side: student rows only (asymmetric = student)
+
+
+def _getter(c: pd.DataFrame) -> Callable[[str, str, str, str], pd.Series | None]:
+    """The cell of (query encoder, document encoder, task, protocol), or None."""
     idx = c.set_index(["query_id", "document_id", "task", "protocol"])
     idx = idx[~idx.index.duplicated()]
 
@@ -222,8 +261,15 @@ def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
         k = (q, d, task, proto)
         return idx.loc[k] if k in idx.index else None
 
-    mine = c[((c["query_id"] == p.student_id) & c["document_id"].isin([p.student_id, p.teacher_id]))]
-    rows: list[dict[str, Any]] = []
+    return get
+
+
+def _triples(
+    c: pd.DataFrame, p: Pair, get: Callable[..., pd.Series | None]
+) -> dict[tuple[str, str], dict[str, _Triple]]:
+    """(benchmark, protocol) -> task -> the pair's cells there; tasks without a student or teacher cell: none."""
+    mine = c[(c["query_id"] == p.student_id) & c["document_id"].isin([p.student_id, p.teacher_id])]
+    out: dict[tuple[str, str], dict[str, _Triple]] = {}
     for (task, proto), g in mine.groupby(["task", "protocol"], sort=False):
         s = get(p.student_id, p.student_id, task, proto)
         t = get(p.teacher_id, p.teacher_id, task, proto)
@@ -231,86 +277,100 @@ def pair_table(c: pd.DataFrame, p: Pair) -> PairTable | None:
         if s is None or t is None:
             continue
         same = bool(g["no_doc_side"].any()) and a is None
-        a_eff = s if same else a
-        rows.append(
-            {
-                "benchmark": benchmark_of(task, str(s["task_type"])),
-                "task": task,
-                "protocol": proto,
-                "n_queries": s.get("n_queries"),
-                "_s": s,
-                "_t": t,
-                "_a": a_eff,
-                "asym_same": same,
-            }
-        )
-    if not rows:
-        return None
-    order = {b: i for i, b in enumerate((*BENCHMARK_ORDER, OTHER_MTEB, USER))}
-    rows.sort(key=lambda r: (order.get(r["benchmark"], 99), r["protocol"] != "full", r["protocol"], r["task"]))
-    out: list[dict[str, Any]] = []
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault((r["benchmark"], r["protocol"]), []).append(r)
-    for (bench, proto), rs in groups.items():
-        for r in rs:
-            out.append(_t1_row(bench, r["task"], proto, [r["_s"]], [r["_a"]], [r["_t"]], r["asym_same"], False))
-        if len(rs) > 1:
-            out.append(
-                _t1_row(
-                    bench,
-                    f"Mean ({len(rs)} datasets)",
-                    proto,
-                    [r["_s"] for r in rs],
-                    [r["_a"] for r in rs],
-                    [r["_t"] for r in rs],
-                    all(r["asym_same"] for r in rs),
-                    True,
-                )
-            )
-    frame = pd.DataFrame(out)
-    # Full-data rows where the document side matters (retrieval) are what the LEAF table is about: those pairs
-    # come first, ordered by how close the student gets there.
-    core = (frame["protocol"] == "full") & ~frame["asym_same"] & ~frame["is_mean"]
-    has_full = bool(core.any())
-    pct = frame.loc[core if has_full else ~frame["is_mean"], "student_pct"]
-    return PairTable(p, frame, has_full, float(pct.mean()) if len(pct) else float("nan"))
+        bench = benchmark_of(task, str(s["task_type"]))
+        out.setdefault((bench, proto), {})[task] = _Triple(s, s if same else a, t, same)
+    return out
 
 
-def _t1_row(bench: str, task: str, proto: str, s: list, a: list, t: list, same: bool, is_mean: bool) -> dict[str, Any]:
+def _cells1(trs: Sequence[_Triple]) -> tuple[Cell1, Cell1, Cell1]:
+    """Student, asymmetric and asym − student cells over `trs` (one task, or the Mean column's tasks)."""
+    s, a, t = [x.s for x in trs], [x.a for x in trs], [x.t for x in trs]
+    same, has_a = all(x.same for x in trs), all(x is not None for x in a)
     sv = float(np.mean([x["score"] for x in s])) * 100
     tv = float(np.mean([x["score"] for x in t])) * 100
-    av = float(np.mean([x["score"] for x in a])) * 100 if all(x is not None for x in a) else float("nan")
-    return {
-        "benchmark": bench,
-        "task": task,
-        "protocol": proto,
-        "student": sv,
-        "asymmetric": av,
-        "teacher": tv,
-        "student_pct": 100 * sv / tv if tv else float("nan"),
-        "asym_pct": 100 * av / tv if tv and not math.isnan(av) else float("nan"),
-        "student_ci": _ratio(s, t),
-        "asym_ci": None if same or any(x is None for x in a) else _ratio(a, t),
-        "asym_delta": float("nan") if same else av - sv,
-        "asym_delta_ci": None if same or any(x is None for x in a) else _delta(a, s),
-        "asym_same": same,
-        "is_mean": is_mean,
-    }
+    av = float(np.mean([x["score"] for x in a])) * 100 if has_a else math.nan  # type: ignore[index]
+    student = Cell1(sv, 100 * sv / tv if tv else math.nan, _ratio(s, t))
+    asym = Cell1(av, 100 * av / tv if tv and has_a else math.nan, _ratio(a, t) if has_a and not same else None)
+    delta = Cell1(math.nan if same else av - sv, delta_ci=_delta(a, s) if has_a and not same else None)
+    asym.same = delta.same = same
+    return student, asym, delta
 
 
-def pair_tables(df: pd.DataFrame, c: pd.DataFrame | None = None) -> list[PairTable]:
-    """Every pair's Table 1, full-protocol pairs first, then by mean student % of teacher (best first)."""
-    c = cells(df) if c is None else c
-    out = [t for t in (pair_table(c, p) for p in pairs(df)) if t is not None]
-    out.sort(
-        key=lambda t: (
-            not t.has_full,
-            -(t.mean_student_pct if not math.isnan(t.mean_student_pct) else -1e9),
-            t.pair.student,
-        )
+def _runs(rows: Sequence[pd.Series | None]) -> tuple[str, ...]:
+    return tuple(sorted({r for x in rows if x is not None for r in x["runs"]}))
+
+
+def _student_rows(label: str, ts: dict[str, _Triple], mean_tasks: Sequence[str]) -> list[Row1]:
+    """A student's student, asymmetric and asym − student rows, the Mean column over `mean_tasks`."""
+    runs = _runs([x for tr in ts.values() for x in (tr.s, tr.a)])
+    rows = [Row1(label, mode, {}, runs) for mode in ("student", "asymmetric", ASYM_DELTA)]
+    cols: dict[str, list[_Triple]] = {task: [ts[task]] for task in sorted(ts)}
+    if mean_tasks:
+        cols[MEAN] = [ts[task] for task in mean_tasks]
+    for col, trs in cols.items():
+        for row, cell in zip(rows, _cells1(trs)):
+            row.cells[col] = cell
+    return rows
+
+
+def _pct_of_teacher(trs: Sequence[_Triple]) -> float:
+    tv = float(np.mean([x.t["score"] for x in trs]))
+    return 100 * float(np.mean([x.s["score"] for x in trs])) / tv if tv else math.nan
+
+
+def _order_key(ts: dict[str, _Triple], shared: Sequence[str]) -> float:
+    """Student % of teacher over the datasets every student of the table has (the Mean column's number where
+    there is one); the mean of its own datasets' % where none is shared."""
+    pct = (
+        _pct_of_teacher([ts[task] for task in shared])
+        if shared
+        else np.nanmean([_pct_of_teacher([tr]) for tr in ts.values()])
     )
-    return out
+    return -math.inf if math.isnan(pct) else float(pct)
+
+
+def _student_labels(ps: Sequence[Pair]) -> list[str]:
+    """Student names; two students of one table sharing a name carry the settings that tell them apart."""
+    names = [p.student for p in ps]
+    return [n if names.count(n) == 1 else f"{n} ({_settings(p.student_id) or p.student_id})" for n, p in zip(names, ps)]
+
+
+def _table1(bench: str, proto: str, members: list[tuple[Pair, dict[str, _Triple]]]) -> Table1:
+    tasks = sorted({task for _, ts in members for task in ts})
+    shared = [task for task in tasks if all(task in ts for _, ts in members)]
+    mean_tasks = shared if len(shared) > 1 else []
+    teacher = {task: tr.t for _, ts in members for task, tr in ts.items()}  # one teacher: one cell per task
+    t_cells = {k: Cell1(100 * float(v["score"])) for k, v in teacher.items()}
+    t_row = Row1(members[0][0].teacher, "teacher", t_cells, _runs(list(teacher.values())))
+    if mean_tasks:
+        t_row.cells[MEAN] = Cell1(100 * float(np.mean([teacher[task]["score"] for task in mean_tasks])))
+    labels = _student_labels([p for p, _ in members])
+    ranked = sorted(zip(labels, members), key=lambda lm: (-_order_key(lm[1][1], shared), lm[0]))
+    no_doc = all(tr.same for _, ts in members for tr in ts.values())
+    rows = [t_row] + [
+        r for label, (_, ts) in ranked for r in _student_rows(label, ts, mean_tasks)[: 1 if no_doc else 3]
+    ]
+    missing = {label: [t for t in tasks if t not in ts] for label, (_, ts) in ranked}
+    missing = {k: v for k, v in missing.items() if v}
+    return Table1(t_row.model, bench, proto, tasks, mean_tasks, rows, missing, no_doc)
+
+
+def table1s(df: pd.DataFrame, c: pd.DataFrame | None = None) -> list[Table1]:
+    """One Table 1 per (teacher, benchmark, data protocol), the teacher's numbers once in each: per teacher, the
+    full-protocol tables first (benchmarks in BENCHMARK_ORDER), then one table per subset protocol. A subset
+    score never shares a table, a column or a mean with a full one."""
+    c = cells(df) if c is None else c
+    get = _getter(c)
+    groups: dict[tuple[str, str, str], list[tuple[Pair, dict[str, _Triple]]]] = {}
+    for p in pairs(df):
+        for (bench, proto), ts in _triples(c, p, get).items():
+            groups.setdefault((p.teacher_id, bench, proto), []).append((p, ts))
+    order = {b: i for i, b in enumerate((*BENCHMARK_ORDER, OTHER_MTEB, USER))}
+
+    def key(k: tuple[str, str, str]) -> tuple[Any, ...]:
+        return (groups[k][0][0].teacher, k[0], k[2] != "full", order.get(k[1], 99), k[1], k[2])
+
+    return [_table1(k[1], k[2], groups[k]) for k in sorted(groups, key=key)]
 
 
 # ---------------------------------------------------------------------------------- leaderboards

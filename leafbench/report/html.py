@@ -44,7 +44,7 @@ td.best{font-weight:700;background:var(--best)}
 tr.incomplete td{color:var(--muted);font-style:italic}
 tr.reference td{background:var(--ref)}
 tr.ours td,tr.pareto td{background:var(--ours)}
-tr.mean td{border-top:2px solid #9a9a9a;font-weight:600}
+tr.group td{border-top:1px solid #9a9a9a}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto;display:block}
 figcaption{color:var(--muted);font-size:.85rem}
 @media (max-width:640px){

@@ -29,7 +29,7 @@ class ReportTable:
     text: pd.DataFrame  # str cells; columns are the header
     sort: pd.DataFrame  # float sort key per cell (NaN: sort by text)
     best: pd.DataFrame  # bool: highlight
-    row_class: list[str] = field(default_factory=list)  # "", "incomplete", "reference", "ours", "mean"
+    row_class: list[str] = field(default_factory=list)  # "", "incomplete", "reference", "ours", "pareto", "group"
     notes: list[str] = field(default_factory=list)
     numeric: set[str] = field(default_factory=set)  # right-aligned columns
     section: str = ""  # the report section (## heading) the table belongs to
