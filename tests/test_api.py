@@ -348,7 +348,8 @@ def test_model_revision_pins_a_hub_id_and_refuses_what_has_none(tiny) -> None:
 
 def test_eval_splits_as_mteb_names_them(tiny, shared_data: Path) -> None:
     """--eval-splits: retrieval scores the one split given (its own run folder); two splits for retrieval, or a
-    --split that disagrees, are one UserError; an mteb task's split its local data lacks is named."""
+    --split that disagrees, are one UserError; an mteb task's split its local data lacks is named, one it has is
+    scored."""
     from leafbench.errors import UserError
 
     report = _run(tiny, eval_splits="test")
@@ -358,5 +359,17 @@ def test_eval_splits_as_mteb_names_them(tiny, shared_data: Path) -> None:
         _run(tiny, eval_splits=["test", "dev"])
     with pytest.raises(UserError, match="--split train and --eval-splits test disagree"):
         _run(tiny, eval_splits="test", split="train")
-    with pytest.raises(UserError, match=r"STSBenchmark: split\(s\) \['dev'\] of subset 'default' have no local file"):
-        run_benchmark("hash-64", tasks="STSBenchmark", eval_splits="dev", data_dir=shared_data, output=tiny["out"])
+    with pytest.raises(UserError, match=r"STSBenchmark: split\(s\) \['trial'\] of subset 'default' have no local file"):
+        run_benchmark("hash-64", tasks="STSBenchmark", eval_splits="trial", data_dir=shared_data, output=tiny["out"])
+    # dev.jsonl (the hub's validation split) under its own name: scored on its 1,500 pairs, in its own run folder.
+    dev = run_benchmark(
+        "hash-64",
+        tasks="STSBenchmark",
+        eval_splits="dev",
+        data_dir=shared_data,
+        output=tiny["out"],
+        cache_dir=tiny["cache"],
+    )
+    assert dev.run_dir.name == "hash-64__split-dev"
+    result = json.loads(dev.paths[0].read_text())
+    assert list(result["scores"]) == ["dev"] and result["leafbench"]["split"] == "dev"

@@ -30,7 +30,7 @@ from leafbench.mteb_local import (  # noqa: E402
 
 # Row counts per hf_subset / split, from shared/data/README.md section 3 and mteb's descriptive statistics.
 EXPECTED_SIZES: dict[str, dict[str, dict[str, int]]] = {
-    "STSBenchmark": {"default": {"train": 5749, "validation": 1500, "test": 1379}},
+    "STSBenchmark": {"default": {"train": 5749, "validation": 1500, "dev": 1500, "test": 1379}},
     "SICK-R": {"default": {"test": 9927}},
     "STS12": {"default": {"test": 3108}},
     "STS13": {"default": {"test": 1500}},
@@ -340,6 +340,25 @@ def test_benchmark_task_object_keeps_its_selection(shared_data: Path) -> None:
             shared_data,
             task=mteb.get_task("AmazonCounterfactualClassification", hf_subsets=["de"]),
         )
+
+
+def test_stsbenchmark_dev_split_is_the_hub_validation_file(shared_data: Path) -> None:
+    """dev.jsonl is the hub's `validation` split; `--eval-splits dev` (the file's own name) scores the same rows, and
+    a split no file holds is named with the splits that are local."""
+    import mteb
+
+    task = load_local_task("STSBenchmark", shared_data, task=mteb.get_task("STSBenchmark").filter_eval_splits(["dev"]))
+    assert list(task.eval_splits) == ["dev"]
+    dev, validation = task.dataset["dev"], task.dataset["validation"]
+    assert len(dev) == 1500 and list(dev["score"]) == list(validation["score"])
+    first = json.loads((shared_data / "mteb/sts/STSBenchmark/dev.jsonl").read_text().splitlines()[0])
+    assert dev[0]["sentence1"] == first["sentence1"]
+    assert len(LOCAL_TASKS["STSBenchmark"].paths(shared_data)) == 3  # two split names, one file: listed once
+    with pytest.raises(
+        LocalDataError,
+        match=r"\['trial'\] of subset 'default' have no local file \(local splits: test, train, validation, dev\)",
+    ):
+        load_local_task("STSBenchmark", shared_data, task=mteb.get_task("STSBenchmark").filter_eval_splits(["trial"]))
 
 
 # ------------------------------------------------------------------------------------------------ errors

@@ -22,7 +22,8 @@ Per-task decisions (all checked against mteb's own descriptive statistics of the
 - SICK-R: mteb's ``test`` split is *all* of SICK (9,927 pairs: train + trial + test; mean score 3.5291), not the
   official 4,927-pair SICK test part, so every row of the file is used, whatever its ``sick_split``.
 - STS17: only the ``en-en`` subset is local; ``hf_subsets`` becomes ``["en-en"]`` (as MTEB(eng, v2) selects it).
-- STSBenchmark: ``train``/``validation`` (dev.jsonl)/``test`` as on the hub; mteb evaluates ``test`` only.
+- STSBenchmark: ``train``/``validation`` (dev.jsonl)/``test`` as on the hub, and ``dev``: the same dev.jsonl under its
+  own name (``--eval-splits dev``); mteb evaluates ``test`` only.
 - Banking77Classification: intent strings mapped to the integer ids of the hub dataset, i.e. the Hugging Face
   ``banking77`` ClassLabel order (the 77 intents sorted case-insensitively, ``Refund_not_showing_up`` = 51); the
   per-id train counts reproduce mteb's statistics for all 77 ids.

@@ -167,12 +167,18 @@ def load_local_task(task_name: str, data_dir: Path | str, *, task: Any = None) -
             needed.append(task.train_split)
         absent = [s for s in needed if s not in splits]
         if absent:
-            raise LocalDataError(f"{task_name}: split(s) {absent} of subset {subset!r} have no local file")
+            raise LocalDataError(
+                f"{task_name}: split(s) {absent} of subset {subset!r} have no local file "
+                f"(local splits: {', '.join(spec.files[subset])})"
+            )
 
-    built = {
-        subset: DatasetDict({split: _build_split(spec, subset, split, root) for split in spec.files[subset]})
-        for subset in subsets
-    }
+    built: dict[str, Any] = {}
+    for subset in subsets:
+        by_file: dict[str, Any] = {}  # a file two split names read (STSBenchmark dev = validation) is built once
+        for split, rel in spec.files[subset].items():
+            if rel not in by_file:
+                by_file[rel] = _build_split(spec, subset, split, root)
+        built[subset] = DatasetDict({split: by_file[rel] for split, rel in spec.files[subset].items()})
     if is_multilingual:
         task.hf_subsets = subsets
         task.dataset = built

@@ -37,7 +37,8 @@ class LocalSpec:
         return list(self.files)
 
     def paths(self, root: Path) -> list[Path]:
-        return [root / rel for splits in self.files.values() for rel in splits.values()]
+        """Every local file of the task, once (two split names may read one file)."""
+        return [root / rel for rel in dict.fromkeys(rel for splits in self.files.values() for rel in splits.values())]
 
 
 # Hugging Face `banking77` ClassLabel names (ids 0..76): the intents sorted case-insensitively. mteb/banking77 keeps
@@ -162,7 +163,10 @@ def _sts(
 
 
 LOCAL_TASKS: dict[str, LocalSpec] = {
-    "STSBenchmark": _sts("STSBenchmark", 1379, train=("train.jsonl", 5749), validation=("dev.jsonl", 1500)),
+    # dev.jsonl is the hub's `validation` split; `dev` (the file's and STS-B's own name) reads the same file.
+    "STSBenchmark": _sts(
+        "STSBenchmark", 1379, train=("train.jsonl", 5749), validation=("dev.jsonl", 1500), dev=("dev.jsonl", 1500)
+    ),
     "SICK-R": _sts(
         "SICK-R", 9927, note="mteb's SICK-R test split is all of SICK (9,927 pairs), so every sick_split is kept"
     ),
