@@ -134,13 +134,13 @@ def system_label(q: str, d: str) -> str:
 
 @dataclass
 class Pair:
-    """A distilled (or any) student and the teacher it was compared with in one or more run folders."""
+    """A distilled (or any) student and the teacher it was compared with in one or more run folders (the run
+    folders of each number: Row1.runs)."""
 
     student_id: str
     teacher_id: str
     student: str
     teacher: str
-    runs: tuple[str, ...]
 
 
 def pairs(df: pd.DataFrame) -> list[Pair]:
@@ -162,8 +162,7 @@ def pairs(df: pd.DataFrame) -> list[Pair]:
             continue
         if s_id == t_id:
             continue
-        p = found.get((s_id, t_id))
-        found[(s_id, t_id)] = Pair(s_id, t_id, s_name, t_name, tuple(sorted({*(p.runs if p else ()), run})))
+        found.setdefault((s_id, t_id), Pair(s_id, t_id, s_name, t_name))
     return list(found.values())
 
 
