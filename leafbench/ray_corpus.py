@@ -1,6 +1,6 @@
 """A streamed corpus encoded by Ray workers that read its file themselves: the driver never holds its texts.
 
-`ray.data.read_json` splits the corpus file into blocks that Ray's read tasks parse in parallel; an actor pool
+`ray.data.read_json` (or `read_parquet`) splits the corpus file into blocks that Ray's read tasks parse in parallel; an actor pool
 builds each document's text as mteb does (`data.doc_text`), hashes it, keeps only the texts its store space lacks
 (a lookup against the space's key index, opened by each actor: an anti-join, not a driver loop), encodes them
 and commits them (`RayEngine`'s actor, `leafbench.engine`). Only counts come back to the driver. The file was
@@ -141,6 +141,26 @@ def encode_corpus_file(
     return encoded, tokens
 
 
+def _read(ray: Any, path: Path, num_cpus: float) -> Any:
+    """The corpus file as a Ray dataset of (title, text) rows, parsed by Ray's read tasks: JSONL, or Parquet
+    (a file, or a folder of parts: only the text columns are read)."""
+    from .data.beir_files import is_parquet, parquet_columns, parquet_parts
+
+    if is_parquet(path):
+        _, title = parquet_columns(path)
+        parts = [str(p) for p in parquet_parts(path)]
+        return ray.data.read_parquet(parts, columns=["text", *([title] if title else [])], num_cpus=num_cpus)
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    fields = pj.ParseOptions(
+        explicit_schema=pa.schema([("title", pa.string()), ("text", pa.string())]),
+        unexpected_field_behavior="ignore",  # _id and anything else: the driver's pass holds the ids
+    )
+    read_options = pj.ReadOptions(block_size=32 << 20)
+    return ray.data.read_json(str(path), num_cpus=num_cpus, parse_options=fields, read_options=read_options)
+
+
 def _job(
     engine: Any, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None, commit_rows: int
 ) -> tuple[int, int]:
@@ -149,15 +169,7 @@ def _job(
     workers, cpus, gpus = engine.plan(ray)
     options = actor_options(encoder, cpus, gpus, commit_rows)
     log.info("ray: %s read by %d workers (%s CPU, %s GPU each)", path, workers, cpus, gpus)
-    import pyarrow as pa
-    import pyarrow.json as pj
-
-    fields = pj.ParseOptions(
-        explicit_schema=pa.schema([("title", pa.string()), ("text", pa.string())]),
-        unexpected_field_behavior="ignore",  # _id and anything else: the driver's pass holds the ids
-    )
-    json_args: dict[str, Any] = {"parse_options": fields, "read_options": pj.ReadOptions(block_size=32 << 20)}
-    ds = ray.data.read_json(str(path), num_cpus=min(cpus, 0.5), **json_args).map_batches(
+    ds = _read(ray, path, num_cpus=min(cpus, 0.5)).map_batches(
         _FileActor,
         fn_constructor_args=(encoder.spec, side, str(encoder.store.root), encoder.store.store_format, options),
         batch_size=engine.batch_size,

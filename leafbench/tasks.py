@@ -113,6 +113,7 @@ def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Pat
     that is not a BEIR folder raises TaskSelectionError naming what it lacks; a bare name that is not a
     folder returns None (it may be an mteb task name)."""
     from .data import DataError, resolve_task_name
+    from .data.beir_files import data_file
 
     if _looks_like_path(item) or (Path(item).expanduser().is_dir() and not data_dir):
         folder = Path(item).expanduser()
@@ -124,9 +125,9 @@ def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Pat
         return None
     if not folder.is_dir():
         raise TaskSelectionError(
-            f"{item}: no such folder (a BEIR folder needs corpus.jsonl, queries.jsonl, qrels/<split>.tsv)"
+            f"{item}: no such folder (a BEIR folder needs corpus.jsonl, queries.jsonl (or Parquet), qrels/<split>.tsv)"
         )
-    lacks = [f for f in ("corpus.jsonl", "queries.jsonl") if not (folder / f).is_file()]
+    lacks = [f"{stem}.jsonl" for stem in ("corpus", "queries") if data_file(folder, stem) is None]
     if not (folder / "qrels").is_dir():
         lacks.append("qrels/")
     if lacks:

@@ -171,9 +171,11 @@ def ray_local():
     ray.shutdown()
 
 
-def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_local) -> None:
+@pytest.mark.parametrize("layout", ["jsonl", "parquet parts"])
+def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_local, layout: str) -> None:
     """Rows equal to the local engine's; the driver hands over the file, never a text list (the list engine is
-    never asked); titles missing or null, repeated texts; a second run encodes nothing."""
+    never asked); titles missing or null, repeated texts; a second run encodes nothing. The workers read JSONL
+    or a folder of Parquet parts alike."""
     from leafbench.encode import Encoder
     from leafbench.engine import RayEngine, make_engine
     from leafbench.registry import resolve_model
@@ -187,7 +189,12 @@ def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_
         for i in range(700)
     ]
     folder = _folder(tmp_path / "f", docs, [{"_id": "q1", "text": "x 1"}], [("q1", "d1", 1)])
+    if layout != "jsonl":
+        from parquet_folders import to_parquet
+
+        to_parquet(folder, parts=3)
     data = load_beir_folder(folder, stream=True)
+    assert data.corpus_texts.path.name == ("corpus.jsonl" if layout == "jsonl" else "corpus")
     spec = resolve_model("hash-32")
     local = Encoder(spec, open_store(tmp_path / "local", "lance")).encode(data.corpus_texts, "document")
     engine = make_engine("ray", workers=2, batch_size=128)

@@ -1,5 +1,6 @@
-"""Local BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``): their file readers, which
-validate every line and name file:line in a DataError, and the loader of one split of a folder."""
+"""Local BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``; corpus and queries may be Parquet,
+`data.beir_files`): their file readers, which validate every line and name file:line in a DataError, and the loader
+of one split of a folder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .assembly import QrelRow, assemble
-from .corpus_file import StreamedIds, scan_corpus, stream_threshold
+from .beir_files import data_file, file_bytes, is_parquet, iter_parquet_documents, read_parquet_queries
+from .corpus_file import DocumentReader, StreamedIds, scan_corpus, stream_threshold
 from .errors import DataError
 from .names import known_name
 from .retrieval import RetrievalData, doc_text
@@ -34,6 +36,20 @@ def _require_file(folder: Path, relpath: str) -> None:
     """Fail with the folder listing, since the usual cause is a wrong --data-dir."""
     if not (folder / relpath).is_file():
         raise DataError(f"{folder}: missing {relpath} ({_listing(folder)})")
+
+
+def _data_file(folder: Path, stem: str) -> Path:
+    """The folder's corpus or queries file (JSONL or Parquet); missing: the folder's listing, since the usual
+    cause is a wrong --data-dir."""
+    found = data_file(folder, stem)
+    if found is None:
+        raise DataError(f"{folder}: missing {stem}.jsonl (or {stem}.parquet, {stem}/*.parquet) ({_listing(folder)})")
+    return found
+
+
+def _where(path: Path, n: int) -> str:
+    """A row of a corpus or queries file as warnings name it: file:line, or Parquet's row (counted over parts)."""
+    return f"{path} row {n}" if is_parquet(path) else f"{path}:{n}"
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -131,11 +147,13 @@ def iter_documents(path: Path, check_duplicates: bool = True) -> Iterator[tuple[
         yield lineno, doc_id, doc_text(title, text)
 
 
-def _read_corpus(path: Path, empty: dict[str, int] | None = None) -> tuple[list[str], list[str]]:
+def _read_corpus(
+    path: Path, empty: dict[str, int] | None = None, reader: DocumentReader = iter_documents
+) -> tuple[list[str], list[str]]:
     """Corpus ids and mteb-style document texts, validated; ids of empty documents -> line go to `empty`."""
     ids: list[str] = []
     texts: list[str] = []
-    for lineno, doc_id, text in iter_documents(path):
+    for lineno, doc_id, text in reader(path, True):
         ids.append(doc_id)
         texts.append(text)
         if empty is not None and not text:
@@ -212,11 +230,9 @@ def load_beir_folder(
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder ({_listing(folder.parent)})")
-    corpus_path = folder / "corpus.jsonl"
-    queries_path = folder / "queries.jsonl"
+    corpus_path = _data_file(folder, "corpus")
+    queries_path = _data_file(folder, "queries")
     qrels_path = folder / "qrels" / f"{split}.tsv"
-    _require_file(folder, "corpus.jsonl")
-    _require_file(folder, "queries.jsonl")
     if not qrels_path.is_file():
         if (folder / "qrels").is_dir():
             splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
@@ -231,22 +247,24 @@ def load_beir_folder(
     empty_docs: dict[str, int] = {}
     empty_queries: dict[str, int] = {}
     if stream is None:
-        stream = corpus_path.stat().st_size >= stream_threshold()
+        stream = file_bytes(corpus_path) >= stream_threshold()
+    reader = iter_parquet_documents if is_parquet(corpus_path) else iter_documents
     corpus: tuple[Sequence[str], Sequence[str]]
     if stream:
-        ids, texts, empty_docs = scan_corpus(corpus_path, iter_documents)
+        ids, texts, empty_docs = scan_corpus(corpus_path, reader)
         corpus = (ids, texts)
     else:
-        corpus = _read_corpus(corpus_path, empty_docs)
-    all_queries = read_queries(queries_path, empty_queries)
+        corpus = _read_corpus(corpus_path, empty_docs, reader)
+    read_q = read_parquet_queries if is_parquet(queries_path) else read_queries
+    all_queries = read_q(queries_path, empty_queries)
     qrel_rows = read_qrels(qrels_path)
     # The qrels' documents the corpus holds: a streamed corpus answers that without a set of every id.
     known_docs = (
         set(corpus[0].positions_of(row[1] for row in qrel_rows)) if isinstance(corpus[0], StreamedIds) else None
     )
     empty_where = {
-        "empty_queries": {q: f"{queries_path}:{n}" for q, n in empty_queries.items()},
-        "empty_documents": {d: f"{corpus_path}:{n}" for d, n in empty_docs.items()},
+        "empty_queries": {q: _where(queries_path, n) for q, n in empty_queries.items()},
+        "empty_documents": {d: _where(corpus_path, n) for d, n in empty_docs.items()},
     }
     return assemble(
         task_name,

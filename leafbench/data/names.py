@@ -7,6 +7,7 @@ import difflib
 import re
 from pathlib import Path
 
+from .beir_files import data_file
 from .errors import DataError, IncompleteAggregateError
 
 __all__ = [
@@ -120,9 +121,9 @@ def find_local_folder(task_name: str, data_dir: Path, subsets: list[str] | None 
     data_dir = Path(data_dir).expanduser()
     for candidate in folder_candidates(folder_name(task_name), data_dir):
         if subsets and subsets != ["default"]:
-            if any((candidate / s / "corpus.jsonl").is_file() for s in subsets):
+            if any(data_file(candidate / s, "corpus") is not None for s in subsets):
                 return candidate
-        elif (candidate / "corpus.jsonl").is_file():
+        elif data_file(candidate, "corpus") is not None:
             return candidate
     return None
 
@@ -147,7 +148,7 @@ def aggregate_local_folders(task_name: str, data_dir: Path | None, subtasks: lis
             names = [(subtask_folder(s) or s).rsplit("/", 1)[-1] for s in missing]
             raise IncompleteAggregateError(
                 f"{where}: {task_name} is incomplete: {len(missing)} of {len(subtasks)} sub-task folders missing "
-                f"({', '.join(names)}; each needs corpus.jsonl, queries.jsonl, qrels/); its score is the mean "
+                f"({', '.join(names)}; each needs corpus.jsonl or .parquet, queries.jsonl or .parquet, qrels/); its score is the mean "
                 f"of all {len(subtasks)}, so it is not computed from fewer"
             )
     return found
