@@ -198,3 +198,34 @@ def test_an_unreachable_endpoint_and_a_newer_store_are_refused(s3: dict[str, Any
     assert res.exit_code == 2 and f"cannot reach bucket '{s3['bucket']}' at http://127.0.0.1:1" in _one_error_line(res)
     assert time.monotonic() - t0 < 60
     assert not (s3["tmp"] / "out").exists()
+
+
+def test_ray_workers_read_the_corpus_and_the_store_on_s3(s3: dict[str, Any]) -> None:
+    """`--engine ray` with the store in the bucket, in a fresh process (its Ray workers inherit the AWS_* settings):
+    workers read a streamed Parquet corpus themselves, write and read the rows on S3 and score them; the scores
+    equal the local engine's with a local store, and the results say they were scored on the Ray workers."""
+    from parquet_folders import to_parquet
+
+    tmp = s3["tmp"]
+    _big_beir(tmp / "data" / "big", 3000)
+    to_parquet(tmp / "data" / "big", parts=3)
+    env = {**os.environ, **s3["env"], "LEAFBENCH_STREAM_MIN_BYTES": "0"}
+    common = ["run", "-m", "hash-64", "--tasks", "big", "--data-dir", str(tmp / "data"), "--dims", "full,32"]
+    ray_run = subprocess.run(
+        [sys.executable, "-m", "leafbench.cli", *common, "--output", str(tmp / "out-ray"), "--engine", "ray",
+         "--cache-dir", f"s3://{s3['bucket']}/ray"],  # fmt: skip
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ray_run.returncode == 0, ray_run.stdout + ray_run.stderr
+    local = runner.invoke(app, [*common, "--output", str(tmp / "out-local"), "--cache-dir", str(tmp / "cache")])
+    assert local.exit_code == 0, local.output
+    for out in ("out-ray", "out-local"):
+        assert len(list((tmp / out / "hash-64" / "student").glob("big*.json"))) == 2
+    for f in (tmp / "out-local" / "hash-64" / "student").glob("big*.json"):
+        mine = json.loads((tmp / "out-ray" / "hash-64" / "student" / f.name).read_text())
+        theirs = json.loads(f.read_text())
+        assert mine["scores"] == theirs["scores"], f.name
+        assert mine["leafbench"]["scored_on"]["engine"] == "ray" and mine["leafbench"]["scored_on"]["workers"] >= 1
+        assert "scored_on" not in theirs["leafbench"]
+    stored = sum(s["rows"] for s in LanceEmbeddingStore(f"s3://{s3['bucket']}/ray/embeddings").spaces())
+    assert stored == 3000 + 1
