@@ -122,7 +122,7 @@ def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: 
     assert set(report.df["run"]) == {f"{RUN} [16q/64d]", f"{RUN} [32q/64d]"}
     titles = [t.title for t in report.tables]
     assert {f"Dims x dtypes: {RUN} [16q/64d]", f"Dims x dtypes: {RUN} [32q/64d]"} <= set(titles)
-    boards = [t for t in report.tables if t.key.startswith("distill")]
+    boards = [t for t in report.tables if t.key.startswith("leaderboard")]
     assert [t.title.split(":")[1].split("(")[0].strip() for t in boards] == ["data 16q/64d", "data 32q/64d"]
     md = report.to_markdown()
     assert "40.00" not in md and "50.00" in md and "30.00" in md  # 40 would be the mixed mean
@@ -145,8 +145,8 @@ def test_one_run_at_one_protocol_in_two_folders_with_the_same_cells_stays_two_ru
     assert set(df["run"]) == {LABEL}
 
 
-def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> None:
-    """An STS result in the same layout (written by leafbench.record.build_result) adds Mean(STS)."""
+def test_other_benchmarks_get_their_own_means(results: Path, tmp_path: Path) -> None:
+    """An STS result in the same layout (written by leafbench.record.build_result) adds an MTEB(eng, v2) mean."""
     from leafbench.record import build_result, write_result
     from leafbench.report.build import report_from_frame
     from leafbench.report.frame import load_results
@@ -165,10 +165,11 @@ def test_other_task_types_get_their_own_means(results: Path, tmp_path: Path) -> 
     df = load_results(tmp_path)
     assert set(df["task_type"]) == {"Retrieval", "STS"}
     assert set(df.loc[df["task"] == "STSBenchmark", "metric"]) == {"cosine_spearman"}
-    # Each board has a mean per task type: STS on full data on the leaderboard, the 16q/64d SciFact subset apart.
+    # One leaderboard per protocol, a mean per benchmark: STSBenchmark on full data, the 16q/64d SciFact apart.
     tables = {t.key: t for t in report_from_frame(df).tables}
-    assert {"Mean(STS)", "STSBenchmark"} <= set(tables["leaderboard"].text.columns)
-    assert {"Mean(Retrieval)", "SciFact [16q/64d]"} <= set(tables["distill"].text.columns)
+    assert "MTEB(eng, v2) mean (1 of 41 tasks)" in tables["leaderboard"].text.columns
+    assert "BEIR mean (1 of 15 tasks)" in tables["leaderboard-16q-64d"].text.columns
+    assert not any("BEIR" in c for c in tables["leaderboard"].text.columns)
 
 
 def _sts_result(root: Path, run: str, task: str, value: float, template: dict, subset: bool = False) -> None:
@@ -184,9 +185,11 @@ def _sts_result(root: Path, run: str, task: str, value: float, template: dict, s
     )
 
 
-def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Path) -> None:
-    """MTEB(eng, v2) board: means over what a row has, Borda over the tasks every row has, the rest listed."""
-    from leafbench.report.benchmarks import benchmark_board, benchmark_table, borda
+def test_benchmark_board_and_the_leaderboards_mteb_mean(results: Path, tmp_path: Path) -> None:
+    """benchmark_board (docs/results.md's MTEB table): means over what a row has, Borda over the tasks every row
+    has, the rest listed. The report's leaderboard instead prints one MTEB(eng, v2) mean over one task set, –
+    for the row lacking one of them, and the per-task scores without a mean."""
+    from leafbench.report.benchmarks import benchmark_board, borda
     from leafbench.report.build import report_from_frame
     from leafbench.report.frame import load_results
 
@@ -217,23 +220,28 @@ def test_benchmark_table_borda_coverage_and_missing(results: Path, tmp_path: Pat
     assert a["Mean(Task)"] == pytest.approx(80.0) and a["Mean(STS)"] == pytest.approx(80.0)
     assert a["Mean(TaskType)"] == pytest.approx(80.0)  # one type present
     assert len(b.attrs["missing"]) == 41 - 3 and "ImdbClassification" in b.attrs["missing"]
-    t = benchmark_table(df, "MTEB(eng, v2)")
-    assert t.text["Tasks"].tolist() == ["3/41", "2/41", "2/41", "1/41"] and set(t.row_class) == {"incomplete"}
-    assert any("Missing (no result in any row, 38 of 41)" in n for n in t.notes)
-    assert any("Borda" in n and "SICK-R" in n for n in t.notes)
     # ties split the points
     import pandas as pd
 
     tie = borda(pd.DataFrame({"x": [1.0, 1.0, 0.5]}, index=list("pqr")))
     assert tie.tolist() == [1.5, 1.5, 0.0]
-    keys = [tb.key for tb in report_from_frame(df).tables]
-    # Full-protocol runs on the leaderboard and its benchmark view; the subset run in its own section.
-    assert (
-        "leaderboard" in keys
-        and "benchmark-mteb-eng--v2" in keys
-        and "distill" in keys
-        and "benchmark-beir" not in keys
-    )
+    tables = {t.key: t for t in report_from_frame(df).tables}
+    # Full-protocol runs on the leaderboard and its per-task view; the subset run in its own leaderboard.
+    assert {"leaderboard", "per-task-mteb-eng--v2", "leaderboard-10q"} <= set(tables)
+    assert not any(k.startswith("per-task-beir") for k in tables)  # one SciFact subset: its mean is its score
+    # One model evaluated four times with other scores: one row per run folder, named by it.
+    board = tables["leaderboard"].text.set_index("Model").rename(index=lambda m: m.removeprefix("minilm-l6 "))
+    head = "MTEB(eng, v2) mean (2 of 41 tasks)"  # run-a, b, c have more than half of run-a's 3: their 2 shared
+    assert board[head].to_dict() == {"(run-a)": "75.00", "(run-b)": "72.50", "(run-c)": "70.00", "(run-d)": "–"}
+    assert list(board["Rank"])[-1] == "–"  # run-d: one task, no mean, not ranked
+    notes = " ".join(tables["leaderboard"].notes)
+    assert f"{head}: over SICK-R, STSBenchmark" in notes
+    assert f"{head} –: minilm-l6 (run-d) lacks STSBenchmark." in notes
+    per_task = tables["per-task-mteb-eng--v2"]
+    assert list(per_task.text.columns) == ["Model", "Mode", "Tasks", "SICK-R", "STSBenchmark", "BIOSSES"]
+    assert per_task.text["Tasks"].tolist() == ["3/41", "2/41", "2/41", "1/41"]
+    assert not any(c.startswith("Mean") for c in per_task.text.columns)
+    assert any("No result in any row (38 of 41)" in n for n in per_task.notes)
 
 
 def test_reference_block_labels_protocols_and_refuses_subset_comparisons(df) -> None:
@@ -284,13 +292,13 @@ def report_dir(results: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_markdown_report(report_dir: Path) -> None:
     md = (report_dir / "index.md").read_text()
-    # A subset run of one pair: its Table 1 comes first; its rows sit in the distillation/subset section,
-    # never in the full-protocol leaderboard.
-    assert md.index("## How close is each student to its teacher") < md.index("## Distillation runs and subset")
-    assert "## Leaderboard: full-protocol runs" not in md
+    # A subset run of one pair: its Table 1 comes first; its rows sit in its protocol's leaderboard, never in a
+    # full-data one.
+    assert md.index("## How close is each student to its teacher") < md.index("## Leaderboard")
+    assert "### Leaderboard: full data" not in md
     for title in (
         "BEIR, data 16q/64d: teacher",
-        "Distillation runs and subsets",
+        "### Leaderboard: data 16q/64d (full dim, float32)",
         "Reference: published",
         "Dims x dtypes",
         "Encoding throughput",
@@ -504,7 +512,7 @@ def test_page_renders_in_chromium_without_console_errors(chromium: str, report_d
     shot = report_dir / "screenshot.png"
     r = render_in_chromium(report_dir / "index.html", screenshot=shot, binary=chromium)
     assert r.console == [], r.console
-    for tid in ("t-table1-1", "t-distill", "t-reference", CELLS_ID, DEPLOY_ID, "t-throughput", "t-data"):
+    for tid in ("t-table1-1", "t-leaderboard-16q-64d", "t-reference", CELLS_ID, DEPLOY_ID, "t-throughput", "t-data"):
         assert f'id="{tid}"' in r.dom, tid
     # The inline script ran: every sortable table was wired up.
     assert r.dom.count('data-ready="1"') == r.dom.count('class="sortable"') >= 5
@@ -602,7 +610,7 @@ def test_sweep_without_full_float32_falls_back_to_its_most_common_cell(df) -> No
     only128 = df[df["dim_label"] == "128"]
     assert pick_main_cell(only128) == ("128", "float32")
     titles = [t.title for t in report_from_frame(only128).tables]
-    assert "Distillation runs and subsets: data 16q/64d (128 dim, float32)" in titles  # the fixture is a 16q/64d subset
+    assert "Leaderboard: data 16q/64d (128 dim, float32)" in titles  # the fixture is a 16q/64d subset
 
 
 def test_exported_model_meta_is_the_same_on_every_export() -> None:

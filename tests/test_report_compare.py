@@ -1,5 +1,6 @@
 """Fast tests (no models) of the report's comparisons: Table 1 per teacher, benchmark and data protocol,
-deduplicated leaderboard, rank ranges from bootstrap intervals, and the mteb results-folder export."""
+the deduplicated leaderboard (one mean per benchmark and protocol), rank ranges from bootstrap intervals, and the
+mteb results-folder export."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pandas as pd
 import pytest
 
 from leafbench.report import compare as cmp
-from leafbench.report.bootstrap import paired_bootstrap_ratio_tasks, paired_bootstrap_tasks, rank_ranges
+from leafbench.report.bootstrap import format_rank, paired_bootstrap_ratio_tasks, paired_bootstrap_tasks, rank_ranges
 from leafbench.report.frame import display_name
+from leafbench.report.leaderboard import leaderboard
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,13 +174,15 @@ def test_table1_one_table_per_benchmark_and_protocol_teacher_once() -> None:
                 shown = round(100 * a.mean(), 2) - round(100 * s.mean(), 2)
                 iv = paired_bootstrap_tasks([tuple(_by_id(a, s))])
                 assert mine.loc["asym − student", task] == f"{shown:+.2f} [{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"
-    # Full protocol: every student has both datasets, so there is a Mean column over both, ordered by its %.
+    # Full protocol: every student has both datasets, so there is a % of teacher column over both, students
+    # ordered by it; the means themselves are the leaderboard's to print, not Table 1's.
     full = texts[("BEIR", "full")]
     assert list(full["Model"]) == ["T", "S1", "S1", "S1", "S3", "S3", "S3", "S2", "S2", "S2"]
     ts = [arrays[("full", task)]["T"].mean() for task in ("SciFact", "NFCorpus")]
-    assert full.loc[0, "Mean (2 datasets)"] == f"{100 * np.mean(ts):.2f}"
+    assert full.loc[0, "% of teacher (2 datasets)"] == "100%"
     s1 = [arrays[("full", task)][("S1", "student")].mean() for task in ("SciFact", "NFCorpus")]
-    assert _score_and_pct(full.loc[1, "Mean (2 datasets)"])[1].startswith(f"{100 * np.mean(s1) / np.mean(ts):.1f}% [")
+    assert full.loc[1, "% of teacher (2 datasets)"].startswith(f"{100 * np.mean(s1) / np.mean(ts):.1f}% [")
+    assert f"{100 * np.mean(ts):.2f}" not in set(full.to_numpy().ravel())
     # The subset: S3 lacks NFCorpus, so no dataset pair is in every row: no Mean column, and the note says why.
     sub = next(t for t in tables if t.protocol == SUBSET)
     assert not sub.mean_tasks and sub.missing == {"S3": ["NFCorpus"]}
@@ -214,8 +218,7 @@ def test_identical_teacher_results_are_one_row_and_conflicts_raise() -> None:
     rows = [_row(f"pair-{i}", "teacher", "SICK-R", 0.8059, "T", "T", ttype="STS") for i in range(12)]
     c = cmp.cells(pd.DataFrame(rows))
     assert len(c) == 1 and len(c["runs"].iloc[0]) == 12
-    b = cmp.board(c)
-    assert list(b.scores.index) == [cmp.system_key("T", "T")]
+    assert leaderboard(c).order == [cmp.system_key("T", "T")]
     rows.append(_row("pair-x", "teacher", "SICK-R", 0.70, "T", "T", ttype="STS"))
     with pytest.raises(cmp.ConflictingResults, match="0.70000 vs 0.80590"):
         cmp.cells(pd.DataFrame(rows))
@@ -227,18 +230,21 @@ def test_asymmetric_rows_only_where_the_mode_changes_something() -> None:
         _row("r", "asymmetric", "STS12", 0.7, "S", "S", ttype="STS"),
         _row("r", "teacher", "STS12", 0.8, "T", "T", ttype="STS"),
     ]
-    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
-    assert sorted(b.labels[k][0] for k in b.scores.index) == ["S", "T"]  # no "S → T" row: it would repeat S
+    b = leaderboard(cmp.cells(pd.DataFrame(rows)))
+    assert sorted(b.labels[k][0] for k in b.order) == ["S", "T"]  # no "S → T" row: it would repeat S
     rows += [
         _row("r", "student", "SciFact", 0.5, "S", "S"),
         _row("r", "asymmetric", "SciFact", 0.55, "S", "T"),
         _row("r", "teacher", "SciFact", 0.6, "T", "T"),
     ]
-    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    b = leaderboard(cmp.cells(pd.DataFrame(rows)))
     k = cmp.system_key("S", "T")
     assert b.labels[k] == ("S → T", "asymmetric")
-    assert bool(b.inherited.at[k, "STS12"]) and b.scores.at[k, "STS12"] == pytest.approx(70.0)
-    assert not b.inherited.at[k, "SciFact"]
+    means = {m.name: m for m in b.means}
+    assert bool(means["MTEB(eng, v2)"].inherited.at[k, "STS12"])
+    assert means["MTEB(eng, v2)"].scores.at[k, "STS12"] == pytest.approx(70.0)
+    assert means["MTEB(eng, v2)"].mean[k] == pytest.approx(70.0)  # the student's STS12 counts for S → T
+    assert not means["BEIR"].inherited.at[k, "SciFact"] and means["BEIR"].mean[k] == pytest.approx(55.0)
 
 
 def test_ranks_only_over_shared_tasks_and_incomplete_rows_listed() -> None:
@@ -246,12 +252,14 @@ def test_ranks_only_over_shared_tasks_and_incomplete_rows_listed() -> None:
     rows = [_row("m1", "student", t, 0.5, "M1", "M1", ttype="STS") for t in tasks]
     rows += [_row("m2", "student", t, 0.6, "M2", "M2", ttype="STS") for t in tasks[:3]]  # misses D
     rows += [_row("m3", "student", "A", 0.9, "M3", "M3", ttype="STS")]  # one task: would "win" on it
-    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
-    assert b.shared == ["A", "B", "C"]
-    assert [b.labels[k][0] for k in b.ranked] == ["M2", "M1"]  # M2 better on every shared task
-    assert [b.labels[k][0] for k in b.unranked] == ["M3"]
-    assert b.missing[cmp.system_key("M3", "M3")] == ["B", "C", "D"]
-    assert b.mean[cmp.system_key("M1", "M1")] == pytest.approx(50.0)
+    b = leaderboard(cmp.cells(pd.DataFrame(rows)))
+    (m,) = b.means  # tasks mteb does not know: one "Your datasets" column
+    assert m.name == "Your datasets" and m.tasks == ["A", "B", "C"] and m.header == "Your datasets mean (3 tasks)"
+    assert [b.labels[k][0] for k in b.order if k in b.ranks] == ["M2", "M1"]  # M2 better on every shared task
+    assert [b.labels[k][0] for k in b.order if k not in b.ranks] == ["M3"]
+    m3 = cmp.system_key("M3", "M3")
+    assert m.lacking == {m3: ["B", "C"]} and np.isnan(m.mean[m3])  # no mean over its one task
+    assert m.mean[cmp.system_key("M1", "M1")] == pytest.approx(50.0)
 
 
 def test_rank_groups_from_paired_bootstrap() -> None:
@@ -264,12 +272,12 @@ def test_rank_groups_from_paired_bootstrap() -> None:
         _row("b", "student", "SciFact", bad.mean(), "B", "B", pq=_pq(bad)),
         _row("t", "student", "SciFact", twin.mean(), "W", "W", pq=_pq(twin)),
     ]
-    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
+    b = leaderboard(cmp.cells(pd.DataFrame(rows)))
     assert b.method == "queries"
-    ranks = {b.labels[k][0]: b.ranks[k] for k in b.ranked}
+    ranks = {b.labels[k][0]: b.ranks[k] for k in b.ranks}
     assert ranks["G"] == (1, 1)
     assert ranks["B"] == ranks["W"] == (2, 3)  # identical rows: one rank group
-    assert cmp.rank_text(b, cmp.system_key("B", "B")) == "2–3"
+    assert format_rank(b.ranks[cmp.system_key("B", "B")]) == "2–3"
 
 
 def test_rank_ranges_from_a_significance_matrix() -> None:
@@ -323,12 +331,13 @@ def test_rank_ranges_test_per_query_columns_when_few_tasks_lack_them() -> None:
     for name, shift in (("G", 0.2), ("B", 0.0)):
         v = np.clip(base + shift, 0, 1)
         rows += [
-            _row(name, "student", "SciFact", v.mean(), name, name, pq=_pq(v)),
-            _row(name, "student", "STS12", 0.7, name, name, ttype="STS"),
+            _row(name, "student", "my-retrieval", v.mean(), name, name, pq=_pq(v)),
+            _row(name, "student", "my-sts", 0.7, name, name, ttype="STS"),
         ]  # no per-query scores
-    b = cmp.board(cmp.cells(pd.DataFrame(rows)))
-    assert b.method == "partial" and b.tested == ["SciFact"]
-    assert [b.ranks[k] for k in b.ranked] == [(1, 1), (2, 2)]
+    b = leaderboard(cmp.cells(pd.DataFrame(rows)))
+    assert b.means[0].tasks == ["my-retrieval", "my-sts"]  # one "Your datasets" mean over both
+    assert b.method == "partial" and b.tested == ["my-retrieval"]
+    assert [b.ranks[k] for k in b.order] == [(1, 1), (2, 2)]
 
 
 def test_export_command_through_typer(tmp_path: Path) -> None:
@@ -378,15 +387,13 @@ def test_committed_results_answer_the_questions() -> None:
     assert list(first.text["Mode"]).count("teacher") == 1
     assert all(v not in ("–", "") for v in first.text["SciFact"])
     board = next(t for t in rep.tables if t.key == "leaderboard")
-    assert list(board.text["Model"]) == ["mpnet-base", "minilm-l6"]  # the teacher from 12 folders: one row
-    assert list(board.text["Rank"]) == ["1", "2"]
+    models = list(board.text["Model"])
+    assert models[:2] == ["mpnet-base", "minilm-l6"] and models.count("mpnet-base") == 1  # 13 folders: one row
+    assert list(board.text["Rank"])[:2] == ["1", "2"] and set(list(board.text["Rank"])[2:]) == {"–"}
     assert not any("/" in m for t in rep.tables if "Model" in t.text for m in t.text["Model"] if "runs/" in m)
     md = rep.to_markdown()
-    assert (
-        md.index("BEIR, full data: teacher")
-        < md.index("## Leaderboard: full-protocol runs")
-        < md.index("## Distillation")
-    )
+    assert md.index("BEIR, full data: teacher") < md.index("## Leaderboard") < md.index("## Deployment")
+    assert "## Distillation" not in md  # distilled students are leaderboard rows of their protocol
 
 
 def test_a_missing_results_folder_is_named(tmp_path: Path) -> None:
@@ -405,9 +412,9 @@ def test_disagreeing_copies_become_one_row_per_run() -> None:
         _row("b", "student", "STS13", 0.60, "M", "M", ttype="STS"),
     ]
     df = cmp.split_conflicts(pd.DataFrame(rows))
-    b = cmp.board(cmp.cells(df))
+    b = leaderboard(cmp.cells(df))
     assert sorted(lbl for lbl, _ in b.labels.values()) == ["M (a)", "M (b)"]
-    assert b.scores.loc[cmp.system_key("M#b", "M#b"), "STS12"] == pytest.approx(75.0)
+    assert b.means[0].scores.loc[cmp.system_key("M#b", "M#b"), "STS12"] == pytest.approx(75.0)
 
 
 # --------------------------------------------------------------------------- hostile input: scores, splits, export
@@ -469,9 +476,10 @@ def test_report_keeps_a_non_default_split_out_of_the_leaderboard(tmp_path: Path)
     proto = dict(zip(rep.df["path"].map(lambda p: Path(p).parts[-3] + "/" + Path(p).stem), rep.df["protocol"]))
     assert proto["b/SciFact"] == "split=train" and proto["a/SciFact"] == proto["b/NFCorpus"] == "full"
     board = next(t for t in rep.tables if t.key == "leaderboard").text.set_index("Model")
-    assert board.loc["b", "SciFact"] == "–" and board.loc["a", "SciFact"] == "60.00"
-    distill = next(t for t in rep.tables if t.key == "distill").text
-    assert distill.set_index("Model").loc["b", "SciFact [split=train]"] == "90.00"
+    beir = "BEIR mean (2 of 15 tasks)"  # NFCorpus and SciFact, on the test split
+    assert board.loc["b", beir] == "–" and board.loc["a", beir] == "60.00" and board.loc["c", beir] == "50.00"
+    train = next(t for t in rep.tables if t.key == "leaderboard-split-train").text
+    assert train.set_index("Model").loc["b", "BEIR mean (1 of 15 tasks)"] == "90.00"
     s = export_mteb(root, tmp_path / "cache")
     assert s.skipped == {"query/document subsets or other splits": 1}
     assert (tmp_path / "cache" / "results" / "a" / "local-a" / "SciFact.json").exists()

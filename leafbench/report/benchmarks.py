@@ -1,5 +1,7 @@
-"""mteb benchmarks in the report: each task scored on the benchmark's own splits and subsets, means per type,
-coverage and a Borda rank, as the MTEB leaderboard ranks models (:func:`benchmark_board`, :func:`benchmark_table`).
+"""mteb benchmarks: each task scored on the benchmark's own splits and subsets (:func:`benchmark_score`, what the
+report's leaderboard averages), and :func:`benchmark_board`, a benchmark's rows with per-type means over what each
+row has, coverage and a Borda rank as the MTEB leaderboard ranks models (docs/results.md's MTEB table; the report
+prints one mean per benchmark, over one task set, in its leaderboard).
 """
 
 from __future__ import annotations
@@ -10,11 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..record import ResultRecord
-from .frame import MAIN_CELL, row_label, select_cell
-from .table import ReportTable, fmt, make_table, slug
-
-# Benchmarks that get their own table (tasks in the benchmark's order, coverage, Borda rank).
-REPORT_BENCHMARKS = ("MTEB(eng, v2)", "BEIR")
+from .frame import MAIN_CELL, select_cell
 
 
 @cache
@@ -43,15 +41,16 @@ def benchmark_selection(name: str) -> dict[str, tuple[tuple[str, ...], tuple[str
         return {}
 
 
-def benchmark_score(row: pd.Series, benchmark: str) -> float:
+def benchmark_score(row: pd.Series, benchmark: str, own_splits: bool = False) -> float:
     """A result's main score on the benchmark's own splits and subsets (NaN when the result lacks one of them:
-    it was not measured on what the benchmark scores)."""
+    it was not measured on what the benchmark scores). `own_splits`: on the splits the result ran instead (a
+    result on another split is a protocol of its own, ``split=train``), with the benchmark's subsets."""
     sel = benchmark_selection(benchmark).get(row["task"])
     rec = row.get("record")
     if sel is None or not isinstance(rec, ResultRecord):
         return float("nan")
     try:
-        return rec.score_on(list(sel[0]), list(sel[1]))
+        return rec.score_on([] if own_splits else list(sel[0]), list(sel[1]))
     except (ValueError, KeyError, TypeError):
         return float("nan")
 
@@ -106,57 +105,3 @@ def benchmark_board(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MA
         benchmark=benchmark, common=common, types=types, missing=[t for t in names if t not in wide.columns]
     )
     return out.sort_values(["Rank", "Mean(Task)"], ascending=[True, False])
-
-
-def benchmark_table(df: pd.DataFrame, benchmark: str, cell: tuple[str, str] = MAIN_CELL) -> ReportTable | None:
-    b = benchmark_board(df, benchmark, cell)
-    if b.empty:
-        return None
-    sel = select_cell(df, cell)
-    tasks = [c for c in b.columns if c in b.attrs["types"]]
-    mean_cols = [c for c in b.columns if c.startswith("Mean(")]
-    rows = []
-    for (run, mode), r in b.iterrows():
-        name = row_label(run, mode, sel[(sel["run"] == run) & (sel["mode"] == mode)])
-        rows.append(
-            {
-                "Rank": r["Rank"],
-                "Model": name,
-                "Mode": mode,
-                "Tasks": f"{int(r['n_tasks'])}/{int(r['n_benchmark'])}",
-                **{c: r[c] for c in mean_cols},
-                "Borda": r["Borda"],
-                **{c: r[c] for c in tasks},
-                "Run": run,
-            }
-        )
-    frame = pd.DataFrame(rows)
-    frame["Rank"] = frame["Rank"].astype("Float64").astype(float)
-    n = int(b["n_benchmark"].iloc[0])
-    types = b.attrs["types"]
-    per_type = {t: sum(1 for v in types.values() if v == t) for t in set(types.values())}
-    have_type = {t: sum(1 for c in tasks if types[c] == t) for t in per_type}
-    notes = [
-        f"Main score x100 at {cell[0]} dim, {cell[1]}, full data only. Mean(Task) and Mean(TaskType) are over the "
-        f"tasks a row has (Tasks column), so a row with fewer than {n} tasks is NOT comparable to the public "
-        f"leaderboard's {benchmark} means.",
-        "Rank: Borda count (as the MTEB leaderboard ranks) over the tasks every ranked row has: "
-        + (", ".join(b.attrs["common"]) if b.attrs["common"] else "none")
-        + "; rows with under half the tasks of the best-covered row are not ranked.",
-        "Coverage by type: " + ", ".join(f"{t} {have_type[t]}/{per_type[t]}" for t in sorted(per_type)),
-    ]
-    if b.attrs["missing"]:
-        notes.append(
-            f"Missing (no result in any row, {len(b.attrs['missing'])} of {n}): " + ", ".join(b.attrs["missing"])
-        )
-    incomplete = b["n_tasks"] < b["n_benchmark"]
-    return make_table(
-        f"benchmark-{slug(benchmark)}",
-        f"{benchmark} (tasks with results here)",
-        frame,
-        best_max=tasks + mean_cols + ["Borda"],
-        best_min=["Rank"],
-        formatters={"Rank": lambda v: fmt(v if pd.isna(v) else int(v)), "Borda": lambda v: fmt(v, 1)},
-        row_class=["incomplete" if i else "" for i in incomplete],
-        notes=notes,
-    )

@@ -1,10 +1,11 @@
 """Compute a report once, render it twice: `build_report` → `Report` → `to_markdown` / `to_html` / `save`.
 
 Reading order follows the questions a reader brings: (1) how close is each student to its teacher, per
-dataset (the LEAF paper's Table 1 layout, one table per teacher, benchmark and data protocol); (2) which full-protocol models are really better (a deduplicated
-leaderboard whose ranks are bootstrap rank ranges); (3) distillation runs and subset protocols, kept apart
-so a 100-query score never sits in a column next to a full one; (4) which dim x dtype to deploy, in which mode
-(score, bytes, index size, query latency, the Pareto frontier), then the dims x dtypes grids; (5) speed,
+dataset (the LEAF paper's Table 1 layout, one table per teacher, benchmark and data protocol); (2) which systems
+are really better: the leaderboard (leaderboard.py), one per data protocol so a 100-query score never sits in a
+column next to a full one, one mean per benchmark (the only place a benchmark mean is printed) and rank ranges from
+the bootstrap, then the per-task scores those means average; (3) which dim x dtype to deploy, in which mode
+(score, bytes, index size, query latency, the Pareto frontier), then the dims x dtypes grids; (4) speed,
 provenance.
 """
 
@@ -20,13 +21,12 @@ import numpy as np
 import pandas as pd
 
 from . import compare as cmp
-from .benchmarks import REPORT_BENCHMARKS, benchmark_table
 from .bootstrap import Interval
 from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
 from .grid import cell_tables
-from .model_meta import COLUMNS as MODEL_COLUMNS
-from .model_meta import params_text, system_columns
+from .leaderboard import leaderboard_table, leaderboards, per_task_tables
+from .model_meta import system_columns
 from .provenance import protocol_table
 from .reference import reference_table
 from .subtasks import subtask_table
@@ -34,22 +34,22 @@ from .table import MISSING, ReportTable, fmt, make_table, slug, to_markdown
 from .throughput import throughput_table
 
 S_PAIRS = "How close is each student to its teacher"
-S_BOARD = "Leaderboard: full-protocol runs"
-S_DISTILL = "Distillation runs and subset protocols"
+S_BOARD = "Leaderboard"
 S_CELLS = "Deployment: dims x dtypes per mode"
 S_MORE = "Speed, references and provenance"
 OPEN_TABLE1 = 4  # Table-1 tables shown open; the rest fold away (<details>)
 
 INTROS = {
     S_PAIRS: "The LEAF paper's Table 1, one table per teacher, benchmark and data protocol, students as rows: "
-    "columns = the benchmark's datasets with results here and their mean; the teacher's row once, then per student "
+    "columns = the benchmark's datasets with results here; the teacher's row once, then per student "
     "`student`, `asymmetric` (student queries, teacher documents), each cell the score x100 (its % of the "
     "teacher's score in that column [95% CI]), and `asym − student`: what teacher documents add, in points x100 "
     "[95% CI]. CI: paired bootstrap over queries (2,000 resamples) where per-query scores are stored. `= student` "
     "(and – in asym − student): the task has no document side, so asymmetric is the student (a table without "
-    "any document side shows student rows only). Students: best "
-    "mean % of teacher first. Data `full` = the task's whole test split, first; `100q/300d` = a query/document "
-    "subset (not comparable to published numbers), in its own table, never averaged with another protocol.",
+    "any document side shows student rows only). `% of teacher`: the student's mean over the datasets every row "
+    "has as % of the teacher's (the benchmark means themselves are in the Leaderboard); students: best first. "
+    "Data `full` = the task's whole test split, first; `100q/300d` = a query/document subset (not comparable to "
+    "published numbers), in its own table, never averaged with another protocol.",
     S_CELLS: "Which (dim, dtype) cell to deploy, in which mode: one table per run and mode with two or more cells on "
     "retrieval tasks (every cell scored from one encoding pass: truncated, then quantized), largest vectors first. "
     "% of full float32: of the same mode's full-dim float32; % of teacher: of the teacher mode's full-dim float32 on "
@@ -58,8 +58,12 @@ INTROS = {
     "graph, ids or int8 ranges), decimal units. Query p50: the query encoder's batch-1 latency where `leafbench "
     "latency` measured it, the same for every cell of a mode. ✓ Pareto: no other cell scores at least as high (as "
     "printed) in at most as many bytes; the other cells pay bytes for nothing. The dims x dtypes grids follow.",
-    S_DISTILL: "Distilled students (local checkpoints evaluated against a teacher, or under a distill/ folder) and subset protocols, each column one "
-    "task; one table per data protocol, never averaged or ranked across protocols. Not mixed into the leaderboard above.",
+    S_BOARD: "The ranking: one table per data protocol (full data first; a subset protocol never shares a table, a "
+    "column or a mean with another), every system evaluated on it (models, teachers, distilled students, "
+    "`student → teacher` asymmetric pairs) with MTEB's model columns and one mean per benchmark. Each mean is over "
+    "the task set in its header, the same for every row with a number; a row lacking one of those tasks shows – "
+    "and the notes name what it lacks. Ranked by the mean over the most tasks, as the notes say. The per-task "
+    "scores those means average follow, one table per benchmark, without a mean of their own.",
 }
 
 
@@ -151,10 +155,34 @@ def _score_pct(c: cmp.Cell1) -> str:
     return f"{c.score:.2f} ({c.pct:.1f}%{ci})"
 
 
+def _pct_text(row: cmp.Row1, c: cmp.Cell1) -> str:
+    """The % of teacher column: a ratio of means, never the means themselves (a benchmark mean is printed once,
+    in the leaderboard); asym − student there: the difference of the two means, points x100."""
+    if row.mode == "teacher":
+        return "100%"
+    if c.same:
+        return "= student" if row.mode == "asymmetric" else MISSING
+    if row.mode == cmp.ASYM_DELTA:
+        return _delta(c.score, c.delta_ci)
+    if math.isnan(c.pct):
+        return MISSING
+    ci = f" [{100 * c.pct_ci.low:.1f}, {100 * c.pct_ci.high:.1f}]" if c.pct_ci is not None else ""
+    return f"{c.pct:.1f}%{ci}"
+
+
+def _pct_sort(row: cmp.Row1) -> float:
+    c = row.cells.get(cmp.MEAN)
+    if c is None:
+        return math.nan
+    return 100.0 if row.mode == "teacher" else c.score if row.mode == cmp.ASYM_DELTA else c.pct
+
+
 def _cell1_text(row: cmp.Row1, col: str, by: dict[tuple[str, str], cmp.Row1]) -> str:
     c = row.cells.get(col)
     if c is None:
         return MISSING
+    if col == cmp.MEAN:
+        return _pct_text(row, c)
     if row.mode == "teacher":
         return fmt(c.score)
     if row.mode != cmp.ASYM_DELTA:
@@ -169,16 +197,19 @@ def _cell1_text(row: cmp.Row1, col: str, by: dict[tuple[str, str], cmp.Row1]) ->
 
 
 def _mean_header(t: cmp.Table1) -> str:
-    k, n = len(t.mean_tasks), len(t.tasks)
-    return f"Mean ({k} datasets)" if k == n else f"Mean ({k} of {n} datasets)"
+    return f"% of teacher ({len(t.mean_tasks)} datasets)"
 
 
 def _table1_notes(t: cmp.Table1) -> list[str]:
     notes = []
-    if t.mean_tasks and len(t.mean_tasks) < len(t.tasks):
-        notes.append(f"Mean: over {', '.join(t.mean_tasks)}, the datasets every row has.")
-    elif len(t.tasks) > 1 and not t.mean_tasks:
-        notes.append("No Mean column: fewer than two datasets have a result in every row.")
+    if t.mean_tasks:
+        notes.append(
+            f"{_mean_header(t)}: the row's mean over {', '.join(t.mean_tasks)} (the datasets every row has) as % "
+            "of the teacher's mean over them; asym − student there: the difference of those means, points x100. "
+            "The means themselves are not printed here: a benchmark's mean is in the Leaderboard, over its task set."
+        )
+    elif len(t.tasks) > 1:
+        notes.append("No % of teacher column: fewer than two datasets have a result in every row.")
     if t.no_doc_side:
         notes.append("No dataset here has a document side, so asymmetric is the student: one row per student.")
     if t.missing:
@@ -197,7 +228,7 @@ def _runs_text(runs: Sequence[str]) -> str:
 
 def table1_report_table(t: cmp.Table1, key: str, collapsed: bool = False) -> ReportTable:
     """One teacher, benchmark and data protocol: rows = the teacher, then per student its student, asymmetric
-    and asym − student rows; columns = datasets (and their mean)."""
+    and asym − student rows; columns = datasets (and the % of teacher over those every row has)."""
     cols = [*t.tasks, *([cmp.MEAN] if t.mean_tasks else [])]
     head = {c: _mean_header(t) if c == cmp.MEAN else c for c in cols}
     frame = pd.DataFrame(
@@ -210,97 +241,16 @@ def table1_report_table(t: cmp.Table1, key: str, collapsed: bool = False) -> Rep
     n = sum(r.mode == "student" for r in t.rows)
     title = f"{t.benchmark}, {data}: teacher {t.teacher} and {n} student{'s' if n > 1 else ''}"
     classes = ["reference" if r.mode == "teacher" else "group" if r.mode == "student" else "" for r in t.rows]
-    rt = make_table(key, title, frame, sort_keys={head[c]: frame[head[c]] for c in cols}, row_class=classes)
+    sort = {head[c]: frame[head[c]] for c in cols}
+    if t.mean_tasks:
+        sort[_mean_header(t)] = pd.Series([_pct_sort(r) for r in t.rows])
+    rt = make_table(key, title, frame, sort_keys=sort, row_class=classes)
     rt.notes = _table1_notes(t)
     by = {(r.model, r.mode): r for r in t.rows}
     for c in cols:
         rt.text[head[c]] = [_cell1_text(r, c, by) for r in t.rows]
     rt.section, rt.collapsed = S_PAIRS, collapsed
     return rt
-
-
-# --------------------------------------------------------------------------------------- boards
-
-
-def board_report_table(
-    b: cmp.Board, key: str, title: str, section: str, info: dict[str, dict[str, Any]] | None = None
-) -> ReportTable:
-    """A ranked board; with `info` (model_meta.system_columns), MTEB's model columns after the mode."""
-    shared = b.shared
-    types = sorted({b.types[c] for c in shared})
-    other = [c for c in b.scores.columns if c not in shared]
-    rows, classes = [], []
-    for k in [*b.ranked, *b.unranked]:
-        label, mode = b.labels[k]
-        ranked = k in b.ranks
-        sh = b.scores.loc[k, shared]
-        row = {
-            "Rank": b.ranks[k][0] if ranked else np.nan,
-            "Model": label,
-            "Mode": mode,
-            **({c: (info.get(k) or {}).get(c) for c in MODEL_COLUMNS} if info is not None else {}),
-            f"Mean ({len(shared)} shared)": b.mean[k] if ranked else np.nan,
-        }
-        for t in types:
-            row[f"Mean({t})"] = sh[[c for c in shared if b.types[c] == t]].mean() if ranked else np.nan
-        row.update({c: b.scores.at[k, c] for c in [*shared, *other]})
-        row["Tasks"] = f"{int(b.scores.loc[k].notna().sum())}/{len(b.scores.columns)}"
-        rows.append(row)
-        classes.append("" if ranked else "incomplete")
-    frame = pd.DataFrame(rows)
-    score_cols = [c for c in frame.columns if c not in ("Rank", "Model", "Mode", "Tasks", *MODEL_COLUMNS)]
-    ranks = {i: cmp.rank_text(b, k) for i, k in enumerate([*b.ranked, *b.unranked])}
-    eligible = pd.Series([k in b.ranks for k in [*b.ranked, *b.unranked]])
-    t = make_table(key, title, frame, best_max=score_cols, eligible=eligible, row_class=classes, notes=_board_notes(b))
-    t.text["Rank"] = [ranks[i] for i in range(len(frame))]
-    if info is not None:
-        t.text["Params"] = [params_text(v) for v in frame["Params"]]
-        for c in ("Dim", "Max tokens", "Memory (MB)"):
-            t.text[c] = [f"{int(v):,}" if v is not None and pd.notna(v) else MISSING for v in frame[c]]
-    for i, k in enumerate([*b.ranked, *b.unranked]):
-        for c in [*shared, *other]:
-            if b.inherited.at[k, c]:
-                t.text.at[i, c] = "="
-    t.section = section
-    return t
-
-
-def _board_notes(b: cmp.Board) -> list[str]:
-    how = {
-        "queries": "resampling each task's queries",
-        "tasks": "resampling tasks (per-query scores missing)",
-        "mixed": "resampling queries where per-query scores exist for both rows, else tasks",
-        "none": "not testable here (no per-query scores, under 5 shared tasks): rows share ranks",
-        "partial": f"resampling the queries of {', '.join(b.tested)} only: the other shared tasks store no "
-        "per-query scores and are too few to resample",
-    }[b.method]
-    notes = [
-        f"Rank a–b: a = 1 + rows significantly better, b = n − rows significantly worse (95% paired bootstrap "
-        f"of the difference of Mean over the shared tasks, {how}); rows whose intervals include 0 share ranks."
-    ]
-    extra = [c for c in b.scores.columns if c not in b.shared]
-    notes.append(
-        f"Scores x100 (each task's main metric). Ranked on the {len(b.shared)} tasks every ranked row has"
-        + (f"; {', '.join(extra)}: not in every row (shown, not averaged)." if extra else ".")
-    )
-    if b.inherited.to_numpy().any():
-        notes.append("= : asymmetric equals symmetric on this task (no document side); counted in the mean.")
-    if b.unranked:
-        notes.append(
-            "Not ranked (under half the tasks of the best-covered row): "
-            + "; ".join(f"{b.labels[k][0]} ({b.labels[k][1]}) misses {', '.join(b.missing[k])}" for k in b.unranked)
-        )
-    return notes
-
-
-def _dedup_for_benchmark(c: pd.DataFrame) -> pd.DataFrame:
-    """Cells as a run/mode frame for the benchmark-coverage tables (one row per system, labelled as the boards
-    label it)."""
-    d = c.assign(key=[cmp.system_key(q, dq) for q, dq in zip(c["query_id"], c["document_id"])])
-    labels = cmp.system_labels(d)
-    d["run"] = [labels[k][0] for k in d["key"]]
-    d["mode"] = [labels[k][1] for k in d["key"]]
-    return d
 
 
 # --------------------------------------------------------------------------------------- assembly
@@ -343,37 +293,18 @@ def report_from_frame(
     tables: list[ReportTable] = []
     for i, t1 in enumerate(cmp.table1s(sel, c)):
         tables.append(table1_report_table(t1, f"table1-{i + 1}", collapsed=i >= OPEN_TABLE1))
-    # Leaderboard: full protocol, not distilled (teacher results from pair folders count: same model).
-    main = c[(c["protocol"] == "full") & ~c["distilled"]]
-    rest = c[(c["protocol"] != "full") | c["distilled"]]
     where = f"{cell[0]} dim, {cell[1]}"
-    b = cmp.board(main)
-    if b is not None:
-        info = system_columns(main)
-        tables.append(board_report_table(b, "leaderboard", f"Leaderboard ({where})", S_BOARD, info))
-    for t in latency_tables(latency, df):
-        t.section = S_BOARD
-        tables.append(t)
-    if len(main):
-        d = _dedup_for_benchmark(main)
-        for name in REPORT_BENCHMARKS:
-            bt = benchmark_table(d, name, cell)
-            if bt is not None:
-                bt.section = S_BOARD
-                tables.append(bt)
-    for i, (proto, group) in enumerate(rest.groupby("protocol", sort=False)):
-        # One board per data protocol: a 10-query score is never averaged or ranked with a 20-query one. The
-        # teachers' numbers on the same columns, so each distilled row has its reference in the table.
-        tasks = set(group["task"])
-        teachers = {p.teacher_id for p in cmp.pairs(sel)}
-        ref = c[c["query_id"].isin(teachers) & c["symmetric"] & (c["protocol"] == proto) & c["task"].isin(tasks)]
-        both = pd.concat([group, ref]).drop_duplicates(subset=["query_id", "document_id", "task", "protocol"])
-        rb = cmp.board(both)
-        if rb is not None:
-            data = "full data" if proto == "full" else f"data {proto}"
-            key = "distill" if i == 0 else f"distill-{slug(proto)}"
-            heading = f"Distillation runs and subsets: {data} ({where})"
-            tables.append(board_report_table(rb, key, heading, S_DISTILL, system_columns(both)))
+    boards = leaderboards(c)
+    info = system_columns(c)
+    for b in boards:
+        key = "leaderboard" if b.protocol == "full" else f"leaderboard-{slug(b.protocol)}"
+        tables.append(leaderboard_table(b, key, where, info))
+    for b in boards:
+        key = "per-task" if b.protocol == "full" else f"per-task-{slug(b.protocol)}"
+        tables += per_task_tables(b, key)
+    tables += latency_tables(latency, df)
+    for t in tables:
+        t.section = t.section or S_BOARD
     deps = deployments(df, latency)
     tables += _cell_section(df, deployment_tables(deps), {d.run for d in deps})
     more = [

@@ -1,5 +1,6 @@
 """The report's questions, computed once: how close is each student to its teacher (the LEAF paper's Table 1
-layout), and which full-protocol systems are really better than which (ranks with bootstrap rank ranges).
+layout), and the pieces leaderboard.py ranks systems with (scores per system and task, which systems get a row,
+paired bootstrap significance for rank ranges).
 
 Everything here starts from `cells`: one row per *system* (who encodes queries, who encodes documents),
 task and data protocol, so a teacher evaluated in twelve pair folders is one set of numbers, and an
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,11 +23,9 @@ from ..errors import UserError
 from .bootstrap import (
     Interval,
     RatioInterval,
-    format_rank,
     paired_bootstrap,
     paired_bootstrap_ratio_tasks,
     paired_bootstrap_tasks,
-    rank_ranges,
 )
 from .frame import task_meta
 
@@ -375,25 +374,6 @@ def table1s(df: pd.DataFrame, c: pd.DataFrame | None = None) -> list[Table1]:
 # ---------------------------------------------------------------------------------- leaderboards
 
 
-@dataclass
-class Board:
-    """A ranked table of systems over columns (tasks, or task [protocol] for subsets)."""
-
-    scores: pd.DataFrame  # index: system_key(query_id, document_id); columns: column keys; x100
-    inherited: pd.DataFrame  # bool, same shape: asymmetric = symmetric there (shown as "=")
-    labels: dict[str, tuple[str, str]]  # system key -> (model label, mode)
-    types: dict[str, str]  # column -> task type
-    ranked: list[str]  # in display order
-    unranked: list[str]
-    shared: list[str]
-    mean: pd.Series  # Mean over shared columns (ranked rows), over own columns otherwise
-    ranks: dict[str, tuple[int, int]]
-    method: str  # "queries", "tasks", "mixed" or "none": what the rank ranges resampled
-    missing: dict[str, list[str]] = field(default_factory=dict)
-    per_query: dict[tuple[str, str], dict] = field(default_factory=dict)
-    tested: list[str] = field(default_factory=list)  # method "partial": the columns the test resampled
-
-
 def mode_name(mode: str, symmetric: bool) -> str:
     """The mode a row shows, in the CLI's words: student or teacher for one model on both sides (the mode its
     result was run in), asymmetric for student queries against teacher documents."""
@@ -426,80 +406,44 @@ def _settings(encoder_id: str) -> str:
     return encoder_id.rpartition("@")[2].replace(",", ", ") if "@" in encoder_id else ""
 
 
-def column_key(task: str, protocol: str) -> str:
-    return task if protocol == "full" else f"{task} [{protocol}]"
-
-
-def board(c: pd.DataFrame, seed: int = 0) -> Board | None:
-    """Rows = systems; an asymmetric system only where it differs from its student somewhere, and on tasks
-    without a document side it carries the student's own score (flagged, shown as "="). Rows with at least
-    half the columns of the best-covered row are ranked, over the columns all of them share; the others are
-    listed unranked with what they miss, so a row cannot win by skipping a hard task."""
-    if c.empty:
-        return None
-    c = c.assign(col=[column_key(t, p) for t, p in zip(c["task"], c["protocol"])])
-    c = c.assign(key=[system_key(q, d) for q, d in zip(c["query_id"], c["document_id"])])
-    types = dict(zip(c["col"], c["task_type"]))
+def wide_scores(
+    c: pd.DataFrame, keys: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[str, str], dict]]:
+    """(scores x100, inherited, per-query scores) of a cells frame with `key` and `col` columns: one row per system
+    key (`keys` when given, in that order), one column per `col`. An asymmetric system carries its student's score
+    (and per-query scores) on columns without a document side, flagged in `inherited`."""
     wide = c.pivot_table(index="key", columns="col", values="score", aggfunc="first") * 100
+    if keys is not None:
+        wide = wide.reindex(index=list(keys))
     pq = {(k, col): v for k, col, v in zip(c["key"], c["col"], c["per_query"]) if isinstance(v, dict) and v}
     inherited = pd.DataFrame(False, index=wide.index, columns=wide.columns)
     no_doc_cols = set(c.loc[c["no_doc_side"], "col"])
-    labels = system_labels(c)
-    keep = []
     for k in wide.index:
         q, d = split_key(k)
-        if q == d:
-            keep.append(k)
-            continue
         sym = system_key(q, q)
+        if q == d or sym not in wide.index:
+            continue
         for col in wide.columns:
-            if pd.isna(wide.at[k, col]) and col in no_doc_cols and sym in wide.index and pd.notna(wide.at[sym, col]):
+            if pd.isna(wide.at[k, col]) and col in no_doc_cols and pd.notna(wide.at[sym, col]):
                 wide.at[k, col] = wide.at[sym, col]
                 inherited.at[k, col] = True
                 if (sym, col) in pq:
                     pq[(k, col)] = pq[(sym, col)]
-        if (~inherited.loc[k] & wide.loc[k].notna()).any():
+    return wide, inherited, pq
+
+
+def shown_systems(wide: pd.DataFrame, inherited: pd.DataFrame) -> list[str]:
+    """System keys worth a row: every symmetric system, and an asymmetric one only where it differs from its
+    student somewhere (a score of its own, not only inherited ones)."""
+    keep = []
+    for k in wide.index:
+        q, d = split_key(k)
+        if q == d or (~inherited.loc[k] & wide.loc[k].notna()).any():
             keep.append(k)
-    wide, inherited = wide.loc[keep], inherited.loc[keep]
-    order = sorted(wide.columns, key=lambda col: (types.get(col, ""), col))
-    wide, inherited = wide[order], inherited[order]
-    n = wide.notna().sum(axis=1)
-    ranked_mask = n >= max(1, n.max() / 2)
-    shared = [col for col in wide.columns if wide.loc[ranked_mask, col].notna().all()]
-    if not shared:  # no column every candidate has: rank the best-covered rows only
-        ranked_mask = n == n.max()
-        shared = [col for col in wide.columns if wide.loc[ranked_mask, col].notna().all()]
-    mean = pd.Series(np.nan, index=wide.index)
-    mean[ranked_mask] = wide.loc[ranked_mask, shared].mean(axis=1)
-    mean[~ranked_mask] = wide.loc[~ranked_mask].mean(axis=1)
-    ranked = sorted(wide.index[ranked_mask], key=lambda k: (-mean[k], labels[k]))
-    unranked = sorted(wide.index[~ranked_mask], key=lambda k: (-n[k], -mean[k], labels[k]))
-    # Columns every ranked row has per-query scores for: the fallback test when others lack them (STS).
-    pq_cols = [col for col in shared if all((k, col) in pq for k in ranked)]
-    better, methods = _significance(wide, pq, ranked, shared, seed, pq_cols)
-    rr = rank_ranges(better) if ranked else []
-    order = sorted(range(len(ranked)), key=lambda i: (rr[i], -mean[ranked[i]]))
-    ranked, rr = [ranked[i] for i in order], [rr[i] for i in order]
-    missing = {k: [col for col in wide.columns if pd.isna(wide.at[k, col])] for k in wide.index}
-    method = methods.pop() if len(methods) == 1 else ("mixed" if methods else "none")
-    return Board(
-        wide,
-        inherited,
-        labels,
-        types,
-        ranked,
-        unranked,
-        shared,
-        mean,
-        dict(zip(ranked, rr)),
-        method,
-        missing,
-        pq,
-        pq_cols if method == "partial" else [],
-    )
+    return keep
 
 
-def _significance(
+def significance(
     wide: pd.DataFrame, pq: dict, ranked: list, shared: list[str], seed: int, pq_cols: Sequence[str] = ()
 ) -> tuple[np.ndarray, set[str]]:
     """better[i, j]: row i's mean over `shared` is above row j's with a 95% paired bootstrap interval of the
@@ -543,7 +487,3 @@ def pairwise_interval(
         # weaker statement than the query-level interval, which holds the task set fixed.
         return paired_bootstrap(x, y, seed=seed), "tasks"
     return None
-
-
-def rank_text(b: Board, k: Any) -> str:
-    return format_rank(b.ranks[k]) if k in b.ranks else "–"

@@ -70,9 +70,9 @@ figcaption{color:var(--muted);font-size:.85rem}
 """
 
 # Click a header to sort (numbers by data-v; missing values stay last); #sort=<table id>:<col>:<asc|desc>
-# in the URL applies a sort on load, so a sorted view can be linked. A table of FILTER_FROM rows or more has a
-# filter box: rows whose text does not contain what is typed are hidden (a model, a mode, a protocol);
-# #filter=<table id>:<text> in the URL fills it on load.
+# in the URL applies a sort on load, so a sorted view can be linked. A table of FILTER_FROM rows or more (and every
+# leaderboard) has a filter box: rows whose text does not contain what is typed are hidden (a model, a mode, a
+# protocol); #filter=<table id>:<text> in the URL fills it on load.
 JS = """
 (function(){
  function key(td){var v=td.getAttribute('data-v');return v===null||v===''?null:parseFloat(v);}
@@ -144,7 +144,7 @@ def table_html(t: ReportTable) -> str:
     tid = table_id(t.key)
     search = (
         f'<input type="search" class="filter" data-for="{tid}" placeholder="filter rows" aria-label="filter rows">'
-        if len(t.text) >= FILTER_FROM
+        if t.filterable or len(t.text) >= FILTER_FROM
         else ""
     )
     return (

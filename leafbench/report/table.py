@@ -34,6 +34,7 @@ class ReportTable:
     numeric: set[str] = field(default_factory=set)  # right-aligned columns
     section: str = ""  # the report section (## heading) the table belongs to
     collapsed: bool = False  # rendered folded (<details>) after the section's open tables
+    filterable: bool = False  # the HTML gives it a filter box whatever its length (a leaderboard)
 
 
 def _missing(v: Any) -> bool:
