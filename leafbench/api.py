@@ -41,8 +41,18 @@ def run_benchmark(
     """Evaluate a model, or a (student, teacher) pair, on BEIR/MTEB tasks; write mteb-compatible result JSON
     (one file per mode, task and cell) and the run's manifest; return what was done.
 
-    `model` (and ``teacher=``): an alias, hub id or folder, or a SentenceTransformer object (saved once into the
-    cache and named by its weights). `options` are :func:`leafbench.plan.plan_run`'s, mirroring ``leafbench run``'s (lists may replace comma
+    `model` (and ``teacher=``): an alias, hub id or folder, a SentenceTransformer object (saved once into the
+    cache and named by its weights), or any mteb encoder object: one implementing mteb's EncoderProtocol,
+    ``encode(inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs)``. Such an object cannot
+    be saved or hashed by its weights, so it is named by ``name=`` and ``model_revision=`` (else its
+    ``mteb_model_meta.name`` and ``.revision``; a teacher object by those only), recorded in every result with its
+    class (``user_object``). Its vectors and results are stored under that name and revision and reused only when
+    the same name and revision are passed again: change the revision whenever the object's vectors change. It
+    encodes in this process (``engine="local"``), is called with ``prompt_type`` query or document for the two
+    retrieval sides (None for texts without a role) and a generic ``task_metadata`` (vectors are shared by every
+    task: see leafbench.user_encoder).
+
+    `options` are :func:`leafbench.plan.plan_run`'s, mirroring ``leafbench run``'s (lists may replace comma
     strings: ``dims=[256, None]``). Results already on disk that were measured on exactly the same data, models
     and settings are reused (``force=True`` recomputes). Everything is checked before any encoding: a bad option
     fails in seconds, not after hours.

@@ -233,6 +233,10 @@ def load_sentence_transformer(
         from .fake import HashModel
 
         return HashModel(int(spec.extra["hash_dim"]), float(spec.extra.get("ms_per_text") or 0))
+    if spec.extra.get("encoder_object") is not None:  # a user's mteb encoder object: it runs as it is
+        from .user_encoder import ObjectModel
+
+        return ObjectModel(spec.extra["encoder_object"], spec.name)
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -297,7 +301,7 @@ def max_positions(spec: ModelSpec) -> int | None:
     unknown (the fake encoder, a model whose config cannot be read)."""
     import json
 
-    if spec.extra.get("hash_dim"):
+    if spec.extra.get("hash_dim") or spec.extra.get("encoder_object") is not None:
         return None
     if spec.local:
         folder = Path(spec.source)
@@ -328,6 +332,10 @@ def embedding_dim(spec: ModelSpec) -> int | None:
 
     if spec.extra.get("hash_dim"):
         return int(spec.extra["hash_dim"])
+    if spec.extra.get("encoder_object") is not None:
+        from .user_encoder import embed_dim
+
+        return embed_dim(spec)
     if spec.local:
         folder = Path(spec.source)
         dim = None

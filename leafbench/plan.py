@@ -9,7 +9,6 @@ planning, so a bad option fails in seconds, not after hours of encoding. ``leafb
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +100,7 @@ def plan_run(
     *,
     teacher: Any = None,
     model_revision: str | None = None,
+    name: str | None = None,
     mode: str | Sequence[str] = "student",
     tasks: str | Sequence[str] | None = None,
     benchmarks: str | Sequence[str] | None = None,
@@ -136,7 +136,8 @@ def plan_run(
     store_format: str = "auto",
 ) -> RunPlan:
     """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
-    every option checked before any encoding. Raises a UserError naming the option on bad input."""
+    every option checked before any encoding. Raises a UserError naming the option on bad input. `name` (with
+    `model_revision`) names a `model` that is an mteb encoder object (leafbench.user_encoder)."""
     from .engine import make_engine
     from .record import protocol_suffix, run_folder_name
     from .scoring import SEARCH_BACKENDS
@@ -158,8 +159,8 @@ def plan_run(
     # A store of a newer format, shards on object storage, an unreachable bucket: all fail now, before any encoding.
     workspace.store(shard_size, store_format)
     overrides = _ModelOverrides(max_seq_length, teacher_max_seq_length, precision, backend, threads)
-    model, teacher = _model_ref(model, workspace, "model"), _model_ref(teacher, workspace, "teacher")
-    model = _with_revision(model, model_revision)
+    model = _with_revision(_model_ref(model, workspace, "model", engine, name, model_revision), model_revision)
+    teacher = _model_ref(teacher, workspace, "teacher", engine)
     models = _resolve_models(model, teacher, modes, mode_arg, workspace, overrides)
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
     splits = _eval_splits(split, eval_splits)
@@ -222,6 +223,12 @@ class _ModelOverrides:
 
     def apply(self, spec: ModelSpec, role: str) -> ModelSpec:
         length = self.teacher_max_seq_length if role == "teacher" else None
+        changed = (length or self.max_seq_length) is not None or (self.precision, self.backend) != ("fp32", "torch")
+        if "encoder_object" in spec.extra and changed:
+            raise UserError(
+                f"{spec.name} is an encoder object: it runs as it is, so max_seq_length, precision and backend "
+                "do not apply (set them on the object)"
+            )
         return spec.with_overrides(length or self.max_seq_length, self.precision, self.backend, self.threads)
 
 
@@ -256,9 +263,10 @@ def _eval_splits(split: str | None, eval_splits: str | Sequence[str] | None) -> 
     return splits
 
 
-def _with_revision(model: str, revision: str | None) -> str:
-    """--model-revision REV (as in mteb): a hub id pinned to a commit, branch or tag (``org/name@REV``)."""
-    if not revision:
+def _with_revision(model: str | ModelSpec, revision: str | None) -> str | ModelSpec:
+    """--model-revision REV (as in mteb): a hub id pinned to a commit, branch or tag (``org/name@REV``); an
+    encoder object's spec already carries it."""
+    if not revision or isinstance(model, ModelSpec):
         return model
     from .fake import HASH_MODEL
     from .registry import ALIASES
@@ -272,21 +280,29 @@ def _with_revision(model: str, revision: str | None) -> str:
     return f"{hf_id}@{revision}"
 
 
-def _model_ref(model: Any, ws: Workspace, option: str) -> Any:
+def _model_ref(
+    model: Any, ws: Workspace, option: str, engine: str, name: str | None = None, revision: str | None = None
+) -> Any:
     """A model as `plan_run` names it: a name, hub id or folder as given; a SentenceTransformer object saved once
     into the cache (``models/in-memory/<name>-<weights hash>``) and named by that folder, so its results and
-    stored rows carry the identity of its weights like any local model's."""
-    if model is None or isinstance(model, (str, os.PathLike)):
-        return model
+    stored rows carry the identity of its weights like any local model's; any other mteb encoder object as the
+    ModelSpec of its `name` and `revision` (leafbench.user_encoder.object_spec)."""
+    from .user_encoder import is_encoder_object, object_spec
+
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:  # pragma: no cover - a dependency
         SentenceTransformer = ()  # type: ignore[assignment,misc]
-    if not isinstance(model, SentenceTransformer):
-        raise UserError(
-            f"--{option}: expected a model name, hub id, folder or SentenceTransformer, not {type(model).__name__}; "
-            "save another encoder as a Sentence-Transformers folder and pass the folder"
-        )
+    if not is_encoder_object(model) or isinstance(model, SentenceTransformer):
+        if name is not None:
+            raise UserError(f"name={name!r} names an encoder object; {option} {model} is named by itself")
+        return model if not is_encoder_object(model) else _saved_sentence_transformer(model, ws)
+    if engine != "local":
+        raise UserError(f"--{option}: an encoder object encodes in this process; use engine local, not {engine}")
+    return object_spec(model, name, revision, option)
+
+
+def _saved_sentence_transformer(model: Any, ws: Workspace) -> str:
     import hashlib
 
     digest = hashlib.blake2b(digest_size=6)
@@ -301,19 +317,28 @@ def _model_ref(model: Any, ws: Workspace, option: str) -> Any:
 
 
 def _resolve_models(
-    model: str, teacher: str | None, modes: Sequence[Mode], mode_arg: str, ws: Workspace, over: _ModelOverrides
+    model: str | ModelSpec,
+    teacher: str | ModelSpec | None,
+    modes: Sequence[Mode],
+    mode_arg: str,
+    ws: Workspace,
+    over: _ModelOverrides,
 ) -> dict[str, ModelSpec]:
     """The models by role: the student always (it names the run), the teacher when a mode runs it."""
     from .backends import check_backend
     from .registry import resolve_model
 
     check_backend(over.backend)
-    student = over.apply(resolve_model(model, ws.cache), "student")
+
+    def resolve(m: str | ModelSpec) -> ModelSpec:
+        return m if isinstance(m, ModelSpec) else resolve_model(m, ws.cache)
+
+    student = over.apply(resolve(model), "student")
     if "teacher" not in roles_run(modes):
         if teacher is not None:
             raise UserError(
-                f"--teacher {teacher} is not used by --mode {mode_arg}; add --mode asymmetric, teacher or all, or "
-                "leave --teacher out"
+                f"--teacher {getattr(teacher, 'name', teacher)} is not used by --mode {mode_arg}; add --mode "
+                "asymmetric, teacher or all, or leave --teacher out"
             )
         if over.teacher_max_seq_length is not None:
             raise UserError(
@@ -323,9 +348,9 @@ def _resolve_models(
     name = teacher or student.teacher
     if not name:
         raise UserError(
-            f"mode {mode_arg} needs a teacher: pass --teacher, or give {model} a leafbench.json manifest naming one"
+            f"mode {mode_arg} needs a teacher: pass --teacher, or give {student.name} a leafbench.json manifest naming one"
         )
-    specs = {"student": student, "teacher": over.apply(resolve_model(name, ws.cache), "teacher")}
+    specs = {"student": student, "teacher": over.apply(resolve(name), "teacher")}
     if Mode.ASYMMETRIC in modes:
         _check_one_space(specs)
     return specs

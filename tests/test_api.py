@@ -4,6 +4,7 @@ deterministic `hash-64` encoder and a tiny BEIR folder written here: no shared d
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -328,8 +329,97 @@ def test_run_benchmark_takes_a_sentence_transformer_object(tiny, minilm_spec) ->
     assert len(saved) == 1 and by_object.run_dir.name == saved[0].name
     again = run_benchmark(st, output=tiny["out"] / "a", **common)  # same weights: same folder, results reused
     assert again.n_scored == 0 and len(list((tiny["cache"] / "models" / "in-memory").iterdir())) == 1
-    with pytest.raises(UserError, match="expected a model name, hub id, folder or SentenceTransformer, not dict"):
+    with pytest.raises(
+        UserError, match="expected a model name, hub id, folder, SentenceTransformer or mteb encoder, not"
+    ):
         run_benchmark({"not": "a model"}, output=tiny["out"] / "c", **common)
+
+
+class HashEncoder:
+    """A deterministic object implementing mteb's EncoderProtocol: the vectors of leafbench's `hash-64` fake
+    encoder (its query prompt "query: ", none for documents), chosen by `prompt_type`. Records its calls."""
+
+    def __init__(self, meta: dict | None = None) -> None:
+        self.calls: list[tuple[object, int, str, str, str]] = []
+        if meta is not None:
+            from mteb.models import ModelMeta
+
+            self.mteb_model_meta = ModelMeta.create_empty(overwrites=meta)
+
+    def encode(self, inputs, *, task_metadata, hf_split: str, hf_subset: str, prompt_type=None, **kwargs):
+        from mteb.types import PromptType
+
+        from leafbench.fake import hash_vectors
+
+        texts = [t for batch in inputs for t in batch["text"]]
+        self.calls.append((prompt_type, len(texts), task_metadata.name, hf_split, hf_subset))
+        return hash_vectors([("query: " if prompt_type == PromptType.query else "") + t for t in texts], 64)
+
+    def similarity(self, a, b):  # the rest of mteb's protocol (leafbench scores with its own similarity)
+        import torch
+
+        return torch.from_numpy(a @ b.T)
+
+    def similarity_pairwise(self, a, b):
+        import torch
+
+        return torch.from_numpy((a * b).sum(axis=1))
+
+
+def test_run_benchmark_takes_any_mteb_encoder_object(tiny) -> None:
+    """An mteb encoder object runs through the store and cells like a named model: called with mteb's DataLoader
+    and prompt_type query/document, it scores every cell exactly as `hash-64` does (the same vectors through the
+    trusted fake path); named by name= and model_revision=, recorded as a user object, reused only under the same
+    name and revision."""
+    from mteb.types import PromptType
+
+    from leafbench.record import read_record
+
+    common = {"tasks": "tiny", "data_dir": tiny["data"], "cache_dir": tiny["cache"], "dtypes": "float32,int8,binary"}
+    enc = HashEncoder()
+    by_object = run_benchmark(enc, name="my-encoder", model_revision="v1", output=tiny["out"] / "a", **common)
+    by_fake = run_benchmark("hash-64", output=tiny["out"] / "b", **common)
+    assert by_object.run == "my-encoder" and by_object.n_encoded == len(DOCS) + len(QUERIES)
+    mine = {p.name: json.loads(p.read_text())["scores"]["test"][0] for p in by_object.paths}
+    fake = {p.name: json.loads(p.read_text())["scores"]["test"][0] for p in by_fake.paths}
+    assert len(mine) == 3 and mine == fake  # every metric of every cell, to the bit
+    assert {c[0] for c in enc.calls} == {PromptType.query, PromptType.document}
+    assert {c[2:] for c in enc.calls} == {("leafbench", "", "")}
+    assert sum(c[1] for c in enc.calls if c[0] == PromptType.query) == len(QUERIES)
+    block = read_record(by_object.paths[0]).student
+    assert (block["name"], block["revision"], block["identity"]) == ("my-encoder", "v1", "object:my-encoder@v1")
+    assert block["user_object"] == f"{__name__}.HashEncoder"
+    # The same name and revision: results and vectors reused; another revision: measured again.
+    again = run_benchmark(enc, name="my-encoder", model_revision="v1", output=tiny["out"] / "a", **common)
+    assert (again.n_scored, again.n_encoded) == (0, 0)
+    other = run_benchmark(enc, name="my-encoder", model_revision="v2", output=tiny["out"] / "a", **common)
+    assert other.n_scored == 3 and other.n_encoded == len(DOCS) + len(QUERIES)
+    # mteb_model_meta names an object that brings one.
+    named = run_benchmark(HashEncoder({"name": "org/meta-enc", "revision": "r1"}), output=tiny["out"] / "c", **common)
+    assert named.run == "org__meta-enc" and read_record(named.paths[0]).student["identity"] == "object:org/meta-enc@r1"
+
+
+def test_a_bad_encoder_object_is_one_line_naming_what_it_lacks(tiny) -> None:
+    common = {"tasks": "tiny", "data_dir": tiny["data"], "cache_dir": tiny["cache"], "output": tiny["out"]}
+
+    class NoKeywords:
+        def encode(self, sentences, batch_size=32):
+            return sentences
+
+    cases = [
+        (object(), {}, "not object: it has no encode(inputs, *, task_metadata, hf_split, hf_subset, prompt_type)"),
+        (NoKeywords(), {"name": "x", "model_revision": "1"}, "NoKeywords.encode does not take mteb's keyword"),
+        (HashEncoder(), {"model_revision": "1"}, "a HashEncoder object needs a name: pass name="),
+        (HashEncoder(), {"name": "x"}, "a HashEncoder object needs a revision: pass model_revision="),
+        (HashEncoder(), {"name": "x", "model_revision": "1", "max_seq_length": 32}, "max_seq_length, precision"),
+    ]
+    for obj, kw, message in cases:
+        with pytest.raises(UserError, match=re.escape(message)) as e:
+            run_benchmark(obj, **kw, **common)
+        assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="name='x' names an encoder object"):
+        run_benchmark("hash-64", name="x", **common)
+    assert not (tiny["cache"] / "embeddings" / "spaces").exists()  # nothing encoded
 
 
 def test_model_revision_pins_a_hub_id_and_refuses_what_has_none(tiny) -> None:

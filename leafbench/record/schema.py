@@ -22,8 +22,8 @@ class SchemaError(UserError):
 
 
 def model_block(enc: Any, roots: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """A model as results name it: hub id + revision, or (local) its folder name + weights hash (``identity``);
-    never the absolute folder."""
+    """A model as results name it: hub id + revision, or (local) its folder name + weights hash (``identity``), or
+    an encoder object's name + revision (``user_object``: its class); never the absolute folder."""
     if enc is None:
         return None
     spec = enc.spec
@@ -35,6 +35,8 @@ def model_block(enc: Any, roots: Mapping[str, str] | None = None) -> dict[str, A
         # False: a hub model whose commit could not be resolved (offline, not in the cache): a moving target.
         "pinned": getattr(spec, "pinned", True) if not spec.local else None,
         **({"revision_from": spec.extra["revision_from"]} if (spec.extra or {}).get("revision_from") else {}),
+        # An encoder object (leafbench.user_encoder): its class; its identity is the name and revision the user gave.
+        **({"user_object": spec.extra["user_object"]} if (spec.extra or {}).get("user_object") else {}),
         "identity": enc.identity,
         "max_seq_length": spec.max_seq_length,
         "precision": spec.precision,
