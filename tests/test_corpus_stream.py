@@ -214,3 +214,17 @@ def test_ray_workers_encode_a_streamed_corpus_from_its_file(tmp_path: Path, ray_
 
     # actors buffered across Ray batches and the space was compacted: one fragment, not one per batch
     assert len(lance.dataset(store.space_uri(Encoder(spec, store).key("document"))).get_fragments()) == 1
+
+
+def test_passes_over_the_texts_do_not_check_ids_again(tmp_path: Path) -> None:
+    """The validating pass checked the ids once; a pass over the texts must not hold every id in a dict again."""
+    docs = [{"_id": f"d{i}", "text": f"text {i}"} for i in range(50)]
+    folder = _folder(tmp_path / "f", docs, [{"_id": "q1", "text": "x"}], [("q1", "d1", 1)])
+    data = load_beir_folder(folder, stream=True)
+    texts = data.corpus_texts
+    asked: list[bool] = []
+    reader = texts._reader
+    texts._reader = lambda path, check: asked.append(check) or reader(path, check)
+    assert [t for c in texts.chunks(16) for t in c] == [d["text"] for d in docs]
+    assert texts.take([49, 3]) == ["text 49", "text 3"]
+    assert asked == [False, False]
