@@ -357,6 +357,32 @@ def test_export_command_through_typer(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "results folder not found" in r.output
 
 
+def test_an_asymmetric_pair_is_exported_under_its_routers_name(tmp_path: Path) -> None:
+    """--name EXPORTED=PUBLISHED: the pair's results under the hub id its Router model was pushed to, as mteb reads
+    them; an unknown or malformed name is one line, exit 2, nothing written."""
+    mteb = pytest.importorskip("mteb")
+    from typer.testing import CliRunner
+
+    from leafbench.cli import app
+
+    src = REPO / "experiments" / "mpnet-offline" / "results"
+    pair = "leaf-mpnet-stage8_asym_mpnet-base"
+    args = ["export-mteb", str(src), "--output", str(tmp_path / "c"), "--name", f"{pair}=org/leaf-mpnet-router"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = mteb.ResultCache(tmp_path / "c").load_results(include_remote=False)
+    names = {m.model_name for m in res.model_results}
+    assert "org/leaf-mpnet-router" in names and pair not in names and "leaf-mpnet-stage8" in names
+    meta = json.loads(
+        next((tmp_path / "c" / "results" / "org__leaf-mpnet-router").glob("*/model_meta.json")).read_text()
+    )
+    assert meta["name"] == "org/leaf-mpnet-router"
+    for bad, says in ((["--name", "nope=org/x"], "no exported system is named 'nope'"), (["--name", "x"], "EXPORTED=")):
+        r = CliRunner().invoke(app, ["export-mteb", str(src), "--output", str(tmp_path / "d"), *bad])
+        assert r.exit_code == 2 and says in r.output, r.output
+        assert not (tmp_path / "d" / "results").exists()
+
+
 def test_is_distilled_needs_a_teacher_or_a_distill_tree(tmp_path: Path) -> None:
     from leafbench.record import ResultRecord
     from leafbench.report.frame import is_distilled

@@ -187,6 +187,21 @@ def baseline(
     stdout.print(f"wrote {out}: {len(data['entries'])} cells from {results} (runs: {', '.join(runs)})", highlight=False)
 
 
+def _renames(pairs: list[str]) -> dict[str, str]:
+    """--name EXPORTED=PUBLISHED values as a mapping; a malformed one is a one-line error."""
+    from .frame import ReportError
+
+    out: dict[str, str] = {}
+    for p in pairs:
+        old, sep, new = p.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ReportError(
+                f"--name {p!r}: expected EXPORTED=PUBLISHED, e.g. leaf-ir_asym_mpnet-base=org/leaf-ir-router"
+            )
+        out[old.strip()] = new.strip()
+    return out
+
+
 def export_mteb(
     results: Annotated[
         Optional[list[Path]], typer.Argument(help="Results folders to export (one export over all). Default: results.")
@@ -205,6 +220,14 @@ def export_mteb(
         bool,
         typer.Option("--overwrite", help="Replace result files already in --output (default: refuse, write nothing)."),
     ] = False,
+    name: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--name",
+            help="EXPORTED=PUBLISHED (repeatable): publish a system under another name, e.g. an asymmetric pair "
+            "'leaf-ir_asym_mpnet-base=org/leaf-ir-router', the hub id its Router was pushed to.",
+        ),
+    ] = None,
 ) -> None:
     """Write full-protocol results in mteb's results-folder layout (read them with mteb.ResultCache)."""
     from ..files import check_writable_dir
@@ -217,7 +240,7 @@ def export_mteb(
             f"[yellow]note:[/] results go to {out / 'results'}: --output is the folder mteb.ResultCache reads",
             highlight=False,
         )
-    s = run_export(results or [Path("results")], out, overwrite=overwrite)
+    s = run_export(results or [Path("results")], out, overwrite=overwrite, names=_renames(name or []))
     skipped = ", ".join(f"{n} {why}" for why, n in s.skipped.items())
     stdout.print(
         f"wrote {len(s.written)} results for {len(s.models)} models under {out / 'results'}"

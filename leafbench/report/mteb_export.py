@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,7 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
     meta = None
     if _s(row.get("query_hf_id")) and row["query_id"] == row["document_id"]:
         try:
-            meta = mteb.get_model_meta(str(row["query_hf_id"])).model_copy(update={"revision": revision})
+            meta = mteb.get_model_meta(str(row["query_hf_id"])).model_copy(update={"revision": revision, "name": name})
         except Exception:  # noqa: BLE001 - not in mteb's registry: build a minimal one
             meta = None
     if meta is None:
@@ -108,9 +108,15 @@ def model_meta_dict(name: str, revision: str, row: pd.Series) -> dict[str, Any]:
     return data
 
 
-def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = False) -> ExportSummary:
+def export_mteb(
+    results: Path | Sequence[Path], out: Path, overwrite: bool = False, names: Mapping[str, str] | None = None
+) -> ExportSummary:
     """Write every full-protocol full-dim float32 result under `results` (one folder or several) into mteb's
     layout under `out`/results, the folder ``mteb.ResultCache(out)`` reads.
+
+    `names`: exported name -> the name to publish it under, e.g. an asymmetric pair
+    ``leaf-ir_asym_mpnet-base`` -> the hub id its Router model was pushed to (``leafbench push``), so mteb's
+    results name the one model that serves both sides. A name no exported system has is an error.
 
     Identical results from several run folders are written once; two files disagreeing on one model, task
     and revision raise an error (exit 2) instead of one silently overwriting the other. So does a file
@@ -121,7 +127,7 @@ def export_mteb(results: Path | Sequence[Path], out: Path, overwrite: bool = Fal
     summary = ExportSummary(out)
     full = _exported(df, summary, ", ".join(str(r) for r in roots))
     dest = out / "results"
-    plan = _plan(cells(full), dest, summary)
+    plan = _plan(cells(full), dest, summary, dict(names or {}))
     _check_targets(plan, dest, overwrite)
     _write(plan, dest, summary)
     return summary
@@ -140,16 +146,23 @@ def _exported(df: pd.DataFrame, summary: ExportSummary, results: str) -> pd.Data
     return full
 
 
-def _plan(c: pd.DataFrame, out: Path, summary: ExportSummary) -> dict[Path, Any]:
+def _plan(c: pd.DataFrame, out: Path, summary: ExportSummary, names: dict[str, str]) -> dict[Path, Any]:
     """Every file to write, relative to `out`, with its content (a TaskResult or model_meta.json's text), at the
     path ``mteb.ResultCache`` gives it (``<model, "/" -> "__">/<revision>/<Task>.json``)."""
     from mteb import ResultCache, TaskResult
 
+    found = {mteb_model_name(row) for _, row in c.iterrows()}
+    unknown = sorted(set(names) - found)
+    if unknown:
+        raise ReportError(
+            f"--name {unknown[0]}=...: no exported system is named {unknown[0]!r} (exported: {', '.join(sorted(found))})"
+        )
     plan: dict[Path, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         cache = ResultCache(tmp)  # only names paths here: export stages its files and never overwrites unasked
         for _, row in c.iterrows():
             name, rev = mteb_model_name(row), mteb_revision(row)
+            name = names.get(name, name)
             try:
                 result = TaskResult.from_disk(Path(row["path"]))
             except Exception as e:  # noqa: BLE001 - pydantic and mteb raise several types for a file they refuse
