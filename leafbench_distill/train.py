@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .errors import DistillError
+from .losses import l2_loss
 from .recipe import TrainCfg
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"
 LOG_EVERY = 50  # steps between train rows in metrics.jsonl (and between reads of the loss from the device)
 TARGETS_ON_DEVICE_MAX_BYTES = 4 << 30  # targets up to this size are copied to the GPU once, not per batch
-
-
-def l2_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """LEAF's objective: squared Euclidean distance per text, mean over the batch."""
-    return ((student - teacher) ** 2).sum(dim=-1).mean()
 
 
 def lr_at(step: int, steps_per_cycle: int, cfg: TrainCfg) -> float:
