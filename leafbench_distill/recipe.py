@@ -19,7 +19,7 @@ import yaml
 
 from leafbench.errors import UserError
 
-from .texts import SourceSpec, TextSourceError
+from .texts import ROLES, SourceSpec, TextSourceError
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
 # In a source's path/beir (and its domain reference): the evaluation data folder (`eval.data_dir`/`--data-dir`).
@@ -73,6 +73,69 @@ class DataCfg:
 
 
 @dataclass
+class L2Loss:
+    """LEAF's own term: squared L2 distance to the teacher's embedding of the same text."""
+
+    weight: float = 1.0
+
+
+@dataclass
+class RankKLLoss:
+    """Query-side ranking distillation (EmbedDistill / KALE): KL(teacher || student) of the softmax over a fixed
+    bank of teacher document embeddings, taken from the training set's document-role targets."""
+
+    weight: float = 0.0
+    # Cosine / tau is the logit. Cosines of a query to unrelated documents differ by tenths at most: at tau 1 the
+    # softmax over thousands of documents is nearly uniform and says nothing about the ranking; 0.05 (the range
+    # of contrastive training temperatures) spreads the logits over ~40 and puts the mass on the near neighbours.
+    tau: float = 0.05
+    bank: int | None = 20000  # documents in the bank (a seeded sample); null: every document-role training text
+
+
+@dataclass
+class AnchorLoss:
+    """Matryoshka-Adaptor's unsupervised terms against the starting student s0 (its embeddings computed once):
+    `weight` x ||s(x) - s0(x)||², `pairwise` x mean over pairs of (cos(s_i, s_j) - cos(s0_i, s0_j))²."""
+
+    weight: float = 0.0
+    pairwise: float = 0.0
+    # Documents only by default: in asymmetric retrieval the student encodes the queries, which must land on the
+    # teacher's; documents it encodes only in student mode, where keeping the backbone's own geometry is the point.
+    roles: list[str] = field(default_factory=lambda: ["document"])
+
+
+@dataclass
+class SimmatLoss:
+    """In-batch similarity-matrix matching (Jasper / Stella): mean over pairs of (cos_student - cos_teacher)²."""
+
+    weight: float = 0.0
+
+
+@dataclass
+class LossCfg:
+    """The training objective: a weighted sum of terms. The default is the paper's: plain L2, nothing else."""
+
+    l2: L2Loss = field(default_factory=L2Loss)
+    rank_kl: RankKLLoss = field(default_factory=RankKLLoss)
+    anchor: AnchorLoss = field(default_factory=AnchorLoss)
+    simmat: SimmatLoss = field(default_factory=SimmatLoss)
+
+    def weights(self) -> dict[str, float]:
+        """Every term's weight by the name its component is logged under (`loss_<name>` in metrics.jsonl)."""
+        return {
+            "l2": self.l2.weight,
+            "rank_kl": self.rank_kl.weight,
+            "anchor": self.anchor.weight,
+            "pairwise": self.anchor.pairwise,
+            "simmat": self.simmat.weight,
+        }
+
+    def needs_start(self) -> bool:
+        """Whether the starting student's embeddings are needed (the anchor terms)."""
+        return self.anchor.weight > 0 or self.anchor.pairwise > 0
+
+
+@dataclass
 class TrainCfg:
     batch_size: int = 32
     cycles: int = 3
@@ -90,6 +153,7 @@ class TrainCfg:
     # Dropout while training (every nn.Dropout of the student). None: the backbone's own (0.1 for BERT-likes).
     # A student far from its teacher underfits, and dropout then only slows the alignment down.
     dropout: float | None = None
+    loss: LossCfg = field(default_factory=LossCfg)  # `loss:` in YAML; see _build_loss
 
 
 @dataclass
@@ -253,6 +317,38 @@ def _build(cls, d: Any, where: str):
         raise RecipeError(f"{where}: {e}") from e
 
 
+def _build_train(d: Any, where: str) -> TrainCfg:
+    """`train:`; its `loss:` mapping is built term by term."""
+    if not isinstance(d, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {type(d).__name__}")
+    cfg = _build(TrainCfg, {k: v for k, v in d.items() if k != "loss"}, where)
+    if "loss" in d:
+        cfg.loss = _build_loss(d["loss"], f"{where}.loss")
+    return cfg
+
+
+_LOSS_TERMS = {"l2": L2Loss, "rank_kl": RankKLLoss, "anchor": AnchorLoss, "simmat": SimmatLoss}
+
+
+def _build_loss(d: Any, where: str) -> LossCfg:
+    """`loss: {l2: 1.0, rank_kl: {weight: 1.0, tau: 0.05}, ...}`: a term is its weight (a number) or a mapping of
+    its fields; terms left out are off (l2 left out: weight 1)."""
+    if not isinstance(d, dict):
+        raise RecipeError(f"{where}: expected a mapping of loss terms, got {type(d).__name__}")
+    unknown = set(d) - set(_LOSS_TERMS)
+    if unknown:
+        raise RecipeError(f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(_LOSS_TERMS)})")
+    terms = {}
+    for name, value in d.items():
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number:
+            value = {"weight": value}
+        elif not isinstance(value, dict):
+            raise RecipeError(f"{where}.{name} must be a weight (a number) or a mapping, not {value!r}")
+        terms[name] = _build(_LOSS_TERMS[name], value, f"{where}.{name}")
+    return LossCfg(**terms)
+
+
 def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: a recipe is a mapping")
@@ -284,7 +380,7 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
         teacher=_build(TeacherCfg, raw["teacher"], f"{where}: teacher"),
         student=_build(StudentCfg, raw["student"], f"{where}: student"),
         data=_build(DataCfg, data, f"{where}: data"),
-        train=_build(TrainCfg, raw.get("train", {}), f"{where}: train"),
+        train=_build_train(raw.get("train", {}), f"{where}: train"),
         eval=_build(EvalCfg, raw.get("eval", {}), f"{where}: eval"),
         notes=raw.get("notes", ""),
         purpose=raw.get("purpose", "training"),
@@ -300,6 +396,7 @@ def validate(r: Recipe, where: str) -> None:
         *_general_problems(r),
         *_least_problems(r),
         *_student_problems(r.student),
+        *_loss_problems(r),
         *_retrieval_problems(r),
         *_heldout_problems(r),
         *_leak_problems(r),
@@ -385,6 +482,45 @@ def _student_problems(st: StudentCfg) -> list[str]:
             f"student.layers must be distinct, increasing layer indices >= 0 (e.g. [0, 3, 5]), not {st.layers}"
         )
     return problems
+
+
+#: Where each loss component's weight is set in `train.loss`.
+_WEIGHT_FIELDS = {
+    "l2": "l2.weight",
+    "rank_kl": "rank_kl.weight",
+    "anchor": "anchor.weight",
+    "pairwise": "anchor.pairwise",
+    "simmat": "simmat.weight",
+}
+
+
+def _loss_problems(r: Recipe) -> list[str]:
+    """Weights, temperature, bank size and roles of `train.loss`, and the texts each term needs."""
+    loss, roles = r.train.loss, {s.role for s in r.data.sources}
+    weights = loss.weights()
+    problems = [f"train.loss.{_WEIGHT_FIELDS[k]} must be >= 0, not {w}" for k, w in weights.items() if w < 0]
+    bad_roles = [x for x in loss.anchor.roles if x not in ROLES]
+    checks = [
+        (all(w <= 0 for w in weights.values()), "train.loss: every weight is 0 - nothing to train"),
+        (loss.rank_kl.tau <= 0, f"train.loss.rank_kl.tau must be > 0, not {loss.rank_kl.tau}"),
+        (
+            loss.rank_kl.bank is not None and loss.rank_kl.bank < 2,
+            f"train.loss.rank_kl.bank must be >= 2 documents (or null: all), not {loss.rank_kl.bank}",
+        ),
+        (
+            loss.rank_kl.weight > 0 and not {"query", "document"} <= roles,
+            "train.loss.rank_kl needs query-role texts (it applies to them) and document-role texts (its bank)",
+        ),
+        (
+            not loss.anchor.roles or bad_roles or len(set(loss.anchor.roles)) != len(loss.anchor.roles),
+            f"train.loss.anchor.roles must be distinct roles out of {', '.join(ROLES)}, not {loss.anchor.roles}",
+        ),
+        (
+            loss.needs_start() and not bad_roles and not set(loss.anchor.roles) & roles,
+            f"train.loss.anchor.roles {loss.anchor.roles}: no source has such a role",
+        ),
+    ]
+    return problems + [msg for bad, msg in checks if bad]
 
 
 def _retrieval_problems(r: Recipe) -> list[str]:

@@ -305,6 +305,7 @@ def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[st
         output,
         evaluator,
         progress=bars,
+        roles=[prep.texts.roles[i] for i in prep.train_idx],
     )
     say(
         f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"

@@ -1,7 +1,8 @@
 """The LEAF trainer: squared L2 to precomputed teacher embeddings, AdamW, cyclic linear LR, resumable.
 
 Loss = ||student(x) − teacher(x)||² summed over dimensions, averaged over the batch — nothing else (no
-judgments, no negatives). The teacher never runs here: targets arrive as a float32 matrix from the store.
+judgments, no negatives) unless the recipe's `train.loss` adds terms beside it (`losses.Objective`). The teacher
+never runs here: targets arrive as a float32 matrix from the store.
 
 Determinism and resume: batch order is a pure function of (seed, epoch); a checkpoint holds model,
 optimizer, step and torch's RNG state (dropout), so killing a run and rerunning it continues from the last
@@ -26,7 +27,8 @@ import numpy as np
 import torch
 
 from .errors import DistillError
-from .losses import l2_loss
+from .losses import Objective, document_bank
+from .losses import l2_loss as l2_loss  # the paper's objective, where it always was
 from .recipe import TrainCfg
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,32 @@ def progress_bar(total: int, initial: int, desc: str, unit: str = "step"):
     )
 
 
+class _LossLog:
+    """Loss values read from the device: their mean over the steps since the last train row (the total as
+    `loss`, each component as `loss_<name>`), the progress bar's moving average and the last gradient norm."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.keys = ["loss", *(f"loss_{n}" for n in names)]
+        self.sums = [0.0] * len(self.keys)
+        self.n = 0
+        self.ema: float | None = None
+        self.gnorm = float("nan")
+
+    def add(self, rows: list[list[float]]) -> None:
+        """Rows of `Trainer._drain`: [loss, grad norm, *components]."""
+        for loss, gnorm, *parts in rows:
+            self.sums = [a + b for a, b in zip(self.sums, (loss, *parts))]
+            self.n += 1
+            self.gnorm = gnorm
+            self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
+
+    def take(self) -> dict[str, float]:
+        """The means since the last call, which start over."""
+        out = {k: v / self.n for k, v in zip(self.keys, self.sums)}
+        self.sums, self.n = [0.0] * len(self.keys), 0
+        return out
+
+
 @dataclass
 class TrainState:
     step: int = 0
@@ -106,7 +134,11 @@ class TrainState:
 
 
 class Trainer:
-    """Trains `model` (a SentenceTransformer student) so model(inputs[i]) ≈ targets[i]."""
+    """Trains `model` (a SentenceTransformer student) so model(inputs[i]) ≈ targets[i].
+
+    `roles` (query/document per input) and `start` (the starting student's embeddings, aligned with `inputs`;
+    only the rows of `cfg.loss.anchor.roles` are read) are what the loss terms beside l2 need.
+    """
 
     def __init__(
         self,
@@ -117,9 +149,13 @@ class Trainer:
         output: Path | None,
         evaluator: Callable[[Any], dict[str, Any]] | None = None,
         progress: bool = True,
+        roles: Sequence[str] | None = None,
+        start: np.ndarray | None = None,
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        if roles is not None and len(roles) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs but {len(roles)} roles")
         self.model = model
         self.inputs = list(inputs)
         # Targets are plain (non-inference) float32 tensors: safe to use in autograd.
@@ -140,13 +176,45 @@ class Trainer:
                     m.p = cfg.dropout
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
         self.device = next(model.parameters()).device
-        self._targets_on_device = (
-            self.targets.to(self.device)
-            if self.device.type != "cpu" and self.targets.nbytes <= TARGETS_ON_DEVICE_MAX_BYTES
-            else None
-        )
+        self._targets_on_device = self._on_device(self.targets)
+        self.start, self._start_on_device = self._start_rows(start)
+        self.objective = self._objective(roles)
         self._eval_seconds = 0.0
         self.session: dict[str, float] = {"texts": 0, "wall_seconds": 0.0}
+
+    def _on_device(self, rows: torch.Tensor) -> torch.Tensor | None:
+        """A per-text matrix copied to the GPU once (None on the CPU, or when too big: then sent per batch)."""
+        if self.device.type != "cpu" and rows.nbytes <= TARGETS_ON_DEVICE_MAX_BYTES:
+            return rows.to(self.device)
+        return None
+
+    def _start_rows(self, start: np.ndarray | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The starting student's embeddings, when the loss reads them (host tensor, device copy or None)."""
+        if not self.cfg.loss.needs_start():
+            return None, None
+        want = tuple(self.targets.shape)
+        if start is None or start.shape != want:
+            got = "none" if start is None else f"shape {start.shape}"
+            raise DistillError(
+                f"train.loss.anchor needs the starting student's embedding of every input {want}; got {got}"
+            )
+        rows = torch.from_numpy(np.ascontiguousarray(start, dtype=np.float32)).clone()
+        return rows, self._on_device(rows)
+
+    def _objective(self, roles: Sequence[str] | None) -> Objective:
+        """The recipe's loss; rank_kl's bank (teacher targets of document-role inputs) is held on the device."""
+        bank = None
+        if self.cfg.loss.rank_kl.weight > 0:
+            if roles is None:
+                raise DistillError("train.loss.rank_kl needs the role of every training text")
+            rows = document_bank(self.targets.numpy(), roles, self.cfg.loss.rank_kl.bank, self.cfg.seed)
+            bank = torch.from_numpy(rows).to(self.device)
+        return Objective(self.cfg.loss, roles, bank)
+
+    def _batch_rows(self, host: torch.Tensor, on_device: torch.Tensor | None, idx: np.ndarray) -> torch.Tensor:
+        if on_device is not None:
+            return on_device[torch.as_tensor(idx, device=self.device)]
+        return host[idx].to(self.device)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -245,28 +313,28 @@ class Trainer:
         log.info("eval %s: %s", tag, {k: v for k, v in metrics.items() if isinstance(v, float)})
         return row
 
-    def train_step(self, idx: np.ndarray, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step; returns (loss, grad norm) as device scalars - reading them is left to `_drain`."""
+    def train_step(self, idx: np.ndarray, lr: float) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """One optimizer step; returns (loss, grad norm, [each loss component, in `objective.names` order]) as
+        device scalars - reading them is left to `_drain`."""
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         feats = self.model.preprocess([self.inputs[i] for i in idx])
         feats = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in feats.items()}
         out = self.model(feats)["sentence_embedding"]
-        if self._targets_on_device is not None:
-            target = self._targets_on_device[torch.as_tensor(idx, device=self.device)]
-        else:
-            target = self.targets[idx].to(self.device)
-        loss = l2_loss(out, target)
+        target = self._batch_rows(self.targets, self._targets_on_device, idx)
+        start = self._batch_rows(self.start, self._start_on_device, idx) if self.start is not None else None
+        loss, parts = self.objective(out, target, idx, start)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         )
         self.optimizer.step()
-        return loss.detach(), gnorm.detach()
+        return loss.detach(), gnorm.detach(), parts
 
-    def _drain(self, pending: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[float, float]]:
-        """Read the pending steps' (loss, grad norm) in one transfer; raise at the first non-finite loss.
+    def _drain(self, pending: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]) -> list[list[float]]:
+        """Read the pending steps' [loss, grad norm, *components] in one transfer; raise at the first non-finite
+        loss.
 
         Reading a GPU scalar waits for the GPU; doing it every step stops the CPU from preparing the next batch
         while the GPU computes (measured on an H100: trainer/bare 0.84 with a read per step). So values are read
@@ -275,13 +343,14 @@ class Trainer:
         """
         if not pending:
             return []
-        vals = torch.stack([torch.stack([loss.float(), g.float()]) for loss, g in pending]).cpu().tolist()
+        vals = torch.stack([torch.stack([v.float() for v in (loss, g, *parts)]) for loss, g, parts in pending])
+        rows = vals.cpu().tolist()
         first = self.state.step - len(pending)
-        for i, (loss, _) in enumerate(vals):
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss} at step {first + i}")
+        for i, row in enumerate(rows):
+            if not math.isfinite(row[0]):
+                raise FloatingPointError(f"loss is {row[0]} at step {first + i}")
         pending.clear()
-        return [(a, b) for a, b in vals]
+        return rows
 
     def fit(self, stop_after_steps: int | None = None, eval_at_start: bool = True) -> TrainState:
         """Train to the end of the schedule (or `stop_after_steps` more steps, then checkpoint: a simulated kill)."""
@@ -297,13 +366,11 @@ class Trainer:
             self.total_steps if stop_after_steps is None else min(self.total_steps, self.state.step + stop_after_steps)
         )
         bar = progress_bar(self.total_steps, self.state.step, "distill") if self.progress else None
-        ema: float | None = None
+        losses = _LossLog(self.objective.names)
         fit_t0, eval0, step0 = time.perf_counter(), self._eval_seconds, self.state.step
         texts0 = self.state.texts_seen
         window_texts, window_t0 = 0, time.perf_counter()
-        loss_sum, loss_n = 0.0, 0
-        gnorm = float("nan")
-        pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        pending: list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]] = []
         try:
             while self.state.step < stop_at:
                 epoch, pos = divmod(self.state.step, self.steps_per_epoch)
@@ -320,31 +387,29 @@ class Trainer:
                     eval_due = step % eval_every == 0 and step < self.total_steps
                     ckpt_due = bool(self.cfg.checkpoint_every) and step % self.cfg.checkpoint_every == 0
                     if log_due or eval_due or ckpt_due:
-                        for loss, gnorm in self._drain(pending):  # inside the timed region: the GPU wait counts
-                            loss_sum += loss
-                            loss_n += 1
-                            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+                        losses.add(self._drain(pending))  # inside the timed region: the GPU wait counts
                     dt = time.perf_counter() - t0
                     self.state.train_seconds += dt
                     self.state.texts_seen += len(idx)
                     window_texts += len(idx)
                     if bar is not None:
                         bar.update(1)
-                        if not pending and ema is not None:
+                        if not pending and losses.ema is not None:
                             tps = window_texts / max(1e-9, time.perf_counter() - window_t0)
-                            bar.set_postfix(loss=f"{ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False)
-                    if log_due and loss_n:
+                            bar.set_postfix(
+                                loss=f"{losses.ema:.4f}", texts_s=f"{tps:.1f}", lr=f"{lr:.2e}", refresh=False
+                            )
+                    if log_due and losses.n:
                         self._record(
                             {
                                 "kind": "train",
                                 "step": step,
-                                "loss": loss_sum / loss_n,
+                                **losses.take(),
                                 "lr": lr,
-                                "grad_norm": gnorm,
+                                "grad_norm": losses.gnorm,
                                 "texts_per_s": self.state.texts_seen / self.state.train_seconds,
                             }
                         )
-                        loss_sum, loss_n = 0.0, 0
                     if eval_due:
                         self.evaluate(f"step{step}")
                         window_texts, window_t0 = 0, time.perf_counter()

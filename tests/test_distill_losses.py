@@ -1,13 +1,28 @@
-"""The loss terms beside LEAF's L2: each function against an independent numpy computation, and its invariances."""
+"""The loss terms a recipe may add beside LEAF's L2 (`train.loss`): each function against an independent numpy
+computation and its invariances, the recipe surface and its errors, the default training exactly as before, and a
+few training steps of a tiny student with every term on."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from leafbench_distill.errors import DistillError
-from leafbench_distill.losses import document_bank, rank_kl_loss, similarity_matrix_loss
+from leafbench_distill.losses import (
+    Objective,
+    document_bank,
+    l2_loss,
+    rank_kl_loss,
+    similarity_matrix_loss,
+)
+from leafbench_distill.recipe import RECIPE_DIR, LossCfg, RecipeError, load_recipe, load_stages, parse_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -80,3 +95,173 @@ def test_the_bank_is_a_seeded_sample_of_the_document_targets() -> None:
     assert any(not np.array_equal(small, document_bank(targets, roles, 3, s)) for s in range(1, 6))
     with pytest.raises(DistillError, match="bank needs >= 2"):
         document_bank(targets, ["query"] * 9 + ["document"], None, 0)
+
+
+def _cfg(**loss) -> LossCfg:
+    raw = load_recipe("mini").raw
+    return parse_recipe({**raw, "train": {**raw["train"], "loss": loss}}, "t.yaml").train.loss
+
+
+def test_the_objective_weighs_each_term_over_the_texts_it_reads() -> None:
+    roles = np.array(["query", "document", "document", "query", "document", "document"])
+    s, t, start = _rand(6, 4, seed=14), _rand(6, 4, seed=15), _rand(6, 4, seed=16)
+    bank = _rand(7, 4, seed=17)
+    cfg = _cfg(
+        l2=0.5, rank_kl={"weight": 2.0, "tau": 0.1}, anchor={"weight": 0.3, "pairwise": 4.0}, simmat={"weight": 1.5}
+    )
+    obj = Objective(cfg, list(roles), bank)
+    assert obj.names == ["l2", "rank_kl", "anchor", "pairwise", "simmat"]
+    idx = np.array([0, 1, 2, 3, 4, 5])
+    total, parts = obj(s, t, idx, start)
+    q, d = roles == "query", roles == "document"
+    expected = [
+        l2_loss(s, t),
+        rank_kl_loss(s[q], t[q], bank, 0.1),
+        l2_loss(s[d], start[d]),
+        similarity_matrix_loss(s[d], start[d]),
+        similarity_matrix_loss(s, t),
+    ]
+    assert [float(p) for p in parts] == pytest.approx([float(e) for e in expected])
+    assert float(total) == pytest.approx(float(sum(w * e for w, e in zip((0.5, 2.0, 0.3, 4.0, 1.5), expected))))
+    # a batch of documents only: rank_kl adds 0, and the total still reaches the student
+    docs = np.flatnonzero(d)
+    x = s[docs].clone().requires_grad_()
+    total, parts = obj(x, t[docs], docs, start[docs])
+    assert float(parts[1]) == 0.0 and total.requires_grad
+    # l2 at weight 0 is still measured, without a gradient
+    obj = Objective(_cfg(l2=0.0, simmat=1.0), list(roles))
+    x = s.clone().requires_grad_()
+    total, parts = obj(x, t, idx)
+    assert obj.names == ["l2", "simmat"] and float(parts[0]) == pytest.approx(float(l2_loss(s, t)))
+    assert float(total.detach()) == pytest.approx(float(similarity_matrix_loss(s, t)))
+
+
+# ---------------------------------------------------------------------------------------------- recipes
+
+
+def test_every_recipe_file_keeps_the_papers_plain_l2() -> None:
+    files = [*RECIPE_DIR.glob("*.yaml"), *(ROOT / "experiments").glob("*/recipes/**/*.yaml")]
+    assert files
+    for path in files:
+        for r in load_stages(str(path)):
+            assert r.train.loss == LossCfg(), path
+            assert Objective(r.train.loss).plain
+
+
+def test_loss_terms_are_a_weight_or_a_mapping() -> None:
+    cfg = _cfg(l2=1.0, rank_kl={"weight": 1.0, "tau": 0.05, "bank": 2000}, anchor={"weight": 0.5, "pairwise": 1.0})
+    assert (cfg.l2.weight, cfg.rank_kl.bank, cfg.anchor.roles, cfg.simmat.weight) == (1.0, 2000, ["document"], 0.0)
+    assert _cfg(simmat=0.2).simmat.weight == 0.2 and _cfg(simmat=0.2).l2.weight == 1.0  # l2 left out: 1
+    assert _cfg(rank_kl={"weight": 1, "bank": None}).rank_kl.bank is None
+    assert _cfg(anchor={"weight": 1, "roles": ["query", "document"]}).anchor.roles == ["query", "document"]
+
+
+@pytest.mark.parametrize(
+    "loss, match",
+    [
+        ({"l2": 1.0, "kl": 1.0}, r"train\.loss: unknown keys \['kl'\]"),
+        ({"rank_kl": {"weight": 1, "temperature": 0.1}}, r"train\.loss\.rank_kl: unknown keys \['temperature'\]"),
+        ({"rank_kl": {"weight": 1, "tau": 0}}, r"train\.loss\.rank_kl\.tau must be > 0"),
+        ({"rank_kl": {"weight": 1, "tau": "0.05"}}, r"train\.loss\.rank_kl\.tau must be a number"),
+        ({"rank_kl": {"weight": 1, "bank": 1}}, r"train\.loss\.rank_kl\.bank must be >= 2"),
+        ({"rank_kl": {"weight": 1, "bank": 2.5}}, r"train\.loss\.rank_kl\.bank must be an integer or null"),
+        ({"anchor": {"weight": -0.5}}, r"train\.loss\.anchor\.weight must be >= 0"),
+        ({"anchor": {"pairwise": -1}}, r"train\.loss\.anchor\.pairwise must be >= 0"),
+        ({"anchor": {"weight": 1, "roles": ["passage"]}}, r"train\.loss\.anchor\.roles must be distinct roles"),
+        ({"anchor": {"weight": 1, "roles": []}}, r"train\.loss\.anchor\.roles must be distinct roles"),
+        ({"anchor": {"weight": 1, "roles": "document"}}, r"train\.loss\.anchor\.roles must be a list"),
+        ({"simmat": True}, r"train\.loss\.simmat must be a weight \(a number\) or a mapping"),
+        ({"simmat": [1]}, r"train\.loss\.simmat must be a weight"),
+        ({"l2": 0}, r"train\.loss: every weight is 0"),
+        ("l2", r"train\.loss: expected a mapping of loss terms"),
+    ],
+)
+def test_bad_loss_settings_fail_with_the_key_named(loss, match: str) -> None:
+    raw = load_recipe("mini").raw
+    with pytest.raises(RecipeError, match=match):
+        parse_recipe({**raw, "train": {**raw["train"], "loss": loss}}, "bad.yaml")
+
+
+def test_a_term_that_needs_texts_of_a_role_the_sources_lack_fails() -> None:
+    raw = load_recipe("mini").raw
+    docs_only = {**raw["data"], "sources": [s for s in raw["data"]["sources"] if s["role"] == "document"]}
+    for loss, match in [
+        ({"rank_kl": 1.0}, "rank_kl needs query-role texts"),
+        ({"anchor": {"weight": 1, "roles": ["query"]}}, r"anchor\.roles \['query'\]: no source has such a role"),
+    ]:
+        with pytest.raises(RecipeError, match=match):
+            parse_recipe({**raw, "data": docs_only, "train": {**raw["train"], "loss": loss}}, "bad.yaml")
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def _tiny_data(n: int = 24) -> tuple[list[str], np.ndarray, list[str]]:
+    rng = np.random.default_rng(0)
+    words = ["protein", "cell", "gene", "cancer", "virus", "drug", "trial", "dose", "brain", "heart"]
+    inputs = [" ".join(rng.choice(words, size=rng.integers(2, 7))) for _ in range(n)]
+    targets = _unit(rng.normal(size=(n, 384))).astype(np.float32)
+    return inputs, targets, ["query" if i % 3 == 0 else "document" for i in range(n)]
+
+
+def _student():
+    from leafbench_distill.student import build_student
+
+    torch.manual_seed(123)
+    return build_student("minilm-l6", 384, layers=[0], max_seq_length=16)
+
+
+def test_the_default_loss_trains_exactly_as_the_plain_l2_loop(tmp_path: Path) -> None:
+    """Trainer with no `loss:`, with `loss: {l2: 1.0}`, and the training step as it was before loss terms existed
+    (tokenize, forward, l2_loss, backward, clip, AdamW): the same losses and bit-identical weights."""
+    from leafbench_distill.train import Trainer, epoch_batches, lr_at
+
+    inputs, targets, roles = _tiny_data()
+    base = replace(load_recipe("mini").train, batch_size=8, cycles=1, epochs_per_cycle=1, max_steps=3)
+    explicit = replace(base, loss=_cfg(l2=1.0))
+    runs = []
+    for i, cfg in enumerate((base, explicit)):
+        trainer = Trainer(_student(), inputs, targets, cfg, tmp_path / str(i), progress=False, roles=roles)
+        trainer.fit(eval_at_start=False)
+        runs.append(trainer)
+    rows = [[r for r in t.state.history if r["kind"] == "train"] for t in runs]
+    assert rows[0][-1]["loss"] == rows[1][-1]["loss"] == rows[0][-1]["loss_l2"]
+    model = _student()  # the loop as it was
+    torch.manual_seed(base.seed)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=base.lr_max, weight_decay=base.weight_decay)
+    t = torch.from_numpy(targets)
+    losses = []
+    for step, idx in enumerate(epoch_batches(len(inputs), [len(x) for x in inputs], 0, base)[:3]):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, runs[0].steps_per_cycle, base)
+        out = model(model.preprocess([inputs[i] for i in idx]))["sentence_embedding"]
+        loss = ((out - t[idx]) ** 2).sum(dim=-1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), base.grad_clip)
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert rows[0][-1]["loss"] == pytest.approx(np.mean(losses), rel=1e-6)
+    for other in (runs[1].model, model):
+        a, b = runs[0].model.state_dict(), other.state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_with_every_term_logs_each_beside_their_weighted_total(tmp_path: Path) -> None:
+    from leafbench_distill.train import Trainer
+
+    inputs, targets, roles = _tiny_data()
+    loss = _cfg(rank_kl={"weight": 1.0, "bank": 5}, anchor={"weight": 0.5, "pairwise": 1.0}, simmat=0.5)
+    cfg = replace(load_recipe("mini").train, batch_size=8, cycles=1, epochs_per_cycle=1, max_steps=2, loss=loss)
+    with pytest.raises(DistillError, match="starting student's embedding"):
+        Trainer(_student(), inputs, targets, cfg, None, progress=False, roles=roles)
+    start = np.zeros_like(targets)
+    trainer = Trainer(_student(), inputs, targets, cfg, tmp_path, progress=False, roles=roles, start=start)
+    assert trainer.objective.bank.shape == (5, 384)
+    trainer.fit(eval_at_start=False)
+    row = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
+    names = ["l2", "rank_kl", "anchor", "pairwise", "simmat"]
+    assert all(np.isfinite(row[f"loss_{n}"]) for n in names) and row["loss_rank_kl"] > 0
+    weights = (1.0, 1.0, 0.5, 1.0, 0.5)
+    assert row["loss"] == pytest.approx(sum(w * row[f"loss_{n}"] for w, n in zip(weights, names)), rel=1e-5)
