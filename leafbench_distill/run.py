@@ -226,7 +226,8 @@ def _train(
     resuming = (output / "checkpoints" / "last.pt").exists()
     evaluator = make_evaluator(prep)
     model, ridge, untrained = _start_student(prep, output, cache, device, resuming)
-    trainer, state = _fit(prep, model, evaluator, output, resuming, say, bars)
+    start = _start_embeddings(prep, model, output, cache, resuming, say)
+    trainer, state = _fit(prep, model, evaluator, output, resuming, say, bars, start)
     # A bundle's student sits in the bundle folder; name the student it was copied from.
     init_label = bundled_init_from(prep.info) or r.student.init_from
     manifest = _manifest(prep, model, state, overrides, init_label)
@@ -293,7 +294,32 @@ def _start_student(prep, output: Path, cache: Path, device: str, resuming: bool)
     return model, ridge, untrained
 
 
-def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[str], None], bars: bool):
+def _start_embeddings(prep, model, output: Path, cache: Path, resuming: bool, say: Callable[[str], None]):
+    """The starting student's embeddings of the training texts the anchor loss reads (None without it), from the
+    store next to the teacher targets (a bundle run has no teacher store: the cache folder's)."""
+    loss = prep.recipe.train.loss
+    if not loss.needs_start():
+        return None
+    from leafbench.workspace import Workspace
+
+    from .targets import start_embeddings
+
+    t0 = time.perf_counter()
+    store = prep.teacher.store if prep.teacher.store is not None else Workspace.cache_only(cache).store()
+    start, stats = start_embeddings(
+        model,
+        [prep.inputs[i] for i in prep.train_idx],
+        [prep.texts.roles[i] for i in prep.train_idx],
+        loss.anchor.roles,
+        store,
+        output,
+        resuming,
+    )
+    say(f"starting student's embeddings for the anchor loss ready in {time.perf_counter() - t0:.1f}s ({stats})")
+    return start
+
+
+def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[str], None], bars: bool, start=None):
     """Train (or resume) to the end of the schedule; returns the trainer and its final state."""
     from .train import Trainer
 
@@ -306,6 +332,7 @@ def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[st
         evaluator,
         progress=bars,
         roles=[prep.texts.roles[i] for i in prep.train_idx],
+        start=start,
     )
     say(
         f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"

@@ -1,6 +1,6 @@
 """The loss terms a recipe may add beside LEAF's L2 (`train.loss`): each function against an independent numpy
 computation and its invariances, the recipe surface and its errors, the default training exactly as before, and a
-few training steps of a tiny student with every term on."""
+few steps of a tiny run with rank_kl and the anchor on (hash teacher, one-layer minilm-l6 student)."""
 
 from __future__ import annotations
 
@@ -265,3 +265,73 @@ def test_training_with_every_term_logs_each_beside_their_weighted_total(tmp_path
     assert all(np.isfinite(row[f"loss_{n}"]) for n in names) and row["loss_rank_kl"] > 0
     weights = (1.0, 1.0, 0.5, 1.0, 0.5)
     assert row["loss"] == pytest.approx(sum(w * row[f"loss_{n}"] for w, n in zip(weights, names)), rel=1e-5)
+
+
+STAGE = """name: tiny-losses
+teacher: {model: hash-384, dim: 384}
+student: {backbone: minilm-l6, layers: [0], max_seq_length: 16, ridge_texts: 40}
+data:
+  heldout: 8
+  sources:
+    - {name: q, path: q.jsonl, role: query}
+    - {name: d, path: d.jsonl, role: document}
+train:
+  batch_size: 8
+  cycles: 1
+  epochs_per_cycle: 1
+  max_steps: 2
+  checkpoint_every: 100
+  loss:
+    l2: 1.0
+    rank_kl: {weight: 1.0, tau: 0.05, bank: 20}
+    anchor: {weight: 0.5, pairwise: 1.0}
+eval: {retrieval: null}
+"""
+
+
+def test_a_run_with_rank_kl_and_the_anchor_computes_the_start_once_and_logs_each_term(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench_distill import distill
+    from leafbench_distill.targets import START_FILE
+
+    (tmp_path / "q.jsonl").write_text(
+        "".join(json.dumps({"text": f"question {i} on topic {i % 5}"}) + "\n" for i in range(30))
+    )
+    (tmp_path / "d.jsonl").write_text(
+        "".join(json.dumps({"text": f"a passage {i} about subject {i % 4}"}) + "\n" for i in range(30))
+    )
+    (tmp_path / "r.yaml").write_text(STAGE)
+    recipe, cache = str(tmp_path / "r.yaml"), tmp_path / "cache"
+
+    def run(output: str, **kw):
+        return distill(recipe, tmp_path / output, training_dir=tmp_path, cache_dir=cache, router=False, **kw)
+
+    first = run("one")
+    rows = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["kind"] == "train"]
+    assert first.summary["steps"] == 2 and train
+    assert {"loss", "loss_l2", "loss_rank_kl", "loss_anchor", "loss_pairwise"} <= set(train[-1])
+    record = json.loads((tmp_path / "one" / START_FILE).read_text())
+    assert record["roles"] == ["document"] and record["model_id"].startswith("start:")
+    n_docs = record["stats"]["document"]["n_texts"]
+    assert n_docs > 0 and record["stats"]["document"]["n_encoded_now"] == n_docs
+
+    second = run("two")  # the same starting student: its embeddings come from the store
+    again = json.loads((tmp_path / "two" / START_FILE).read_text())
+    assert again["model_id"] == record["model_id"] and again["stats"]["document"]["n_encoded_now"] == 0
+    assert second.summary["steps"] == 2
+
+    # a bundle run (no teacher store there) keeps them in its cache folder's store: the same rows, the same weights
+    from leafbench_distill import export_bundle
+
+    export_bundle(recipe, tmp_path / "bundle", cache_dir=cache, training_dir=tmp_path)
+    distill(None, tmp_path / "three", bundle=tmp_path / "bundle", cache_dir=cache)
+    assert json.loads((tmp_path / "three" / START_FILE).read_text())["stats"]["document"]["n_encoded_now"] == 0
+    a, b = (SentenceTransformer(str(tmp_path / run / "final")).state_dict() for run in ("two", "three"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # a finished run extended by more steps resumes from its checkpoint and reads its start back by the record
+    longer = run("one", max_steps=3)
+    assert longer.summary["steps"] == 3
+    assert json.loads((tmp_path / "one" / START_FILE).read_text()) == record
