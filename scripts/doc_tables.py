@@ -192,6 +192,7 @@ def _scale_run_rows(d: dict) -> list[str]:
     rows = []
     earlier = (
         ("run", ""),
+        ("run_dynamic_mmap", " (an earlier commit: glibc's dynamic mmap threshold, ids checked on every pass)"),
         ("run_default_arenas", " (an earlier commit: glibc's default malloc arenas)"),
         ("run_before", " (an earlier commit: per-document arrays on the heap)"),
     )
