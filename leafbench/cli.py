@@ -399,9 +399,9 @@ def _tune_malloc() -> None:
     torch's and numpy's threads free stays held in them: a streamed 1M-document run peaked at 1.23 GB with the
     default arenas and 1.03 GB with 2. And glibc raises its mmap threshold each time a large block is freed (up to
     32 MiB), so the scoring pass's per-block buffers (rows read, score matrices: tens of MB each) end up on the
-    arenas' heaps, which fragment and keep growing with the blocks read: the same run's peak then drifted between
-    1.07 and 1.40 GB from run to run. A fixed 1 MiB threshold gives such buffers back to the system when they are
-    freed (benchmarks/results/scale.json). Not glibc (macOS, musl): nothing to do."""
+    arenas' heaps, which fragment and grow with the blocks read. A fixed 1 MiB threshold gives such buffers back to
+    the system when they are freed: 0.96 instead of 1.28 GB for the same 1M-document run, at 1.04 times its time
+    (benchmarks/results/malloc.json); 0.94 GB at 8.8M documents (scale.json). Not glibc (macOS, musl): nothing to do."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
