@@ -144,12 +144,15 @@ def encode_corpus_file(
 def _read(ray: Any, path: Path, num_cpus: float) -> Any:
     """The corpus file as a Ray dataset of (title, text) rows, parsed by Ray's read tasks: JSONL, or Parquet
     (a file, or a folder of parts: only the text columns are read)."""
-    from .data.beir_files import is_parquet, parquet_columns, parquet_parts
+    from .data.beir_files import is_parquet, parquet_columns
 
     if is_parquet(path):
         _, title = parquet_columns(path)
-        parts = [str(p) for p in parquet_parts(path)]
-        return ray.data.read_parquet(parts, columns=["text", *([title] if title else [])], num_cpus=num_cpus)
+        # One path (the file, or the folder: Ray lists its parts), not a list of files: Ray Data resolves a list's
+        # paths on threads that each import fsspec's HTTP filesystem, and without aiohttp one thread's failed import
+        # makes another's fail with an ImportError Ray does not catch.
+        columns = ["text", *([title] if title else [])]
+        return ray.data.read_parquet(str(path), columns=columns, file_extensions=["parquet"], num_cpus=num_cpus)
     import pyarrow as pa
     import pyarrow.json as pj
 
