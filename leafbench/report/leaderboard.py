@@ -118,10 +118,32 @@ def _task_set(wide: pd.DataFrame) -> list[str]:
     return [str(wide.notna().sum().idxmax())]
 
 
-def _benchmark_mean(c: pd.DataFrame, name: str, size: int | None, tasks: list[str], keys: list[str]) -> BenchmarkMean:
-    sub = c[c["task"].isin(tasks)].copy()
-    sub["score"] = [_score_on(r, name) for _, r in sub.iterrows()]
-    sub = sub[sub["score"].notna()]
+def benchmark_groups(c: pd.DataFrame, tasks: Sequence[str]) -> list[tuple[str, int | None, list[str], pd.DataFrame]]:
+    """(name, size, tasks, rows) per group of `tasks` (_groups): the rows of `c` on the group's tasks, each `score`
+    as the benchmark counts it (_score_on), rows without one dropped. Tasks no row has on a benchmark's own splits
+    and subsets (a result of another subset only) join "Other mteb tasks", last, with their main score, rather than
+    vanishing. The leaderboard and the dims x dtypes grids group and score tasks with this one function, so a grid's
+    full-dim float32 cell is the leaderboard's benchmark mean whenever both average the same tasks."""
+    types = dict(zip(c["task"], c["task_type"]))
+    out = []
+    for name, size, ts in _groups(tasks, types):
+        sub = c[c["task"].isin(ts)].copy()
+        sub["score"] = [_score_on(r, name) for _, r in sub.iterrows()]
+        out.append((name, size, ts, sub[sub["score"].notna()]))
+    seen = {t for *_, sub in out for t in sub["task"]}
+    orphans = [t for t in tasks if t not in seen]
+    if orphans:
+        others = next((g for g in out if g[0] == OTHER_MTEB), None)
+        extra = [] if others is None else [t for t in others[2] if t in set(others[3]["task"])]
+        rows = c[c["task"].isin(extra + orphans)].copy()
+        rows["score"] = [_score_on(r, OTHER_MTEB) for _, r in rows.iterrows()]
+        out = [g for g in out if g[0] != OTHER_MTEB]
+        out.append((OTHER_MTEB, None, extra + orphans, rows[rows["score"].notna()]))
+    return out
+
+
+def _benchmark_mean(sub: pd.DataFrame, name: str, size: int | None, tasks: list[str], keys: list[str]) -> BenchmarkMean:
+    """The mean column of one group from its scored rows (benchmark_groups): Mean(Task) over _task_set."""
     if sub.empty:
         return BenchmarkMean(name, size, [], pd.DataFrame(index=keys), pd.DataFrame(index=keys), pd.Series(), {})
     wide, inherited, _ = wide_scores(sub, keys)
@@ -135,18 +157,9 @@ def _benchmark_mean(c: pd.DataFrame, name: str, size: int | None, tasks: list[st
 
 
 def _means(c: pd.DataFrame, tasks: list[str], keys: list[str]) -> list[BenchmarkMean]:
-    """One BenchmarkMean per group of `tasks` (_groups), the rank column first: the mean over the most tasks (ties:
-    the one more rows have, then the benchmark order). Tasks no row has on a benchmark's own splits and subsets
-    (a result of another subset only) join "Other mteb tasks" with their main score, rather than vanishing."""
-    types = dict(zip(c["task"], c["task_type"]))
-    means = [_benchmark_mean(c, name, size, ts, keys) for name, size, ts in _groups(tasks, types)]
-    seen = {t for m in means for t in m.scores.columns}
-    orphans = [t for t in tasks if t not in seen]
-    if orphans:
-        others = next((m for m in means if m.name == OTHER_MTEB), None)
-        extra = [] if others is None else list(others.scores.columns)
-        means = [m for m in means if m.name != OTHER_MTEB]
-        means.append(_benchmark_mean(c, OTHER_MTEB, None, extra + orphans, keys))
+    """One BenchmarkMean per group of `tasks` (benchmark_groups), the rank column first: the mean over the most
+    tasks (ties: the one more rows have, then the benchmark order)."""
+    means = [_benchmark_mean(sub, name, size, ts, keys) for name, size, ts, sub in benchmark_groups(c, tasks)]
     means = [m for m in means if m.tasks]
     best = max(range(len(means)), key=lambda i: (len(means[i].tasks), int(means[i].mean.notna().sum()), -i))
     return [means[best], *means[:best], *means[best + 1 :]]
