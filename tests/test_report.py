@@ -121,7 +121,8 @@ def test_one_model_at_two_protocols_in_two_folders_is_never_one_number(results: 
     report = build_report([tmp_path / "a", tmp_path / "b"])
     assert set(report.df["run"]) == {f"{RUN} [16q/64d]", f"{RUN} [32q/64d]"}
     titles = [t.title for t in report.tables]
-    assert {f"Dims x dtypes: {RUN} [16q/64d]", f"Dims x dtypes: {RUN} [32q/64d]"} <= set(titles)
+    grids = {f"Dims x dtypes: {RUN} [{p}], BEIR (1 task)" for p in ("16q/64d", "32q/64d")}  # one grid per protocol
+    assert grids <= set(titles)
     boards = [t for t in report.tables if t.key.startswith("leaderboard")]
     assert [t.title.split(":")[1].split("(")[0].strip() for t in boards] == ["data 16q/64d", "data 32q/64d"]
     md = report.to_markdown()

@@ -155,3 +155,92 @@ def test_table1_shows_percent_of_teacher_not_a_mean(report) -> None:
     board = tables["Leaderboard: full data (full dim, float32)"].text.set_index("Model")
     assert board.loc[TE, "MTEB(eng, v2) mean (3 of 41 tasks)"] == "–"  # two of the three STS tasks
     assert board.loc[f"{ST} → {TE}", "BEIR mean (2 of 15 tasks)"] == "–"
+
+
+# A run with dims x dtypes cells on two benchmarks: ArguAna counts in both BEIR and MTEB(eng, v2) (as in mteb), so
+# MTEB(eng, v2)'s grid mixes retrieval and STS; STS17 also holds a subset MTEB(eng, v2) does not score (ko-ko).
+GRID_RUN = "omega"
+GRID_BASE = {"STS12": 0.71, "STS17": {"en-en": 0.84, "ko-ko": 0.42}, "ArguAna": 0.47, "SciFact": 0.63}
+GRID_CELLS = {("full", "float32"): 0.0, ("full", "int8"): -0.01, ("32", "float32"): -0.03, ("32", "int8"): -0.05}
+
+
+def _write_cell(root: Path, run: str, task: str, cell: tuple[str, str], base: float | dict, **extra) -> None:
+    """One cell's result file with the real schema (multi-subset tasks: one entry per subset, as mteb writes)."""
+    from leafbench.record import build_result, write_result
+
+    dim, dtype = cell
+    off = GRID_CELLS[cell]
+    name = "full-float32" if cell == ("full", "float32") else f"{'full' if dim == 'full' else f'{dim}d'}-{dtype}"
+    block = {
+        "mode": "student",
+        "split": "test",
+        "query_model": GRID_RUN,
+        "document_model": GRID_RUN,
+        "student": {"name": GRID_RUN, "identity": f"local:{GRID_RUN}"},
+        "cell": name,
+        "dim": 64 if dim == "full" else int(dim),
+        "full_dim": 64,
+        "dtype": dtype,
+        **extra,
+    }
+    subsets = base if isinstance(base, dict) else {"default": base}
+    metric = "ndcg_at_10" if task in ("ArguAna", "SciFact") else "cosine_spearman"
+    by_subset = {s: {metric: v + off, "main_score": v + off} for s, v in subsets.items()}
+    res = build_result(task, "test", None, 1.0, block, by_subset=by_subset)
+    suffix = "" if cell == ("full", "float32") else f"__{name}"
+    write_result(root / run / "student" / f"{task}{suffix}.json", res)
+
+
+@pytest.fixture(scope="module")
+def grid_frame(tmp_path_factory: pytest.TempPathFactory):
+    from leafbench.report.frame import load_results
+
+    root = tmp_path_factory.mktemp("grid")
+    for task, base in GRID_BASE.items():
+        for cell in GRID_CELLS:
+            _write_cell(root, GRID_RUN, task, cell, base)
+    for cell in GRID_CELLS:  # the same model on 10 SciFact queries: another data protocol, another run
+        _write_cell(root, f"{GRID_RUN}__10q", "SciFact", cell, 0.2, subset={"max_queries": 10})
+    return load_results(root)
+
+
+def test_dims_x_dtypes_grids_are_one_per_benchmark_with_the_leaderboards_mean(grid_frame) -> None:
+    """One grid per (run, benchmark), none per task type; its full-dim float32 cell is the run's leaderboard mean
+    for that benchmark (the same tasks, scored on the benchmark's own subsets), and its other cells are means of
+    the same kind over the same tasks."""
+    from leafbench.report.compare import cells
+    from leafbench.report.frame import select_cell
+    from leafbench.report.grid import cell_tables
+    from leafbench.report.leaderboard import leaderboards
+
+    sub = f"{GRID_RUN} [10q]"
+    assert set(grid_frame["run"]) == {GRID_RUN, sub}  # a run is one data protocol
+    grids = {t.title: t for t in cell_tables(grid_frame, fold_retrieval={GRID_RUN, sub})}
+    beir, mteb = f"Dims x dtypes: {GRID_RUN}, {BEIR} (2 tasks)", f"Dims x dtypes: {GRID_RUN}, {MTEB} (3 tasks)"
+    assert set(grids) == {beir, mteb, f"Dims x dtypes: {sub}, {BEIR} (1 task)"}
+    assert grids[beir].key == f"cells-{GRID_RUN}-beir" and grids[mteb].key == f"cells-{GRID_RUN}-mteb-eng--v2"
+    assert grids[f"Dims x dtypes: {sub}, {BEIR} (1 task)"].key == f"cells-{sub}"  # its run's one benchmark
+    # A deployed run's all-retrieval grid folds (the deployment table shows it); the one with STS stays open.
+    assert grids[beir].collapsed and not grids[mteb].collapsed
+    boards = {b.protocol: b for b in leaderboards(cells(select_cell(grid_frame)))}
+    board = boards["full"]
+    (key,) = board.labels
+    checked = set()
+    for title, bench, tasks in ((beir, BEIR, {"ArguAna", "SciFact"}), (mteb, MTEB, {"ArguAna", "STS12", "STS17"})):
+        m = next(m for m in board.means if m.name == bench)
+        assert set(m.tasks) == tasks and f"over {', '.join(sorted(tasks))}, the tasks" in grids[title].notes[0]
+        g = grids[title]
+        row = g.text.index[(g.text["Mode"] == "student") & (g.text["Dim"] == "full")][0]
+        assert g.sort.at[row, "float32"] == pytest.approx(m.mean[key])
+        checked.add(bench)
+        low = g.text.index[g.text["Dim"] == "32"][0]
+        scores = [GRID_BASE[t]["en-en"] if t == "STS17" else GRID_BASE[t] for t in tasks]  # type: ignore[index]
+        assert g.sort.at[low, "int8"] == pytest.approx(100 * (np.mean(scores) + GRID_CELLS[("32", "int8")]))
+    assert checked == {BEIR, MTEB}
+    # The mean over STS17's two subsets (its main score) is not what the benchmark averages, nor what the grid shows.
+    main = np.mean([0.71, np.mean([0.84, 0.42]), 0.47])
+    assert f"{100 * main:.2f}" not in grids[mteb].text["float32"].tolist()
+    # The subset run's grid holds its own protocol's score only, equal to that protocol's leaderboard mean.
+    m10 = boards["10q"].means[0]
+    s10 = grids[f"Dims x dtypes: {sub}, {BEIR} (1 task)"]
+    assert s10.text.at[0, "float32"] == f"{m10.mean.iloc[0]:.2f}" == "20.00"

@@ -324,8 +324,9 @@ def report_from_frame(
 
 
 def _cell_section(df: pd.DataFrame, deploy: list[ReportTable], deployed: set[str]) -> list[ReportTable]:
-    """The deployment tables, then the dims x dtypes grids: open for what no deployment table shows, folded for
-    the retrieval grids of deployed runs (the same scores as one compact matrix per run)."""
+    """The deployment tables, then the dims x dtypes grids (one per run and benchmark): open for what no deployment
+    table shows, folded for a deployed run's grids whose tasks are all retrieval (the same scores as one compact
+    matrix per run)."""
     grids = cell_tables(df, fold_retrieval=deployed)
     for t in deploy + grids:
         t.section = S_CELLS
@@ -334,7 +335,7 @@ def _cell_section(df: pd.DataFrame, deploy: list[ReportTable], deployed: set[str
 
 def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path, deps: Sequence[Any] = ()) -> list[Any]:
     """Every figure, the deployment figure of a run first: the dims and quantization figures of a run with a
-    deployment view follow it (their grid may be folded, or keyed by task type)."""
+    deployment view follow it (their grid may be folded, or keyed by benchmark)."""
     from .deploy import deployment_figures
     from .latency import plot_latency
     from .plots import make_figures
