@@ -57,7 +57,9 @@ INTROS = {
     "rounded up; rescored binary stores the same bits). Index: documents x bytes per vector, vectors only (no ANN "
     "graph, ids or int8 ranges), decimal units. Query p50: the query encoder's batch-1 latency where `leafbench "
     "latency` measured it, the same for every cell of a mode. ✓ Pareto: no other cell scores at least as high (as "
-    "printed) in at most as many bytes; the other cells pay bytes for nothing. The dims x dtypes grids follow.",
+    "printed) in at most as many bytes; the other cells pay bytes for nothing. The dims x dtypes grids follow, one per "
+    "run and benchmark: each cell is that benchmark's mean over the tasks measured in every cell, computed as the "
+    "leaderboard computes it.",
     S_BOARD: "The ranking: one table per data protocol (full data first; a subset protocol never shares a table, a "
     "column or a mean with another), every system evaluated on it (models, teachers, distilled students, "
     "`student → teacher` asymmetric pairs) with MTEB's model columns and one mean per benchmark. Each mean is over "
