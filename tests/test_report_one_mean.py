@@ -244,3 +244,20 @@ def test_dims_x_dtypes_grids_are_one_per_benchmark_with_the_leaderboards_mean(gr
     m10 = boards["10q"].means[0]
     s10 = grids[f"Dims x dtypes: {sub}, {BEIR} (1 task)"]
     assert s10.text.at[0, "float32"] == f"{m10.mean.iloc[0]:.2f}" == "20.00"
+
+
+def test_a_runs_figures_follow_its_first_grid_when_it_has_several(tmp_path: Path) -> None:
+    """An STS run on MTEB(eng, v2) and on a task in no benchmark (STS16) has two grids and no `cells-<run>` table:
+    its figures still follow its first grid, in Markdown too (a figure after no table is left out there)."""
+    from leafbench.report.build import build_report
+
+    for task in ("STS12", "STS16"):
+        for cell in GRID_CELLS:
+            _write_cell(tmp_path / "res", "sigma", task, cell, 0.6)
+    rep = build_report(tmp_path / "res", figures_dir=tmp_path / "fig")
+    grids = [t.key for t in rep.tables if t.key.startswith("cells-")]
+    assert grids == ["cells-sigma-mteb-eng--v2", "cells-sigma-other-mteb-tasks"]
+    assert {f.key: f.after for f in rep.figures} == {"dims-sigma": grids[0], "quant-sigma": grids[0]}
+    md = rep.to_markdown()
+    assert md.index("### Dims x dtypes: sigma, MTEB(eng, v2) (1 task)") < md.index("figures/dims-sigma.png")
+    assert md.index("figures/quant-sigma.png") < md.index("### Dims x dtypes: sigma, Other mteb tasks (1 task)")

@@ -24,7 +24,7 @@ from . import compare as cmp
 from .bootstrap import Interval
 from .deploy import deployment_tables, deployments
 from .frame import ReportError, load_folders, pick_main_cell, select_cell
-from .grid import cell_tables
+from .grid import cell_tables, first_grid
 from .leaderboard import leaderboard_table, leaderboards, per_task_tables
 from .model_meta import system_columns
 from .provenance import protocol_table
@@ -321,7 +321,7 @@ def report_from_frame(
             tables.append(t)
     figs: list[Any] = []
     if figures_dir is not None:
-        figs = _figures(df, latency, Path(figures_dir), deps)
+        figs = _figures(df, latency, Path(figures_dir), deps, [t.key for t in tables])
     return Report(title, source, len(df), df["run"].nunique(), df["task"].nunique(), tables, figs, df)
 
 
@@ -335,9 +335,12 @@ def _cell_section(df: pd.DataFrame, deploy: list[ReportTable], deployed: set[str
     return deploy + [t for t in grids if not t.collapsed] + [t for t in grids if t.collapsed]
 
 
-def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path, deps: Sequence[Any] = ()) -> list[Any]:
+def _figures(
+    df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path, deps: Sequence[Any] = (), keys: Sequence[str] = ()
+) -> list[Any]:
     """Every figure, the deployment figure of a run first: the dims and quantization figures of a run with a
-    deployment view follow it (their grid may be folded, or keyed by benchmark)."""
+    deployment view follow it (their grid may be folded), the others follow the run's first grid among the table
+    `keys` (a run with grids on several benchmarks has no `cells-<run>`)."""
     from .deploy import deployment_figures
     from .latency import plot_latency
     from .plots import make_figures
@@ -353,6 +356,8 @@ def _figures(df: pd.DataFrame, latency: Sequence[Any], fig_dir: Path, deps: Sequ
         run = f.after.removeprefix("cells-") if f.after.startswith("cells-") else None
         if run in after:
             f.after = after[run]
+        elif run is not None:
+            f.after = first_grid(run, keys) or f.after
     figs = figs[:1] + deploy + figs[1:] if figs and figs[0].key == "asym-vs-sym" else deploy + figs
     if latency:
         figs += [f for f in [plot_latency(latency, df, fig_dir)] if f is not None]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..cells import DTYPES
 from ..modes import MODE_ORDER
+from .compare import BENCHMARK_ORDER, OTHER_MTEB, USER
 from .leaderboard import benchmark_groups
 from .table import ReportTable, make_table, slug
 
@@ -94,3 +95,11 @@ def _grid_table(g: pd.DataFrame, label: str, name: str, size: int | None, tasks:
         )
     title = f"Dims x dtypes: {label}, {name} ({len(tasks)} task{'' if len(tasks) == 1 else 's'})"
     return make_table(key, title, frame, notes=notes)
+
+
+def first_grid(run: str, keys: Sequence[str]) -> str | None:
+    """The first of `keys` (table order) that is one of `run`'s grids: `cells-<run>`, or `cells-<run>-<benchmark>`
+    when the run has grids on several benchmarks, so the run's figures (placed after `cells-<run>`) still follow
+    its grids."""
+    names = {f"cells-{run}", *(f"cells-{run}-{slug(n)}" for n in (*BENCHMARK_ORDER, OTHER_MTEB, USER))}
+    return next((k for k in keys if k in names), None)
