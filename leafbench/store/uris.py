@@ -1,7 +1,7 @@
 """A store root on object storage (``s3://bucket/prefix``, ``gs://…``, ``az://…``): which schemes work, the options
 Lance's object store needs beyond what it reads from the environment, a check that the bucket can be reached
 (once, before any encoding), and the small marker files (``FORMAT-lance``) read and written through pyarrow's
-filesystems (fsspec's for Azure). Lance itself is not imported here.
+filesystems (fsspec's for Azure), opened by `leafbench.object_storage`. Lance itself is not imported here.
 
 Credentials, region and endpoint come from the usual environment variables (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``; ``GOOGLE_*``; ``AZURE_*``),
@@ -11,9 +11,11 @@ moto, a local gateway), ``allow_http``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from ..object_storage import ObjectStorageError, arrow_filesystem, split_uri
+from ..object_storage import endpoint as _endpoint
+from ..object_storage import one_line as _one_line
 from .errors import StoreError
 
 __all__ = [
@@ -35,13 +37,6 @@ def is_uri(root: object) -> bool:
     return isinstance(root, str) and "://" in root and not root.startswith("file://")
 
 
-def split_uri(uri: str) -> tuple[str, str, str]:
-    """(scheme, bucket, key prefix) of ``scheme://bucket/prefix``."""
-    scheme, _, rest = uri.partition("://")
-    bucket, _, prefix = rest.partition("/")
-    return scheme.lower(), bucket, prefix.strip("/")
-
-
 def check_scheme(uri: str) -> str:
     """The scheme of `uri`, or a StoreError naming the schemes Lance supports."""
     scheme, bucket, _ = split_uri(uri)
@@ -53,10 +48,6 @@ def check_scheme(uri: str) -> str:
     if not bucket:
         raise StoreError(f"{uri}: no bucket named; expected {scheme}://bucket/prefix")
     return scheme
-
-
-def _endpoint() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT")
 
 
 def storage_options_from_env(uri: str) -> dict[str, str]:
@@ -72,43 +63,11 @@ def storage_options_from_env(uri: str) -> dict[str, str]:
 
 
 def filesystem(uri: str) -> tuple[Any, str]:
-    """(pyarrow filesystem, path) for `uri`; an S3 one with short timeouts, so a wrong endpoint fails in seconds."""
-    from pyarrow import fs
-
-    scheme, bucket, prefix = split_uri(uri)
-    path = f"{bucket}/{prefix}".rstrip("/")
-    if scheme == "s3":
-        endpoint = _endpoint()
-        kwargs: dict[str, Any] = {}
-        if endpoint:
-            kwargs["endpoint_override"] = endpoint.split("://", 1)[-1]
-            kwargs["scheme"] = "http" if endpoint.startswith("http://") else "https"
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kwargs["region"] = region
-        retry = fs.AwsStandardS3RetryStrategy(max_attempts=2)
-        return fs.S3FileSystem(connect_timeout=5, request_timeout=20, retry_strategy=retry, **kwargs), path
+    """(pyarrow filesystem, path) for `uri` (`leafbench.object_storage`, shared with the task-file readers)."""
     try:
-        return fs.FileSystem.from_uri(uri)
-    except (ValueError, NotImplementedError, OSError):  # pyarrow without this scheme (az://): fsspec's driver
-        pass
-    package = OBJECT_SCHEMES.get(scheme)
-    try:
-        import fsspec
-
-        return fs.PyFileSystem(fs.FSSpecHandler(fsspec.filesystem(scheme))), path
-    except ImportError:
-        raise StoreError(
-            f"{uri}: reading the store's format marker on {scheme}:// needs {package or 'an fsspec driver'}: "
-            f"pip install {package or 'fsspec'}"
-        ) from None
-    except (ValueError, OSError) as e:
-        raise StoreError(f"{uri}: cannot open {scheme}:// ({_one_line(e)})") from None
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+        return arrow_filesystem(uri)
+    except ObjectStorageError as e:
+        raise StoreError(str(e)) from None
 
 
 def check_reachable(uri: str) -> None:
