@@ -12,7 +12,9 @@ One concept a module: ``errors`` (the DataError family), ``retrieval`` (Retrieva
 ``fingerprint`` (content hashes of what is scored), ``data_warnings`` (odd but usable data), ``names`` (task
 names and local folders), ``beir`` (BEIR folder files), ``assembly`` (rows to RetrievalData), ``mteb_split``
 (mteb's split data), ``mteb_tasks`` (mteb's registry), ``local_copy`` (local copies that are not mteb's),
-``loading`` (a task's data, local or from the hub), ``corpus_file`` (a big corpus streamed from its file). Import the names from this package.
+``loading`` (a task's data, local or from the hub), ``corpus_file`` (a big corpus streamed from its file),
+``location`` (a data dir or folder on this disk or at a URL: ``s3://…``, any fsspec scheme). Import the names from
+this package.
 
 mteb is imported lazily (it takes seconds); this package never imports torch.
 """
@@ -31,6 +33,7 @@ from .loading import (
     task_data_warnings,
 )
 from .local_copy import is_local_copy, mark_local_copies
+from .location import DataPath, RemotePath, check_data_dir, data_location, open_data_dir
 from .mteb_split import retrieval_data_from_mteb_split
 from .mteb_tasks import aggregate_subtasks, mteb_sizes
 from .names import (
@@ -50,13 +53,17 @@ __all__ = [
     "TASKS",
     "WARNING_KINDS",
     "DataError",
+    "DataPath",
     "IncompleteAggregateError",
     "NoDataError",
+    "RemotePath",
     "RetrievalData",
     "StreamedIds",
     "StreamedTexts",
     "aggregate_local_folders",
     "aggregate_subtasks",
+    "check_data_dir",
+    "data_location",
     "describe_warnings",
     "doc_text",
     "find_local_folder",
@@ -67,6 +74,7 @@ __all__ = [
     "load_retrieval_task",
     "mark_local_copies",
     "mteb_sizes",
+    "open_data_dir",
     "read_qrels",
     "read_queries",
     "resolve_task_name",

@@ -1,20 +1,19 @@
-"""Local BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``; corpus and queries may be Parquet,
-`data.beir_files`): their file readers, which validate every line and name file:line in a DataError, and the loader
-of one split of a folder."""
+"""BEIR folders (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``; corpus and queries may be Parquet,
+`data.beir_files`), local or at a URL (`data.location`): their file readers, which validate every line and name
+file:line in a DataError, and the loader of one split of a folder."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from .assembly import QrelRow, assemble
 from .beir_files import data_file, file_bytes, is_parquet, iter_parquet_documents, read_parquet_queries
 from .corpus_file import DocumentReader, StreamedIds, scan_corpus, stream_threshold
 from .errors import DataError
+from .location import DataPath, data_location, listing, source_name
 from .names import known_name
 from .retrieval import RetrievalData, doc_text
 
@@ -23,22 +22,22 @@ __all__ = ["load_beir_folder", "read_qrels", "read_queries"]
 _INT_RE = re.compile(r"[+-]?[0-9]{1,9}")  # a relevance grade; pytrec_eval holds them as C ints
 
 
-def _listing(folder: Path) -> str:
+def _listing(folder: DataPath) -> str:
     """What a folder holds, for 'missing file' messages."""
     try:
-        names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+        names = listing(folder)
     except OSError:
         return "folder is missing or unreadable"
     return "folder contains: " + (", ".join(names) if names else "nothing")
 
 
-def _require_file(folder: Path, relpath: str) -> None:
+def _require_file(folder: DataPath, relpath: str) -> None:
     """Fail with the folder listing, since the usual cause is a wrong --data-dir."""
     if not (folder / relpath).is_file():
         raise DataError(f"{folder}: missing {relpath} ({_listing(folder)})")
 
 
-def _data_file(folder: Path, stem: str) -> Path:
+def _data_file(folder: DataPath, stem: str) -> DataPath:
     """The folder's corpus or queries file (JSONL or Parquet); missing: the folder's listing, since the usual
     cause is a wrong --data-dir."""
     found = data_file(folder, stem)
@@ -47,9 +46,13 @@ def _data_file(folder: Path, stem: str) -> Path:
     return found
 
 
-def _where(path: Path, n: int) -> str:
-    """A row of a corpus or queries file as warnings name it: file:line, or Parquet's row (counted over parts)."""
-    return f"{path} row {n}" if is_parquet(path) else f"{path}:{n}"
+def _where(path: DataPath, rows: dict[str, int]) -> dict[str, str]:
+    """Rows of a corpus or queries file as warnings name them: file:line, or Parquet's row (counted over parts);
+    the layout is looked up once (at a URL, a lookup is a request)."""
+    if not rows:
+        return {}
+    parquet = is_parquet(path)
+    return {k: f"{path} row {n}" if parquet else f"{path}:{n}" for k, n in rows.items()}
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -58,7 +61,7 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
+def _decode_line(raw: bytes, path: DataPath, lineno: int) -> str:
     """One line as text: UTF-8 only (a BOM is allowed on line 1, as Python's json accepts it there)."""
     try:
         text = raw.decode("utf-8")
@@ -67,7 +70,7 @@ def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
     return text[1:] if lineno == 1 and text.startswith("\ufeff") else text
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _iter_jsonl(path: DataPath) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per non-blank line; bad bytes or bad JSON raise DataError with file:line."""
     loads = json.loads
     with path.open("rb") as f:
@@ -89,7 +92,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _check_unicode(value: str, key: str, path: Path, lineno: int) -> str:
+def _check_unicode(value: str, key: str, path: DataPath, lineno: int) -> str:
     """JSON may spell an unpaired surrogate (``"\\ud800"``); such a string is not text any tokenizer or hash
     can take, so it is refused here, naming the line, instead of failing later without one."""
     if _SURROGATE.search(value):
@@ -99,7 +102,7 @@ def _check_unicode(value: str, key: str, path: Path, lineno: int) -> str:
     return value
 
 
-def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
+def _get_id(obj: Mapping[str, Any], path: DataPath, lineno: int) -> str:
     """The row's ``_id`` as a string (ints are accepted, like mteb's cast to string)."""
     if "_id" not in obj:
         raise DataError(f"{path}:{lineno}: missing field '_id'")
@@ -113,7 +116,7 @@ def _get_id(obj: Mapping[str, Any], path: Path, lineno: int) -> str:
     return _check_unicode(value, "_id", path, lineno)
 
 
-def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional: bool) -> str:
+def _get_str(obj: Mapping[str, Any], key: str, path: DataPath, lineno: int, optional: bool) -> str:
     """A string field; optional fields may be missing or null (read as '')."""
     value = obj.get(key)
     if value is None:
@@ -126,7 +129,7 @@ def _get_str(obj: Mapping[str, Any], key: str, path: Path, lineno: int, optional
     return _check_unicode(value, key, path, lineno)
 
 
-def _rows(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, dict[str, Any], str]]:
+def _rows(path: DataPath, check_duplicates: bool = True) -> Iterator[tuple[int, dict[str, Any], str]]:
     """(line number, object, its ``_id``) per row of a corpus or queries file; a repeated ``_id`` is a DataError
     (`check_duplicates`; a streamed corpus checks its ids by hash instead of holding a dict of them)."""
     first_line: dict[str, int] = {}
@@ -139,7 +142,7 @@ def _rows(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, dict
         yield lineno, obj, row_id
 
 
-def iter_documents(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
+def iter_documents(path: DataPath, check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
     """(line number, id, mteb-style document text) per document of a corpus file, validated."""
     for lineno, obj, doc_id in _rows(path, check_duplicates):
         text = _get_str(obj, "text", path, lineno, optional=False)
@@ -148,7 +151,7 @@ def iter_documents(path: Path, check_duplicates: bool = True) -> Iterator[tuple[
 
 
 def _read_corpus(
-    path: Path, empty: dict[str, int] | None = None, reader: DocumentReader = iter_documents
+    path: DataPath, empty: dict[str, int] | None = None, reader: DocumentReader = iter_documents
 ) -> tuple[list[str], list[str]]:
     """Corpus ids and mteb-style document texts, validated; ids of empty documents -> line go to `empty`."""
     ids: list[str] = []
@@ -163,7 +166,7 @@ def _read_corpus(
     return ids, texts
 
 
-def read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, str]:
+def read_queries(path: DataPath, empty: dict[str, int] | None = None) -> dict[str, str]:
     """All queries of the file (every split), id -> text, in file order; empty ones (id -> line) go to `empty`."""
     queries: dict[str, str] = {}
     for lineno, obj, qid in _rows(path):
@@ -173,7 +176,7 @@ def read_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, s
     return queries
 
 
-def read_qrels(path: Path) -> list[QrelRow]:
+def read_qrels(path: DataPath) -> list[QrelRow]:
     """Rows of a BEIR qrels TSV (header required, as BEIR always skips line 1)."""
     rows: list[QrelRow] = []
     header_seen = False
@@ -212,7 +215,7 @@ def read_qrels(path: Path) -> list[QrelRow]:
 
 
 def load_beir_folder(
-    folder: Path,
+    folder: DataPath | str,
     split: str = "test",
     task_name: str | None = None,
     ignore_identical_ids: bool = False,
@@ -227,7 +230,7 @@ def load_beir_folder(
     first of them a DataError naming file:line. ``stream``: hold the corpus as `StreamedIds` / `StreamedTexts` (ids memory-mapped,
     texts read from the file per pass) instead of lists; default: from :func:`stream_threshold` bytes of corpus file.
     """
-    folder = Path(folder).expanduser()
+    folder = data_location(folder, "folder")
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder ({_listing(folder.parent)})")
     corpus_path = _data_file(folder, "corpus")
@@ -263,8 +266,8 @@ def load_beir_folder(
         set(corpus[0].positions_of(row[1] for row in qrel_rows)) if isinstance(corpus[0], StreamedIds) else None
     )
     empty_where = {
-        "empty_queries": {q: _where(queries_path, n) for q, n in empty_queries.items()},
-        "empty_documents": {d: _where(corpus_path, n) for d, n in empty_docs.items()},
+        "empty_queries": _where(queries_path, empty_queries),
+        "empty_documents": _where(corpus_path, empty_docs),
     }
     return assemble(
         task_name,
@@ -273,7 +276,7 @@ def load_beir_folder(
         all_queries,
         qrel_rows,
         str(qrels_path),
-        os.path.abspath(folder),
+        source_name(folder),
         ignore_identical_ids,
         strict,
         empty_where,

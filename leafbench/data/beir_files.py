@@ -5,19 +5,20 @@ of Parquet parts read in name order (how dataset repos on the hub keep big corpo
 file is checked as strictly as a JSONL line: an id column (``_id``, or ``id`` as mteb's v2 datasets name it) of
 strings or integers, a string ``text`` and an optional string ``title``; a null text, an empty or repeated id is a
 DataError naming the part file and its row. Rows are numbered from 1 over the whole corpus (across parts), which
-is what a document's "line" means for Parquet in warnings.
+is what a document's "line" means for Parquet in warnings. The folder may be local or at a URL (`data.location`);
+Parquet files at a URL are read through its pyarrow filesystem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import DataError
+from .location import DataPath, arrow_source, file_size
 
 __all__ = [
     "data_file",
@@ -32,7 +33,7 @@ __all__ = [
 BATCH_ROWS = 65536  # Parquet rows decoded at a time: bounded memory whatever the corpus size
 
 
-def data_file(folder: Path, stem: str) -> Path | None:
+def data_file(folder: DataPath, stem: str) -> DataPath | None:
     """``<stem>.jsonl``, ``<stem>.parquet`` or a ``<stem>/`` folder of Parquet parts, the first that exists."""
     for candidate in (folder / f"{stem}.jsonl", folder / f"{stem}.parquet"):
         if candidate.is_file():
@@ -43,20 +44,21 @@ def data_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def is_parquet(path: Path) -> bool:
-    return path.suffix == ".parquet" or path.is_dir()
+def is_parquet(path: DataPath) -> bool:
+    """A Parquet file or folder of parts (never asks the filesystem about a ``.jsonl``: at a URL that is a request)."""
+    return path.suffix == ".parquet" or (path.suffix != ".jsonl" and path.is_dir())
 
 
-def parquet_parts(path: Path) -> list[Path]:
+def parquet_parts(path: DataPath) -> list[DataPath]:
     """A Parquet corpus's files: itself, or a folder's parts in name order."""
     return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
 
 
-def file_bytes(path: Path) -> int:
+def file_bytes(path: DataPath) -> int:
     """A corpus's size as it is read: the file's bytes for JSONL, the uncompressed column bytes for Parquet (what
     decides whether it is streamed)."""
     if not is_parquet(path):
-        return path.stat().st_size
+        return file_size(path)
     total = 0
     for part in parquet_parts(path):
         meta = _open(part).metadata
@@ -64,14 +66,15 @@ def file_bytes(path: Path) -> int:
     return total
 
 
-def _open(part: Path) -> pq.ParquetFile:
+def _open(part: DataPath) -> pq.ParquetFile:
+    source, filesystem = arrow_source(part)
     try:
-        return pq.ParquetFile(part)
+        return pq.ParquetFile(source, filesystem=filesystem)
     except (OSError, pa.ArrowException) as e:
         raise DataError(f"{part}: not a readable Parquet file ({e})") from None
 
 
-def parquet_columns(path: Path) -> tuple[str, str | None]:
+def parquet_columns(path: DataPath) -> tuple[str, str | None]:
     """(id column, title column or None) of a Parquet corpus or queries file, its types checked."""
     schema = _open(parquet_parts(path)[0]).schema_arrow
     names = schema.names
@@ -91,7 +94,9 @@ def parquet_columns(path: Path) -> tuple[str, str | None]:
     return id_col, "title" if "title" in names else None
 
 
-def _rows(path: Path, with_title: bool) -> Iterator[tuple[Path, int, int, list[Any], list[Any], list[Any] | None]]:
+def _rows(
+    path: DataPath, with_title: bool
+) -> Iterator[tuple[DataPath, int, int, list[Any], list[Any], list[Any] | None]]:
     """(part, first row number in the corpus, first row in the part, ids, texts, titles) per decoded batch."""
     id_col, title_col = parquet_columns(path)
     cols = [id_col, "text", *([title_col] if with_title and title_col else [])]
@@ -115,18 +120,18 @@ def _rows(path: Path, with_title: bool) -> Iterator[tuple[Path, int, int, list[A
         base += in_part
 
 
-def _check_id(value: Any, part: Path, row: int) -> str:
+def _check_id(value: Any, part: DataPath, row: int) -> str:
     if value is None or value == "":
         raise DataError(f"{part}: row {row}: {'null' if value is None else 'empty'} id")
     return str(value)
 
 
-def iter_parquet_documents(path: Path, check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
+def iter_parquet_documents(path: DataPath, check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
     """(row number, id, mteb-style document text) per document of a Parquet corpus, validated (the JSONL
     reader's contract, `data.corpus_file.DocumentReader`)."""
     from .retrieval import doc_text
 
-    first: dict[str, tuple[Path, int]] = {}
+    first: dict[str, tuple[DataPath, int]] = {}
     for part, start, part_start, ids, texts, titles in _rows(path, with_title=True):
         for i, (raw_id, text) in enumerate(zip(ids, texts)):
             doc_id = _check_id(raw_id, part, part_start + i)
@@ -143,7 +148,7 @@ def iter_parquet_documents(path: Path, check_duplicates: bool = True) -> Iterato
             yield start + i, doc_id, doc_text(title or "", text)
 
 
-def read_parquet_queries(path: Path, empty: dict[str, int] | None = None) -> dict[str, str]:
+def read_parquet_queries(path: DataPath, empty: dict[str, int] | None = None) -> dict[str, str]:
     """All queries of a Parquet file (or folder of parts), id -> text, in file order; empty ones -> row number."""
     queries: dict[str, str] = {}
     for part, start, part_start, ids, texts, _ in _rows(path, with_title=False):

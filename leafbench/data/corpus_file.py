@@ -6,7 +6,8 @@ Python lists cost ~200 B per document beyond the text itself: MS MARCO's 8.8M pa
 before a single row is encoded. A streamed corpus costs a few bytes of heap per document (a duplicate-id check
 of 8 B per id, transient); its ids and texts stay in files. `load_beir_folder` streams a
 corpus file of at least :data:`STREAM_MIN_BYTES` (``$LEAFBENCH_STREAM_MIN_BYTES``); the texts and ids it yields
-are exactly those of the list reader, so results, fingerprints and the store's rows are shared between both.
+are exactly those of the list reader, so results, fingerprints and the store's rows are shared between both. The
+file may be at a URL (`data.location`): each pass then streams it from there again, in buffered reads.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import overload
 
 import numpy as np
 import pyarrow as pa
 
 from .errors import DataError
+from .location import DataPath
 
 __all__ = ["STREAM_MIN_BYTES", "StreamedIds", "StreamedTexts", "stream_threshold", "take_items"]
 
@@ -33,7 +34,7 @@ STREAM_ENV = "LEAFBENCH_STREAM_MIN_BYTES"
 CHUNK = 65536  # documents per chunk of a pass: bounded memory whatever the corpus size
 
 #: reader(path, check_duplicates) -> (line number, id, document text) per document: the BEIR reader (data.beir).
-DocumentReader = Callable[[Path, bool], Iterator[tuple[int, str, str]]]
+DocumentReader = Callable[[DataPath, bool], Iterator[tuple[int, str, str]]]
 
 
 def stream_threshold() -> int:
@@ -107,7 +108,7 @@ class StreamedTexts(_TakeColumn):
     texts use `take()` (one pass for any number of positions).
     """
 
-    def __init__(self, path: Path, n: int, reader: DocumentReader) -> None:
+    def __init__(self, path: DataPath, n: int, reader: DocumentReader) -> None:
         self.path = path
         self._n = n
         self._reader = reader
@@ -159,7 +160,7 @@ def take_items(items: Sequence[str], positions: Sequence[int] | np.ndarray) -> l
 class CorpusScan:
     """What the validating pass over a corpus file learns: ids (memory-mapped), the count, empty documents."""
 
-    def __init__(self, path: Path, reader: DocumentReader) -> None:
+    def __init__(self, path: DataPath, reader: DocumentReader) -> None:
         self.path = path
         self.reader = reader
         self.empty: dict[str, int] = {}
@@ -213,7 +214,7 @@ def _has_repeats(hashes: list[np.ndarray]) -> bool:
     return bool(len(h) > 1 and (h[1:] == h[:-1]).any())
 
 
-def scan_corpus(path: Path, reader: DocumentReader) -> tuple[StreamedIds, StreamedTexts, dict[str, int]]:
+def scan_corpus(path: DataPath, reader: DocumentReader) -> tuple[StreamedIds, StreamedTexts, dict[str, int]]:
     """(ids, texts, {empty document id: line}) of a corpus file, validated in one streaming pass of `reader`."""
     scan = CorpusScan(path, reader)
     ids, texts = scan.run()

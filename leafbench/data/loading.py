@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ..offline import hub_offline
@@ -13,6 +12,7 @@ from . import mteb_tasks
 from .beir import load_beir_folder
 from .errors import DataError, NoDataError
 from .local_copy import mark_local_copies
+from .location import DataPath, check_data_dir, data_location
 from .mteb_split import retrieval_data_from_mteb_split
 from .names import AGGREGATE_FOLDERS, TASKS, aggregate_local_folders, find_local_folder, folder_name, known_name
 from .retrieval import RetrievalData
@@ -28,19 +28,17 @@ __all__ = [
 DATA_DIR_ENV = "LEAFBENCH_DATA_DIR"
 
 
-def _data_dir(data_dir: Path | None) -> Path | None:
-    """``data_dir``, else ``$LEAFBENCH_DATA_DIR``, else None; a given one that is not a folder is a DataError."""
+def _data_dir(data_dir: DataPath | str | None) -> DataPath | None:
+    """``data_dir``, else ``$LEAFBENCH_DATA_DIR``, else None, as a local folder or a URL; a given one that is not
+    a folder (or cannot be reached) is a DataError."""
     if data_dir is None and os.environ.get(DATA_DIR_ENV):
-        data_dir = Path(os.environ[DATA_DIR_ENV])
+        data_dir = data_location(os.environ[DATA_DIR_ENV], DATA_DIR_ENV)
     if data_dir is None:
         return None
-    data_dir = Path(data_dir).expanduser()
-    if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data dir does not exist")
-    return data_dir
+    return check_data_dir(data_location(data_dir))
 
 
-def _no_local_copy(task_name: str, data_dir: Path | None, layout: str) -> NoDataError:
+def _no_local_copy(task_name: str, data_dir: DataPath | None, layout: str) -> NoDataError:
     """The error for a task with no local copy while offline, naming the `layout` to provide."""
     return NoDataError(
         f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; "
@@ -49,7 +47,7 @@ def _no_local_copy(task_name: str, data_dir: Path | None, layout: str) -> NoData
 
 
 def _local_parts(
-    folder: Path, task: Any, task_name: str, split: str, ignore_identical_ids: bool, strict: bool
+    folder: DataPath, task: Any, task_name: str, split: str, ignore_identical_ids: bool, strict: bool
 ) -> dict[str, RetrievalData]:
     """A task's parts from its local `folder` (one BEIR folder per subset for a multi-subset task), marked where
     they are not mteb's copy."""
@@ -99,7 +97,7 @@ def _hub_parts(
 
 def load_retrieval_parts(
     name: str,
-    data_dir: Path | None = None,
+    data_dir: DataPath | str | None = None,
     split: str | None = None,
     offline: bool | None = None,
     strict: bool = False,
@@ -145,7 +143,7 @@ def load_retrieval_parts(
 
 def load_retrieval_task(
     name: str,
-    data_dir: Path | None = None,
+    data_dir: DataPath | str | None = None,
     split: str | None = None,
     offline: bool | None = None,
     strict: bool = False,
@@ -164,7 +162,7 @@ def load_retrieval_task(
 def load_aggregate_parts(
     task_name: str,
     subtasks: list[str],
-    data_dir: Path | None = None,
+    data_dir: DataPath | str | None = None,
     split: str | None = None,
     offline: bool | None = None,
     strict: bool = False,

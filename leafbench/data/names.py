@@ -1,5 +1,5 @@
 """Task names and where their local folders are: BEIR's task names and folder names, aggregate tasks' sub-task
-folders (``cqadupstack/<forum>/``), and the search for a task's BEIR folder under a data dir."""
+folders (``cqadupstack/<forum>/``), and the search for a task's BEIR folder under a data dir (local or a URL)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .beir_files import data_file
 from .errors import DataError, IncompleteAggregateError
+from .location import DataPath, data_location
 
 __all__ = [
     "AGGREGATE_FOLDERS",
@@ -100,7 +101,7 @@ def folder_name(task_name: str) -> str:
     return TASKS.get(known_name(task_name)) or subtask_folder(task_name) or task_name
 
 
-def folder_candidates(folder: str, data_dir: Path) -> list[Path]:
+def folder_candidates(folder: str, data_dir: DataPath) -> list[DataPath]:
     """Where a task folder may sit: under ``data_dir``, under ``data_dir/beir``, or ``data_dir`` itself."""
     parts = Path(folder).parts
     found = [data_dir / folder, data_dir / "beir" / folder]
@@ -110,7 +111,7 @@ def folder_candidates(folder: str, data_dir: Path) -> list[Path]:
     return found
 
 
-def find_local_folder(task_name: str, data_dir: Path, subsets: list[str] | None = None) -> Path | None:
+def find_local_folder(task_name: str, data_dir: DataPath | str, subsets: list[str] | None = None) -> DataPath | None:
     """The local BEIR folder for a task under ``data_dir``, or None.
 
     ``data_dir`` may be the beir folder itself (``data_dir/scifact/corpus.jsonl``), its
@@ -118,7 +119,7 @@ def find_local_folder(task_name: str, data_dir: Path, subsets: list[str] | None 
     (``subsets`` given) is a folder of one BEIR folder per subset (``<task>/<subset>/corpus.jsonl``);
     it is found when at least one subset folder is there (missing ones are named by the loader).
     """
-    data_dir = Path(data_dir).expanduser()
+    data_dir = data_location(data_dir)
     for candidate in folder_candidates(folder_name(task_name), data_dir):
         if subsets and subsets != ["default"]:
             if any(data_file(candidate / s, "corpus") is not None for s in subsets):
@@ -128,7 +129,9 @@ def find_local_folder(task_name: str, data_dir: Path, subsets: list[str] | None 
     return None
 
 
-def aggregate_local_folders(task_name: str, data_dir: Path | None, subtasks: list[str]) -> dict[str, Path | None]:
+def aggregate_local_folders(
+    task_name: str, data_dir: DataPath | str | None, subtasks: list[str]
+) -> dict[str, DataPath | None]:
     """Sub-task → local BEIR folder (None where absent) under ``data_dir``.
 
     An aggregate is local when its parent folder (``cqadupstack/``) is there; then every sub-task's folder
@@ -137,7 +140,7 @@ def aggregate_local_folders(task_name: str, data_dir: Path | None, subtasks: lis
     """
     if data_dir is None:
         return dict.fromkeys(subtasks)
-    data_dir = Path(data_dir).expanduser()
+    data_dir = data_location(data_dir)
     found = {s: find_local_folder(s, data_dir) for s in subtasks}
     parent_name = AGGREGATE_FOLDERS.get(task_name, (None,))[0]
     parents = [p for p in folder_candidates(parent_name, data_dir) if p.is_dir()] if parent_name else []
