@@ -271,7 +271,7 @@ def tasks_cmd(
     benchmark: Annotated[
         str, typer.Option(help='Benchmark as mteb names it: "MTEB(eng, v2)", BEIR, NanoBEIR.')
     ] = "MTEB(eng, v2)",
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar="LEAFBENCH_DATA_DIR")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
 ) -> None:
     """List a benchmark's tasks: type, main score, splits, and whether --data-dir holds them (offline runnable)."""

@@ -75,11 +75,12 @@ ExcludeTasks = Annotated[
 ]
 
 DataDir = Annotated[
-    Optional[Path],
+    Optional[str],
     typer.Option(
         "--data-dir",
         envvar="LEAFBENCH_DATA_DIR",
-        help="Local data: BEIR folders (DIR/beir/scifact/corpus.jsonl ...) and/or mteb task files (DIR/mteb/sts/<Task>/...); see docs/evaluation.md.",
+        help="Local data: BEIR folders (DIR/beir/scifact/corpus.jsonl ...) and/or mteb task files (DIR/mteb/sts/<Task>/...); "
+        "BEIR folders may also be at a URL (s3://bucket/prefix, gs://..., any fsspec scheme); see docs/evaluation.md.",
     ),
 ]
 

@@ -19,11 +19,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
 from .ray_corpus import StoreActor, actor_options, await_settled
+
+if TYPE_CHECKING:
+    from .data import DataPath
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +205,10 @@ class RayEngine:
         return tokens
 
     def encode_file(
-        self, encoder: Any, side: str, path: Path, keys: Any, progress: Callable[[int], None] | None
+        self, encoder: Any, side: str, path: DataPath, keys: Any, progress: Callable[[int], None] | None
     ) -> tuple[int, int]:
-        """Encode what the store lacks of a corpus file, the workers reading the file (`leafbench.ray_corpus`)."""
+        """Encode what the store lacks of a corpus file (local or at a URL), the workers reading the file
+        (`leafbench.ray_corpus`)."""
         from .ray_corpus import encode_corpus_file
 
         return encode_corpus_file(self, encoder, side, path, keys, progress)

@@ -15,13 +15,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .cells import Cell
 from .errors import UserError
 from .modes import Mode
 from .record import ResultRecord, read_result, result_path, write_result
 from .scoring import Executor
+
+if TYPE_CHECKING:
+    from .data import DataPath
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class EvalContext:
     force: bool = True
     ranges_file: Path | None = None
     search: str = "torch"
-    data_dir: Path | None = None
+    data_dir: DataPath | None = None  # a local folder or a URL: results name data files relative to it
     progress: ProgressFactory | None = None
     on_event: EventSink | None = None
     executor: Executor | None = None

@@ -21,12 +21,15 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import UserError
 from .registry import ModelSpec
+
+if TYPE_CHECKING:
+    from .data import DataPath
 
 LATENCY_FORMAT = 1
 PAPER_REFERENCE = {
@@ -315,20 +318,20 @@ def gemm_peaks(
 
 
 def benchmark_texts(
-    folder: Path, n_queries: int | None = None, n_passages: int = 500, seed: int = 0
+    folder: DataPath | str, n_queries: int | None = None, n_passages: int = 500, seed: int = 0
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """Real queries and passages from a BEIR folder (e.g. SciFact): the test queries in file order (first
     `n_queries`), and a seeded sample of `n_passages` corpus texts (title + text, as retrieval encodes them)."""
-    from .data import load_beir_folder, take_items
+    from .data import data_location, load_beir_folder, take_items
 
-    data = load_beir_folder(Path(folder), "test")
+    data = load_beir_folder(folder, "test")
     queries = list(data.query_texts[:n_queries] if n_queries else data.query_texts)
     rng = np.random.default_rng(seed)
     n = min(n_passages, len(data.corpus_texts))
     idx = sorted(rng.choice(len(data.corpus_texts), n, replace=False).tolist()) if n else []
     passages = take_items(data.corpus_texts, idx)  # one pass over a streamed corpus
     info = {
-        "folder": str(Path(folder).resolve()),
+        "folder": str(data_location(folder).resolve()),
         "task": data.task_name,
         "split": "test",
         "n_queries": len(queries),

@@ -26,11 +26,12 @@ def latency(
         Optional[int], typer.Option(help="Intra-op threads for every runtime (recorded). Default: torch's.")
     ] = None,
     data_dir: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--data-dir",
             envvar="LEAFBENCH_DATA_DIR",
-            help="Local data, as `leafbench run` reads it: DIR/beir/<task>, DIR/<task>, or the task's BEIR folder.",
+            help="Task data, as `leafbench run` reads it: DIR/beir/<task>, DIR/<task>, or the task's BEIR folder; "
+            "a local folder or a URL (s3://bucket/prefix).",
         ),
     ] = None,
     task: Annotated[
@@ -50,7 +51,7 @@ def latency(
 ) -> None:
     """Batch-1 query latency (p50/p95/p99) and bulk throughput, per backend, for a student and its teacher."""
     from .backends import BackendError, check_backend
-    from .data import DataError, find_local_folder
+    from .data import DataError, find_local_folder, open_data_dir
     from .latency import benchmark_texts, run_latency
     from .registry import cache_root, resolve_model
 
@@ -63,7 +64,7 @@ def latency(
         raise BackendError(f"--threads must be >= 1, not {threads}")
     if data_dir is None:
         raise DataError("--data-dir is needed: local data holding the task's BEIR folder (e.g. ../shared/data)")
-    folder = find_local_folder(task, data_dir)
+    folder = find_local_folder(task, open_data_dir(data_dir))
     if folder is None:
         raise DataError(
             f"--data-dir {data_dir}: no BEIR folder of {task} there (looked for <dir>/beir/<task>, <dir>/<task>)"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .cells import CALIBRATIONS, INT_DTYPES, Cell, grid, load_ranges, parse_dims, parse_dtypes
+from .data.location import DataPath
 from .errors import UserError
 from .modes import Mode, parse_modes
 from .registry import ModelSpec
@@ -28,7 +29,7 @@ __all__ = ["DataSettings", "EncodingSettings", "RunPlan", "plan_run"]
 class DataSettings:
     """Which data each task is evaluated on: local copies, the split, a seeded cut, and whether warnings fail."""
 
-    data_dir: Path | None = None
+    data_dir: DataPath | None = None  # a local folder or a URL (leafbench.data.location)
     split: str | None = None
     max_queries: int | None = None
     max_docs: int | None = None
@@ -138,12 +139,14 @@ def plan_run(
     """The plan of ``leafbench run`` with these options (lists may replace comma strings: ``dims=[256, None]``),
     every option checked before any encoding. Raises a UserError naming the option on bad input. `name` (with
     `model_revision`) names a `model` that is an mteb encoder object (leafbench.user_encoder)."""
+    from .data import open_data_dir
     from .engine import make_engine
     from .record import protocol_suffix, run_folder_name
     from .scoring import SEARCH_BACKENDS
     from .store import STORE_BACKENDS, detect_format
 
     workspace = Workspace.at(output, cache_dir)
+    location = open_data_dir(data_dir)  # a URL is checked now, before any model loads
     mode_arg = _csv(mode) or "student"
     modes = tuple(parse_modes(mode_arg))
     ranges = Path(ranges_file) if ranges_file is not None else None
@@ -165,7 +168,7 @@ def plan_run(
     _check_cells_fit({r: models[r] for r in roles_run(modes)}, cells, ranges, teacher_max_seq_length is not None)
     splits = _eval_splits(split, eval_splits)
     split = splits[0] if splits and len(splits) == 1 else split
-    data = DataSettings(Path(data_dir) if data_dir is not None else None, split, max_queries, max_docs, strict, splits)
+    data = DataSettings(location, split, max_queries, max_docs, strict, splits)
     selection = _select(
         models["student"], _with_benchmarks(tasks, benchmarks), task_types, exclude_tasks, data.data_dir
     )
@@ -413,7 +416,7 @@ def _select(
     tasks: str | Sequence[str] | None,
     task_types: str | Sequence[str] | None,
     exclude: str | Sequence[str] | None,
-    data_dir: Path | None,
+    data_dir: DataPath | None,
 ) -> Selection:
     """The tasks to run (default: the student's benchmark); an incomplete local aggregate fails now."""
     from .data import aggregate_local_folders

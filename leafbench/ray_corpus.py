@@ -14,9 +14,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .data import DataPath
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ def encode_corpus_file(
     engine: Any,
     encoder: Any,
     side: str,
-    path: Path,
+    path: DataPath,
     keys: np.ndarray,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
@@ -141,18 +144,22 @@ def encode_corpus_file(
     return encoded, tokens
 
 
-def _read(ray: Any, path: Path, num_cpus: float) -> Any:
+def _read(ray: Any, path: DataPath, num_cpus: float) -> Any:
     """The corpus file as a Ray dataset of (title, text) rows, parsed by Ray's read tasks: JSONL, or Parquet
-    (a file, or a folder of parts: only the text columns are read)."""
+    (a file, or a folder of parts: only the text columns are read). A file at a URL is read by the workers from
+    there, through the filesystem the driver opened it with (endpoint and all), never shipped by the driver."""
     from .data.beir_files import is_parquet, parquet_columns
+    from .data.location import arrow_source
 
+    source, filesystem = arrow_source(path)
+    # One path (the file, or the folder: Ray lists its parts), not a list of files: Ray Data resolves a list's
+    # paths on threads that each import fsspec's HTTP filesystem, and without aiohttp one thread's failed import
+    # makes another's fail with an ImportError Ray does not catch.
+    where: dict[str, Any] = {"paths": str(source), "filesystem": filesystem, "num_cpus": num_cpus}
     if is_parquet(path):
         _, title = parquet_columns(path)
-        # One path (the file, or the folder: Ray lists its parts), not a list of files: Ray Data resolves a list's
-        # paths on threads that each import fsspec's HTTP filesystem, and without aiohttp one thread's failed import
-        # makes another's fail with an ImportError Ray does not catch.
         columns = ["text", *([title] if title else [])]
-        return ray.data.read_parquet(str(path), columns=columns, file_extensions=["parquet"], num_cpus=num_cpus)
+        return ray.data.read_parquet(**where, columns=columns, file_extensions=["parquet"])
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -161,11 +168,11 @@ def _read(ray: Any, path: Path, num_cpus: float) -> Any:
         unexpected_field_behavior="ignore",  # _id and anything else: the driver's pass holds the ids
     )
     read_options = pj.ReadOptions(block_size=32 << 20)
-    return ray.data.read_json(str(path), num_cpus=num_cpus, parse_options=fields, read_options=read_options)
+    return ray.data.read_json(**where, parse_options=fields, read_options=read_options)
 
 
 def _job(
-    engine: Any, encoder: Any, side: str, path: Path, progress: Callable[[int], None] | None, commit_rows: int
+    engine: Any, encoder: Any, side: str, path: DataPath, progress: Callable[[int], None] | None, commit_rows: int
 ) -> tuple[int, int]:
     """One Ray Data job over the file: (texts encoded, tokens)."""
     ray = engine._init()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cells import Cell
-from .data import LOCAL_COPY, NoDataError, RetrievalData
+from .data import LOCAL_COPY, DataPath, NoDataError, RetrievalData
 from .errors import UserError
 from .evaluator import EvalContext, EventSink, ProgressFactory, TaskEvaluator, TaskRun
 from .plan import RunPlan
@@ -258,7 +258,7 @@ def local_task_source(task_name: str, data_dir: Path | str) -> str:
     return str(relativize(common, data_roots(data_dir)))
 
 
-def load_mteb_task(task_name: str, data_dir: Path | None, task: Any = None) -> tuple[Any, str]:
+def load_mteb_task(task_name: str, data_dir: DataPath | None, task: Any = None) -> tuple[Any, str]:
     """A local copy when --data-dir has one, else mteb's own online loading; offline without a copy: an error.
     Returns (task object, data source: its folder relative to --data-dir, or ``hf:<path>@<revision>``).
 
@@ -271,8 +271,8 @@ def load_mteb_task(task_name: str, data_dir: Path | None, task: Any = None) -> t
     from .mteb_local import load_local_task, local_task_names
     from .offline import hub_offline
 
-    if data_dir is not None and task_name in local_task_names(Path(data_dir)):
-        return load_local_task(task_name, Path(data_dir), task=task), local_task_source(task_name, data_dir)
+    if isinstance(data_dir, Path) and task_name in local_task_names(data_dir):  # mteb files: a local folder only
+        return load_local_task(task_name, data_dir, task=task), local_task_source(task_name, data_dir)
     if hub_offline():
         raise NoDataError(
             f"no local copy of {task_name} under {data_dir or '(no --data-dir given)'}; pass --data-dir with "

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .data.location import DataPath
 from .data.names import name_key
 from .errors import UserError
 
@@ -42,7 +43,7 @@ class Selection:
     skipped: dict[str, str]  # task -> reason (unsupported type, ...)
     source: str  # how the list was chosen, for the terminal and the results
     from_benchmark: set[str] = field(default_factory=set)  # missing data here is reported, not fatal
-    folders: dict[str, Path] = field(default_factory=dict)  # user BEIR folders given as tasks: name -> folder
+    folders: dict[str, DataPath] = field(default_factory=dict)  # user BEIR folders given as tasks: name -> folder
     subtasks: dict[str, list[str]] = field(default_factory=dict)  # aggregate task -> its sub-tasks (mteb's)
     # Task objects as a benchmark configures them (MTEB(eng, v2): AmazonCounterfactualClassification is its "en"
     # subset on "test", STS17 "en-en"): evaluated as they are, so a benchmark run scores what the benchmark scores.
@@ -105,23 +106,32 @@ def _looks_like_path(item: str) -> bool:
     return item.startswith((".", "/", "~")) or "/" in item or "\\" in item
 
 
-def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Path] | None:
-    """(task name, folder) when `item` names a BEIR-layout folder: a path (``./my-corpus``), or a name found
-    under ``data_dir`` (``my-corpus`` → ``<data_dir>/my-corpus`` or ``<data_dir>/beir/my-corpus``).
+def _folder_of(item: str, data_dir: DataPath | str | None) -> DataPath | None:
+    """The folder `item` names: a path or URL as given, else ``<data_dir>/<item>`` or ``<data_dir>/beir/<item>``."""
+    from .data import data_location
+
+    if _looks_like_path(item) or (Path(item).expanduser().is_dir() and not data_dir):
+        return data_location(item, "--tasks")
+    if data_dir is None:
+        return None
+    root = data_location(data_dir)
+    return next((c for c in (root / item, root / "beir" / item) if c.is_dir()), None)
+
+
+def folder_task(item: str, data_dir: DataPath | str | None = None) -> tuple[str, DataPath] | None:
+    """(task name, folder) when `item` names a BEIR-layout folder: a path (``./my-corpus``) or URL
+    (``s3://bucket/my-corpus``), or a name found under ``data_dir`` (``my-corpus`` → ``<data_dir>/my-corpus`` or
+    ``<data_dir>/beir/my-corpus``).
 
     The task is named by its folder; a folder named like a BEIR task (``…/scifact``) is that task. A path
     that is not a BEIR folder raises TaskSelectionError naming what it lacks; a bare name that is not a
     folder returns None (it may be an mteb task name)."""
     from .data import DataError, resolve_task_name
     from .data.beir_files import data_file
+    from .data.location import listing
 
-    if _looks_like_path(item) or (Path(item).expanduser().is_dir() and not data_dir):
-        folder = Path(item).expanduser()
-    elif data_dir is not None:
-        folder = next((c for c in (Path(data_dir) / item, Path(data_dir) / "beir" / item) if c.is_dir()), None)
-        if folder is None:
-            return None
-    else:
+    folder = _folder_of(item, data_dir)
+    if folder is None:
         return None
     if not folder.is_dir():
         raise TaskSelectionError(
@@ -132,7 +142,7 @@ def folder_task(item: str, data_dir: Path | str | None = None) -> tuple[str, Pat
         lacks.append("qrels/")
     if lacks:
         try:
-            held = ", ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())) or "nothing"
+            held = ", ".join(listing(folder)) or "nothing"
         except OSError:
             held = "unreadable"
         raise TaskSelectionError(f"{folder}: not a BEIR folder: missing {', '.join(lacks)} (folder contains: {held})")
@@ -156,7 +166,7 @@ def _keep_types(task_types: str | None) -> set[str] | None:
     return keep_types
 
 
-def _item_tasks(item: str, data_dir: Path | str | None, sel: Selection) -> tuple[Any, list[tuple[str, str]]]:
+def _item_tasks(item: str, data_dir: DataPath | str | None, sel: Selection) -> tuple[Any, list[tuple[str, str]]]:
     """(the benchmark `item` names or None, its (task, type) pairs): a benchmark, a BEIR folder (recorded in
     `sel.folders`) or a task name."""
     bench = None if _looks_like_path(item) else _benchmark(item)
@@ -197,7 +207,7 @@ def select_tasks(
     default_benchmark: str | None,
     task_types: str | None = None,
     exclude: str | None = None,
-    data_dir: Path | str | None = None,
+    data_dir: DataPath | str | None = None,
 ) -> Selection:
     """Tasks from names, BEIR folders and/or benchmarks, optionally filtered by mteb task type; `exclude`
     names are recorded as skipped (a benchmark run that leaves out a task says so instead of looking
@@ -235,22 +245,22 @@ def subtask_names(name: str) -> list[str] | None:
     return list(_subtasks_cached(name)) or None
 
 
-def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
-    """Rows for `leafbench tasks`: each task's type, main score, splits and local availability."""
-    from pathlib import Path
-
-    from .data import find_local_folder
+def describe_benchmark(benchmark: str, data_dir: DataPath | str | None = None) -> list[dict]:
+    """Rows for `leafbench tasks`: each task's type, main score, splits and local availability (BEIR folders only
+    at a URL: mteb's STS and classification files are read from a local --data-dir)."""
+    from .data import find_local_folder, open_data_dir
     from .mteb_local import local_task_names
 
     bench = _benchmark(benchmark)
     if bench is None:
         raise TaskSelectionError(f'unknown benchmark {benchmark!r}; e.g. "MTEB(eng, v2)", BEIR, NanoBEIR')
-    local = set(local_task_names(Path(data_dir))) if data_dir else set()
+    data_dir = open_data_dir(data_dir) if data_dir else None  # an unreachable URL: one error, not one per task
+    local = set(local_task_names(data_dir)) if isinstance(data_dir, Path) else set()
     rows = []
     for t in bench.tasks:
         m = t.metadata
         has_local = bool(data_dir) and (
-            m.name in local or (m.type == "Retrieval" and find_local_folder(m.name, Path(data_dir)) is not None)
+            m.name in local or (m.type == "Retrieval" and find_local_folder(m.name, data_dir) is not None)
         )
         row = {
             "task": m.name,
@@ -266,7 +276,7 @@ def describe_benchmark(benchmark: str, data_dir=None) -> list[dict]:
             subs = [
                 {
                     "task": st.metadata.name,
-                    "local": bool(data_dir) and find_local_folder(st.metadata.name, Path(data_dir)) is not None,
+                    "local": bool(data_dir) and find_local_folder(st.metadata.name, data_dir) is not None,
                 }
                 for st in m.tasks
             ]
