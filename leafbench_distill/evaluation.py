@@ -79,6 +79,8 @@ class Evaluator:
         query_prompt: str = "",
         document_prompt: str = "",
         student_mode: bool = False,
+        prefix: str = "",  # "dev_" when `retrieval` is the dev set: a metrics row says which split it read
+        sts: dict[str, tuple[list[str], list[str], np.ndarray]] | None = None,  # name -> (s1, s2, gold)
     ) -> None:
         self.heldout = heldout
         self.retrieval = retrieval
@@ -86,6 +88,8 @@ class Evaluator:
         self.query_prompt = query_prompt
         self.document_prompt = document_prompt
         self.student_mode = student_mode
+        self.prefix = prefix
+        self.sts = sts or {}
 
     def __call__(self, model) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -99,12 +103,15 @@ class Evaluator:
                 if m.any():
                     a = alignment(pred[m], self.heldout.targets[m])
                     out[f"heldout_{role}_mse"], out[f"heldout_{role}_cosine"] = a["mse"], a["cosine"]
+        p = self.prefix
         if self.retrieval is not None and self.teacher_docs is not None:
             q = encode_texts(model, self.retrieval.query_texts, self.query_prompt)
-            out["asym_ndcg_at_10"] = ndcg10(self.retrieval, q, self.teacher_docs)
+            out[f"{p}asym_ndcg_at_10"] = ndcg10(self.retrieval, q, self.teacher_docs)
             if self.student_mode:
                 d = encode_texts(model, self.retrieval.corpus_texts, self.document_prompt)
-                out["student_ndcg_at_10"] = ndcg10(self.retrieval, q, d)
+                out[f"{p}student_ndcg_at_10"] = ndcg10(self.retrieval, q, d)
+        for name, (s1, s2, gold) in self.sts.items():
+            out[f"{p}sts_{name}"] = sts_spearman(encode_texts(model, s1), encode_texts(model, s2), gold)
         return out
 
 

@@ -17,7 +17,10 @@ MANIFEST_NAME = "leafbench.json"  # read by leafbench.registry (teacher, query_p
 
 def export_student(model, folder: Path, manifest: dict[str, Any], query_prompt: str, document_prompt: str) -> Path:
     """Save the student with the teacher's prompts (so encode_query applies them) and the manifest."""
+    from .student import plain_projection
+
     folder = Path(folder)
+    plain_projection(model)
     prompts = {"query": query_prompt, "document": document_prompt}
     model.prompts = prompts
     model.default_prompt_name = None
@@ -26,18 +29,21 @@ def export_student(model, folder: Path, manifest: dict[str, Any], query_prompt: 
     return folder
 
 
+#: What every student manifest holds (`leafbench.registry` and the model cards read them).
+MANIFEST_KEYS = (
+    "teacher",
+    "teacher_revision",
+    "query_prompt",
+    "document_prompt",
+    "dims",
+    "recipe",
+    "data_hashes",
+    "final_metrics",
+)
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    required = (
-        "teacher",
-        "teacher_revision",
-        "query_prompt",
-        "document_prompt",
-        "dims",
-        "recipe",
-        "data_hashes",
-        "final_metrics",
-    )
-    missing = [k for k in required if k not in manifest]
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"manifest lacks {missing}")
     (Path(folder) / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=False, default=str) + "\n")

@@ -36,6 +36,7 @@ class Prepared:
     eval_data: Any = None  # RetrievalData or None
     teacher_docs: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    dev: Any = None  # DevSet or None: what in-training evaluations score when the recipe names eval.dev
 
 
 def _say(msg: str, echo: Callable[[str], None] | None) -> None:
@@ -63,7 +64,16 @@ def prepare(
     teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size, engine=engine)
     t0 = time.perf_counter()
     sources = recipe.resolved_sources()
-    texts = load_texts(sources, recipe.training_base() or Path("."), recipe.data.seed, recipe.data.max_words, max_texts)
+    dev = load_dev(recipe, echo)
+    held_out = set().union(*dev.guard_sets().values()) if dev is not None else None
+    texts = load_texts(
+        sources,
+        recipe.training_base() or Path("."),
+        recipe.data.seed,
+        recipe.data.max_words,
+        max_texts,
+        held_out=held_out,
+    )
     eval_dir = recipe.eval_dir()
     guard_sets: dict[str, set[str]] = {}
     hub_eval = None
@@ -83,7 +93,10 @@ def prepare(
                 f"mteb:{hub_eval.task_name}": {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]}
                 - {""}
             }
-    overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap)
+    if dev is not None:
+        guard_sets.update(dev.guard_sets())
+    quiet = list(dev.guard_sets()) if dev is not None else []
+    overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap, quiet=quiet)
     _say(
         f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]",
         echo,
@@ -116,6 +129,10 @@ def prepare(
         t0 = time.perf_counter()
         teacher_docs = teacher.encode(eval_data.corpus_texts, "document").embeddings
         _say(f"teacher documents for in-training eval: {eval_data} [{time.perf_counter() - t0:.1f}s]", echo)
+    if dev is not None:
+        t0 = time.perf_counter()
+        dev.teacher_docs = teacher.encode(dev.data.corpus_texts, "document").embeddings
+        _say(f"dev set: {dev.describe()} [{time.perf_counter() - t0:.1f}s]", echo)
     return Prepared(
         recipe,
         texts,
@@ -128,7 +145,38 @@ def prepare(
         eval_data,
         teacher_docs,
         info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(), "selection": texts.selection},
+        dev=dev,
     )
+
+
+def load_dev(recipe: Recipe, echo: Callable[[str], None] | None = None):
+    """The recipe's dev set (`eval.dev`) from the local BEIR folder or, without `--data-dir`, through mteb; None
+    when the recipe has none. Unlike the test evaluation, a dev set that cannot load is an error: selection
+    without it would silently fall back to reading nothing, or to the test split."""
+    from leafbench.data import load_beir_folder, load_retrieval_task, resolve_task_name
+
+    from .evaluation import load_sts
+    from .validation import DevSet, DevSplit, dev_data
+
+    d = recipe.eval.dev
+    if d is None or not recipe.eval.retrieval:
+        return None
+    eval_dir = recipe.eval_dir()
+    name = resolve_task_name(Path(recipe.eval.retrieval).name)
+    if eval_dir is not None:
+        full = load_beir_folder(eval_dir / recipe.eval.retrieval, d.split, task_name=name)
+    else:
+        full = load_retrieval_task(name, None, d.split)
+    split = DevSplit.of(full.query_ids, d.fraction, d.seed)
+    sts = {}
+    for task in d.sts:
+        path = (eval_dir / "mteb" / "sts" / task / "dev.jsonl") if eval_dir is not None else None
+        if path is None or not path.is_file():
+            raise DistillError(f"eval.dev.sts {task}: {path or 'no --data-dir'}: no dev split file")
+        sts[task] = load_sts(path)
+    dev = DevSet(dev_data(full, split, d.n_queries, d.n_docs, d.seed), split, sts)
+    _say(f"dev set: {dev.describe()} (held out of training)", echo)
+    return dev
 
 
 def hub_retrieval_data(recipe: Recipe, echo: Callable[[str], None] | None = None):
@@ -200,7 +248,8 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
         device,
     )
     info: dict[str, Any] = {}
-    idx = prep.train_idx[: r.student.ridge_texts]
+    fit = r.student.fit_sources
+    idx = [i for i in prep.train_idx if fit is None or prep.texts.sources[i] in fit][: r.student.ridge_texts]
     if init and r.student.projection_init == "ridge":
         info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
     elif init and r.student.projection_init == "procrustes":
@@ -208,6 +257,10 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
             "method": "procrustes",
             **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx]),
         }
+    if r.student.orthogonal:  # also on a resume (init=False): the checkpoint holds the parametrized weights
+        from .student import keep_orthogonal
+
+        keep_orthogonal(model)
     return model, info
 
 
@@ -229,6 +282,8 @@ def load_student(path: Path, teacher_dim: int, max_seq_length: int | None, devic
 
 
 def make_evaluator(prep: Prepared):
+    """In-training evaluation: held-out alignment, and retrieval on the dev set when the recipe names one (the
+    test split is then never read during training), else on the recipe's evaluation split."""
     from .evaluation import Evaluator, HeldOut
 
     held = HeldOut(
@@ -236,14 +291,21 @@ def make_evaluator(prep: Prepared):
         [prep.texts.roles[i] for i in prep.heldout_idx],
         prep.targets[prep.heldout_idx],
     )
-    return Evaluator(
-        held,
-        prep.eval_data,
-        prep.teacher_docs,
-        prep.teacher.spec.query_prompt,
-        prep.teacher.spec.document_prompt,
-        student_mode=prep.recipe.eval.student_mode,
-    )
+    qp, dp = prep.teacher.spec.query_prompt, prep.teacher.spec.document_prompt
+    if prep.dev is not None:
+        dev = prep.dev
+        assert prep.recipe.eval.dev is not None
+        return Evaluator(
+            held,
+            dev.data,
+            dev.teacher_docs,
+            qp,
+            dp,
+            student_mode=prep.recipe.eval.dev.student_mode,
+            prefix="dev_",
+            sts=dev.sts,
+        )
+    return Evaluator(held, prep.eval_data, prep.teacher_docs, qp, dp, student_mode=prep.recipe.eval.student_mode)
 
 
 def final_evaluation(
@@ -253,11 +315,13 @@ def final_evaluation(
     results_dir: Path | None,
     device: str | None = None,
     echo: Callable[[str], None] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS."""
+    """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS.
+
+    The test split is scored here, once, for the exported (selected) student; with a dev set, the dev scores are
+    written beside it as their own protocol (run folder `...__split-<split>-dev`), so a report never mixes them."""
     from leafbench.encode import Encoder
-    from leafbench.evaluate import evaluate_retrieval
-    from leafbench.modes import ALL_MODES
     from leafbench.record import run_folder_name
     from leafbench.registry import resolve_model
 
@@ -267,39 +331,18 @@ def final_evaluation(
     spec = resolve_model(str(student_folder), cache_dir)
     enc_s = Encoder(spec, prep.teacher.store, device=device, cache_dir=cache_dir)
     out: dict[str, Any] = {"retrieval": {}, "sts": {}}
+    extra = {"selected_by": selection} if selection else None
+    slug = run_folder_name(spec.slug, prep.teacher.spec.slug)  # = `leafbench run`'s folder
     if prep.eval_data is not None:
-        data = prep.eval_data
-        modes = list(ALL_MODES)
-        try:  # the harness writes its result JSONs (mteb format + leafbench block)
-            run = evaluate_retrieval(
-                data,
-                {"student": enc_s, "teacher": prep.teacher},
-                modes,
-                results_dir,
-                run_slug=run_folder_name(spec.slug, prep.teacher.spec.slug),
-            )  # = `leafbench run`'s folder
-            scores = {m: float(run.results[m]["scores"]["test"][0]["ndcg_at_10"]) for m in modes}
-        except ImportError as e:  # a box without mteb: the same metric through pytrec_eval alone (parity-tested)
-            _say(
-                f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo
-            )
-            q = {
-                role: enc.encode(data.query_texts, "query").embeddings
-                for role, enc in (("student", enc_s), ("teacher", prep.teacher))
-            }
-            d = {
-                role: enc.encode(data.corpus_texts, "document").embeddings
-                for role, enc in (("student", enc_s), ("teacher", prep.teacher))
-            }
-            from .evaluation import ndcg10
-
-            scores = {
-                "student": ndcg10(data, q["student"], d["student"], 1000),
-                "teacher": ndcg10(data, q["teacher"], d["teacher"], 1000),
-                "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000),
-            }
-        out["retrieval"][data.task_name] = scores
-        _say(f"final {data.task_name} nDCG@10: {scores}", echo)
+        scores = _retrieval_scores(prep.eval_data, enc_s, prep.teacher, results_dir, slug, extra, echo)
+        out["retrieval"][prep.eval_data.task_name] = scores
+        _say(f"final {prep.eval_data.task_name} nDCG@10: {scores}", echo)
+    if prep.dev is not None:
+        dev = prep.dev.data
+        dev_slug = run_folder_name(spec.slug, prep.teacher.spec.slug, protocol=f"split-{dev.split}-dev")
+        scores = _retrieval_scores(dev, enc_s, prep.teacher, results_dir, dev_slug, extra, echo)
+        out["dev"] = {"retrieval": {dev.task_name: scores}, "set": prep.dev.describe()}
+        _say(f"dev {dev.task_name} nDCG@10: {scores}", echo)
     eval_dir = r.eval_dir()
     if eval_dir is None and r.eval.sts:
         _say(f"STS {', '.join(r.eval.sts)}: no --data-dir, skipped (score them with `leafbench run --tasks ...`)", echo)
@@ -330,6 +373,38 @@ def final_evaluation(
             + "\n"
         )
     return out
+
+
+def _retrieval_scores(
+    data, enc_s, teacher, results_dir: Path | None, slug: str, extra: dict | None, echo
+) -> dict[str, float]:
+    """nDCG@10 of the three modes on `data` through the harness (result JSONs under `results_dir/slug`)."""
+    from leafbench.evaluate import evaluate_retrieval
+    from leafbench.modes import ALL_MODES
+
+    from .evaluation import ndcg10
+
+    modes = list(ALL_MODES)
+    try:  # the harness writes its result JSONs (mteb format + leafbench block)
+        run = evaluate_retrieval(
+            data, {"student": enc_s, "teacher": teacher}, modes, results_dir, run_slug=slug, extra=extra
+        )
+        return {m: float(run.results[m]["scores"][data.split][0]["ndcg_at_10"]) for m in modes}
+    except ImportError as e:  # a box without mteb: the same metric through pytrec_eval alone (parity-tested)
+        _say(f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo)
+    q = {
+        role: enc.encode(data.query_texts, "query").embeddings
+        for role, enc in (("student", enc_s), ("teacher", teacher))
+    }
+    d = {
+        role: enc.encode(data.corpus_texts, "document").embeddings
+        for role, enc in (("student", enc_s), ("teacher", teacher))
+    }
+    return {
+        "student": ndcg10(data, q["student"], d["student"], 1000),
+        "teacher": ndcg10(data, q["teacher"], d["teacher"], 1000),
+        "asymmetric": ndcg10(data, q["student"], d["teacher"], 1000),
+    }
 
 
 def hardware(device: str | None = None) -> str:

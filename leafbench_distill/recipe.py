@@ -50,11 +50,20 @@ class StudentCfg:
     # What the exported student reads at inference. Training short does not stop the student from reading long
     # passages (its position embeddings are trained); give it what the teacher reads. None: the training length.
     export_max_seq_length: int | None = None
+    # Reading lengths to choose from on the dev set (student mode, the selected weights), e.g. [256, 384, 512]:
+    # the best becomes the exported max_seq_length. Needs eval.dev; replaces export_max_seq_length.
+    export_lengths: list[int] | None = None
     bias: bool = True
     normalize: bool = True
     projection_init: str = "ridge"  # ridge | procrustes (an isometry: keeps the backbone's own cosines) | random
     ridge_alpha: float = 0.01  # λ = alpha × mean eigenvalue of the pooled Gram matrix
     ridge_texts: int = 4000  # texts the ridge or procrustes fit reads
+    # The sources the fit reads (None: all, in the training mix's proportions). The map is fitted where it must
+    # hold: fitted on the mix, whose in-domain queries are a few percent, it serves them worse.
+    fit_sources: list[str] | None = None
+    # Keep the projection an isometry while training (torch's orthogonal parametrization, bias frozen at 0): the
+    # student's own cosines then change only with the backbone. Needs projection_init procrustes and normalize.
+    orthogonal: bool = False
     # Continue from an earlier student folder (e.g. runs/leaf-mpnet/final) instead of backbone + fresh
     # projection: more data or another schedule without paying again for what was learned.
     init_from: str | None = None
@@ -157,6 +166,26 @@ class TrainCfg:
 
 
 @dataclass
+class DevCfg:
+    """`eval.dev`: the dev set that selects the model, so the test split is scored once, after selection.
+
+    Its queries are a seeded part of the retrieval task's `split` queries (by default half of the train claims),
+    scored against the full corpus; the overlap guard drops them from every training source."""
+
+    split: str = "train"
+    fraction: float = 0.5
+    seed: int = 0
+    student_mode: bool = True  # score student mode on dev too (re-encodes the corpus at each evaluation)
+    n_queries: int | None = None  # cut the dev set (quick runs, tests); None: every dev query, the full corpus
+    n_docs: int | None = None
+    sts: list[str] = field(default_factory=list)  # mteb/sts/<task>/dev.jsonl under data_dir: a Spearman guardrail
+
+
+#: `eval.select`: what picks the exported student among the evaluated states (start, each epoch, final).
+SELECT_RULES = ("last", "asymmetric", "student", "min", "mean")
+
+
+@dataclass
 class EvalCfg:
     # Local evaluation data (BEIR folders, mteb/sts/...). None: the retrieval task is loaded through mteb (the
     # hub), and STS is left to `leafbench run`; `--data-dir` names a local copy.
@@ -169,6 +198,9 @@ class EvalCfg:
     student_mode: bool = False  # also score student documents (re-encodes the corpus each eval)
     sts: list[str] = field(default_factory=list)  # mteb/sts task folders under data_dir, for the final report
     overlap_check: list[str] = field(default_factory=list)  # more eval sets for the overlap guard
+    dev: DevCfg | None = None  # set: in-training evaluations score the dev set, never `split`
+    # last: the final weights. asymmetric / student: the best dev nDCG@10 in that mode; min / mean: of the two.
+    select: str = "last"
 
 
 @dataclass
@@ -327,6 +359,16 @@ def _build_train(d: Any, where: str) -> TrainCfg:
     return cfg
 
 
+def _build_eval(d: Any, where: str) -> EvalCfg:
+    """`eval:`; its `dev:` mapping is built as a DevCfg."""
+    if not isinstance(d, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {type(d).__name__}")
+    cfg = _build(EvalCfg, {k: v for k, v in d.items() if k != "dev"}, where)
+    if d.get("dev") is not None:
+        cfg.dev = _build(DevCfg, d["dev"], f"{where}.dev")
+    return cfg
+
+
 _LOSS_TERMS = {"l2": L2Loss, "rank_kl": RankKLLoss, "anchor": AnchorLoss, "simmat": SimmatLoss}
 
 
@@ -381,7 +423,7 @@ def parse_recipe(raw: dict, where: str = "<recipe>") -> Recipe:
         student=_build(StudentCfg, raw["student"], f"{where}: student"),
         data=_build(DataCfg, data, f"{where}: data"),
         train=_build_train(raw.get("train", {}), f"{where}: train"),
-        eval=_build(EvalCfg, raw.get("eval", {}), f"{where}: eval"),
+        eval=_build_eval(raw.get("eval", {}), f"{where}: eval"),
         notes=raw.get("notes", ""),
         purpose=raw.get("purpose", "training"),
         raw=raw,
@@ -398,6 +440,8 @@ def validate(r: Recipe, where: str) -> None:
         *_student_problems(r.student),
         *_loss_problems(r),
         *_retrieval_problems(r),
+        *_start_problems(r),
+        *_dev_problems(r),
         *_heldout_problems(r),
         *_leak_problems(r),
     ]
@@ -521,6 +565,49 @@ def _loss_problems(r: Recipe) -> list[str]:
         ),
     ]
     return problems + [msg for bad, msg in checks if bad]
+
+
+def _start_problems(r: Recipe) -> list[str]:
+    """The projection fit's sources and the orthogonal option."""
+    problems = []
+    unknown_fit = sorted(set(r.student.fit_sources or ()) - {s.name for s in r.data.sources})
+    if unknown_fit or r.student.fit_sources == []:
+        problems.append(f"student.fit_sources must name data.sources (unknown: {unknown_fit or 'an empty list'})")
+    if r.student.orthogonal and (r.student.projection_init != "procrustes" or not r.student.normalize):
+        problems.append("student.orthogonal keeps a procrustes start: needs projection_init procrustes and normalize")
+    return problems
+
+
+def _dev_problems(r: Recipe) -> list[str]:
+    """The dev set, the selection rule and the reading lengths chosen on dev."""
+    e, problems = r.eval, []
+    if e.select not in SELECT_RULES:
+        problems.append(f"eval.select must be one of {', '.join(SELECT_RULES)}, not {e.select!r}")
+    elif e.select != "last" and e.dev is None:
+        problems.append(f"eval.select {e.select!r} selects on the dev set: set eval.dev (or select: last)")
+    elif e.select in ("student", "min", "mean") and e.dev is not None and not e.dev.student_mode:
+        problems.append(f"eval.select {e.select!r} needs student mode on dev: eval.dev.student_mode must be true")
+    lengths = r.student.export_lengths
+    if lengths is not None:
+        if e.dev is None or not e.dev.student_mode:
+            problems.append(
+                "student.export_lengths are chosen on dev in student mode: set eval.dev (student_mode: true)"
+            )
+        if not lengths or any(n < 1 for n in lengths) or r.student.export_max_seq_length is not None:
+            problems.append(
+                "student.export_lengths must be a non-empty list of lengths >= 1, without export_max_seq_length"
+            )
+    if e.dev is None:
+        return problems
+    if not 0 < e.dev.fraction < 1:
+        problems.append(f"eval.dev.fraction must be in (0, 1), not {e.dev.fraction}")
+    if e.dev.split == e.split:
+        problems.append(f"eval.dev.split must differ from eval.split ({e.split!r}): the dev set is never the test set")
+    if not e.retrieval:
+        problems.append("eval.dev needs eval.retrieval (the task whose queries it holds out)")
+    if not r.data.drop_eval_overlap:
+        problems.append("eval.dev needs data.drop_eval_overlap: true (the dev queries must leave the training texts)")
+    return problems
 
 
 def _retrieval_problems(r: Recipe) -> list[str]:

@@ -227,13 +227,26 @@ def _train(
     evaluator = make_evaluator(prep)
     model, ridge, untrained = _start_student(prep, output, cache, device, resuming)
     start = _start_embeddings(prep, model, output, cache, resuming, say)
-    trainer, state = _fit(prep, model, evaluator, output, resuming, say, bars, start)
+    selector = _selector(prep, output)
+    trainer, state = _fit(prep, model, evaluator, output, resuming, say, bars, start, selector)
+    if selector is not None:
+        selector.restore(model)
+        b = selector.best or {}
+        say(f"selected on dev by {selector.rule}: {b.get('tag')} (step {b.get('step')}), {b.get('dev_metrics')}")
+    length = _choose_length(prep, model, output, say)
     # A bundle's student sits in the bundle folder; name the student it was copied from.
     init_label = bundled_init_from(prep.info) or r.student.init_from
     manifest = _manifest(prep, model, state, overrides, init_label)
+    if prep.dev is not None:
+        manifest["selection"] = selector.record() if selector else {"rule": "last", "dev": prep.dev.describe()}
+        if length:
+            manifest["selection"]["length"] = length
+            manifest["max_seq_length"]["inference"] = model.max_seq_length = length["chosen"]
     final_dir = export_student(model, output / "final", manifest, *_prompts(prep))
     ridge = ridge or _read_json(output / "ridge.json")
     summary = _summary(prep, trainer, state, manifest, init_label, ridge, device)
+    if "selection" in manifest:
+        summary["selection"] = manifest["selection"]
     metrics: dict[str, Any] = {
         "in_training": manifest["final_metrics"]["in_training"],
         "untrained": _untrained(r, state, untrained or _read_json(output / "untrained.json")),
@@ -319,7 +332,47 @@ def _start_embeddings(prep, model, output: Path, cache: Path, resuming: bool, sa
     return start
 
 
-def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[str], None], bars: bool, start=None):
+def _choose_length(prep, model, output: Path, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The reading length of `student.export_lengths` with the best dev nDCG@10 in student mode (documents are
+    what length changes; ties keep the shorter), scored once per length (length.json says what was measured)."""
+    lengths = prep.recipe.student.export_lengths
+    if not lengths or prep.dev is None:
+        return None
+    from .evaluation import Evaluator
+
+    qp, dp = _prompts(prep)
+    ev = Evaluator(None, prep.dev.data, prep.dev.teacher_docs, qp, dp, student_mode=True, prefix="dev_")
+    train_len, scores = model.max_seq_length, {}
+    for n in sorted(lengths):
+        model.max_seq_length = n
+        scores[n] = ev(model)["dev_student_ndcg_at_10"]
+        say(f"dev student nDCG@10 reading {n} tokens: {scores[n]:.4f}")
+    model.max_seq_length = train_len
+    out = {"candidates": {str(n): v for n, v in scores.items()}, "chosen": max(scores, key=lambda n: (scores[n], -n))}
+    (output / "length.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def _selector(prep, output: Path):
+    """The dev-set selector of a recipe with `eval.select` other than last (None otherwise)."""
+    if prep.dev is None or prep.recipe.eval.select == "last":
+        return None
+    from .validation import Selector
+
+    return Selector(prep.recipe.eval.select, output / "checkpoints", prep.dev.describe())
+
+
+def _fit(
+    prep,
+    model,
+    evaluator,
+    output: Path,
+    resuming: bool,
+    say: Callable[[str], None],
+    bars: bool,
+    start=None,
+    selector=None,
+):
     """Train (or resume) to the end of the schedule; returns the trainer and its final state."""
     from .train import Trainer
 
@@ -333,6 +386,7 @@ def _fit(prep, model, evaluator, output: Path, resuming: bool, say: Callable[[st
         progress=bars,
         roles=[prep.texts.roles[i] for i in prep.train_idx],
         start=start,
+        selector=selector,
     )
     say(
         f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"
@@ -439,7 +493,15 @@ def finish_run(
     output, results = opts.output, opts.results
     metrics = dict(metrics)
     if opts.final_eval:
-        res = final_evaluation(final_dir, prep, opts.cache, results or output / "results", opts.run_device, echo=say)
+        res = final_evaluation(
+            final_dir,
+            prep,
+            opts.cache,
+            results or output / "results",
+            opts.run_device,
+            echo=say,
+            selection=manifest.get("selection"),
+        )
         metrics.update(res)
         if prep.eval_data is not None:
             summary["retrieval_protocol"] = (

@@ -190,3 +190,26 @@ def init_projection_ridge(model, texts: Sequence[str], targets: np.ndarray, alph
     cos = _mean_cosine(x @ w + (y_mean - x_mean @ w if has_bias else 0.0), y)
     log.info("ridge projection: lambda=%.4g, fit cosine=%.4f on %d texts", lam, cos, len(texts))
     return {"lambda": lam, "fit_cosine": cos, "n_texts": len(texts)}
+
+
+def keep_orthogonal(model) -> None:
+    """Parametrize the projection so every optimizer step keeps its columns orthonormal (the Procrustes start's
+    scale is dropped: the student normalizes its output) and freeze its bias at zero, so student-mode cosines
+    are the backbone's own throughout training."""
+    from torch.nn.utils import parametrizations
+
+    lin = dense_module(model).linear
+    if lin.bias is not None:
+        with torch.no_grad():
+            lin.bias.zero_()
+        lin.bias.requires_grad_(False)
+    parametrizations.orthogonal(lin)
+
+
+def plain_projection(model) -> None:
+    """Fold a parametrized projection back into a plain weight, so the saved folder is a stock Dense layer."""
+    from torch.nn.utils import parametrize
+
+    lin = dense_module(model).linear
+    if parametrize.is_parametrized(lin, "weight"):
+        parametrize.remove_parametrizations(lin, "weight", leave_parametrized=True)

@@ -414,11 +414,14 @@ def load_texts(
     max_words: int | None = None,
     max_texts: int | None = None,
     exclude: set[str] | None = None,
+    held_out: set[str] | None = None,
 ) -> TrainingTexts:
     """Read every source, dedupe across sources, take each source's seeded sample, shuffle everything.
 
     `max_texts` scales every source's share down proportionally (so a quick run keeps the recipe's mix).
-    Texts whose normalised form is in `exclude` (evaluation texts) are dropped and counted.
+    Texts whose normalised form is in `exclude` (evaluation texts) are dropped and counted. Normalised texts in
+    `held_out` (a dev set's queries) never enter a domain selection's reference, so no text is chosen for looking
+    like the dev set.
     """
     seen: set[str] = set()  # texts kept by earlier sources (a text read but not sampled stays available)
     per_source: list[tuple[SourceSpec, list[str]]] = []
@@ -428,7 +431,7 @@ def load_texts(
         kept, dropped = _read_pool(spec, base, max_words, seen, exclude)
         dropped_eval += dropped
         random.Random(f"{seed}-{spec.name}").shuffle(kept)
-        kept, pieces, chosen = _sample(spec, base, kept)
+        kept, pieces, chosen = _sample(spec, base, kept, held_out)
         if chosen is not None:
             selection[spec.name] = chosen
         seen.update(norm_text(t) for t in kept + pieces)  # a packed text is not reused alone by a later source
@@ -475,11 +478,18 @@ def _read_pool(
     return kept, dropped
 
 
-def _sample(spec: SourceSpec, base: Path, kept: list[str]) -> tuple[list[str], list[str], dict[str, Any] | None]:
+def _sample(
+    spec: SourceSpec, base: Path, kept: list[str], held_out: set[str] | None = None
+) -> tuple[list[str], list[str], dict[str, Any] | None]:
     """A source's sample from its shuffled pool: (texts, the texts packed into them, the domain selection's
     record or None). Domain selection ranks the pool first, so the best-ranked texts make the first documents."""
+    n_held = 0
     if spec.domain is not None:  # best-first; the seeded shuffle breaks ties
         ref = reference_texts(spec.domain, base)
+        if held_out:
+            n_held = len(ref)
+            ref = [t for t in ref if norm_text(t) not in held_out]
+            n_held -= len(ref)
         scores = domain_scores(kept, ref, min_tokens=spec.min_words)
         order = sorted(range(len(kept)), key=lambda i: -scores[i])
         kept = ranked = [kept[i] for i in order]
@@ -501,6 +511,7 @@ def _sample(spec: SourceSpec, base: Path, kept: list[str]) -> tuple[list[str], l
         chosen = {
             "reference": dict(spec.domain),
             "n_reference": len(ref),
+            **({"reference_held_out": n_held} if n_held else {}),
             "pool": len(order),
             "kept": len(top),
             "pool_in_domain": sum(x > 0 for x in scores),
@@ -551,10 +562,14 @@ def eval_texts(paths: Sequence[Path], splits: Mapping[Path, str] | None = None) 
     return sets
 
 
-def check_overlap(texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bool = False) -> dict[str, int]:
-    """Warn (EvalOverlapWarning) for every evaluation set that shares texts with the training texts.
+def check_overlap(
+    texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bool = False, quiet: Sequence[str] = ()
+) -> dict[str, int]:
+    """Warn (EvalOverlapWarning) for every evaluation set that shares texts with the training texts, except the
+    sets named in `quiet` (a dev set held out of a training source on purpose: counted, not warned about).
 
-    With `drop=True` the overlapping texts are removed in place (their scores would otherwise be inflated).
+    With `drop=True` the overlapping texts are removed in place (their scores would otherwise be inflated), and
+    the per-source counts say what is left.
     """
     keys = [norm_text(t) for t in texts.texts]
     found: dict[str, int] = {}
@@ -564,6 +579,8 @@ def check_overlap(texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bo
         if hits:
             found[name] = len(hits)
             bad.update(hits)
+            if name in quiet:
+                continue
             example = texts.texts[hits[0]][:80]
             warnings.warn(
                 f"{len(hits)} training texts also occur in evaluation set {name} (e.g. {example!r})"
@@ -575,5 +592,6 @@ def check_overlap(texts: TrainingTexts, eval_sets: dict[str, set[str]], drop: bo
         keep = [i for i in range(len(texts)) if i not in bad]
         sub = texts.select(keep)
         texts.texts, texts.roles, texts.sources, texts.ranks = sub.texts, sub.roles, sub.sources, sub.ranks
+        texts.counts = {name: texts.sources.count(name) for name in texts.counts}
     texts.overlap.update(found)
     return found

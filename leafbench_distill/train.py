@@ -69,6 +69,18 @@ def epoch_batches(n: int, lengths: Sequence[int], epoch: int, cfg: TrainCfg) -> 
     return [batches[i] for i in order]
 
 
+def _param_groups(model, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW's groups: no weight decay on a parametrized weight (an orthogonal projection's trivialization:
+    decaying it collapses the map to zero, measured), decay on everything else - as before for a plain student.
+    Frozen parameters are left out."""
+    plain, parametrized = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (parametrized if ".parametrizations." in f".{name}" else plain).append(p)
+    groups = [{"params": plain, "weight_decay": weight_decay}]
+    return groups + ([{"params": parametrized, "weight_decay": 0.0}] if parametrized else [])
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     from leafbench.files import mkstemp
@@ -151,6 +163,7 @@ class Trainer:
         progress: bool = True,
         roles: Sequence[str] | None = None,
         start: np.ndarray | None = None,
+        selector: Any = None,  # validation.Selector: keeps the best evaluated weights by a dev rule
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
@@ -163,6 +176,7 @@ class Trainer:
         self.cfg = cfg
         self.output = Path(output) if output is not None else None
         self.evaluator = evaluator
+        self.selector = selector
         self.progress = progress
         self.lengths = [len(t) for t in self.inputs]
         self.steps_per_epoch = math.ceil(len(self.inputs) / cfg.batch_size)
@@ -174,7 +188,7 @@ class Trainer:
             for m in model.modules():
                 if isinstance(m, torch.nn.Dropout):
                     m.p = cfg.dropout
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr_max, weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr_max)
         self.device = next(model.parameters()).device
         self._targets_on_device = self._on_device(self.targets)
         self.start, self._start_on_device = self._start_rows(start)
@@ -309,6 +323,8 @@ class Trainer:
             "seconds": time.perf_counter() - t0,
             **metrics,
         }
+        if self.selector is not None:
+            row["selected"] = self.selector.offer(row, self.model)
         self._record(row)
         log.info("eval %s: %s", tag, {k: v for k, v in metrics.items() if isinstance(v, float)})
         return row

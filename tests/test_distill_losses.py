@@ -139,9 +139,12 @@ def test_the_objective_weighs_each_term_over_the_texts_it_reads() -> None:
 # ---------------------------------------------------------------------------------------------- recipes
 
 
-def test_every_recipe_file_keeps_the_papers_plain_l2() -> None:
-    files = [*RECIPE_DIR.glob("*.yaml"), *(ROOT / "experiments").glob("*/recipes/**/*.yaml")]
-    assert files
+def test_the_paper_recipes_and_earlier_experiments_keep_plain_l2() -> None:
+    """The paper's recipes, the staged one and the runs recorded before the loss terms existed train on L2 alone
+    (recipes built to compare loss terms, like experiments/isometric-dev, are not in this list)."""
+    shipped = [RECIPE_DIR / f"{n}.yaml" for n in ("leaf-ir", "leaf-mt", "mini", "mpnet-offline-staged")]
+    files = [*shipped, *(ROOT / "experiments" / "mpnet-offline").glob("recipes/**/*.yaml")]
+    assert len(files) > len(shipped)
     for path in files:
         for r in load_stages(str(path)):
             assert r.train.loss == LossCfg(), path

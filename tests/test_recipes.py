@@ -18,7 +18,7 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*/recipes/**/*.yaml"))
 
 
 def test_the_package_ships_exactly_the_user_recipes() -> None:
-    assert set(list_recipes()) == {"leaf-ir", "leaf-mt", "mini", "mpnet-offline-staged"}
+    assert set(list_recipes()) == {"leaf-ir", "leaf-mt", "mini", "mpnet-offline-staged", "mpnet-offline-iso"}
     assert {p.relative_to(RECIPE_DIR).as_posix() for p in SHIPPED} == {
         f"{n}.yaml" for n in list_recipes()
     }  # no subfolders
@@ -122,7 +122,7 @@ def test_the_staged_recipe_is_the_experiments_chain_to_the_best_student() -> Non
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.relative_to(ROOT / "experiments").as_posix())
 def test_experiment_recipes_still_resolve_from_their_folder(path: Path) -> None:
     r = load_recipe(str(path))
-    assert r.name.startswith("mpnet-offline")
+    assert r.name == path.stem  # a run's folder and results are named after its recipe file
     assert not (RECIPE_DIR / path.name).exists() or path.stem == "mpnet-offline-staged"
 
 
