@@ -657,9 +657,9 @@ def test_retrieval_data_from_mteb_split_matches_mteb_texts() -> None:
 
     split = _mteb_split()
     d = retrieval_data_from_mteb_split("SciFact", "test", split, "hf:mteb/x@abc", True)
-    assert d.corpus_ids == ["d1", "d2", "d3", "d4"]
-    assert d.corpus_texts == _retrieval_texts(split["corpus"], PromptType.document)
-    assert d.corpus_texts == ["Title body one", "body two", "T3 body three", "body four"]
+    assert list(d.corpus_ids) == ["d1", "d2", "d3", "d4"]
+    assert list(d.corpus_texts) == _retrieval_texts(split["corpus"], PromptType.document)
+    assert list(d.corpus_texts) == ["Title body one", "body two", "T3 body three", "body four"]
     _, kept = _filter_queries_without_positives(split["relevant_docs"], split["queries"])
     assert d.query_ids == list(kept["id"]) == ["q1", "q2"]
     assert d.query_texts == _retrieval_texts(kept, PromptType.query)
@@ -677,7 +677,7 @@ def test_mteb_split_instructions_and_none_title() -> None:
     split["queries"] = Dataset.from_dict({"id": ["q1", "q2"], "text": ["one?", "two?"], "instruction": ["inst", None]})
     split["relevant_docs"] = {"q1": {"d1": 1}, "q2": {"d2": 1}}
     d = retrieval_data_from_mteb_split("X", "test", split, "hf:x@y", False)
-    assert d.corpus_texts == ["a", "T b"]
+    assert list(d.corpus_texts) == ["a", "T b"]
     assert d.query_texts == _retrieval_texts(split["queries"], PromptType.query)
     assert d.query_texts == ["one? inst", "two?"]
 

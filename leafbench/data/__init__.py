@@ -13,6 +13,7 @@ One concept a module: ``errors`` (the DataError family), ``retrieval`` (Retrieva
 names and local folders), ``beir`` (BEIR folder files), ``assembly`` (rows to RetrievalData), ``mteb_split``
 (mteb's split data), ``mteb_tasks`` (mteb's registry), ``local_copy`` (local copies that are not mteb's),
 ``loading`` (a task's data, local or from the hub), ``corpus_file`` (a big corpus streamed from its file),
+``arrow_corpus`` (a hub task's corpus kept as its Arrow table),
 ``location`` (a data dir or folder on this disk or at a URL: ``s3://…``, any fsspec scheme). Import the names from
 this package.
 
@@ -21,6 +22,7 @@ mteb is imported lazily (it takes seconds); this package never imports torch.
 
 from __future__ import annotations
 
+from .arrow_corpus import ArrowIds, ArrowTexts
 from .beir import load_beir_folder, read_qrels, read_queries
 from .corpus_file import StreamedIds, StreamedTexts, take_items
 from .data_warnings import WARNING_KINDS, describe_warnings
@@ -47,6 +49,8 @@ from .names import (
 from .retrieval import LOCAL_COPY, RetrievalData, doc_text
 
 __all__ = [
+    "ArrowIds",
+    "ArrowTexts",
     "AGGREGATE_FOLDERS",
     "DATA_DIR_ENV",
     "LOCAL_COPY",

@@ -90,7 +90,7 @@ class StreamedIds(_TakeColumn):
         """{id: position} for those of `ids` the corpus holds (vectorised: no dict of every id)."""
         import pyarrow.compute as pc
 
-        wanted = pa.array(sorted(set(ids)), pa.string())
+        wanted = pa.array(sorted(set(ids)), self._col.type)  # string or large_string: is_in needs the same
         found: dict[str, int] = {}
         offset = 0
         for chunk in self._col.chunks:

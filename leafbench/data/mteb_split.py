@@ -3,9 +3,10 @@ texts built the way mteb feeds them to models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .arrow_corpus import arrow_corpus
 from .assembly import assemble
 from .errors import DataError
 from .retrieval import RetrievalData, doc_text
@@ -96,7 +97,8 @@ def retrieval_data_from_mteb_split(
     ``split_data`` is mteb's ``RetrievalSplitData``: ``corpus`` (Dataset: id, text,
     optional title), ``queries`` (Dataset: id, text, optional instruction),
     ``relevant_docs`` (qid -> {docid: score}) and ``top_ranked`` (None for retrieval).
-    Texts are built the way mteb feeds them to models.
+    Texts are built the way mteb feeds them to models. A corpus Dataset stays Arrow-backed (`arrow_corpus`: ids
+    and texts read from its memory-mapped table per pass, not Python lists); anything else is read as lists.
     """
     origin = f"{source} [{split}]"
     for key in ("corpus", "queries", "relevant_docs"):
@@ -107,14 +109,19 @@ def retrieval_data_from_mteb_split(
     empty_docs: dict[str, str] = {}
     empty_queries: dict[str, str] = {}
     c_data, q_data = split_data["corpus"], split_data["queries"]
-    c_columns = _columns(c_data, "corpus", origin)
+    arrow = arrow_corpus(c_data, origin, empty_docs)
+    c_columns = None if arrow else _columns(c_data, "corpus", origin)
     q_columns = _columns(q_data, "queries", origin)
-    corpus = _corpus(c_data, c_columns, origin, empty_docs)
+    corpus: tuple[Sequence[str], Sequence[str]] = arrow or _corpus(c_data, c_columns, origin, empty_docs)  # type: ignore[arg-type]
     queries = _queries(q_data, q_columns, origin, empty_queries)
-    rows = (
+    rows = [
         (str(qid), str(doc_id), int(score), None)
         for qid, docs in split_data["relevant_docs"].items()
         for doc_id, score in docs.items()
-    )
+    ]
+    # The qrels' documents an Arrow corpus holds, found without a set of every id.
+    known_docs = set(arrow[0].positions_of(row[1] for row in rows)) if arrow else None
     empty_where = {"empty_queries": empty_queries, "empty_documents": empty_docs}
-    return assemble(task_name, split, corpus, queries, rows, origin, source, ignore_identical_ids, strict, empty_where)
+    return assemble(
+        task_name, split, corpus, queries, rows, origin, source, ignore_identical_ids, strict, empty_where, known_docs
+    )
