@@ -25,7 +25,7 @@ from .errors import UserError
 from .ray_corpus import StoreActor, actor_options, await_settled
 
 if TYPE_CHECKING:
-    from .data import DataPath
+    from .data import ArrowFiles, DataPath
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,10 @@ class RayEngine:
         return tokens
 
     def encode_file(
-        self, encoder: Any, side: str, path: DataPath, keys: Any, progress: Callable[[int], None] | None
+        self, encoder: Any, side: str, path: DataPath | ArrowFiles, keys: Any, progress: Callable[[int], None] | None
     ) -> tuple[int, int]:
-        """Encode what the store lacks of a corpus file (local or at a URL), the workers reading the file
-        (`leafbench.ray_corpus`)."""
+        """Encode what the store lacks of a corpus file (local or at a URL, or a hub task's Arrow cache files), the
+        workers reading it (`leafbench.ray_corpus`)."""
         from .ray_corpus import encode_corpus_file
 
         return encode_corpus_file(self, encoder, side, path, keys, progress)

@@ -5,7 +5,8 @@ builds each document's text as mteb does (`data.doc_text`), hashes it, keeps onl
 (a lookup against the space's key index, opened by each actor: an anti-join, not a driver loop), encodes them
 and commits them (`RayEngine`'s actor, `leafbench.engine`). Only counts come back to the driver. The file was
 validated by the driver's streaming pass first (`data.corpus_file`), so every line the workers read is a
-well-formed document.
+well-formed document. A hub task's corpus memory-mapped from Hugging Face cache files (`data.ArrowFiles`) is read
+the same way: each read task maps a row range of one Arrow file, so the driver ships neither texts nor tables.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .data import DataPath
+    from .data import ArrowFiles, DataPath
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def encode_corpus_file(
     engine: Any,
     encoder: Any,
     side: str,
-    path: DataPath,
+    path: DataPath | ArrowFiles,
     keys: np.ndarray,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
@@ -144,12 +145,32 @@ def encode_corpus_file(
     return encoded, tokens
 
 
-def _read(ray: Any, path: DataPath, num_cpus: float) -> Any:
+def _arrow_rows(batch: dict[str, Any], columns: list[str]) -> Any:
+    """The (title, text) rows of one row range of an Arrow cache file, read on the worker."""
+    from .data import read_arrow_slice
+
+    return read_arrow_slice(str(batch["file"][0]), int(batch["start"][0]), int(batch["stop"][0]), columns)
+
+
+def _read_arrow_files(ray: Any, source: ArrowFiles, num_cpus: float) -> Any:
+    """A Dataset's Arrow cache files as a Ray dataset of (title, text) rows: one read task per row range."""
+    ranges = source.slices()
+    return ray.data.from_items(ranges, override_num_blocks=len(ranges)).map_batches(
+        _arrow_rows, fn_kwargs={"columns": list(source.columns)}, batch_size=1, num_cpus=num_cpus
+    )
+
+
+def _read(ray: Any, path: DataPath | ArrowFiles, num_cpus: float) -> Any:
     """The corpus file as a Ray dataset of (title, text) rows, parsed by Ray's read tasks: JSONL, or Parquet
     (a file, or a folder of parts: only the text columns are read). A file at a URL is read by the workers from
-    there, through the filesystem the driver opened it with (endpoint and all), never shipped by the driver."""
+    there, through the filesystem the driver opened it with (endpoint and all), never shipped by the driver.
+    A hub task's Arrow cache files are mapped by the workers (`_read_arrow_files`)."""
+    from .data import ArrowFiles
     from .data.beir_files import is_parquet, parquet_columns
     from .data.location import arrow_source
+
+    if isinstance(path, ArrowFiles):
+        return _read_arrow_files(ray, path, num_cpus)
 
     source, filesystem = arrow_source(path)
     # One path (the file, or the folder: Ray lists its parts), not a list of files: Ray Data resolves a list's
@@ -172,7 +193,12 @@ def _read(ray: Any, path: DataPath, num_cpus: float) -> Any:
 
 
 def _job(
-    engine: Any, encoder: Any, side: str, path: DataPath, progress: Callable[[int], None] | None, commit_rows: int
+    engine: Any,
+    encoder: Any,
+    side: str,
+    path: DataPath | ArrowFiles,
+    progress: Callable[[int], None] | None,
+    commit_rows: int,
 ) -> tuple[int, int]:
     """One Ray Data job over the file: (texts encoded, tokens)."""
     ray = engine._init()

@@ -22,7 +22,7 @@ mteb is imported lazily (it takes seconds); this package never imports torch.
 
 from __future__ import annotations
 
-from .arrow_corpus import ArrowIds, ArrowTexts
+from .arrow_corpus import ArrowFiles, ArrowIds, ArrowTexts, read_arrow_slice
 from .beir import load_beir_folder, read_qrels, read_queries
 from .corpus_file import StreamedIds, StreamedTexts, take_items
 from .data_warnings import WARNING_KINDS, describe_warnings
@@ -49,6 +49,7 @@ from .names import (
 from .retrieval import LOCAL_COPY, RetrievalData, doc_text
 
 __all__ = [
+    "ArrowFiles",
     "ArrowIds",
     "ArrowTexts",
     "AGGREGATE_FOLDERS",
@@ -79,6 +80,7 @@ __all__ = [
     "mark_local_copies",
     "mteb_sizes",
     "open_data_dir",
+    "read_arrow_slice",
     "read_qrels",
     "read_queries",
     "resolve_task_name",

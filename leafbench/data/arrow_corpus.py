@@ -7,6 +7,9 @@ Document texts are built from the ``title`` and ``text`` columns with pyarrow co
 ``str.strip`` strips), so ids, texts, fingerprints, store rows and scores equal the list path's. A corpus the Arrow
 path cannot read exactly as the list path does (non-string columns, nulls, repeated ids, an index mapping left by
 ``select``/``shuffle``) returns None here, and the list path reads (or refuses) it with its own messages.
+
+A Dataset memory-mapped from cache files also names them (`ArrowFiles`, the texts' ``path``), so Ray workers read
+the rows from those files themselves (`leafbench.ray_corpus`) instead of being shipped texts by the driver.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +26,7 @@ import pyarrow.compute as pc
 
 from .corpus_file import CHUNK, StreamedIds, StreamedTexts
 
-__all__ = ["ArrowIds", "ArrowTexts", "arrow_corpus"]
+__all__ = ["ArrowFiles", "ArrowIds", "ArrowTexts", "arrow_corpus", "read_arrow_slice"]
 
 _STRING_TYPES = (pa.string(), pa.large_string())
 
@@ -43,6 +47,63 @@ def doc_texts(columns: pa.Table) -> pa.ChunkedArray:
     return pc.utf8_trim(text, characters=_python_whitespace())
 
 
+@dataclass(frozen=True)
+class ArrowFiles:
+    """The Arrow cache files (IPC streams) a Dataset's table is the concatenation of, in table order, with their
+    row counts and the text columns: what Ray workers read themselves."""
+
+    files: tuple[str, ...]
+    rows: tuple[int, ...]
+    columns: tuple[str, ...]
+
+    def __str__(self) -> str:
+        more = f" (+{len(self.files) - 1} files)" if len(self.files) > 1 else ""
+        return self.files[0] + more
+
+    def slices(self, size: int = CHUNK) -> list[dict[str, Any]]:
+        """Row ranges of at most `size` rows, file by file: one read task each."""
+        return [
+            {"file": f, "start": start, "stop": min(start + size, n)}
+            for f, n in zip(self.files, self.rows)
+            for start in range(0, n, size)
+        ]
+
+
+def read_arrow_slice(file: str, start: int, stop: int, columns: Iterable[str]) -> pa.Table:
+    """Rows ``start:stop`` of `columns` of one Arrow cache file, memory-mapped (datasets writes IPC streams)."""
+    table = pa.ipc.open_stream(pa.memory_map(file)).read_all()  # zero-copy: pages are read as they are used
+    return table.select(list(columns)).slice(start, stop - start)
+
+
+def _arrow_files(ds: Any, table: pa.Table, columns: tuple[str, ...]) -> ArrowFiles | None:
+    """The cache files `table` is read from, when their schemas, row counts and boundary ids match it; else None
+    (an in-memory Dataset, or a table changed after it was read: workers are then given texts by the driver)."""
+    files = tuple(str(f.get("filename")) for f in getattr(ds, "cache_files", None) or [] if f.get("filename"))
+    if not files:
+        return None
+    rows, offset, ids = [], 0, table.column("id")
+    try:
+        for f in files:
+            part = pa.ipc.open_stream(pa.memory_map(f)).read_all()
+            if any(
+                c not in part.column_names or part.schema.field(c).type != table.schema.field(c).type
+                for c in ("id", *columns)
+            ):
+                return None
+            n = part.num_rows
+            if n and (
+                offset + n > len(ids)
+                or part.column("id")[0] != ids[offset]
+                or part.column("id")[n - 1] != ids[offset + n - 1]
+            ):
+                return None
+            rows.append(n)
+            offset += n
+    except (OSError, pa.ArrowInvalid):
+        return None
+    return ArrowFiles(files, tuple(rows), columns) if offset == table.num_rows else None
+
+
 class ArrowIds(StreamedIds):
     """Document ids as an Arrow string column of the task's table (no temporary file: the table owns them)."""
 
@@ -53,8 +114,8 @@ class ArrowIds(StreamedIds):
 class ArrowTexts(StreamedTexts):
     """Document texts built from the table's ``title`` / ``text`` columns chunk by chunk, never all at once."""
 
-    def __init__(self, columns: pa.Table) -> None:
-        super().__init__(None, columns.num_rows, None)  # type: ignore[arg-type]  # no file: `path` None
+    def __init__(self, columns: pa.Table, files: ArrowFiles | None = None) -> None:
+        super().__init__(files, columns.num_rows, None)  # type: ignore[arg-type]  # `path`: the cache files, if any
         self._table = columns
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[str]]:
@@ -95,8 +156,9 @@ def arrow_corpus(corpus: Any, origin: str, empty: dict[str, str]) -> tuple[Arrow
     table = _arrow_table(corpus)
     if table is None or not _readable(table):
         return None
-    columns = table.select([c for c in ("title", "text") if c in table.column_names])
-    ids, texts = ArrowIds(table.column("id")), ArrowTexts(columns)
+    names = tuple(c for c in ("title", "text") if c in table.column_names)
+    columns = table.select(list(names))
+    ids, texts = ArrowIds(table.column("id")), ArrowTexts(columns, _arrow_files(corpus, table, names))
     for start in range(0, table.num_rows, CHUNK):
         lengths = pc.binary_length(doc_texts(columns.slice(start, CHUNK)))
         hits = np.nonzero(np.asarray(pc.equal(lengths, 0).to_numpy(), dtype=bool))[0]
