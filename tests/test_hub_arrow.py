@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from leafbench.data import ArrowIds, ArrowTexts, DataError, load_retrieval_task, read_qrels, take_items
+from leafbench.data import ArrowFiles, ArrowIds, ArrowTexts, DataError, load_retrieval_task, read_qrels, take_items
 from leafbench.data.mteb_split import retrieval_data_from_mteb_split
 
 datasets = pytest.importorskip("datasets")
@@ -40,9 +40,9 @@ def _split(rows: dict[str, Any], corpus: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def mapped_corpus(scifact_rows: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """SciFact's corpus as a Dataset memory-mapped from Arrow files on disk, as the hub cache serves it."""
+    """SciFact's corpus as a Dataset memory-mapped from two Arrow files on disk, as the hub cache serves it."""
     folder = tmp_path_factory.mktemp("hub") / "corpus"
-    datasets.Dataset.from_dict(scifact_rows["corpus"]).save_to_disk(str(folder))
+    datasets.Dataset.from_dict(scifact_rows["corpus"]).save_to_disk(str(folder), num_shards=2)
     return datasets.load_from_disk(str(folder))
 
 
@@ -171,3 +171,43 @@ def test_hub_load_and_run_score_as_the_list_path(
     assert evaluate_retrieval(arrow, enc, ["student"], tmp_path / "out", "hash-64", force=False).skipped == 1
     rb = evaluate_retrieval(arrow, enc, ["student"])  # in memory: computed again, from the store's rows
     assert rb.results["student"]["scores"] == ra.results["student"]["scores"]
+
+
+@pytest.fixture()
+def ray_local():
+    """A fresh local Ray cluster started in the main thread (as tests/test_corpus_stream.py starts it)."""
+    import os
+
+    ray = pytest.importorskip("ray")
+    ray.shutdown()
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_workers_read_the_arrow_cache_files(
+    scifact_rows: dict, mapped_corpus: Any, tmp_path: Path, ray_local: Any
+) -> None:
+    """Workers map the Dataset's cache files themselves (the driver's list engine is never asked) and store the
+    rows the local engine stores; an in-memory Dataset names no files (its texts go through the driver)."""
+    from leafbench.encode import Encoder
+    from leafbench.engine import make_engine
+    from leafbench.registry import resolve_model
+    from leafbench.store import open_store
+
+    _, arrow = _pair(scifact_rows, mapped_corpus)
+    files = arrow.corpus_texts.path
+    assert isinstance(files, ArrowFiles) and len(files.files) == 2 and sum(files.rows) == arrow.n_docs
+    _, in_memory = _pair(scifact_rows, datasets.Dataset.from_dict(scifact_rows["corpus"]))
+    assert in_memory.corpus_texts.path is None
+    spec = resolve_model("hash-32")
+    local = Encoder(spec, open_store(tmp_path / "local", "lance")).encode(arrow.corpus_texts, "document")
+    engine = make_engine("ray", workers=2, batch_size=512)
+    asked: list[int] = []
+    engine.encode = lambda *a, **k: asked.append(1)  # texts shipped by the driver: must not happen
+    store = open_store(tmp_path / "ray", "lance")
+    seen: list[int] = []
+    got = Encoder(spec, store, engine=engine).encode(arrow.corpus_texts, "document", progress=seen.append)
+    np.testing.assert_array_equal(np.asarray(got.rows), np.asarray(local.rows))
+    assert sum(seen) == arrow.n_docs and not asked and got.stats.n_encoded >= len(set(arrow.corpus_texts))
+    assert Encoder(spec, store, engine=engine).encode(arrow.corpus_texts, "document").stats.n_encoded == 0
