@@ -58,7 +58,7 @@ def prepare(
     from leafbench.data import load_beir_folder, resolve_task_name
 
     from .targets import compute_targets
-    from .texts import check_overlap, eval_texts, load_texts, norm_text
+    from .texts import check_overlap, load_texts
     from .train import progress_bar
 
     teacher = recipe_teacher(recipe, cache_dir, device, teacher_batch_size, engine=engine)
@@ -75,24 +75,7 @@ def prepare(
         held_out=held_out,
     )
     eval_dir = recipe.eval_dir()
-    guard_sets: dict[str, set[str]] = {}
-    hub_eval = None
-    if eval_dir is not None:
-        guard = [
-            eval_dir / p
-            for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else [])
-            + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts]
-            + recipe.eval.overlap_check
-        ]
-        splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
-        guard_sets = eval_texts(guard, splits)
-    elif recipe.eval.retrieval:
-        hub_eval = hub_retrieval_data(recipe, echo)
-        if hub_eval is not None:
-            guard_sets = {
-                f"mteb:{hub_eval.task_name}": {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]}
-                - {""}
-            }
+    guard_sets, hub_eval = _guard_sets(recipe, echo)
     if dev is not None:
         guard_sets.update(dev.guard_sets())
     quiet = list(dev.guard_sets()) if dev is not None else []
@@ -147,6 +130,30 @@ def prepare(
         info={"overlap": overlap, "counts": texts.counts, "data_hash": texts.digest(), "selection": texts.selection},
         dev=dev,
     )
+
+
+def _guard_sets(recipe: Recipe, echo: Callable[[str], None] | None) -> tuple[dict[str, set[str]], Any]:
+    """The evaluation texts training must not contain (the evaluated split's queries, the corpus, STS test
+    sentences, `overlap_check` sets) and, without a local data dir, the task loaded through mteb (or None)."""
+    from .texts import eval_texts, norm_text
+
+    eval_dir = recipe.eval_dir()
+    if eval_dir is not None:
+        guard = [
+            eval_dir / p
+            for p in ([recipe.eval.retrieval] if recipe.eval.retrieval else [])
+            + [f"mteb/sts/{t}/test.jsonl" for t in recipe.eval.sts]
+            + recipe.eval.overlap_check
+        ]
+        splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
+        return eval_texts(guard, splits), None
+    if not recipe.eval.retrieval:
+        return {}, None
+    hub_eval = hub_retrieval_data(recipe, echo)
+    if hub_eval is None:
+        return {}, None
+    texts = {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]} - {""}
+    return {f"mteb:{hub_eval.task_name}": texts}, hub_eval
 
 
 def load_dev(recipe: Recipe, echo: Callable[[str], None] | None = None):
