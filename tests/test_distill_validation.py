@@ -322,3 +322,11 @@ def test_the_shipped_isometric_recipe_is_the_dev_selected_experiment(shared_data
     assert diff == {"export_max_seq_length", "export_lengths"} and shipped.student.export_lengths == [256, 384, 512]
     checks = check_recipe("mpnet-offline-iso", training_dir=shared_data / "training", data_dir=shared_data)
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+
+
+def test_a_dev_protocol_has_a_readable_name_in_reports() -> None:
+    from leafbench.report.frame import protocol_label
+
+    dev = {"fraction": 0.5, "seed": 0, "dev_queries": 404, "train_queries": 405}
+    assert protocol_label({"dev": dev}, ["train"]) == "dev 404q (0.5 of the split, seed 0)/split=train"
+    assert protocol_label({"max_docs": 300, "dev": dev}) == "300d/dev 404q (0.5 of the split, seed 0)"

@@ -254,9 +254,15 @@ def protocol_label(sub: Any, other_splits: Sequence[str] = ()) -> str:
     if isinstance(sub, dict):
         q, d = sub.get("max_queries"), sub.get("max_docs")
         parts = ([f"{q}q"] if q else []) + ([f"{d}d"] if d else [])
-        rest = [f"{k}={v}" for k, v in sub.items() if k not in ("max_queries", "max_docs") and v is not None]
-        return "/".join(parts + rest + split) or "subset"
+        dev = [_dev_label(sub["dev"])] if isinstance(sub.get("dev"), dict) else []
+        rest = [f"{k}={v}" for k, v in sub.items() if k not in ("max_queries", "max_docs", "dev") and v is not None]
+        return "/".join(parts + dev + rest + split) or "subset"
     return "/".join([str(sub), *split])
+
+
+def _dev_label(dev: dict[str, Any]) -> str:
+    """A distillation dev set (leafbench_distill.validation): "dev 404q (0.5 of the split, seed 0)"."""
+    return f"dev {dev.get('dev_queries', '?')}q ({dev.get('fraction', '?')} of the split, seed {dev.get('seed', '?')})"
 
 
 def _subset_label(sub: Any) -> str:

@@ -1,0 +1,142 @@
+"""Head ablation on frozen features (features.py): which projection of minilm-l6's pooled outputs into
+mpnet-base's space scores best on the dev split (a seeded half of SciFact's train claims, full corpus), in
+student mode and asymmetric mode. The backbone is frozen, so every row costs seconds.
+
+    python experiments/isometric-dev/heads.py --data-dir ../shared/data --feats /tmp/feats
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from leafbench.data import load_beir_folder
+from leafbench_distill.evaluation import ndcg10
+from leafbench_distill.validation import DevSplit, dev_data
+
+
+def procrustes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    u, sv, vt = np.linalg.svd(y.T @ x, full_matrices=False)
+    return float(sv.sum()) / float((x * x).sum()) * (u @ vt)  # [d_t, d_s]
+
+
+def ridge(x: np.ndarray, y: np.ndarray, alpha: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    xm, ym = x.mean(0), y.mean(0)
+    g = (x - xm).T @ (x - xm)
+    w = np.linalg.solve(g + alpha * np.trace(g) / len(g) * np.eye(len(g)), (x - xm).T @ (y - ym))
+    return w.T, ym - xm @ w
+
+
+def train_head(
+    w0,
+    xq,
+    tq,
+    xd,
+    td,
+    bank,
+    *,
+    steps=300,
+    lr=1e-3,
+    tau=0.05,
+    w_l2=1.0,
+    w_kl=1.0,
+    w_orth=1.0,
+    w_anchor=0.0,
+    anchor_x=None,
+    seed=0,
+):
+    """A linear head trained on frozen features: L2 to the teacher (queries and documents), KL between the
+    teacher's and the student's softmax over a bank of teacher document embeddings (queries), and a penalty that
+    keeps the head close to a scaled isometry (student-mode cosines)."""
+    torch.manual_seed(seed)
+    w = torch.tensor(w0, dtype=torch.float32, requires_grad=True)
+    c0 = float(np.sqrt((w0 * w0).sum() / w0.shape[1]))
+    xq_, tq_, xd_, td_ = (torch.tensor(a, dtype=torch.float32) for a in (xq, tq, xd, td))
+    bank_ = torch.nn.functional.normalize(torch.tensor(bank, dtype=torch.float32), dim=1)
+    eye = torch.eye(w0.shape[1])
+    opt = torch.optim.Adam([w], lr=lr)
+    p_t = torch.softmax(torch.nn.functional.normalize(tq_, dim=1) @ bank_.T / tau, dim=1)
+    for _ in range(steps):
+        sq = xq_ @ w.T
+        sd = xd_ @ w.T
+        loss = w_l2 * (
+            ((torch.nn.functional.normalize(sq, dim=1) - torch.nn.functional.normalize(tq_, dim=1)) ** 2).sum(1).mean()
+            + ((torch.nn.functional.normalize(sd, dim=1) - torch.nn.functional.normalize(td_, dim=1)) ** 2)
+            .sum(1)
+            .mean()
+        )
+        if w_kl:
+            log_s = torch.log_softmax(torch.nn.functional.normalize(sq, dim=1) @ bank_.T / tau, dim=1)
+            loss = loss + w_kl * torch.nn.functional.kl_div(log_s, p_t, reduction="batchmean")
+        if w_orth:
+            loss = loss + w_orth * (((w.T @ w) / c0**2 - eye) ** 2).sum() / w0.shape[1]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return w.detach().numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--feats", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    train = load_beir_folder(args.data_dir / "beir" / "scifact", "train", task_name="SciFact")
+    split = DevSplit.of(train.query_ids, 0.5, 0)
+    dev = dev_data(train, split)
+    t = np.load(args.feats / "teacher.npz")
+    s = np.load(args.feats / "student_short.npz")
+    meta = json.loads((args.feats / "ids.json").read_text())
+    pos = {q: i for i, q in enumerate(meta["claims"])}
+    dev_i = [pos[q] for q in dev.query_ids]
+    tr_i = [pos[q] for q in meta["claims"] if q in split.train_ids]
+    t_docs = t["docs"]
+    xg, tg = s["general"], t["general"]
+    roles = np.asarray(meta["roles"])
+    xc, tc = s["claims"], t["claims"]
+    docs = {
+        n: np.load(args.feats / f"student_docs_{n}.npy")
+        for n in (256, 384, 512)
+        if (args.feats / f"student_docs_{n}.npy").is_file()
+    }
+    rows = []
+
+    def score(name, w, b=None, lengths=(384,)):
+        b = 0.0 if b is None else b
+        q = xc[dev_i] @ w.T + b
+        row = {"head": name, "asym": ndcg10(dev, q, t_docs)}
+        for n in [n for n in lengths if n in docs]:
+            row[f"student@{n}"] = ndcg10(dev, q, docs[n] @ w.T + b)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print(json.dumps({"teacher": ndcg10(dev, tc[dev_i], t_docs), "split": split.describe()}), flush=True)
+    w_gen = procrustes(xg, tg)
+    score("procrustes general", w_gen, lengths=(256, 384, 512))
+    x_mix, t_mix = np.vstack([xg, xc[tr_i]]), np.vstack([tg, tc[tr_i]])
+    w_mix = procrustes(x_mix, t_mix)
+    score("procrustes general + train claims", w_mix)
+    score("procrustes train claims", procrustes(xc[tr_i], tc[tr_i]))
+    wr, br = ridge(x_mix, t_mix)
+    score("ridge general + train claims", wr, br)
+    for lam in (0.25, 0.5):
+        score(f"blend procrustes/ridge {lam}", (1 - lam) * w_mix + lam * wr, lam * br)
+    xq = np.vstack([xc[tr_i], xg[roles == "query"]])
+    tq = np.vstack([tc[tr_i], tg[roles == "query"]])
+    xd, td = xg[roles == "document"], tg[roles == "document"]
+    for bank_name, bank in (("general docs", td), ("train claims + general docs", np.vstack([td, tc[tr_i]]))):
+        for w_orth in (0.1, 1.0):
+            for w_kl in (0.0, 1.0):
+                w = train_head(w_mix, xq, tq, xd, td, bank, w_kl=w_kl, w_orth=w_orth)
+                score(f"trained head: bank {bank_name}, kl {w_kl}, orth {w_orth}", w)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
