@@ -330,3 +330,14 @@ def test_a_dev_protocol_has_a_readable_name_in_reports() -> None:
     dev = {"fraction": 0.5, "seed": 0, "dev_queries": 404, "train_queries": 405}
     assert protocol_label({"dev": dev}, ["train"]) == "dev 404q (0.5 of the split, seed 0)/split=train"
     assert protocol_label({"max_docs": 300, "dev": dev}) == "300d/dev 404q (0.5 of the split, seed 0)"
+
+
+def test_a_dev_selected_recipe_is_refused_for_a_training_bundle(tmp_path: Path) -> None:
+    """A bundle evaluates in training on what it carries (the test split's subset): a dev recipe must not
+    quietly train and select that way elsewhere."""
+    from leafbench_distill.bundle import BundleError
+    from leafbench_distill.run import export_bundle
+
+    with pytest.raises(BundleError, match="eval.dev selects on a dev set"):
+        export_bundle("mpnet-offline-iso", tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
