@@ -151,3 +151,51 @@ def test_report_shows_latency_next_to_quality_with_a_scatter(tmp_path: Path) -> 
     assert "64.51" in torch_row  # the torch row's score comes from results/minilm-l6/student/SciFact.json
     assert md.index("Quality vs query latency") < md.index("Encoding throughput")
     assert (tmp_path / "report" / "figures" / "latency-quality.png").exists()
+
+
+def test_a_timed_student_folder_finds_its_score_by_identity() -> None:
+    """`leafbench latency -m runs/x/final` names the model by its folder; its results sit in a pair's run
+    (`leaf-x+teacher`), so the latency table finds the student-mode score by the encoder's identity."""
+    import pandas as pd
+
+    from leafbench.report.latency import _score
+
+    base = {"task": "SciFact", "protocol": "full", "dim_label": "full", "dtype": "float32"}
+    df = pd.DataFrame(
+        [
+            {
+                **base,
+                "run": "leaf-x+t",
+                "mode": "student",
+                "query_id": "local:ab@len=384",
+                "document_id": "local:ab@len=384",
+                "query_name": "x",
+                "document_name": "x",
+                "score": 0.6484,
+            },
+            {
+                **base,
+                "run": "leaf-x+t",
+                "mode": "asymmetric",
+                "query_id": "local:ab@len=384",
+                "document_id": "local:t",
+                "query_name": "x",
+                "document_name": "t",
+                "score": 0.5304,
+            },
+            {
+                **base,
+                "run": "leaf-x+t",
+                "mode": "student",
+                "query_id": "local:ab@len=384",
+                "document_id": "local:ab@len=384",
+                "query_name": "x",
+                "document_name": "x",
+                "score": 0.6,
+                "protocol": "dev",
+            },
+        ]
+    )
+    assert _score(df, "x/final", "torch", "SciFact", "local:ab") == 0.6484
+    assert _score(df, "x/final", "torch", "SciFact", "local:zz") is None  # another model: no score
+    assert _score(df, "x/final", "torch", "SciFact") is None  # no identity recorded: nothing guessed

@@ -31,7 +31,9 @@ def load_latency(root: Path) -> list[dict]:
     return out
 
 
-def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> float | None:
+def _score(df: pd.DataFrame | None, model: str, backend: str, task: str, identity: str | None = None) -> float | None:
+    """The model's full-data float32 score on `task`: by run name, else (torch) by its name on both sides, else
+    by its identity on both sides (a student folder timed as `runs/x/final` whose results sit in a pair's run)."""
     if df is None or df.empty:
         return None
     run = model if backend == "torch" else f"{model}@{backend}"
@@ -48,6 +50,17 @@ def _score(df: pd.DataFrame | None, model: str, backend: str, task: str) -> floa
         rows = df[
             (df["query_name"] == model)
             & (df["document_name"] == model)
+            & (df["task"] == task)
+            & (df["protocol"] == "full")
+            & (df["dim_label"] == "full")
+            & (df["dtype"] == "float32")
+        ]
+    if not len(rows) and backend == "torch" and identity and "query_id" in df:
+        q_id = df["query_id"].astype(str).str.split("@").str[0]
+        d_id = df["document_id"].astype(str).str.split("@").str[0]
+        rows = df[
+            (q_id == identity)
+            & (d_id == identity)
             & (df["task"] == task)
             & (df["protocol"] == "full")
             & (df["dim_label"] == "full")
@@ -73,7 +86,9 @@ def latency_frame(reports: list[dict], df: pd.DataFrame | None = None) -> pd.Dat
                     "p99 ms": r["latency_ms"]["p99"],
                     "Bulk texts/s": r["bulk"].get("texts_per_s"),
                     "GFLOP/s": r["bulk"].get("gflops_per_s"),
-                    f"{task} score": q if q is not None else _score(df, r["model"], r["backend"], task),
+                    f"{task} score": q
+                    if q is not None
+                    else _score(df, r["model"], r["backend"], task, r.get("identity")),
                     "_task": task,
                 }
             )
