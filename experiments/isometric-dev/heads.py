@@ -126,7 +126,7 @@ def main() -> None:
     rows.append(
         {
             "head": "teacher claims x procrustes general + train claims documents",
-            "asym": float("nan"),
+            "asym": None,
             "student@384": ndcg10(dev, q_dev, docs[384] @ w_mix.T),
         }
     )
