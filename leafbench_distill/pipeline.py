@@ -65,7 +65,8 @@ def prepare(
     t0 = time.perf_counter()
     sources = recipe.resolved_sources()
     dev = load_dev(recipe, echo)
-    held_out = set().union(*dev.guard_sets().values()) if dev is not None else None
+    dev_guard = dev.guard_sets() if dev is not None else {}  # normalised once: the reference filter and the guard
+    held_out = set().union(*dev_guard.values()) if dev_guard else None
     texts = load_texts(
         sources,
         recipe.training_base() or Path("."),
@@ -76,10 +77,8 @@ def prepare(
     )
     eval_dir = recipe.eval_dir()
     guard_sets, hub_eval = _guard_sets(recipe, echo)
-    if dev is not None:
-        guard_sets.update(dev.guard_sets())
-    quiet = list(dev.guard_sets()) if dev is not None else []
-    overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap, quiet=quiet)
+    guard_sets.update(dev_guard)
+    overlap = check_overlap(texts, guard_sets, drop=recipe.data.drop_eval_overlap, quiet=list(dev_guard))
     _say(
         f"training texts: {len(texts)} ({texts.counts}); eval overlap: {overlap or 'none'} [{time.perf_counter() - t0:.1f}s]",
         echo,
@@ -115,7 +114,7 @@ def prepare(
     if dev is not None:
         t0 = time.perf_counter()
         dev.teacher_docs = teacher.encode(dev.data.corpus_texts, "document").embeddings
-        _say(f"dev set: {dev.describe()} [{time.perf_counter() - t0:.1f}s]", echo)
+        _say(f"teacher documents for the dev set ready [{time.perf_counter() - t0:.1f}s]", echo)
     return Prepared(
         recipe,
         texts,
