@@ -188,6 +188,13 @@ def _results_table(summary: dict[str, Any]) -> tuple[str, str]:
         notes.append(
             "*STS: Spearman of cosine similarity computed directly on the local test files (not mteb's evaluator)."
         )
+    adapted = summary.get("adaptation")
+    if isinstance(adapted, dict):
+        notes.insert(
+            0,
+            f"**Transductive**: trained on texts cut from the evaluation corpus ({adapted.get('corpus')}, sources "
+            f"{', '.join(adapted.get('sources') or [])}), without its labels. These are not zero-shot scores.",
+        )
     untrained = m.get("untrained") or {}
     if untrained:
         notes.append(
@@ -231,7 +238,8 @@ def model_card(summary: dict[str, Any], repo_id: str | None = None, router: str 
     `repo_id`: the hub repo it goes to (else a local path in the example); `router`: where its Router model is -
     a hub repo id, True for the run's local `router/` folder, False when none was exported."""
     name = repo_id.split("/")[-1] if repo_id else summary.get("name", "leaf-student")
-    results = _eval_results(summary, "student", "student")
+    # A transductive student's scores stay off the hub's model-index, where they would read as zero-shot.
+    results = [] if summary.get("adaptation") else _eval_results(summary, "student", "student")
     table, notes = _results_table(summary)
     where = repo_id or "path/to/final"
     router_line = ""
@@ -290,7 +298,7 @@ def router_card(
     name = repo_id.split("/")[-1] if repo_id else f"{summary.get('name', 'leaf-student')}-router"
     teacher = hub_id(summary.get("teacher"))
     bases = list(dict.fromkeys(b for b in (student or hub_id(summary.get("student_backbone")), teacher) if b))
-    results = _eval_results(summary, "asymmetric", None)
+    results = [] if summary.get("adaptation") else _eval_results(summary, "asymmetric", None)
     table, notes = _results_table(summary)
     student_ref = f"[{student}](https://huggingface.co/{student})" if student else "the LEAF student"
     dim = (summary.get("dims") or {}).get("teacher")

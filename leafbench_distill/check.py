@@ -335,6 +335,7 @@ def check_recipe(
                     spec.role,
                     spec.field,
                     spec.domain,
+                    spec.cut,
                 )
             )
             if key in seen:

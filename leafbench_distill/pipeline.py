@@ -145,13 +145,15 @@ def _guard_sets(recipe: Recipe, echo: Callable[[str], None] | None) -> tuple[dic
             + recipe.eval.overlap_check
         ]
         splits = {eval_dir / recipe.eval.retrieval: recipe.eval.split} if recipe.eval.retrieval else {}
-        return eval_texts(guard, splits), None
+        adapted = list(splits) if recipe.data.transductive else []  # its corpus is training text, its queries not
+        return eval_texts(guard, splits, adapted), None
     if not recipe.eval.retrieval:
         return {}, None
     hub_eval = hub_retrieval_data(recipe, echo)
     if hub_eval is None:
         return {}, None
-    texts = {norm_text(t) for t in [*hub_eval.query_texts, *hub_eval.corpus_texts]} - {""}
+    corpus = [] if recipe.data.transductive else list(hub_eval.corpus_texts)
+    texts = {norm_text(t) for t in [*hub_eval.query_texts, *corpus]} - {""}
     return {f"mteb:{hub_eval.task_name}": texts}, hub_eval
 
 
@@ -322,8 +324,10 @@ def final_evaluation(
     device: str | None = None,
     echo: Callable[[str], None] | None = None,
     selection: dict[str, Any] | None = None,
+    adaptation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS.
+    A transductive student's `adaptation` goes into every result it writes.
 
     The test split is scored here, once, for the exported (selected) student; with a dev set, the dev scores are
     written beside it as their own protocol (run folder `...__split-<split>-dev`), so a report never mixes them."""
@@ -337,7 +341,7 @@ def final_evaluation(
     spec = resolve_model(str(student_folder), cache_dir)
     enc_s = Encoder(spec, prep.teacher.store, device=device, cache_dir=cache_dir)
     out: dict[str, Any] = {"retrieval": {}, "sts": {}}
-    extra = {"selected_by": selection} if selection else None
+    extra = {k: v for k, v in (("selected_by", selection), ("adaptation", adaptation)) if v} or None
     slug = run_folder_name(spec.slug, prep.teacher.spec.slug)  # = `leafbench run`'s folder
     if prep.eval_data is not None:
         scores = _retrieval_scores(prep.eval_data, enc_s, prep.teacher, results_dir, slug, extra, echo)

@@ -79,6 +79,9 @@ class DataCfg:
     max_words: int | None = 96
     heldout: int = 500
     drop_eval_overlap: bool = True
+    # Adapt on the evaluation task's unlabelled corpus (a `cut` source reading it). Its results are labelled
+    # transductive in every result file and report: they are not zero-shot scores.
+    transductive: bool = False
 
 
 @dataclass
@@ -651,13 +654,46 @@ def _leak_problems(r: Recipe) -> list[str]:
                 f"domain reference {ref} split {r.eval.split!r} is the evaluation split",
             ),
             (
-                _is_eval_task(r, s.beir) and s.role == "query" and s.split in (None, r.eval.split),
+                _is_eval_task(r, s.beir) and s.role == "query" and s.cut is None and s.split in (None, r.eval.split),
                 f"trains on {s.beir}'s {r.eval.split!r} queries, the evaluation split"
                 + ("" if s.split else " (name a split, e.g. split: train)"),
             ),
         ]
         problems += [f"data.sources {s.name}: {msg}" for bad, msg in leaks if bad]
-    return problems
+    return problems + _transductive_problems(r)
+
+
+def reads_eval_corpus(r: Recipe) -> list[str]:
+    """Names of the sources that read the evaluation task's corpus (which makes a run transductive)."""
+    return [s.name for s in r.data.sources if _is_eval_task(r, s.beir) and (s.cut is not None or s.role == "document")]
+
+
+def adaptation(r: Recipe) -> dict[str, Any] | None:
+    """What a transductive recipe adapted on, for every result it writes; None for a zero-shot recipe."""
+    if not r.data.transductive:
+        return None
+    return {
+        "kind": "transductive",
+        "corpus": r.eval.retrieval,
+        "sources": reads_eval_corpus(r),
+        "note": "trained on texts cut from the evaluation corpus (no labels): not a zero-shot score",
+    }
+
+
+def _transductive_problems(r: Recipe) -> list[str]:
+    """Adapting on the evaluation corpus is allowed only when declared, so no result passes it off as zero-shot."""
+    readers = reads_eval_corpus(r)
+    if readers and not r.data.transductive:
+        return [
+            f"data.sources {', '.join(readers)}: reads the evaluation corpus ({r.eval.retrieval}); set "
+            "data.transductive: true to adapt on it (its results are then labelled transductive, not zero-shot)"
+        ]
+    if r.data.transductive and not readers:
+        return [
+            "data.transductive: true, but no source reads the evaluation corpus (a source with beir: "
+            f"<{r.eval.retrieval}> and cut: sentences)"
+        ]
+    return []
 
 
 def check_sizes(r: Recipe, n_texts: int | None, what: str) -> None:

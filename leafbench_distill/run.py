@@ -18,7 +18,7 @@ from typing import Any
 from .check import check_setup, stage_where
 from .errors import DistillError
 from .options import DistillOptions, cache_folder
-from .recipe import Recipe, RecipeError, check_sizes, is_staged, load_recipe, load_stages
+from .recipe import Recipe, RecipeError, adaptation, check_sizes, is_staged, load_recipe, load_stages
 
 Progress = Callable[[str], None] | None
 
@@ -440,6 +440,8 @@ def _manifest(prep, model, state, overrides: dict[str, int], init_label: str | N
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
     }
+    if adaptation(r) is not None:
+        manifest["adaptation"] = adaptation(r)
     if r.student.export_max_seq_length:
         model.max_seq_length = r.student.export_max_seq_length
     manifest["max_seq_length"] = {"train": r.student.max_seq_length, "inference": model.max_seq_length}
@@ -468,6 +470,7 @@ def _summary(
         "text_counts": prep.info["counts"],
         "eval_overlap_dropped": prep.info["overlap"],
         "domain_selection": prep.info.get("selection", {}),
+        "adaptation": manifest.get("adaptation"),
         "epochs": state.step / trainer.steps_per_epoch,
         "steps": state.step,
         "batch_size": r.train.batch_size,
@@ -508,6 +511,7 @@ def finish_run(
             opts.run_device,
             echo=say,
             selection=manifest.get("selection"),
+            adaptation=manifest.get("adaptation"),
         )
         metrics.update(res)
         if prep.eval_data is not None:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 ROLES = ("query", "document")
 PACK_BY = ("rank", "topic")
+CUTS = ("sentences", "titles")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 _WS = re.compile(r"\s+")
 
 
@@ -83,6 +85,9 @@ class SourceSpec:
     # A hub source's local copy: {path: file under the training folder, field: its key (default: `field`)}.
     # Read instead of the hub when the run names a training folder (`--training-dir`), e.g. offline.
     local: dict[str, str] | None = None
+    # Pseudo-queries cut from a BEIR corpus (role query): its abstracts' "sentences" or its "titles". Reading the
+    # evaluation task's own corpus makes a run transductive (recipe `data.transductive: true`, labelled in results).
+    cut: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SourceSpec:
@@ -96,7 +101,13 @@ class SourceSpec:
         if missing:
             raise TextSourceError(f"source {d.get('name', '?')}: missing {', '.join(missing)}")
         spec = cls(**d)
-        problem = spec._reading_problem() or spec._size_problem() or spec._packing_problem() or spec._domain_problem()
+        problem = (
+            spec._reading_problem()
+            or spec._size_problem()
+            or spec._packing_problem()
+            or spec._domain_problem()
+            or spec._cut_problem()
+        )
         if problem:
             raise TextSourceError(f"source {spec.name}: {problem}")
         return spec
@@ -132,6 +143,15 @@ class SourceSpec:
             return f"pack_by must be one of {sorted(PACK_BY)}, not {self.pack_by!r}"
         if self.pack_by != "rank" and self.pack_words is None:
             return "pack_by needs pack_words"
+        return None
+
+    def _cut_problem(self) -> str | None:
+        if self.cut is None:
+            return None
+        if self.cut not in CUTS:
+            return f"cut must be one of {list(CUTS)}, not {self.cut!r}"
+        if self.beir is None or self.role != "query" or self.split is not None:
+            return "cut reads a BEIR corpus as pseudo-queries; it needs beir, role query and no split"
         return None
 
     def _domain_problem(self) -> str | None:
@@ -228,6 +248,24 @@ def _iter_file(path: Path, fld: str) -> Iterator[str]:
 def _iter_beir_corpus(folder: Path) -> Iterator[str]:
     from leafbench.data import doc_text
 
+    for title, text in _corpus_rows(folder):
+        yield doc_text(title or None, text)
+
+
+def cut_corpus(docs: Iterator[tuple[str, str]], cut: str) -> Iterator[str]:
+    """Pseudo-queries from (title, abstract) pairs: each title, or each abstract sentence (split after . ! ?
+    before a capital, digit or bracket), so an unlabelled corpus yields query-length in-domain texts."""
+    for title, text in docs:
+        if cut == "titles":
+            if title.strip():
+                yield title.strip()
+            continue
+        for sentence in _SENTENCE_END.split(_WS.sub(" ", text).strip()):
+            if sentence:
+                yield sentence
+
+
+def _corpus_rows(folder: Path) -> Iterator[tuple[str, str]]:
     path = folder / "corpus.jsonl"
     if not path.exists():
         raise TextSourceError(f"{path}: BEIR corpus not found")
@@ -235,7 +273,7 @@ def _iter_beir_corpus(folder: Path) -> Iterator[str]:
         for line in f:
             if line.strip():
                 obj = json.loads(line)
-                yield doc_text(obj.get("title"), obj.get("text", ""))
+                yield obj.get("title") or "", obj.get("text", "")
 
 
 def _iter_hf(spec: SourceSpec) -> Iterator[str]:
@@ -266,6 +304,8 @@ def iter_source(spec: SourceSpec, base: Path) -> Iterator[str]:
         return _iter_file((base / spec.path) if not Path(spec.path).is_absolute() else Path(spec.path), spec.field)
     if spec.beir is not None:
         folder = (base / spec.beir) if not Path(spec.beir).is_absolute() else Path(spec.beir)
+        if spec.cut is not None:
+            return cut_corpus(_corpus_rows(folder), spec.cut)
         if spec.role == "document":
             return _iter_beir_corpus(folder)
         if spec.split is not None:
@@ -522,11 +562,14 @@ def _sample(
     return kept, pieces, chosen
 
 
-def eval_texts(paths: Sequence[Path], splits: Mapping[Path, str] | None = None) -> dict[str, set[str]]:
+def eval_texts(
+    paths: Sequence[Path], splits: Mapping[Path, str] | None = None, without_corpus: Sequence[Path] = ()
+) -> dict[str, set[str]]:
     """Normalised texts of evaluation sets: BEIR folders (queries + corpus) and STS jsonl files.
 
     A BEIR folder named in `splits` contributes only that split's queries (plus its corpus): queries.jsonl
     holds every split, and a train split's queries are legitimate training text for a test-split evaluation.
+    A folder in `without_corpus` contributes its queries only (a transductive recipe trains on its corpus).
     """
     from leafbench.data import doc_text
 
@@ -539,7 +582,7 @@ def eval_texts(paths: Sequence[Path], splits: Mapping[Path, str] | None = None) 
                 s.update(norm_text(t) for t in split_queries(p, split))
             elif (p / "queries.jsonl").exists():
                 s.update(norm_text(t) for t in _iter_file(p / "queries.jsonl", "text"))
-            if (p / "corpus.jsonl").exists():
+            if (p / "corpus.jsonl").exists() and p not in without_corpus:
                 with (p / "corpus.jsonl").open(encoding="utf-8") as f:
                     for line in f:
                         if line.strip():

@@ -134,6 +134,7 @@ def _row(rec: ResultRecord, root: Path) -> dict[str, Any]:
         "n_documents": rec.n_documents,
         "subset": _subset_label(rec.subset),
         "protocol": protocol_label(rec.subset, other_splits),
+        "adaptation": _adaptation(rec),
         "data_source": rec.data_source,
         "data_fingerprint": rec.data_fingerprint,
         **_side_columns("q", q, rec),
@@ -225,10 +226,19 @@ def _disambiguate_runs(rows: list[dict[str, Any]], root: Path) -> None:
 _PROTOCOL_FOLDER = re.compile(r"__(?:\d+q)?(?:-?\d+d)?(?:-?split-[^/]+)?$")
 
 
+def _adaptation(rec: ResultRecord) -> str:
+    """ "transductive" for a student adapted on the evaluation corpus (leafbench_distill `data.transductive`)."""
+    block = rec.extra.get("adaptation")
+    return str(block.get("kind", "adapted")) if isinstance(block, dict) else ""
+
+
 def _protocol_runs(rows: list[dict[str, Any]]) -> None:
     """A run is one data protocol: a run folder's results on a subset or another split are labelled as a run of
-    their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols."""
+    their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols.
+    A transductive student's runs say so in their name (``leaf-x [transductive]``): never read as zero-shot."""
     for r in rows:
+        if r.get("adaptation") and f"[{r['adaptation']}]" not in r["run"]:
+            r["run"] = f"{r['run']} [{r['adaptation']}]"
         if r["protocol"] != "full":
             base = _PROTOCOL_FOLDER.sub("", r["run"])  # a folder named after its protocol: named once
             r["run"] = f"{base} [{r['protocol']}]"
