@@ -119,3 +119,9 @@ def test_the_report_names_a_transductive_run_as_such(tmp_path: Path) -> None:
     df = load_results(tmp_path)
     assert sorted(df["run"].unique()) == ["leaf-x [transductive]", "leaf-y"]
     assert set(df.loc[df["run"] == "leaf-x [transductive]", "adaptation"]) == {"transductive"}
+    from leafbench.report.mteb_export import export_mteb
+
+    summary = export_mteb(tmp_path, tmp_path.parent / f"{tmp_path.name}-mteb")  # mteb's tables: zero-shot only
+    assert summary.skipped == {"transductive students": 1}
+    exported = {p.parent.parent.name for p in (tmp_path.parent / f"{tmp_path.name}-mteb").rglob("SciFact.json")}
+    assert exported == {"leaf-y"}

@@ -4,7 +4,8 @@ leaderboard code) reads leafbench numbers next to published ones.
 Layout, as ``ResultCache.save_to_cache`` writes it: ``<out>/results/<model name, "/" -> "__">/<revision>/<Task>.json``
 plus ``model_meta.json`` in each revision folder, so ``mteb.ResultCache(<out>)`` reads an export to any folder
 (an existing mteb cache included: the export joins its results). Only full-protocol, full-dim float32 results are exported: a subset, another
-split or a compressed cell would sit in mteb's tables as if it were the model's published number.
+split or a compressed cell would sit in mteb's tables as if it were the model's published number, and so would a
+transductive student's (adapted on the evaluation corpus), which is left out too.
 
 An export is all or nothing and never replaces a file unasked: every result is read and every target checked
 before the first file is written (an existing one is refused unless ``overwrite``), files are written into a
@@ -141,6 +142,10 @@ def _exported(df: pd.DataFrame, summary: ExportSummary, results: str) -> pd.Data
     full = sel[sel["protocol"] == "full"]
     if len(sel) > len(full):
         summary.skipped["query/document subsets or other splits"] = len(sel) - len(full)
+    adapted = full["adaptation"].fillna("").astype(bool) if "adaptation" in full else None
+    if adapted is not None and adapted.any():  # trained on the evaluation corpus: never a zero-shot number
+        summary.skipped["transductive students"] = int(adapted.sum())
+        full = full[~adapted]
     if full.empty:
         raise ReportError(f"{results}: no full-protocol full-dim float32 result to export")
     return full
