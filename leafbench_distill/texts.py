@@ -248,7 +248,7 @@ def _iter_file(path: Path, fld: str) -> Iterator[str]:
 def _iter_beir_corpus(folder: Path) -> Iterator[str]:
     from leafbench.data import doc_text
 
-    for title, text in _corpus_rows(folder):
+    for title, text in corpus_rows(folder):
         yield doc_text(title or None, text)
 
 
@@ -265,7 +265,8 @@ def cut_corpus(docs: Iterator[tuple[str, str]], cut: str) -> Iterator[str]:
                 yield sentence
 
 
-def _corpus_rows(folder: Path) -> Iterator[tuple[str, str]]:
+def corpus_rows(folder: Path) -> Iterator[tuple[str, str]]:
+    """(title, text) of every document of a BEIR folder's corpus.jsonl ("" for a missing title)."""
     path = folder / "corpus.jsonl"
     if not path.exists():
         raise TextSourceError(f"{path}: BEIR corpus not found")
@@ -305,7 +306,7 @@ def iter_source(spec: SourceSpec, base: Path) -> Iterator[str]:
     if spec.beir is not None:
         folder = (base / spec.beir) if not Path(spec.beir).is_absolute() else Path(spec.beir)
         if spec.cut is not None:
-            return cut_corpus(_corpus_rows(folder), spec.cut)
+            return cut_corpus(corpus_rows(folder), spec.cut)
         if spec.role == "document":
             return _iter_beir_corpus(folder)
         if spec.split is not None:

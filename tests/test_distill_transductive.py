@@ -105,23 +105,31 @@ def test_the_report_names_a_transductive_run_as_such(tmp_path: Path) -> None:
     from leafbench.report.frame import load_results
 
     label = {"kind": "transductive", "corpus": "beir/scifact", "sources": ["pq"], "note": "n"}
-    for run, extra in (("leaf-x", {"adaptation": label}), ("leaf-y", {})):
-        block = {
-            "mode": "student",
-            "split": "test",
-            "query_model": run,
-            "document_model": run,
-            "student": {"name": run, "identity": f"local:{run}"},
-            **extra,
-        }
-        res = build_result("SciFact", "test", {"ndcg_at_10": 0.6, "main_score": 0.6}, 1.0, block)
-        write_result(tmp_path / run / "student" / "SciFact.json", res)
+    runs = [
+        ("leaf-x", "student", "x", "x", {"adaptation": label}),
+        ("leaf-x", "asymmetric", "x", "t", {"adaptation": label}),
+    ]
+    runs += [("leaf-x", "teacher", "t", "t", {"adaptation": label}), ("leaf-y", "student", "y", "y", {})]
+    runs += [("leaf-x__split-train-dev", "student", "x", "x", {"adaptation": label, "subset": {"dev": {"seed": 0}}})]
+    for run, mode, q, d, extra in runs:
+        models = {"student": {"name": "y" if run == "leaf-y" else "x", "identity": f"local:{q}"}}
+        models |= {"teacher": {"name": "t", "identity": "local:t"}} if run != "leaf-y" else {}
+        block = {"mode": mode, "split": "train" if "dev" in run else "test", "query_model": q, "document_model": d}
+        res = build_result(
+            "SciFact", block["split"], {"ndcg_at_10": 0.6, "main_score": 0.6}, 1.0, {**block, **models, **extra}
+        )
+        write_result(tmp_path / run / mode / "SciFact.json", res)
     df = load_results(tmp_path)
-    assert sorted(df["run"].unique()) == ["leaf-x [transductive]", "leaf-y"]
-    assert set(df.loc[df["run"] == "leaf-x [transductive]", "adaptation"]) == {"transductive"}
+    names = {(r.run, r.mode): (r.query_name, r.document_name) for r in df.itertuples()}
+    assert names[("leaf-x [transductive]", "student")] == ("x [transductive]", "x [transductive]")
+    assert names[("leaf-x [transductive]", "asymmetric")] == ("x [transductive]", "t")  # the teacher is not adapted
+    assert names[("leaf-x [transductive]", "teacher")] == ("t", "t")
+    assert names[("leaf-y", "student")] == ("y", "y")
+    dev = [run for run, _ in names if "dev" in run]
+    assert dev and all(run.endswith("[transductive]") for run in dev)  # another protocol, still labelled
     from leafbench.report.mteb_export import export_mteb
 
     summary = export_mteb(tmp_path, tmp_path.parent / f"{tmp_path.name}-mteb")  # mteb's tables: zero-shot only
-    assert summary.skipped == {"transductive students": 1}
+    assert summary.skipped["transductive students"] == 3
     exported = {p.parent.parent.name for p in (tmp_path.parent / f"{tmp_path.name}-mteb").rglob("SciFact.json")}
-    assert exported == {"leaf-y"}
+    assert exported == {"y"}  # mteb names the model, not the run folder

@@ -102,7 +102,7 @@ def _row(rec: ResultRecord, root: Path) -> dict[str, Any]:
     other_splits = [sp for sp in splits if sp not in official_splits(task)]
     qm, dm = rec.query_model_name, rec.document_model_name
     qrec, drec = rec.query_encoder, rec.document_encoder
-    return {
+    row = {
         "run": rec.run,
         "mode": rec.mode_label,
         "task": task,
@@ -145,6 +145,13 @@ def _row(rec: ResultRecord, root: Path) -> dict[str, Any]:
         "path": str(rec.path),
         "root": str(root),
     }
+    if row["adaptation"]:  # every table names the adapted student as such, never as the zero-shot model
+        tag = f" [{row['adaptation']}]"
+        for side, name in (("query", qm), ("document", dm)):
+            if name and name == rec.student_name:
+                for col in (f"{side}_model", f"{side}_name", f"{side[0]}_model"):
+                    row[col] = f"{row[col]}{tag}" if row[col] else row[col]
+    return row
 
 
 def _side_columns(prefix: str, side: dict[str, Any], rec: ResultRecord) -> dict[str, Any]:
@@ -237,11 +244,11 @@ def _protocol_runs(rows: list[dict[str, Any]]) -> None:
     their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols.
     A transductive student's runs say so in their name (``leaf-x [transductive]``): never read as zero-shot."""
     for r in rows:
-        if r.get("adaptation") and f"[{r['adaptation']}]" not in r["run"]:
-            r["run"] = f"{r['run']} [{r['adaptation']}]"
         if r["protocol"] != "full":
             base = _PROTOCOL_FOLDER.sub("", r["run"])  # a folder named after its protocol: named once
             r["run"] = f"{base} [{r['protocol']}]"
+        if r.get("adaptation") and f"[{r['adaptation']}]" not in r["run"]:
+            r["run"] = f"{r['run']} [{r['adaptation']}]"
 
 
 def _disambiguate_across_roots(df: pd.DataFrame) -> None:
