@@ -234,7 +234,8 @@ _PROTOCOL_FOLDER = re.compile(r"__(?:\d+q)?(?:-?\d+d)?(?:-?split-[^/]+)?$")
 
 
 def _adaptation(rec: ResultRecord) -> str:
-    """ "transductive" for a student adapted on the evaluation corpus (leafbench_distill `data.transductive`)."""
+    """The kind of adaptation a result's student had, e.g. transductive (leafbench_distill `data.transductive`:
+    trained on the evaluation corpus); "" for a zero-shot model."""
     block = rec.extra.get("adaptation")
     return str(block.get("kind", "adapted")) if isinstance(block, dict) else ""
 
