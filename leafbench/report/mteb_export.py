@@ -142,8 +142,11 @@ def _exported(df: pd.DataFrame, summary: ExportSummary, results: str) -> pd.Data
     full = sel[sel["protocol"] == "full"]
     if len(sel) > len(full):
         summary.skipped["query/document subsets or other splits"] = len(sel) - len(full)
-    adapted = full["adaptation"].fillna("").astype(bool) if "adaptation" in full else None
-    if adapted is not None and adapted.any():  # trained on the evaluation corpus: never a zero-shot number
+    # A student trained on the evaluation corpus: never a zero-shot number (its run's teacher rows still are).
+    adapted = (
+        (full["adaptation"].fillna("").astype(bool) & (full["mode"] != "teacher")) if "adaptation" in full else None
+    )
+    if adapted is not None and adapted.any():
         summary.skipped["transductive students"] = int(adapted.sum())
         full = full[~adapted]
     if full.empty:
