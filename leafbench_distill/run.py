@@ -440,8 +440,9 @@ def _manifest(prep, model, state, overrides: dict[str, int], init_label: str | N
         "final_metrics": {"in_training": {k: v for k, v in final.items() if isinstance(v, float)}},
         "created_by": "leafbench distill",
     }
-    if adaptation(r) is not None:
-        manifest["adaptation"] = adaptation(r)
+    adapted = adaptation(r)
+    if adapted is not None:
+        manifest["adaptation"] = adapted
     if r.student.export_max_seq_length:
         model.max_seq_length = r.student.export_max_seq_length
     manifest["max_seq_length"] = {"train": r.student.max_seq_length, "inference": model.max_seq_length}

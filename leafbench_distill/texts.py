@@ -584,12 +584,9 @@ def eval_texts(
             elif (p / "queries.jsonl").exists():
                 s.update(norm_text(t) for t in _iter_file(p / "queries.jsonl", "text"))
             if (p / "corpus.jsonl").exists() and p not in without_corpus:
-                with (p / "corpus.jsonl").open(encoding="utf-8") as f:
-                    for line in f:
-                        if line.strip():
-                            obj = json.loads(line)
-                            s.add(norm_text(obj.get("text", "")))
-                            s.add(norm_text(doc_text(obj.get("title"), obj.get("text", ""))))
+                for title, text in corpus_rows(p):
+                    s.add(norm_text(text))
+                    s.add(norm_text(doc_text(title or None, text)))
         elif p.suffix == ".jsonl" and p.exists():
             with p.open(encoding="utf-8") as f:
                 for line in f:
