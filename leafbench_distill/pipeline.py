@@ -327,7 +327,8 @@ def final_evaluation(
     adaptation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Student, teacher and asymmetric modes through the harness (writes its result JSONs), plus direct STS.
-    A transductive student's `adaptation` goes into every result it writes.
+    A transductive student's `adaptation` and the dev `selection` go into its student and asymmetric results
+    (the teacher's are the teacher's alone).
 
     The test split is scored here, once, for the exported (selected) student; with a dev set, the dev scores are
     written beside it as their own protocol (run folder `...__split-<split>-dev`), so a report never mixes them."""
@@ -395,11 +396,14 @@ def _retrieval_scores(
     from .evaluation import ndcg10
 
     modes = list(ALL_MODES)
+    encoders = {"student": enc_s, "teacher": teacher}
     try:  # the harness writes its result JSONs (mteb format + leafbench block)
-        run = evaluate_retrieval(
-            data, {"student": enc_s, "teacher": teacher}, modes, results_dir, run_slug=slug, extra=extra
-        )
-        return {m: float(run.results[m]["scores"][data.split][0]["ndcg_at_10"]) for m in modes}
+        # `extra` (selection, adaptation) describes the student: teacher-mode results go without it.
+        out: dict[str, float] = {}
+        for group, group_extra in ((["teacher"], None), ([m for m in modes if m != "teacher"], extra)):
+            run = evaluate_retrieval(data, encoders, group, results_dir, run_slug=slug, extra=group_extra)
+            out |= {m: float(run.results[m]["scores"][data.split][0]["ndcg_at_10"]) for m in group}
+        return {m: out[m] for m in modes}
     except ImportError as e:  # a box without mteb: the same metric through pytrec_eval alone (parity-tested)
         _say(f"harness evaluation unavailable ({e}); scoring directly from the same encodings, no result JSONs", echo)
     q = {

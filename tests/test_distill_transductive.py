@@ -109,7 +109,7 @@ def test_the_report_names_a_transductive_run_as_such(tmp_path: Path) -> None:
         ("leaf-x", "student", "x", "x", {"adaptation": label}),
         ("leaf-x", "asymmetric", "x", "t", {"adaptation": label}),
     ]
-    runs += [("leaf-x", "teacher", "t", "t", {"adaptation": label}), ("leaf-y", "student", "y", "y", {})]
+    runs += [("leaf-x", "teacher", "t", "t", {}), ("leaf-y", "student", "y", "y", {})]  # the teacher: no block
     runs += [("leaf-x__split-train-dev", "student", "x", "x", {"adaptation": label, "subset": {"dev": {"seed": 0}}})]
     for run, mode, q, d, extra in runs:
         models = {"student": {"name": "y" if run == "leaf-y" else "x", "identity": f"local:{q}"}}

@@ -214,6 +214,8 @@ def test_the_exported_student_is_the_selected_one_and_test_and_dev_are_separate_
     dev_block = json.loads(dev_files[0].read_text())
     assert "test" in test_block["scores"] and "train" in dev_block["scores"]
     assert test_block["leafbench"]["selected_by"]["tag"] == sel["tag"]
+    teacher_block = json.loads((test_files[0].parent.parent / "teacher" / "SciFact.json").read_text())
+    assert "selected_by" not in teacher_block["leafbench"]  # the selection describes the student only
     assert dev_block["leafbench"]["subset"]["dev"]["dev_queries"] == 404
     assert summary["final_metrics"]["retrieval"]["SciFact"]["asymmetric"] == pytest.approx(
         test_block["scores"]["test"][0]["ndcg_at_10"]

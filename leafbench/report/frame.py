@@ -244,12 +244,16 @@ def _protocol_runs(rows: list[dict[str, Any]]) -> None:
     """A run is one data protocol: a run folder's results on a subset or another split are labelled as a run of
     their own (``minilm-l6 [10q/100d]``), so no table, mean, rank or figure keyed by run mixes two protocols.
     A transductive student's runs say so in their name (``leaf-x [transductive]``): never read as zero-shot."""
+    # The tag goes on the whole run folder (its teacher-mode rows, which carry no adaptation, included), so one
+    # folder stays one run.
+    adapted = {(r.get("root"), r["run"]): r["adaptation"] for r in rows if r.get("adaptation")}
     for r in rows:
+        kind = adapted.get((r.get("root"), r["run"]))
         if r["protocol"] != "full":
             base = _PROTOCOL_FOLDER.sub("", r["run"])  # a folder named after its protocol: named once
             r["run"] = f"{base} [{r['protocol']}]"
-        if r.get("adaptation") and f"[{r['adaptation']}]" not in r["run"]:
-            r["run"] = f"{r['run']} [{r['adaptation']}]"
+        if kind and f"[{kind}]" not in r["run"]:
+            r["run"] = f"{r['run']} [{kind}]"
 
 
 def _disambiguate_across_roots(df: pd.DataFrame) -> None:
