@@ -81,6 +81,7 @@ class Evaluator:
         student_mode: bool = False,
         prefix: str = "",  # "dev_" when `retrieval` is the dev set: a metrics row says which split it read
         sts: dict[str, tuple[list[str], list[str], np.ndarray]] | None = None,  # name -> (s1, s2, gold)
+        read_length: int | None = None,  # the student's max_seq_length for retrieval and STS (None: as it is)
     ) -> None:
         self.heldout = heldout
         self.retrieval = retrieval
@@ -90,6 +91,7 @@ class Evaluator:
         self.student_mode = student_mode
         self.prefix = prefix
         self.sts = sts or {}
+        self.read_length = read_length
 
     def __call__(self, model) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -103,6 +105,17 @@ class Evaluator:
                 if m.any():
                     a = alignment(pred[m], self.heldout.targets[m])
                     out[f"heldout_{role}_mse"], out[f"heldout_{role}_cosine"] = a["mse"], a["cosine"]
+        if not self.read_length:
+            return out | self._scores(model)
+        train_len, model.max_seq_length = model.max_seq_length, self.read_length
+        try:
+            return out | self._scores(model)
+        finally:
+            model.max_seq_length = train_len
+
+    def _scores(self, model) -> dict[str, Any]:
+        """Retrieval (asymmetric, and student mode when asked) and STS, at the model's current reading length."""
+        out: dict[str, Any] = {}
         p = self.prefix
         if self.retrieval is not None and self.teacher_docs is not None:
             q = encode_texts(model, self.retrieval.query_texts, self.query_prompt)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DistillError
-from .recipe import Recipe
+from .recipe import Recipe, dev_read_length
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def load_dev(recipe: Recipe, echo: Callable[[str], None] | None = None):
         if path is None or not path.is_file():
             raise DistillError(f"eval.dev.sts {task}: {path or 'no --data-dir'}: no dev split file")
         sts[task] = load_sts(path)
-    dev = DevSet(dev_data(full, split, d.n_queries, d.n_docs, d.seed), split, sts)
+    dev = DevSet(dev_data(full, split, d.n_queries, d.n_docs, d.seed), split, sts, read_length=dev_read_length(recipe))
     _say(f"dev set: {dev.describe()} (held out of training)", echo)
     return dev
 
@@ -312,6 +312,7 @@ def make_evaluator(prep: Prepared):
             student_mode=prep.recipe.eval.dev.student_mode,
             prefix="dev_",
             sts=dev.sts,
+            read_length=dev.read_length,
         )
     return Evaluator(held, prep.eval_data, prep.teacher_docs, qp, dp, student_mode=prep.recipe.eval.student_mode)
 

@@ -182,6 +182,9 @@ class DevCfg:
     n_queries: int | None = None  # cut the dev set (quick runs, tests); None: every dev query, the full corpus
     n_docs: int | None = None
     sts: list[str] = field(default_factory=list)  # mteb/sts/<task>/dev.jsonl under data_dir: a Spearman guardrail
+    # The length the student reads when scored on dev; None: what it is exported at (see `dev_read_length`), so
+    # selection compares students as they will ship, not at the (shorter) training length.
+    read_length: int | None = None
 
 
 #: `eval.select`: what picks the exported student among the evaluated states (start, each epoch, final).
@@ -497,6 +500,7 @@ def _least_problems(r: Recipe) -> list[str]:
         ("teacher.max_seq_length", r.teacher.max_seq_length, 1),
         ("student.max_seq_length", st.max_seq_length, 1),
         ("student.export_max_seq_length", st.export_max_seq_length, 1),
+        ("eval.dev.read_length", r.eval.dev.read_length if r.eval.dev else None, 1),
         ("student.ridge_texts", st.ridge_texts, 2),
         ("data.max_words", d.max_words, 1),
         ("data.heldout", d.heldout, 0),
@@ -868,3 +872,12 @@ def load_stages(name_or_path: str) -> list[Recipe]:
         # The next inline stage continues this one's recipe, without its init_from (set when it runs).
         prev = {**stage_raw, "student": {k: v for k, v in (stage_raw.get("student") or {}).items() if k != "init_from"}}
     return out
+
+
+def dev_read_length(r: Recipe) -> int | None:
+    """The length the student reads in dev evaluations: `eval.dev.read_length`, else the export length
+    (`student.export_max_seq_length`, or the longest of `student.export_lengths`); None: the training length."""
+    d, st = r.eval.dev, r.student
+    if d is None:
+        return None
+    return d.read_length or st.export_max_seq_length or (max(st.export_lengths) if st.export_lengths else None)

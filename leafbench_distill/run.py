@@ -301,17 +301,26 @@ def _start_student(prep, output: Path, cache: Path, device: str, resuming: bool)
     if r.student.init_from:
         model, ridge = make_student(prep, cache, device, init=True)
     else:
-        if prep.eval_data is not None:  # the random projection, for contrast with what training achieves
-            from .evaluation import Evaluator
-
-            untrained["asym_random_projection"] = Evaluator(
-                None, prep.eval_data, prep.teacher_docs, prep.teacher.spec.query_prompt
-            )(model)["asym_ndcg_at_10"]
+        untrained = _random_projection_score(prep, model)
         if r.student.projection_init in ("ridge", "procrustes"):
             model, ridge = make_student(prep, cache, device, init=True)
     (output / "untrained.json").write_text(json.dumps(untrained))
     (output / "ridge.json").write_text(json.dumps(ridge))
     return model, ridge, untrained
+
+
+def _random_projection_score(prep, model) -> dict[str, float]:
+    """The random projection's asymmetric nDCG@10, for contrast with what training achieves. With a dev set it
+    reads dev (`dev_asym_random_projection`): the test split is read once, after selection."""
+    from .evaluation import Evaluator
+
+    qp = prep.teacher.spec.query_prompt
+    if prep.dev is not None:
+        dev = Evaluator(None, prep.dev.data, prep.dev.teacher_docs, qp, prefix="dev_", read_length=prep.dev.read_length)
+        return {"dev_asym_random_projection": dev(model)["dev_asym_ndcg_at_10"]}
+    if prep.eval_data is None:
+        return {}
+    return {"asym_random_projection": Evaluator(None, prep.eval_data, prep.teacher_docs, qp)(model)["asym_ndcg_at_10"]}
 
 
 def _start_embeddings(prep, model, output: Path, cache: Path, resuming: bool, say: Callable[[str], None]):
@@ -408,10 +417,11 @@ def _fit(
 def _untrained(r: Recipe, state, untrained: dict[str, float]) -> dict[str, float]:
     """Scores before training: the random projection's, and the student's at step 0 (its starting point)."""
     start = next((h for h in state.history if h.get("tag") == "start"), {})
-    if start.get("asym_ndcg_at_10") is None:
+    p = "dev_" if r.eval.dev is not None else ""  # the split the in-training evaluations read
+    if start.get(f"{p}asym_ndcg_at_10") is None:
         return untrained
     start_key = "asym_init_from" if r.student.init_from else f"asym_{r.student.projection_init}_init"  # step 0
-    return {**untrained, start_key: start["asym_ndcg_at_10"]}
+    return {**untrained, p + start_key: start[f"{p}asym_ndcg_at_10"]}
 
 
 def _manifest(prep, model, state, overrides: dict[str, int], init_label: str | None) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class DevSet:
     split: DevSplit
     sts: dict[str, tuple[list[str], list[str], np.ndarray]] = field(default_factory=dict)
     teacher_docs: np.ndarray | None = None
+    read_length: int | None = None  # the student's reading length on dev (None: its training length)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -86,6 +87,7 @@ class DevSet:
             **self.split.describe(),
             "corpus": len(self.data.corpus_ids),
             "sts": sorted(self.sts),
+            **({"read_length": self.read_length} if self.read_length else {}),
         }
 
     def guard_sets(self) -> dict[str, set[str]]:

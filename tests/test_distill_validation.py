@@ -53,6 +53,46 @@ def test_bad_dev_settings_fail_with_the_field_named(eval_keys: dict, match: str)
         parse_recipe(_mini_raw(**eval_keys), "dev.yaml")
 
 
+def test_dev_scores_the_student_at_its_export_length() -> None:
+    from leafbench_distill.recipe import dev_read_length
+
+    raw = _mini_raw(dev={})
+    student = raw["student"]
+    assert dev_read_length(parse_recipe(raw, "d.yaml")) is None  # nothing exported longer: the training length
+    fixed = {**raw, "student": {**student, "export_max_seq_length": 384}}
+    assert dev_read_length(parse_recipe(fixed, "d.yaml")) == 384
+    chosen = {**raw, "student": {**student, "export_lengths": [256, 512, 384]}}
+    assert dev_read_length(parse_recipe(chosen, "d.yaml")) == 512  # the longest candidate
+    own = {**chosen, "eval": {**chosen["eval"], "dev": {"read_length": 256}}}
+    assert dev_read_length(parse_recipe(own, "d.yaml")) == 256
+    assert dev_read_length(parse_recipe(_mini_raw(), "d.yaml")) is None  # no dev set
+    with pytest.raises(RecipeError, match="read_length"):
+        parse_recipe(_mini_raw(dev={"read_length": 0}), "d.yaml")
+
+
+def test_the_dev_evaluator_reads_at_its_length_and_gives_the_training_length_back() -> None:
+    import numpy as np
+
+    from leafbench_distill.evaluation import Evaluator
+
+    class Model:  # records the length each encode call read at
+        max_seq_length, seen = 128, []
+
+        def eval(self) -> None:
+            pass
+
+        def encode(self, texts, **_):
+            self.seen.append(self.max_seq_length)
+            return np.array([[ord(t[0]), 1.0] for t in texts], dtype=np.float32)
+
+    sts = {"x": (["a", "b"], ["a", "c"], np.array([1.0, 0.0]))}
+    model = Model()
+    out = Evaluator(None, sts=sts, prefix="dev_", read_length=384)(model)
+    assert "dev_sts_x" in out and model.seen == [384, 384] and model.max_seq_length == 128
+    Evaluator(None, sts=sts)(model)
+    assert model.seen[2:] == [128, 128]
+
+
 def test_a_dev_set_needs_its_queries_dropped_from_training() -> None:
     raw = _mini_raw(dev={})
     with pytest.raises(RecipeError, match="drop_eval_overlap: true"):
@@ -186,6 +226,8 @@ def test_training_reads_only_dev_and_never_trains_on_a_dev_claim(dev_run: dict, 
     for m in evals:
         assert {"dev_asym_ndcg_at_10", "dev_student_ndcg_at_10", "dev_sts_STSBenchmark"} <= set(m)
         assert not {"asym_ndcg_at_10", "student_ndcg_at_10"} & set(m)  # the test split is never read in training
+    untrained = dev_run["summary"]["final_metrics"]["untrained"]
+    assert untrained and all(k.startswith("dev_") for k in untrained)  # the random projection is scored on dev too
     sel = dev_run["summary"]["selection"]
     train = load_beir_folder(shared_data / "beir" / "scifact", "train")
     dev_ids = held_out_ids(train.query_ids, 0.5, 0)
