@@ -9,6 +9,9 @@ DIR` on the other machine, e.g. a GPU box with no network and no copy of the dat
     targets.npy        teacher embeddings: float32, float16, or int8 with per-row scales (targets_scale.npy)
     eval.json          the in-training retrieval subset (ids, texts, qrels) - optional
     teacher_docs.npy   the teacher's embeddings of that subset's documents (float32)
+    dev.json           a recipe's dev set (`eval.dev`: its queries, corpus, split, STS dev pairs) - format 2 only;
+    dev_teacher_docs.npy   the teacher's embeddings of its documents. Training then selects on dev there, as
+                       here, and the test split is scored once, by `--finish`.
     student/           the init_from student, if the recipe continues one (optionally stored in float16)
 
 int8 targets keep every row's direction (cosine >= 0.9999 to the float32 target, tested) at a quarter of the
@@ -29,6 +32,9 @@ import numpy as np
 from leafbench.errors import UserError
 
 BUNDLE_FORMAT = 1
+# A bundle with a dev set: a reader that knew only format 1 would train it without the dev set (selecting on
+# nothing, evaluating test in training), so it is refused there.
+DEV_BUNDLE_FORMAT = 2
 TARGET_DTYPES = ("float32", "float16", "int8")
 STUDENT_DTYPES = ("float32", "float16")
 
@@ -125,6 +131,9 @@ def write_bundle(prep, out: Path, targets_dtype: str = "float32", student_dtype:
         d = prep.eval_data
         (out / "eval.json").write_text(json.dumps(asdict(d), ensure_ascii=False))
         np.save(out / "teacher_docs.npy", np.asarray(prep.teacher_docs, dtype=np.float32))
+    if prep.dev is not None:
+        _write_dev(prep.dev, out)
+        meta["format"], meta["dev"] = DEV_BUNDLE_FORMAT, prep.dev.describe()
     if r.student.init_from:
         _save_student(r.resolve_path(r.student.init_from), out / "student", student_dtype)
         meta["student"] = {"from": r.student.init_from, "dtype": student_dtype}
@@ -133,6 +142,39 @@ def write_bundle(prep, out: Path, targets_dtype: str = "float32", student_dtype:
         final.rmdir()  # empty (checked above)
     out.rename(final)
     return meta
+
+
+def _write_dev(dev, out: Path) -> None:
+    """The dev set, whole: what the in-training evaluations read and what the split held out."""
+    payload = {
+        "data": asdict(dev.data),
+        "dev_ids": sorted(dev.split.dev_ids),
+        "train_ids": sorted(dev.split.train_ids),
+        "fraction": dev.split.fraction,
+        "seed": dev.split.seed,
+        "sts": {name: [s1, s2, np.asarray(gold).tolist()] for name, (s1, s2, gold) in dev.sts.items()},
+    }
+    (out / "dev.json").write_text(json.dumps(payload, ensure_ascii=False))
+    np.save(out / "dev_teacher_docs.npy", np.asarray(dev.teacher_docs, dtype=np.float32))
+
+
+def _read_dev(folder: Path, recipe):
+    """The bundle's DevSet, or None; a dev recipe without one is refused (it would select on nothing)."""
+    from leafbench.data import RetrievalData
+
+    from .recipe import dev_read_length
+    from .validation import DevSet, DevSplit
+
+    path = folder / "dev.json"
+    if not path.is_file():
+        if recipe.eval.dev is not None:
+            raise BundleError(f"{folder}: the recipe selects on a dev set (eval.dev) but the bundle has no dev.json")
+        return None
+    d = json.loads(path.read_text())
+    split = DevSplit(frozenset(d["dev_ids"]), frozenset(d["train_ids"]), d["fraction"], d["seed"])
+    sts = {name: (s1, s2, np.asarray(gold)) for name, (s1, s2, gold) in d["sts"].items()}
+    docs = np.load(folder / "dev_teacher_docs.npy")
+    return DevSet(RetrievalData(**d["data"]), split, sts, teacher_docs=docs, read_length=dev_read_length(recipe))
 
 
 def bundled_init_from(info: dict[str, Any]) -> str | None:
@@ -180,8 +222,10 @@ def read_bundle(folder: Path):
     if not meta_path.is_file():
         raise BundleError(f"{folder}: not a training bundle (no meta.json); make one with --export-bundle")
     meta = json.loads(meta_path.read_text())
-    if meta.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{meta_path}: bundle format {meta.get('format')!r}, this leafbench reads {BUNDLE_FORMAT}")
+    if meta.get("format") not in (BUNDLE_FORMAT, DEV_BUNDLE_FORMAT):
+        raise BundleError(
+            f"{meta_path}: bundle format {meta.get('format')!r}, this leafbench reads {BUNDLE_FORMAT} and {DEV_BUNDLE_FORMAT}"
+        )
     rows = []
     with (folder / "texts.jsonl").open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -224,4 +268,5 @@ def read_bundle(folder: Path):
         eval_data,
         teacher_docs,
         info=info,
+        dev=_read_dev(folder, recipe),
     )

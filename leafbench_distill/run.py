@@ -197,13 +197,6 @@ def export_bundle(
     from .pipeline import prepare
 
     r = _load_and_override(recipe, training_dir, data_dir, init_from, max_texts)
-    if r.eval.dev is not None:  # a bundle carries the test split's in-training evaluation, not a dev set
-        from .bundle import BundleError
-
-        raise BundleError(
-            f"{r.path or r.name}: eval.dev selects on a dev set, which a training bundle does not carry; "
-            "train this recipe where its data is, or drop eval.dev for a bundle"
-        )
     check_setup(r, r.path or r.name, cache_dir, train_here=False)  # before the teacher labels anything
     prep = prepare(
         r, cache_folder(cache_dir), max_texts, device or "cpu", echo=say, engine=engine, bars=progress is not None

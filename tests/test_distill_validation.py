@@ -83,9 +83,9 @@ def test_the_dev_evaluator_reads_at_its_length_and_gives_the_training_length_bac
 
         def encode(self, texts, **_):
             self.seen.append(self.max_seq_length)
-            return np.array([[ord(t[0]), 1.0] for t in texts], dtype=np.float32)
+            return np.array([[1.0, ord(t[0]) - 97] for t in texts], dtype=np.float32)
 
-    sts = {"x": (["a", "b"], ["a", "c"], np.array([1.0, 0.0]))}
+    sts = {"x": (["a", "b", "c"], ["a", "z", "d"], np.array([1.0, 0.0, 0.5]))}
     model = Model()
     out = Evaluator(None, sts=sts, prefix="dev_", read_length=384)(model)
     assert "dev_sts_x" in out and model.seen == [384, 384] and model.max_seq_length == 128
@@ -212,6 +212,8 @@ def dev_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, session
     return {
         "out": out,
         "output": res.output,
+        "recipe": recipe,
+        "cache": cache,
         "summary": json.loads((out / "summary.json").read_text()),
         "metrics": [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()],
     }
@@ -376,12 +378,50 @@ def test_a_dev_protocol_has_a_readable_name_in_reports() -> None:
     assert protocol_label({"max_docs": 300, "dev": dev}) == "300d/dev 404q (0.5 of the split, seed 0)"
 
 
-def test_a_dev_selected_recipe_is_refused_for_a_training_bundle(tmp_path: Path) -> None:
-    """A bundle evaluates in training on what it carries (the test split's subset): a dev recipe must not
-    quietly train and select that way elsewhere."""
-    from leafbench_distill.bundle import BundleError
-    from leafbench_distill.run import export_bundle
+@pytest.mark.slow
+def test_a_bundle_carries_the_dev_set_and_selects_there_as_here(
+    dev_run: dict, shared_data: Path, tmp_path: Path
+) -> None:
+    """--export-bundle of a dev recipe, trained with no data and an empty cache: the same dev rows, the same
+    selection and length, the same weights; --finish (teacher and data here) scores test once and dev apart."""
+    from safetensors.torch import load_file
 
-    with pytest.raises(BundleError, match="eval.dev selects on a dev set"):
-        export_bundle("mpnet-offline-iso", tmp_path / "bundle")
-    assert not (tmp_path / "bundle").exists()
+    from leafbench.cli import app
+    from leafbench_distill.bundle import BundleError, read_bundle
+
+    def run(*args: str) -> str:
+        res = CliRunner().invoke(app, ["distill", *args], catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    here = ["--cache-dir", str(dev_run["cache"]), "--data-dir", str(shared_data)]
+    recipe = ["--recipe", str(dev_run["recipe"]), "--max-texts", "600", "--training-dir", str(shared_data / "training")]
+    run(*recipe, *here, "--output", str(tmp_path / "unused"), "--export-bundle", str(tmp_path / "b"))
+    meta = json.loads((tmp_path / "b" / "meta.json").read_text())
+    assert meta["format"] == 2 and meta["dev"]["dev_queries"] == 404 and meta["dev"]["read_length"] == 96
+    moved = tmp_path / "moved"
+    run("--bundle", str(tmp_path / "b"), "--output", str(moved), "--cache-dir", str(tmp_path / "empty"))
+    rows = [json.loads(x) for x in (moved / "metrics.jsonl").read_text().splitlines()]
+    evals = {m["tag"]: m for m in rows if m["kind"] == "eval"}
+    direct = {m["tag"]: m for m in dev_run["metrics"] if m["kind"] == "eval"}
+    assert evals.keys() == direct.keys()
+    for tag, m in evals.items():
+        assert not {"asym_ndcg_at_10", "student_ndcg_at_10"} & set(m)  # test is not read in training there either
+        assert m["dev_asym_ndcg_at_10"] == pytest.approx(direct[tag]["dev_asym_ndcg_at_10"], abs=1e-6)
+    summary = json.loads((moved / "summary.json").read_text())
+    assert summary["selection"]["tag"] == dev_run["summary"]["selection"]["tag"]
+    assert summary["selection"]["length"]["chosen"] == dev_run["summary"]["selection"]["length"]["chosen"]
+    a = load_file(str(dev_run["out"] / "final" / "model.safetensors"))
+    b = load_file(str(moved / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    run("--bundle", str(tmp_path / "b"), "--output", str(moved), "--finish", *here, "--no-router")
+    results = moved / "results"
+    assert len(list(results.glob("*__split-train-dev/asymmetric/SciFact.json"))) == 1
+    test = [p for p in results.glob("*/asymmetric/SciFact.json") if "__" not in p.parent.parent.name]
+    assert (
+        len(test) == 1
+        and json.loads(test[0].read_text())["leafbench"]["selected_by"]["tag"] == (summary["selection"]["tag"])
+    )
+    (tmp_path / "b" / "dev.json").unlink()  # a dev recipe's bundle without its dev set is refused, not run blind
+    with pytest.raises(BundleError, match="no dev.json"):
+        read_bundle(tmp_path / "b")
