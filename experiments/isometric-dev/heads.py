@@ -80,21 +80,32 @@ def train_head(
     return w.detach().numpy()
 
 
-def main() -> None:
+def dev_features(data_dir: Path, feats: Path):
+    """The dev set (seeded half of the train claims x the full corpus), features.py's arrays, and the rows of
+    the dev and the remaining train claims in them."""
+    train = load_beir_folder(data_dir / "beir" / "scifact", "train", task_name="SciFact")
+    split = DevSplit.of(train.query_ids, 0.5, 0)
+    dev = dev_data(train, split)
+    t, s = np.load(feats / "teacher.npz"), np.load(feats / "student_short.npz")
+    meta = json.loads((feats / "ids.json").read_text())
+    pos = {q: i for i, q in enumerate(meta["claims"])}
+    dev_i = [pos[q] for q in dev.query_ids]
+    tr_i = [pos[q] for q in meta["claims"] if q in split.train_ids]
+    return dev, t, s, meta, dev_i, tr_i
+
+
+def feature_args() -> argparse.Namespace:
+    """--data-dir (the offline data), --feats (features.py's folder), --out (the JSON rows, optional)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--feats", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    train = load_beir_folder(args.data_dir / "beir" / "scifact", "train", task_name="SciFact")
-    split = DevSplit.of(train.query_ids, 0.5, 0)
-    dev = dev_data(train, split)
-    t = np.load(args.feats / "teacher.npz")
-    s = np.load(args.feats / "student_short.npz")
-    meta = json.loads((args.feats / "ids.json").read_text())
-    pos = {q: i for i, q in enumerate(meta["claims"])}
-    dev_i = [pos[q] for q in dev.query_ids]
-    tr_i = [pos[q] for q in meta["claims"] if q in split.train_ids]
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = feature_args()
+    dev, t, s, meta, dev_i, tr_i = dev_features(args.data_dir, args.feats)
     t_docs = t["docs"]
     xg, tg = s["general"], t["general"]
     roles = np.asarray(meta["roles"])
@@ -115,7 +126,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    print(json.dumps({"teacher": ndcg10(dev, tc[dev_i], t_docs), "split": split.describe()}), flush=True)
+    print(json.dumps({"teacher": ndcg10(dev, tc[dev_i], t_docs), "split": dev.subset_spec["dev"]}), flush=True)
     w_gen = procrustes(xg, tg)
     score("procrustes general", w_gen, lengths=(256, 384, 512))
     x_mix, t_mix = np.vstack([xg, xc[tr_i]]), np.vstack([tg, tc[tr_i]])
