@@ -261,9 +261,11 @@ def make_student(prep: Prepared, cache_dir: Path, device: str = "cpu", init: boo
     if init and r.student.projection_init == "ridge":
         info = init_projection_ridge(model, [prep.inputs[i] for i in idx], prep.targets[idx], r.student.ridge_alpha)
     elif init and r.student.projection_init == "procrustes":
+        weights = r.student.fit_weights or {}
+        w = np.array([weights.get(prep.texts.sources[i], 1.0) for i in idx]) if weights else None
         info = {
             "method": "procrustes",
-            **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx]),
+            **init_projection_procrustes(model, [prep.inputs[i] for i in idx], prep.targets[idx], w),
         }
     if r.student.orthogonal:  # also on a resume (init=False): the checkpoint holds the parametrized weights
         from .student import keep_orthogonal

@@ -61,6 +61,9 @@ class StudentCfg:
     # The sources the fit reads (None: all, in the training mix's proportions). The map is fitted where it must
     # hold: fitted on the mix, whose in-domain queries are a few percent, it serves them worse.
     fit_sources: list[str] | None = None
+    # Per-source weights in the procrustes fit (default 1): a few hundred in-domain queries beside thousands of
+    # pseudo-queries, e.g. {scifact-train-claims: 10}, so the map holds where the real queries are.
+    fit_weights: dict[str, float] | None = None
     # Keep the projection an isometry while training (torch's orthogonal parametrization, bias frozen at 0): the
     # student's own cosines then change only with the backbone. Needs projection_init procrustes and normalize.
     orthogonal: bool = False
@@ -468,8 +471,8 @@ def _general_problems(r: Recipe) -> list[str]:
         ),
         (len(set(names)) != len(names), "data.sources: names must be unique"),
         (
-            t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 1,
-            "train: batch_size, cycles and epochs_per_cycle must be >= 1",
+            t.batch_size < 1 or t.cycles < 1 or t.epochs_per_cycle < 0,
+            "train: batch_size and cycles must be >= 1, epochs_per_cycle >= 0 (0: no training, the fitted start)",
         ),
         (t.dropout is not None and not 0 <= t.dropout < 1, "train.dropout must be in [0, 1)"),
         (not 0 < t.lr_min <= t.lr_max, "train: need 0 < lr_min <= lr_max"),
@@ -582,6 +585,17 @@ def _start_problems(r: Recipe) -> list[str]:
         problems.append(f"student.fit_sources must name data.sources (unknown: {unknown_fit or 'an empty list'})")
     if r.student.orthogonal and (r.student.projection_init != "procrustes" or not r.student.normalize):
         problems.append("student.orthogonal keeps a procrustes start: needs projection_init procrustes and normalize")
+    weights = r.student.fit_weights or {}
+    if weights and r.student.projection_init != "procrustes":
+        problems.append("student.fit_weights weight the procrustes fit: needs projection_init procrustes")
+    unknown = sorted(set(weights) - set(r.student.fit_sources or {s.name for s in r.data.sources}))
+    if unknown or any(not isinstance(w, int | float) or w <= 0 for w in weights.values()):
+        problems.append(f"student.fit_weights: positive weights of fitted sources (not fitted: {unknown or 'none'})")
+    fresh = not r.student.init_from and r.student.projection_init not in ("ridge", "procrustes")
+    if r.train.epochs_per_cycle == 0 and fresh:
+        problems.append(
+            "train.epochs_per_cycle 0 exports the start untrained: needs projection_init ridge or procrustes"
+        )
     return problems
 
 

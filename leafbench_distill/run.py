@@ -401,6 +401,8 @@ def _fit(
         f"training: {len(prep.train_idx)} texts, {trainer.steps_per_epoch} steps/epoch, {trainer.total_steps} steps"
         + (" (resuming)" if resuming else "")
     )
+    if trainer.total_steps == 0:
+        say("train.epochs_per_cycle 0: no training, the fitted start is the student")
     t0 = time.perf_counter()
     state = trainer.fit()
     say(f"trained {state.step} steps; {trainer.texts_per_s:.1f} texts/s; {time.perf_counter() - t0:.0f}s in this run")

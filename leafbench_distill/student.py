@@ -142,18 +142,23 @@ def _mean_cosine(pred: np.ndarray, y: np.ndarray) -> float:
     return float((pred * yn).sum(1).mean())
 
 
-def init_projection_procrustes(model, texts: Sequence[str], targets: np.ndarray) -> dict[str, float]:
+def init_projection_procrustes(
+    model, texts: Sequence[str], targets: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
     """Set the projection to a scaled isometry (orthogonal Procrustes pooled → teacher), bias 0.
 
     Why: cosine between two student embeddings is then exactly the backbone's own cosine, so student-mode
     retrieval starts at the backbone's score (minilm-l6: 98% of mpnet-base on SciFact) instead of the ridge
     map's 90%; a ridge map is ill-conditioned towards the teacher and amplifies whatever error the backbone
     keeps in those directions. Measured: it also starts asymmetric retrieval higher (README, "An isometric start").
+    `weights` (one per text) weight each row's squared error in the fit.
     """
     x = pooled_outputs(model, texts)
     y = np.asarray(targets, dtype=np.float64)
-    u, sv, vt = np.linalg.svd(y.T @ x, full_matrices=False)  # [d_t, d_s] = U Σ Vᵀ
-    scale = float(sv.sum()) / float((x * x).sum())  # least-squares scale for the rotation
+    root = np.sqrt(np.asarray(weights, dtype=np.float64))[:, None] if weights is not None else 1.0
+    xw, yw = x * root, y * root
+    u, sv, vt = np.linalg.svd(yw.T @ xw, full_matrices=False)  # [d_t, d_s] = U Σ Vᵀ
+    scale = float(sv.sum()) / float((xw * xw).sum())  # least-squares scale for the rotation
     w = scale * (u @ vt)  # [d_t, d_s], columns orthogonal with equal norms
     dense = dense_module(model)
     with torch.no_grad():

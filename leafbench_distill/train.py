@@ -374,8 +374,8 @@ class Trainer:
         if not resumed:
             torch.manual_seed(self.cfg.seed)
             random.seed(self.cfg.seed)
-            if eval_at_start:
-                self.evaluate("start")
+            if eval_at_start:  # with no steps to train, the start is the final state: evaluated once
+                self.evaluate("final" if self.total_steps == 0 else "start")
         self.model.train()
         eval_every = self.cfg.eval_every or self.steps_per_epoch
         stop_at = (

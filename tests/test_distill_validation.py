@@ -352,6 +352,100 @@ def test_the_projection_fit_reads_only_the_named_sources() -> None:
     assert info["method"] == "procrustes" and info["n_texts"] == srcs.count(names[0]) == 30
 
 
+def test_fit_weights_count_a_source_as_that_many_copies_of_its_rows() -> None:
+    """A weight w on a source gives the map fitted on its rows repeated w times (the procrustes objective)."""
+    import numpy as np
+
+    from leafbench_distill.pipeline import Prepared, make_student
+    from leafbench_distill.student import dense_module, pooled_outputs
+    from leafbench_distill.texts import TrainingTexts
+
+    raw = _mini_raw()
+    names = [s["name"] for s in raw["data"]["sources"]][:2]
+    base = {**raw["student"], "projection_init": "procrustes", "fit_sources": names, "layers": [0]}
+    rng = np.random.default_rng(0)
+    texts = [f"text {i} about {w}" for i, w in enumerate(rng.choice(["cells", "genes", "rain", "films"], 40))]
+    srcs = [names[i % 2] for i in range(40)]
+    targets = rng.normal(size=(40, 384)).astype(np.float32)
+
+    def fitted(student: dict, rows: list[int]) -> np.ndarray:
+        """The fitted map on the texts' pooled outputs (40 texts fix it on their span only)."""
+        r = parse_recipe({**raw, "student": student}, "fit.yaml")
+        tt = TrainingTexts([texts[i] for i in rows], ["document"] * len(rows), [srcs[i] for i in rows])
+        model, _ = make_student(Prepared(r, tt, list(range(len(rows))), [], tt.texts, targets[rows], None, {}), None)
+        return pooled_outputs(model, texts) @ dense_module(model).linear.weight.detach().double().numpy().T
+
+    once = list(range(40))
+    weighted = fitted({**base, "fit_weights": {names[1]: 3}}, once)
+    repeated = fitted(base, once + [i for i in once if srcs[i] == names[1]] * 2)
+    np.testing.assert_allclose(weighted, repeated, atol=1e-4 * float(np.abs(repeated).max()))
+    assert not np.allclose(weighted, fitted(base, once), atol=1e-2 * float(np.abs(repeated).max()))  # it moves
+
+
+@pytest.mark.slow
+def test_zero_epochs_export_the_fitted_start(shared_data: Path, tmp_path: Path, session_store) -> None:
+    """train.epochs_per_cycle 0: the procrustes start on the frozen backbone is the student, evaluated once."""
+    import yaml
+
+    from leafbench.cli import app
+    from leafbench_distill.pipeline import make_student, prepare
+    from leafbench_distill.student import dense_module
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "embeddings").symlink_to(session_store.root)
+    raw = _mini_raw(data_dir=str(shared_data))
+    names = [s["name"] for s in raw["data"]["sources"]]
+    student = {
+        **raw["student"],
+        "projection_init": "procrustes",
+        "fit_sources": names[:2],
+        "fit_weights": {names[1]: 4},
+    }
+    data = {**raw["data"], "training_dir": str(shared_data / "training")}
+    raw = {
+        **raw,
+        "name": "mini-fit",
+        "student": student,
+        "data": data,
+        "train": {**raw["train"], "epochs_per_cycle": 0},
+    }
+    recipe = tmp_path / "mini-fit.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    args = ["distill", "--recipe", str(recipe), "--output", str(tmp_path / "run"), "--max-texts", "400"]
+    args += ["--cache-dir", str(cache), "--no-router"]
+    res = CliRunner().invoke(app, args + ["--no-final-eval"], catch_exceptions=False, env={"HF_HUB_OFFLINE": "1"})
+    assert res.exit_code == 0, res.output
+    assert "no training, the fitted start is the student" in res.output
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["tag"], m["step"]) for m in rows if m["kind"] == "eval"] == [("final", 0)]
+    assert not [m for m in rows if m["kind"] == "train"]
+    from sentence_transformers import SentenceTransformer
+
+    r = parse_recipe(raw, str(recipe))
+    model, _ = make_student(prepare(r, cache, 400), cache)  # the same fit, here
+    exported = SentenceTransformer(str(tmp_path / "run" / "final"), device="cpu")
+    w = dense_module(exported).linear.weight.detach()
+    assert torch.allclose(w, dense_module(model).linear.weight.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("student", "train", "match"),
+    [
+        ({"projection_init": "ridge", "fit_weights": {"msrp": 2}}, {}, "needs projection_init procrustes"),
+        ({"projection_init": "procrustes", "fit_weights": {"claims": 2}}, {}, "not fitted: \\['claims'\\]"),
+        ({"projection_init": "procrustes", "fit_weights": {"msrp": 0}}, {}, "positive weights"),
+        ({"projection_init": "random"}, {"epochs_per_cycle": 0}, "exports the start untrained"),
+        ({}, {"epochs_per_cycle": -1}, "epochs_per_cycle >= 0"),
+    ],
+)
+def test_bad_fit_settings_fail_with_the_field_named(student: dict, train: dict, match: str) -> None:
+    raw = _mini_raw()
+    bad = {**raw, "student": {**raw["student"], **student}, "train": {**raw["train"], **train}}
+    with pytest.raises(RecipeError, match=match):
+        parse_recipe(bad, "fit.yaml")
+
+
 def test_the_shipped_isometric_recipe_is_the_dev_selected_experiment(shared_data: Path) -> None:
     """mpnet-offline-iso trains exactly what experiments/isometric-dev's chosen row trained (same texts, start,
     schedule, loss, dev set and rule), and adds only the reading-length choice on dev."""
