@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from heads import dev_features, feature_args, procrustes, ridge
+from heads import crossfit, dev_features, feature_args, procrustes, ridge
 
 from leafbench_distill.evaluation import ndcg10
 
@@ -40,17 +40,6 @@ def main() -> None:
         rows[-1]["student_pct"] = student / teacher
         print(json.dumps(rows[-1]), flush=True)
 
-    def crossfit(n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Dev query embeddings, each half mapped by a fit that never saw it; and the last fold's map."""
-        rng, halves = np.random.default_rng(0), (dev_i[0::2], dev_i[1::2])
-        q = np.zeros((len(dev_i), tc.shape[1]), np.float32)
-        for f in (0, 1):
-            pool = tr_i + list(halves[1 - f])
-            pick = [pool[i] for i in sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False))]
-            w = procrustes(np.vstack([xg, xc[pick]]), np.vstack([tg, tc[pick]]))
-            q[f::2] = xc[halves[f]] @ w.T
-        return q, w
-
     print(json.dumps({"teacher": teacher, "dev_claims": len(dev_i)}), flush=True)
     xd, yd = xc[dev_i], tc[dev_i]
     score(
@@ -58,7 +47,7 @@ def main() -> None:
         procrustes(np.vstack([xg, xc[tr_i]]), np.vstack([tg, tc[tr_i]])),
     )
     for n in (100, 200, 400, 600):
-        q, w = crossfit(n)
+        q, w = crossfit(xc, tc, dev_i, tr_i, n, xg, tg)
         score(f"procrustes general + {n} claims, cross-fitted (out of sample)", w, q=q)
     score("procrustes dev claims (in-sample)", procrustes(xd, yd))
     score("procrustes dev + train claims (in-sample)", procrustes(np.vstack([xd, xc[tr_i]]), np.vstack([yd, tc[tr_i]])))

@@ -24,6 +24,21 @@ def procrustes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return float(sv.sum()) / float((x * x).sum()) * (u @ vt)  # [d_t, d_s]
 
 
+def crossfit(xc, tc, dev_i, tr_i, n: int, extra_x, extra_y, claim_weight: float = 1.0):
+    """The dev claims' query embeddings, each half mapped by a Procrustes fit that never saw it: `n` claims (a
+    seeded sample of the train claims and the other half, each row weighted `claim_weight`) plus the extra rows;
+    and the last fold's map. Out of sample: how a fit with that many real claims would serve new ones."""
+    rng, halves = np.random.default_rng(0), (dev_i[0::2], dev_i[1::2])
+    q = np.zeros((len(dev_i), tc.shape[1]), np.float32)
+    root = np.sqrt(claim_weight)
+    for f in (0, 1):
+        pool = tr_i + list(halves[1 - f])
+        pick = [pool[i] for i in sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False))]
+        w = procrustes(np.vstack([extra_x, root * xc[pick]]), np.vstack([extra_y, root * tc[pick]]))
+        q[f::2] = xc[halves[f]] @ w.T
+    return q, w
+
+
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     xm, ym = x.mean(0), y.mean(0)
     g = (x - xm).T @ (x - xm)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "isometric-dev"))
-from heads import procrustes, ridge  # noqa: E402  (the isometric-dev fits, reused as they are)
+from heads import crossfit, procrustes, ridge  # noqa: E402  (the isometric-dev fits, reused as they are)
 
 from leafbench.data import load_beir_folder  # noqa: E402
 from leafbench_distill.evaluation import ndcg10  # noqa: E402
@@ -69,9 +69,10 @@ def main() -> None:
 
     rows = []
 
-    def score(name: str, w: np.ndarray, b: np.ndarray | float = 0.0) -> None:
-        q = xc[dev_i] @ w.T + b
-        rows.append({"head": name, "asym": ndcg10(dev, q, td), "student@384": ndcg10(dev, q, d384 @ w.T + b)})
+    def score(name: str, w: np.ndarray, b: np.ndarray | float = 0.0, q: np.ndarray | None = None) -> None:
+        q = xc[dev_i] @ w.T + b if q is None else q
+        student = ndcg10(dev, xc[dev_i] @ w.T + b, d384 @ w.T + b)  # one map for both sides
+        rows.append({"head": name, "asym": ndcg10(dev, q, td), "student@384": student})
         print(json.dumps(rows[-1]), flush=True)
 
     print(json.dumps({"teacher": ndcg10(dev, tc[dev_i], td), "pseudo_queries": len(texts)}), flush=True)
@@ -86,6 +87,10 @@ def main() -> None:
     score(
         "procrustes general + train claims + abstracts", procrustes(np.vstack([base_x, d384]), np.vstack([base_t, td]))
     )
+    # Claims and pseudo-queries together, cross-fitted on dev (each half served by a fit that never saw it).
+    for n, weight in ((0, 1), (600, 1), (600, 3), (600, 10), (600, 30), (400, 10), (400, 30)):
+        q, w = crossfit(xc, tc, dev_i, tr_i, n, xp, tp, claim_weight=weight)
+        score(f"procrustes pseudo-queries + {n} claims x{weight}, cross-fitted", w, q=q)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=1) + "\n")
