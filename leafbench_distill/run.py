@@ -350,13 +350,13 @@ def _choose_length(prep, model, output: Path, say: Callable[[str], None]) -> dic
     from .evaluation import Evaluator
 
     qp, dp = _prompts(prep)
-    ev = Evaluator(None, prep.dev.data, prep.dev.teacher_docs, qp, dp, student_mode=True, prefix="dev_")
-    train_len, scores = model.max_seq_length, {}
-    for n in sorted(lengths):
-        model.max_seq_length = n
+    scores = {}
+    for n in sorted(lengths):  # the evaluator reads at n and gives the model its training length back
+        ev = Evaluator(
+            None, prep.dev.data, prep.dev.teacher_docs, qp, dp, student_mode=True, prefix="dev_", read_length=n
+        )
         scores[n] = ev(model)["dev_student_ndcg_at_10"]
         say(f"dev student nDCG@10 reading {n} tokens: {scores[n]:.4f}")
-    model.max_seq_length = train_len
     out = {"candidates": {str(n): v for n, v in scores.items()}, "chosen": max(scores, key=lambda n: (scores[n], -n))}
     (output / "length.json").write_text(json.dumps(out, indent=1))
     return out
